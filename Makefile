@@ -1,0 +1,26 @@
+# make demo: set up .venv from scratch and run the main job on the bundled example.
+# make test: set up .venv from scratch and run the test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test,postgres,train]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/sitewatch demo --out sitewatch-demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) sitewatch-demo sitewatch-data

@@ -1,0 +1,3 @@
+"""sitewatch: watch sites from orbit."""
+
+__version__ = "0.1.0"

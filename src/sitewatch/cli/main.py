@@ -1,0 +1,70 @@
+"""The Typer application. Each stage's commands live in their own module in this package
+and are registered here, in pipeline order."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from sitewatch import __version__
+from sitewatch.errors import SitewatchError
+
+app = typer.Typer(
+    name="sitewatch",
+    help="Watch military sites from orbit: align dates, detect equipment, track it, assess.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err_console = Console(stderr=True)
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"sitewatch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    _state["debug"] = debug
+
+
+def _register() -> None:
+    # Each module adds its commands to `app` when imported. Keep this list in pipeline order.
+    import importlib
+
+    for module in ():
+        importlib.import_module(f"sitewatch.cli.{module}")
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point: run the app and turn SitewatchError into one line and exit code 1."""
+    try:
+        app(standalone_mode=False)
+    except SitewatchError as exc:
+        if _state["debug"]:
+            raise
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

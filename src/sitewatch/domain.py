@@ -1,0 +1,234 @@
+"""The vocabulary every stage speaks.
+
+Plain dataclasses, no I/O and no imports from the rest of sitewatch. Geometry is in the
+site CRS (a projected CRS in metres) unless a field says otherwise.
+
+Heading convention: degrees clockwise from grid north, in [0, 360), pointing where the
+nose or bow points. On the site grid, x grows east and y grows north, so the unit vector
+along the object's axis is (sin h, cos h).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+CLASSES: tuple[str, ...] = ("aircraft", "helicopter", "ship", "vehicle", "air_defence")
+STATES: tuple[str, ...] = ("normal", "cargo_open", "rotor_removed", "erect", "stowed", "deployed")
+UNKNOWN_TYPE = "unknown"
+
+SiteKind = Literal["airbase", "naval_base"]
+EventKind = Literal["arrived", "departed", "moved", "state_changed"]
+EVENT_KINDS: tuple[str, ...] = ("arrived", "departed", "moved", "state_changed")
+POSTURES: tuple[str, ...] = ("withdrawal", "buildup", "largely_unchanged", "insufficient_evidence")
+LIKELIHOOD_WORDS: tuple[str, ...] = ("almost certainly", "likely", "roughly even chance", "unlikely")
+CONFIDENCE_LEVELS: tuple[str, ...] = ("high", "moderate", "low")
+
+
+def normalise_heading(heading_deg: float) -> float:
+    """Fold any angle into [0, 360)."""
+    h = math.fmod(heading_deg, 360.0)
+    if h < 0:
+        h += 360.0
+    # fmod(-1e-17, 360) + 360 rounds to exactly 360.0
+    return 0.0 if h >= 360.0 else h
+
+
+@dataclass(frozen=True)
+class OrientedBox:
+    """An oriented rectangle: centre, length along the axis, width across it, heading."""
+
+    cx: float
+    cy: float
+    length: float
+    width: float
+    heading_deg: float
+
+    def __post_init__(self) -> None:
+        if not (self.length > 0 and self.width > 0):
+            raise ValueError(f"box sides must be positive, got {self.length} x {self.width}")
+        object.__setattr__(self, "heading_deg", normalise_heading(self.heading_deg))
+
+    def corners(self) -> list[tuple[float, float]]:
+        """Four corners in map coordinates (x east, y north), counter-clockwise from the
+        front-left corner: front-left, rear-left, rear-right, front-right."""
+        h = math.radians(self.heading_deg)
+        ax, ay = math.sin(h), math.cos(h)  # along the axis, towards the nose
+        px, py = -ay, ax  # to the object's left (axis turned 90 deg counter-clockwise)
+        hl, hw = self.length / 2.0, self.width / 2.0
+        pts = []
+        for sl, sw in ((1, 1), (-1, 1), (-1, -1), (1, -1)):
+            pts.append((self.cx + sl * hl * ax + sw * hw * px, self.cy + sl * hl * ay + sw * hw * py))
+        return pts
+
+    @property
+    def area(self) -> float:
+        return self.length * self.width
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A named part of a site: an apron, a helipad, an air-defence site, a berth."""
+
+    name: str
+    kind: str
+    polygon: tuple[tuple[float, float], ...]  # site CRS, exterior ring, not closed
+
+
+@dataclass(frozen=True)
+class SiteGrid:
+    """The fixed pixel grid every image of a site is processed on.
+
+    origin is the top-left corner of the top-left pixel in the site CRS.
+    """
+
+    crs: str  # e.g. "EPSG:32636"
+    origin_x: float
+    origin_y: float
+    gsd_m: float
+    width_px: int
+    height_px: int
+
+    def to_pixel(self, x: float, y: float) -> tuple[float, float]:
+        """Map coordinates to (col, row) in continuous pixel units (0,0 = top-left corner)."""
+        return (x - self.origin_x) / self.gsd_m, (self.origin_y - y) / self.gsd_m
+
+    def to_map(self, col: float, row: float) -> tuple[float, float]:
+        return self.origin_x + col * self.gsd_m, self.origin_y - row * self.gsd_m
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top) in the site CRS."""
+        return (
+            self.origin_x,
+            self.origin_y - self.height_px * self.gsd_m,
+            self.origin_x + self.width_px * self.gsd_m,
+            self.origin_y,
+        )
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    kind: SiteKind
+    lat: float
+    lon: float
+    grid: SiteGrid
+    zones: tuple[Zone, ...] = ()
+
+    def zone(self, name: str) -> Zone:
+        for z in self.zones:
+            if z.name == name:
+                return z
+        raise KeyError(f"site {self.name!r} has no zone {name!r}")
+
+
+@dataclass(frozen=True)
+class Image:
+    """One georeferenced image of a site on one date."""
+
+    id: str
+    site: str
+    path: str
+    acquired: datetime
+    gsd_m: float
+    crs: str
+    width_px: int
+    height_px: int
+    bands: int = 3
+    dtype: str = "uint8"
+    cloud_cover: float | None = None
+    checksum: str | None = None
+
+
+@dataclass(frozen=True)
+class PixelWindow:
+    """A window of the source image, in pixels: column and row offsets, width, height."""
+
+    col_off: int
+    row_off: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detected object. The box is in the site CRS (metres)."""
+
+    box: OrientedBox
+    cls: str
+    type: str
+    state: str
+    score: float
+    type_score: float
+    state_score: float
+    image_id: str = ""
+    window: PixelWindow | None = None
+    model_id: str = ""
+    model_version: str = ""
+
+
+@dataclass
+class Track:
+    """One item followed across dates: the detection per image id where it was seen."""
+
+    id: str
+    site: str
+    cls: str
+    type: str
+    sightings: dict[str, Detection] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A pointer from a claim back to pixels."""
+
+    image_id: str
+    window: PixelWindow | None = None
+    event_id: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    kind: EventKind
+    site: str
+    track_id: str
+    cls: str
+    type: str
+    before: Detection | None
+    after: Detection | None
+    confidence: float
+    zone: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ChangeRegion:
+    """Pixel change the detector cannot name: a polygon in the site CRS."""
+
+    id: str
+    site: str
+    polygon: tuple[tuple[float, float], ...]
+    area_m2: float
+    score: float
+    zone: str | None
+    before_image: str
+    after_image: str
+
+
+@dataclass(frozen=True)
+class Assessment:
+    site: str
+    period_start: datetime | None
+    period_end: datetime | None
+    posture: str
+    likelihood: str
+    confidence: str
+    headline: str
+    indicators: tuple[str, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    caveats: tuple[str, ...] = ()

@@ -1,0 +1,34 @@
+"""The error hierarchy. Every error sitewatch raises on purpose derives from SitewatchError.
+
+Each child is also the matching built-in error, so callers may catch either. Messages name
+the file (or field) and the problem; the CLI prints them as one line and exits non-zero.
+"""
+
+
+class SitewatchError(Exception):
+    """Root of every deliberate sitewatch error."""
+
+
+class InputError(SitewatchError, ValueError):
+    """Bad input: imagery, a scenario, a model, a label file, a site definition."""
+
+    def __init__(self, source: str, problem: str):
+        self.source = str(source)
+        self.problem = problem
+        super().__init__(f"{self.source}: {problem}")
+
+
+class ScenarioError(InputError):
+    """A scenario file that does not validate. source is the file, problem names the field."""
+
+
+class ModelError(InputError):
+    """A missing, corrupt or incompatible detection model."""
+
+
+class AlignmentError(SitewatchError):
+    """An image that cannot be put on the site grid accurately enough to compare."""
+
+
+class CatalogError(SitewatchError):
+    """A request the catalog cannot satisfy: unknown site, duplicate image, unaligned dates."""
