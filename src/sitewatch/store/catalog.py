@@ -1,0 +1,134 @@
+"""Opening the catalog: where it lives, the engine, transactions and schema upgrades.
+
+The catalog is a SQLite file by default (./sitewatch-data/catalog.db), or whatever the
+SITEWATCH_DB variable or an explicit argument names: a file path or a database URL
+(postgresql+psycopg://user@host/db). Opening a catalog upgrades its schema to the newest
+migration, so a catalog written by an older sitewatch keeps working.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from sitewatch.errors import CatalogError
+
+DEFAULT_PATH = Path("sitewatch-data") / "catalog.db"
+ENV_VAR = "SITEWATCH_DB"
+
+
+def catalog_url(url_or_path: str | os.PathLike | None = None) -> str:
+    """The database URL for an explicit argument, else $SITEWATCH_DB, else the default file."""
+    target = url_or_path if url_or_path not in (None, "") else os.environ.get(ENV_VAR) or DEFAULT_PATH
+    target = str(target)
+    if "://" in target:
+        if target.startswith("postgresql://"):  # plain URLs get the psycopg 3 driver
+            target = "postgresql+psycopg://" + target[len("postgresql://"):]
+        return target
+    return f"sqlite:///{Path(target).expanduser().resolve()}"
+
+
+class Catalog:
+    """An open catalog: an engine and a session factory. Use transaction() for writes."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            path = Path(url[len("sqlite:///"):])
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CatalogError(f"{path.parent}: cannot create the catalog folder ({exc.strerror})") from exc
+            self.engine: Engine = create_engine(url, connect_args={"timeout": 60})
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose work is committed on success and rolled back on any error."""
+        with self._sessions() as session:
+            with session.begin():
+                yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with self._sessions() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "Catalog":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Catalog({self.engine.url.render_as_string(hide_password=True)!r})"
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    # Rollback journal with full sync: a killed writer leaves the file as it was before the
+    # transaction, which the next opener rolls back.
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.close()
+
+
+def _migrations_dir() -> str:
+    return str(resources.files("sitewatch.store") / "migrations")
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(_migrations_dir()).get_current_head()
+
+
+def current_revision(catalog: Catalog) -> str | None:
+    with catalog.engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def upgrade(catalog: Catalog) -> None:
+    """Bring the schema to the newest migration (no-op when it is there already)."""
+    from alembic import command
+    from alembic.config import Config
+
+    head = head_revision()
+    if current_revision(catalog) == head:
+        return
+    cfg = Config()
+    cfg.set_main_option("script_location", _migrations_dir())
+    with catalog.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def open_catalog(url_or_path: str | os.PathLike | None = None) -> Catalog:
+    """Open (creating if needed) and upgrade the catalog named by the argument, else by
+    $SITEWATCH_DB, else ./sitewatch-data/catalog.db."""
+    url = catalog_url(url_or_path)
+    catalog = Catalog(url)
+    try:
+        upgrade(catalog)
+    except CatalogError:
+        catalog.close()
+        raise
+    except Exception as exc:  # driver errors: unreachable server, not a database file
+        catalog.close()
+        raise CatalogError(f"{catalog!r}: cannot open the catalog ({exc.__class__.__name__}: {exc})") from exc
+    return catalog

@@ -1,0 +1,256 @@
+"""What the later stages store: processing runs, detections, tracks, events, change
+regions, assessments and analyst verdicts. Every function takes and returns domain objects."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+
+from sitewatch.domain import (Assessment, ChangeRegion, Detection, Event, Evidence, OrientedBox, PixelWindow,
+                              Track)
+from sitewatch.errors import CatalogError
+from sitewatch.store.catalog import Catalog
+from sitewatch.store.models import (AnalystVerdictRow, AssessmentRow, ChangeRegionRow, DetectionRow, EventRow,
+                                    RunRow, TrackRow)
+from sitewatch.store.records import Run
+
+VERDICTS = ("confirmed", "rejected", "unsure")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _naive(dt: datetime | None) -> datetime | None:
+    if dt is None:
+        return None
+    return dt.astimezone(timezone.utc).replace(tzinfo=None) if dt.tzinfo else dt
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    return None if dt is None else dt.replace(tzinfo=timezone.utc)
+
+
+def _run_id(run: Run | str | None) -> str | None:
+    return run.id if isinstance(run, Run) else run
+
+
+# --- runs -------------------------------------------------------------------------------
+
+def start_run(catalog: Catalog, kind: str, site: str | None = None, params: Mapping | None = None) -> Run:
+    run = Run(id=uuid.uuid4().hex, kind=kind, site=site, started=_now(), params=dict(params or {}))
+    with catalog.transaction() as s:
+        s.add(RunRow(id=run.id, kind=kind, site=site, started=run.started, status="running", params=run.params))
+    return run
+
+
+def finish_run(catalog: Catalog, run: Run | str, status: str = "done") -> None:
+    with catalog.transaction() as s:
+        row = s.get(RunRow, _run_id(run))
+        if row is None:
+            raise CatalogError(f"no run {_run_id(run)!r} in the catalog")
+        row.status, row.finished = status, _now()
+
+
+def get_run(catalog: Catalog, run_id: str) -> Run:
+    with catalog.reading() as s:
+        r = s.get(RunRow, run_id)
+        if r is None:
+            raise CatalogError(f"no run {run_id!r} in the catalog")
+        return Run(r.id, r.kind, r.site, r.started, r.finished, r.status, dict(r.params))
+
+
+# --- detections -------------------------------------------------------------------------
+
+def detection_to_json(d: Detection) -> dict:
+    w = d.window
+    return {"box": [d.box.cx, d.box.cy, d.box.length, d.box.width, d.box.heading_deg], "class": d.cls,
+            "type": d.type, "state": d.state, "score": d.score, "type_score": d.type_score,
+            "state_score": d.state_score, "image_id": d.image_id,
+            "window": None if w is None else [w.col_off, w.row_off, w.width, w.height],
+            "model_id": d.model_id, "model_version": d.model_version}
+
+
+def detection_from_json(j: Mapping) -> Detection:
+    w = j.get("window")
+    return Detection(box=OrientedBox(*j["box"]), cls=j["class"], type=j["type"], state=j["state"], score=j["score"],
+                     type_score=j["type_score"], state_score=j["state_score"], image_id=j.get("image_id", ""),
+                     window=None if w is None else PixelWindow(*w), model_id=j.get("model_id", ""),
+                     model_version=j.get("model_version", ""))
+
+
+def save_detections(catalog: Catalog, run: Run | str, detections: Sequence[Detection], site: str | None = None,
+                    crs: str | None = None) -> list[int]:
+    """Store detections of one run (all or none); returns their row ids in input order."""
+    rows = []
+    for d in detections:
+        if not d.image_id:
+            raise CatalogError("a detection to store must name its image (image_id is empty)")
+        w = d.window
+        rows.append(DetectionRow(run_id=_run_id(run), image_id=d.image_id, site=site, cls=d.cls, type=d.type,
+                                 state=d.state, score=d.score, type_score=d.type_score, state_score=d.state_score,
+                                 cx=d.box.cx, cy=d.box.cy, length=d.box.length, width=d.box.width,
+                                 heading_deg=d.box.heading_deg, crs=crs,
+                                 win_col=w.col_off if w else None, win_row=w.row_off if w else None,
+                                 win_width=w.width if w else None, win_height=w.height if w else None,
+                                 model_id=d.model_id, model_version=d.model_version))
+    with catalog.transaction() as s:
+        s.add_all(rows)
+        s.flush()
+        return [r.id for r in rows]
+
+
+def _to_detection(r: DetectionRow) -> Detection:
+    window = None if r.win_col is None else PixelWindow(r.win_col, r.win_row, r.win_width, r.win_height)
+    return Detection(box=OrientedBox(r.cx, r.cy, r.length, r.width, r.heading_deg), cls=r.cls, type=r.type,
+                     state=r.state, score=r.score, type_score=r.type_score, state_score=r.state_score,
+                     image_id=r.image_id, window=window, model_id=r.model_id, model_version=r.model_version)
+
+
+def detections_for_image(catalog: Catalog, image_id: str, run: Run | str | None = None) -> list[Detection]:
+    """Detections of an image: of the given run, else of the image's latest detect run."""
+    with catalog.reading() as s:
+        run_id = _run_id(run)
+        if run_id is None:
+            run_id = s.scalars(select(DetectionRow.run_id).join(RunRow, RunRow.id == DetectionRow.run_id)
+                               .where(DetectionRow.image_id == image_id)
+                               .order_by(RunRow.started.desc())).first()
+            if run_id is None:
+                return []
+        rows = s.scalars(select(DetectionRow).where(DetectionRow.image_id == image_id, DetectionRow.run_id == run_id)
+                         .order_by(DetectionRow.id)).all()
+        return [_to_detection(r) for r in rows]
+
+
+# --- tracks and events ------------------------------------------------------------------
+
+def save_tracks(catalog: Catalog, run: Run | str | None, tracks: Sequence[Track]) -> None:
+    """Store tracks (replacing tracks with the same ids)."""
+    with catalog.transaction() as s:
+        for t in tracks:
+            old = s.get(TrackRow, t.id)
+            if old is not None:
+                s.delete(old)
+                s.flush()
+            s.add(TrackRow(id=t.id, site=t.site, run_id=_run_id(run), cls=t.cls, type=t.type,
+                           sightings=[{"image_id": k, "detection": detection_to_json(d)}
+                                      for k, d in t.sightings.items()]))
+
+
+def tracks_for_site(catalog: Catalog, site: str) -> list[Track]:
+    with catalog.reading() as s:
+        rows = s.scalars(select(TrackRow).where(TrackRow.site == site).order_by(TrackRow.id)).all()
+        return [Track(id=r.id, site=r.site, cls=r.cls, type=r.type,
+                      sightings={j["image_id"]: detection_from_json(j["detection"]) for j in r.sightings})
+                for r in rows]
+
+
+def _evidence_json(e: Evidence) -> dict:
+    w = e.window
+    return {"image_id": e.image_id, "window": None if w is None else [w.col_off, w.row_off, w.width, w.height],
+            "event_id": e.event_id, "note": e.note}
+
+
+def _evidence_from(j: Mapping) -> Evidence:
+    w = j.get("window")
+    return Evidence(image_id=j["image_id"], window=None if w is None else PixelWindow(*w),
+                    event_id=j.get("event_id"), note=j.get("note", ""))
+
+
+def save_events(catalog: Catalog, run: Run | str | None, events: Sequence[Event],
+                evidence: Mapping[str, Sequence[Evidence]] | None = None) -> None:
+    """Store events (replacing events with the same ids), each with its evidence list."""
+    evidence = evidence or {}
+    with catalog.transaction() as s:
+        for e in events:
+            old = s.get(EventRow, e.id)
+            if old is not None:
+                s.delete(old)
+                s.flush()
+            s.add(EventRow(id=e.id, site=e.site, run_id=_run_id(run), kind=e.kind, track_id=e.track_id, cls=e.cls,
+                           type=e.type, confidence=e.confidence, zone=e.zone, note=e.note,
+                           before=None if e.before is None else detection_to_json(e.before),
+                           after=None if e.after is None else detection_to_json(e.after),
+                           evidence=[_evidence_json(x) for x in evidence.get(e.id, ())]))
+
+
+def events_for_site(catalog: Catalog, site: str) -> list[Event]:
+    with catalog.reading() as s:
+        rows = s.scalars(select(EventRow).where(EventRow.site == site).order_by(EventRow.id)).all()
+        return [Event(id=r.id, kind=r.kind, site=r.site, track_id=r.track_id, cls=r.cls, type=r.type,  # type: ignore[arg-type]
+                      before=None if r.before is None else detection_from_json(r.before),
+                      after=None if r.after is None else detection_from_json(r.after),
+                      confidence=r.confidence, zone=r.zone, note=r.note) for r in rows]
+
+
+def event_evidence(catalog: Catalog, event_id: str) -> list[Evidence]:
+    with catalog.reading() as s:
+        row = s.get(EventRow, event_id)
+        if row is None:
+            raise CatalogError(f"no event {event_id!r} in the catalog")
+        return [_evidence_from(j) for j in row.evidence]
+
+
+# --- change regions, assessments, verdicts ----------------------------------------------
+
+def save_change_regions(catalog: Catalog, run: Run | str | None, regions: Sequence[ChangeRegion]) -> None:
+    with catalog.transaction() as s:
+        for c in regions:
+            old = s.get(ChangeRegionRow, c.id)
+            if old is not None:
+                s.delete(old)
+                s.flush()
+            s.add(ChangeRegionRow(id=c.id, site=c.site, run_id=_run_id(run), polygon=[list(p) for p in c.polygon],
+                                  area_m2=c.area_m2, score=c.score, zone=c.zone, before_image=c.before_image,
+                                  after_image=c.after_image))
+
+
+def change_regions_for_site(catalog: Catalog, site: str) -> list[ChangeRegion]:
+    with catalog.reading() as s:
+        rows = s.scalars(select(ChangeRegionRow).where(ChangeRegionRow.site == site).order_by(ChangeRegionRow.id)).all()
+        return [ChangeRegion(id=r.id, site=r.site, polygon=tuple((float(x), float(y)) for x, y in r.polygon),
+                             area_m2=r.area_m2, score=r.score, zone=r.zone, before_image=r.before_image,
+                             after_image=r.after_image) for r in rows]
+
+
+def save_assessment(catalog: Catalog, run: Run | str | None, assessment: Assessment) -> int:
+    a = assessment
+    row = AssessmentRow(site=a.site, run_id=_run_id(run), period_start=_naive(a.period_start),
+                        period_end=_naive(a.period_end), posture=a.posture, likelihood=a.likelihood,
+                        confidence=a.confidence, headline=a.headline, indicators=list(a.indicators),
+                        evidence=[_evidence_json(e) for e in a.evidence], caveats=list(a.caveats), created=_now())
+    with catalog.transaction() as s:
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def latest_assessment(catalog: Catalog, site: str) -> Assessment | None:
+    with catalog.reading() as s:
+        r = s.scalars(select(AssessmentRow).where(AssessmentRow.site == site)
+                      .order_by(AssessmentRow.created.desc(), AssessmentRow.id.desc())).first()
+        if r is None:
+            return None
+        return Assessment(site=r.site, period_start=_aware(r.period_start), period_end=_aware(r.period_end),
+                          posture=r.posture, likelihood=r.likelihood, confidence=r.confidence, headline=r.headline,
+                          indicators=tuple(r.indicators), evidence=tuple(_evidence_from(j) for j in r.evidence),
+                          caveats=tuple(r.caveats))
+
+
+def add_verdict(catalog: Catalog, event_id: str, verdict: str, note: str = "") -> None:
+    if verdict not in VERDICTS:
+        raise CatalogError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
+    with catalog.transaction() as s:
+        if s.get(EventRow, event_id) is None:
+            raise CatalogError(f"no event {event_id!r} in the catalog")
+        s.add(AnalystVerdictRow(event_id=event_id, verdict=verdict, note=note, created=_now()))
+
+
+def verdicts_for_event(catalog: Catalog, event_id: str) -> list[tuple[str, str, datetime]]:
+    with catalog.reading() as s:
+        rows = s.scalars(select(AnalystVerdictRow).where(AnalystVerdictRow.event_id == event_id)
+                         .order_by(AnalystVerdictRow.id)).all()
+        return [(r.verdict, r.note, _aware(r.created)) for r in rows]  # type: ignore[misc]
