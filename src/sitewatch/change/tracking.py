@@ -1,0 +1,152 @@
+"""Follow items across all dates of a site and turn the differences into events.
+
+Dates are processed in order. Every track keeps its last sighting; a track that is not
+matched on a date *coasts*: it stays a candidate for one more date (`max_missed`), so an
+item the detector missed once and found again is one track with no event, not a departure
+followed by an arrival. A track missing on more than `max_missed` dates in a row, or on the
+last date, is reported as departed at the first date it went missing; the more later dates
+confirm the absence, the higher the departure's confidence.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from sitewatch.change import events as ev
+from sitewatch.change.matching import MatchParams, match
+from sitewatch.change.zones import zone_of
+from sitewatch.domain import Detection, Event, Image, Site, Track
+
+
+@dataclass(frozen=True)
+class Look:
+    """One image of a site, aligned on the site grid, and what the detector found in it.
+
+    quality in [0, 1] folds alignment quality and cloud into one figure; 1 is a clean,
+    well-aligned image.
+    """
+
+    image: Image
+    detections: tuple[Detection, ...]
+    quality: float = 1.0
+
+
+@dataclass
+class TrackingResult:
+    tracks: list[Track] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    # Items seen in place and in the same state on both sides, per (before, after) image ids.
+    unchanged: dict[tuple[str, str], int] = field(default_factory=dict)
+    # The (before, after) image ids each event was reported between, by event id.
+    pairs: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def pair_of(self, event: Event) -> tuple[str, str]:
+        return self.pairs[event.id]
+
+
+@dataclass
+class _Live:
+    track: Track
+    last: Detection
+    last_look: int
+    missed: int = 0
+
+
+def _site_extent(site: Site) -> float:
+    g = site.grid
+    return math.hypot(g.width_px * g.gsd_m, g.height_px * g.gsd_m)
+
+
+def track(site: Site, looks: Sequence[Look], params: MatchParams | None = None, max_missed: int = 1) -> TrackingResult:
+    """Track items across looks (in date order) and emit arrived/departed/moved/state_changed."""
+    looks = sorted(looks, key=lambda lk: lk.image.acquired)
+    params = params or MatchParams()
+    result = TrackingResult()
+    live: list[_Live] = []
+    ended: list[_Live] = []
+    counters = {"track": 0}
+    seq: dict[int, int] = {}
+
+    def new_track(det: Detection, k: int) -> _Live:
+        counters["track"] += 1
+        t = Track(f"{site.name}-T{counters['track']:04d}", site.name, det.cls, det.type, {looks[k].image.id: det})
+        result.tracks.append(t)
+        return _Live(t, det, k)
+
+    def event_id(k: int) -> str:
+        seq[k] = seq.get(k, 0) + 1
+        return f"{site.name}-E{k:02d}-{seq[k]:03d}"
+
+    def ctx(k: int) -> ev.EventContext:
+        return ev.EventContext(site.name, looks[k - 1].image.id, looks[k].image.id,
+                               min(looks[k - 1].quality, looks[k].quality))
+
+    for k, look in enumerate(looks):
+        if k == 0:
+            live = [new_track(d, 0) for d in look.detections]
+            continue
+        candidates = [t for t in live if t.missed <= max_missed]
+        m = match([t.last for t in candidates], list(look.detections), params, _site_extent(site))
+        unchanged = 0
+        for p in m.pairs:
+            t = candidates[p.before]
+            det = look.detections[p.after]
+            prev = t.last
+            if p.moved:
+                result.events.append(ev.moved(event_id(k), ctx(k), t.track.id, prev, det, p.distance_m,
+                                              zone_of(site, prev), zone_of(site, det)))
+            if prev.state != det.state:
+                result.events.append(ev.state_changed(event_id(k), ctx(k), t.track.id, prev, det, zone_of(site, det)))
+            if not p.moved and prev.state == det.state and t.missed == 0:
+                unchanged += 1
+            if t.track.type in ("", "unknown") and det.type not in ("", "unknown"):
+                t.track.type = det.type
+            t.track.sightings[look.image.id] = det
+            t.last, t.last_look, t.missed = det, k, 0
+        for i in m.unmatched_before:
+            candidates[i].missed += 1
+        for j in m.unmatched_after:
+            det = look.detections[j]
+            t = new_track(det, k)
+            live.append(t)
+            result.events.append(ev.arrived(event_id(k), ctx(k), t.track.id, det, zone_of(site, det)))
+        result.unchanged[(looks[k - 1].image.id, look.image.id)] = unchanged
+        still = []
+        for t in live:
+            (still if t.missed <= max_missed else ended).append(t)
+        live = still
+
+    last = len(looks) - 1
+    for t in ended + [t for t in live if t.missed > 0]:
+        gone = t.last_look + 1  # the first look the item was missing from
+        confirmed = min(t.missed, last - t.last_look)
+        result.events.append(ev.departed(event_id(gone), ctx(gone), t.track.id, t.last, zone_of(site, t.last),
+                                         confirmed))
+    result.events.sort(key=lambda e: e.id)
+    by_id = {t.id: t for t in result.tracks}
+    for n, e in enumerate(result.events):
+        k = int(e.id.rsplit("-E", 1)[1].split("-")[0])
+        result.pairs[e.id] = (looks[k - 1].image.id, looks[k].image.id)
+        if e.kind == "arrived":
+            # Seen once and gone on the next look: a transient, most likely a false alarm.
+            # Seen on the last look only: nothing yet confirms it.
+            if k < last and looks[k + 1].image.id not in by_id[e.track_id].sightings:
+                result.events[n] = replace(e, confidence=e.confidence * ev.TRANSIENT, note=e.note + "; gone on the next look")
+            elif k == last:
+                result.events[n] = replace(e, confidence=e.confidence * ev.UNCONFIRMED_PRESENCE)
+        elif e.kind == "departed" and len(by_id[e.track_id].sightings) == 1 and k > 1:
+            result.events[n] = replace(e, confidence=e.confidence * ev.TRANSIENT, note=e.note + "; seen on one look only")
+    return result
+
+
+def corroborate_all(result: TrackingResult, pixel_change: Callable[[Event, str, str], float]) -> None:
+    """Weigh every arrival and departure against the pixels (see `events.corroborate`).
+
+    pixel_change(event, before_image_id, after_image_id) -> change in [0, 1] under the item's box.
+    """
+    for n, e in enumerate(result.events):
+        if e.kind in ("arrived", "departed"):
+            b, a = result.pairs[e.id]
+            result.events[n] = ev.corroborate(e, pixel_change(e, b, a))
