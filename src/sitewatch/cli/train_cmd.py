@@ -1,0 +1,54 @@
+"""`sitewatch train`: train the oriented detector and export it to ONNX (needs the train extra)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from sitewatch.cli.main import app
+from sitewatch.errors import InputError
+
+
+@app.command("train")
+def train_command(
+    data: list[Path] = typer.Option(..., "--data", help="Chip folder(s): ours, or images/ + labels/ (YOLO-OBB/DOTA)."),
+    out: Path = typer.Option(Path("runs/detect/model.onnx"), "--out", help="ONNX model to write."),
+    checkpoint: Path = typer.Option(Path("runs/detect/checkpoint.pt"), "--checkpoint", help="Checkpoint file."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from --checkpoint."),
+    steps: int = typer.Option(2000, "--steps", help="Total optimiser steps (resume continues up to this)."),
+    batch: int = typer.Option(8, "--batch"),
+    chip: int = typer.Option(320, "--chip", help="Training crop size in pixels."),
+    lr: float = typer.Option(2e-3, "--lr"),
+    gsd: float = typer.Option(0.5, "--gsd", help="Model GSD in metres."),
+    data_gsd: float = typer.Option(None, "--data-gsd", help="GSD of text-labelled chips (DOTA/YOLO-OBB)."),
+    class_map: str = typer.Option(None, "--class-map", help="For text labels: name=class,... (default: DOTA)."),
+    pretrained: bool = typer.Option(True, "--pretrained/--no-pretrained", help="Start from ImageNet Lite0."),
+    threads: int = typer.Option(2, "--threads"),
+    seed: int = typer.Option(0, "--seed"),
+    model_id: str = typer.Option("sitewatch-ocn", "--model-id"),
+    version: str = typer.Option("0.1.0", "--version"),
+) -> None:
+    """Train (or resume), then export the ONNX model with its metadata."""
+    try:
+        from sitewatch.detect.train import TrainConfig, export, train
+    except ImportError as exc:
+        raise InputError("sitewatch train", f"needs the train extra (pip install 'sitewatch[train]'): {exc}") from exc
+    from sitewatch.detect.labels import parse_class_map
+
+    cfg = TrainConfig(data=[str(d) for d in data], out=str(out), checkpoint=str(checkpoint), resume=resume,
+                      steps=steps, batch=batch, chip=chip, lr=lr, gsd_m=gsd, data_gsd=data_gsd,
+                      class_map=parse_class_map(class_map) if class_map or data_gsd else None,
+                      pretrained=pretrained, threads=threads, seed=seed, model_id=model_id, version=version)
+    with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  TimeRemainingColumn()) as bar:
+        task = bar.add_task("", total=steps)
+
+        def show(step: int, total: int, losses: dict) -> None:
+            bar.update(task, completed=step, description=" ".join(f"{k} {v:.3f}" for k, v in losses.items()))
+
+        summary = train(cfg, progress=show)
+    path = export(cfg, summary)
+    print(json.dumps({"model": str(path), **summary}))

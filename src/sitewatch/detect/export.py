@@ -1,0 +1,69 @@
+"""Export a trained network to a self-describing ONNX file (training side; needs torch and onnx).
+
+Everything the run time needs travels in the ONNX metadata_props (see `detect.model`):
+the format tag, model id and version, GSD, classes, types (with their class and allowed
+states), states, input size, stride, thresholds, tile overlap, training summary, metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnx
+import torch
+
+from sitewatch import equipment
+from sitewatch.detect.model import FORMAT_TAG
+from sitewatch.detect.network import ExportWrapper, OrientedCenterNet
+from sitewatch.domain import CLASSES, STATES
+
+
+def metadata(model_id: str, version: str, gsd_m: float, input_size: int, tile_overlap_px: int,
+             training: dict, metrics: dict, score_threshold: float = 0.3, nms_iou: float = 0.3) -> dict[str, str]:
+    types = equipment.TYPE_NAMES
+    return {
+        "format": FORMAT_TAG,
+        "model_id": model_id,
+        "version": version,
+        "gsd_m": repr(float(gsd_m)),
+        "classes": json.dumps(list(CLASSES)),
+        "types": json.dumps(list(types)),
+        "type_classes": json.dumps({t: equipment.get(t).cls for t in types}),
+        "type_states": json.dumps({t: list(equipment.get(t).states) for t in types}),
+        "states": json.dumps(list(STATES)),
+        "input_size": str(int(input_size)),
+        "stride": "4",
+        "score_threshold": repr(float(score_threshold)),
+        "nms_iou": repr(float(nms_iou)),
+        "tile_overlap_px": str(int(tile_overlap_px)),
+        "heading": "full360 clockwise from image up; nose direction",
+        "training": json.dumps(training),
+        "metrics": json.dumps(metrics),
+    }
+
+
+def export_onnx(net: OrientedCenterNet, path: Path, meta: dict[str, str], input_size: int) -> Path:
+    """Write `net` as ONNX (opset 17, dynamic batch and size) with `meta` as metadata_props."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = ExportWrapper(net).eval()
+    dummy = torch.zeros(1, 3, input_size, input_size)
+    tmp = path.with_suffix(".tmp.onnx")
+    with torch.no_grad():
+        torch.onnx.export(
+            wrapper, dummy, str(tmp), opset_version=17, input_names=["image"],
+            output_names=["heat", "box", "type", "state"],
+            dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
+                          "heat": {0: "batch", 2: "h4", 3: "w4"}, "box": {0: "batch", 2: "h4", 3: "w4"},
+                          "type": {0: "batch", 2: "h4", 3: "w4"}, "state": {0: "batch", 2: "h4", 3: "w4"}},
+            dynamo=False,
+        )
+    model = onnx.load(str(tmp))
+    del model.metadata_props[:]
+    for k, v in meta.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.save(model, str(path))
+    tmp.unlink()
+    return path

@@ -1,0 +1,205 @@
+"""Run-time detection models: ONNX Runtime sessions, self-describing metadata, decoding.
+
+A sitewatch model is an ONNX file whose metadata_props carry everything needed to use
+it (no configuration travels beside the weights):
+
+    format            "sitewatch-ocn/1"
+    model_id, version
+    gsd_m             the ground sample distance the model works at (metres / pixel)
+    classes, types, states          JSON lists
+    type_classes, type_states       JSON: the class and allowed states of each type
+    input_size        the tile size (pixels) inference should use
+    stride            output stride of the heads
+    score_threshold, nms_iou, tile_overlap_px
+    training, metrics JSON summaries
+
+Input: float32 (B, 3, H, W) RGB 0..255. Outputs: heat (B, C, H/s, W/s) sigmoid scores with
+non-peaks zeroed, box (B, 6, ...) offset x, offset y (cells), log length m, log width m,
+sin, cos of the heading (clockwise from image up), type (B, T, ...) and state (B, S, ...)
+logits. Decoding is numpy. `detect.yolo_obb` adapts models of the Ultralytics layout to
+the same interface.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sitewatch.errors import ModelError
+
+FORMAT_TAG = "sitewatch-ocn/1"
+_REQUIRED = ("format", "model_id", "version", "gsd_m", "classes", "types", "type_classes", "type_states",
+             "states", "input_size", "stride", "score_threshold", "nms_iou", "tile_overlap_px")
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "sitewatch-ocn.onnx"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    model_id: str
+    version: str
+    gsd_m: float
+    classes: tuple[str, ...]
+    types: tuple[str, ...]
+    states: tuple[str, ...]
+    type_classes: dict[str, str]
+    type_states: dict[str, tuple[str, ...]]
+    input_size: int
+    stride: int
+    score_threshold: float
+    nms_iou: float
+    tile_overlap_px: int
+    training: dict
+    metrics: dict
+
+
+@dataclass(frozen=True)
+class RawDetections:
+    """Detections of one tile in the tile's pixels at the model GSD."""
+
+    boxes: np.ndarray  # (N, 5) col, row, length px, width px, heading from image up
+    cls: np.ndarray  # (N,) class names
+    score: np.ndarray
+    type: np.ndarray
+    type_score: np.ndarray
+    state: np.ndarray
+    state_score: np.ndarray
+
+    @staticmethod
+    def empty() -> RawDetections:
+        e = np.zeros(0)
+        s = np.zeros(0, dtype=object)
+        return RawDetections(np.zeros((0, 5)), s, e, s, e, s, e)
+
+    def __len__(self) -> int:
+        return len(self.score)
+
+    def take(self, idx: np.ndarray) -> RawDetections:
+        return RawDetections(self.boxes[idx], self.cls[idx], self.score[idx], self.type[idx], self.type_score[idx],
+                             self.state[idx], self.state_score[idx])
+
+    @staticmethod
+    def concat(parts: list[RawDetections]) -> RawDetections:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return RawDetections.empty()
+        return RawDetections(*(np.concatenate([getattr(p, f) for p in parts])
+                               for f in ("boxes", "cls", "score", "type", "type_score", "state", "state_score")))
+
+
+def _session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(str(path), "model file not found")
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own exception types for corrupt files
+        raise ModelError(str(path), f"not a readable ONNX model ({str(exc).splitlines()[0][:200]})") from exc
+
+
+def _parse_info(path: Path, meta: dict[str, str]) -> ModelInfo:
+    missing = [k for k in _REQUIRED if k not in meta]
+    if missing:
+        raise ModelError(str(path), f"missing metadata {', '.join(missing)}; not a sitewatch model "
+                                    "(for YOLO oriented-box models use --yolo-obb with --class-map and --model-gsd)")
+    if meta["format"] != FORMAT_TAG:
+        raise ModelError(str(path), f"model format {meta['format']!r}, this sitewatch reads {FORMAT_TAG!r}")
+    try:
+        info = ModelInfo(
+            model_id=meta["model_id"], version=meta["version"], gsd_m=float(meta["gsd_m"]),
+            classes=tuple(json.loads(meta["classes"])), types=tuple(json.loads(meta["types"])),
+            states=tuple(json.loads(meta["states"])), type_classes=dict(json.loads(meta["type_classes"])),
+            type_states={k: tuple(v) for k, v in json.loads(meta["type_states"]).items()},
+            input_size=int(meta["input_size"]), stride=int(meta["stride"]),
+            score_threshold=float(meta["score_threshold"]), nms_iou=float(meta["nms_iou"]),
+            tile_overlap_px=int(meta["tile_overlap_px"]),
+            training=json.loads(meta.get("training", "{}")), metrics=json.loads(meta.get("metrics", "{}")),
+        )
+    except (ValueError, TypeError) as exc:
+        raise ModelError(str(path), f"unreadable metadata ({exc})") from exc
+    if not info.gsd_m > 0 or info.input_size % info.stride:
+        raise ModelError(str(path), f"bad metadata: gsd_m={info.gsd_m}, input_size={info.input_size}")
+    return info
+
+
+class DetectionModel:
+    """A sitewatch ONNX model: `run(batch)` -> per-image RawDetections."""
+
+    def __init__(self, path: Path | str | None = None, threads: int = 0):
+        self.path = Path(path) if path else DEFAULT_MODEL
+        self.session = _session(self.path, threads)
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.info = _parse_info(self.path, meta)
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[1] not in (3, "3"):
+            raise ModelError(str(self.path), f"expected one input of shape (B, 3, H, W), got "
+                                             f"{[tuple(i.shape) for i in inputs]}")
+        outs = {o.name: o.shape for o in self.session.get_outputs()}
+        if set(outs) != {"heat", "box", "type", "state"}:
+            raise ModelError(str(self.path), f"expected outputs heat, box, type, state; got {sorted(outs)}")
+        self.input_name = inputs[0].name
+        self._type_class = np.array([self.info.classes.index(self.info.type_classes[t]) for t in self.info.types])
+        self._type_state_ok = np.array([[s in self.info.type_states[t] for s in self.info.states]
+                                        for t in self.info.types])
+
+    @property
+    def gsd_m(self) -> float:
+        return self.info.gsd_m
+
+    @property
+    def tile_size(self) -> int:
+        return self.info.input_size
+
+    def raw(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Bare model outputs for a float32 (B, 3, H, W) batch."""
+        return self.session.run(None, {self.input_name: batch})
+
+    def run(self, batch: np.ndarray, score_threshold: float | None = None) -> list[RawDetections]:
+        heat, box, typ, state = self.raw(batch)
+        thr = self.info.score_threshold if score_threshold is None else score_threshold
+        return [self.decode(heat[i], box[i], typ[i], state[i], thr) for i in range(len(heat))]
+
+    def decode(self, heat, box, typ, state, threshold: float) -> RawDetections:
+        """Peaks above threshold -> boxes in the tile's pixels, with type and state."""
+        c, yy, xx = np.nonzero(heat > threshold)
+        if len(c) == 0:
+            return RawDetections.empty()
+        s = self.info.stride
+        score = heat[c, yy, xx]
+        b = box[:, yy, xx].T.astype(np.float64)
+        cx = (xx + b[:, 0]) * s
+        cy = (yy + b[:, 1]) * s
+        length = np.exp(b[:, 2]) / self.info.gsd_m
+        width = np.exp(b[:, 3]) / self.info.gsd_m
+        heading = np.mod(np.degrees(np.arctan2(b[:, 4], b[:, 5])), 360.0)
+        # Types restricted to the detected class; states restricted to the chosen type.
+        tl = typ[:, yy, xx].T.astype(np.float64)
+        tl = np.where(self._type_class[None, :] == c[:, None], tl, -np.inf)
+        tp = _softmax(tl)
+        t_idx = tp.argmax(1)
+        sl = state[:, yy, xx].T.astype(np.float64)
+        sl = np.where(self._type_state_ok[t_idx], sl, -np.inf)
+        sp = _softmax(sl)
+        s_idx = sp.argmax(1)
+        names = np.array(self.info.classes, dtype=object)
+        return RawDetections(
+            np.column_stack([cx, cy, length, width, heading]),
+            names[c], score.astype(np.float64),
+            np.array(self.info.types, dtype=object)[t_idx], tp[np.arange(len(t_idx)), t_idx],
+            np.array(self.info.states, dtype=object)[s_idx], sp[np.arange(len(s_idx)), s_idx],
+        )
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    m = logits.max(axis=1, keepdims=True)
+    e = np.exp(logits - m)
+    return e / e.sum(axis=1, keepdims=True)

