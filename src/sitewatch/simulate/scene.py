@@ -27,6 +27,8 @@ class PlacedObject:
     wings_swept: bool = False
     # Stable per track: paint scheme and small details stay the same on every date.
     appearance_seed: int = 0
+    # The scenario zone the object stands in ("" when placed outside any zone).
+    zone: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,449 @@
+"""The scenario format: sites, zones, baseline inventories and dated changes, in YAML.
+
+`load_scenario` reads and validates a file (or a mapping, or an already-built `Scenario`)
+and raises `ScenarioError(file, "sites[0].zones[2].rect: ...")` naming every problem,
+one per clause, on one line. Shape and ranges are checked by pydantic; what needs the
+catalogue or the site's extent (types, states, zones inside the site) is checked here
+too. What needs the date-by-date inventory (a departure of more items than are present,
+a zone with no room left) is checked by `sitewatch.simulate.plan`, before anything is
+written.
+
+Zone geometry is in metres relative to the site point (lat/lon projected to the site's
+UTM grid): x east, y north. A zone is either a `rect` (centre, size, clockwise rotation)
+or a `polygon` (a list of [x, y] vertices).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from shapely.geometry import Polygon, box
+
+from sitewatch import equipment
+from sitewatch.domain import Site, SiteGrid, Zone
+from sitewatch.errors import ScenarioError
+from sitewatch.geo.grid import site_grid
+
+ZONE_KINDS: tuple[str, ...] = (
+    # Zones where equipment is placed.
+    "apron", "helipad", "air_defence_site", "berth", "shelter_area", "parking",
+    # Scene furniture the renderer may draw; nothing is placed there by the layout.
+    "runway", "taxiway", "water", "pier", "quay", "building_area", "storage",
+)
+PLACEMENT_ZONE_KINDS = frozenset({"apron", "helipad", "air_defence_site", "berth", "shelter_area", "parking"})
+MAX_SHIFT_PX = 64.0  # misregistration larger than this is not "a few pixels"
+MAX_ROTATION_DEG = 3.0  # "small rotation"
+LOCAL_OVERPASS_HOUR = 10.5  # date-only acquisitions: 10:30 local solar time, a sun-synchronous overpass
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RectModel(_Strict):
+    center: tuple[float, float]
+    size: tuple[float, float] = Field(description="[width east-west, height north-south] before rotation")
+    rotation_deg: float = 0.0
+
+    @field_validator("size")
+    @classmethod
+    def _positive(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not (v[0] > 0 and v[1] > 0):
+            raise ValueError(f"both sides must be > 0 m, got {list(v)}")
+        return v
+
+    def ring(self) -> tuple[tuple[float, float], ...]:
+        """Corners, clockwise rotation applied about the centre (x east, y north)."""
+        a = math.radians(self.rotation_deg)
+        c, s = math.cos(a), math.sin(a)
+        hw, hh = self.size[0] / 2, self.size[1] / 2
+        pts = []
+        for dx, dy in ((-hw, hh), (hw, hh), (hw, -hh), (-hw, -hh)):
+            # clockwise rotation in a y-north frame
+            pts.append((self.center[0] + dx * c + dy * s, self.center[1] - dx * s + dy * c))
+        return tuple(pts)
+
+
+class InventoryItemModel(_Strict):
+    type: str
+    count: int = Field(ge=1, le=500)
+    state: str | None = None  # default: the type's first catalogue state
+    wings: Literal["spread", "swept"] | None = None  # swing-wing types only; default: by seed
+
+
+class ZoneModel(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")
+    kind: str
+    rect: RectModel | None = None
+    polygon: list[tuple[float, float]] | None = None
+    facing_deg: float | None = Field(default=None, ge=0, lt=360)
+    spacing_m: float | None = Field(default=None, ge=0, le=100)
+    inventory: list[InventoryItemModel] = Field(default_factory=list)
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str) -> str:
+        if v not in ZONE_KINDS:
+            raise ValueError(f"unknown zone kind {v!r}; known kinds: {', '.join(ZONE_KINDS)}")
+        return v
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon(cls, v: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
+        if v is None:
+            return v
+        if len(v) < 3:
+            raise ValueError(f"needs at least 3 vertices, got {len(v)}")
+        poly = Polygon(v)
+        if not poly.is_valid or poly.area <= 0:
+            raise ValueError("is not a simple polygon with a positive area (self-crossing or degenerate)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_geometry(self) -> ZoneModel:
+        if (self.rect is None) == (self.polygon is None):
+            raise ValueError("give exactly one of `rect` or `polygon`")
+        return self
+
+    def ring(self) -> tuple[tuple[float, float], ...]:
+        if self.rect is not None:
+            return self.rect.ring()
+        assert self.polygon is not None
+        return tuple((float(x), float(y)) for x, y in self.polygon)
+
+
+class ConditionsModel(_Strict):
+    """Acquisition conditions; the sun defaults to its true position at the acquisition time."""
+
+    sun_azimuth_deg: float | None = Field(default=None, ge=0, lt=360)
+    sun_elevation_deg: float | None = Field(default=None, gt=0, le=90)
+    haze: float = Field(default=0.0, ge=0, le=1)
+    colour_balance: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    noise_sigma: float = Field(default=0.0, ge=0, le=50)
+    blur_sigma_px: float = Field(default=0.0, ge=0, le=10)
+    shift_px: tuple[float, float] = (0.0, 0.0)
+    rotation_deg: float = Field(default=0.0, ge=-MAX_ROTATION_DEG, le=MAX_ROTATION_DEG)
+    cloud_cover: float = Field(default=0.0, ge=0, le=1)
+
+    @field_validator("colour_balance")
+    @classmethod
+    def _gains(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if not all(0.5 <= g <= 2.0 for g in v):
+            raise ValueError(f"gains must lie in 0.5..2.0, got {list(v)}")
+        return v
+
+    @field_validator("shift_px")
+    @classmethod
+    def _shift(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if math.hypot(*v) > MAX_SHIFT_PX:
+            raise ValueError(f"misregistration of {math.hypot(*v):.1f} px exceeds {MAX_SHIFT_PX:g} px")
+        return v
+
+
+class ArrivalModel(_Strict):
+    type: str
+    count: int = Field(ge=1, le=500)
+    zone: str
+    state: str | None = None
+    wings: Literal["spread", "swept"] | None = None
+
+
+class DepartureModel(_Strict):
+    type: str
+    count: int = Field(ge=1, le=500)
+    zone: str
+    state: str | None = None  # only items in this state leave
+
+
+class MoveModel(_Strict):
+    type: str
+    count: int = Field(ge=1, le=500)
+    from_zone: str
+    to_zone: str
+    state: str | None = None
+
+
+class StateChangeModel(_Strict):
+    type: str
+    count: int = Field(ge=1, le=500)
+    zone: str
+    to_state: str
+    from_state: str | None = None  # default: any state other than to_state
+
+
+def _parse_when(v: Any) -> datetime:
+    """An ISO date or datetime; naive datetimes are UTC. Returns an aware UTC datetime
+    (date-only values are completed later from the site's longitude)."""
+    if isinstance(v, datetime):
+        dt = v
+    elif isinstance(v, date):
+        return datetime(v.year, v.month, v.day, tzinfo=None)
+    elif isinstance(v, str):
+        s = v.strip()
+        try:
+            if len(s) == 10:
+                d = date.fromisoformat(s)
+                return datetime(d.year, d.month, d.day, tzinfo=None)
+            dt = datetime.fromisoformat(s.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{v!r} is not an ISO date or datetime (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)") from None
+    else:
+        raise ValueError(f"{v!r} is not an ISO date or datetime (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)")
+    dt = dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    return dt.replace(microsecond=0)
+
+
+class DateModel(_Strict):
+    date: datetime
+    conditions: ConditionsModel = Field(default_factory=ConditionsModel)
+    arrivals: list[ArrivalModel] = Field(default_factory=list)
+    departures: list[DepartureModel] = Field(default_factory=list)
+    moves: list[MoveModel] = Field(default_factory=list)
+    state_changes: list[StateChangeModel] = Field(default_factory=list)
+
+    @field_validator("date", mode="plain")
+    @classmethod
+    def _date(cls, v: Any) -> datetime:
+        return _parse_when(v)
+
+    @property
+    def has_time(self) -> bool:
+        return self.date.tzinfo is not None
+
+    def has_changes(self) -> bool:
+        return bool(self.arrivals or self.departures or self.moves or self.state_changes)
+
+
+class SiteModel(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    kind: Literal["airbase", "naval_base"]
+    lat: float = Field(ge=-80, le=84)
+    lon: float = Field(ge=-180, le=180)
+    extent_m: tuple[float, float] = Field(description="[width east-west, height north-south] in metres")
+    gsd_m: float = Field(gt=0, le=10)
+    seed_offset: int = 0
+    zones: list[ZoneModel] = Field(default_factory=list)
+    dates: list[DateModel] = Field(min_length=1)
+
+    @field_validator("extent_m")
+    @classmethod
+    def _extent(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not (v[0] > 0 and v[1] > 0):
+            raise ValueError(f"both sides must be > 0 m, got {list(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _pixels(self) -> SiteModel:
+        w, h = (self.extent_m[0] / self.gsd_m, self.extent_m[1] / self.gsd_m)
+        if w * h > 20000 * 20000:
+            raise ValueError(f"extent of {w:.0f} x {h:.0f} px at {self.gsd_m} m GSD is too large (max 400 Mpx)")
+        return self
+
+
+class Scenario(_Strict):
+    seed: int = 0
+    sites: list[SiteModel] = Field(min_length=1)
+
+
+# --- semantic checks (catalogue, extents, names) -------------------------------------
+
+def _check_type_state(t: str, state: str | None, path: str, field: str, problems: list[str]) -> None:
+    if t not in equipment.CATALOGUE:
+        problems.append(f"{path}.type: unknown equipment type {t!r}; known types: {', '.join(equipment.TYPE_NAMES)}")
+        return
+    if state is not None and state not in equipment.get(t).states:
+        problems.append(f"{path}.{field}: {t} has no state {state!r}; it has {', '.join(equipment.get(t).states)}")
+
+
+def _check_wings(t: str, wings: str | None, path: str, problems: list[str]) -> None:
+    if wings is not None and t in equipment.CATALOGUE and not equipment.get(t).swing_wing:
+        problems.append(f"{path}.wings: {t} has fixed wings; `wings` applies to swing-wing types only")
+
+
+def _check_zone(name: str, zones: dict[str, ZoneModel], path: str, problems: list[str]) -> None:
+    if name not in zones:
+        problems.append(f"{path}: no zone named {name!r}; zones of this site: {', '.join(zones) or 'none'}")
+    elif zones[name].kind not in PLACEMENT_ZONE_KINDS:
+        problems.append(f"{path}: zone {name!r} is a {zones[name].kind}; equipment goes in "
+                        f"{', '.join(sorted(PLACEMENT_ZONE_KINDS))} zones")
+
+
+def site_extent_box(site: SiteModel, grid: SiteGrid) -> tuple[float, float, float, float]:
+    """The grid's bounds relative to the site point (x east, y north), metres."""
+    cx, cy = site_point_xy(site, grid.crs)
+    left, bottom, right, top = grid.bounds
+    return left - cx, bottom - cy, right - cx, top - cy
+
+
+def _semantic_problems(sc: Scenario) -> list[str]:
+    problems: list[str] = []
+    names = [s.name for s in sc.sites]
+    for i, site in enumerate(sc.sites):
+        sp = f"sites[{i}]"
+        if names.index(site.name) != i:
+            problems.append(f"{sp}.name: {site.name!r} is used by sites[{names.index(site.name)}] too")
+        grid = build_grid(site)
+        ext = box(*site_extent_box(site, grid))
+        zones: dict[str, ZoneModel] = {}
+        for j, z in enumerate(site.zones):
+            zp = f"{sp}.zones[{j}]"
+            if z.name in zones:
+                problems.append(f"{zp}.name: {z.name!r} is used by another zone of this site")
+            zones[z.name] = z
+            poly = Polygon(z.ring())
+            if not ext.buffer(1e-6).contains(poly):
+                x0, y0, x1, y1 = poly.bounds
+                e = ext.bounds
+                problems.append(
+                    f"{zp}.{'rect' if z.rect else 'polygon'}: zone {z.name!r} (x {x0:.0f}..{x1:.0f} m, "
+                    f"y {y0:.0f}..{y1:.0f} m) lies outside the site extent "
+                    f"(x {e[0]:.0f}..{e[2]:.0f} m, y {e[1]:.0f}..{e[3]:.0f} m from the site point)")
+            if z.inventory and z.kind not in PLACEMENT_ZONE_KINDS:
+                problems.append(f"{zp}.inventory: a {z.kind} zone holds no equipment; use one of "
+                                f"{', '.join(sorted(PLACEMENT_ZONE_KINDS))}")
+            for k, it in enumerate(z.inventory):
+                ip = f"{zp}.inventory[{k}]"
+                _check_type_state(it.type, it.state, ip, "state", problems)
+                _check_wings(it.type, it.wings, ip, problems)
+        seen_days: dict[date, int] = {}
+        prev: datetime | None = None
+        for d, dm in enumerate(site.dates):
+            dp = f"{sp}.dates[{d}]"
+            when = acquisition_datetime(site, dm)
+            if when.date() in seen_days:
+                problems.append(f"{dp}.date: {when.date()} is already used by dates[{seen_days[when.date()]}] "
+                                f"(one image per site per day)")
+            seen_days.setdefault(when.date(), d)
+            if prev is not None and when <= prev:
+                problems.append(f"{dp}.date: {when.isoformat()} is not after the previous date {prev.isoformat()}")
+            prev = when
+            if d == 0 and dm.has_changes():
+                problems.append(f"{dp}: the first date shows the baseline and can have no changes; "
+                                f"put its equipment in the zones' inventory")
+            for k, a in enumerate(dm.arrivals):
+                _check_type_state(a.type, a.state, f"{dp}.arrivals[{k}]", "state", problems)
+                _check_wings(a.type, a.wings, f"{dp}.arrivals[{k}]", problems)
+                _check_zone(a.zone, zones, f"{dp}.arrivals[{k}].zone", problems)
+            for k, a in enumerate(dm.departures):
+                _check_type_state(a.type, a.state, f"{dp}.departures[{k}]", "state", problems)
+                _check_zone(a.zone, zones, f"{dp}.departures[{k}].zone", problems)
+            for k, a in enumerate(dm.moves):
+                _check_type_state(a.type, a.state, f"{dp}.moves[{k}]", "state", problems)
+                _check_zone(a.from_zone, zones, f"{dp}.moves[{k}].from_zone", problems)
+                _check_zone(a.to_zone, zones, f"{dp}.moves[{k}].to_zone", problems)
+                if a.from_zone == a.to_zone:
+                    problems.append(f"{dp}.moves[{k}].to_zone: same as from_zone {a.from_zone!r}")
+            for k, a in enumerate(dm.state_changes):
+                _check_type_state(a.type, a.to_state, f"{dp}.state_changes[{k}]", "to_state", problems)
+                _check_type_state(a.type, a.from_state, f"{dp}.state_changes[{k}]", "from_state", problems)
+                _check_zone(a.zone, zones, f"{dp}.state_changes[{k}].zone", problems)
+                if a.from_state is not None and a.from_state == a.to_state:
+                    problems.append(f"{dp}.state_changes[{k}].to_state: same as from_state {a.to_state!r}")
+    # an unknown type is reported once per place, but the same message may repeat: keep order, drop duplicates
+    return list(dict.fromkeys(problems))
+
+
+# --- loading -------------------------------------------------------------------------
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _pydantic_problems(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        msg = err["msg"]
+        for prefix in ("Value error, ", "Assertion failed, "):
+            if msg.startswith(prefix):
+                msg = msg[len(prefix):]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling against the scenario format in the README)"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        problems.append(f"{_loc(err['loc'])}: {msg}")
+    return problems
+
+
+def scenario_error(source: str, problems: list[str]) -> ScenarioError:
+    """One ScenarioError carrying every problem (as `.problems`), on one line."""
+    text = problems[0] if len(problems) == 1 else f"{len(problems)} problems: " + "; ".join(problems)
+    err = ScenarioError(source, text)
+    err.problems = list(problems)  # type: ignore[attr-defined]
+    return err
+
+
+def load_scenario(source: str | Path | dict[str, Any] | Scenario) -> tuple[Scenario, str]:
+    """Read and validate a scenario. Returns it and a label for messages (the file path,
+    or "<scenario>" for in-memory input). Raises ScenarioError naming every bad field."""
+    if isinstance(source, Scenario):
+        problems = _semantic_problems(source)
+        if problems:
+            raise scenario_error("<scenario>", problems)
+        return source, "<scenario>"
+    data: Any
+    if isinstance(source, dict):
+        label, data = "<scenario>", source
+    else:
+        label = str(source)
+        path = Path(source)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ScenarioError(label, f"cannot read the file ({exc.strerror or exc})") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            raise ScenarioError(label, f"{where}not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(label, "the top level must be a mapping with a `sites` list")
+    try:
+        sc = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise scenario_error(label, _pydantic_problems(exc)) from None
+    problems = _semantic_problems(sc)
+    if problems:
+        raise scenario_error(label, problems)
+    return sc, label
+
+
+# --- from the model to the domain ----------------------------------------------------
+
+def build_grid(site: SiteModel) -> SiteGrid:
+    return site_grid(site.lat, site.lon, site.extent_m[0], site.extent_m[1], site.gsd_m)
+
+
+def site_point_xy(site: SiteModel, crs: str) -> tuple[float, float]:
+    """The site point (lat/lon) in the site CRS: the origin of zone coordinates."""
+    from pyproj import Transformer
+
+    return Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(site.lon, site.lat)
+
+
+def build_site(site: SiteModel) -> Site:
+    """The domain Site: its grid (local UTM, origin snapped to the GSD) and zones in the site CRS."""
+    grid = build_grid(site)
+    cx, cy = site_point_xy(site, grid.crs)
+    zones = tuple(Zone(z.name, z.kind, tuple((cx + x, cy + y) for x, y in z.ring())) for z in site.zones)
+    return Site(name=site.name, kind=site.kind, lat=site.lat, lon=site.lon, grid=grid, zones=zones)
+
+
+def acquisition_datetime(site: SiteModel, dm: DateModel) -> datetime:
+    """The acquisition time in UTC. A date without a time gets 10:30 local solar time
+    (a typical sun-synchronous morning overpass), rounded to the minute."""
+    if dm.has_time:
+        return dm.date
+    minutes = round((LOCAL_OVERPASS_HOUR - site.lon / 15.0) * 60)
+    return datetime.combine(dm.date.date(), time(0, 0), tzinfo=timezone.utc) + timedelta(minutes=minutes)
