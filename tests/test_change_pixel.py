@@ -1,0 +1,110 @@
+"""Pixel change on small painted scenes whose right answer is known: sun, haze, colour
+balance and a 0.2 px misregistration are not change; a new tent block is."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from sitewatch.change.pixel import box_change, change_regions, irmad
+from sitewatch.domain import Detection, OrientedBox, Site, SiteGrid, Zone
+
+GSD = 0.5
+N = 600  # 300 m x 300 m at 0.5 m GSD
+GRID = SiteGrid("EPSG:32637", 500000.0, 3_900_000.0, GSD, N, N)
+SITE = Site("painted", "airbase", 35.4, 35.9, GRID, (
+    Zone("north", "apron", ((500000.0, 3_899_850.0), (500300.0, 3_899_850.0), (500300.0, 3_900_000.0),
+                            (500000.0, 3_900_000.0))),
+))
+BUILDINGS = [(100, 100, 80, 40, 12.0), (350, 150, 60, 60, 15.0), (200, 420, 120, 30, 10.0)]  # col,row,w,h px, height m
+AIRCRAFT = OrientedBox(*GRID.to_map(450, 450), 22.7, 17.6, 30.0)
+TENT = (60, 420, 40, 30)  # col,row,w,h px: 20 m x 15 m = 300 m^2
+
+
+def _ground(seed=3):
+    rng = np.random.default_rng(seed)
+    base = np.array([190, 170, 130], np.float32)  # sand
+    tex = cv2.GaussianBlur(rng.normal(0, 1, (N, N)).astype(np.float32), (0, 0), 6) * 60
+    img = base[None, None, :] + tex[..., None] * np.array([1.0, 0.95, 0.8], np.float32)
+    img[280:300, :] = (120, 120, 118)  # a road
+    img[:, 290:296] = (235, 235, 230)  # a painted line
+    return img
+
+
+def _scene(sun_az, sun_el, haze, gains, shift, tent=False, aircraft=True, seed=0):
+    img = _ground()
+    shadow = np.zeros((N, N), np.uint8)
+    # Shadows fall away from the sun: along azimuth + 180 deg; on the grid, east = +col, north = -row.
+    for c, r, w, h, height in BUILDINGS:
+        reach = height / math.tan(math.radians(sun_el)) / GSD
+        dx, dy = -math.sin(math.radians(sun_az)) * reach, math.cos(math.radians(sun_az)) * reach
+        poly = np.array([[c, r], [c + w, r], [c + w, r + h], [c, r + h]], np.float32)
+        moved = poly + np.array([dx, dy], np.float32)
+        cv2.fillPoly(shadow, [cv2.convexHull(np.vstack([poly, moved]).astype(np.int32))], 1)
+    img[shadow.astype(bool)] *= 0.45
+    for c, r, w, h, _ in BUILDINGS:
+        img[r:r + h, c:c + w] = (215, 210, 205)
+    if aircraft:
+        pts = np.array([GRID.to_pixel(x, y) for x, y in AIRCRAFT.corners()], np.int32)
+        cv2.fillPoly(img, [pts], (150, 155, 160))
+    if tent:
+        c, r, w, h = TENT
+        img[r:r + h, c:c + w] = (95, 105, 70)  # olive canvas
+        for k in range(r, r + h, 6):
+            img[k, c:c + w] = (70, 80, 50)  # seams between tents
+    img *= np.array(gains, np.float32)[None, None, :]
+    img = (1 - haze) * img + haze * 225.0
+    m = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
+    img = cv2.warpAffine(img, m, (N, N), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    img += np.random.default_rng(seed).normal(0, 2.0, img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _aircraft_detection():
+    return Detection(AIRCRAFT, "aircraft", "Su-24M", "normal", 0.9, 0.9, 0.9)
+
+
+def test_irmad_recovers_a_linear_radiometric_change_as_no_change():
+    rng = np.random.default_rng(0)
+    x = rng.normal(100, 20, (80, 80, 3))
+    y = x @ np.array([[0.9, 0.1, 0], [0, 0.8, 0.1], [0.05, 0, 1.1]]) + 30 + rng.normal(0, 0.5, x.shape)
+    y[10:20, 10:20] = 250 - y[10:20, 10:20]  # 100 changed pixels
+    chi2, rho = irmad(x, y)
+    assert rho.min() > 0.95  # the linear map is learnt; noise is 0.5 DN on 20 DN of spread
+    changed = chi2 > 30
+    assert changed[10:20, 10:20].all()
+    assert changed.sum() <= 100 + 10  # at most 10 false pixels of 6300
+
+
+def test_sun_haze_colour_and_misregistration_are_not_change():
+    before = _scene(135, 50, 0.0, (1.0, 1.0, 1.0), (0, 0), seed=1)
+    after = _scene(220, 30, 0.25, (1.08, 1.0, 0.9), (0.2, -0.15), seed=2)  # 0.25 px residual shift
+    regions = change_regions(SITE, before, after, "b", "a", [_aircraft_detection()])
+    assert all(r.area_m2 <= 200.0 for r in regions), [(r.area_m2, r.polygon[0]) for r in regions]
+
+
+def test_a_new_tent_block_is_found_with_its_area():
+    before = _scene(135, 50, 0.0, (1.0, 1.0, 1.0), (0, 0), seed=1)
+    after = _scene(220, 30, 0.25, (1.08, 1.0, 0.9), (0.2, -0.15), tent=True, seed=2)
+    regions = change_regions(SITE, before, after, "b", "a", [_aircraft_detection()])
+    big = [r for r in regions if r.area_m2 > 200.0]
+    assert len(big) == 1
+    c, r, w, h = TENT
+    true_area = w * h * GSD * GSD
+    # +-35%: the 1 m working grid adds or loses up to a 1 m ring around a 20 m x 15 m block.
+    assert big[0].area_m2 == pytest.approx(true_area, rel=0.35)
+    x, y = GRID.to_map(c + w / 2, r + h / 2)
+    cx = np.mean([p[0] for p in big[0].polygon])
+    cy = np.mean([p[1] for p in big[0].polygon])
+    assert math.hypot(cx - x, cy - y) < 3.0  # 3 m: a few working pixels
+
+
+def test_box_change_tells_a_departed_item_from_one_still_there():
+    with_ac = _scene(135, 50, 0.0, (1, 1, 1), (0, 0), seed=1)
+    still = _scene(220, 30, 0.2, (1.05, 1, 0.95), (0.2, 0), seed=2)
+    gone = _scene(220, 30, 0.2, (1.05, 1, 0.95), (0.2, 0), aircraft=False, seed=2)
+    assert box_change(with_ac, gone, GRID, AIRCRAFT) >= 0.5
+    assert box_change(with_ac, still, GRID, AIRCRAFT) < 0.5
