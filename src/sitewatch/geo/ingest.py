@@ -1,0 +1,249 @@
+"""Ingestion: GeoTIFF/COG files, folders of them, and STAC items or catalogs into the catalog.
+
+For each raster: inspect it (geo.raster), find its acquisition time (STAC properties, then
+TIFF tags, then the caller's --datetime, then the file name), checksum it, find the sites its
+footprint touches, and add it in one transaction. The same file ingested again is reported
+as unchanged; a different file with the same bytes is a duplicate and refused.
+
+This module sits above both geo's pure modules and the store: it is the one place that
+writes images into the catalog.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from shapely.geometry.base import BaseGeometry
+
+from sitewatch.domain import Image
+from sitewatch.errors import CatalogError, InputError
+from sitewatch.geo.raster import RasterFacts, inspect_raster, parse_datetime
+from sitewatch.store import Catalog, ImageRecord, add_image, image_by_checksum, site_polygons
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".gtiff")
+STAC_RASTER_TYPES = ("image/tiff", "image/vnd.stac.geotiff")
+CHECKSUM_CHUNK = 8 << 20
+
+
+@dataclass(frozen=True)
+class Source:
+    """One raster to ingest, with what its STAC item (if any) says about it."""
+
+    path: str
+    stac_datetime: datetime | None = None
+    stac_cloud_cover: float | None = None  # fraction 0..1
+    stac_href: str | None = None
+
+
+@dataclass
+class IngestOutcome:
+    path: str
+    status: str  # added, unchanged, failed
+    image: Image | None = None
+    message: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def file_checksum(path: str) -> str:
+    """SHA-256 of the file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(CHECKSUM_CHUNK):
+                h.update(chunk)
+    except OSError as exc:
+        raise InputError(path, f"unreadable file ({exc.strerror})") from exc
+    return h.hexdigest()
+
+
+_NAME_PATTERNS = (
+    re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})[T_\-]?(\d{2}):?(\d{2}):?(\d{2})(?!\d)"),
+    re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)"),
+    re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)"),
+)
+
+
+def datetime_from_name(name: str) -> datetime | None:
+    """A date (and time) written in a file name: 2024-12-09, 20241209, 20241209T083000."""
+    stem = Path(name).name
+    for pat in _NAME_PATTERNS:
+        for m in pat.finditer(stem):
+            parts = [int(g) for g in m.groups()]
+            try:
+                return datetime(*parts, tzinfo=timezone.utc)  # type: ignore[misc]
+            except ValueError:
+                continue  # 8 digits that are not a date
+    return None
+
+
+def acquisition_time(source: Source, facts: RasterFacts, option: datetime | None) -> tuple[datetime, str]:
+    """The datetime and where it came from, in the order STAC, TIFF tag, option, file name."""
+    if source.stac_datetime is not None:
+        return source.stac_datetime.astimezone(timezone.utc), "stac"
+    if facts.tag_datetime is not None:
+        return facts.tag_datetime, "tiff_tag"
+    if option is not None:
+        return (option if option.tzinfo else option.replace(tzinfo=timezone.utc)).astimezone(timezone.utc), "option"
+    from_name = datetime_from_name(source.path)
+    if from_name is not None:
+        return from_name, "filename"
+    raise InputError(source.path, "no acquisition datetime: none in STAC, TIFF tags (TIFFTAG_DATETIME, "
+                     "ACQUISITION_DATETIME) or the file name; give one with --datetime")
+
+
+def covered_sites(footprint: BaseGeometry, polygons: dict[str, BaseGeometry]) -> list[tuple[str, float]]:
+    """(site, fraction of the site's outline the footprint covers) for every touched site."""
+    out = []
+    for name, poly in sorted(polygons.items()):
+        if footprint.intersects(poly):
+            inter = footprint.intersection(poly).area
+            if inter > 0:
+                out.append((name, float(inter / poly.area)))
+    return out
+
+
+# --- gathering sources ------------------------------------------------------------------
+
+def _stac_sources(obj) -> list[Source]:
+    import pystac
+
+    items: Iterable = [obj] if isinstance(obj, pystac.Item) else obj.get_items(recursive=True)
+    out = []
+    for item in items:
+        when = item.datetime or parse_datetime(str(item.properties.get("start_datetime", "")))
+        cloud = item.properties.get("eo:cloud_cover")
+        cloud = None if cloud is None else float(cloud) / 100.0
+        for key in sorted(item.assets):
+            asset = item.assets[key]
+            href = asset.get_absolute_href() or asset.href
+            media = (asset.media_type or "").split(";")[0].strip()
+            if media in STAC_RASTER_TYPES or href.lower().endswith(RASTER_SUFFIXES):
+                if key in ("thumbnail", "overview"):
+                    continue
+                out.append(Source(path=href, stac_datetime=when, stac_cloud_cover=cloud,
+                                  stac_href=item.get_self_href()))
+    return out
+
+
+def _read_stac(path: str) -> list[Source]:
+    import pystac
+
+    try:
+        obj = pystac.read_file(path)
+    except Exception as exc:  # pystac raises many kinds for bad JSON
+        raise InputError(path, f"not a readable STAC item or catalog ({exc.__class__.__name__}: {exc})") from exc
+    if not isinstance(obj, (pystac.Item, pystac.Catalog)):
+        raise InputError(path, f"a STAC {type(obj).__name__}, not an item, collection or catalog")
+    return _stac_sources(obj)
+
+
+def _stac_api(url: str, bbox: Sequence[float] | None, datetime_range: str | None) -> list[Source]:
+    try:
+        from pystac_client import Client
+    except ImportError as exc:
+        raise InputError(url, "searching a STAC API needs pystac-client (pip install 'sitewatch[stac-api]')") from exc
+    try:
+        items = Client.open(url).search(bbox=bbox, datetime=datetime_range, max_items=500).items()
+        return [s for item in items for s in _stac_sources(item)]
+    except Exception as exc:  # network, HTTP, API errors
+        raise InputError(url, f"STAC API search failed ({exc.__class__.__name__}: {exc})") from exc
+
+
+def gather_sources(targets: Sequence[str], bbox: Sequence[float] | None = None) -> list[Source | InputError]:
+    """Expand files, folders, STAC JSON and URLs into rasters to ingest. Targets that cannot
+    be expanded come back as InputErrors in place, so one bad target does not stop the rest."""
+    out: list[Source | InputError] = []
+    for target in targets:
+        t = str(target)
+        try:
+            if t.startswith(("http://", "https://")):
+                if t.lower().endswith(".json"):
+                    out.extend(_read_stac(t))
+                elif t.lower().split("?")[0].endswith(RASTER_SUFFIXES):
+                    out.append(Source(path="/vsicurl/" + t))
+                else:
+                    out.extend(_stac_api(t, bbox, None))
+            elif os.path.isdir(t):
+                found = sorted(str(p) for p in Path(t).rglob("*") if p.suffix.lower() in RASTER_SUFFIXES)
+                if not found:
+                    raise InputError(t, "folder holds no GeoTIFF files (*.tif, *.tiff)")
+                out.extend(Source(path=os.path.abspath(p)) for p in found)
+            elif t.lower().endswith(".json"):
+                if not os.path.exists(t):
+                    raise InputError(t, "no such file")
+                out.extend(_read_stac(os.path.abspath(t)))
+            else:
+                if not os.path.exists(t):
+                    raise InputError(t, "no such file")
+                out.append(Source(path=os.path.abspath(t)))
+        except InputError as exc:
+            out.append(exc)
+    return out
+
+
+# --- ingesting one raster ---------------------------------------------------------------
+
+def ingest_source(catalog: Catalog, source: Source, site: str | None = None, when: datetime | None = None,
+                  polygons: dict[str, BaseGeometry] | None = None) -> IngestOutcome:
+    """Ingest one raster: added, unchanged (this very file is already there), or an
+    InputError/CatalogError naming the file. The catalog is written in one transaction."""
+    path = source.path
+    facts = inspect_raster(path)
+    notes = []
+    if not facts.tiled:
+        notes.append(f"{path}: raster is not tiled; windowed reads will be slow (convert it to a COG)")
+    checksum = file_checksum(path) if not path.startswith("/vsi") else hashlib.sha256(
+        (path + facts.crs_wkt + str(facts.transform)).encode()).hexdigest()
+    existing = image_by_checksum(catalog, checksum)
+    if existing is not None:
+        if os.path.abspath(existing.path) == os.path.abspath(path) or existing.path == path:
+            return IngestOutcome(path, "unchanged", existing, f"already in the catalog as image {existing.id}", notes)
+        raise CatalogError(f"{path}: duplicate of image {existing.id} already in the catalog ({existing.path})")
+    acquired, dt_source = acquisition_time(source, facts, when)
+    polygons = site_polygons(catalog) if polygons is None else polygons
+    if site is not None:
+        if site not in polygons:
+            raise CatalogError(f"no site named {site!r} in the catalog")
+        polygons = {site: polygons[site]}
+    sites = covered_sites(facts.footprint, polygons)
+    if not sites:
+        where = f"site {site!r}" if site else "any site in the catalog"
+        raise InputError(path, f"footprint does not touch {where}")
+    cloud = source.stac_cloud_cover if source.stac_cloud_cover is not None else facts.tag_cloud_cover
+    image = Image(id=checksum[:16], site=sites[0][0], path=path, acquired=acquired, gsd_m=facts.gsd_m,
+                  crs=facts.crs_name, width_px=facts.width, height_px=facts.height, bands=facts.bands,
+                  dtype=facts.dtype, cloud_cover=cloud, checksum=checksum)
+    record = ImageRecord(image=image, crs_wkt=facts.crs_wkt, footprint_wkt=facts.footprint.wkt,
+                         valid_fraction=facts.valid_fraction, datetime_source=dt_source, tiled=facts.tiled,
+                         nodata=facts.nodata, source=source.stac_href, sites=tuple(sites))
+    add_image(catalog, record)
+    return IngestOutcome(path, "added", image, f"image {image.id}, {acquired:%Y-%m-%d %H:%M} UTC "
+                         f"({dt_source}), {facts.gsd_m:.2f} m, sites {', '.join(n for n, _ in sites)}", notes)
+
+
+def ingest(catalog: Catalog, targets: Sequence[str], site: str | None = None, when: datetime | None = None,
+           progress: Callable[[int, int, str], None] | None = None) -> list[IngestOutcome]:
+    """Ingest every raster the targets name. Bad inputs come back as failed outcomes with
+    a message naming the file; they never stop the others or touch the catalog."""
+    from sitewatch.errors import SitewatchError
+
+    sources = gather_sources(targets)
+    polygons = site_polygons(catalog)
+    outcomes = []
+    for i, src in enumerate(sources):
+        if isinstance(src, InputError):
+            outcomes.append(IngestOutcome(src.source, "failed", message=str(src)))
+        else:
+            try:
+                outcomes.append(ingest_source(catalog, src, site, when, polygons))
+            except SitewatchError as exc:
+                outcomes.append(IngestOutcome(src.path, "failed", message=str(exc)))
+        if progress is not None:
+            progress(i + 1, len(sources), outcomes[-1].path)
+    return outcomes

@@ -1,0 +1,231 @@
+"""Ingestion: metadata, datetimes, site assignment, idempotence and every bad input."""
+
+import json
+import os
+import shutil
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+from affine import Affine
+from pyproj import Transformer
+from shapely import wkt
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from sitewatch.cli.main import app
+from sitewatch.domain import Site
+from sitewatch.geo.grid import site_grid
+from sitewatch.geo.ingest import Source, datetime_from_name, ingest, ingest_source
+from sitewatch.geo.synthetic import ground_texture, to_dtype, write_geotiff
+from sitewatch.store import add_site, image_count, image_details, images_for_site
+
+LAT, LON = 35.401, 35.948  # Khmeimim
+GSD = 1.0  # metres: small rasters keep these tests fast
+SIZE = 256  # pixels per side of the test rasters
+GRID = site_grid(LAT, LON, 200, gsd_m=GSD)  # a 200 m site inside the 256 m rasters
+SITE = Site("khmeimim", "airbase", LAT, LON, GRID)
+TAG_TIME = {"TIFFTAG_DATETIME": "2024:12:09 08:31:00"}
+
+
+def utm_raster(path, tags=TAG_TIME, bands=3, dtype="uint8", nodata=None, tiled=True, data=None, offset_m=(0, 0)):
+    left = GRID.origin_x - (SIZE - GRID.width_px) / 2 * GSD + offset_m[0]
+    top = GRID.origin_y + (SIZE - GRID.height_px) / 2 * GSD + offset_m[1]
+    if data is None:
+        tex = ground_texture(SIZE, SIZE, seed=len(str(path)))
+        data = np.stack([to_dtype(tex, dtype)] * bands)
+    return write_geotiff(path, data, GRID.crs, Affine(GSD, 0, left, 0, -GSD, top), nodata=nodata, tiled=tiled,
+                         tags=tags)
+
+
+def dump(catalog) -> dict:
+    """Every row of the tables ingestion writes, for before/after comparison."""
+    out = {}
+    with catalog.engine.connect() as conn:
+        for table in ("images", "site_images"):
+            out[table] = sorted(tuple(map(str, r)) for r in conn.execute(text(f"SELECT * FROM {table}")))
+    return out
+
+
+@pytest.fixture
+def site_catalog(catalog):
+    add_site(catalog, SITE)
+    return catalog
+
+
+def test_utm_raster_is_recorded_with_its_facts(site_catalog, tmp_path):
+    path = utm_raster(tmp_path / "a.tif")
+    [o] = ingest(site_catalog, [path])
+    assert o.status == "added", o.message
+    img = o.image
+    assert img.acquired == datetime(2024, 12, 9, 8, 31, tzinfo=timezone.utc)
+    assert img.gsd_m == pytest.approx(GSD) and img.crs == GRID.crs
+    assert (img.bands, img.dtype, img.width_px, img.height_px) == (3, "uint8", SIZE, SIZE)
+    assert len(img.checksum) == 64 and img.id == img.checksum[:16]
+    details = image_details(site_catalog, img.id)
+    assert details["datetime_source"] == "tiff_tag" and details["sites"] == [("khmeimim", pytest.approx(1.0))]
+    # the footprint (EPSG:4326) covers the raster's extent to within a couple of decimated pixels
+    fp = wkt.loads(details["footprint_wkt"])
+    lon, lat = Transformer.from_crs(GRID.crs, "EPSG:4326", always_xy=True).transform(*GRID.to_map(0, 0))
+    assert fp.contains(wkt.loads(f"POINT ({lon} {lat})"))
+    assert images_for_site(site_catalog, "khmeimim") == [img]
+
+
+def test_same_file_again_changes_nothing(site_catalog, tmp_path):
+    path = utm_raster(tmp_path / "a.tif")
+    ingest(site_catalog, [path])
+    before = dump(site_catalog)
+    [o] = ingest(site_catalog, [path])
+    assert o.status == "unchanged" and "already in the catalog" in o.message
+    assert dump(site_catalog) == before
+
+
+def test_epsg4326_raster_gsd_is_in_metres(site_catalog, tmp_path):
+    deg = 1e-5  # degrees per pixel
+    tex = to_dtype(ground_texture(SIZE, SIZE, 3), "uint8")
+    left, top = LON - SIZE / 2 * deg, LAT + SIZE / 2 * deg
+    path = write_geotiff(tmp_path / "geo.tif", tex, "EPSG:4326", Affine(deg, 0, left, 0, -deg, top), tags=TAG_TIME)
+    [o] = ingest(site_catalog, [path])
+    assert o.status == "added", o.message
+    # a degree of longitude is 111.32 km * cos(lat), a degree of latitude about 110.95 km at 35 N
+    expected = deg * (111_320 * np.cos(np.radians(LAT)) + 110_950) / 2
+    assert o.image.gsd_m == pytest.approx(expected, rel=0.01)
+    assert o.image.crs == "EPSG:4326"
+
+
+def test_custom_wkt_single_band_uint16_is_valid(site_catalog, tmp_path):
+    from pyproj import CRS
+
+    # UTM zone 36N spelt as a bare transverse Mercator WKT, with no authority code
+    wkt_crs = CRS.from_proj4("+proj=tmerc +lat_0=0 +lon_0=33 +k=0.9996 +x_0=500000 +y_0=0 +ellps=WGS84 "
+                             "+units=m +no_defs").to_wkt("WKT1_GDAL")
+    data = to_dtype(ground_texture(SIZE, SIZE, 5), "uint16")
+    left = GRID.origin_x - 28 * GSD
+    top = GRID.origin_y + 28 * GSD
+    path = write_geotiff(tmp_path / "pan.tif", data, wkt_crs, Affine(GSD, 0, left, 0, -GSD, top), tags=TAG_TIME)
+    [o] = ingest(site_catalog, [path])
+    assert o.status == "added", o.message
+    assert (o.image.bands, o.image.dtype) == (1, "uint16")
+    assert o.image.gsd_m == pytest.approx(GSD)
+
+
+def test_nodata_and_black_borders_are_masked(site_catalog, tmp_path):
+    tex = to_dtype(ground_texture(SIZE, SIZE, 7), "uint8")  # values 1..255
+    bordered = tex.copy()
+    bordered[:, : SIZE // 4] = 0  # a black collar over the west quarter, no nodata value set
+    [o] = ingest(site_catalog, [utm_raster(tmp_path / "black.tif", data=np.stack([bordered] * 3))])
+    assert o.status == "added", o.message
+    d = image_details(site_catalog, o.image.id)
+    assert d["valid_fraction"] == pytest.approx(0.75, abs=0.01)
+    nd = tex.copy()
+    nd[SIZE // 2:, :] = 0
+    [o2] = ingest(site_catalog, [utm_raster(tmp_path / "nodata.tif", data=nd, nodata=0)])
+    d2 = image_details(site_catalog, o2.image.id)
+    assert d2["valid_fraction"] == pytest.approx(0.5, abs=0.01) and d2["nodata"] == 0
+    # the footprint shrinks with the mask: half the raster's area
+    full = wkt.loads(d["footprint_wkt"]).area / 0.75
+    assert wkt.loads(d2["footprint_wkt"]).area == pytest.approx(full * 0.5, rel=0.05)
+
+
+def test_datetime_order_stac_then_tag_then_option_then_name(site_catalog, tmp_path):
+    option = datetime(2024, 12, 20, tzinfo=timezone.utc)
+    stac_time = datetime(2024, 12, 1, 9, 0, tzinfo=timezone.utc)
+    tagged = utm_raster(tmp_path / "20240101_tagged.tif")
+    o = ingest_source(site_catalog, Source(tagged, stac_datetime=stac_time), when=option)
+    assert o.image.acquired == stac_time
+    o = ingest_source(site_catalog, Source(utm_raster(tmp_path / "20240101_b.tif")), when=option)
+    assert o.image.acquired == datetime(2024, 12, 9, 8, 31, tzinfo=timezone.utc)  # the tag
+    o = ingest_source(site_catalog, Source(utm_raster(tmp_path / "20240101_c.tif", tags=None)), when=option)
+    assert o.image.acquired == option
+    o = ingest_source(site_catalog, Source(utm_raster(tmp_path / "scene_20240101T103000.tif", tags=None)))
+    assert o.image.acquired == datetime(2024, 1, 1, 10, 30, tzinfo=timezone.utc)
+    assert datetime_from_name("img_2024-12-09.tif") == datetime(2024, 12, 9, tzinfo=timezone.utc)
+    assert datetime_from_name("img_12345678.tif") is None  # 8 digits that are not a date
+
+
+def test_stac_item_and_catalog(site_catalog, tmp_path):
+    import pystac
+
+    utm_raster(tmp_path / "scene.tif", tags=None)
+    item = pystac.Item("scene-1", geometry=None, bbox=None, datetime=datetime(2024, 12, 3, 7, 45, tzinfo=timezone.utc),
+                       properties={"eo:cloud_cover": 12.5})
+    item.add_asset("visual", pystac.Asset("./scene.tif", media_type=pystac.MediaType.COG))
+    cat = pystac.Catalog("c", "test catalog")
+    cat.add_item(item)
+    cat.normalize_and_save(str(tmp_path / "stac"), pystac.CatalogType.SELF_CONTAINED)
+    shutil.copy(tmp_path / "scene.tif", tmp_path / "stac" / "scene-1" / "scene.tif")
+    [o] = ingest(site_catalog, [str(tmp_path / "stac" / "catalog.json")])
+    assert o.status == "added", o.message
+    assert o.image.acquired == datetime(2024, 12, 3, 7, 45, tzinfo=timezone.utc)
+    assert o.image.cloud_cover == pytest.approx(0.125)
+    assert image_details(site_catalog, o.image.id)["datetime_source"] == "stac"
+
+
+def test_folder_is_ingested_and_untiled_raster_warns(site_catalog, tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    utm_raster(folder / "a.tif")
+    utm_raster(folder / "b.tif", tiled=False)
+    out = ingest(site_catalog, [str(folder)])
+    assert [o.status for o in out] == ["added", "added"]
+    assert out[0].warnings == [] and "not tiled" in out[1].warnings[0]
+
+
+def _bad_inputs(tmp_path):
+    """(file, expected words in the message) for every kind of bad input."""
+    good = utm_raster(tmp_path / "good.tif")
+    truncated = tmp_path / "truncated.tif"
+    utm_raster(truncated, data=np.stack([to_dtype(ground_texture(SIZE, SIZE, 9), "uint8")] * 3))
+    blob = truncated.read_bytes()
+    truncated.write_bytes(blob[: len(blob) // 2])
+    (tmp_path / "notes.tif").write_text("these are field notes, not a raster\n")
+    (tmp_path / "empty.tif").write_bytes(b"")
+    no_crs = write_geotiff(tmp_path / "nocrs.tif", to_dtype(ground_texture(64, 64), "uint8"), None,
+                           Affine(1, 0, GRID.origin_x, 0, -1, GRID.origin_y), tags=TAG_TIME)
+    no_gt = write_geotiff(tmp_path / "nogt.tif", to_dtype(ground_texture(64, 64), "uint8"), GRID.crs, Affine.identity(),
+                          tags=TAG_TIME)
+    far = utm_raster(tmp_path / "far.tif", offset_m=(50_000, 0))  # 50 km east of the site
+    undated = utm_raster(tmp_path / "undated.tif", tags=None)
+    all_nodata = utm_raster(tmp_path / "allnodata.tif", data=np.zeros((1, SIZE, SIZE), np.uint8), nodata=0)
+    shutil.copy(good, tmp_path / "copy_of_good.tif")
+    return good, [
+        (str(truncated), "truncated"),
+        (str(tmp_path / "notes.tif"), "not a raster"),
+        (str(tmp_path / "empty.tif"), "empty file"),
+        (no_crs, "no CRS"),
+        (no_gt, "no geotransform"),
+        (far, "does not touch"),
+        (undated, "no acquisition datetime"),
+        (all_nodata, "no valid pixels"),
+        (str(tmp_path / "copy_of_good.tif"), "duplicate"),
+        (str(tmp_path / "missing.tif"), "no such file"),
+    ]
+
+
+def test_each_bad_input_is_refused_by_name_and_catalog_unchanged(site_catalog, tmp_path):
+    good, bad = _bad_inputs(tmp_path)
+    ingest(site_catalog, [good])
+    before = dump(site_catalog)
+    for path, words in bad:
+        [o] = ingest(site_catalog, [path])
+        assert o.status == "failed", path
+        assert o.message.startswith(path) and words in o.message, o.message
+        assert dump(site_catalog) == before, path
+
+
+def test_cli_reports_one_line_per_bad_file_and_exits_1(catalog_url, tmp_path):
+    site_file = tmp_path / "site.geojson"
+    ring = [[LON - 0.001, LAT - 0.001], [LON + 0.001, LAT - 0.001], [LON + 0.001, LAT + 0.001], [LON - 0.001, LAT + 0.001],
+            [LON - 0.001, LAT - 0.001]]
+    site_file.write_text(json.dumps({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+                                     "properties": {"name": "khmeimim", "kind": "airbase", "gsd_m": GSD}}))
+    runner = CliRunner()
+    r = runner.invoke(app, ["sites", "add", str(site_file), "--db", catalog_url])
+    assert r.exit_code == 0, r.output
+    good, bad = _bad_inputs(tmp_path)
+    r = runner.invoke(app, ["ingest", good, bad[0][0], bad[1][0], "--db", catalog_url])
+    assert r.exit_code == 1
+    errors = [line for line in r.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and bad[0][0] in errors[0] and "truncated" in errors[0]
+    r = runner.invoke(app, ["sites", "list", "--json", "--db", catalog_url])
+    assert json.loads(r.stdout)[0]["grid"]["gsd_m"] == GSD
