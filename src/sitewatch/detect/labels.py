@@ -43,6 +43,7 @@ class LabelledBox:
     state: str | None = None  # None: the label does not say
     directed: bool = False  # True when the heading gives the nose direction
     difficult: bool = False
+    score: float = 1.0  # predictions written with a confidence (YOLO-OBB save_conf)
 
 
 def parse_class_map(text: str | None) -> dict[str, str]:
@@ -69,17 +70,19 @@ def read_yolo_obb(path: Path, width: int, height: int, class_map: dict[str, str]
         parts = line.split()
         if not parts:
             continue
-        if len(parts) != 9:
-            raise InputError(str(path), f"line {n}: expected 9 fields (class and 4 corners), got {len(parts)}")
+        if len(parts) not in (9, 10):
+            raise InputError(str(path), f"line {n}: expected 9 fields (class, 4 corners) or 10 (and a score), "
+                                        f"got {len(parts)}")
         try:
             idx = str(int(float(parts[0])))
-            pts = np.array([float(v) for v in parts[1:]]).reshape(4, 2) * (width, height)
+            pts = np.array([float(v) for v in parts[1:9]]).reshape(4, 2) * (width, height)
+            score = float(parts[9]) if len(parts) == 10 else 1.0
         except ValueError as exc:
             raise InputError(str(path), f"line {n}: {exc}") from exc
         cls = class_map.get(idx)
         if cls is None:
             continue
-        out.append(LabelledBox(cls, tuple(geometry.box_from_corners(pts[None], y_down=True)[0])))
+        out.append(LabelledBox(cls, tuple(geometry.box_from_corners(pts[None], y_down=True)[0]), score=score))
     return out
 
 
@@ -113,3 +116,77 @@ def looks_like_dota(path: Path) -> bool:
             except ValueError:
                 return True
     return False
+
+
+# ---------------------------------------------------------------- GeoJSON
+
+
+def _geojson_doc(path: Path) -> dict:
+    import json
+
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(str(path), f"not a readable GeoJSON file ({exc})") from exc
+    if doc.get("type") != "FeatureCollection":
+        raise InputError(str(path), "expected a GeoJSON FeatureCollection")
+    return doc
+
+
+def geojson_frame(path: Path) -> str:
+    """The metric CRS objects of a GeoJSON file are best compared in: its `site_crs`, or the
+    UTM zone of its first feature."""
+    from sitewatch.geo.grid import utm_crs
+
+    doc = _geojson_doc(path)
+    if doc.get("site_crs"):
+        return str(doc["site_crs"])
+    for f in doc["features"]:
+        lon, lat = np.asarray(f["geometry"]["coordinates"][0], float).mean(axis=0)[:2]
+        return utm_crs(float(lat), float(lon))
+    return "EPSG:32631"
+
+
+def read_geojson_objects(path: Path, crs: str):
+    """Objects of a detection or truth GeoJSON as `evaluate.Labelled` in `crs` (metres).
+
+    Uses the site-CRS box (`center_site_crs`, `length_m`, `width_m`, `heading_deg`) when the
+    file's `site_crs` is `crs`; otherwise projects the EPSG:4326 polygon (RFC 7946) and
+    takes `heading_deg` from the properties when present.
+    """
+    from pyproj import Transformer
+
+    from sitewatch.detect.evaluate import Labelled
+
+    doc = _geojson_doc(path)
+    same_crs = str(doc.get("site_crs", "")) == crs
+    to_crs = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    out = []
+    for n, f in enumerate(doc["features"]):
+        p = f.get("properties") or {}
+        cls = p.get("class")
+        if cls not in CLASSES:
+            raise InputError(str(path), f"feature {n}: class {cls!r} is not one of {', '.join(CLASSES)}")
+        heading = p.get("heading_deg")
+        if same_crs and "center_site_crs" in p and "length_m" in p and heading is not None:
+            cx, cy = p["center_site_crs"]
+            box = (float(cx), float(cy), float(p["length_m"]), float(p["width_m"]), float(heading))
+        else:
+            try:
+                ring = np.asarray(f["geometry"]["coordinates"][0], float)[:4, :2]
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                raise InputError(str(path), f"feature {n}: expected a Polygon geometry") from exc
+            x, y = to_crs.transform(ring[:, 0], ring[:, 1])
+            b = geometry.box_from_corners(np.column_stack([x, y])[None])[0]
+            if heading is not None:  # the polygon gives the axis, the property the nose
+                b[4] = float(heading) % 360.0
+            box = tuple(float(v) for v in b)
+        out.append(Labelled(cls, box, str(p.get("type", "unknown")), p.get("state"), float(p.get("score", 1.0)),
+                            heading is not None, bool(p.get("difficult", False))))
+    return out
+
+
+def from_labelled_boxes(found: list[LabelledBox]):
+    from sitewatch.detect.evaluate import Labelled
+
+    return [Labelled(b.cls, b.box, b.type, b.state, b.score, b.directed, b.difficult) for b in found]
