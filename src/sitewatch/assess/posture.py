@@ -1,0 +1,224 @@
+"""From events, counts and pixel change to a posture with likelihood, confidence, evidence
+and caveats. The rules live in `rules.yaml`; this module only applies them.
+
+Discipline: a posture other than largely_unchanged needs indicators that fired on events of
+at least moderate confidence; fewer than two usable looks is insufficient_evidence, always.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sitewatch import equipment
+from sitewatch.assess.rules import Indicator, Rules, Where, load_rules
+from sitewatch.change.tracking import Look
+from sitewatch.change.zones import type_label
+from sitewatch.domain import Assessment, ChangeRegion, Detection, Event, Evidence, PixelWindow, Site, SiteGrid
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One indicator that fired, with what made it fire."""
+
+    name: str
+    text: str
+    supports: str
+    weight: float
+    summary: str  # analyst wording of what was seen
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass
+class Judgement:
+    assessment: Assessment
+    findings: list[Finding] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+def _role(d: Detection) -> str | None:
+    t = equipment.CATALOGUE.get(d.type)
+    return t.role if t else None
+
+
+def _matches(d: Detection | None, w: Where, from_state: str | None = None) -> bool:
+    if d is None:
+        return False
+    if w.classes and d.cls not in w.classes:
+        return False
+    if w.roles and _role(d) not in w.roles:
+        return False
+    if w.types and d.type not in w.types:
+        return False
+    if w.states and d.state not in w.states:
+        return False
+    if w.from_states and from_state not in w.from_states:
+        return False
+    return True
+
+
+def pixel_window(grid: SiteGrid, d: Detection, margin_px: int = 16) -> PixelWindow:
+    """The site-grid pixel window around a detection's box."""
+    if d.window is not None:
+        return d.window
+    pts = [grid.to_pixel(x, y) for x, y in d.box.corners()]
+    c0 = max(int(math.floor(min(p[0] for p in pts))) - margin_px, 0)
+    r0 = max(int(math.floor(min(p[1] for p in pts))) - margin_px, 0)
+    c1 = min(int(math.ceil(max(p[0] for p in pts))) + margin_px, grid.width_px)
+    r1 = min(int(math.ceil(max(p[1] for p in pts))) + margin_px, grid.height_px)
+    return PixelWindow(c0, r0, max(c1 - c0, 1), max(r1 - r0, 1))
+
+
+def _counted(items: Sequence[str]) -> str:
+    c = Counter(items)
+    return ", ".join(f"{n} {t}" for t, n in sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+_EVENT_WORDS = {"arrived": "arrived", "departed": "no longer seen", "moved": "moved",
+                "state_changed": "changed state"}
+_STATE_WORDS = {"cargo_open": "with cargo doors open", "rotor_removed": "with rotors removed",
+                "erect": "with launchers erect", "deployed": "deployed", "stowed": "stowed", "normal": ""}
+
+
+def _event_finding(name: str, ind: Indicator, site: Site, events: Sequence[Event]) -> Finding | None:
+    hits = [e for e in events if e.kind in ind.events
+            and _matches(e.after if e.kind != "departed" else e.before, ind.where,
+                         e.before.state if e.before else None)]
+    if len(hits) < ind.min_count:
+        return None
+    parts = []
+    for kind in ind.events:
+        ks = [e for e in hits if e.kind == kind]
+        if ks:
+            label = _counted([type_label(e.after or e.before) for e in ks])
+            word = _EVENT_WORDS[kind]
+            if kind == "state_changed":
+                word = _STATE_WORDS.get(ks[0].after.state, word) or word
+            parts.append(f"{label} {word}")
+    ev = []
+    for e in hits:
+        for d in (e.before, e.after):
+            if d is not None:
+                ev.append(Evidence(d.image_id, pixel_window(site.grid, d), e.id, e.note))
+    return Finding(name, ind.text, ind.supports, ind.weight, "; ".join(parts), tuple(ev))
+
+
+def _present_finding(name: str, ind: Indicator, site: Site, last: Look) -> Finding | None:
+    hits = [d for d in last.detections if d.score >= 0.5 and _matches(d, ind.where)]
+    if len(hits) < ind.min_count:
+        return None
+    states = {d.state for d in hits}
+    state = " " + _STATE_WORDS.get(next(iter(states)), "") if len(states) == 1 else ""
+    summary = f"{_counted([type_label(d) for d in hits])} on the ground{state}".rstrip()
+    ev = tuple(Evidence(d.image_id or last.image.id, pixel_window(site.grid, d), None, type_label(d)) for d in hits)
+    return Finding(name, ind.text, ind.supports, ind.weight, summary, ev)
+
+
+def _reduced_finding(name: str, ind: Indicator, first: Look, last: Look) -> Finding | None:
+    n0 = sum(1 for d in first.detections if d.score >= 0.5 and _matches(d, ind.where))
+    n1 = sum(1 for d in last.detections if d.score >= 0.5 and _matches(d, ind.where))
+    drop = n0 - n1
+    if drop < ind.min_count or (n0 and drop / n0 < ind.min_fraction):
+        return None
+    ev = (Evidence(first.image.id, None, None, f"{n0} counted"), Evidence(last.image.id, None, None, f"{n1} counted"))
+    return Finding(name, ind.text, ind.supports, ind.weight, f"from {n0} to {n1} ({drop} fewer)", ev)
+
+
+def _region_finding(name: str, ind: Indicator, site: Site, regions: Sequence[ChangeRegion]) -> Finding | None:
+    kinds = {z.name: z.kind for z in site.zones}
+    hits = [r for r in regions if r.area_m2 >= ind.min_area_m2
+            and (not ind.zone_kinds or kinds.get(r.zone or "") in ind.zone_kinds)]
+    if len(hits) < ind.min_count:
+        return None
+    total = sum(r.area_m2 for r in hits)
+    ev = tuple(Evidence(r.after_image, None, None, f"change region {r.id}, {r.area_m2:.0f} m2") for r in hits)
+    return Finding(name, ind.text, ind.supports, ind.weight, f"{len(hits)} region(s), {total:.0f} m2 in all", ev)
+
+
+def _mean_detection_score(findings: Sequence[Finding], events: Sequence[Event], looks: Sequence[Look]) -> float:
+    scores = [d.score for e in events for d in (e.before, e.after) if d is not None]
+    if not scores:
+        scores = [d.score for lk in looks for d in lk.detections]
+    return sum(scores) / len(scores) if scores else 0.0
+
+
+def assess(site: Site, looks: Sequence[Look], events: Sequence[Event], regions: Sequence[ChangeRegion] = (),
+           rules: Rules | None = None, excluded: Sequence[str] = ()) -> Judgement:
+    """The posture of a site over its usable looks (in any order).
+
+    excluded: reasons, one per image left out upstream (unaligned, cloudy); they become caveats.
+    """
+    rules = rules or load_rules()
+    looks = sorted(looks, key=lambda lk: lk.image.acquired)
+    caveats = list(rules.caveats.always) + [f"Left out: {x}" for x in excluded]
+    if len(looks) < 2:
+        when = looks[0].image.acquired if looks else None
+        reason = (f"only one usable image of {site.name} ({looks[0].image.id}); a change needs two dates"
+                  if looks else f"no usable image of {site.name}")
+        a = Assessment(site.name, when, when, "insufficient_evidence", "unlikely", "low",
+                       f"{site.name}: insufficient evidence to judge its posture: {reason}.",
+                       (), (), tuple(caveats + [reason]))
+        return Judgement(a)
+    first, last = looks[0], looks[-1]
+    strong = [e for e in events if e.confidence >= rules.min_event_confidence]
+    findings: list[Finding] = []
+    for name, ind in rules.indicators.items():
+        if ind.kind == "events":
+            f = _event_finding(name, ind, site, strong)
+        elif ind.kind == "present":
+            f = _present_finding(name, ind, site, last)
+        elif ind.kind == "reduced":
+            f = _reduced_finding(name, ind, first, last)
+        else:
+            f = _region_finding(name, ind, site, regions)
+        if f is not None:
+            findings.append(f)
+    scores = {p: sum(f.weight for f in findings if f.supports == p) for p in ("withdrawal", "buildup", "activity")}
+    n_ind = {p: sum(1 for f in findings if f.supports == p) for p in scores}
+
+    posture = "largely_unchanged"
+    for p, rule in rules.postures.items():
+        other = scores["buildup" if p == "withdrawal" else "withdrawal"]
+        if scores[p] >= rule.min_score and scores[p] >= rule.margin * other:
+            posture = p
+    quality = min(lk.quality for lk in looks)
+    det = _mean_detection_score(findings, strong, looks)
+    confidence = next(r.level for r in rules.confidence
+                      if len(looks) >= r.min_looks and quality >= r.min_quality and det >= r.min_detection)
+    if posture in ("withdrawal", "buildup"):
+        likelihood = next((r.word for r in rules.likelihood if scores[posture] >= r.min_score
+                           and n_ind[posture] >= r.min_indicators and len(looks) >= r.min_looks),
+                          "roughly even chance")
+        used = [f for f in findings if f.supports == posture]
+    else:
+        # Nothing points either way: unchanged is the likely reading, unless strong events
+        # that no indicator explains suggest otherwise.
+        likelihood = "likely" if len(strong) <= 2 else "roughly even chance"
+        used = findings
+    if len(looks) == 2 and rules.caveats.two_looks:
+        caveats.append(rules.caveats.two_looks)
+    posture_caveat = getattr(rules.caveats, posture, "")
+    if posture_caveat:
+        caveats.append(posture_caveat)
+    if quality < 0.8 and rules.caveats.low_quality:
+        caveats.append(rules.caveats.low_quality)
+    headline = _headline(site, first, last, posture, likelihood, confidence, rules, used, strong)
+    evidence = tuple(e for f in used for e in f.evidence)
+    a = Assessment(site.name, first.image.acquired, last.image.acquired, posture, likelihood, confidence, headline,
+                   tuple(f"{f.text}: {f.summary}" for f in used), evidence, tuple(caveats))
+    return Judgement(a, findings, scores)
+
+
+def _headline(site: Site, first: Look, last: Look, posture: str, likelihood: str, confidence: str, rules: Rules,
+              used: Sequence[Finding], strong: Sequence[Event]) -> str:
+    span = f"{first.image.acquired:%d %b} to {last.image.acquired:%d %b %Y}"
+    name = site.name.replace("_", " ").replace("-", " ").title()
+    if posture in rules.postures:
+        phrase = rules.postures[posture].phrase.format(likelihood=likelihood)
+        detail = "; ".join(f.summary for f in used)
+        return f"{name}, {span}: {phrase} ({confidence} confidence). Seen: {detail}."
+    moved = len(strong)
+    tail = "no confident change in equipment" if moved == 0 else f"{moved} confident change(s) that point to no posture"
+    return f"{name}, {span}: {likelihood} largely unchanged ({confidence} confidence); {tail}."

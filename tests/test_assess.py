@@ -1,0 +1,90 @@
+"""Posture assessment on hand-made evidence whose right answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sitewatch.assess.posture import assess
+from sitewatch.assess.rules import load_rules
+from sitewatch.change.noise import DetectorNoise, noisy_detections
+from sitewatch.change.tracking import Look, track
+from sitewatch.errors import InputError
+from test_track import SITE, _image, baseline, withdrawal
+
+NOISE = DetectorNoise(position_sigma_m=0.7, heading_sigma_deg=5)
+
+
+def _looks(*inventories, quality=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    return [Look(_image(i), tuple(noisy_detections(objs, f"testbase-d{i}", SITE, NOISE, rng)), quality)
+            for i, objs in enumerate(inventories)]
+
+
+def _judge(looks):
+    res = track(SITE, looks)
+    return assess(SITE, looks, res.events)
+
+
+def test_shipped_rules_load_and_name_the_six_indicators_of_the_issue():
+    rules = load_rules()
+    texts = {i.text for i in rules.indicators.values()}
+    for t in ("heavy transports present and loading", "combat aircraft or helicopters reduced",
+              "helicopters dismantled", "air defence relocated", "berths emptied", "new arrivals of combat types"):
+        assert t in texts
+
+
+def test_withdrawal_over_three_looks_is_likely_with_the_evidence_cited():
+    base = baseline()
+    later, _ = withdrawal(base)
+    j = _judge(_looks(base, later, later))
+    a = j.assessment
+    assert a.posture == "withdrawal"
+    assert a.likelihood in ("likely", "almost certainly")
+    fired = {f.name for f in j.findings}
+    assert {"heavy_transports_loading", "helicopters_dismantled", "air_defence_relocated"} <= fired
+    assert "withdrawal is" in a.headline and "An-124" in a.headline
+    # Every event-backed claim points to pixels: an image id and a window on the site grid.
+    ev_ids = {e.event_id for e in a.evidence if e.event_id}
+    assert len(ev_ids) >= 2 + 4  # 2 Ka-52 dismantled + 4 S-400 launchers gone
+    assert all(e.image_id for e in a.evidence)
+    assert all(e.window is not None for e in a.evidence if e.event_id)
+
+
+def test_one_image_pair_caps_confidence_at_moderate_and_says_why():
+    base = baseline()
+    later, _ = withdrawal(base)
+    a = _judge(_looks(base, later)).assessment
+    assert a.posture == "withdrawal" and a.confidence in ("moderate", "low")
+    assert any("full exit from a partial one" in c for c in a.caveats)
+
+
+def test_no_change_is_largely_unchanged_and_claims_nothing():
+    base = baseline()
+    a = _judge(_looks(base, base, base)).assessment
+    assert a.posture == "largely_unchanged"
+    assert a.indicators == ()
+
+
+def test_poor_images_lower_confidence():
+    base = baseline()
+    later, _ = withdrawal(base)
+    good = _judge(_looks(base, later, later)).assessment
+    poor = _judge(_looks(base, later, later, quality=0.55)).assessment
+    order = ["low", "moderate", "high"]
+    assert order.index(poor.confidence) < order.index(good.confidence)
+
+
+def test_one_date_only_is_insufficient_evidence_with_the_reason():
+    looks = _looks(baseline())
+    a = assess(SITE, looks, []).assessment
+    assert a.posture == "insufficient_evidence"
+    assert "only one usable image" in a.headline and looks[0].image.id in a.headline
+
+
+def test_bad_rules_file_names_the_file_and_field(tmp_path):
+    p = tmp_path / "rules.yaml"
+    p.write_text((load_rules.__globals__["resources"].files("sitewatch.assess") / "rules.yaml")
+                 .read_text().replace("roles: [heavy_transport]", "roles: [tanker_plane]"))
+    with pytest.raises(InputError, match=r"rules.yaml: indicators.heavy_transports_loading.roles: unknown 'tanker_plane'"):
+        load_rules(p)
