@@ -119,6 +119,8 @@ class RowPlacer:
         # a cell counts as inside only if its neighbours are too: the zone edge is never crossed
         inside = cv2.erode(inside, np.ones((3, 3), np.uint8), borderValue=0)
         self.outside = (inside == 0).astype(np.uint8)
+        rows_inside = np.flatnonzero(inside.any(axis=1))
+        self.front_row = int(rows_inside[0]) if rows_inside.size else 0
         self.pitch_cells = max(1, int(math.ceil(row_pitch_m / CELL_M)))
 
     def _cells(self, fp: np.ndarray) -> np.ndarray:
@@ -126,14 +128,12 @@ class RowPlacer:
         row = (self.v1 - fp[:, 1]) / CELL_M
         return np.round(np.stack([col, row], axis=-1) * 16).astype(np.int32)
 
-    def _blocked(self, occupied: list[tuple[OrientedBox, float]]) -> np.ndarray:
+    def _blocked(self, occupied: list[tuple[OrientedBox, float]], own_margin: float) -> np.ndarray:
         blocked = self.outside.copy()
-        polys = []
         for b, margin in occupied:
-            fp = self.frame.to_frame(np.asarray(_grow(b, margin).corners()))
-            polys.append(self._cells(fp))
-        if polys:
-            cv2.fillPoly(blocked, polys, 1, lineType=cv2.LINE_8, shift=4)
+            fp = self.frame.to_frame(np.asarray(_grow(b, margin + own_margin).corners()))
+            # one call per box: fillPoly with several contours would leave their overlaps as holes
+            cv2.fillPoly(blocked, [self._cells(fp)], 1, lineType=cv2.LINE_8, shift=4)
         return blocked
 
     def place(self, length: float, width: float, spacing: float, occupied: list[tuple[OrientedBox, float]],
@@ -141,17 +141,19 @@ class RowPlacer:
         """A box for an item of this footprint; raises NoRoom. `occupied` holds every box
         already on the ground with the spacing it demands around itself."""
         eu, ev = (length, width) if self.inline else (width, length)
-        wu = int(math.ceil((eu + spacing) / CELL_M)) + 1
-        wv = int(math.ceil((ev + spacing) / CELL_M)) + 1
+        # the window is the footprint itself: items may touch the zone's edge (a ship its
+        # quay, a nose line the taxiway); neighbours are grown by both items' half spacings
+        wu = int(math.ceil(eu / CELL_M)) + 1
+        wv = int(math.ceil(ev / CELL_M)) + 1
         nv, nu = self.shape
         if wu > nu or wv > nv:
             raise NoRoom
-        blocked = self._blocked(occupied)
+        blocked = self._blocked(occupied, spacing / 2.0)
         s = np.zeros((nv + 1, nu + 1), np.int64)
         s[1:, 1:] = blocked.cumsum(0).cumsum(1)
         win = s[wv:, wu:] - s[:-wv, wu:] - s[wv:, :-wu] + s[:-wv, :-wu]
         free = win == 0
-        rows = [r for r in range(0, free.shape[0], self.pitch_cells) if free[r].any()]
+        rows = [r for r in range(self.front_row, free.shape[0], self.pitch_cells) if free[r].any()]
         if not rows:  # nothing on the row lines: take any free place, front first
             rows = [int(r) for r in np.flatnonzero(free.any(axis=1))[:1]]
         if not rows:
