@@ -144,6 +144,16 @@ def boxes_map_to_pixel(boxes_map: np.ndarray, transform: Affine) -> np.ndarray:
     return np.column_stack([col, row, length, width, heading])
 
 
+def y_up(boxes: np.ndarray) -> np.ndarray:
+    """Pixel-space boxes (rows down) mirrored into a y-up frame, where `corners`,
+    `rotated_iou` and `rotated_nms` apply: the heading keeps its value, the row changes
+    sign. (Feeding pixel boxes to them directly mirrors each box about its own centre,
+    which is wrong for rotated neighbours.)"""
+    out = np.array(boxes, dtype=np.float64).reshape(-1, 5).copy()
+    out[:, 1] = -out[:, 1]
+    return out
+
+
 def to_oriented_box(row: np.ndarray) -> OrientedBox:
     return OrientedBox(float(row[0]), float(row[1]), float(row[2]), float(row[3]), normalise_heading(float(row[4])))
 
@@ -172,6 +182,23 @@ def rotated_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = shapely.area(shapely.intersection(pa[ii], pb[jj]))
     union = a[ii, 2] * a[ii, 3] + b[jj, 2] * b[jj, 3] - inter
     out[ii, jj] = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+    return out
+
+
+def intersection_share(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) share of each box of `a` that lies inside each box of `b` (0..1)."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 5)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 5)
+    out = np.zeros((len(a), len(b)))
+    if len(a) == 0 or len(b) == 0:
+        return out
+    ra = np.hypot(a[:, 2], a[:, 3]) / 2.0
+    rb = np.hypot(b[:, 2], b[:, 3]) / 2.0
+    dist = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
+    ii, jj = np.nonzero(dist < ra[:, None] + rb[None, :])
+    if len(ii):
+        inter = shapely.area(shapely.intersection(polygons(a)[ii], polygons(b)[jj]))
+        out[ii, jj] = inter / np.maximum(a[ii, 2] * a[ii, 3], 1e-12)
     return out
 
 

@@ -187,6 +187,9 @@ def read_geojson_objects(path: Path, crs: str):
 
 
 def from_labelled_boxes(found: list[LabelledBox]):
+    """Pixel labels as `evaluate.Labelled` in a y-up frame (rows negated, headings kept),
+    the frame the geometry functions' corners assume."""
     from sitewatch.detect.evaluate import Labelled
 
-    return [Labelled(b.cls, b.box, b.type, b.state, b.score, b.directed, b.difficult) for b in found]
+    return [Labelled(b.cls, (b.box[0], -b.box[1], b.box[2], b.box[3], b.box[4]), b.type, b.state, b.score,
+                     b.directed, b.difficult) for b in found]

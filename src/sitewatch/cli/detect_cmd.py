@@ -1,0 +1,74 @@
+"""`sitewatch detect`: find equipment in an image and write GeoJSON (EPSG:4326)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from sitewatch.cli.main import app, err_console
+from sitewatch.errors import InputError
+
+
+def load_model(model: Path | None, yolo_obb: bool, class_map: str | None, model_gsd: float | None, threads: int):
+    if yolo_obb:
+        from sitewatch.detect.labels import parse_class_map
+        from sitewatch.detect.yolo_obb import YoloObbModel
+
+        if model is None or model_gsd is None:
+            raise InputError("--yolo-obb", "needs --model PATH and --model-gsd METRES (the GSD it was trained at)")
+        return YoloObbModel(model, parse_class_map(class_map), model_gsd, threads=threads)
+    from sitewatch.detect.model import DetectionModel
+
+    return DetectionModel(model, threads=threads)
+
+
+@app.command("detect")
+def detect_command(
+    image: Path = typer.Argument(None, help="GeoTIFF / COG (any CRS, any size)."),
+    model: Path = typer.Option(None, "--model", help="ONNX model (default: the shipped one)."),
+    out: Path = typer.Option(None, "--out", help="GeoJSON to write (default: stdout)."),
+    site: str = typer.Option(None, "--site", help="Detect on the catalog's images of this site and store them."),
+    catalog: str = typer.Option(None, "--catalog", help="Catalog path or URL (with --site)."),
+    threshold: float = typer.Option(None, "--threshold", help="Score threshold (default: the model's)."),
+    batch: int = typer.Option(2, "--batch", help="Tiles per model call."),
+    threads: int = typer.Option(0, "--threads", help="ONNX Runtime threads (0: all cores)."),
+    yolo_obb: bool = typer.Option(False, "--yolo-obb", help="The model is an Ultralytics-layout OBB export."),
+    class_map: str = typer.Option(None, "--class-map", help="With --yolo-obb: name=class,... (default DOTA)."),
+    model_gsd: float = typer.Option(None, "--model-gsd", help="With --yolo-obb: the model's GSD in metres."),
+) -> None:
+    """Detect aircraft, helicopters, ships, vehicles and air defence: class, type, state, heading."""
+    from sitewatch.detect import geojson
+    from sitewatch.detect.inference import detect_scene
+
+    m = load_model(model, yolo_obb, class_map, model_gsd, threads)
+    if site:
+        from sitewatch.cli.detect_site import detect_site
+
+        detect_site(site, catalog, m, threshold, batch)
+        return
+    if image is None:
+        raise InputError("sitewatch detect", "give an IMAGE or --site NAME")
+    with warnings.catch_warnings(record=True) as caught, Progress(
+            TextColumn("tiles"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=err_console, transient=True) as bar:
+        warnings.simplefilter("always")
+        task = bar.add_task("tiles", total=None)
+        dets, grid, stats = detect_scene(image, m, batch=batch, score_threshold=threshold,
+                                         progress=lambda n, total: bar.update(task, completed=n, total=total))
+    for w in caught:
+        err_console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+    doc = geojson.to_feature_collection(dets, grid.crs, str(image), m.gsd_m, {"stats": {
+        "tiles": stats.tiles, "tiles_run": stats.tiles_run, "skipped_nodata": stats.skipped_nodata,
+        "skipped_featureless": stats.skipped_featureless, "seconds": round(stats.seconds_total, 3),
+        "native_gsd_m": round(stats.native_gsd_m, 4)}})
+    if out:
+        geojson.write(out, doc)
+        err_console.print(f"{len(dets)} detections -> {out}", highlight=False)
+    else:
+        json.dump(doc, sys.stdout)
+        sys.stdout.write("\n")

@@ -1,0 +1,273 @@
+"""Tiled inference over a georeferenced scene of any size.
+
+The scene is read tile by tile on a grid at the model's GSD: through a rasterio WarpedVRT
+(resampling with `average` when shrinking, `bilinear` when enlarging, reprojecting to the
+local UTM zone when the image is not in a projected metric CRS), or by plain windowed reads
+when the image already is on such a grid. The whole raster is never loaded. Tiles that are
+all nodata, or featureless (a flat sea or cloud: no object can be in them), are skipped.
+The next batch is read on a worker thread while the model runs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioIOError
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
+
+from sitewatch.detect import geometry, tiling
+from sitewatch.detect.model import DetectionModel, RawDetections
+from sitewatch.domain import Detection, PixelWindow
+from sitewatch.errors import InputError
+
+# The coarsest imagery a model is used on: twice its GSD (0.5 m model: 1 m imagery).
+# Coarser images are refused: objects are then too few pixels for the model's training.
+MAX_GSD_RATIO = 2.0
+# A tile whose grey-level standard deviation is below this (8-bit numbers) holds nothing.
+FEATURELESS_STD = 2.0
+FILL = 114.0  # grey for nodata pixels inside a partly valid tile
+
+
+@dataclass
+class RunStats:
+    tiles: int = 0
+    tiles_run: int = 0
+    skipped_nodata: int = 0
+    skipped_featureless: int = 0
+    seconds_total: float = 0.0
+    seconds_model: float = 0.0
+    scene_px: tuple[int, int] = (0, 0)
+    native_gsd_m: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SceneGrid:
+    """The model-GSD grid the scene is read on."""
+
+    crs: str
+    transform: Affine
+    width: int
+    height: int
+    native_gsd_m: float
+
+
+def _projected_metric(crs) -> bool:
+    if crs is None or not crs.is_projected:
+        return False
+    unit = (crs.linear_units or "").lower()
+    # Web Mercator is in metres but its scale is 1/cos(lat) off: treat it as not metric.
+    return unit in ("metre", "meter", "m") and crs.to_epsg() != 3857
+
+
+def scene_grid(src, model_gsd: float, path: str) -> SceneGrid:
+    from sitewatch.geo.grid import utm_crs
+    from sitewatch.geo.raster import gsd_metres
+
+    if src.crs is None:
+        raise InputError(path, "image has no CRS; sitewatch detect needs georeferenced imagery")
+    from pyproj import CRS as ProjCRS
+
+    native = gsd_metres(ProjCRS.from_wkt(src.crs.to_wkt()), src.transform, src.width, src.height)
+    if native > model_gsd * MAX_GSD_RATIO:
+        raise InputError(path, f"image GSD is {native:.2f} m, too coarse for this model, which works at "
+                               f"{model_gsd:g} m (at most {model_gsd * MAX_GSD_RATIO:g} m imagery); equipment "
+                               "would be a few pixels, so detections would be noise")
+    if _projected_metric(src.crs):
+        crs = src.crs
+    else:
+        lon0, lat0, lon1, lat1 = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+        crs = rasterio.crs.CRS.from_string(utm_crs((lat0 + lat1) / 2, (lon0 + lon1) / 2))
+    left, bottom, right, top = transform_bounds(src.crs, crs, *src.bounds, densify_pts=21)
+    width = max(1, int(math.ceil((right - left) / model_gsd - 1e-6)))
+    height = max(1, int(math.ceil((top - bottom) / model_gsd - 1e-6)))
+    name = crs.to_string() if crs.to_epsg() is None else f"EPSG:{crs.to_epsg()}"
+    return SceneGrid(name, Affine(model_gsd, 0, left, 0, -model_gsd, top), width, height, native)
+
+
+def _is_on_grid(src, grid: SceneGrid) -> bool:
+    t = src.transform
+    g = grid.transform
+    return (src.crs == rasterio.crs.CRS.from_user_input(grid.crs) and t.b == 0 and t.d == 0
+            and abs(t.a - g.a) < 1e-6 * g.a and abs(t.e - g.e) < 1e-6 * g.a
+            and abs(t.c - g.c) < 1e-3 * g.a and abs(t.f - g.f) < 1e-3 * g.a)
+
+
+def _value_scale(src, bands: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Offset and gain per band that map the image to 0..255: identity for 8-bit data,
+    the 2nd-98th percentiles of a decimated read otherwise."""
+    if src.dtypes[0] == "uint8":
+        return np.zeros(len(bands), np.float32), np.ones(len(bands), np.float32)
+    f = max(1, int(max(src.width, src.height) / 1024))
+    small = src.read(bands, out_shape=(len(bands), max(1, src.height // f), max(1, src.width // f)), masked=True)
+    lo, hi = [], []
+    for b in small:
+        v = b.compressed() if np.ma.is_masked(b) else np.asarray(b).ravel()
+        v = v[np.isfinite(v)] if v.size else v
+        p2, p98 = (np.percentile(v, [2, 98]) if v.size else (0.0, 1.0))
+        lo.append(p2)
+        hi.append(max(p98, p2 + 1e-6))
+    lo, hi = np.array(lo, np.float32), np.array(hi, np.float32)
+    return lo, 255.0 / (hi - lo)
+
+
+class SceneReader:
+    """Reads model-GSD tiles of one image as float32 (3, h, w) arrays in 0..255."""
+
+    def __init__(self, path: str, model_gsd: float):
+        self.path = str(path)
+        try:
+            self.src = rasterio.open(self.path)
+        except RasterioIOError as exc:
+            raise InputError(self.path, f"cannot open image ({str(exc).splitlines()[0]})") from exc
+        self.grid = scene_grid(self.src, model_gsd, self.path)
+        n = self.src.count
+        self.bands = [1, 2, 3] if n >= 3 else [1]
+        self.offset, self.gain = _value_scale(self.src, self.bands)
+        self.has_mask = self.src.nodata is not None or any(
+            rasterio.enums.MaskFlags.all_valid not in flags for flags in self.src.mask_flag_enums)
+        if _is_on_grid(self.src, self.grid):
+            self.view = self.src
+        else:
+            shrink = self.grid.native_gsd_m < self.grid.transform.a
+            self.view = WarpedVRT(self.src, crs=self.grid.crs, transform=self.grid.transform, width=self.grid.width,
+                                  height=self.grid.height,
+                                  resampling=Resampling.average if shrink else Resampling.bilinear)
+        if max(self.src.width, self.src.height) > 4096 and not self.src.profile.get("tiled", False):
+            warnings.warn(f"{self.path}: the raster is not tiled; windowed reads will be slow", stacklevel=2)
+
+    def close(self) -> None:
+        if self.view is not self.src:
+            self.view.close()
+        self.src.close()
+
+    def read(self, tile: tiling.Tile) -> tuple[np.ndarray | None, str]:
+        """(array or None, why skipped)."""
+        win = rasterio.windows.Window(tile.col, tile.row, tile.width, tile.height)
+        valid = None
+        if self.has_mask:
+            valid = self.view.read_masks(1, window=win) > 0
+            if not valid.any():
+                return None, "nodata"
+        data = self.view.read(self.bands, window=win).astype(np.float32)
+        if len(self.bands) == 1:
+            data = np.repeat(data, 3, axis=0)
+            off, gain = np.repeat(self.offset, 3), np.repeat(self.gain, 3)
+        else:
+            off, gain = self.offset, self.gain
+        if self.src.dtypes[0] != "uint8":
+            data = np.clip((data - off[:, None, None]) * gain[:, None, None], 0, 255)
+        if valid is not None and not valid.all():
+            data[:, ~valid] = FILL
+        sample = data[:, ::8, ::8]
+        if float(sample.std(axis=(1, 2)).max()) < FEATURELESS_STD:
+            return None, "featureless"
+        return data, ""
+
+
+def _batches(tiles: list[tiling.Tile], batch: int) -> Iterator[list[tiling.Tile]]:
+    for i in range(0, len(tiles), batch):
+        yield tiles[i:i + batch]
+
+
+def detect_scene(path: str | Path, model: DetectionModel, image_id: str = "", batch: int = 2,
+                 score_threshold: float | None = None, overlap: int | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> tuple[list[Detection], SceneGrid, RunStats]:
+    """Detections (boxes in the grid's CRS, metres) of one image, with run statistics."""
+    t_start = time.perf_counter()
+    reader = SceneReader(str(path), model.gsd_m)
+    stats = RunStats()
+    try:
+        grid = reader.grid
+        stats.scene_px, stats.native_gsd_m = (grid.width, grid.height), grid.native_gsd_m
+        ov = model.info.tile_overlap_px if overlap is None else overlap
+        tiles = tiling.plan_tiles(grid.width, grid.height, model.tile_size, ov)
+        stats.tiles = len(tiles)
+        parts, margins = [], []
+        done = 0
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            groups = list(_batches(tiles, batch))
+            pending = pool.submit(lambda g: [reader.read(t) for t in g], groups[0]) if groups else None
+            for gi, group in enumerate(groups):
+                reads = pending.result()
+                if gi + 1 < len(groups):
+                    pending = pool.submit(lambda g: [reader.read(t) for t in g], groups[gi + 1])
+                run = []
+                for tile, (arr, why) in zip(group, reads):
+                    if arr is None:
+                        stats.skipped_nodata += why == "nodata"
+                        stats.skipped_featureless += why == "featureless"
+                    else:
+                        run.append((tile, arr))
+                for shape in {a.shape for _, a in run}:
+                    same = [(t, a) for t, a in run if a.shape == shape]
+                    t0 = time.perf_counter()
+                    outs = model.run(np.stack([a for _, a in same]), score_threshold)
+                    stats.seconds_model += time.perf_counter() - t0
+                    stats.tiles_run += len(same)
+                    for (tile, _), det in zip(same, outs):
+                        if len(det) == 0:
+                            continue
+                        boxes = det.boxes.copy()
+                        boxes[:, 0] += tile.col
+                        boxes[:, 1] += tile.row
+                        det = RawDetections(boxes, det.cls, det.score, det.type, det.type_score, det.state,
+                                            det.state_score)
+                        parts.append(det)
+                        margins.append(tiling.edge_margin(boxes, tile, grid.width, grid.height))
+                done += len(group)
+                if progress:
+                    progress(done, len(tiles))
+        merged = tiling.merge(RawDetections.concat(parts), np.concatenate(margins) if margins else np.zeros(0),
+                              model.info.nms_iou, ov)
+        if stats.skipped_nodata == stats.tiles:
+            msg = f"{path}: the image is all nodata; no detections"
+            stats.warnings.append(msg)
+            warnings.warn(msg, stacklevel=2)
+        detections = _to_detections(merged, grid, reader.src, image_id or Path(str(path)).stem, model)
+    finally:
+        reader.close()
+    stats.seconds_total = time.perf_counter() - t_start
+    return detections, grid, stats
+
+
+def _to_detections(dets: RawDetections, grid: SceneGrid, src, image_id: str, model: DetectionModel) -> list[Detection]:
+    if len(dets) == 0:
+        return []
+    boxes = geometry.boxes_pixel_to_map(dets.boxes, grid.transform)
+    corners = geometry.corners(boxes)  # (N, 4, 2) in the grid CRS
+    xs, ys = corners[..., 0].ravel(), corners[..., 1].ravel()
+    if src.crs != rasterio.crs.CRS.from_user_input(grid.crs):
+        from rasterio.warp import transform as warp_points
+
+        xs, ys = (np.asarray(v) for v in warp_points(grid.crs, src.crs, xs, ys))
+    inv = ~src.transform
+    cols = inv.a * xs + inv.b * ys + inv.c
+    rows = inv.d * xs + inv.e * ys + inv.f
+    cols, rows = cols.reshape(-1, 4), rows.reshape(-1, 4)
+    out = []
+    for i in range(len(dets)):
+        c0, r0 = int(np.floor(cols[i].min())), int(np.floor(rows[i].min()))
+        c1, r1 = int(np.ceil(cols[i].max())), int(np.ceil(rows[i].max()))
+        c0, r0 = max(c0, 0), max(r0, 0)
+        c1, r1 = min(c1, src.width), min(r1, src.height)
+        out.append(Detection(
+            box=geometry.to_oriented_box(boxes[i]), cls=str(dets.cls[i]), type=str(dets.type[i]),
+            state=str(dets.state[i]), score=float(dets.score[i]), type_score=float(dets.type_score[i]),
+            state_score=float(dets.state_score[i]), image_id=image_id,
+            window=PixelWindow(c0, r0, max(0, c1 - c0), max(0, r1 - r0)),
+            model_id=model.info.model_id, model_version=model.info.version,
+        ))
+    out.sort(key=lambda d: -d.score)
+    return out

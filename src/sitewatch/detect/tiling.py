@@ -1,0 +1,103 @@
+"""Tiles over a scene and the merge of per-tile detections across seams.
+
+A scene of W x H pixels (at the model GSD) is covered by tiles of `size` pixels that
+overlap by `overlap` pixels; the last row and column of tiles are pulled back inside the
+scene rather than padded, so every tile is full unless the scene is smaller than a tile.
+
+Seams: a box cut by a tile edge is predicted from a partial view, and the tile next to it
+sees the whole object. The merge keeps, among overlapping same-class boxes, the one whose
+box lies farthest inside its own tile (edges on the scene border do not count as seams),
+breaking ties by score. That way one object yields one detection, taken from the tile
+that saw it whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+from sitewatch.detect import geometry
+from sitewatch.detect.model import RawDetections
+
+# A box that touches a seam and has its centre inside, or lies mostly (this share of its
+# area) inside, a box kept from another tile is the cut-off view of that object, whatever
+# their IoU.
+CUT_CONTAINED = 0.6
+# Class-agnostic suppression of one object detected as two classes (an aircraft also
+# taken for a helicopter): only near-identical boxes.
+CROSS_CLASS_IOU = 0.7
+
+
+@dataclass(frozen=True)
+class Tile:
+    col: int
+    row: int
+    width: int
+    height: int
+
+
+def tile_origins(length: int, size: int, overlap: int) -> list[int]:
+    """Start offsets along one axis: step size - overlap, last tile flush with the end."""
+    if length <= size:
+        return [0]
+    step = max(1, size - overlap)
+    starts = list(range(0, length - size, step))
+    starts.append(length - size)
+    return sorted(set(starts))
+
+
+def plan_tiles(width: int, height: int, size: int, overlap: int) -> list[Tile]:
+    if overlap >= size:
+        raise ValueError(f"tile overlap {overlap} must be smaller than the tile size {size}")
+    return [Tile(c, r, min(size, width), min(size, height))
+            for r in tile_origins(height, size, overlap) for c in tile_origins(width, size, overlap)]
+
+
+def edge_margin(boxes: np.ndarray, tile: Tile, scene_w: int, scene_h: int) -> np.ndarray:
+    """For scene-pixel boxes found in `tile`: the smallest distance (pixels) from any box
+    corner to a tile edge that is a seam (not the scene border); negative when a corner lies
+    beyond the seam, a large number when the tile has no seams."""
+    c = geometry.corners(boxes, y_down=True)
+    big = 1e9
+    dist = np.full(len(boxes), big)
+    if tile.col > 0:
+        dist = np.minimum(dist, (c[:, :, 0] - tile.col).min(axis=1))
+    if tile.col + tile.width < scene_w:
+        dist = np.minimum(dist, (tile.col + tile.width - c[:, :, 0]).min(axis=1))
+    if tile.row > 0:
+        dist = np.minimum(dist, (c[:, :, 1] - tile.row).min(axis=1))
+    if tile.row + tile.height < scene_h:
+        dist = np.minimum(dist, (tile.row + tile.height - c[:, :, 1]).min(axis=1))
+    return dist
+
+
+def merge(dets: RawDetections, margins: np.ndarray, nms_iou: float, overlap: int) -> RawDetections:
+    """One detection per object across tiles (see the module doc)."""
+    if len(dets) == 0:
+        return dets
+    # Boxes well inside their tile (at least half the overlap from a seam) rank by score;
+    # boxes closer to a seam rank below them in proportion to how close they come.
+    room = np.clip(margins / max(1.0, overlap / 2.0), -1.0, 1.0)
+    priority = np.where(room >= 1.0, 2.0 + dets.score, room + dets.score)
+    up = geometry.y_up(dets.boxes)
+    keep = geometry.rotated_nms(up, dets.score, nms_iou, classes=dets.cls, priority=priority)
+    dets, priority, margins, up = dets.take(keep), priority[keep], margins[keep], up[keep]
+    keep = np.sort(geometry.rotated_nms(up, dets.score, CROSS_CLASS_IOU, priority=priority))
+    dets, margins, up = dets.take(keep), margins[keep], up[keep]
+    return dets.take(_drop_cut_views(dets, up, margins))
+
+
+def _drop_cut_views(dets: RawDetections, up: np.ndarray, margins: np.ndarray) -> np.ndarray:
+    """Indices to keep after removing seam-touching boxes contained in a whole one."""
+    cut = np.nonzero(margins <= 1.0)[0]
+    whole = np.nonzero(margins > 1.0)[0]
+    if len(cut) == 0 or len(whole) == 0:
+        return np.arange(len(dets))
+    share = geometry.intersection_share(up[cut], up[whole])
+    polys = geometry.polygons(up[whole])
+    centre_in = np.array([[shapely.contains_xy(p, x, y) for p in polys] for x, y in up[cut, :2]], bool)
+    same = dets.cls[cut][:, None] == dets.cls[whole][None, :]
+    drop = cut[(same & ((share >= CUT_CONTAINED) | centre_in)).any(axis=1)]
+    return np.setdiff1d(np.arange(len(dets)), drop)

@@ -1,0 +1,120 @@
+"""Model I/O: clear errors for bad models; the YOLO-OBB adapter against an independently
+built model of the Ultralytics layout."""
+
+import math
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper  # noqa: E402
+
+from sitewatch.detect.labels import parse_class_map  # noqa: E402
+from sitewatch.detect.model import DetectionModel  # noqa: E402
+from sitewatch.detect.yolo_obb import YoloObbModel  # noqa: E402
+from sitewatch.errors import ModelError  # noqa: E402
+
+SIDE = 64  # input side of the tiny models
+DOTA_NAMES = "{0: 'plane', 1: 'ship', 2: 'storage tank', 9: 'large vehicle', 10: 'small vehicle', 11: 'helicopter'}"
+NC = 15  # DOTA v1 classes
+
+
+def _yolo_like(path, candidates: np.ndarray, names: str | None = DOTA_NAMES, input_shape=(1, 3, SIDE, SIDE)):
+    """An ONNX graph with the Ultralytics OBB output layout (1, 4 + nc + 1, N): the given
+    candidates, plus 0 x the input's maximum so the output depends on the graph input."""
+    out = candidates.astype(np.float32)[None]
+    const = helper.make_tensor("cand", TensorProto.FLOAT, out.shape, out.ravel().tolist())
+    nodes = [
+        helper.make_node("Constant", [], ["c"], value=const),
+        helper.make_node("ReduceMax", ["images"], ["m"], keepdims=0),
+        helper.make_node("Constant", [], ["zero"], value=helper.make_tensor("z", TensorProto.FLOAT, [], [0.0])),
+        helper.make_node("Mul", ["m", "zero"], ["m0"]),
+        helper.make_node("Add", ["c", "m0"], ["output0"]),
+    ]
+    graph = helper.make_graph(nodes, "obb", [helper.make_tensor_value_info("images", TensorProto.FLOAT, input_shape)],
+                              [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(out.shape))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    if names:
+        e = model.metadata_props.add()
+        e.key, e.value = "names", names
+    onnx.save(model, str(path))
+    return path
+
+
+def _candidate(cx, cy, w, h, cls, score, angle_rad):
+    col = np.zeros(4 + NC + 1)
+    col[:4] = cx, cy, w, h
+    col[4 + cls] = score
+    col[4 + NC] = angle_rad
+    return col
+
+
+def test_yolo_obb_adapter_decodes_known_boxes(tmp_path):
+    cands = np.column_stack([
+        _candidate(20, 30, 40, 10, 0, 0.9, 0.0),  # plane, long side along x: heading 90
+        _candidate(21, 30, 40, 10, 0, 0.6, 0.0),  # duplicate plane: suppressed by NMS
+        _candidate(40, 40, 8, 30, 1, 0.8, math.radians(30)),  # ship, long side is h: heading 30
+        _candidate(10, 10, 6, 6, 2, 0.95, 0.0),  # storage tank: not in the class map
+        _candidate(50, 12, 9, 4, 10, 0.1, 0.0),  # small vehicle below the threshold
+        _candidate(50, 50, 4, 9, 10, 0.7, math.radians(-20)),  # small vehicle: long side h, heading 160
+    ])
+    path = _yolo_like(tmp_path / "yolo.onnx", cands)
+    m = YoloObbModel(path, parse_class_map(None), gsd_m=0.3)
+    assert m.tile_size == SIDE and m.gsd_m == 0.3
+    (d,) = m.run(np.zeros((1, 3, SIDE, SIDE), np.float32), score_threshold=0.25)
+    assert list(d.cls) == ["aircraft", "ship", "vehicle"]
+    assert np.allclose(d.boxes[0], [20, 30, 40, 10, 90])
+    assert np.allclose(d.boxes[1], [40, 40, 30, 8, 30])
+    assert np.allclose(d.boxes[2], [50, 50, 9, 4, 160])
+    assert list(d.type) == ["unknown"] * 3 and list(d.state) == ["normal"] * 3
+
+
+def test_yolo_obb_adapter_maps_by_index_without_names(tmp_path):
+    cands = np.column_stack([_candidate(20, 30, 40, 10, 11, 0.9, 0.0)])
+    path = _yolo_like(tmp_path / "yolo.onnx", cands, names=None)
+    m = YoloObbModel(path, parse_class_map("11=helicopter"), gsd_m=0.5)
+    (d,) = m.run(np.zeros((1, 3, SIDE, SIDE), np.float32))
+    assert list(d.cls) == ["helicopter"]
+
+
+def test_yolo_obb_adapter_refuses_other_layouts(tmp_path):
+    path = tmp_path / "bad.onnx"
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, SIDE, SIDE])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, SIDE, SIDE])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    with pytest.raises(ModelError, match="Ultralytics OBB layout"):
+        YoloObbModel(path, parse_class_map(None), gsd_m=0.5)
+    # The same file is not a sitewatch model either: its metadata is missing.
+    with pytest.raises(ModelError, match="missing metadata"):
+        DetectionModel(path)
+
+
+def test_missing_and_corrupt_model_files(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        DetectionModel(tmp_path / "nope.onnx")
+    bad = tmp_path / "corrupt.onnx"
+    bad.write_bytes(b"\x08\x01garbage that is not a protobuf")
+    with pytest.raises(ModelError, match="corrupt.onnx.*not a readable ONNX model"):
+        DetectionModel(bad)
+
+
+def test_sitewatch_metadata_with_wrong_input_shape(tmp_path):
+    pytest.importorskip("torch")
+    from sitewatch.detect.export import metadata
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["heat"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, SIDE, SIDE])],
+                              [helper.make_tensor_value_info("heat", TensorProto.FLOAT, [1, 1, SIDE, SIDE])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for k, v in metadata("m", "1", 0.5, SIDE, 16, {}, {}).items():
+        e = model.metadata_props.add()
+        e.key, e.value = k, v
+    path = tmp_path / "gray.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(ModelError, match=r"gray.onnx: expected one input of shape \(B, 3, H, W\)"):
+        DetectionModel(path)
