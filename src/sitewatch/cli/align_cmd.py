@@ -1,0 +1,59 @@
+"""`sitewatch align --site NAME [--reference ID] [--json]`."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from sitewatch.cli.main import app
+from sitewatch.cli.sites_cmd import DB_OPTION
+from sitewatch.geo.align import align_site
+from sitewatch.store import get_site, images_for_site, open_catalog
+
+
+
+@app.command("align")
+def align_cmd(
+    site: str = typer.Option(..., "--site", help="The site whose images to align."),
+    reference: str = typer.Option(None, "--reference", help="Image id (or unique prefix) to align to "
+                                  "(default: the first good date)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per image) instead of a table."),
+    db: str = DB_OPTION,
+) -> None:
+    """Co-register every image of a site to its reference on the site grid."""
+    console, err_console = Console(), Console(stderr=True)
+    with open_catalog(db) as catalog:
+        s = get_site(catalog, site)
+        dates = {i.id: i.acquired for i in images_for_site(catalog, site)}
+        with Progress(TextColumn("align"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      TextColumn("{task.description}"), console=err_console, transient=True) as bar:
+            task = bar.add_task("", total=None)
+            results = align_site(catalog, s, reference,
+                                 progress=lambda k, n, img: bar.update(task, completed=k, total=n, description=img.id))
+    if as_json:
+        print(json.dumps({"site": site, "grid_crs": s.grid.crs, "units": "site-grid pixels",
+                          "images": [{"id": r.image_id, "path": r.path, "acquired": dates[r.image_id].isoformat(),
+                                      "status": r.status, "dx": r.dx_px, "dy": r.dy_px,
+                                      "rotation_deg": r.rotation_deg, "scale": r.scale, "quality": r.quality,
+                                      "residual_px": r.residual_px, "windows_used": r.windows_used,
+                                      "windows_total": r.windows_total, "reason": r.reason} for r in results]},
+                         indent=2))
+    else:
+        table = Table(title=f"alignment of {site} ({s.grid.crs}, {s.grid.gsd_m:g} m pixels)")
+        for col in ("image", "date", "status", "dx px", "dy px", "rot deg", "quality", "resid px"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("note", overflow="fold")
+        for r in results:
+            style = "red" if r.status == "failed" else None
+            table.add_row(r.image_id[:12], f"{dates[r.image_id]:%Y-%m-%d %H:%M}", r.status, f"{r.dx_px:+.2f}",
+                          f"{r.dy_px:+.2f}", f"{r.rotation_deg:+.3f}", f"{r.quality:.2f}",
+                          "-" if r.residual_px is None else f"{r.residual_px:.3f}",
+                          r.reason if r.status == "failed" else "", style=style)
+        console.print(table)
+    failed = [r for r in results if r.status == "failed"]
+    for r in failed:
+        err_console.print(f"[yellow]excluded:[/] {r.image_id} ({r.path}): {r.reason}", highlight=False, soft_wrap=True)

@@ -1,0 +1,307 @@
+"""Putting every image of a site on the site grid, co-registered to a reference image.
+
+Reading: `read_aligned(image, alignment, grid, window)` warps just the source pixels that a
+grid window needs (rasterio/GDAL warp, cubic), with the image's correction applied. The
+correction is a 2x3 matrix from reference-frame grid pixels to the image's plain
+reprojection onto the grid, so the aligned image's geotransform is grid_transform @ matrix.
+
+Estimating: coarse to fine. A decimated copy of both images (read through overviews when
+the file has them) gives a first similarity from phase correlation on a grid of windows;
+then full-resolution windows, resampled with the current estimate, give sub-pixel shifts
+and a robust similarity fit, twice. Windows with real change disagree with the consensus
+and are left out. Images with too little overlap, too much cloud, or too little agreement
+are marked failed with the reason, and never used as aligned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.warp import reproject
+from rasterio.windows import Window
+
+from sitewatch.domain import Image, PixelWindow, Site, SiteGrid
+from sitewatch.errors import AlignmentError, CatalogError, InputError
+from sitewatch.geo import coregister as cr
+from sitewatch.geo.grid import grid_transform
+from sitewatch.store import (AlignmentResult, Catalog, image_details, images_for_site, save_alignment,
+                             set_reference_image)
+
+
+@dataclass(frozen=True)
+class AlignParams:
+    coarse_max_side: int = 1024  # the coarse pass works on a grid no larger than this
+    coarse_window: int = 128
+    fine_window: int = 256
+    windows_per_side: int = 8
+    fine_iterations: int = 2
+    min_valid: float = 0.95  # share of valid pixels a window needs in both images
+    min_overlap_windows: float = 0.25  # share of the grid's windows both images must cover
+    min_agreeing: int = 6  # windows that must agree with the fitted model
+    min_quality: float = 0.35  # agreeing windows / measured windows
+    max_residual_px: float = 0.5
+    max_cloud_cover: float = 0.5
+    max_shift_px: float = 200.0  # a larger correction means the georeferencing is wrong, not off
+
+
+def _as_window(window: PixelWindow | Window | tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    if isinstance(window, PixelWindow):
+        return window.col_off, window.row_off, window.width, window.height
+    if isinstance(window, Window):
+        return int(window.col_off), int(window.row_off), int(window.width), int(window.height)
+    c, r, w, h = window
+    return int(c), int(r), int(w), int(h)
+
+
+def _matrix(alignment: AlignmentResult | np.ndarray | None) -> np.ndarray:
+    if alignment is None:
+        return cr.IDENTITY
+    if isinstance(alignment, np.ndarray):
+        return alignment
+    if not alignment.usable:
+        raise AlignmentError(f"image {alignment.image_id} could not be aligned ({alignment.reason}); "
+                             "it is excluded from comparison")
+    return np.asarray(alignment.matrix, float).reshape(2, 3)
+
+
+def warp_window(ds, grid: SiteGrid, matrix: np.ndarray, window, bands: list[int] | None = None,
+                resampling: Resampling = Resampling.cubic, dtype: str = "float32",
+                nodata: float | None = None) -> np.ndarray:
+    """(bands, h, w) pixels of an open dataset on a grid window, matrix applied. Pixels with
+    no source data get `nodata` (NaN for float output when None)."""
+    col, row, w, h = _as_window(window)
+    bands = bands or list(range(1, ds.count + 1))
+    m = Affine(*np.asarray(matrix, float).reshape(-1)[:6])
+    dst_transform = grid_transform(grid) @ m @ Affine.translation(col, row)
+    fill = nodata if nodata is not None else (np.nan if np.dtype(dtype).kind == "f" else 0)
+    out = np.full((len(bands), h, w), fill, dtype=dtype)
+    reproject(source=rasterio.band(ds, bands), destination=out, src_transform=ds.transform, src_crs=ds.crs,
+              src_nodata=ds.nodata, dst_transform=dst_transform, dst_crs=grid.crs, dst_nodata=fill,
+              resampling=resampling, init_dest_nodata=True)
+    return out
+
+
+def read_aligned(image: Image | str, alignment: AlignmentResult | None, grid: SiteGrid,
+                 window: PixelWindow | Window | tuple[int, int, int, int], bands: list[int] | None = None,
+                 resampling: Resampling = Resampling.cubic) -> np.ndarray:
+    """The image's pixels on a window of the site grid, its alignment correction applied:
+    (bands, height, width) in the image's dtype, 0 (or its nodata value) where it has no
+    data. alignment None reads the plain reprojection (the reference image's case).
+    Raises AlignmentError for an image whose alignment failed."""
+    m = _matrix(alignment)
+    path = image if isinstance(image, str) else image.path
+    try:
+        with rasterio.open(path) as ds:
+            fill = ds.nodata if ds.nodata is not None else 0
+            return warp_window(ds, grid, m, window, bands, resampling, dtype=ds.dtypes[0], nodata=fill)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(path, f"cannot read the image ({str(exc).splitlines()[0]})") from exc
+
+
+def _luminance(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of the bands and the valid mask (finite, and not all bands zero)."""
+    valid = np.all(np.isfinite(stack), axis=0) & np.any(np.nan_to_num(stack) != 0, axis=0)
+    lum = np.nan_to_num(stack).mean(axis=0)
+    return lum.astype(np.float32), valid
+
+
+def _lum_bands(ds) -> list[int]:
+    return [1] if ds.count < 3 else [1, 2, 3]
+
+
+def coarse_on_grid(ds, grid: SiteGrid, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """Luminance and valid mask on a grid `factor` times coarser, from a decimated read of
+    the source (GDAL serves it from overviews when the file has them)."""
+    w = math.ceil(grid.width_px / factor)
+    h = math.ceil(grid.height_px / factor)
+    coarse_gsd = grid.gsd_m * factor
+    # source decimation to about half the coarse pixel, in the source's own units
+    src_gsd_m = _approx_gsd_m(ds)
+    dec = max(1.0, (coarse_gsd / 2) / src_gsd_m) if src_gsd_m > 0 else 1.0
+    sw, sh = max(1, int(ds.width / dec)), max(1, int(ds.height / dec))
+    bands = _lum_bands(ds)
+    src = ds.read(bands, out_shape=(len(bands), sh, sw), resampling=Resampling.average, masked=True)
+    data = src.astype(np.float32).filled(np.nan)
+    src_transform = ds.transform @ Affine.scale(ds.width / sw, ds.height / sh)
+    out = np.full((len(bands), h, w), np.nan, np.float32)
+    reproject(source=data, destination=out, src_transform=src_transform, src_crs=ds.crs, src_nodata=np.nan,
+              dst_transform=grid_transform(grid) @ Affine.scale(factor), dst_crs=grid.crs, dst_nodata=np.nan,
+              resampling=Resampling.bilinear)
+    return _luminance(out)
+
+
+def _approx_gsd_m(ds) -> float:
+    from pyproj import CRS
+
+    from sitewatch.geo.raster import gsd_metres
+
+    return gsd_metres(CRS.from_wkt(ds.crs.to_wkt()), ds.transform, ds.width, ds.height)
+
+
+@dataclass
+class _Estimate:
+    matrix: np.ndarray
+    fit: cr.Fit | None
+    measured: int
+    covered: int
+    total: int
+
+
+def _measure(ref_lum, ref_valid, tgt_lum, tgt_valid, corners, size, min_valid) -> tuple[list[cr.WindowShift], int]:
+    shifts, covered = [], 0
+    for (x, y) in corners:
+        rv = ref_valid[y:y + size, x:x + size]
+        tv = tgt_valid[y:y + size, x:x + size]
+        if rv.mean() < min_valid or tv.mean() < min_valid:
+            continue
+        covered += 1
+        valid = rv & tv
+        a = cr.structure(ref_lum[y:y + size, x:x + size], valid)
+        b = cr.structure(tgt_lum[y:y + size, x:x + size], valid)
+        s = cr.window_shift(a, b, x + size / 2, y + size / 2)
+        if s is not None:
+            shifts.append(s)
+    return shifts, covered
+
+
+def _coarse(ref_ds, tgt_ds, grid: SiteGrid, p: AlignParams) -> tuple[np.ndarray, int]:
+    factor = max(1, math.ceil(max(grid.width_px, grid.height_px) / p.coarse_max_side))
+    if factor == 1:
+        return cr.IDENTITY.copy(), 1
+    rl, rv = coarse_on_grid(ref_ds, grid, factor)
+    tl, tv = coarse_on_grid(tgt_ds, grid, factor)
+    size = min(p.coarse_window, _pow2_at_most(min(rl.shape) // 2))
+    corners = cr.window_centres(rl.shape[1], rl.shape[0], size, p.windows_per_side)
+    shifts, _ = _measure(rl, rv, tl, tv, corners, size, p.min_valid)
+    src, dst, w = cr.correspondences(shifts, cr.IDENTITY)
+    fit = cr.robust_similarity(src, dst, w, threshold=1.0)
+    if fit is None or fit.inliers.sum() < p.min_agreeing:
+        return cr.IDENTITY.copy(), factor  # the fine pass can still manage small offsets
+    return cr.scale_matrix(fit.matrix, 1.0 / factor), factor
+
+
+def _pow2_at_most(n: int) -> int:
+    return 1 << max(4, int(math.floor(math.log2(max(16, n)))))
+
+
+def estimate(ref_ds, tgt_ds, grid: SiteGrid, params: AlignParams = AlignParams(),
+             ref_matrix: np.ndarray | None = None) -> _Estimate:
+    """The matrix taking reference-frame grid pixels to the target's plain reprojection."""
+    p = params
+    ref_m = cr.IDENTITY if ref_matrix is None else ref_matrix
+    m, _ = _coarse(ref_ds, tgt_ds, grid, p)
+    size = min(p.fine_window, _pow2_at_most(min(grid.width_px, grid.height_px) // 3))
+    corners = cr.window_centres(grid.width_px, grid.height_px, size, p.windows_per_side)
+    ref_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    fit: cr.Fit | None = None
+    measured = covered = 0
+    for it in range(p.fine_iterations):
+        shifts: list[cr.WindowShift] = []
+        covered = 0
+        for (x, y) in corners:
+            if (x, y) not in ref_cache:
+                ref_cache[(x, y)] = _luminance(warp_window(ref_ds, grid, ref_m, (x, y, size, size), _lum_bands(ref_ds)))
+            rl, rv = ref_cache[(x, y)]
+            if rv.mean() < p.min_valid:
+                continue
+            tl, tv = _luminance(warp_window(tgt_ds, grid, m, (x, y, size, size), _lum_bands(tgt_ds)))
+            if tv.mean() < p.min_valid:
+                continue
+            covered += 1
+            valid = rv & tv
+            s = cr.window_shift(cr.structure(rl, valid), cr.structure(tl, valid), x + size / 2, y + size / 2)
+            if s is not None:
+                shifts.append(s)
+        measured = len(shifts)
+        src, dst, w = cr.correspondences(shifts, m)
+        fit = cr.robust_similarity(src, dst, w, threshold=1.0 if it == 0 else 0.5, seed=it)
+        if fit is None:
+            break
+        m = fit.matrix
+    return _Estimate(m, fit, measured, covered, len(corners))
+
+
+def align_pair(reference: Image, image: Image, grid: SiteGrid, params: AlignParams = AlignParams()) -> AlignmentResult:
+    """Co-register one image to the reference on the grid; a failed result says why."""
+    p = params
+
+    def failed(reason: str, **kw) -> AlignmentResult:
+        return AlignmentResult(image.id, reference.id, "failed", reason=reason, path=image.path, **kw)
+
+    if image.cloud_cover is not None and image.cloud_cover > p.max_cloud_cover:
+        return failed(f"too cloudy ({image.cloud_cover:.0%} cloud cover, more than {p.max_cloud_cover:.0%})")
+    try:
+        with rasterio.open(reference.path) as ref_ds, rasterio.open(image.path) as tgt_ds:
+            est = estimate(ref_ds, tgt_ds, grid, p)
+    except rasterio.errors.RasterioIOError as exc:
+        return failed(f"cannot read the pixels ({str(exc).splitlines()[0]})")
+    counts = {"windows_used": 0 if est.fit is None else int(est.fit.inliers.sum()), "windows_total": est.total}
+    if est.covered < p.min_overlap_windows * est.total:
+        return failed(f"too little overlap with the reference ({est.covered} of {est.total} windows covered by both)",
+                      **counts)
+    if est.fit is None:
+        return failed(f"too different from the reference (only {est.measured} of {est.covered} windows matched)",
+                      **counts)
+    agreeing = int(est.fit.inliers.sum())
+    quality = agreeing / max(1, est.covered)
+    dx, dy, rot, scale = cr.describe(est.matrix, grid.width_px, grid.height_px)
+    result = dict(dx_px=dx, dy_px=dy, rotation_deg=rot, scale=scale, quality=quality, residual_px=est.fit.rms,
+                  matrix=tuple(float(v) for v in est.matrix.reshape(-1)), **counts)
+    if agreeing < p.min_agreeing or quality < p.min_quality:
+        return failed(f"too different from the reference (only {agreeing} of {est.covered} windows agree; "
+                      "cloud, haze or a changed scene)", **{k: v for k, v in result.items() if k not in counts},
+                      **counts)
+    if est.fit.rms > p.max_residual_px:
+        return failed(f"too different from the reference (windows disagree by {est.fit.rms:.2f} px RMS)",
+                      **{k: v for k, v in result.items() if k not in counts}, **counts)
+    if math.hypot(dx, dy) > p.max_shift_px or abs(scale - 1) > 0.02:
+        return failed(f"implausible correction ({dx:.1f}, {dy:.1f}) px, scale {scale:.3f}: check the georeferencing",
+                      **{k: v for k, v in result.items() if k not in counts}, **counts)
+    return AlignmentResult(image.id, reference.id, "ok", path=image.path, **result)
+
+
+def choose_reference(catalog: Catalog, site: Site, images: list[Image], params: AlignParams) -> Image:
+    """The first good date: enough of the site covered and not too cloudy."""
+    for img in images:
+        if img.cloud_cover is not None and img.cloud_cover > params.max_cloud_cover:
+            continue
+        overlap = dict(image_details(catalog, img.id)["sites"]).get(site.name, 0.0)
+        if overlap >= 0.5:
+            return img
+    raise AlignmentError(f"site {site.name!r}: no image covers at least half the site with little cloud; "
+                         "nothing can serve as the reference")
+
+
+def align_site(catalog: Catalog, site: Site, reference: str | None = None, params: AlignParams = AlignParams(),
+               progress: Callable[[int, int, Image], None] | None = None) -> list[AlignmentResult]:
+    """Align every image of the site to its reference (the first good date, or the image
+    id given) and store the results. Returns them oldest first."""
+    images = images_for_site(catalog, site.name)
+    if not images:
+        raise CatalogError(f"site {site.name!r} has no images; run `sitewatch ingest` first")
+    if reference is not None:
+        matches = [i for i in images if i.id == reference or i.id.startswith(reference)]
+        if len(matches) != 1:
+            raise CatalogError(f"site {site.name!r}: reference {reference!r} matches {len(matches)} images")
+        ref = matches[0]
+    else:
+        ref = choose_reference(catalog, site, images, params)
+    set_reference_image(catalog, site.name, ref.id)
+    results = []
+    for k, img in enumerate(images):
+        if img.id == ref.id:
+            res = AlignmentResult(img.id, ref.id, "reference", quality=1.0, residual_px=0.0, path=img.path,
+                                  reason="reference image")
+        else:
+            res = align_pair(ref, img, site.grid, params)
+        save_alignment(catalog, site.name, res)
+        results.append(res)
+        if progress is not None:
+            progress(k + 1, len(images), img)
+    return results
