@@ -1,0 +1,83 @@
+"""The report and its exports on a small painted site with a known departure."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from datetime import datetime
+
+import fiona
+import pytest
+
+from sitewatch.change.tracking import Look
+from sitewatch.domain import Image
+from sitewatch.pipeline import compare_and_report
+from sitewatch.report import exports
+from test_change_pixel import GRID, SITE, _aircraft_detection, _scene
+
+
+def _img(i):
+    return Image(f"painted-d{i}", "painted", f"/x/{i}.tif", datetime(2024, 12, 5 + 5 * i), GRID.gsd_m, GRID.crs, GRID.width_px,
+                 GRID.height_px)
+
+
+def _inputs(departure=True):
+    before = _scene(135, 50, 0.0, (1, 1, 1), (0, 0), seed=1)
+    after = _scene(220, 30, 0.2, (1.05, 1, 0.95), (0.2, 0), aircraft=not departure, seed=2)
+    det0 = _aircraft_detection()
+    d0 = type(det0)(**{**det0.__dict__, "image_id": "painted-d0"})
+    d1 = type(det0)(**{**det0.__dict__, "image_id": "painted-d1"})
+    looks = [Look(_img(0), (d0,)), Look(_img(1), () if departure else (d1,))]
+    return looks, {"painted-d0": before, "painted-d1": after}
+
+
+def test_report_is_self_contained_and_shows_the_departure(tmp_path):
+    looks, pixels = _inputs()
+    out = compare_and_report(SITE, looks, tmp_path, pixels)
+    (ev,) = out.comparison.tracking.events
+    assert ev.kind == "departed" and ev.confidence >= 0.5  # corroborated by the pixels
+    html = out.files.html.read_text()
+    srcs = re.findall(r'<img[^>]*src="([^"]+)"', html)
+    # overview, the before/after chips of the one event, and the counts chart
+    assert len(srcs) >= 4
+    assert all(s.startswith("data:image/") for s in srcs)  # nothing to fetch: opens offline
+    assert "http://" not in html and "https://" not in html
+    assert out.judgement.assessment.headline in html
+
+
+def test_exports_carry_their_crs_and_layers(tmp_path):
+    looks, pixels = _inputs()
+    out = compare_and_report(SITE, looks, tmp_path, pixels)
+    with fiona.open(out.files.geopackage, layer="events") as src:
+        assert src.crs.to_epsg() == 32637  # the site CRS, UTM 37N
+        (f,) = list(src)
+        assert f["properties"]["event"] == "departed" and f["properties"]["class"] == "aircraft"
+    assert set(fiona.listlayers(out.files.geopackage)) == {"detections", "events", "change_regions"}
+    gj = json.loads(out.files.geojson.read_text())
+    lon, lat = gj["features"][0]["geometry"]["coordinates"][0][0]
+    # 500 km easting in UTM 37N lies on the zone's central meridian, 39 E; 3900 km north is ~35.2 N.
+    assert lon == pytest.approx(39.0, abs=0.01) and lat == pytest.approx(35.2, abs=0.1)
+    assert "<kml" in out.files.kml.read_text()
+    rows = list(csv.DictReader(out.files.counts_csv.open()))
+    assert {r["image_id"] for r in rows} == {"painted-d0"}  # the aircraft is only on the first date
+
+
+def test_a_failing_export_leaves_no_report(tmp_path, monkeypatch):
+    looks, pixels = _inputs()
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(exports, "write_kml", boom)
+    with pytest.raises(RuntimeError):
+        compare_and_report(SITE, looks, tmp_path, pixels)
+    assert not (tmp_path / "painted.html").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_one_date_reports_insufficient_evidence(tmp_path):
+    looks, pixels = _inputs()
+    out = compare_and_report(SITE, looks[:1], tmp_path, pixels)
+    assert out.judgement.assessment.posture == "insufficient_evidence"
+    assert "insufficient evidence" in out.files.html.read_text()
