@@ -1,49 +1,68 @@
 """The simulator's renderer: a SceneSpec in, a north-up RGB image on the site grid out.
 
 Entry points:
-- render_scene(spec) -> (H, W, 3) uint8, row 0 = north edge of spec.site.grid;
-- render_instance_masks(spec) -> (H, W) int32, object i of spec.objects has id i + 1,
-  drawn on the true grid (before misregistration).
+- render_scene(spec) -> (H, W, 3) uint8, row 0 = north edge of spec.site.grid, pixel
+  (col, row) centred at grid.to_map(col + 0.5, row + 0.5);
+- render_instance_masks(spec) -> (H, W) int32: object i of spec.objects has id i + 1, 0 is
+  none, drawn on the true grid (before misregistration);
+- render_ground(spec) -> the date-independent ground before shadows and nuisances.
+
+Order of work: ground (site_seed only) -> shadows of ground structures and objects (sun) ->
+objects (appearance_seed) -> cloud, haze, colour balance -> misregistration -> blur -> noise.
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
+from sitewatch.simulate.render.ground import render_ground
+from sitewatch.simulate.render.nuisance import apply_conditions
+from sitewatch.simulate.render.objects import draw_instance, draw_object, draw_shadows, object_parts
+from sitewatch.simulate.render.raster import shadow_offset_px, sun_vector, sweep_shadow
 from sitewatch.simulate.scene import SceneSpec
 
-_SHIFT = 4  # fixed-point bits for cv2.fillPoly sub-pixel vertices
-_ONE = 1 << _SHIFT
-
-
-def _box_pixels(spec: SceneSpec, box) -> np.ndarray:
-    g = spec.site.grid
-    pts = [g.to_pixel(x, y) for x, y in box.corners()]
-    # cv2 fills the pixel whose centre lies inside; pixel (c, r) centre is at (c+0.5, r+0.5).
-    return np.round((np.asarray(pts) - 0.5) * _ONE).astype(np.int32)
+# Fraction of direct light a shadow removes per channel: skylight fills shadows, bluish.
+SHADOW_DEPTH = np.array([0.58, 0.55, 0.47], np.float32)
 
 
 def render_instance_masks(spec: SceneSpec) -> np.ndarray:
     g = spec.site.grid
-    out = np.zeros((g.height_px, g.width_px), np.int32)
+    labels = np.zeros((g.height_px, g.width_px), np.int32)
     for i, obj in enumerate(spec.objects):
-        cv2.fillPoly(out, [_box_pixels(spec, obj.box)], i + 1, lineType=cv2.LINE_8, shift=_SHIFT)
-    return out
+        draw_instance(labels, obj, object_parts(obj), g, i + 1)
+    return labels
 
 
 def render_scene(spec: SceneSpec) -> np.ndarray:
     g = spec.site.grid
-    rng = np.random.default_rng(spec.site_seed)
-    base = np.array([150, 140, 120] if spec.site.kind == "airbase" else [40, 70, 95], np.uint8)
-    img = np.empty((g.height_px, g.width_px, 3), np.uint8)
-    img[:] = base
-    for obj in spec.objects:
-        r = np.random.default_rng(obj.appearance_seed)
-        colour = tuple(int(v) for v in r.integers(160, 220, 3))
-        cv2.fillPoly(img, [_box_pixels(spec, obj.box)], colour, lineType=cv2.LINE_8, shift=_SHIFT)
-    del rng
-    return img
+    c = spec.conditions
+    ground, structures = render_ground(spec)
+    img = ground  # float32, owned here
+    per_m = shadow_offset_px(c.sun_azimuth_deg, c.sun_elevation_deg, g.gsd_m)
+    sun = sun_vector(c.sun_azimuth_deg, c.sun_elevation_deg)
+    all_parts = [object_parts(o) for o in spec.objects]
+    if per_m != (0.0, 0.0):
+        shadow = np.zeros((g.height_px, g.width_px), np.uint8)
+        for s in structures:
+            sweep_shadow(shadow, s.poly_px, 0.0, s.height_m, per_m)
+        for obj, parts in zip(spec.objects, all_parts):
+            draw_shadows(shadow, obj, parts, g, per_m)
+        _darken(img, shadow)
+        del shadow
+    for obj, parts in zip(spec.objects, all_parts):
+        draw_object(img, obj, parts, g, sun)
+    return apply_conditions(img, spec)
 
 
-__all__ = ["render_scene", "render_instance_masks"]
+def _darken(img: np.ndarray, shadow: np.ndarray) -> None:
+    """img *= 1 - depth * shadow, by row blocks to keep temporaries small."""
+    step = 256
+    for r in range(0, img.shape[0], step):
+        s = shadow[r:r + step]
+        if not s.any():
+            continue
+        f = 1.0 - s[..., None].astype(np.float32) * (SHADOW_DEPTH / 255.0)
+        img[r:r + step] *= f
+
+
+__all__ = ["render_scene", "render_instance_masks", "render_ground"]
