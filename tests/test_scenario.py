@@ -181,3 +181,14 @@ def test_the_bundled_scenario_matches_the_reporting_it_models():
     assert ships.count("Admiral Grigorovich frigate") == 2 and "Kilo submarine" in ships and "Dubna tanker" in ships
     assert ta.changes[-1] == ()  # Tartus: no change between the last two dates
     assert ta.dates[-1].spec.conditions != ta.dates[-2].spec.conditions
+
+
+def test_the_readme_example_is_a_valid_scenario():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Scenario format"):]
+    block = section[section.index("```yaml\n") + len("```yaml\n"):]
+    doc = yaml.safe_load(block[:block.index("```")])
+    plan = plan_scenario(doc)[0]
+    # the example's own counts: 4 Su-34 + 2 Su-24M + 2 Ka-52 + 1 radar + 4 launchers, then -4 +1
+    assert [len(d.spec.objects) for d in plan.dates] == [13, 10]
+    assert sorted(c.kind for c in plan.changes[0]) == ["arrived"] + ["departed"] * 4 + ["moved"] + ["state_changed"] * 2
