@@ -47,7 +47,10 @@ def train_command(
         task = bar.add_task("", total=steps)
 
         def show(step: int, total: int, losses: dict) -> None:
-            bar.update(task, completed=step, description=" ".join(f"{k} {v:.3f}" for k, v in losses.items()))
+            text = " ".join(f"{k} {v:.3f}" for k, v in losses.items())
+            bar.update(task, completed=step, description=text)
+            if not bar.console.is_terminal and (step % 100 == 0 or step == total):
+                bar.console.print(f"step {step}/{total} {text}", highlight=False)  # logs of background runs
 
         summary = train(cfg, progress=show)
     path = export(cfg, summary)

@@ -150,9 +150,11 @@ def geojson_frame(path: Path) -> str:
 def read_geojson_objects(path: Path, crs: str):
     """Objects of a detection or truth GeoJSON as `evaluate.Labelled` in `crs` (metres).
 
-    Uses the site-CRS box (`center_site_crs`, `length_m`, `width_m`, `heading_deg`) when the
-    file's `site_crs` is `crs`; otherwise projects the EPSG:4326 polygon (RFC 7946) and
-    takes `heading_deg` from the properties when present.
+    Simulator truth (a `grid` and per-feature `pixel_polygon`) is placed where the image
+    shows each object, misregistration included, since that is what a detector sees.
+    Otherwise the site-CRS box (`center_site_crs`, `length_m`, `width_m`, `heading_deg`) is
+    used when the file's `site_crs` is `crs`, else the EPSG:4326 polygon (RFC 7946) is
+    projected, with `heading_deg` from the properties when present.
     """
     from pyproj import Transformer
 
@@ -160,6 +162,8 @@ def read_geojson_objects(path: Path, crs: str):
 
     doc = _geojson_doc(path)
     same_crs = str(doc.get("site_crs", "")) == crs
+    grid = doc.get("grid") if same_crs else None
+    turn = float(((doc.get("conditions") or {}).get("misregistration") or {}).get("rotation_deg", 0.0))
     to_crs = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     out = []
     for n, f in enumerate(doc["features"]):
@@ -168,7 +172,13 @@ def read_geojson_objects(path: Path, crs: str):
         if cls not in CLASSES:
             raise InputError(str(path), f"feature {n}: class {cls!r} is not one of {', '.join(CLASSES)}")
         heading = p.get("heading_deg")
-        if same_crs and "center_site_crs" in p and "length_m" in p and heading is not None:
+        if grid and "pixel_polygon" in p and "length_m" in p and heading is not None:
+            px = np.asarray(p["pixel_polygon"], float)[:4]
+            gsd = float(grid["gsd_m"])
+            cx = float(grid["origin_x"]) + px[:, 0].mean() * gsd
+            cy = float(grid["origin_y"]) - px[:, 1].mean() * gsd
+            box = (cx, cy, float(p["length_m"]), float(p["width_m"]), (float(heading) + turn) % 360.0)
+        elif same_crs and "center_site_crs" in p and "length_m" in p and heading is not None:
             cx, cy = p["center_site_crs"]
             box = (float(cx), float(cy), float(p["length_m"]), float(p["width_m"]), float(heading))
         else:
