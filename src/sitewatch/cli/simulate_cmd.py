@@ -39,5 +39,5 @@ def simulate(
             out_console.print(f"  {out / plan.site.name / (d.label + '.tif')}  ({len(d.spec.objects)} objects, "
                               f"truth {d.label}.truth.geojson)", highlight=False, soft_wrap=True)
         n = sum(len(c) for c in plan.changes)
-        out_console.print(f"  {out / plan.site.name / 'changes.truth.json'}  ({n} changes)", highlight=False, soft_wrap=True)
+        out_console.print(f"  {out / plan.site.name / 'changes.truth.json'}  ({n} {'change' if n == 1 else 'changes'})", highlight=False, soft_wrap=True)
     out_console.print(f"STAC catalog: {result.catalog}", highlight=False, soft_wrap=True)
