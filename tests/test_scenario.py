@@ -192,3 +192,13 @@ def test_the_readme_example_is_a_valid_scenario():
     # the example's own counts: 4 Su-34 + 2 Su-24M + 2 Ka-52 + 1 radar + 4 launchers, then -4 +1
     assert [len(d.spec.objects) for d in plan.dates] == [13, 10]
     assert sorted(c.kind for c in plan.changes[0]) == ["arrived"] + ["departed"] * 4 + ["moved"] + ["state_changed"] * 2
+
+
+def test_a_dumped_scenario_loads_back_equal(tmp_path):
+    from sitewatch.simulate.random_scenario import random_scenario
+    from sitewatch.simulate.scenario import dump_scenario
+
+    for sc in (load_scenario(BASE)[0], load_scenario(scenario_path())[0], random_scenario(2, kind="naval_base")):
+        f = tmp_path / "dumped.yaml"
+        f.write_text(dump_scenario(sc))
+        assert load_scenario(f)[0] == sc

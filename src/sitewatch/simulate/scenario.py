@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator,
+                      model_validator)
 from shapely.geometry import Polygon, box
 
 from sitewatch import equipment
@@ -176,30 +177,30 @@ class StateChangeModel(_Strict):
     from_state: str | None = None  # default: any state other than to_state
 
 
-def _parse_when(v: Any) -> datetime:
-    """An ISO date or datetime; naive datetimes are UTC. Returns an aware UTC datetime
-    (date-only values are completed later from the site's longitude)."""
-    if isinstance(v, datetime):
-        dt = v
-    elif isinstance(v, date):
-        return datetime(v.year, v.month, v.day, tzinfo=None)
-    elif isinstance(v, str):
+_WHEN_HELP = "is not an ISO date or datetime (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)"
+
+
+def _parse_when(v: Any) -> date | datetime:
+    """An ISO date, or a datetime (naive means UTC) returned as an aware UTC datetime.
+    A plain `date` means "no time given"; `acquisition_datetime` completes it."""
+    if isinstance(v, str):
         s = v.strip()
         try:
             if len(s) == 10:
-                d = date.fromisoformat(s)
-                return datetime(d.year, d.month, d.day, tzinfo=None)
-            dt = datetime.fromisoformat(s.replace("Z", "+00:00").replace("z", "+00:00"))
+                return date.fromisoformat(s)
+            v = datetime.fromisoformat(s.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
-            raise ValueError(f"{v!r} is not an ISO date or datetime (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)") from None
-    else:
-        raise ValueError(f"{v!r} is not an ISO date or datetime (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)")
-    dt = dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
-    return dt.replace(microsecond=0)
+            raise ValueError(f"{v!r} {_WHEN_HELP}") from None
+    if isinstance(v, datetime):
+        dt = v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
+        return dt.replace(microsecond=0)
+    if isinstance(v, date):
+        return v
+    raise ValueError(f"{v!r} {_WHEN_HELP}")
 
 
 class DateModel(_Strict):
-    date: datetime
+    date: datetime | date
     conditions: ConditionsModel = Field(default_factory=ConditionsModel)
     arrivals: list[ArrivalModel] = Field(default_factory=list)
     departures: list[DepartureModel] = Field(default_factory=list)
@@ -208,12 +209,16 @@ class DateModel(_Strict):
 
     @field_validator("date", mode="plain")
     @classmethod
-    def _date(cls, v: Any) -> datetime:
+    def _date(cls, v: Any) -> date | datetime:
         return _parse_when(v)
+
+    @field_serializer("date")
+    def _iso(self, v: date | datetime) -> str:
+        return v.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(v, datetime) else v.isoformat()
 
     @property
     def has_time(self) -> bool:
-        return self.date.tzinfo is not None
+        return isinstance(self.date, datetime)
 
     def has_changes(self) -> bool:
         return bool(self.arrivals or self.departures or self.moves or self.state_changes)
@@ -443,7 +448,13 @@ def build_site(site: SiteModel) -> Site:
 def acquisition_datetime(site: SiteModel, dm: DateModel) -> datetime:
     """The acquisition time in UTC. A date without a time gets 10:30 local solar time
     (a typical sun-synchronous morning overpass), rounded to the minute."""
-    if dm.has_time:
+    if isinstance(dm.date, datetime):
         return dm.date
     minutes = round((LOCAL_OVERPASS_HOUR - site.lon / 15.0) * 60)
-    return datetime.combine(dm.date.date(), time(0, 0), tzinfo=timezone.utc) + timedelta(minutes=minutes)
+    return datetime.combine(dm.date, time(0, 0), tzinfo=timezone.utc) + timedelta(minutes=minutes)
+
+
+def dump_scenario(scenario: Scenario) -> str:
+    """The scenario as YAML that `load_scenario` reads back to an equal Scenario (defaults left out)."""
+    data = scenario.model_dump(mode="json", exclude_defaults=True)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110)
