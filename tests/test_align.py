@@ -84,8 +84,8 @@ def test_residual_after_align_is_a_fraction_of_a_pixel(tmp_path, ref_mis, tgt_mi
     assert res.dx_px == pytest.approx(tdx, abs=RESIDUAL_RMSE_PX)
     assert res.dy_px == pytest.approx(tdy, abs=RESIDUAL_RMSE_PX)
     assert res.rotation_deg == pytest.approx(trot, abs=0.02)  # 0.02 deg is 0.18 px at the grid's edge
-    # the changed tenth of the scene is left out, the rest agrees
-    assert 0.6 <= res.quality < 1.0 and res.windows_used < res.windows_total
+    # the windows over the changed tenth of the scene are left out, the rest agree
+    assert res.quality >= 0.6 and res.windows_used < res.windows_total
 
 
 def test_epsg4326_and_utm_copies_land_on_the_same_grid(tmp_path):

@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import rasterio
 from affine import Affine
@@ -44,7 +45,7 @@ class AlignParams:
     min_valid: float = 0.95  # share of valid pixels a window needs in both images
     min_overlap_windows: float = 0.25  # share of the grid's windows both images must cover
     min_agreeing: int = 6  # windows that must agree with the fitted model
-    min_quality: float = 0.35  # agreeing windows / measured windows
+    min_quality: float = 0.35  # agreeing windows / windows with a usable correlation peak
     max_residual_px: float = 0.5
     max_cloud_cover: float = 0.5
     max_shift_px: float = 200.0  # a larger correction means the georeferencing is wrong, not off
@@ -148,9 +149,10 @@ def _approx_gsd_m(ds) -> float:
 class _Estimate:
     matrix: np.ndarray
     fit: cr.Fit | None
-    measured: int
-    covered: int
-    total: int
+    measured: int  # windows with a usable correlation peak
+    covered: int  # candidate window positions both images cover
+    total: int  # candidate window positions on the grid
+    tried: int  # windows measured
 
 
 def _measure(ref_lum, ref_valid, tgt_lum, tgt_valid, corners, size, min_valid) -> tuple[list[cr.WindowShift], int]:
@@ -170,10 +172,19 @@ def _measure(ref_lum, ref_valid, tgt_lum, tgt_valid, corners, size, min_valid) -
     return shifts, covered
 
 
-def _coarse(ref_ds, tgt_ds, grid: SiteGrid, p: AlignParams) -> tuple[np.ndarray, int]:
+@dataclass
+class _Coarse:
+    factor: int
+    matrix: np.ndarray  # first estimate, on the full-resolution grid
+    ref_lum: np.ndarray
+    ref_valid: np.ndarray
+    tgt_valid: np.ndarray
+
+
+def _coarse(ref_ds, tgt_ds, grid: SiteGrid, p: AlignParams) -> _Coarse:
+    """Both images on a grid of at most coarse_max_side pixels, and a first similarity
+    from phase correlation on a lattice of windows there."""
     factor = max(1, math.ceil(max(grid.width_px, grid.height_px) / p.coarse_max_side))
-    if factor == 1:
-        return cr.IDENTITY.copy(), 1
     rl, rv = coarse_on_grid(ref_ds, grid, factor)
     tl, tv = coarse_on_grid(tgt_ds, grid, factor)
     size = min(p.coarse_window, _pow2_at_most(min(rl.shape) // 2))
@@ -181,13 +192,63 @@ def _coarse(ref_ds, tgt_ds, grid: SiteGrid, p: AlignParams) -> tuple[np.ndarray,
     shifts, _ = _measure(rl, rv, tl, tv, corners, size, p.min_valid)
     src, dst, w = cr.correspondences(shifts, cr.IDENTITY)
     fit = cr.robust_similarity(src, dst, w, threshold=1.0)
-    if fit is None or fit.inliers.sum() < p.min_agreeing:
-        return cr.IDENTITY.copy(), factor  # the fine pass can still manage small offsets
-    return cr.scale_matrix(fit.matrix, 1.0 / factor), factor
+    m = cr.IDENTITY.copy()
+    if fit is not None and fit.inliers.sum() >= min(p.min_agreeing, len(shifts)):
+        m = cr.scale_matrix(fit.matrix, 1.0 / factor)
+    # with too little coarse agreement the fine pass starts from the plain reprojection and
+    # can still manage offsets up to a quarter of its window
+    return _Coarse(factor, m, rl, rv, tv)
 
 
 def _pow2_at_most(n: int) -> int:
     return 1 << max(4, int(math.floor(math.log2(max(16, n)))))
+
+
+def select_windows(c: _Coarse, grid: SiteGrid, size: int, p: AlignParams) -> tuple[list[tuple[int, int]], int, int]:
+    """Full-resolution windows to measure: the most textured (on the coarse reference)
+    among those both images cover, overlapping by at most half a window, at most
+    windows_per_side**2 of them.
+    Returns them, how many candidate positions both images cover, and how many exist."""
+    f = c.factor
+    step = max(16, size // 2)
+    xs = list(range(0, grid.width_px - size + 1, step))
+    ys = list(range(0, grid.height_px - size + 1, step))
+    if xs and xs[-1] != grid.width_px - size:
+        xs.append(grid.width_px - size)
+    if ys and ys[-1] != grid.height_px - size:
+        ys.append(grid.height_px - size)
+    lum = np.where(c.ref_valid, c.ref_lum, 0).astype(np.float32)
+    gx = cv2.Sobel(lum, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(lum, cv2.CV_32F, 0, 1, ksize=3)
+    grad = np.sqrt(gx * gx + gy * gy)
+    both = (c.ref_valid & c.tgt_valid).astype(np.float32)
+    ig = cv2.integral(grad, sdepth=cv2.CV_64F)
+    iv = cv2.integral(both, sdepth=cv2.CV_64F)
+    h, w = grad.shape
+
+    def box(integral, x, y):
+        x0, y0 = min(w, x // f), min(h, y // f)
+        x1, y1 = min(w, max(x0 + 1, (x + size) // f)), min(h, max(y0 + 1, (y + size) // f))
+        area = max(1, (x1 - x0) * (y1 - y0))
+        return (integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]) / area
+
+    scored = []
+    total = len(xs) * len(ys)
+    for y in ys:
+        for x in xs:
+            if box(iv, x, y) >= p.min_valid:
+                scored.append((box(ig, x, y), x, y))
+    scored.sort(reverse=True)
+    chosen: list[tuple[int, int]] = []
+    limit = p.windows_per_side ** 2
+    for _, x, y in scored:
+        # neighbours may overlap by half a window at most
+        if all(abs(x - cx) >= size // 2 and abs(y - cy) >= size // 2 or abs(x - cx) >= size or abs(y - cy) >= size
+               for cx, cy in chosen):
+            chosen.append((x, y))
+            if len(chosen) == limit:
+                break
+    return chosen, len(scored), total
 
 
 def estimate(ref_ds, tgt_ds, grid: SiteGrid, params: AlignParams = AlignParams(),
@@ -195,15 +256,15 @@ def estimate(ref_ds, tgt_ds, grid: SiteGrid, params: AlignParams = AlignParams()
     """The matrix taking reference-frame grid pixels to the target's plain reprojection."""
     p = params
     ref_m = cr.IDENTITY if ref_matrix is None else ref_matrix
-    m, _ = _coarse(ref_ds, tgt_ds, grid, p)
+    coarse = _coarse(ref_ds, tgt_ds, grid, p)
+    m = coarse.matrix
     size = min(p.fine_window, _pow2_at_most(min(grid.width_px, grid.height_px) // 3))
-    corners = cr.window_centres(grid.width_px, grid.height_px, size, p.windows_per_side)
+    corners, covered_candidates, total = select_windows(coarse, grid, size, p)
     ref_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     fit: cr.Fit | None = None
-    measured = covered = 0
+    measured = 0
     for it in range(p.fine_iterations):
         shifts: list[cr.WindowShift] = []
-        covered = 0
         for (x, y) in corners:
             if (x, y) not in ref_cache:
                 ref_cache[(x, y)] = _luminance(warp_window(ref_ds, grid, ref_m, (x, y, size, size), _lum_bands(ref_ds)))
@@ -213,7 +274,6 @@ def estimate(ref_ds, tgt_ds, grid: SiteGrid, params: AlignParams = AlignParams()
             tl, tv = _luminance(warp_window(tgt_ds, grid, m, (x, y, size, size), _lum_bands(tgt_ds)))
             if tv.mean() < p.min_valid:
                 continue
-            covered += 1
             valid = rv & tv
             s = cr.window_shift(cr.structure(rl, valid), cr.structure(tl, valid), x + size / 2, y + size / 2)
             if s is not None:
@@ -224,7 +284,7 @@ def estimate(ref_ds, tgt_ds, grid: SiteGrid, params: AlignParams = AlignParams()
         if fit is None:
             break
         m = fit.matrix
-    return _Estimate(m, fit, measured, covered, len(corners))
+    return _Estimate(m, fit, measured, covered_candidates, total, len(corners))
 
 
 def align_pair(reference: Image, image: Image, grid: SiteGrid, params: AlignParams = AlignParams()) -> AlignmentResult:
@@ -241,20 +301,20 @@ def align_pair(reference: Image, image: Image, grid: SiteGrid, params: AlignPara
             est = estimate(ref_ds, tgt_ds, grid, p)
     except rasterio.errors.RasterioIOError as exc:
         return failed(f"cannot read the pixels ({str(exc).splitlines()[0]})")
-    counts = {"windows_used": 0 if est.fit is None else int(est.fit.inliers.sum()), "windows_total": est.total}
+    counts = {"windows_used": 0 if est.fit is None else int(est.fit.inliers.sum()), "windows_total": est.tried}
     if est.covered < p.min_overlap_windows * est.total:
-        return failed(f"too little overlap with the reference ({est.covered} of {est.total} windows covered by both)",
-                      **counts)
-    if est.fit is None:
-        return failed(f"too different from the reference (only {est.measured} of {est.covered} windows matched)",
-                      **counts)
+        return failed(f"too little overlap with the reference (both cover {est.covered} of {est.total} window "
+                      "positions on the site grid)", **counts)
+    if est.fit is None or est.measured < p.min_agreeing:
+        return failed(f"too different from the reference: only {est.measured} of {est.tried} windows matched "
+                      "(cloud, sea, a featureless or a changed scene)", **counts)
     agreeing = int(est.fit.inliers.sum())
-    quality = agreeing / max(1, est.covered)
+    quality = agreeing / max(1, est.measured)
     dx, dy, rot, scale = cr.describe(est.matrix, grid.width_px, grid.height_px)
     result = dict(dx_px=dx, dy_px=dy, rotation_deg=rot, scale=scale, quality=quality, residual_px=est.fit.rms,
                   matrix=tuple(float(v) for v in est.matrix.reshape(-1)), **counts)
     if agreeing < p.min_agreeing or quality < p.min_quality:
-        return failed(f"too different from the reference (only {agreeing} of {est.covered} windows agree; "
+        return failed(f"too different from the reference (only {agreeing} of {est.measured} matched windows agree; "
                       "cloud, haze or a changed scene)", **{k: v for k, v in result.items() if k not in counts},
                       **counts)
     if est.fit.rms > p.max_residual_px:

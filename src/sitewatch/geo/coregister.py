@@ -17,8 +17,9 @@ import cv2
 import numpy as np
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-MIN_RESPONSE = 0.04  # phase-correlation peak below which a window is noise, not a match
-MIN_TEXTURE = 1e-3  # gradient energy below which a window is flat (sea, cloud, tarmac)
+# Phase-correlation peak below which a window is noise, not a match: two independent noise
+# fields give peaks of 0.03-0.06 on 256 x 256 windows, matching texture 0.5-0.95.
+MIN_RESPONSE = 0.1
 
 
 def structure(img: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
@@ -67,8 +68,8 @@ class WindowShift:
 
 def window_shift(ref: np.ndarray, tgt: np.ndarray, cx: float, cy: float) -> WindowShift | None:
     """Phase correlation of two equal-size structure windows, refined to a fraction of a
-    pixel; None if either is flat or the peak is too weak."""
-    if ref.std() < MIN_TEXTURE or tgt.std() < MIN_TEXTURE:
+    pixel; None if either is blank or the peak is too weak (flat ground, noise, change)."""
+    if ref.std() == 0 or tgt.std() == 0:
         return None
     w = hann(ref.shape)
     (dx, dy), resp = cv2.phaseCorrelate(ref.astype(np.float64), tgt.astype(np.float64), w)
