@@ -47,9 +47,21 @@ def detect_command(
 
     m = load_model(model, yolo_obb, class_map, model_gsd, threads)
     if site:
-        from sitewatch.cli.detect_site import detect_site
+        from sitewatch.detect.site import detect_site
+        from sitewatch.store import open_catalog
 
-        detect_site(site, catalog, m, threshold, batch)
+        cat = open_catalog(catalog)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                done = detect_site(cat, site, m, threshold, batch)
+        finally:
+            cat.close()
+        for w in caught:
+            err_console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+        print(json.dumps({"site": site, "model_id": m.info.model_id, "model_version": m.info.version,
+                          "images": [{"image_id": img.id, "detections": n, "tiles_run": st.tiles_run,
+                                      "seconds": round(st.seconds_total, 2)} for img, n, st in done]}))
         return
     if image is None:
         raise InputError("sitewatch detect", "give an IMAGE or --site NAME")

@@ -185,59 +185,70 @@ def detect_scene(path: str | Path, model: DetectionModel, image_id: str = "", ba
                  score_threshold: float | None = None, overlap: int | None = None,
                  progress: Callable[[int, int], None] | None = None) -> tuple[list[Detection], SceneGrid, RunStats]:
     """Detections (boxes in the grid's CRS, metres) of one image, with run statistics."""
-    t_start = time.perf_counter()
     reader = SceneReader(str(path), model.gsd_m)
-    stats = RunStats()
     try:
-        grid = reader.grid
-        stats.scene_px, stats.native_gsd_m = (grid.width, grid.height), grid.native_gsd_m
-        ov = model.info.tile_overlap_px if overlap is None else overlap
-        tiles = tiling.plan_tiles(grid.width, grid.height, model.tile_size, ov)
-        stats.tiles = len(tiles)
-        parts, margins = [], []
-        done = 0
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            groups = list(_batches(tiles, batch))
-            pending = pool.submit(lambda g: [reader.read(t) for t in g], groups[0]) if groups else None
-            for gi, group in enumerate(groups):
-                reads = pending.result()
-                if gi + 1 < len(groups):
-                    pending = pool.submit(lambda g: [reader.read(t) for t in g], groups[gi + 1])
-                run = []
-                for tile, (arr, why) in zip(group, reads):
-                    if arr is None:
-                        stats.skipped_nodata += why == "nodata"
-                        stats.skipped_featureless += why == "featureless"
-                    else:
-                        run.append((tile, arr))
-                for shape in {a.shape for _, a in run}:
-                    same = [(t, a) for t, a in run if a.shape == shape]
-                    t0 = time.perf_counter()
-                    outs = model.run(np.stack([a for _, a in same]), score_threshold)
-                    stats.seconds_model += time.perf_counter() - t0
-                    stats.tiles_run += len(same)
-                    for (tile, _), det in zip(same, outs):
-                        if len(det) == 0:
-                            continue
-                        boxes = det.boxes.copy()
-                        boxes[:, 0] += tile.col
-                        boxes[:, 1] += tile.row
-                        det = RawDetections(boxes, det.cls, det.score, det.type, det.type_score, det.state,
-                                            det.state_score)
-                        parts.append(det)
-                        margins.append(tiling.edge_margin(boxes, tile, grid.width, grid.height))
-                done += len(group)
-                if progress:
-                    progress(done, len(tiles))
-        merged = tiling.merge(RawDetections.concat(parts), np.concatenate(margins) if margins else np.zeros(0),
-                              model.info.nms_iou, ov)
-        if stats.skipped_nodata == stats.tiles:
-            msg = f"{path}: the image is all nodata; no detections"
-            stats.warnings.append(msg)
-            warnings.warn(msg, stacklevel=2)
-        detections = _to_detections(merged, grid, reader.src, image_id or Path(str(path)).stem, model)
+        return detect_tiles(reader, model, image_id or Path(str(path)).stem, batch, score_threshold, overlap, progress)
     finally:
         reader.close()
+
+
+def detect_tiles(reader, model: DetectionModel, image_id: str, batch: int = 2, score_threshold: float | None = None,
+                 overlap: int | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> tuple[list[Detection], SceneGrid, RunStats]:
+    """Tiled detection over any reader with `grid`, `src` (the source dataset, for pixel
+    windows), `path` and `read(tile) -> (array or None, why)`."""
+    t_start = time.perf_counter()
+    stats = RunStats()
+    grid = reader.grid
+    stats.scene_px, stats.native_gsd_m = (grid.width, grid.height), grid.native_gsd_m
+    ov = model.info.tile_overlap_px if overlap is None else overlap
+    tiles = tiling.plan_tiles(grid.width, grid.height, model.tile_size, ov)
+    stats.tiles = len(tiles)
+    parts, margins = [], []
+    done = 0
+
+    def read_group(group):
+        return [reader.read(t) for t in group]
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        groups = list(_batches(tiles, batch))
+        pending = pool.submit(read_group, groups[0]) if groups else None
+        for gi, group in enumerate(groups):
+            reads = pending.result()
+            if gi + 1 < len(groups):
+                pending = pool.submit(read_group, groups[gi + 1])
+            run = []
+            for tile, (arr, why) in zip(group, reads):
+                if arr is None:
+                    stats.skipped_nodata += why == "nodata"
+                    stats.skipped_featureless += why == "featureless"
+                else:
+                    run.append((tile, arr))
+            for shape in {a.shape for _, a in run}:
+                same = [(t, a) for t, a in run if a.shape == shape]
+                t0 = time.perf_counter()
+                outs = model.run(np.stack([a for _, a in same]), score_threshold)
+                stats.seconds_model += time.perf_counter() - t0
+                stats.tiles_run += len(same)
+                for (tile, _), det in zip(same, outs):
+                    if len(det) == 0:
+                        continue
+                    boxes = det.boxes.copy()
+                    boxes[:, 0] += tile.col
+                    boxes[:, 1] += tile.row
+                    parts.append(RawDetections(boxes, det.cls, det.score, det.type, det.type_score, det.state,
+                                               det.state_score))
+                    margins.append(tiling.edge_margin(boxes, tile, grid.width, grid.height))
+            done += len(group)
+            if progress:
+                progress(done, len(tiles))
+    merged = tiling.merge(RawDetections.concat(parts), np.concatenate(margins) if margins else np.zeros(0),
+                          model.info.nms_iou, ov)
+    if stats.skipped_nodata == stats.tiles:
+        msg = f"{reader.path}: the image is all nodata; no detections"
+        stats.warnings.append(msg)
+        warnings.warn(msg, stacklevel=3)
+    detections = _to_detections(merged, grid, reader.src, image_id, model)
     stats.seconds_total = time.perf_counter() - t_start
     return detections, grid, stats
 
