@@ -328,3 +328,23 @@ def test_a_failure_while_rendering_leaves_nothing_behind(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         sim.simulate_scenario(SMALL, out)
     assert calls == ["2024-12-05", "2024-12-10"] and not out.exists()
+
+
+def test_the_cli_writes_the_same_bytes_in_another_process_and_says_where(runs, tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    a = runs[0]
+    f = tmp_path / "small.yaml"
+    f.write_text(yaml.safe_dump(SMALL))
+    out = tmp_path / "cli"
+    run = subprocess.run([sys.executable, "-c", "from sitewatch.cli.main import main; main()", "simulate", str(f),
+                          "--out", str(out), "--seed", str(SMALL["seed"])], capture_output=True, text=True, timeout=300,
+                         env={**__import__("os").environ, "PYTHONHASHSEED": "123"})
+    assert run.returncode == 0, run.stderr
+    for image in a.images:
+        assert str(out / "small" / image.name) in run.stdout
+    assert "STAC catalog: " + str(out / "catalog.json") in run.stdout
+    assert _files(out) == _files(a.out_dir)  # another process, another hash seed: the same bytes
