@@ -91,7 +91,111 @@ def simulate_bundled(out_dir: str | Path, progress: Progress | None = None):
     return simulate_scenario(path, out_dir, progress=cb)
 
 
-def run_demo(out_dir: str | Path, progress: Progress | None = None):
-    """Render the bundled scenario. The later stages (ingest, align, detect, compare, assess,
-    report) join here as they land; see the report of issue 5."""
-    return simulate_bundled(out_dir, progress)
+def default_model():
+    """The shipped detection model, or None when this installation has none."""
+    from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel
+
+    return DetectionModel() if DEFAULT_MODEL.exists() else None
+
+
+def align_stage(catalog, site: Site, progress: Progress | None = None):
+    from sitewatch.geo.align import align_site
+
+    cb = (lambda done, total, img: progress(f"align {site.name}", done, total)) if progress else None
+    return align_site(catalog, site, progress=cb)
+
+
+def detect_stage(catalog, site: Site, model, progress: Progress | None = None) -> int:
+    """Detect on every usable image of the site and store the detections (one run)."""
+    from sitewatch.detect.inference import detect_scene
+    from sitewatch.store import alignments_for_site, finish_run, images_for_site, save_detections, start_run
+
+    aligns = alignments_for_site(catalog, site.name)
+    images = [i for i in images_for_site(catalog, site.name) if i.id in aligns and aligns[i.id].usable]
+    run = start_run(catalog, "detect", site.name, {"model": str(model.path)})
+    n = 0
+    for k, img in enumerate(images):
+        dets, _grid, _stats = detect_scene(img.path, model, image_id=img.id)
+        save_detections(catalog, run, dets, site=site.name, crs=site.grid.crs)
+        n += len(dets)
+        if progress:
+            progress(f"detect {site.name}", k + 1, len(images))
+    finish_run(catalog, run)
+    return n
+
+
+def run_site(catalog, site_name: str, out_dir: str | Path, model=None, align: bool = True, detect: bool = True,
+             progress: Progress | None = None) -> SiteOutcome:
+    """align, detect, compare, assess, report one site of the catalog, and store the results.
+
+    Unknown site: CatalogError. Images not aligned (align=False): CatalogError. One usable
+    date: an insufficient_evidence report that says why. Nothing is written on failure."""
+    from sitewatch.change.looks import site_looks
+    from sitewatch.store import (finish_run, get_site, save_assessment, save_change_regions, save_events,
+                                 save_tracks, start_run)
+
+    site = get_site(catalog, site_name)
+    if align:
+        align_stage(catalog, site, progress)
+    if detect:
+        if model is None:
+            from sitewatch.errors import ModelError
+
+            raise ModelError("sitewatch/models", "no detection model is installed; give one with --model")
+        detect_stage(catalog, site, model, progress)
+    found, pixels = site_looks(catalog, site)
+    if progress:
+        progress(f"report {site.name}", 0, 1)
+    outcome = compare_and_report(site, found.looks, out_dir, pixels, found.excluded)
+    if progress:
+        progress(f"report {site.name}", 1, 1)
+    run = start_run(catalog, "assess", site.name, {"out": str(out_dir)})
+    save_tracks(catalog, run, outcome.comparison.tracking.tracks)
+    save_events(catalog, run, outcome.comparison.tracking.events)
+    save_change_regions(catalog, run, outcome.comparison.regions)
+    save_assessment(catalog, run, outcome.judgement.assessment)
+    finish_run(catalog, run)
+    return outcome
+
+
+@dataclass
+class DemoResult:
+    out_dir: Path
+    images: list[Path]
+    outcomes: list[SiteOutcome] = field(default_factory=list)
+    note: str = ""
+
+
+def run_demo(out_dir: str | Path, progress: Progress | None = None) -> DemoResult:
+    """Render the bundled scenario, then ingest, align, detect, compare, assess and report
+    each of its sites, into out_dir (catalog at out_dir/catalog.db, reports in out_dir/report)."""
+    from sitewatch.geo.ingest import ingest
+    from sitewatch.simulate.scenario import build_site, load_scenario
+    from sitewatch.store import add_site, open_catalog
+
+    out = Path(out_dir)
+    sim = simulate_bundled(out / "imagery", progress)
+    scenario, _ = load_scenario(bundled_scenario())
+    result = DemoResult(out, list(sim.images))
+    db = out / "catalog.db"
+    if db.exists():
+        db.unlink()  # the demo starts from a clean catalog each time
+    with open_catalog(str(db)) as catalog:
+        for sm in scenario.sites:
+            add_site(catalog, build_site(sm))
+        cb = (lambda done, total, what: progress("ingest", done, total)) if progress else None
+        outcomes = ingest(catalog, [str(p) for p in sim.images], progress=cb)
+        failed = [o for o in outcomes if o.status == "failed"]
+        if failed:
+            from sitewatch.errors import InputError
+
+            raise InputError(failed[0].path, f"ingest failed: {failed[0].message}")
+        model = default_model()
+        if model is None:
+            result.note = "no detection model is installed yet: aligned the images, skipped detect/compare/assess/report"
+            for sm in scenario.sites:
+                align_stage(catalog, build_site(sm), progress)
+            return result
+        for sm in scenario.sites:
+            result.outcomes.append(run_site(catalog, build_site(sm).name, out / "report", model=model, progress=progress))
+    return result

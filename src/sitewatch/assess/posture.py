@@ -161,6 +161,13 @@ def assess(site: Site, looks: Sequence[Look], events: Sequence[Event], regions: 
                        f"{site.name}: insufficient evidence to judge its posture: {reason}.",
                        (), (), tuple(caveats + [reason]))
         return Judgement(a)
+    if not any(lk.detections for lk in looks):
+        reason = (f"no equipment was detected on any of the {len(looks)} dates of {site.name}; "
+                  "either detection has not run (`sitewatch detect --site`) or nothing is visible")
+        a = Assessment(site.name, looks[0].image.acquired, looks[-1].image.acquired, "insufficient_evidence",
+                       "unlikely", "low", f"{site.name}: insufficient evidence to judge its posture: {reason}.",
+                       (), (), tuple(caveats + [reason]))
+        return Judgement(a)
     first, last = looks[0], looks[-1]
     strong = [e for e in events if e.confidence >= rules.min_event_confidence]
     findings: list[Finding] = []

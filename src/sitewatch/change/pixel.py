@@ -132,7 +132,7 @@ def object_mask(grid: SiteGrid, boxes: Sequence[OrientedBox], params: PixelChang
 
 
 def _luminance(a: np.ndarray) -> np.ndarray:
-    return a.mean(axis=2) + 1e-3
+    return np.maximum(a.mean(axis=2), 1.0)  # >= 1 DN, so that ratios and logs stay finite
 
 
 def _spectral_angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:

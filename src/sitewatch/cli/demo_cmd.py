@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import typer
@@ -11,23 +12,48 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sitewatch.cli.main import app
 
 
+class StageBars:
+    """One rich progress bar per stage, created when the stage first reports; also keeps
+    the seconds each stage took."""
+
+    def __init__(self, bar: Progress):
+        self.bar = bar
+        self.tasks: dict[str, int] = {}
+        self.started: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(stage, total=max(total, 1))
+            self.started[stage] = now
+        self.bar.update(self.tasks[stage], completed=done, total=max(total, 1))
+        self.seconds[stage] = now - self.started[stage]
+
+
+def summary_lines(outcomes) -> list[str]:
+    lines = []
+    for o in outcomes:
+        lines.append(o.judgement.assessment.headline)
+    return lines
+
+
 @app.command("demo")
 def demo(out: Path = typer.Option(Path("sitewatch-demo"), "--out", help="Folder for everything the demo writes.")) -> None:
-    """Render the bundled Khmeimim/Tartus scenario and run the stages on it."""
+    """Render the bundled Khmeimim/Tartus scenario, then ingest, align, detect, compare, assess and report."""
     from sitewatch import pipeline
 
     console = Console()
-    with Progress(TextColumn("{task.description:<10}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+    with Progress(TextColumn("{task.description:<18}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=max(total, 1))
-            bar.update(tasks[stage], completed=done, total=max(total, 1))
-
-        result = pipeline.run_demo(out, progress)
-    console.print(f"Rendered {len(result.images)} images of {len(result.plans)} sites into {result.out_dir}")
-    for p in result.images:
-        console.print(f"  {p}")
-    console.print(f"STAC catalog: {result.catalog}")
+        result = pipeline.run_demo(out, StageBars(bar))
+    console.print(f"Rendered {len(result.images)} images into {result.out_dir / 'imagery'}")
+    if result.note:
+        console.print(f"[yellow]note:[/] {result.note}", highlight=False)
+        return
+    console.print()
+    for line in summary_lines(result.outcomes):
+        console.print(line, highlight=False)
+    console.print()
+    for o in result.outcomes:
+        console.print(f"Report for {o.site.name}: {o.files.html}", highlight=False)

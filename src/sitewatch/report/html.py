@@ -213,19 +213,34 @@ def render_html(inp: ReportInput) -> str:
 
 
 def write_report(inp: ReportInput, out_dir: str | Path) -> ReportFiles:
-    """Write `<site>.html` and the exports into out_dir; each file appears whole or not at all."""
+    """Write `<site>.html` and the exports into out_dir. Everything is built in a hidden
+    folder inside out_dir and moved into place only once all of it exists, so a failure
+    leaves no half-written output."""
+    import os
+    import shutil
+    import tempfile
+
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     name = inp.site.name
     html = render_html(inp)
-    last_dets: list[Detection] = [d for lk in inp.looks for d in lk.detections]
+    dets: list[Detection] = [d for lk in inp.looks for d in lk.detections]
     counts = _all_counts(inp)
     dates = {lk.image.id: f"{lk.image.acquired:%Y-%m-%d}" for lk in inp.looks}
-    files = ReportFiles(out / f"{name}.html", out / f"{name}.geojson", out / f"{name}.gpkg", out / f"{name}.kml",
-                        out / f"{name}.counts.csv")
-    exports.write_geojson(files.geojson, inp.site, last_dets, inp.events, inp.pairs, inp.regions)
-    exports.write_geopackage(files.geopackage, inp.site, last_dets, inp.events, inp.pairs, inp.regions)
-    exports.write_kml(files.kml, inp.site, last_dets, inp.events, inp.pairs, inp.regions)
-    exports.write_counts_csv(files.counts_csv, counts, dates)
-    exports.write_text_atomic(files.html, html)  # last: the report only appears once its exports exist
-    return files
-
+    stage = Path(tempfile.mkdtemp(prefix=f".report-{name}-", dir=out))
+    try:
+        staged = ReportFiles(stage / f"{name}.html", stage / f"{name}.geojson", stage / f"{name}.gpkg",
+                             stage / f"{name}.kml", stage / f"{name}.counts.csv")
+        exports.write_geojson(staged.geojson, inp.site, dets, inp.events, inp.pairs, inp.regions)
+        exports.write_geopackage(staged.geopackage, inp.site, dets, inp.events, inp.pairs, inp.regions)
+        exports.write_kml(staged.kml, inp.site, dets, inp.events, inp.pairs, inp.regions)
+        exports.write_counts_csv(staged.counts_csv, counts, dates)
+        exports.write_text_atomic(staged.html, html)
+        final = ReportFiles(*(out / p.name for p in (staged.html, staged.geojson, staged.geopackage, staged.kml,
+                                                       staged.counts_csv)))
+        for src, dst in zip((staged.geojson, staged.geopackage, staged.kml, staged.counts_csv, staged.html),
+                            (final.geojson, final.geopackage, final.kml, final.counts_csv, final.html)):
+            os.replace(src, dst)  # the HTML last: it only appears once its exports exist
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return final

@@ -1,0 +1,35 @@
+"""`sitewatch run --site NAME`: align, detect, compare, assess and report one site."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sitewatch.cli.main import app
+from sitewatch.cli.sites_cmd import DB_OPTION
+
+console = Console()
+
+
+@app.command("run")
+def run_cmd(site: str = typer.Option(..., "--site", help="Site name in the catalog."),
+            out: Path = typer.Option(Path("sitewatch-report"), "--out", help="Folder for the report and exports."),
+            model: Path = typer.Option(None, "--model", help="ONNX model (default: the shipped one)."),
+            db: str = DB_OPTION) -> None:
+    """Align, detect, compare, assess and report one site."""
+    from sitewatch.detect.model import DetectionModel
+    from sitewatch.pipeline import run_site
+    from sitewatch.store import open_catalog
+
+    from sitewatch.cli.demo_cmd import StageBars
+
+    m = DetectionModel(model)
+    with open_catalog(db) as catalog, Progress(TextColumn("{task.description:<18}"), BarColumn(),
+                                               TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                                               console=console) as bar:
+        o = run_site(catalog, site, out, model=m, progress=StageBars(bar))
+    console.print(o.judgement.assessment.headline, highlight=False)
+    console.print(f"report: {o.files.html}", highlight=False)
