@@ -77,19 +77,25 @@ def _metres_per_unit(crs: CRS) -> float:
 
 def gsd_metres(crs: CRS, transform, width: int, height: int) -> float:
     """Ground sample distance in metres at the image centre: the mean of the pixel's two
-    sides. For geographic CRSs the degree sizes are measured on the ellipsoid there."""
-    a, b, _, d, e, _ = transform[:6]
-    px_x = math.hypot(a, d)
-    px_y = math.hypot(b, e)
+    sides measured on the WGS 84 ellipsoid. For a projected CRS whose scale at the centre
+    is within 1% of true (UTM, national grids) the nominal pixel size in metres is kept;
+    for geographic CRSs and for projections that stretch the ground (Web Mercator away
+    from the equator) the measured ground size is used."""
+    a, b, _, d, e, _ = tuple(transform)[:6]
+    col, row = width / 2, height / 2
+    pts = [transform @ (col, row), transform @ (col + 1, row), transform @ (col, row + 1)]
+    xs, ys = zip(*pts)
     if crs.is_geographic:
-        col, row = width / 2, height / 2
-        lon0, lat0 = transform @ (col, row)
-        lon1, lat1 = transform @ (col + 1, row)
-        lon2, lat2 = transform @ (col, row + 1)
-        _, _, sx = _GEOD.inv(lon0, lat0, lon1, lat1)
-        _, _, sy = _GEOD.inv(lon0, lat0, lon2, lat2)
-        return float((sx + sy) / 2)
-    return float((px_x + px_y) / 2 * _metres_per_unit(crs))
+        lons, lats = xs, ys
+    else:
+        lons, lats = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(xs, ys)
+    _, _, sx = _GEOD.inv(lons[0], lats[0], lons[1], lats[1])
+    _, _, sy = _GEOD.inv(lons[0], lats[0], lons[2], lats[2])
+    ground = float((sx + sy) / 2)
+    if crs.is_geographic:
+        return ground
+    nominal = float((math.hypot(a, d) + math.hypot(b, e)) / 2 * _metres_per_unit(crs))
+    return nominal if abs(nominal / ground - 1) <= 0.01 else ground
 
 
 _TIFF_DT = re.compile(r"^\s*(\d{4})[:\-](\d{2})[:\-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d+)?\s*(Z|[+\-]\d{2}:?\d{2})?\s*$")
