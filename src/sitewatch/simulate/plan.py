@@ -22,7 +22,7 @@ from sitewatch.domain import OrientedBox, Site
 from sitewatch.errors import ScenarioError
 from sitewatch.simulate.layout import (HEADING_JITTER_DEG, SPACING_M, NoRoom, RowPlacer, place_in_ring,
                                        zone_frame)
-from sitewatch.simulate.scenario import (ConditionsModel, Scenario, SiteModel, ZoneModel, acquisition_datetime,
+from sitewatch.simulate.scenario import (ConditionsModel, SiteModel, ZoneModel, acquisition_datetime,
                                          build_site, load_scenario, scenario_error, site_point_xy)
 from sitewatch.simulate.scene import Conditions, PlacedObject, SceneSpec
 from sitewatch.simulate.sun import sun_position
@@ -297,4 +297,4 @@ def plan_scenario(source: object, seed: int | None = None) -> list[SitePlan]:
     return [_plan_site(s, i, use_seed, label) for i, s in enumerate(scenario.sites)]
 
 
-__all__ = ["Change", "DatePlan", "SitePlan", "derive_seed", "plan_scenario", "Scenario"]
+__all__ = ["Change", "DatePlan", "SitePlan", "derive_seed", "plan_scenario"]
