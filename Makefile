@@ -16,7 +16,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/sitewatch demo --out sitewatch-demo
 
+# Catalog tests run on SQLite and, when SITEWATCH_TEST_PG_URL names a server, on PostgreSQL
+# (.ci/run installs and starts one); without it the PostgreSQL cases skip and say why.
 test: $(STAMP)
+	@if [ -z "$$SITEWATCH_TEST_PG_URL" ]; then echo "make test: SITEWATCH_TEST_PG_URL is unset, PostgreSQL cases will skip (see .ci/run)"; \
+	else echo "make test: catalog tests on SQLite and on PostgreSQL"; fi
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
