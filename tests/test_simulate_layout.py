@@ -125,3 +125,22 @@ def test_random_scenarios_hold_equipment_and_change():
         changes += sum(len(c) for c in plan.changes)
     assert objects >= 10 * 3 * 3  # at least a few objects per image on average
     assert changes >= 10  # and about one change per date pair or more
+
+
+def test_ships_moor_against_their_pier_or_quay():
+    # the occupancy raster is 1 m and keeps a cell off the zone edge: a ship lies within 2 m of its pier
+    _, ta = plan_scenario(scenario_path())
+    pier_of = {"berth_north_a": "pier_north", "berth_north_b": "pier_north", "berth_south": "pier_south"}
+    for d in ta.dates:
+        for o in d.spec.objects:
+            pier = Polygon(ta.site.zone(pier_of[o.zone]).polygon)
+            assert pier.distance(Polygon(o.box.corners())) <= 2.0, (d.label, o.track_id, o.zone)
+    near = total = 0
+    for seed in range(8):
+        plan = plan_scenario(random_scenario(seed, kind="naval_base", size_px=768))[0]
+        quay = Polygon(plan.site.zone("quay").polygon)
+        for o in plan.dates[0].spec.objects:
+            if o.zone == "berth_1":
+                total += 1
+                near += quay.distance(Polygon(o.box.corners())) <= 2.0
+    assert total >= 4 and near == total

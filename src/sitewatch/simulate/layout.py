@@ -69,12 +69,14 @@ def _unit(deg: float) -> tuple[float, float]:
     return math.sin(r), math.cos(r)
 
 
-def zone_frame(zone: Zone, site_xy: tuple[float, float], facing_deg: float | None, inline: bool) -> Frame:
-    """The frame rows are laid in.
+def zone_frame(zone: Zone, site_xy: tuple[float, float], facing_deg: float | None, inline: bool,
+               front_deg: float | None = None) -> Frame:
+    """The frame rows are laid in; rows fill from the front edge (`v` points to it).
 
-    Abreast (aircraft): `v` = facing_deg if given, else perpendicular to the zone's long
-    axis, towards the site point. In line (ships): `u` = facing_deg if given, else the
-    long axis; `v` = across it, towards the site point.
+    Abreast (aircraft): `v` = facing_deg if given; else perpendicular to the zone's long
+    axis, on the side front_deg points to (default: the side facing the site point). In
+    line (ships): `u` = facing_deg if given, else the long axis; `v` across it, on the
+    side front_deg points to (a berth's quay), by default the side facing the site point.
     """
     poly = Polygon(zone.polygon)
     c = poly.centroid
@@ -82,20 +84,20 @@ def zone_frame(zone: Zone, site_xy: tuple[float, float], facing_deg: float | Non
     e1, e2 = rect[1] - rect[0], rect[2] - rect[1]
     long_axis = e1 if np.hypot(*e1) >= np.hypot(*e2) else e2
     long_axis = long_axis / max(np.hypot(*long_axis), 1e-12)
-    to_site = np.array([site_xy[0] - c.x, site_xy[1] - c.y])
+    front = np.array(_unit(front_deg)) if front_deg is not None else np.array([site_xy[0] - c.x, site_xy[1] - c.y])
 
-    def towards_site(vec: np.ndarray) -> np.ndarray:
-        return -vec if float(vec @ to_site) < 0 else vec
+    def to_front(vec: np.ndarray) -> np.ndarray:
+        return -vec if float(vec @ front) < 0 else vec
 
     if not inline:
         if facing_deg is not None:
             v = np.array(_unit(facing_deg))
         else:
-            v = towards_site(np.array([-long_axis[1], long_axis[0]]))
+            v = to_front(np.array([-long_axis[1], long_axis[0]]))
         u = np.array([v[1], -v[0]])  # v turned 90 degrees clockwise
     else:
         u = np.array(_unit(facing_deg)) if facing_deg is not None else long_axis
-        v = towards_site(np.array([-u[1], u[0]]))
+        v = to_front(np.array([-u[1], u[0]]))
     return Frame(float(c.x), float(c.y), float(u[0]), float(u[1]), float(v[0]), float(v[1]))
 
 

@@ -114,7 +114,7 @@ class _Ground:
         key = (zm.name, inline)
         if key not in self.placers:
             zone = self.site.zone(zm.name)
-            frame = zone_frame(zone, self.site_xy, zm.facing_deg, inline)
+            frame = zone_frame(zone, self.site_xy, zm.facing_deg, inline, zm.front_deg)
             self.placers[key] = RowPlacer(zone, frame, self.pitch[key], inline)
         return self.placers[key]
 

@@ -111,7 +111,8 @@ def _zones_naval(rng: np.random.Generator, half_w: float, half_h: float, axis: f
             along = float(rng.uniform(-0.15, 0.15)) * length
             r = _rect(nx * c + ux * along, ny * c + uy * along, d, length, axis)
             if inner.contains(_rect_poly(r)):
-                zones.append({"name": f"berth_{k + 1}", "kind": "berth", "rect": r})
+                zones.append({"name": f"berth_{k + 1}", "kind": "berth", "rect": r,
+                              "front_deg": round(math.degrees(math.atan2(-nx, -ny)) % 360.0, 3)})  # the quay
                 break
         depth += d
     return zones

@@ -82,6 +82,7 @@ class ZoneModel(_Strict):
     rect: RectModel | None = None
     polygon: list[tuple[float, float]] | None = None
     facing_deg: float | None = Field(default=None, ge=0, lt=360)
+    front_deg: float | None = Field(default=None, ge=0, lt=360)  # which edge rows fill from (a berth's quay)
     spacing_m: float | None = Field(default=None, ge=0, le=100)
     inventory: list[InventoryItemModel] = Field(default_factory=list)
 
