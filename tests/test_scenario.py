@@ -77,6 +77,8 @@ BAD = [
     ("night-time acquisition", "sites[0].dates[1].date", "2024-12-10T01:00:00Z",
      "sites[0].dates[1].date: the sun is"),
     ("unknown site kind", "sites[0].kind", "army_base", "sites[0].kind: Input should be 'airbase' or 'naval_base'"),
+    ("a ship on an apron", "sites[0].zones[0].inventory[0].type", "Kilo submarine",
+     "sites[0].zones[0].inventory[0].type: a Kilo submarine cannot stand in apron zone 'apron'"),
 ]
 
 

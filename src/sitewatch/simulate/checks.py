@@ -33,6 +33,18 @@ def _check_zone(name: str, zones: dict[str, ZoneModel], path: str, problems: lis
                         f"{', '.join(sorted(PLACEMENT_ZONE_KINDS))} zones")
 
 
+def _check_fit(t: str, name: str, zones: dict[str, ZoneModel], path: str, problems: list[str]) -> None:
+    """Ships go in berths and nothing else does."""
+    if t not in equipment.CATALOGUE or name not in zones:
+        return
+    kind = zones[name].kind
+    is_ship = equipment.get(t).cls == "ship"
+    if is_ship and kind != "berth":
+        problems.append(f"{path}: a {t} cannot stand in {kind} zone {name!r}; ships go in berth zones")
+    elif not is_ship and kind == "berth":
+        problems.append(f"{path}: a {t} cannot stand in berth zone {name!r}; berths hold ships only")
+
+
 def semantic_problems(sc: Scenario) -> list[str]:
     """Every problem found, in file order, without duplicates."""
     problems: list[str] = []
@@ -64,6 +76,8 @@ def semantic_problems(sc: Scenario) -> list[str]:
                 ip = f"{zp}.inventory[{k}]"
                 _check_type_state(it.type, it.state, ip, "state", problems)
                 _check_wings(it.type, it.wings, ip, problems)
+                if z.kind in PLACEMENT_ZONE_KINDS:
+                    _check_fit(it.type, z.name, {z.name: z}, f"{ip}.type", problems)
         seen_days: dict[date, int] = {}
         prev: datetime | None = None
         for d, dm in enumerate(site.dates):
@@ -83,6 +97,7 @@ def semantic_problems(sc: Scenario) -> list[str]:
                 _check_type_state(a.type, a.state, f"{dp}.arrivals[{k}]", "state", problems)
                 _check_wings(a.type, a.wings, f"{dp}.arrivals[{k}]", problems)
                 _check_zone(a.zone, zones, f"{dp}.arrivals[{k}].zone", problems)
+                _check_fit(a.type, a.zone, zones, f"{dp}.arrivals[{k}].zone", problems)
             for k, a in enumerate(dm.departures):
                 _check_type_state(a.type, a.state, f"{dp}.departures[{k}]", "state", problems)
                 _check_zone(a.zone, zones, f"{dp}.departures[{k}].zone", problems)
@@ -90,6 +105,7 @@ def semantic_problems(sc: Scenario) -> list[str]:
                 _check_type_state(a.type, a.state, f"{dp}.moves[{k}]", "state", problems)
                 _check_zone(a.from_zone, zones, f"{dp}.moves[{k}].from_zone", problems)
                 _check_zone(a.to_zone, zones, f"{dp}.moves[{k}].to_zone", problems)
+                _check_fit(a.type, a.to_zone, zones, f"{dp}.moves[{k}].to_zone", problems)
                 if a.from_zone == a.to_zone:
                     problems.append(f"{dp}.moves[{k}].to_zone: same as from_zone {a.from_zone!r}")
             for k, a in enumerate(dm.state_changes):
