@@ -10,6 +10,7 @@ Output is byte-identical for identical input: no timestamps, fixed options, one 
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,8 @@ def write_cog(path: str | Path, rgb: np.ndarray, grid: SiteGrid, acquired: datet
                 "ACQUISITION_DATETIME": acquired.strftime("%Y-%m-%dT%H:%M:%SZ")}
     all_tags.update(tags or {})
     with rasterio.Env(GDAL_NUM_THREADS="1"):
-        with rasterio.open("/vsimem/sitewatch-cog-src", "w", **profile) as mem:
+        # a MEM dataset; the unique name keeps concurrent writers in one process apart
+        with rasterio.open(f"/vsimem/sitewatch-cog-{uuid.uuid4().hex}", "w", **profile) as mem:
             mem.write(np.moveaxis(rgb, 2, 0))
             mem.colorinterp = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
             mem.update_tags(**all_tags)
