@@ -27,6 +27,8 @@ def train_command(
     class_map: str = typer.Option(None, "--class-map", help="For text labels: name=class,... (default: DOTA)."),
     pretrained: bool = typer.Option(True, "--pretrained/--no-pretrained", help="Start from ImageNet Lite0."),
     threads: int = typer.Option(2, "--threads"),
+    minutes: float = typer.Option(None, "--minutes", help="Wall-clock budget; the learning-rate schedule follows "
+                                                         "time and training stops when it is spent."),
     seed: int = typer.Option(0, "--seed"),
     model_id: str = typer.Option("sitewatch-ocn", "--model-id"),
     version: str = typer.Option("0.1.0", "--version"),
@@ -41,7 +43,7 @@ def train_command(
     cfg = TrainConfig(data=[str(d) for d in data], out=str(out), checkpoint=str(checkpoint), resume=resume,
                       steps=steps, batch=batch, chip=chip, lr=lr, gsd_m=gsd, data_gsd=data_gsd,
                       class_map=parse_class_map(class_map) if class_map or data_gsd else None,
-                      pretrained=pretrained, threads=threads, seed=seed, model_id=model_id, version=version)
+                      pretrained=pretrained, threads=threads, seed=seed, minutes=minutes, model_id=model_id, version=version)
     with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeRemainingColumn()) as bar:
         task = bar.add_task("", total=steps)
@@ -49,8 +51,8 @@ def train_command(
         def show(step: int, total: int, losses: dict) -> None:
             text = " ".join(f"{k} {v:.3f}" for k, v in losses.items())
             bar.update(task, completed=step, description=text)
-            if not bar.console.is_terminal and (step % 100 == 0 or step == total):
-                bar.console.print(f"step {step}/{total} {text}", highlight=False)  # logs of background runs
+            if not bar.console.is_terminal and step % 50 == 0:
+                print(f"step {step}/{total} {text}", flush=True)  # logs of background runs
 
         summary = train(cfg, progress=show)
     path = export(cfg, summary)

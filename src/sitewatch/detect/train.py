@@ -41,6 +41,7 @@ class TrainConfig:
     threads: int = 2
     seed: int = 0
     checkpoint_minutes: float = 5.0
+    minutes: float | None = None  # wall-clock budget: the schedule follows time, training stops when it is spent
     model_id: str = "sitewatch-ocn"
     version: str = "0.1.0"
     tile_overlap_px: int = 128
@@ -157,9 +158,17 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = 
         loaded = state.get("pretrained_tensors", 0)
         stream.rng = np.random.default_rng(cfg.seed + step)
 
+    def done_fraction(s: int) -> float:
+        """Share of the run behind us: by steps, or by time when a budget is set (on a
+        shared CPU the step rate varies, so a time budget keeps the schedule whole)."""
+        f = s / max(1, cfg.steps)
+        if cfg.minutes:
+            f = max(f, seconds / (cfg.minutes * 60.0))
+        return min(1.0, f)
+
     def lr_at(s: int) -> float:
         warm = min(1.0, (s + 1) / 100)
-        return cfg.lr * warm * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, cfg.steps))))
+        return cfg.lr * warm * 0.5 * (1 + math.cos(math.pi * done_fraction(s)))
 
     def save() -> None:
         ckpt.parent.mkdir(parents=True, exist_ok=True)
@@ -170,7 +179,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = 
     net.train()
     last_save = time.monotonic()
     running: dict[str, float] = {}
-    while step < cfg.steps:
+    while done_fraction(step) < 1.0:
         t0 = time.monotonic()
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
@@ -184,7 +193,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = 
         seconds += time.monotonic() - t0
         for k, v in losses.items():
             running[k] = 0.98 * running.get(k, v.item()) + 0.02 * v.item()
-        if step % 50 == 0 or step == cfg.steps:
+        if step % 50 == 0 or done_fraction(step) >= 1.0:
             history.append({"step": step, **{k: round(v, 4) for k, v in running.items()}})
         if progress:
             progress(step, cfg.steps, running)
