@@ -1,7 +1,6 @@
 """Ingestion: metadata, datetimes, site assignment, idempotence and every bad input."""
 
 import json
-import os
 import shutil
 from datetime import datetime, timezone
 
@@ -18,7 +17,7 @@ from sitewatch.domain import Site
 from sitewatch.geo.grid import site_grid
 from sitewatch.geo.ingest import Source, datetime_from_name, ingest, ingest_source
 from sitewatch.geo.synthetic import ground_texture, to_dtype, write_geotiff
-from sitewatch.store import add_site, image_count, image_details, images_for_site
+from sitewatch.store import add_site, image_details, images_for_site
 
 LAT, LON = 35.401, 35.948  # Khmeimim
 GSD = 1.0  # metres: small rasters keep these tests fast

@@ -1,9 +1,8 @@
 """Putting every image of a site on the site grid, co-registered to a reference image.
 
-Reading: `read_aligned(image, alignment, grid, window)` warps just the source pixels that a
-grid window needs (rasterio/GDAL warp, cubic), with the image's correction applied. The
-correction is a 2x3 matrix from reference-frame grid pixels to the image's plain
-reprojection onto the grid, so the aligned image's geotransform is grid_transform @ matrix.
+Reading aligned pixels is geo.ongrid's job; `read_aligned` and `warp_window` are
+re-exported here. The correction is a 2x3 matrix from reference-frame grid pixels to the
+image's plain reprojection onto the grid.
 
 Estimating: coarse to fine. A decimated copy of both images (read through overviews when
 the file has them) gives a first similarity from phase correlation on a grid of windows;
@@ -22,17 +21,17 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import rasterio
-from affine import Affine
-from rasterio.enums import Resampling
-from rasterio.warp import reproject
-from rasterio.windows import Window
 
-from sitewatch.domain import Image, PixelWindow, Site, SiteGrid
-from sitewatch.errors import AlignmentError, CatalogError, InputError
+from sitewatch.domain import Image, Site, SiteGrid
+from sitewatch.errors import AlignmentError, CatalogError
 from sitewatch.geo import coregister as cr
-from sitewatch.geo.grid import grid_transform
+from sitewatch.geo.ongrid import (alignment_matrix, coarse_on_grid, lattice_offset, lum_bands, luminance, read_aligned,
+                                  read_plain, warp_window)
 from sitewatch.store import (AlignmentResult, Catalog, image_details, images_for_site, save_alignment,
                              set_reference_image)
+
+
+__all__ = ["AlignParams", "align_pair", "align_site", "alignment_matrix", "estimate", "read_aligned", "warp_window"]
 
 
 @dataclass(frozen=True)
@@ -49,100 +48,6 @@ class AlignParams:
     max_residual_px: float = 0.5
     max_cloud_cover: float = 0.5
     max_shift_px: float = 200.0  # a larger correction means the georeferencing is wrong, not off
-
-
-def _as_window(window: PixelWindow | Window | tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-    if isinstance(window, PixelWindow):
-        return window.col_off, window.row_off, window.width, window.height
-    if isinstance(window, Window):
-        return int(window.col_off), int(window.row_off), int(window.width), int(window.height)
-    c, r, w, h = window
-    return int(c), int(r), int(w), int(h)
-
-
-def _matrix(alignment: AlignmentResult | np.ndarray | None) -> np.ndarray:
-    if alignment is None:
-        return cr.IDENTITY
-    if isinstance(alignment, np.ndarray):
-        return alignment
-    if not alignment.usable:
-        raise AlignmentError(f"image {alignment.image_id} could not be aligned ({alignment.reason}); "
-                             "it is excluded from comparison")
-    return np.asarray(alignment.matrix, float).reshape(2, 3)
-
-
-def warp_window(ds, grid: SiteGrid, matrix: np.ndarray, window, bands: list[int] | None = None,
-                resampling: Resampling = Resampling.cubic, dtype: str = "float32",
-                nodata: float | None = None) -> np.ndarray:
-    """(bands, h, w) pixels of an open dataset on a grid window, matrix applied. Pixels with
-    no source data get `nodata` (NaN for float output when None)."""
-    col, row, w, h = _as_window(window)
-    bands = bands or list(range(1, ds.count + 1))
-    m = Affine(*np.asarray(matrix, float).reshape(-1)[:6])
-    dst_transform = grid_transform(grid) @ m @ Affine.translation(col, row)
-    fill = nodata if nodata is not None else (np.nan if np.dtype(dtype).kind == "f" else 0)
-    out = np.full((len(bands), h, w), fill, dtype=dtype)
-    reproject(source=rasterio.band(ds, bands), destination=out, src_transform=ds.transform, src_crs=ds.crs,
-              src_nodata=ds.nodata, dst_transform=dst_transform, dst_crs=grid.crs, dst_nodata=fill,
-              resampling=resampling, init_dest_nodata=True)
-    return out
-
-
-def read_aligned(image: Image | str, alignment: AlignmentResult | None, grid: SiteGrid,
-                 window: PixelWindow | Window | tuple[int, int, int, int], bands: list[int] | None = None,
-                 resampling: Resampling = Resampling.cubic) -> np.ndarray:
-    """The image's pixels on a window of the site grid, its alignment correction applied:
-    (bands, height, width) in the image's dtype, 0 (or its nodata value) where it has no
-    data. alignment None reads the plain reprojection (the reference image's case).
-    Raises AlignmentError for an image whose alignment failed."""
-    m = _matrix(alignment)
-    path = image if isinstance(image, str) else image.path
-    try:
-        with rasterio.open(path) as ds:
-            fill = ds.nodata if ds.nodata is not None else 0
-            return warp_window(ds, grid, m, window, bands, resampling, dtype=ds.dtypes[0], nodata=fill)
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(path, f"cannot read the image ({str(exc).splitlines()[0]})") from exc
-
-
-def _luminance(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean of the bands and the valid mask (finite, and not all bands zero)."""
-    valid = np.all(np.isfinite(stack), axis=0) & np.any(np.nan_to_num(stack) != 0, axis=0)
-    lum = np.nan_to_num(stack).mean(axis=0)
-    return lum.astype(np.float32), valid
-
-
-def _lum_bands(ds) -> list[int]:
-    return [1] if ds.count < 3 else [1, 2, 3]
-
-
-def coarse_on_grid(ds, grid: SiteGrid, factor: int) -> tuple[np.ndarray, np.ndarray]:
-    """Luminance and valid mask on a grid `factor` times coarser, from a decimated read of
-    the source (GDAL serves it from overviews when the file has them)."""
-    w = math.ceil(grid.width_px / factor)
-    h = math.ceil(grid.height_px / factor)
-    coarse_gsd = grid.gsd_m * factor
-    # source decimation to about half the coarse pixel, in the source's own units
-    src_gsd_m = _approx_gsd_m(ds)
-    dec = max(1.0, (coarse_gsd / 2) / src_gsd_m) if src_gsd_m > 0 else 1.0
-    sw, sh = max(1, int(ds.width / dec)), max(1, int(ds.height / dec))
-    bands = _lum_bands(ds)
-    src = ds.read(bands, out_shape=(len(bands), sh, sw), resampling=Resampling.average, masked=True)
-    data = src.astype(np.float32).filled(np.nan)
-    src_transform = ds.transform @ Affine.scale(ds.width / sw, ds.height / sh)
-    out = np.full((len(bands), h, w), np.nan, np.float32)
-    reproject(source=data, destination=out, src_transform=src_transform, src_crs=ds.crs, src_nodata=np.nan,
-              dst_transform=grid_transform(grid) @ Affine.scale(factor), dst_crs=grid.crs, dst_nodata=np.nan,
-              resampling=Resampling.bilinear)
-    return _luminance(out)
-
-
-def _approx_gsd_m(ds) -> float:
-    from pyproj import CRS
-
-    from sitewatch.geo.raster import gsd_metres
-
-    return gsd_metres(CRS.from_wkt(ds.crs.to_wkt()), ds.transform, ds.width, ds.height)
 
 
 @dataclass
@@ -251,27 +156,45 @@ def select_windows(c: _Coarse, grid: SiteGrid, size: int, p: AlignParams) -> tup
     return chosen, len(scored), total
 
 
-def estimate(ref_ds, tgt_ds, grid: SiteGrid, params: AlignParams = AlignParams(),
-             ref_matrix: np.ndarray | None = None) -> _Estimate:
+def _target_window(tgt_ds, grid: SiteGrid, m: np.ndarray, x: int, y: int, size: int,
+                   offset) -> tuple[np.ndarray, np.ndarray]:
+    """Luminance and valid mask of the target resampled with m on the grid window (x, y,
+    size, size): the plain reprojection of the region m maps the window to is read once,
+    then warped in memory (cubic)."""
+    corners = np.array([[x, y], [x + size, y], [x, y + size], [x + size, y + size]], float)
+    q = cr.apply(m, corners)
+    pad = 4  # cubic interpolation needs two pixels either side
+    rx, ry = int(math.floor(q[:, 0].min())) - pad, int(math.floor(q[:, 1].min())) - pad
+    rw, rh = int(math.ceil(q[:, 0].max())) + pad - rx, int(math.ceil(q[:, 1].max())) + pad - ry
+    lum, valid = luminance(read_plain(tgt_ds, grid, (rx, ry, rw, rh), lum_bands(tgt_ds), offset))
+    local = m.copy()
+    local[:, 2] = m[:, :2] @ np.array([x, y], float) + m[:, 2] - np.array([rx, ry], float)
+    flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
+    out = cv2.warpAffine(np.where(valid, lum, 0).astype(np.float32), local, (size, size), flags=flags)
+    ok = cv2.warpAffine(valid.astype(np.float32), local, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    return out, ok > 0.999
+
+
+def estimate(ref_ds, tgt_ds, grid: SiteGrid, params: AlignParams = AlignParams()) -> _Estimate:
     """The matrix taking reference-frame grid pixels to the target's plain reprojection."""
     p = params
-    ref_m = cr.IDENTITY if ref_matrix is None else ref_matrix
     coarse = _coarse(ref_ds, tgt_ds, grid, p)
     m = coarse.matrix
     size = min(p.fine_window, _pow2_at_most(min(grid.width_px, grid.height_px) // 3))
     corners, covered_candidates, total = select_windows(coarse, grid, size, p)
-    ref_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    ref_off, tgt_off = lattice_offset(ref_ds, grid), lattice_offset(tgt_ds, grid)
+    ref_windows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     fit: cr.Fit | None = None
     measured = 0
     for it in range(p.fine_iterations):
         shifts: list[cr.WindowShift] = []
         for (x, y) in corners:
-            if (x, y) not in ref_cache:
-                ref_cache[(x, y)] = _luminance(warp_window(ref_ds, grid, ref_m, (x, y, size, size), _lum_bands(ref_ds)))
-            rl, rv = ref_cache[(x, y)]
+            if (x, y) not in ref_windows:
+                ref_windows[(x, y)] = luminance(read_plain(ref_ds, grid, (x, y, size, size), lum_bands(ref_ds), ref_off))
+            rl, rv = ref_windows[(x, y)]
             if rv.mean() < p.min_valid:
                 continue
-            tl, tv = _luminance(warp_window(tgt_ds, grid, m, (x, y, size, size), _lum_bands(tgt_ds)))
+            tl, tv = _target_window(tgt_ds, grid, m, x, y, size, tgt_off)
             if tv.mean() < p.min_valid:
                 continue
             valid = rv & tv
