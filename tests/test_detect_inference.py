@@ -187,3 +187,42 @@ def test_unreadable_image(tmp_path):
     bad.write_bytes(b"not a tiff")
     with pytest.raises(InputError, match="bad.tif"):
         detect_scene(bad, RectFinder())
+
+
+def test_detect_cli_geojson_round_trips_through_eval(tmp_path, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    import sitewatch.cli.detect_cmd as detect_cmd
+    from sitewatch.cli.main import app
+
+    path = tmp_path / "scene.tif"
+    _write(path, _scene(512, RECTS))
+    monkeypatch.setattr(detect_cmd, "load_model", lambda *a, **k: RectFinder())
+    out = tmp_path / "det.geojson"
+    r = CliRunner().invoke(app, ["detect", str(path), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert doc["site_crs"] == CRS and len(doc["features"]) == len(RECTS)
+    props = doc["features"][0]["properties"]
+    for key in ("class", "type", "state", "score", "type_score", "state_score", "heading_deg", "length_m",
+                "width_m", "site_crs_polygon", "image_id", "pixel_window", "model_id", "model_version"):
+        assert key in props
+    lon, lat = doc["features"][0]["geometry"]["coordinates"][0][0]
+    assert 30 < lon < 36 and 30 < lat < 40  # EPSG:4326 near the UTM 36N origin used here
+    # Truth as a site-CRS GeoJSON of the drawn rectangles: the detections score AP 1.
+    truth = {"type": "FeatureCollection", "site_crs": CRS, "features": []}
+    for cx, cy, ln, wd, hd in RECTS:
+        box = [ORIGIN[0] + cx, ORIGIN[1] - cy, ln, wd, hd]
+        ring = geometry.corners(np.array([box]))[0].tolist()
+        truth["features"].append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0, 0]] * 5]},
+                                  "properties": {"class": "vehicle", "heading_deg": hd, "length_m": ln,
+                                                 "width_m": wd, "center_site_crs": box[:2],
+                                                 "site_crs_polygon": ring}})
+    (tmp_path / "truth.geojson").write_text(json.dumps(truth))
+    r = CliRunner().invoke(app, ["eval", "--pred", str(out), "--truth", str(tmp_path / "truth.geojson")])
+    assert r.exit_code == 0, r.output
+    scores = json.loads(r.output)
+    assert scores["per_class"]["vehicle"]["ap50"] == pytest.approx(1.0)
+    assert scores["per_class"]["vehicle"]["recall"] == pytest.approx(1.0)
