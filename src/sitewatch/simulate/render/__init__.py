@@ -13,12 +13,13 @@ objects (appearance_seed) -> cloud, haze, colour balance -> misregistration -> b
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from sitewatch.simulate.render.ground import render_ground
 from sitewatch.simulate.render.nuisance import apply_conditions
 from sitewatch.simulate.render.objects import draw_instance, draw_object, draw_shadows, object_parts
-from sitewatch.simulate.render.raster import shadow_offset_px, sun_vector, sweep_shadow
+from sitewatch.simulate.render.raster import SHIFT, shadow_offset_px, sun_vector, sweep_shadow, to_cv
 from sitewatch.simulate.scene import SceneSpec
 
 # Fraction of direct light a shadow removes per channel: skylight fills shadows, bluish.
@@ -44,7 +45,10 @@ def render_scene(spec: SceneSpec) -> np.ndarray:
     if per_m != (0.0, 0.0):
         shadow = np.zeros((g.height_px, g.width_px), np.uint8)
         for s in structures:
-            sweep_shadow(shadow, s.poly_px, 0.0, s.height_m, per_m)
+            sweep_shadow(shadow, s.poly_px, s.base_m, s.height_m, per_m)
+        for s in structures:  # a roof or a canopy is not in its own shadow
+            if s.base_m == 0.0:
+                cv2.fillPoly(shadow, [to_cv(s.poly_px)], 0, cv2.LINE_8, SHIFT)
         for obj, parts in zip(spec.objects, all_parts):
             draw_shadows(shadow, obj, parts, g, per_m)
         _darken(img, shadow)

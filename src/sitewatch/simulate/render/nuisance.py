@@ -23,10 +23,70 @@ def misregistration_matrix(shape: tuple[int, int], shift_px: tuple[float, float]
     return np.hstack([R, off[:, None]])
 
 
+HAZE_COLOUR = np.array([198.0, 204.0, 214.0], np.float32)  # a bright, slightly blue veil
+CLOUD_COLOUR = np.array([238.0, 238.0, 242.0], np.float32)
+CLOUD_HEIGHT_M = 600.0  # low cumulus; sets how far a cloud's shadow lies from the cloud
+
+
+def _clouds(img: np.ndarray, spec: SceneSpec, rng: np.random.Generator) -> None:
+    """Soft-edged clouds covering about cloud_cover of the image, and their shadows, which
+    lie CLOUD_HEIGHT_M / tan(elevation) away from the sun."""
+    c = spec.conditions
+    g = spec.site.grid
+    h, w = img.shape[:2]
+    el = max(c.sun_elevation_deg, 5.0)
+    off_m = CLOUD_HEIGHT_M / math.tan(math.radians(el)) if el < 89.9 else 0.0
+    a = math.radians(c.sun_azimuth_deg)
+    dcol, drow = -math.sin(a) * off_m / g.gsd_m, math.cos(a) * off_m / g.gsd_m
+    # One low-resolution field over the image grown by the shadow offset; the cloud and its
+    # shadow are two crops of it.
+    step = 8
+    pad_c, pad_r = int(abs(dcol)) // step + 2, int(abs(drow)) // step + 2
+    lh, lw = h // step + 2 * pad_r + 2, w // step + 2 * pad_c + 2
+    cell = max(220.0 / (g.gsd_m * step), 1.0)  # cloud cells about 220 m across
+    lo = np.zeros((lh, lw), np.float32)
+    for k, wgt in ((1.0, 1.0), (0.45, 0.5), (0.2, 0.25)):
+        gh, gw = int(lh / (cell * k)) + 3, int(lw / (cell * k)) + 3
+        lat = rng.standard_normal((gh, gw), dtype=np.float32)
+        lo += cv2.resize(lat, (int(gw * cell * k), int(gh * cell * k)), interpolation=cv2.INTER_CUBIC)[:lh, :lw] * wgt
+    thr = float(np.quantile(lo, 1.0 - min(max(c.cloud_cover, 0.0), 1.0)))
+    # Density rises over a wide band above the threshold: thin wispy edges, dense cores.
+    soft = np.clip((lo - thr) / 0.9, 0.0, 1.0)
+    soft = np.sqrt(soft)
+
+    def crop(dc: float, dr: float) -> np.ndarray:
+        r0, c0 = pad_r + int(round(dr / step)), pad_c + int(round(dc / step))
+        part = soft[r0:r0 + h // step + 2, c0:c0 + w // step + 2]
+        return cv2.resize(part, (int(part.shape[1] * step), int(part.shape[0] * step)),
+                          interpolation=cv2.INTER_LINEAR)[:h, :w]
+
+    shadow = crop(-dcol, -drow)  # the cloud over p shades p + offset, so p is shaded by p - offset
+    img *= (1.0 - 0.45 * shadow)[..., None]
+    cloud = crop(0.0, 0.0)
+    cloud *= np.float32(0.95)
+    img *= (1.0 - cloud)[..., None]
+    # Denser parts are brighter; thin parts let the ground through and look grey.
+    img += CLOUD_COLOUR * (cloud * (0.8 + 0.2 * cloud))[..., None]
+
+
+def _haze(img: np.ndarray, spec: SceneSpec, rng: np.random.Generator) -> None:
+    """An additive veil that lifts darks and lowers contrast, a little uneven over the image."""
+    haze = min(max(spec.conditions.haze, 0.0), 1.0)
+    h, w = img.shape[:2]
+    lo = cv2.resize(rng.uniform(0.85, 1.15, (4, 4)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    t = (0.75 * haze) * lo
+    img *= (1.0 - t)[..., None]
+    img += HAZE_COLOUR * t[..., None]
+
+
 def apply_conditions(img: np.ndarray, spec: SceneSpec) -> np.ndarray:
     c = spec.conditions
     rng = np.random.default_rng([spec.date_seed, 0xDA7E])
     h, w = img.shape[:2]
+    if c.cloud_cover > 0:
+        _clouds(img, spec, rng)
+    if c.haze > 0:
+        _haze(img, spec, rng)
     M = misregistration_matrix((h, w), c.shift_px, c.rotation_deg)
     if not np.allclose(M, [[1, 0, 0], [0, 1, 0]]):
         img = cv2.warpAffine(img, M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
@@ -36,9 +96,12 @@ def apply_conditions(img: np.ndarray, spec: SceneSpec) -> np.ndarray:
     if not np.allclose(gains, 1.0):
         img *= gains
     if c.noise_sigma > 0:
-        noise = rng.standard_normal((h, w), dtype=np.float32)
-        noise *= c.noise_sigma
-        img += noise[..., None]
+        # Mostly luminance noise (the bands share a detector), a little per band: the per-band
+        # part reuses the same draw displaced by a few pixels, independent where it lands.
+        noise = rng.standard_normal((h + 8, w + 8), dtype=np.float32)
+        lum = noise[4:4 + h, 4:4 + w] * np.float32(c.noise_sigma * 0.9)
+        for band, (dr, dc) in enumerate(((0, 7), (7, 0), (7, 7))):
+            img[..., band] += lum + noise[dr:dr + h, dc:dc + w] * np.float32(c.noise_sigma * 0.45)
     out = np.empty((h, w, 3), np.uint8)
     np.clip(img, 0, 255, out=img)
     np.rint(img, out=img)

@@ -24,7 +24,7 @@ class Scheme:
 
 
 def _jitter(rng: np.random.Generator, rgb: Rgb, amount: float) -> Rgb:
-    j = rng.normal(0.0, amount, 3) + rng.normal(0.0, amount)
+    j = rng.normal(0.0, amount, 3) * 0.3 + rng.normal(0.0, amount)
     return tuple(float(np.clip(c + d, 5, 250)) for c, d in zip(rgb, j))  # type: ignore[return-value]
 
 

@@ -38,11 +38,11 @@ class Heli:
 HELIS = {
     "Mi-8/17": Heli(cabin_len=11.5, cabin_w=2.5, nose_len=2.2, boom_w=0.9, bare_len=18.2, hub_s=6.0, radius=10.65,
                     blades=5, chord=0.52, z=(0.9, 4.0), canopies=((0.5, 2.0, 1.9),), engines=(2.6, 7.0, 1.8),
-                    tail_rotor=(17.3, -0.55, 3.9), tailplane=(16.6, 0.9, 1.4)),
+                    tail_rotor=(16.6, -0.55, 3.9), tailplane=(16.6, 0.9, 1.4)),
     "Mi-24/35": Heli(cabin_len=10.5, cabin_w=2.0, nose_len=3.2, boom_w=0.8, bare_len=17.5, hub_s=6.3, radius=8.65,
                      blades=5, chord=0.58, z=(0.9, 3.6), stub=(6.8, 9.0, 3.25),
                      canopies=((0.6, 2.0, 0.9), (2.3, 4.1, 1.1)), engines=(4.2, 8.6, 1.7),
-                     tail_rotor=(16.8, 0.55, 3.9), tailplane=(15.9, 1.0, 1.7)),
+                     tail_rotor=(15.9, 0.55, 3.9), tailplane=(15.9, 1.0, 1.7)),
     "Ka-52": Heli(cabin_len=8.5, cabin_w=2.1, nose_len=2.0, boom_w=0.9, bare_len=13.5, hub_s=5.5, radius=7.25,
                   blades=3, chord=0.45, z=(0.9, 3.3), coaxial=True, stub=(5.2, 7.0, 3.65),
                   canopies=((0.9, 3.2, 1.7),), engines=(4.0, 7.6, 2.4), tailplane=(11.9, 1.2, 1.7)),

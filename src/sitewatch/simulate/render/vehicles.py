@@ -20,7 +20,7 @@ def _s(poly: np.ndarray) -> np.ndarray:
 
 
 def _cab(s0: float, s1: float, w: float, z: float, mat: str = "paint") -> list[Part]:
-    cab = body(-s0, -s1, w, min(0.6, (s1 - s0) * 0.3), 0.1, tail_width=w, nose_width=w * 0.8)
+    cab = body(-s0, -s1, w, min(0.8, (s1 - s0) * 0.35), 0.1, tail_width=w, nose_width=w * 0.75)
     return [Part(cab, 0.5, z, mat),
             Part(_s(rect(s0 + 0.12, s0 + 0.45, -w * 0.4, w * 0.4)), z, z + 0.02, "glass", casts_shadow=False)]
 
@@ -36,7 +36,7 @@ def _maz_front(W: float, z: float) -> list[Part]:
 
 
 def truck_parts(L: float, W: float) -> list[Part]:
-    parts = _cab(0.0, 0.26 * L, W * 0.94, 2.9)
+    parts = _cab(0.0, 0.26 * L, W * 0.9, 2.9)
     parts.append(Part(_s(rect(0.29 * L, L, -W / 2, W / 2)), 0.9, 3.1, "tarp", rounded=True))
     return parts
 
