@@ -348,3 +348,30 @@ def test_the_cli_writes_the_same_bytes_in_another_process_and_says_where(runs, t
         assert str(out / "small" / image.name) in run.stdout
     assert "STAC catalog: " + str(out / "catalog.json") in run.stdout
     assert _files(out) == _files(a.out_dir)  # another process, another hash seed: the same bytes
+
+
+@pytest.mark.parametrize("kind,lat,lon,epsg", [("naval_base", -33.9, 18.4, "EPSG:32734"),
+                                                ("airbase", 47.6, -122.3, "EPSG:32610")],
+                         ids=["southern-hemisphere", "western-hemisphere"])
+def test_random_sites_elsewhere_are_georeferenced_and_labelled_right(tmp_path, kind, lat, lon, epsg):
+    from sitewatch.simulate.random_scenario import random_scenario
+
+    doc = random_scenario(4, kind=kind, size_px=512, n_dates=2, lat=lat, lon=lon).model_dump(mode="json")
+    for d in doc["sites"][0]["dates"]:  # keep the misregistration, drop what hides object pixels
+        c = d["conditions"]
+        c.update(OVERHEAD, noise_sigma=0.0, blur_sigma_px=0.0, haze=0.0, cloud_cover=0.0)
+    result = simulate_scenario(doc, tmp_path / "out")
+    assert sum(len(d.spec.objects) for d in result.plans[0].dates) > 0
+    for i, (image, truth) in enumerate(zip(result.images, result.truths)):
+        with rasterio.open(image) as ds:
+            assert ds.crs.to_string() == utm_crs(lat, lon) == epsg
+        obj = _object_pixels(result, i)
+        for track_id, ring in _truth_pixel_rings(truth, image):
+            inside = np.zeros_like(obj)
+            cv2.fillPoly(inside, [np.round((ring - 0.5) * 16).astype(np.int32)], 1, shift=4)
+            mine = obj & cv2.dilate(inside, np.ones((9, 9), np.uint8))
+            if inside[0].any() or inside[-1].any() or inside[:, 0].any() or inside[:, -1].any():
+                continue  # misregistration pushed part of it off the image
+            assert mine.sum() > 0.2 * inside.sum(), track_id
+            assert (mine & cv2.dilate(inside, np.ones((3, 3), np.uint8))).sum() >= 0.97 * mine.sum(), track_id
+            assert np.hypot(*_extent_centre_offset(mine, ring)) <= 1.0, track_id
