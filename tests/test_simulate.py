@@ -375,3 +375,19 @@ def test_random_sites_elsewhere_are_georeferenced_and_labelled_right(tmp_path, k
             assert mine.sum() > 0.2 * inside.sum(), track_id
             assert (mine & cv2.dilate(inside, np.ones((3, 3), np.uint8))).sum() >= 0.97 * mine.sum(), track_id
             assert np.hypot(*_extent_centre_offset(mine, ring)) <= 1.0, track_id
+
+
+def test_site_json_records_the_grid_and_zones_in_the_site_crs(runs):
+    a = runs[0]
+    site = a.plans[0].site
+    doc = json.loads((a.out_dir / "small" / "site.json").read_text())
+    g = doc["grid"]
+    assert doc["site_crs"] == site.grid.crs
+    assert (g["origin_x"], g["origin_y"], g["gsd_m"], g["width_px"], g["height_px"]) == (
+        site.grid.origin_x, site.grid.origin_y, site.grid.gsd_m, site.grid.width_px, site.grid.height_px)
+    assert [z["name"] for z in doc["zones"]] == [z["name"] for z in SMALL["sites"][0]["zones"]]
+    # the air-defence zone is a 50 m square centred RADAR_AT metres from the site point
+    ad = np.asarray(next(z for z in doc["zones"] if z["name"] == "ad")["polygon_site_crs"])
+    x0, y0 = Transformer.from_crs("EPSG:4326", site.grid.crs, always_xy=True).transform(LON, LAT)
+    assert ad.mean(axis=0) == pytest.approx((x0 + RADAR_AT[0], y0 + RADAR_AT[1]), abs=1e-3)
+    assert np.ptp(ad, axis=0) == pytest.approx((50.0, 50.0))
