@@ -391,3 +391,21 @@ def test_site_json_records_the_grid_and_zones_in_the_site_crs(runs):
     x0, y0 = Transformer.from_crs("EPSG:4326", site.grid.crs, always_xy=True).transform(LON, LAT)
     assert ad.mean(axis=0) == pytest.approx((x0 + RADAR_AT[0], y0 + RADAR_AT[1]), abs=1e-3)
     assert np.ptp(ad, axis=0) == pytest.approx((50.0, 50.0))
+
+
+def test_the_cli_can_say_what_it_wrote_as_json(tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from sitewatch.cli.main import app
+
+    f = tmp_path / "small.yaml"
+    f.write_text(yaml.safe_dump(SMALL))
+    res = CliRunner().invoke(app, ["simulate", str(f), "--out", str(tmp_path / "o"), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    (site,) = doc["sites"]
+    assert site["site_crs"] == "EPSG:32636" and [i["date"] for i in site["images"]] == [
+        d["date"] for d in SMALL["sites"][0]["dates"]]
+    assert all(Path(i["image"]).is_file() and Path(i["truth"]).is_file() for i in site["images"])
+    assert site["change_count"] == 4 and Path(doc["catalog"]).is_file()  # 1 arrival, departure, move, state change

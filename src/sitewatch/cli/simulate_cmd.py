@@ -1,7 +1,8 @@
-"""`sitewatch simulate SCENARIO.yaml --out DIR [--seed N]`: render a scenario with its truth."""
+"""`sitewatch simulate SCENARIO.yaml --out DIR [--seed N] [--json]`: render a scenario with its truth."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -13,11 +14,30 @@ from sitewatch.cli.main import app
 console = Console(stderr=True)
 
 
+def _summary(result) -> dict:
+    """What was written, for programs: paths, grids (site CRS) and counts."""
+    sites = []
+    for plan in result.plans:
+        g = plan.site.grid
+        folder = result.out_dir / plan.site.name
+        sites.append({
+            "name": plan.site.name, "kind": plan.site.kind, "site_crs": g.crs, "gsd_m": g.gsd_m,
+            "width_px": g.width_px, "height_px": g.height_px,
+            "images": [{"date": d.label, "acquired": d.acquired.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "image": str(folder / f"{d.label}.tif"), "truth": str(folder / f"{d.label}.truth.geojson"),
+                        "objects": len(d.spec.objects)} for d in plan.dates],
+            "changes": str(folder / "changes.truth.json"),
+            "change_count": sum(len(c) for c in plan.changes),
+        })
+    return {"catalog": str(result.catalog), "sites": sites}
+
+
 @app.command("simulate")
 def simulate(
     scenario: Path = typer.Argument(..., help="Scenario YAML (see 'Scenario format' in the README)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder to write images, truth and the STAC catalog to."),
     seed: int = typer.Option(None, "--seed", help="Override the scenario's seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON instead of text."),
 ) -> None:
     """Render each site and date of a scenario as a COG, with truth GeoJSON and a STAC catalog."""
     from sitewatch.simulate import simulate_scenario
@@ -30,14 +50,16 @@ def simulate(
             bar.update(task, completed=done, total=total, description=what)
 
         result = simulate_scenario(scenario, out, seed=seed, progress=report)
-    out_console = Console()
-    for plan in result.plans:
-        g = plan.site.grid
-        out_console.print(f"[bold]{plan.site.name}[/] ({plan.site.kind}, {g.width_px} x {g.height_px} px at "
-                          f"{g.gsd_m:g} m, {g.crs}): {len(plan.dates)} images in {out / plan.site.name}", highlight=False, soft_wrap=True)
-        for d in plan.dates:
-            out_console.print(f"  {out / plan.site.name / (d.label + '.tif')}  ({len(d.spec.objects)} objects, "
-                              f"truth {d.label}.truth.geojson)", highlight=False, soft_wrap=True)
-        n = sum(len(c) for c in plan.changes)
-        out_console.print(f"  {out / plan.site.name / 'changes.truth.json'}  ({n} {'change' if n == 1 else 'changes'})", highlight=False, soft_wrap=True)
-    out_console.print(f"STAC catalog: {result.catalog}", highlight=False, soft_wrap=True)
+    summary = _summary(result)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    say = Console(highlight=False, soft_wrap=True)
+    for s in summary["sites"]:
+        say.print(f"[bold]{s['name']}[/] ({s['kind']}, {s['width_px']} x {s['height_px']} px at {s['gsd_m']:g} m, "
+                  f"{s['site_crs']}): {len(s['images'])} images in {out / s['name']}")
+        for im in s["images"]:
+            say.print(f"  {im['image']}  ({im['objects']} objects, truth {Path(im['truth']).name})")
+        n = s["change_count"]
+        say.print(f"  {s['changes']}  ({n} {'change' if n == 1 else 'changes'})")
+    say.print(f"STAC catalog: {summary['catalog']}")
