@@ -409,3 +409,20 @@ def test_the_cli_can_say_what_it_wrote_as_json(tmp_path):
         d["date"] for d in SMALL["sites"][0]["dates"]]
     assert all(Path(i["image"]).is_file() and Path(i["truth"]).is_file() for i in site["images"])
     assert site["change_count"] == 4 and Path(doc["catalog"]).is_file()  # 1 arrival, departure, move, state change
+
+
+def test_truth_readers_refuse_bad_files_naming_them(tmp_path):
+    from sitewatch.errors import InputError
+
+    bad = tmp_path / "x.truth.geojson"
+    bad.write_text("{not json")
+    with pytest.raises(InputError, match=r"x.truth.geojson: not valid JSON"):
+        read_image_truth(bad)
+    bad.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+    with pytest.raises(InputError, match=r"x.truth.geojson: not a sitewatch truth file"):
+        read_image_truth(bad)
+    bad.write_text(json.dumps({"truth_version": 1, "pairs": [{"before": "2024-12-05"}]}))
+    with pytest.raises(InputError, match=r"x.truth.geojson: malformed change truth"):
+        read_change_truth(bad)
+    with pytest.raises(InputError, match=r"missing.json: cannot read"):
+        read_change_truth(tmp_path / "missing.json")
