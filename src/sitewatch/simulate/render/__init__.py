@@ -16,6 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from sitewatch.simulate.render.checks import check_spec
 from sitewatch.simulate.render.ground import render_ground
 from sitewatch.simulate.render.nuisance import apply_conditions
 from sitewatch.simulate.render.objects import draw_instance, draw_object, draw_shadows, object_parts
@@ -27,6 +28,7 @@ SHADOW_DEPTH = np.array([0.58, 0.55, 0.47], np.float32)
 
 
 def render_instance_masks(spec: SceneSpec) -> np.ndarray:
+    check_spec(spec)
     g = spec.site.grid
     labels = np.zeros((g.height_px, g.width_px), np.int32)
     for i, obj in enumerate(spec.objects):
@@ -35,6 +37,7 @@ def render_instance_masks(spec: SceneSpec) -> np.ndarray:
 
 
 def render_scene(spec: SceneSpec) -> np.ndarray:
+    check_spec(spec)
     g = spec.site.grid
     c = spec.conditions
     ground, structures = render_ground(spec)

@@ -31,7 +31,7 @@ _ROOFS = [(172, 172, 168), (205, 205, 200), (150, 90, 70), (112, 114, 116), (140
 def _lit(normal: tuple[float, float, float], sun: np.ndarray) -> float:
     n = np.asarray(normal, np.float32)
     n = n / np.linalg.norm(n)
-    return float(np.clip(0.45 + 0.55 * max(float(n @ sun), 0.0) / max(float(sun[2]), 1e-3), 0.3, 1.35))
+    return float(np.clip(0.45 + 0.55 * max(float(n @ sun), 0.0) / max(float(sun[2]), 1e-3), 0.3, 1.2))
 
 
 def _grid_dir(grid: SiteGrid, f: Frame, along: bool) -> tuple[float, float]:
@@ -72,22 +72,21 @@ def buildings_in(img, grid: SiteGrid, f: Frame, rng: np.random.Generator, sun, f
     out: list[Structure] = []
     lot = float(rng.uniform(55, 80)) if hangars else float(rng.uniform(24, 45))
     street = float(rng.uniform(8, 14))
-    na = max(int(f.length // (lot + street)), 1)
-    nb = max(int(f.width // (lot + street)), 1)
-    a0 = -na * (lot + street) / 2 + street / 2
-    b0 = -nb * (lot + street) / 2 + street / 2
+    na = max(int(round(f.length / (lot + street))), 1)
+    nb = max(int(round(f.width / (lot + street))), 1)
+    pa, pb = f.length / na, f.width / nb  # lot pitch that tiles the area exactly
     for i in range(na):
         for j in range(nb):
-            if rng.random() < 0.12:
-                continue  # an empty lot
-            la = lot * float(rng.uniform(0.55, 0.95))
-            lb = lot * float(rng.uniform(0.45, 0.9))
-            ca = a0 + i * (lot + street) + lot / 2
-            cb = b0 + j * (lot + street) + lot / 2
+            if (i or j) and rng.random() < 0.12:
+                continue  # an empty lot (never the first, so an area always has a building)
+            la = max(pa - street, 4.0) * float(rng.uniform(0.6, 1.0))
+            lb = max(pb - street, 4.0) * float(rng.uniform(0.5, 1.0))
+            ca = -f.length / 2 + (i + 0.5) * pa
+            cb = -f.width / 2 + (j + 0.5) * pb
             corners = frame_rect(f, ca - la / 2, ca + la / 2, cb - lb / 2, cb + lb / 2)
             h = float(rng.uniform(10, 16)) if hangars else float(rng.uniform(3.5, 12))
             roof = _ROOFS[int(rng.integers(len(_ROOFS)))]
-            roof = tuple(float(c * rng.uniform(0.9, 1.08)) for c in roof)
+            roof = tuple(float(c * rng.uniform(0.9, 1.05)) for c in roof)
             gable = None if rng.random() < 0.5 and not hangars else bool(la < lb)
             s = building(img, grid, corners, h, roof, sun, gable, f, fine)
             if s is not None:

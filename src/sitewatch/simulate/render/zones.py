@@ -30,8 +30,10 @@ def poly_px(grid: SiteGrid, poly_xy) -> np.ndarray:
 
 
 def frame_of(poly_xy) -> Frame:
-    p = np.asarray(poly_xy, np.float32)
-    (cx, cy), (w, h), ang = cv2.minAreaRect(p)
+    p64 = np.asarray(poly_xy, float)
+    mx, my = p64[:, 0].mean(), p64[:, 1].mean()
+    (cx, cy), (w, h), ang = cv2.minAreaRect((p64 - (mx, my)).astype(np.float32))  # centred: float32 keeps mm
+    cx, cy = cx + mx, cy + my
     t = math.radians(ang)
     ux, uy = math.cos(t), math.sin(t)  # direction of side "w"
     if h > w:
