@@ -3,7 +3,8 @@
 Writes (once, cached in --workdir) a reference and a target of the same synthetic ground,
 3-band uint8, tiled with overviews like a COG; the target is misregistered by a known
 shift and rotation, hazed, re-gained, noisier, with 10% of the scene truly changed. Then,
-each in a fresh child process (so the peak RSS of one does not count against another):
+each in a fresh child process (so the peak RSS of one does not count against another; the
+peak is the child's VmHWM):
 
 1. ours: `align_pair` (coarse-to-fine windowed phase correlation, robust similarity fit);
 2. baseline: plain whole-image phase correlation (both images read whole, one FFT of each,
@@ -144,8 +145,17 @@ def child(mode: str, ref: Path, tgt: Path, side: int) -> dict:
     else:
         raise SystemExit(f"unknown mode {mode}")
     out["seconds"] = time.perf_counter() - t0
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mb"] = peak_rss_mb()
     return out
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM). Not getrusage's ru_maxrss, which Linux
+    carries across exec from the parent that forked us."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_child(mode: str, ref: Path, tgt: Path, side: int) -> dict:
