@@ -222,7 +222,6 @@ def _wings(pf: Planform, width: float, swept: bool) -> list[Part]:
         return [Part(w, z - 0.35, z, "paint_under" if pf.wing_z > pf.fus_z[1] - 0.3 else "paint")]
     ps, pv, croot, ctip, sw_spread, sw_swept = pf.swing
     sweep = sw_swept if swept else sw_spread
-    half = width / 2.0
     # The panel's length comes from the spread span; swept, the same panel turns about the pivot.
     length = (pf.spread_half - pv) / math.cos(math.radians(sw_spread))
     a = math.radians(sweep)

@@ -15,7 +15,7 @@ import numpy as np
 from sitewatch import equipment
 from sitewatch.domain import SiteGrid
 from sitewatch.simulate.render.aircraft import PLANFORMS, aircraft_parts
-from sitewatch.simulate.render.paint import Scheme, camo_weight, scheme_for
+from sitewatch.simulate.render.paint import camo_weight, scheme_for
 from sitewatch.simulate.render.parts import Part, fit_to_box, rect
 from sitewatch.simulate.render.raster import coverage, lambert, sweep_shadow, to_cv
 from sitewatch.simulate.render.rotorcraft import HELIS, blade_phase, helicopter_parts

@@ -69,15 +69,15 @@ def scheme_for(cls: str, role: str, appearance_seed: int) -> Scheme:
         main, camo, under = _AIRCRAFT_SCHEMES[names[int(rng.integers(len(names)))]]
         main, under = _jitter(rng, main, 6), _jitter(rng, under, 6)
         colours = {"paint": main, "paint_under": under, "super": under, "deck": _jitter(rng, (96, 98, 96), 8),
-                   "rotor": _jitter(rng, (50, 52, 54), 5), "disc": _jitter(rng, (70, 72, 72), 6)}
+                   "rotor": _jitter(rng, (50, 52, 54), 5)}
         scale = float(rng.uniform(2.0, 4.5))
         camo_rgb = _jitter(rng, camo, 5) if camo else None
     elif cls == "ship":
         hull = _jitter(rng, (112, 118, 124), 8)
-        deck = _jitter(rng, (86, 88, 90), 6) if rng.random() < 0.6 else _jitter(rng, (122, 86, 74), 6)
+        deck = _jitter(rng, (86, 88, 90), 6) if rng.random() < 0.75 else _jitter(rng, (112, 84, 74), 6)
         sup = _jitter(rng, (150, 156, 160), 8)
         colours = {"paint": hull, "paint_under": hull, "deck": deck, "super": sup, "tarp": deck,
-                   "rotor": dark, "disc": dark}
+                   "rotor": dark}
         camo_rgb, scale = None, 10.0
     else:  # vehicles and air defence
         keys = list(_VEHICLE)
@@ -85,7 +85,7 @@ def scheme_for(cls: str, role: str, appearance_seed: int) -> Scheme:
         main = _jitter(rng, main, 6)
         colours = {"paint": main, "paint_under": main, "super": _jitter(rng, main, 6),
                    "deck": _jitter(rng, (74, 76, 70), 6), "tarp": _jitter(rng, (104, 104, 78), 10),
-                   "rotor": dark, "disc": dark}
+                   "rotor": dark}
         camo_rgb = _jitter(rng, camo, 5) if camo and rng.random() < 0.7 else None
         scale = float(rng.uniform(0.8, 1.8))
     colours.update({"dark": dark, "glass": glass, "metal": metal, "white": white, "black": black})

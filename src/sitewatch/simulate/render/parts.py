@@ -23,7 +23,6 @@ MATERIALS = (
     "super",  # ship superstructure, vehicle cabs
     "tarp",  # canvas covers
     "rotor",  # rotor blades
-    "disc",  # the faint disc a rotor sweeps
     "white",  # markings
     "black",  # submarine hull, tyres
 )

@@ -3,6 +3,7 @@ gravel pads, each with the markings and wear an analyst expects to see."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from sitewatch.domain import SiteGrid
@@ -35,7 +36,7 @@ def concrete(img, grid: SiteGrid, win, cover, f: Frame, pal: Palette, mid: np.nd
     joints = np.maximum(ja, jb)
     m = mid[win]
     stains = smoothstep(1.7, 2.8, m) * 0.3  # oil and fuel stains on a few percent of slabs
-    lum = tone * (1.0 + 0.07 * slab + 0.025 * fine[win]) * (1.0 - 0.35 * joints) * (1.0 - stains)
+    lum = tone * (1.0 + 0.05 * slab + 0.025 * fine[win]) * (1.0 - 0.2 * joints) * (1.0 - stains)
     col = np.asarray(pal.concrete, np.float32) * lum[..., None]
     paint(img, win, cover, col)
 
@@ -95,15 +96,34 @@ def taxiway(img, grid: SiteGrid, win, cover, f: Frame, pal: Palette, mid, fine) 
     paint(img, win, cover * yellow * 0.9, pal.marking_yellow)
 
 
+def tyre_marks(img, grid: SiteGrid, win, cover, seed: int) -> None:
+    """Scuffs where wheels turned: faint dark arcs, a few per hectare."""
+    rs, cs = win
+    h, w = rs.stop - rs.start, cs.stop - cs.start
+    g = grid.gsd_m
+    rng = np.random.default_rng([seed, 0x7E4])
+    n = int(h * w * g * g / 2500.0 * rng.uniform(0.3, 1.0))
+    if n == 0:
+        return
+    m = np.zeros((h, w), np.uint8)
+    for _ in range(min(n, 400)):
+        c = (int(rng.uniform(0, w) * 16), int(rng.uniform(0, h) * 16))
+        r = float(rng.uniform(8, 30)) / g
+        start = float(rng.uniform(0, 360))
+        cv2.ellipse(m, c, (int(r * 16), int(r * 16)), 0.0, start, start + float(rng.uniform(20, 70)),
+                    int(rng.uniform(60, 140)), max(int(round(0.5 / g)), 1), cv2.LINE_AA, 4)
+    dark = m.astype(np.float32) * np.float32(0.35 / 255.0)
+    paint(img, win, cover * dark, (40.0, 40.0, 42.0))
+
+
 def apron(img, grid: SiteGrid, win, cover, f: Frame, pal: Palette, mid, fine, seed: int,
           helipad: bool = False) -> None:
     concrete(img, grid, win, cover, f, pal, mid, fine, seed, 5.0 + 2.5 * (seed % 2))
+    tyre_marks(img, grid, win, cover, seed)
     a, b = frame_coords(grid, win, f)
     g = grid.gsd_m
     # Taxi lanes along the apron: yellow lead lines near both long edges.
     yellow = _line(np.abs(b) - f.width * 0.42, 0.25, g) * (np.abs(a) < f.length / 2 - 4)
-    if helipad:  # painted landing spots every 30 m along the pad
-        spot = ((a + f.length / 2) % 30.0) - 15.0
-        r = np.sqrt(spot ** 2 + b ** 2)
-        yellow = np.maximum(yellow, _line(r - 8.0, 0.3, g))
+    if helipad:  # a helipad's centre line instead of taxi lanes
+        yellow = _line(b, 0.25, g) * (np.abs(a) < f.length / 2 - 4)
     paint(img, win, cover * yellow * 0.85, pal.marking_yellow)

@@ -22,8 +22,15 @@ def _hull(L: float, W: float, bow: float, stern: float, transom: float) -> np.nd
     return body(0.0, -L, W, bow * L, stern * L, tail_width=transom * W, nose_width=0.0, n=10)
 
 
-def _block(s0: float, s1: float, w: float, z: float, mat: str = "super", zb: float = 5.0) -> Part:
-    return Part(body(-s0, -s1, w, min(1.5, (s1 - s0) * 0.2), 0.6, tail_width=w, nose_width=w * 0.7), zb, z, mat)
+def _block(s0: float, s1: float, w: float, z: float, mat: str = "super", zb: float = 5.0) -> list[Part]:
+    """A superstructure block in two tiers, the upper one narrower and set back, with a
+    row of dark bridge windows along its front."""
+    lower = Part(body(-s0, -s1, w, min(1.5, (s1 - s0) * 0.2), 0.6, tail_width=w, nose_width=w * 0.7), zb, z - 2.5, mat)
+    u0, u1 = s0 + (s1 - s0) * 0.15, s1 - (s1 - s0) * 0.2
+    upper = Part(body(-u0, -u1, w * 0.7, min(1.2, (u1 - u0) * 0.2), 0.5, tail_width=w * 0.7, nose_width=w * 0.5),
+                 z - 2.5, z, mat)
+    windows = Part(_s(rect(u0 + 0.2, u0 + 0.7, -w * 0.25, w * 0.25)), z, z + 0.02, "dark", casts_shadow=False)
+    return [lower, upper, windows]
 
 
 def _gun(s: float, r: float, barrel: float, z: float) -> list[Part]:
@@ -58,16 +65,16 @@ def frigate_parts(L: float, W: float, gorshkov: bool) -> list[Part]:
     parts.append(Part(deck, f, f + 0.05, "deck", casts_shadow=False))
     parts += _gun(0.17 * L, 1.8, 5.0, f + 2.6)
     parts += _vls(0.23 * L, 0.30 * L, W * 0.38, f + 0.3)
-    parts.append(_block(0.31 * L, 0.47 * L, W * 0.72, f + 9.0))
+    parts += _block(0.31 * L, 0.47 * L, W * 0.72, f + 9.0)
     if gorshkov:  # integrated pyramid mast
         parts.append(Part(_s(ellipse(0.40 * L, 0.0, 3.4, W * 0.26, 4)), f + 9, f + 24, "super"))
     else:
         parts.append(Part(_s(rect(0.385 * L, 0.405 * L, -0.7, 0.7)), f + 9, f + 27, "metal"))
         parts.append(Part(_s(rect(0.392 * L, 0.398 * L, -W * 0.22, W * 0.22)), f + 22, f + 22.3, "metal"))
-    parts.append(_block(0.49 * L, 0.66 * L, W * 0.62, f + 7.0))
+    parts += _block(0.49 * L, 0.66 * L, W * 0.62, f + 7.0)
     parts.append(Part(_s(ellipse(0.56 * L, 0.0, 2.6, 1.6, 14)), f + 7, f + 10.5, "dark", rounded=True))
     parts += _vls(0.665 * L, 0.70 * L, W * 0.30, f + 0.3)
-    parts.append(_block(0.70 * L, 0.79 * L, W * 0.66, f + 5.5))
+    parts += _block(0.70 * L, 0.79 * L, W * 0.66, f + 5.5)
     parts += _helideck(0.80 * L, 0.97 * L, W * 0.7, f + 0.1)
     return parts
 
@@ -78,7 +85,7 @@ def landing_ship_parts(L: float, W: float) -> list[Part]:
     parts.append(Part(_s(rect(0.12 * L, 0.44 * L, -W * 0.4, W * 0.4)), f, f + 0.05, "deck", casts_shadow=False))
     parts.append(Part(_s(rect(0.18 * L, 0.40 * L, -W * 0.16, W * 0.16)), f + 0.05, f + 0.5, "dark"))  # hatch
     parts += _gun(0.10 * L, 1.4, 3.0, f + 2.2)
-    parts.append(_block(0.45 * L, 0.74 * L, W * 0.8, f + 9.0))
+    parts += _block(0.45 * L, 0.74 * L, W * 0.8, f + 9.0)
     parts.append(Part(_s(rect(0.52 * L, 0.535 * L, -0.6, 0.6)), f + 9, f + 24, "metal"))
     parts.append(Part(_s(ellipse(0.64 * L, 0.0, 2.5, 1.8, 14)), f + 9, f + 13, "dark", rounded=True))
     parts += _gun(0.80 * L, 1.4, 3.0, f + 2.2)
@@ -96,7 +103,7 @@ def tanker_parts(L: float, W: float) -> list[Part]:
     for s in (0.3, 0.5):  # replenishment masts
         parts.append(Part(_s(rect(s * L, s * L + 1.5, -W * 0.3, W * 0.3)), f, f + 12, "super"))
     parts.append(Part(_s(ellipse(0.07 * L, 0.0, 4.0, W * 0.3, 12)), f, f + 2.5, "super"))  # forecastle
-    parts.append(_block(0.78 * L, 0.93 * L, W * 0.86, f + 12.0))
+    parts += _block(0.78 * L, 0.93 * L, W * 0.86, f + 12.0)
     parts.append(Part(_s(ellipse(0.88 * L, 0.0, 2.4, 2.0, 14)), f + 12, f + 16, "dark", rounded=True))
     return parts
 

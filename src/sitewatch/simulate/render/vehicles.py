@@ -63,10 +63,12 @@ def launcher_parts(L: float, W: float, state: str) -> list[Part]:
         parts.append(Part(_s(rect(L - 2.4, L - 0.2, W * 0.40, W * 0.48)), 1.9, 9.5, "metal"))
         parts.append(Part(_s(rect(3.2, L - 2.6, -W * 0.3, W * 0.3)), 1.9, 2.0, "dark", casts_shadow=False))
     else:
-        for sgn in (1, -1):
-            tube = body(-3.0, -(L - 0.1), tube_d * 1.05, 0.3, 0.1, tail_width=tube_d, nose_width=tube_d,
-                        vc=sgn * tube_d * 0.58)
-            parts.append(Part(tube, 1.9, 3.9, "paint", rounded=True))
+        # Four canisters in a 2 x 2 stack: the lower pair shows either side of the upper pair.
+        for v_c, z0, z1 in ((0.74, 1.9, 3.0), (0.27, 2.9, 4.0)):
+            for sgn in (1, -1):
+                tube = body(-3.0, -(L - 0.1), W * 0.25, 0.3, 0.1, tail_width=W * 0.24, nose_width=W * 0.24,
+                            vc=sgn * W / 2 * v_c)
+                parts.append(Part(tube, z0, z1, "paint", rounded=True))
     return parts
 
 
