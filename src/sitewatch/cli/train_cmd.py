@@ -27,6 +27,8 @@ def train_command(
     class_map: str = typer.Option(None, "--class-map", help="For text labels: name=class,... (default: DOTA)."),
     pretrained: bool = typer.Option(True, "--pretrained/--no-pretrained", help="Start from ImageNet Lite0."),
     threads: int = typer.Option(2, "--threads"),
+    freeze_blocks: int = typer.Option(3, "--freeze-blocks", help="Keep the stem and this many early Lite0 blocks "
+                                                                "at their ImageNet weights (0: train all)."),
     minutes: float = typer.Option(None, "--minutes", help="Wall-clock budget; the learning-rate schedule follows "
                                                          "time and training stops when it is spent."),
     seed: int = typer.Option(0, "--seed"),
@@ -43,7 +45,7 @@ def train_command(
     cfg = TrainConfig(data=[str(d) for d in data], out=str(out), checkpoint=str(checkpoint), resume=resume,
                       steps=steps, batch=batch, chip=chip, lr=lr, gsd_m=gsd, data_gsd=data_gsd,
                       class_map=parse_class_map(class_map) if class_map or data_gsd else None,
-                      pretrained=pretrained, threads=threads, seed=seed, minutes=minutes, model_id=model_id, version=version)
+                      pretrained=pretrained, threads=threads, seed=seed, minutes=minutes, freeze_blocks=freeze_blocks, model_id=model_id, version=version)
     with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeRemainingColumn()) as bar:
         task = bar.add_task("", total=steps)
