@@ -24,8 +24,8 @@ class Structure:
     base_m: float = 0.0  # raised parts (a crane's boom) cast a shadow detached from their foot
 
 
-_ROOFS = [(172, 172, 168), (205, 205, 200), (150, 90, 70), (112, 114, 116), (140, 150, 160), (120, 134, 112),
-          (188, 180, 160)]
+_ROOFS = [(168, 168, 164), (192, 192, 188), (140, 96, 80), (108, 110, 112), (128, 134, 140), (116, 124, 108),
+          (176, 170, 154), (150, 150, 146)]
 
 
 def _lit(normal: tuple[float, float, float], sun: np.ndarray) -> float:

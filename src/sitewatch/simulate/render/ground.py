@@ -54,7 +54,7 @@ def _land(img: np.ndarray, pal, large: np.ndarray, mid: np.ndarray, fine: np.nda
     img[:] = up[:H, :W]
     for r in range(0, H, _ROW_BLOCK):
         sl = slice(r, r + _ROW_BLOCK)
-        img[sl] *= (1.0 + 0.06 * fine[sl])[..., None]
+        img[sl] *= (1.0 + 0.045 * fine[sl])[..., None]
 
 
 def _roads(img, grid, rng, pal, mid, fine) -> None:
@@ -86,6 +86,38 @@ def _roads(img, grid, rng, pal, mid, fine) -> None:
         img[ys, xs] = img[ys, xs] * (1.0 - cov) + col * cov
 
 
+def _farmland(img, grid, rng, pal, large, mid) -> None:
+    """Cultivated plots around the site: a tilted grid of fields, ploughed, cropped or
+    stubble, where the large-scale field says the land is farmed."""
+    H, W = img.shape[:2]
+    g = grid.gsd_m
+    pitch = float(rng.uniform(60, 160)) / g
+    ang = float(rng.uniform(0, math.pi / 2))
+    d = np.array([math.cos(ang), math.sin(ang)])
+    n = np.array([-d[1], d[0]])
+    thr = float(rng.uniform(-0.3, 0.6))
+    tones = [np.asarray(pal.soil2, np.float32) * 0.88, np.asarray(pal.vegetation, np.float32) * np.float32(1.04),
+             np.asarray(pal.soil, np.float32) * np.array([1.1, 1.06, 0.92], np.float32),
+             np.asarray(pal.vegetation, np.float32) * np.array([0.85, 0.95, 0.8], np.float32)]
+    span = int(math.hypot(H, W) / pitch) + 2
+    centre = np.array([W / 2, H / 2])
+    for i in range(-span // 2 - 1, span // 2 + 1):
+        for j in range(-span // 2 - 1, span // 2 + 1):
+            la = pitch * float(rng.uniform(0.94, 0.99))  # fields tile the farmed land, with a track between
+            lb = pitch * float(rng.uniform(0.94, 0.99))
+            c = centre + d * (i * pitch) + n * (j * pitch)
+            keep = rng.random()
+            if not (0 <= c[0] < W and 0 <= c[1] < H) or large[int(c[1]), int(c[0])] < thr or keep < 0.12:
+                continue
+            corners = np.array([c + d * sa * la / 2 + n * sb * lb / 2 for sa, sb in ((-1, -1), (1, -1), (1, 1), (-1, 1))])
+            win = window(corners, (H, W))
+            if win is None:
+                continue
+            tone = tones[int(rng.integers(len(tones)))] * np.float32(rng.uniform(0.92, 1.08))
+            col = tone * (1.0 + 0.05 * mid[win])[..., None]
+            paint(img, win, mask_in(corners, win) * np.float32(rng.uniform(0.5, 0.85)), col)
+
+
 def _kind(z: Zone) -> str:
     if z.kind == "pier" and "breakwater" in z.name.lower():
         return "breakwater"
@@ -102,8 +134,9 @@ def render_ground(spec: SceneSpec) -> tuple[np.ndarray, list[Structure]]:
     large = fbm(rng, (H, W), g, (260.0, 110.0, 45.0))
     mid = fbm(rng, (H, W), g, (18.0, 7.0, 3.0))
     fine = rng.standard_normal((H, W), dtype=np.float32)
-    if g < 0.45:  # below ~0.5 m the grain is a little coarser than a pixel
-        fine = cv2.GaussianBlur(fine, (0, 0), 0.6) * np.float32(1.8)
+    # Grain a little coarser than a pixel (gravel, tufts, cracks), rescaled to unit std.
+    fine = cv2.GaussianBlur(fine, (0, 0), 0.7)
+    fine *= np.float32(2.0)
     img = np.empty((H, W, 3), np.float32)
     # The sun of a fixed reference date shades roofs and berms: it is part of the ground's
     # look, not of the date (shadows, which do move, come from the date's sun).
@@ -116,6 +149,8 @@ def render_ground(spec: SceneSpec) -> tuple[np.ndarray, list[Structure]]:
                  (grid.origin_x - 10 * g, grid.origin_y - (H + 10) * g))
         zones = [Zone("ground", "apron" if site.kind == "airbase" else "water", whole)]
     _land(img, pal, large, mid, fine)
+    if site.zones:
+        _farmland(img, grid, rng, pal, large, mid)
     _roads(img, grid, rng, pal, mid, fine)
     occupied = np.zeros((H, W), np.uint8)
     water = np.zeros((H, W), np.uint8)

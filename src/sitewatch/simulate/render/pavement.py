@@ -35,8 +35,8 @@ def concrete(img, grid: SiteGrid, win, cover, f: Frame, pal: Palette, mid: np.nd
     jb = _line(b - slab_m * np.round(b / slab_m), 0.08, g)
     joints = np.maximum(ja, jb)
     m = mid[win]
-    stains = smoothstep(1.7, 2.8, m) * 0.3  # oil and fuel stains on a few percent of slabs
-    lum = tone * (1.0 + 0.05 * slab + 0.025 * fine[win]) * (1.0 - 0.2 * joints) * (1.0 - stains)
+    stains = smoothstep(1.9, 3.0, m) * 0.25  # oil and fuel stains on a few percent of slabs
+    lum = tone * (1.0 + 0.035 * slab + 0.025 * fine[win] + 0.03 * mid[win]) * (1.0 - 0.13 * joints) * (1.0 - stains)
     col = np.asarray(pal.concrete, np.float32) * lum[..., None]
     paint(img, win, cover, col)
 
@@ -116,10 +116,29 @@ def tyre_marks(img, grid: SiteGrid, win, cover, seed: int) -> None:
     paint(img, win, cover * dark, (40.0, 40.0, 42.0))
 
 
+def lead_in_lines(img, grid: SiteGrid, win, cover, pal: Palette, seed: int) -> None:
+    """Painted yellow lead-in curves: quarter arcs of 25-60 m radius, one per ~2 ha."""
+    rs, cs = win
+    h, w = rs.stop - rs.start, cs.stop - cs.start
+    g = grid.gsd_m
+    rng = np.random.default_rng([seed, 0x1EAD])
+    n = int(h * w * g * g / 20000.0 * rng.uniform(0.5, 1.5))
+    m = np.zeros((h, w), np.uint8)
+    for _ in range(min(n, 60)):
+        c = (int(rng.uniform(0, w) * 16), int(rng.uniform(0, h) * 16))
+        r = float(rng.uniform(25, 60)) / g
+        start = 90.0 * int(rng.integers(4))
+        cv2.ellipse(m, c, (int(r * 16), int(r * 16)), 0.0, start, start + 90.0, 255,
+                    max(int(round(0.3 / g)), 1), cv2.LINE_AA, 4)
+    paint(img, win, cover * m.astype(np.float32) * np.float32(0.75 / 255.0), pal.marking_yellow)
+
+
 def apron(img, grid: SiteGrid, win, cover, f: Frame, pal: Palette, mid, fine, seed: int,
           helipad: bool = False) -> None:
     concrete(img, grid, win, cover, f, pal, mid, fine, seed, 5.0 + 2.5 * (seed % 2))
     tyre_marks(img, grid, win, cover, seed)
+    if not helipad:
+        lead_in_lines(img, grid, win, cover, pal, seed)
     a, b = frame_coords(grid, win, f)
     g = grid.gsd_m
     # Taxi lanes along the apron: yellow lead lines near both long edges.
