@@ -120,7 +120,17 @@ def _object_pixels(result, date_index: int) -> np.ndarray:
     with rasterio.open(result.images[date_index]) as ds:
         img = np.moveaxis(ds.read(), 0, 2).astype(np.int16)
     empty = render_scene(replace(d.spec, objects=())).astype(np.int16)
-    return (np.abs(img - empty).max(axis=2) > 12).astype(np.uint8)
+    # noise and blur are off in these scenes: any difference of a few DN is the object (pale paint
+    # on a pale apron differs by little)
+    return (np.abs(img - empty).max(axis=2) > 3).astype(np.uint8)
+
+
+def _pixels_of(obj: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """The object pixels belonging to one truth polygon: every connected part of the object
+    mask that touches the polygon (objects stand metres apart, so parts are never shared)."""
+    n, labels = cv2.connectedComponents(obj, connectivity=8)
+    touching = np.unique(labels[(inside > 0) & (obj > 0)])
+    return np.isin(labels, touching[touching > 0]).astype(np.uint8)
 
 
 def _truth_pixel_rings(truth_path: Path, image_path: Path) -> list[tuple[str, np.ndarray]]:
@@ -164,10 +174,10 @@ def test_truth_polygons_land_on_the_rendered_objects(runs, date_index):
     for track_id, ring in rings:
         inside = np.zeros_like(obj)
         cv2.fillPoly(inside, [np.round((ring - 0.5) * 16).astype(np.int32)], 1, shift=4)
-        near = cv2.dilate(inside, np.ones((9, 9), np.uint8))  # 4 px around: closer than any neighbour
         snug = cv2.dilate(inside, np.ones((3, 3), np.uint8))  # 1 px of rasterisation slack
-        mine = obj & near
-        assert mine.sum() > 0.2 * inside.sum(), f"{track_id}: nothing rendered under its truth polygon"
+        mine = _pixels_of(obj, inside)
+        # a swept-wing bomber covers under a fifth of its box: ask for a tenth
+        assert mine.sum() > 0.1 * inside.sum(), f"{track_id}: nothing rendered under its truth polygon"
         # almost all of the object's pixels fall inside its truth polygon ...
         assert (mine & snug).sum() >= 0.97 * mine.sum(), track_id
         # ... and the object's extent along and across the polygon's axes is centred on it, to a pixel
@@ -369,10 +379,10 @@ def test_random_sites_elsewhere_are_georeferenced_and_labelled_right(tmp_path, k
         for track_id, ring in _truth_pixel_rings(truth, image):
             inside = np.zeros_like(obj)
             cv2.fillPoly(inside, [np.round((ring - 0.5) * 16).astype(np.int32)], 1, shift=4)
-            mine = obj & cv2.dilate(inside, np.ones((9, 9), np.uint8))
+            mine = _pixels_of(obj, inside)
             if inside[0].any() or inside[-1].any() or inside[:, 0].any() or inside[:, -1].any():
                 continue  # misregistration pushed part of it off the image
-            assert mine.sum() > 0.2 * inside.sum(), track_id
+            assert mine.sum() > 0.1 * inside.sum(), track_id
             assert (mine & cv2.dilate(inside, np.ones((3, 3), np.uint8))).sum() >= 0.97 * mine.sum(), track_id
             assert np.hypot(*_extent_centre_offset(mine, ring)) <= 1.0, track_id
 

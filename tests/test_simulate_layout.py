@@ -144,3 +144,21 @@ def test_ships_moor_against_their_pier_or_quay():
                 total += 1
                 near += quay.distance(Polygon(o.box.corners())) <= 2.0
     assert total >= 4 and near == total
+
+
+def test_refitting_rotors_never_overlaps_a_neighbour_or_leaves_the_pad():
+    # four bare Mi-8 fuselages (18.2 m x 2.5 m) on a pad with room for four rotor discs
+    # (21.3 m + 6 m spacing each, 25.2 m long): placed by their bare size, 2.5 m + 6 m apart,
+    # refitted rotors would overlap
+    doc = copy.deepcopy(BASE)
+    doc["sites"][0]["zones"][0] = {"name": "pad", "kind": "helipad", "rect": {"center": [0, 20], "size": [150, 32]},
+                                   "inventory": [{"type": "Mi-8/17", "count": 4, "state": "rotor_removed"}]}
+    doc["sites"][0]["dates"][1]["state_changes"] = [{"type": "Mi-8/17", "count": 4, "zone": "pad",
+                                                     "to_state": "normal"}]
+    plan = plan_scenario(doc)[0]
+    refitted = [o for o in plan.dates[1].spec.objects if o.zone == "pad"]
+    assert [o.state for o in refitted] == ["normal"] * 4
+    pad = Polygon(plan.site.zone("pad").polygon).buffer(0.5)
+    polys = [Polygon(o.box.corners()) for o in refitted]
+    assert all(pad.contains(p) for p in polys)
+    assert min(a.distance(b) for a, b in itertools.combinations(polys, 2)) >= SPACING_M["helicopter"] - 1.0

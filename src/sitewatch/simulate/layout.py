@@ -142,9 +142,13 @@ class RowPlacer:
               rng: np.random.Generator, jitter_deg: float) -> OrientedBox:
         """A box for an item of this footprint; raises NoRoom. `occupied` holds every box
         already on the ground with the spacing it demands around itself."""
+        jitter = float(np.clip(rng.normal(0.0, jitter_deg / 2.0), -jitter_deg, jitter_deg))
         eu, ev = (length, width) if self.inline else (width, length)
-        # the window is the footprint itself: items may touch the zone's edge (a ship its
-        # quay, a nose line the taxiway); neighbours are grown by both items' half spacings
+        # the window is the footprint itself, turned by its jitter: items may touch the zone's
+        # edge (a ship its quay, a nose line the taxiway); neighbours are grown by both items'
+        # half spacings
+        cj, sj = abs(math.cos(math.radians(jitter))), abs(math.sin(math.radians(jitter)))
+        eu, ev = eu * cj + ev * sj, ev * cj + eu * sj
         wu = int(math.ceil(eu / CELL_M)) + 1
         wv = int(math.ceil(ev / CELL_M)) + 1
         nv, nu = self.shape
@@ -170,7 +174,6 @@ class RowPlacer:
         u = self.u0 + (c + wu / 2.0) * CELL_M
         v = self.v1 - (r + wv / 2.0) * CELL_M
         cx, cy = self.frame.to_map(u, v)
-        jitter = float(np.clip(rng.normal(0.0, jitter_deg / 2.0), -jitter_deg, jitter_deg))
         if self.inline:
             heading = self.frame.u_heading_deg + (180.0 if rng.random() < 0.5 else 0.0)
         else:

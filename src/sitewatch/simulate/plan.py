@@ -87,6 +87,16 @@ class SitePlan:
 class _Item:
     obj: PlacedObject
     margin: float  # half the spacing it keeps from its neighbours
+    reserved: OrientedBox  # the largest footprint of its type, same centre: room for any state
+
+
+def reserve_footprint(type_name: str) -> tuple[float, float]:
+    """(length, width) of the largest outline a type takes in any state or wing position.
+    Items are placed by it so that a later state change (a rotor refitted) never
+    overlaps a neighbour or leaves the zone."""
+    t = equipment.get(type_name)
+    sizes = [t.footprint(s, w) for s in t.states for w in ((False, True) if t.swing_wing else (False,))]
+    return max(length for length, _ in sizes), max(width for _, width in sizes)
 
 
 class _Ground:
@@ -123,21 +133,23 @@ class _Ground:
         zm = self.zone_models[zone_name]
         spacing = zm.spacing_m if zm.spacing_m is not None else SPACING_M[t.cls]
         length, width = t.footprint(state, wings_swept)
-        occupied = [(it.obj.box, it.margin) for it in self.items.values()]
+        rl, rw = reserve_footprint(type_name)
+        occupied = [(it.reserved, it.margin) for it in self.items.values()]
         jitter = HEADING_JITTER_DEG[t.cls]
-        box: OrientedBox | None = None
+        spot: OrientedBox | None = None
         if zm.kind == "air_defence_site" and t.cls != "ship":
             try:
-                box = place_in_ring(self.site.zone(zone_name), length, width, spacing,
-                                    t.role == "air_defence_radar", occupied, self.rng, jitter)
+                spot = place_in_ring(self.site.zone(zone_name), rl, rw, spacing,
+                                     t.role == "air_defence_radar", occupied, self.rng, jitter)
             except NoRoom:
-                box = None
-        if box is None:
-            box = self._placer(zm, t.cls == "ship").place(length, width, spacing, occupied, self.rng, jitter)
+                spot = None
+        if spot is None:
+            spot = self._placer(zm, t.cls == "ship").place(rl, rw, spacing, occupied, self.rng, jitter)
+        box = OrientedBox(spot.cx, spot.cy, length, width, spot.heading_deg)
         appearance = derive_seed(self.seed, self.model.name, track_id, "appearance") & 0x7FFFFFFF
         obj = PlacedObject(track_id=track_id, type=type_name, cls=t.cls, state=state, box=box,
                            wings_swept=wings_swept, appearance_seed=appearance, zone=zone_name)
-        item = _Item(obj, spacing / 2.0)
+        item = _Item(obj, spacing / 2.0, spot)
         self.items[track_id] = item
         return item
 
@@ -169,8 +181,8 @@ def _row_pitches(model: SiteModel) -> dict[tuple[str, bool], float]:
     def see(zone: str, type_name: str) -> None:
         t = equipment.get(type_name)
         inline = t.cls == "ship"
-        sizes = [t.footprint(s, w) for s in t.states for w in ((False, True) if t.swing_wing else (False,))]
-        depth = max(w if inline else length for length, w in sizes)
+        length, width = reserve_footprint(type_name)
+        depth = width if inline else length
         spacing = spacing_of[zone] if spacing_of[zone] is not None else SPACING_M[t.cls]
         key = (zone, inline)
         pitch[key] = max(pitch.get(key, 0.0), depth + spacing)

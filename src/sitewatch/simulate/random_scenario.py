@@ -54,17 +54,28 @@ def _zones_airbase(rng: np.random.Generator, half_w: float, half_h: float, axis:
     zones: list[dict[str, Any]] = []
     taken: list[Polygon] = []
     inner = box(-half_w * 0.96, -half_h * 0.96, half_w * 0.96, half_h * 0.96)
+    full = box(-half_w, -half_h, half_w, half_h)
     scale = min(half_w, half_h)
     if scale > 250 and rng.random() < 0.7:  # a runway strip across the site, as scene furniture
         off = float(rng.uniform(-0.6, 0.6)) * scale
         length = 2.0 * math.hypot(half_w, half_h)
         runway = _rect_poly(_rect(off * math.cos(math.radians(axis)), -off * math.sin(math.radians(axis)), 45.0,
                                   length, axis))
-        zones.append({"name": "runway", "kind": "runway", "polygon": _clipped(runway, inner)})
+        zones.append({"name": "runway", "kind": "runway", "polygon": _clipped(runway, full)})
         taken.append(runway.buffer(30.0))
+        side = 1.0 if rng.random() < 0.5 else -1.0  # a parallel taxiway on one side
+        t_off = off + side * float(rng.uniform(90.0, 160.0))
+        taxiway = _rect_poly(_rect(t_off * math.cos(math.radians(axis)), -t_off * math.sin(math.radians(axis)), 23.0,
+                                   length, axis))
+        if taxiway.intersects(inner):
+            zones.append({"name": "taxiway", "kind": "taxiway", "polygon": _clipped(taxiway, full)})
+            taken.append(taxiway.buffer(15.0))
     wanted = ["apron"] + [k for k, p in (("apron", 0.5), ("helipad", 0.6), ("air_defence_site", 0.4),
                                          ("parking", 0.5)) if rng.random() < p]
-    sizes = {"apron": (0.35, 0.9), "helipad": (0.25, 0.6), "air_defence_site": (0.25, 0.4), "parking": (0.15, 0.35)}
+    # scene furniture: buildings and storage yards, clutter a detector must learn to ignore
+    wanted += ["building_area"] * int(rng.integers(0, 3)) + (["storage"] if rng.random() < 0.4 else [])
+    sizes = {"apron": (0.35, 0.9), "helipad": (0.25, 0.6), "air_defence_site": (0.25, 0.4), "parking": (0.15, 0.35),
+             "building_area": (0.2, 0.45), "storage": (0.15, 0.3)}
     counts: dict[str, int] = {}
     for kind in wanted:
         lo, hi = sizes[kind]
@@ -83,9 +94,9 @@ def _zones_airbase(rng: np.random.Generator, half_w: float, half_h: float, axis:
     return zones
 
 
-def _clipped(poly: Polygon, inner: Polygon) -> list[list[float]]:
+def _clipped(poly: Polygon, extent: Polygon) -> list[list[float]]:
     """A furniture zone cut to the site extent, as a polygon vertex list."""
-    part = poly.intersection(inner)
+    part = poly.intersection(extent)
     if part.geom_type != "Polygon":
         part = max(getattr(part, "geoms", [part]), key=lambda g: g.area)
     return [[round(x, 2), round(y, 2)] for x, y in list(part.exterior.coords)[:-1]]
@@ -97,12 +108,13 @@ def _zones_naval(rng: np.random.Generator, half_w: float, half_h: float, axis: f
     ux, uy = math.sin(a), math.cos(a)  # along the quay
     nx, ny = -uy, ux  # across it, towards the water
     inner = box(-half_w * 0.96, -half_h * 0.96, half_w * 0.96, half_h * 0.96)
+    full = box(-half_w, -half_h, half_w, half_h)
     off = float(rng.uniform(-0.25, 0.0)) * min(half_w, half_h)
     span = 2.0 * math.hypot(half_w, half_h)
     water = _rect_poly(_rect(nx * (off + span / 2), ny * (off + span / 2), span, span, axis))
     quay = _rect_poly(_rect(nx * (off - 8), ny * (off - 8), 16.0, span, axis))
-    zones: list[dict[str, Any]] = [{"name": "harbour", "kind": "water", "polygon": _clipped(water, inner)},
-                                   {"name": "quay", "kind": "quay", "polygon": _clipped(quay, inner)}]
+    zones: list[dict[str, Any]] = [{"name": "harbour", "kind": "water", "polygon": _clipped(water, full)},
+                                   {"name": "quay", "kind": "quay", "polygon": _clipped(quay, full)}]
     depth = 0.0
     for k in range(int(rng.integers(1, 4))):
         d = float(rng.uniform(30.0, 50.0))
@@ -115,7 +127,23 @@ def _zones_naval(rng: np.random.Generator, half_w: float, half_h: float, axis: f
                               "front_deg": round(math.degrees(math.atan2(-nx, -ny)) % 360.0, 3)})  # the quay
                 break
         depth += d
+    # buildings on the land side of the quay
+    for k in range(int(rng.integers(1, 4))):
+        for _ in range(30):
+            w, h = float(rng.uniform(40.0, 0.5 * half_w)), float(rng.uniform(40.0, 0.6 * half_h))
+            back = off - 16.0 - float(rng.uniform(10.0, max(12.0, half_w))) - w / 2
+            along = float(rng.uniform(-0.7, 0.7)) * min(half_w, half_h)
+            r = _rect(nx * back + ux * along, ny * back + uy * along, w, h, axis)
+            p = _rect_poly(r)
+            if inner.contains(p) and not p.intersects(quay.buffer(5.0)) and not p.intersects(water) and not any(
+                    p.intersects(_zone_poly(z)) for z in zones if z["kind"] == "building_area"):
+                zones.append({"name": f"buildings_{k + 1}", "kind": "building_area", "rect": r})
+                break
     return zones
+
+
+def _zone_poly(z: dict[str, Any]) -> Polygon:
+    return _rect_poly(z["rect"]) if "rect" in z else Polygon(z["polygon"])
 
 
 def _inventory(rng: np.random.Generator, zones: list[dict[str, Any]], density: float) -> None:
