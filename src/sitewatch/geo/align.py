@@ -48,6 +48,9 @@ class AlignParams:
     max_residual_px: float = 0.5
     max_cloud_cover: float = 0.5
     max_shift_px: float = 200.0  # a larger correction means the georeferencing is wrong, not off
+    # Both images are resampled to the grid's GSD, so what is left is a shift and a rotation;
+    # fitting no scale removes one unknown. False fits a similarity (scale free).
+    rigid: bool = True
 
 
 @dataclass
@@ -203,7 +206,7 @@ def estimate(ref_ds, tgt_ds, grid: SiteGrid, params: AlignParams = AlignParams()
                 shifts.append(s)
         measured = len(shifts)
         src, dst, w = cr.correspondences(shifts, m)
-        fit = cr.robust_similarity(src, dst, w, threshold=1.0 if it == 0 else 0.5, seed=it)
+        fit = cr.robust_similarity(src, dst, w, threshold=1.0 if it == 0 else 0.5, seed=it, rigid=p.rigid)
         if fit is None:
             break
         m = fit.matrix

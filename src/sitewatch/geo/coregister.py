@@ -97,6 +97,19 @@ def fit_similarity(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None 
     return np.array([[ca, -sb, tx], [sb, ca, ty]])
 
 
+def fit_rigid(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Weighted least-squares rotation and translation (no scale) mapping src -> dst."""
+    w = np.ones(len(src)) if weights is None else weights
+    w = w / w.sum()
+    cs, cd = w @ src, w @ dst
+    a, b = src - cs, dst - cd
+    num = float(np.sum(w * (a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0])))
+    den = float(np.sum(w * (a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1])))
+    t = math.atan2(num, den)
+    r = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+    return np.hstack([r, (cd - r @ cs)[:, None]])
+
+
 def apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return pts @ m[:, :2].T + m[:, 2]
 
@@ -109,10 +122,12 @@ class Fit:
 
 
 def robust_similarity(src: np.ndarray, dst: np.ndarray, weights: np.ndarray, threshold: float,
-                      iterations: int = 300, seed: int = 0) -> Fit | None:
+                      iterations: int = 300, seed: int = 0, rigid: bool = False) -> Fit | None:
     """RANSAC over two-point similarity hypotheses, then weighted least squares on the
     consensus set, re-selected until stable. Windows over real change disagree with the
-    consensus and are dropped. None with fewer than three correspondences."""
+    consensus and are dropped. rigid: the final model has no scale (rotation and shift
+    only). None with fewer than three correspondences."""
+    final = fit_rigid if rigid else fit_similarity
     n = len(src)
     if n < 3:
         return None
@@ -132,7 +147,7 @@ def robust_similarity(src: np.ndarray, dst: np.ndarray, weights: np.ndarray, thr
     if best.sum() < 3:
         return None
     inl = best
-    m = fit_similarity(src[inl], dst[inl], weights[inl])
+    m = final(src[inl], dst[inl], weights[inl])
     for _ in range(10):
         err = np.linalg.norm(apply(m, src) - dst, axis=1)
         # consensus: within the threshold, and within 3 robust sigmas of the current fit
@@ -141,7 +156,7 @@ def robust_similarity(src: np.ndarray, dst: np.ndarray, weights: np.ndarray, thr
         if new.sum() < 3 or np.array_equal(new, inl):
             break
         inl = new
-        m = fit_similarity(src[inl], dst[inl], weights[inl])
+        m = final(src[inl], dst[inl], weights[inl])
     err = np.linalg.norm(apply(m, src) - dst, axis=1)
     rms = float(np.sqrt(np.mean(err[inl] ** 2)))
     return Fit(m, inl, rms)
