@@ -30,6 +30,28 @@ GSDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 SCENE_M = 300.0  # metres per side: room for a row of aircraft or two ships
 
 
+def pick_threshold(preds, truths, model_path: Path) -> float:
+    """The threshold in 0.05..0.70 with the best F1 (precision and recall over all
+    classes), written into the model's `score_threshold` metadata."""
+    import numpy as np
+    import onnx
+
+    best = (-1.0, 0.3)
+    for t in np.arange(0.05, 0.701, 0.05):
+        r = evaluate(preds, truths, score_threshold=float(t))
+        p, rec = r["precision"] or 0.0, r["recall"] or 0.0
+        f1 = 2 * p * rec / (p + rec) if p + rec else 0.0
+        print(f"threshold {t:.2f}: precision {p:.3f} recall {rec:.3f} F1 {f1:.3f}")
+        best = max(best, (f1, round(float(t), 2)))
+    m = onnx.load(str(model_path))
+    for prop in m.metadata_props:
+        if prop.key == "score_threshold":
+            prop.value = repr(best[1])
+    onnx.save(m, str(model_path))
+    print(f"picked score threshold {best[1]} (F1 {best[0]:.3f}) -> {model_path}")
+    return best[1]
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None)
@@ -37,6 +59,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=90000)
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--out", default="bench/out/eval_sim.json")
+    ap.add_argument("--pick-threshold", action="store_true",
+                    help="choose the score threshold with the best F1 on these scenes and write it into the "
+                         "model's metadata (use validation seeds, not the test seeds)")
     args = ap.parse_args(argv)
     model = DetectionModel(args.model)
     thr = model.info.score_threshold if args.threshold is None else args.threshold
@@ -54,6 +79,8 @@ def main(argv: list[str] | None = None) -> dict:
                 truths[key] = read_geojson_objects(truth, grid.crs)
                 preds[key] = [Labelled(d.cls, (d.box.cx, d.box.cy, d.box.length, d.box.width, d.box.heading_deg),
                                        d.type, d.state, d.score) for d in dets]
+    if args.pick_threshold:
+        thr = pick_threshold(preds, truths, Path(model.path))
     scores = evaluate(preds, truths, score_threshold=thr)
     scores["model"] = f"{model.info.model_id} {model.info.version}"
     scores["scenes"] = args.scenes
