@@ -28,12 +28,12 @@ CLOUD_COLOUR = np.array([238.0, 238.0, 242.0], np.float32)
 CLOUD_HEIGHT_M = 600.0  # low cumulus; sets how far a cloud's shadow lies from the cloud
 
 
-def _clouds(img: np.ndarray, spec: SceneSpec, rng: np.random.Generator) -> None:
+def _clouds(shape: tuple[int, int], spec: SceneSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Soft-edged clouds covering about cloud_cover of the image, and their shadows, which
-    lie CLOUD_HEIGHT_M / tan(elevation) away from the sun."""
+    lie CLOUD_HEIGHT_M / tan(elevation) away from the sun: (cloud opacity, shadow)."""
     c = spec.conditions
     g = spec.site.grid
-    h, w = img.shape[:2]
+    h, w = shape
     el = max(c.sun_elevation_deg, 5.0)
     off_m = CLOUD_HEIGHT_M / math.tan(math.radians(el)) if el < 89.9 else 0.0
     a = math.radians(c.sun_azimuth_deg)
@@ -61,40 +61,60 @@ def _clouds(img: np.ndarray, spec: SceneSpec, rng: np.random.Generator) -> None:
                           interpolation=cv2.INTER_LINEAR)[:h, :w]
 
     shadow = crop(-dcol, -drow)  # the cloud over p shades p + offset, so p is shaded by p - offset
-    img *= (1.0 - 0.45 * shadow)[..., None]
     cloud = crop(0.0, 0.0)
     cloud *= np.float32(0.95)
-    img *= (1.0 - cloud)[..., None]
-    # Denser parts are brighter; thin parts let the ground through and look grey.
-    img += CLOUD_COLOUR * (cloud * (0.8 + 0.2 * cloud))[..., None]
+    return cloud, shadow
 
 
-def _haze(img: np.ndarray, spec: SceneSpec, rng: np.random.Generator) -> None:
-    """An additive veil that lifts darks and lowers contrast, a little uneven over the image."""
+def _haze(shape: tuple[int, int], spec: SceneSpec, rng: np.random.Generator) -> np.ndarray:
+    """Strength of an additive veil that lifts darks and lowers contrast, a little uneven."""
     haze = min(max(spec.conditions.haze, 0.0), 1.0)
-    h, w = img.shape[:2]
+    h, w = shape
     lo = cv2.resize(rng.uniform(0.85, 1.15, (4, 4)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
-    t = (0.75 * haze) * lo
-    img *= (1.0 - t)[..., None]
-    img += HAZE_COLOUR * t[..., None]
+    return (0.75 * haze) * lo
+
+
+def _atmosphere(img: np.ndarray, spec: SceneSpec, rng: np.random.Generator) -> None:
+    """Cloud shadow, cloud, haze and colour balance in one pass over row blocks:
+    img = ((img * (1 - 0.45 shadow) * (1 - cloud) + cloud colour) * (1 - t) + haze * t) * gains."""
+    c = spec.conditions
+    h, w = img.shape[:2]
+    cloud = shadow = t = None
+    if c.cloud_cover > 0:
+        cloud, shadow = _clouds((h, w), spec, rng)
+    if c.haze > 0:
+        t = _haze((h, w), spec, rng)
+    gains = np.asarray(c.colour_balance, np.float32)
+    plain_gains = bool(np.allclose(gains, 1.0))
+    if cloud is None and t is None and plain_gains:
+        return
+    step = 128
+    for r in range(0, h, step):
+        sl = slice(r, r + step)
+        blk = img[sl]
+        if cloud is not None:
+            cl = cloud[sl]
+            blk *= ((1.0 - 0.45 * shadow[sl]) * (1.0 - cl))[..., None]
+            # Denser parts are brighter; thin parts let the ground through and look grey.
+            blk += CLOUD_COLOUR * (cl * (0.8 + 0.2 * cl))[..., None]
+        if t is not None:
+            tt = t[sl]
+            blk *= (1.0 - tt)[..., None]
+            blk += HAZE_COLOUR * tt[..., None]
+        if not plain_gains:
+            blk *= gains
 
 
 def apply_conditions(img: np.ndarray, spec: SceneSpec) -> np.ndarray:
     c = spec.conditions
     rng = np.random.default_rng([spec.date_seed, 0xDA7E])
     h, w = img.shape[:2]
-    if c.cloud_cover > 0:
-        _clouds(img, spec, rng)
-    if c.haze > 0:
-        _haze(img, spec, rng)
+    _atmosphere(img, spec, rng)
     M = misregistration_matrix((h, w), c.shift_px, c.rotation_deg)
     if not np.allclose(M, [[1, 0, 0], [0, 1, 0]]):
         img = cv2.warpAffine(img, M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     if c.blur_sigma_px > 0:
         cv2.GaussianBlur(img, (0, 0), c.blur_sigma_px, dst=img)
-    gains = np.asarray(c.colour_balance, np.float32)
-    if not np.allclose(gains, 1.0):
-        img *= gains
     if c.noise_sigma > 0:
         # Mostly luminance noise (the bands share a detector), a little per band: the per-band
         # part reuses the same draw displaced by a few pixels, independent where it lands.
@@ -102,8 +122,5 @@ def apply_conditions(img: np.ndarray, spec: SceneSpec) -> np.ndarray:
         lum = noise[4:4 + h, 4:4 + w] * np.float32(c.noise_sigma * 0.9)
         for band, (dr, dc) in enumerate(((0, 7), (7, 0), (7, 7))):
             img[..., band] += lum + noise[dr:dr + h, dc:dc + w] * np.float32(c.noise_sigma * 0.45)
-    out = np.empty((h, w, 3), np.uint8)
     np.clip(img, 0, 255, out=img)
-    np.rint(img, out=img)
-    out[:] = img
-    return out
+    return cv2.convertScaleAbs(img)  # rounds to nearest and saturates to uint8 in one pass
