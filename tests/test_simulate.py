@@ -125,6 +125,14 @@ def _object_pixels(result, date_index: int) -> np.ndarray:
     return (np.abs(img - empty).max(axis=2) > 3).astype(np.uint8)
 
 
+def _centred_outline(obj) -> bool:
+    """Whether an object's drawn outline reaches its box on all four sides. Parked rotor
+    blades are thin lines at a fixed angle: only their tips touch the disc, so a helicopter
+    with its rotor on reaches its box edge on some sides and falls short by up to a fifth of
+    the radius on others."""
+    return not (obj.cls == "helicopter" and obj.state == "normal")
+
+
 def _pixels_of(obj: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """The object pixels belonging to one truth polygon: every connected part of the object
     mask that touches the polygon (objects stand metres apart, so parts are never shared)."""
@@ -171,6 +179,7 @@ def test_truth_polygons_land_on_the_rendered_objects(runs, date_index):
     obj = _object_pixels(a, date_index)
     rings = _truth_pixel_rings(a.truths[date_index], a.images[date_index])
     assert len(rings) == len(a.plans[0].dates[date_index].spec.objects)
+    truth_states = {o.track_id: o for o in read_image_truth(a.truths[date_index]).objects}
     for track_id, ring in rings:
         inside = np.zeros_like(obj)
         cv2.fillPoly(inside, [np.round((ring - 0.5) * 16).astype(np.int32)], 1, shift=4)
@@ -181,7 +190,9 @@ def test_truth_polygons_land_on_the_rendered_objects(runs, date_index):
         # almost all of the object's pixels fall inside its truth polygon ...
         assert (mine & snug).sum() >= 0.97 * mine.sum(), track_id
         # ... and the object's extent along and across the polygon's axes is centred on it, to a pixel
-        assert np.hypot(*_extent_centre_offset(mine, ring)) <= 1.0, track_id
+        if _centred_outline(truth_states[track_id]):
+            if _centred_outline(truth_states[track_id]):
+                assert np.hypot(*_extent_centre_offset(mine, ring)) <= 1.0, track_id
 
 
 def test_a_known_lat_lon_lies_where_pyproj_says_to_half_a_pixel(runs):
@@ -376,6 +387,7 @@ def test_random_sites_elsewhere_are_georeferenced_and_labelled_right(tmp_path, k
         with rasterio.open(image) as ds:
             assert ds.crs.to_string() == utm_crs(lat, lon) == epsg
         obj = _object_pixels(result, i)
+        truth_states = {o.track_id: o for o in read_image_truth(truth).objects}
         for track_id, ring in _truth_pixel_rings(truth, image):
             inside = np.zeros_like(obj)
             cv2.fillPoly(inside, [np.round((ring - 0.5) * 16).astype(np.int32)], 1, shift=4)
@@ -384,7 +396,8 @@ def test_random_sites_elsewhere_are_georeferenced_and_labelled_right(tmp_path, k
                 continue  # misregistration pushed part of it off the image
             assert mine.sum() > 0.1 * inside.sum(), track_id
             assert (mine & cv2.dilate(inside, np.ones((3, 3), np.uint8))).sum() >= 0.97 * mine.sum(), track_id
-            assert np.hypot(*_extent_centre_offset(mine, ring)) <= 1.0, track_id
+            if _centred_outline(truth_states[track_id]):
+                assert np.hypot(*_extent_centre_offset(mine, ring)) <= 1.0, track_id
 
 
 def test_site_json_records_the_grid_and_zones_in_the_site_crs(runs):

@@ -21,7 +21,8 @@ from shapely.affinity import rotate
 
 from sitewatch import equipment
 from sitewatch.errors import ScenarioError
-from sitewatch.simulate.plan import derive_seed, plan_scenario
+from sitewatch.simulate.layout import SPACING_M
+from sitewatch.simulate.plan import derive_seed, plan_scenario, reserve_footprint
 from sitewatch.simulate.scenario import Scenario, load_scenario
 
 ZONE_TYPES: dict[str, tuple[str, ...]] = {
@@ -46,8 +47,8 @@ def _rect_poly(r: dict[str, Any]) -> Polygon:
 
 
 def _footprint_area(type_name: str, spacing: float) -> float:
-    t = equipment.get(type_name)
-    return (t.length_m + spacing) * (t.width_m + spacing)
+    length, width = reserve_footprint(type_name)
+    return (length + spacing) * (width + spacing)
 
 
 def _zones_airbase(rng: np.random.Generator, half_w: float, half_h: float, axis: float) -> list[dict[str, Any]]:
@@ -130,7 +131,8 @@ def _zones_naval(rng: np.random.Generator, half_w: float, half_h: float, axis: f
     # buildings on the land side of the quay
     for k in range(int(rng.integers(1, 4))):
         for _ in range(30):
-            w, h = float(rng.uniform(40.0, 0.5 * half_w)), float(rng.uniform(40.0, 0.6 * half_h))
+            w = float(rng.uniform(min(40.0, 0.5 * half_w), max(40.0, 0.5 * half_w)))
+            h = float(rng.uniform(min(40.0, 0.6 * half_h), max(40.0, 0.6 * half_h)))
             back = off - 16.0 - float(rng.uniform(10.0, max(12.0, half_w))) - w / 2
             along = float(rng.uniform(-0.7, 0.7)) * min(half_w, half_h)
             r = _rect(nx * back + ux * along, ny * back + uy * along, w, h, axis)
@@ -146,22 +148,44 @@ def _zone_poly(z: dict[str, Any]) -> Polygon:
     return _rect_poly(z["rect"]) if "rect" in z else Polygon(z["polygon"])
 
 
+def _fitting(z: dict[str, Any]) -> list[str]:
+    """The zone's candidate types whose largest outline, with spacing, fits the zone at all:
+    abreast items need their length across the zone's short side, ships theirs along the long side."""
+    short, long_ = sorted(z["rect"]["size"])
+    out = []
+    for t in ZONE_TYPES[z["kind"]]:
+        length, width = reserve_footprint(t)
+        spacing = SPACING_M[equipment.get(t).cls]
+        if equipment.get(t).cls == "ship":
+            ok = length + spacing <= long_ and width + 2.0 <= short
+        elif z["kind"] == "air_defence_site":
+            ok = max(length, width) + spacing <= short
+        else:
+            ok = length + 2.0 <= short and width + spacing <= long_
+        if ok:
+            out.append(t)
+    return out
+
+
 def _inventory(rng: np.random.Generator, zones: list[dict[str, Any]], density: float) -> None:
     for z in zones:
         kind = z["kind"]
         if kind not in ZONE_TYPES:
             continue
         area = _rect_poly(z["rect"]).area
-        types = list(ZONE_TYPES[kind])
+        types = _fitting(z)
+        if not types:
+            z["inventory"] = []
+            continue
         if kind == "air_defence_site":
-            picks = ["92N6 radar", "S-400 launcher"] if rng.random() < 0.7 else ["Pantsir-S1"]
+            picks = [t for t in (["92N6 radar", "S-400 launcher"] if rng.random() < 0.7 else ["Pantsir-S1"]) if t in types]
         else:
-            picks = [str(t) for t in rng.choice(types, size=int(rng.integers(1, 3)), replace=False)]
+            picks = [str(t) for t in rng.choice(types, size=min(len(types), int(rng.integers(1, 3))), replace=False)]
         budget = area * FILL_FRACTION * density
         items = []
         for t in picks:
             cls = equipment.get(t).cls
-            spacing = {"aircraft": 8.0, "helicopter": 6.0, "ship": 12.0}.get(cls, 4.0)
+            spacing = SPACING_M[cls]
             n = max(1, int(budget / len(picks) // _footprint_area(t, spacing)))
             if t == "92N6 radar":
                 n = 1
@@ -212,8 +236,9 @@ def _changes(rng: np.random.Generator, zones: list[dict[str, Any]], change_rate:
                 out["departures"].append({"type": t, "count": k, "zone": z["name"], "state": state})
             z["_now"][(t, state)] -= k
     for z in holding:
-        if rng.random() < change_rate:
-            t = str(rng.choice(ZONE_TYPES[z["kind"]]))
+        fitting = _fitting(z)
+        if fitting and rng.random() < change_rate:
+            t = str(rng.choice(fitting))
             state = str(rng.choice(equipment.get(t).states))
             k = int(rng.integers(1, 3))
             out["arrivals"].append({"type": t, "count": k, "zone": z["name"], "state": state})
