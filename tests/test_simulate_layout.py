@@ -162,3 +162,13 @@ def test_refitting_rotors_never_overlaps_a_neighbour_or_leaves_the_pad():
     polys = [Polygon(o.box.corners()) for o in refitted]
     assert all(pad.contains(p) for p in polys)
     assert min(a.distance(b) for a, b in itertools.combinations(polys, 2)) >= SPACING_M["helicopter"] - 1.0
+
+
+@pytest.mark.parametrize("gsd_m", [0.3, 0.5, 0.8])
+@pytest.mark.parametrize("size_px", [512, 1024])
+def test_random_scenes_plan_cleanly_at_each_gsd_and_size(gsd_m, size_px):
+    for seed in range(4):
+        for kind in ("airbase", "naval_base"):
+            plan = plan_scenario(random_scenario(seed, kind=kind, gsd_m=gsd_m, size_px=size_px, n_dates=3))[0]
+            assert plan.site.grid.gsd_m == gsd_m and plan.site.grid.width_px in (size_px, size_px + 1)
+            test_objects_stay_inside_their_zones_and_apart(plan)
