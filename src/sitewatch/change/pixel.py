@@ -10,12 +10,22 @@ Method (Nielsen 2007, iteratively reweighted multivariate alteration detection):
 3. The sum of squared standardised MAD variates is chi-square with B degrees of freedom on
    unchanged pixels. Pixels are reweighted by their probability of no change and the CCA is
    redone until the canonical correlations settle, so real change stops pulling the fit.
-4. Pixels beyond the chi-square quantile `p_change` are change candidates. Two nuisances
-   are not linear in the bands and are removed next: shadows that moved with the sun
-   (a brightness-only change where the darker date is much darker than its surroundings),
-   and the pixels of detected objects and their shadows (masked out beforehand).
-5. Morphological opening and closing, connected components, a minimum area, and polygons
+4. Pixels beyond the chi-square quantile `p_change` are change candidates; the final
+   statistic uses a robust (median absolute deviation) scale per variate, since real scenes
+   are not Gaussian. Detected objects and the reach of their shadows are masked beforehand,
+   and so are pixels without data on either date (alignment borders).
+5. Shadows are not linear in the bands and are removed next, in three ways: a flat
+   after/before ratio over ground that is in shadow on one date only (a shadow scales the
+   ground it falls on); regions that fell into shadow on one side and rose out of it on the
+   other (a tree's or building's shadow that turned with the sun); and regions that only
+   darkened (or only brightened) by the pair's own shadow factor, measured on at least
+   three shadow-like regions (a mast's shadow that lengthened as the sun sank).
+6. Morphological opening and closing, connected components, a minimum area, and polygons
    in the site CRS with their area and zone.
+
+Known limit: a dark new object whose darkening matches the shadow factor (within
+`shadow_factor_tol`) and keeps the ground's hue is taken for a shadow; the detector, not
+this stage, is expected to find equipment.
 """
 
 from __future__ import annotations
@@ -44,6 +54,12 @@ class PixelChangeParams:
     ratio_window_px: int = 5  # working pixels over which a shadow's ratio must be flat
     shadow_hue_deg: float = 3.0  # spectral angle within which a shadow keeps the ground's hue
     ratio_flatness: float = 0.12  # std of log(after / before) below which the ratio is flat
+    shadow_max_hue_deg: float = 8.0  # a shadow shifts the hue of the ground by less than this
+    shadow_side_min: float = 0.1  # a moved shadow: at least this share fell into shadow, and rose out of it
+    shadow_share_min: float = 0.6  # and together these make up at least this share of the region
+    cast_shadow_share: float = 0.45  # a region this much in shadow on either date (the rest: penumbra)...
+    shadow_factor_tol: float = 0.15  # ...darkened by the pair's shadow factor (log ratio) is a lengthened shadow
+    min_shadow_regions: int = 3  # shadow-like regions needed to measure the shadow factor
     object_margin_m: float = 3.0
     shadow_reach_m: float = 25.0  # how far an object's shadow may fall, any direction
 
@@ -198,7 +214,15 @@ def change_mask(before: np.ndarray, after: np.ndarray, ignore: np.ndarray | None
     m = cand.astype(np.uint8)
     m = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
-    return m.astype(bool), chi2, factor
+    # Per pixel: +1 fell into shadow, -1 came out of shadow, 2 in shadow on both dates, 0
+    # none of these (all with the hue kept).
+    hue = _spectral_angle_deg(x, y_n)
+    hue_kept = hue < params.shadow_max_hue_deg
+    shade = np.zeros(m.shape, np.int8)
+    shade[shadow_y & ~shadow_x & (logr < 0) & hue_kept] = 1
+    shade[shadow_x & ~shadow_y & (logr > 0) & hue_kept] = -1
+    shade[shadow_x & shadow_y & hue_kept] = 2
+    return m.astype(bool), chi2, factor, shade, logr
 
 
 def change_regions(site: Site, before: np.ndarray, after: np.ndarray, before_id: str, after_id: str,
@@ -217,8 +241,32 @@ def change_regions(site: Site, before: np.ndarray, after: np.ndarray, before_id:
     ignore = object_mask(grid, [d.box for d in objects], params)
     if nodata is not None:
         ignore |= nodata
-    mask, chi2, factor = change_mask(before, after, ignore, grid.gsd_m, params)
+    # No data on either date (alignment borders, nodata fill): all bands 0. Grow it by the
+    # working cell so that resampled edges do not count either.
+    empty = ((before.max(axis=2) if before.ndim == 3 else before) == 0) | \
+        ((after.max(axis=2) if after.ndim == 3 else after) == 0)
+    if empty.any():
+        k = 2 * max(1, int(round(params.work_gsd_m / grid.gsd_m))) + 1
+        ignore |= cv2.dilate(empty.astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
+    mask, chi2, factor, shade, logr = change_mask(before, after, ignore, grid.gsd_m, params)
     n, labels, statsx, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    # The pair's shadow factors: how much darker shadowed ground is than sunlit ground,
+    # as log(after / before) where ground fell into shadow (and rose out of it). Every
+    # shadow in a pair darkens its ground by about the same factor (sky light over sun
+    # light); a dark new object darkens its place by its own albedo instead. The factors
+    # come from shadows that turned with the sun, and from regions that look like shadows
+    # when there are at least `min_shadow_regions` of them, so no single object sets them.
+    moved = np.zeros(n, bool)
+    per_side: dict[int, list[float]] = {1: [], -1: []}
+    for lab in range(1, n):
+        sh = shade[labels == lab]
+        moved[lab] = _moved_shadow(sh, params)
+        for side in (1, -1):
+            part = sh == side
+            if part.any() and (moved[lab] or (sh != 0).mean() >= params.cast_shadow_share):
+                per_side[side].append(float(np.median(logr[labels == lab][part])))
+    fell_k = float(np.median(per_side[1])) if len(per_side[1]) >= params.min_shadow_regions else None
+    rose_k = float(np.median(per_side[-1])) if len(per_side[-1]) >= params.min_shadow_regions else None
     cell = grid.gsd_m * factor
     regions: list[ChangeRegion] = []
     for lab in range(1, n):
@@ -226,6 +274,9 @@ def change_regions(site: Site, before: np.ndarray, after: np.ndarray, before_id:
         if area < params.min_area_m2:
             continue
         comp = (labels == lab).astype(np.uint8)
+        inside = labels == lab
+        if moved[lab] or _cast_shadow(shade[inside], logr[inside], fell_k, rose_k, params):
+            continue
         contours, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         c = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(float)
         # Pixel corners -> map; contour points are pixel centres, so add half a cell.
@@ -238,6 +289,27 @@ def change_regions(site: Site, before: np.ndarray, after: np.ndarray, before_id:
                                     score, zone_name_at(site, float(cx), float(cy)), before_id, after_id))
     regions.sort(key=lambda r: -r.area_m2)
     return regions
+
+
+def _moved_shadow(shade: np.ndarray, params: PixelChangeParams) -> bool:
+    """A region made of ground that fell into shadow on one side and came out of shadow on
+    the other, the hue kept: the shadow of a static tree or building that turned with the
+    sun. A new object only darkens (or only brightens) its place, so it is kept."""
+    fell, rose, both = float(np.mean(shade == 1)), float(np.mean(shade == -1)), float(np.mean(shade == 2))
+    return min(fell, rose) >= params.shadow_side_min and fell + rose + both >= params.shadow_share_min
+
+
+def _cast_shadow(shade: np.ndarray, logr: np.ndarray, fell_k: float | None, rose_k: float | None,
+                 params: PixelChangeParams) -> bool:
+    """A region that only fell into (or only rose out of) shadow, the hue kept, by the
+    pair's own shadow factor (log ratio within `shadow_factor_tol`): a shadow that grew or
+    shrank with the sun's height (a mast's, a crane's, a building's)."""
+    for side, k in ((1, fell_k), (-1, rose_k)):
+        part = shade == side
+        if k is not None and part.any() and (shade != 0).mean() >= params.cast_shadow_share:
+            if abs(float(np.median(logr[part])) - k) <= params.shadow_factor_tol:
+                return True
+    return False
 
 
 def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: OrientedBox) -> float:
