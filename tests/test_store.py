@@ -152,3 +152,19 @@ def test_unreachable_database_is_a_catalog_error(tmp_path):
     not_a_db.write_text("this is not a database file, just some text\n" * 100)
     with pytest.raises(CatalogError, match="cannot open the catalog"):
         open_catalog(not_a_db)
+
+
+def _open_and_count(url: str) -> int:
+    with open_catalog(url) as cat:
+        return len(list_sites(cat))
+
+
+def test_many_processes_opening_a_new_catalog_at_once(catalog_url):
+    """Four processes create and migrate the same empty catalog at the same moment."""
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(4) as pool:
+        assert pool.map(_open_and_count, [catalog_url] * 4) == [0, 0, 0, 0]
+    with open_catalog(catalog_url) as cat:
+        add_site(cat, SITE)
+        assert [s.name for s in list_sites(cat)] == ["khmeimim"]

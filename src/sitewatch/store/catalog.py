@@ -103,8 +103,30 @@ def current_revision(catalog: Catalog) -> str | None:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
+@contextmanager
+def _migration_lock(catalog: Catalog) -> Iterator[None]:
+    """Serialise schema upgrades between processes opening the same SQLite file at once
+    (PostgreSQL takes an advisory lock inside the migration's transaction instead)."""
+    if not catalog.is_sqlite:
+        yield
+        return
+    import fcntl
+
+    lock_path = catalog.url[len("sqlite:///"):] + ".lock"
+    with open(lock_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+_MIGRATION_LOCK_KEY = 0x5157  # any constant shared by every sitewatch process
+
+
 def upgrade(catalog: Catalog) -> None:
-    """Bring the schema to the newest migration (no-op when it is there already)."""
+    """Bring the schema to the newest migration (no-op when it is there already). Safe
+    when several processes open a new catalog at the same moment."""
     from alembic import command
     from alembic.config import Config
 
@@ -113,9 +135,12 @@ def upgrade(catalog: Catalog) -> None:
         return
     cfg = Config()
     cfg.set_main_option("script_location", _migrations_dir())
-    with catalog.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    with _migration_lock(catalog):
+        with catalog.engine.begin() as conn:
+            if not catalog.is_sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")  # re-reads the version under the lock
 
 
 def open_catalog(url_or_path: str | os.PathLike | None = None) -> Catalog:
