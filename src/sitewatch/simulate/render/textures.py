@@ -21,10 +21,10 @@ def field(rng: np.random.Generator, shape: tuple[int, int], gsd_m: float, scale_
     lo = rng.standard_normal((lh, lw), dtype=np.float32)
     if step <= 1.0:
         return lo[:h, :w].copy()
-    # Upsample the lattice so one cell spans `step` pixels, then crop (keeps scale exact).
-    big_w, big_h = int(round(lw * step)), int(round(lh * step))
-    up = cv2.resize(lo, (big_w, big_h), interpolation=cv2.INTER_CUBIC)
-    return up[:h, :w]
+    # Output pixel (x, y) samples the lattice at (x, y) / step: exact scale, and the cost is
+    # the output's size however coarse the lattice.
+    m = np.array([[1.0 / step, 0.0, 0.0], [0.0, 1.0 / step, 0.0]])
+    return cv2.warpAffine(lo, m, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
 
 
 def fbm(rng: np.random.Generator, shape: tuple[int, int], gsd_m: float, scales_m: tuple[float, ...],

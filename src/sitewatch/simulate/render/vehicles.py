@@ -42,7 +42,7 @@ def truck_parts(L: float, W: float) -> list[Part]:
 
 
 def car_parts(L: float, W: float) -> list[Part]:
-    car = body(0.0, -L, W, 0.8, 0.3, tail_width=W * 0.9, nose_width=W * 0.6)
+    car = body(0.0, -L, W, 1.0, 0.3, tail_width=W * 0.9, nose_width=W * 0.55)  # rounded bonnet, squarer boot
     return [Part(car, 0.2, 1.0, "paint"),
             Part(_s(rect(0.26 * L, 0.40 * L, -W * 0.42, W * 0.42)), 1.0, 1.3, "glass", casts_shadow=False),
             Part(_s(rect(0.40 * L, 0.74 * L, -W * 0.42, W * 0.42)), 1.2, 1.45, "paint", rounded=True),
