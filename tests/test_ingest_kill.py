@@ -18,7 +18,7 @@ from sitewatch.geo.synthetic import ground_texture, to_dtype, write_geotiff
 from sitewatch.store import add_site, image_details, images_for_site, open_catalog
 
 GRID = site_grid(35.401, 35.948, 200, gsd_m=1.0)  # 200 m site, 1 m pixels
-N_FILES = 40  # enough that the kill lands while files remain
+N_FILES = 40  # enough that each kill lands while files remain
 SITEWATCH = str(Path(sys.executable).with_name("sitewatch"))
 
 
@@ -58,17 +58,19 @@ def test_sigkill_then_rerun_equals_one_clean_run(catalog_url, tmp_path, tmp_path
     with open_catalog(catalog_url) as cat:
         add_site(cat, Site("khmeimim", "airbase", 35.401, 35.948, GRID))
 
-    proc = run_ingest(catalog_url, folder)
-    deadline = time.time() + 120
-    while count(catalog_url) < N_FILES // 4 and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "ingest finished before it could be killed"
-    halfway = snapshot(catalog_url)
-    assert 0 < len(halfway["images"]) < N_FILES
-    # every image that is there is whole: it has its site link
-    assert halfway["links"] == len(halfway["images"])
+    # kill it three times, at a quarter, a half and three quarters of the way
+    for target in (N_FILES // 4, N_FILES // 2, 3 * N_FILES // 4):
+        proc = run_ingest(catalog_url, folder)
+        deadline = time.time() + 120
+        while count(catalog_url) < target and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL, "ingest finished before it could be killed"
+        halfway = snapshot(catalog_url)
+        assert 0 < len(halfway["images"]) < N_FILES
+        # every image that is there is whole: it has its site link
+        assert halfway["links"] == len(halfway["images"])
 
     assert run_ingest(catalog_url, folder).wait() == 0
 
