@@ -22,7 +22,7 @@ from sitewatch.domain import OrientedBox, Site
 from sitewatch.errors import ScenarioError
 from sitewatch.simulate.layout import (HEADING_JITTER_DEG, SPACING_M, NoRoom, RowPlacer, place_in_ring,
                                        zone_frame)
-from sitewatch.simulate.scenario import (ConditionsModel, SiteModel, ZoneModel, acquisition_datetime,
+from sitewatch.simulate.scenario import (ConditionsModel, DateModel, SiteModel, ZoneModel, acquisition_datetime,
                                          build_site, load_scenario, scenario_error, site_point_xy)
 from sitewatch.simulate.scene import Conditions, PlacedObject, SceneSpec
 from sitewatch.simulate.sun import sun_position
@@ -217,17 +217,13 @@ def _conditions(site: SiteModel, cm: ConditionsModel, when: datetime, where: str
     )
 
 
-def _plan_site(model: SiteModel, index: int, seed: int, label: str) -> SitePlan:
-    site = build_site(model)
-    path = f"sites[{index}]"
-    g = _Ground(site, model, seed, label, path)
-    # Baseline: track ids follow the file's order; placement goes type group by type group,
-    # the groups of a zone in an order drawn from the seed.
+def _place_baseline(g: _Ground, model: SiteModel) -> None:
+    """Track ids follow the file's order; placement goes type group by type group, the
+    groups of a zone in an order drawn from the seed."""
     for zi, zm in enumerate(model.zones):
         entries = []
         for k, it in enumerate(zm.inventory):
-            t = equipment.get(it.type)
-            state = it.state or t.default_state
+            state = it.state or equipment.get(it.type).default_state
             for _ in range(it.count):
                 entries.append((k, it.type, state, it.wings, g.new_track_id(it.type)))
         order = list(dict.fromkeys(e[1] for e in entries))
@@ -240,60 +236,70 @@ def _plan_site(model: SiteModel, index: int, seed: int, label: str) -> SitePlan:
                              f"no room left in zone {zm.name!r} for another {type_name}; enlarge the zone, "
                              f"lower the count or the spacing") from None
 
+
+def _apply_changes(g: _Ground, dm: DateModel, where: str, rng: np.random.Generator) -> list[Change]:
+    """One date's changes, in order: departures, moves, state changes, arrivals."""
+    out: list[Change] = []
+    for k, dep in enumerate(dm.departures):
+        src = f"{g.path}.{where}.departures[{k}]"
+        for it in g.pick(rng, dep.type, dep.zone, dep.count, f"{where}.departures[{k}]", "asked to leave",
+                         state=dep.state):
+            del g.items[it.obj.track_id]
+            out.append(Change("departed", it.obj.track_id, it.obj.type, it.obj.cls, src, zone=dep.zone,
+                              state=it.obj.state))
+    for k, mv in enumerate(dm.moves):
+        src = f"{g.path}.{where}.moves[{k}]"
+        for it in g.pick(rng, mv.type, mv.from_zone, mv.count, f"{where}.moves[{k}]", "asked to move from",
+                         state=mv.state):
+            del g.items[it.obj.track_id]
+            try:
+                g.place(it.obj.type, it.obj.state, it.obj.wings_swept, mv.to_zone, it.obj.track_id)
+            except NoRoom:
+                raise g.fail(f"{where}.moves[{k}].to_zone",
+                             f"no room left in zone {mv.to_zone!r} for another {mv.type}") from None
+            out.append(Change("moved", it.obj.track_id, it.obj.type, it.obj.cls, src, from_zone=mv.from_zone,
+                              to_zone=mv.to_zone, state=it.obj.state))
+    for k, sc in enumerate(dm.state_changes):
+        src = f"{g.path}.{where}.state_changes[{k}]"
+        for it in g.pick(rng, sc.type, sc.zone, sc.count, f"{where}.state_changes[{k}]", "asked to change in",
+                         state=sc.from_state, not_state=sc.to_state):
+            # same centre and heading; the reserved outline already holds the new footprint
+            length, width = equipment.get(it.obj.type).footprint(sc.to_state, it.obj.wings_swept)
+            b, old_state = it.obj.box, it.obj.state
+            it.obj = replace(it.obj, state=sc.to_state, box=OrientedBox(b.cx, b.cy, length, width, b.heading_deg))
+            out.append(Change("state_changed", it.obj.track_id, it.obj.type, it.obj.cls, src, zone=sc.zone,
+                              from_state=old_state, to_state=sc.to_state))
+    for k, ar in enumerate(dm.arrivals):
+        src = f"{g.path}.{where}.arrivals[{k}]"
+        state = ar.state or equipment.get(ar.type).default_state
+        for _ in range(ar.count):
+            tid = g.new_track_id(ar.type)
+            try:
+                item = g.place(ar.type, state, g.wings(ar.type, ar.wings), ar.zone, tid)
+            except NoRoom:
+                raise g.fail(f"{where}.arrivals[{k}]", f"no room left in zone {ar.zone!r} for another "
+                                                       f"{ar.type}; enlarge the zone or lower the count") from None
+            out.append(Change("arrived", tid, ar.type, item.obj.cls, src, zone=ar.zone, state=state))
+    return out
+
+
+def _plan_site(model: SiteModel, index: int, seed: int, label: str) -> SitePlan:
+    site = build_site(model)
+    g = _Ground(site, model, seed, label, f"sites[{index}]")
+    _place_baseline(g, model)
     dates: list[DatePlan] = []
     changes: list[tuple[Change, ...]] = []
     for di, dm in enumerate(model.dates):
         where = f"dates[{di}]"
         when = acquisition_datetime(model, dm)
         rng = np.random.default_rng(derive_seed(seed, model.name, model.seed_offset, "changes", di))
-        out: list[Change] = []
-        for k, dep in enumerate(dm.departures):
-            src = f"{path}.{where}.departures[{k}]"
-            for it in g.pick(rng, dep.type, dep.zone, dep.count, f"{where}.departures[{k}]", "asked to leave",
-                             state=dep.state):
-                del g.items[it.obj.track_id]
-                out.append(Change("departed", it.obj.track_id, it.obj.type, it.obj.cls, src, zone=dep.zone,
-                                  state=it.obj.state))
-        for k, mv in enumerate(dm.moves):
-            src = f"{path}.{where}.moves[{k}]"
-            for it in g.pick(rng, mv.type, mv.from_zone, mv.count, f"{where}.moves[{k}]", "asked to move from",
-                             state=mv.state):
-                del g.items[it.obj.track_id]
-                try:
-                    g.place(it.obj.type, it.obj.state, it.obj.wings_swept, mv.to_zone, it.obj.track_id)
-                except NoRoom:
-                    raise g.fail(f"{where}.moves[{k}].to_zone",
-                                 f"no room left in zone {mv.to_zone!r} for another {mv.type}") from None
-                out.append(Change("moved", it.obj.track_id, it.obj.type, it.obj.cls, src, from_zone=mv.from_zone,
-                                  to_zone=mv.to_zone, state=it.obj.state))
-        for k, sc in enumerate(dm.state_changes):
-            src = f"{path}.{where}.state_changes[{k}]"
-            for it in g.pick(rng, sc.type, sc.zone, sc.count, f"{where}.state_changes[{k}]", "asked to change in",
-                             state=sc.from_state, not_state=sc.to_state):
-                t = equipment.get(it.obj.type)
-                length, width = t.footprint(sc.to_state, it.obj.wings_swept)
-                b, old_state = it.obj.box, it.obj.state
-                it.obj = replace(it.obj, state=sc.to_state, box=OrientedBox(b.cx, b.cy, length, width, b.heading_deg))
-                out.append(Change("state_changed", it.obj.track_id, it.obj.type, it.obj.cls, src, zone=sc.zone,
-                                  from_state=old_state,
-                                  to_state=sc.to_state))
-        for k, ar in enumerate(dm.arrivals):
-            src = f"{path}.{where}.arrivals[{k}]"
-            state = ar.state or equipment.get(ar.type).default_state
-            for _ in range(ar.count):
-                tid = g.new_track_id(ar.type)
-                try:
-                    item = g.place(ar.type, state, g.wings(ar.type, ar.wings), ar.zone, tid)
-                except NoRoom:
-                    raise g.fail(f"{where}.arrivals[{k}]", f"no room left in zone {ar.zone!r} for another "
-                                                           f"{ar.type}; enlarge the zone or lower the count") from None
-                out.append(Change("arrived", tid, ar.type, item.obj.cls, src, zone=ar.zone, state=state))
+        out = _apply_changes(g, dm, where, rng)
         if di > 0:
             changes.append(tuple(out))
         spec = SceneSpec(
             site=site,
             objects=tuple(it.obj for it in sorted(g.items.values(), key=lambda it: it.obj.track_id)),
-            conditions=_conditions(model, dm.conditions, when, f"{path}.{where}", label),
+            conditions=_conditions(model, dm.conditions, when, f"{g.path}.{where}", label),
             site_seed=derive_seed(seed, model.name, model.seed_offset, "site") & 0x7FFFFFFF,
             date_seed=derive_seed(seed, model.name, model.seed_offset, "nuisance", when.date()) & 0x7FFFFFFF,
         )
