@@ -118,3 +118,26 @@ def test_sitewatch_metadata_with_wrong_input_shape(tmp_path):
     onnx.save(model, str(path))
     with pytest.raises(ModelError, match=r"gray.onnx: expected one input of shape \(B, 3, H, W\)"):
         DetectionModel(path)
+
+
+def test_yolo_obb_model_runs_through_tiled_inference(tmp_path):
+    import rasterio
+    from affine import Affine
+
+    from sitewatch.detect.inference import detect_scene
+
+    gsd = 0.3  # the YOLO model's GSD, given by the user
+    cands = np.column_stack([_candidate(20, 30, 40, 10, 0, 0.9, 0.0)])
+    m = YoloObbModel(_yolo_like(tmp_path / "yolo.onnx", cands), parse_class_map(None), gsd_m=gsd)
+    rng = np.random.default_rng(0)
+    with rasterio.open(tmp_path / "img.tif", "w", driver="GTiff", width=SIDE, height=SIDE, count=3, dtype="uint8",
+                       crs="EPSG:32636", transform=Affine(gsd, 0, 500000.0, 0, -gsd, 4000000.0)) as ds:
+        ds.write(rng.integers(0, 255, (3, SIDE, SIDE), dtype=np.uint8))
+    dets, grid, _ = detect_scene(tmp_path / "img.tif", m)
+    assert len(dets) == 1
+    d = dets[0]
+    # Pixel (20, 30) at 0.3 m from the top-left corner; 40 x 10 px = 12 x 3 m; axis east-west.
+    assert (d.box.cx, d.box.cy) == pytest.approx((500000.0 + 20 * gsd, 4000000.0 - 30 * gsd))
+    assert (d.box.length, d.box.width) == pytest.approx((40 * gsd, 10 * gsd))
+    assert d.box.heading_deg == pytest.approx(90.0)
+    assert d.cls == "aircraft" and d.type == "unknown"

@@ -69,7 +69,7 @@ class YoloObbModel:
         self.class_map = class_map
         self.info = YoloInfo(model_id=meta.get("description", self.path.stem) or self.path.stem,
                              version=meta.get("version", "unknown"), gsd_m=float(gsd_m), input_size=int(size),
-                             score_threshold=score_threshold, names=names)
+                             score_threshold=score_threshold, tile_overlap_px=min(128, int(size) // 4), names=names)
 
     @property
     def gsd_m(self) -> float:
