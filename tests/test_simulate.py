@@ -449,3 +449,32 @@ def test_truth_readers_refuse_bad_files_naming_them(tmp_path):
         read_change_truth(bad)
     with pytest.raises(InputError, match=r"missing.json: cannot read"):
         read_change_truth(tmp_path / "missing.json")
+
+
+def test_objects_pushed_off_the_edge_by_misregistration_are_marked(tmp_path):
+    from sitewatch.simulate.truth import in_frame_fraction
+
+    # a 10 x 4 px box straddling the right edge of a 100 x 50 px image: 3 of its 10 columns inside
+    ring = np.array([[97.0, 10.0], [107.0, 10.0], [107.0, 14.0], [97.0, 14.0]])
+    assert in_frame_fraction(ring, 100, 50) == pytest.approx(0.3)
+    # the small scene with its apron moved to the west edge (x -99..-21 m of -100..100 m) and
+    # the image shifted 60 px (30 m) west: the westernmost aircraft leave the frame in part
+    doc = json.loads(json.dumps(SMALL))
+    doc["sites"][0]["zones"][0]["rect"] = {"center": [-60, 35], "size": [78, 40]}
+    for d in doc["sites"][0]["dates"]:
+        d["conditions"].update(shift_px=[-60.0, 0.0], rotation_deg=0.0)
+    result = simulate_scenario(doc, tmp_path / "out")
+    grid = result.plans[0].site.grid
+    features = json.loads(result.truths[0].read_text())["features"]
+    pad = 200  # rasterise on a canvas wider than the image to count what falls outside
+    for f in features:
+        p = f["properties"]
+        canvas = np.zeros((grid.height_px + 2 * pad, grid.width_px + 2 * pad), np.uint8)
+        ring = (np.asarray(p["pixel_polygon"]) + pad - 0.5) * 16
+        cv2.fillPoly(canvas, [np.round(ring).astype(np.int32)], 1, shift=4)
+        counted = canvas[pad:-pad, pad:-pad].sum() / canvas.sum()
+        assert p["in_frame"] == pytest.approx(counted, abs=0.03), f["id"]  # raster edge effects
+        assert p["difficult"] == (p["in_frame"] < 0.5)
+    assert any(f["properties"]["in_frame"] < 1.0 for f in features)
+    read = read_image_truth(result.truths[0])
+    assert list(read.in_frame) == [f["properties"]["in_frame"] for f in features]

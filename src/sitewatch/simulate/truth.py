@@ -10,7 +10,8 @@ feature per object, with the site CRS recorded beside it:
   `class`, `type`, `state`, `track_id`, `zone`, `heading_deg`, `length_m`, `width_m`,
   `wings_swept`, `center_site_crs`, `site_crs_polygon` (where the object truly is), and
   `pixel_polygon` (where it appears in the image, misregistration included: the label a
-  detector should be trained against).
+  detector should be trained against), `in_frame` (the share of that polygon inside the
+  image) and `difficult` (less than half in frame).
 
 Misregistration: a ground point at true pixel p (continuous (col, row), origin at the
 top-left corner of the top-left pixel) appears at R(p - c) + c + shift, with c the image
@@ -33,6 +34,8 @@ from typing import Any
 
 import numpy as np
 from pyproj import Transformer
+from shapely.geometry import Polygon
+from shapely.geometry import box as shapely_box
 
 from sitewatch.domain import OrientedBox, SiteGrid
 from sitewatch.errors import InputError
@@ -65,6 +68,15 @@ def true_pixels(grid: SiteGrid, conditions: Conditions, cols: np.ndarray, rows: 
     dc = np.asarray(cols, float) - conditions.shift_px[0] - c0
     dr = np.asarray(rows, float) - conditions.shift_px[1] - r0
     return c0 + ca * dc + sa * dr, r0 - sa * dc + ca * dr
+
+
+def in_frame_fraction(ring_px: np.ndarray, width_px: int, height_px: int) -> float:
+    """Share of a pixel polygon's area that lies inside the image (misregistration can push
+    objects at the edge partly out of frame)."""
+    poly = Polygon(np.asarray(ring_px, float))
+    if poly.area <= 0:
+        return 0.0
+    return float(poly.intersection(shapely_box(0.0, 0.0, float(width_px), float(height_px))).area / poly.area)
 
 
 def _conditions_dict(c: Conditions, grid: SiteGrid) -> dict[str, Any]:
@@ -108,6 +120,7 @@ def image_truth(plan: SitePlan, date: DatePlan, image_name: str) -> dict[str, An
         cols, rows = grid.to_pixel(np.asarray(xs), np.asarray(ys))
         acol, arow = apparent_pixels(grid, cond, cols, rows)
         lonlat = _r(zip(lon, lat), LONLAT_DECIMALS)
+        in_frame = round(in_frame_fraction(np.stack([acol, arow], axis=1), grid.width_px, grid.height_px), 4)
         features.append({
             "type": "Feature",
             "id": o.track_id,
@@ -126,6 +139,9 @@ def image_truth(plan: SitePlan, date: DatePlan, image_name: str) -> dict[str, An
                 "center_site_crs": [round(o.box.cx, METRE_DECIMALS), round(o.box.cy, METRE_DECIMALS)],
                 "site_crs_polygon": _r(ring, METRE_DECIMALS),
                 "pixel_polygon": _r(zip(acol, arow), PIXEL_DECIMALS),
+                "in_frame": in_frame,
+                # DOTA's sense: evaluation ignores it (less than half of it is in the image)
+                "difficult": in_frame < 0.5,
             },
         })
     return {
@@ -176,6 +192,7 @@ class ImageTruth:
     conditions: Conditions
     objects: tuple[PlacedObject, ...]
     pixel_polygons: tuple[tuple[tuple[float, float], ...], ...]  # per object, as it appears in the image
+    in_frame: tuple[float, ...] = ()  # per object, share of its pixel polygon inside the image
 
 
 @dataclass(frozen=True)
@@ -209,7 +226,7 @@ def read_image_truth(path: str | Path) -> ImageTruth:
         cond = Conditions(c["sun_azimuth_deg"], c["sun_elevation_deg"], c["haze"], tuple(c["colour_balance"]),
                           c["noise_sigma"], c["blur_sigma_px"], tuple(m["shift_px"]), m["rotation_deg"],
                           c["cloud_cover"])
-        objects, pixels = [], []
+        objects, pixels, framed = [], [], []
         for f in doc["features"]:
             p = f["properties"]
             box = OrientedBox(p["center_site_crs"][0], p["center_site_crs"][1], p["length_m"], p["width_m"],
@@ -218,9 +235,10 @@ def read_image_truth(path: str | Path) -> ImageTruth:
                                         bool(p.get("wings_swept", False)), int(p.get("appearance_seed", 0)),
                                         p.get("zone", "")))
             pixels.append(tuple((float(a), float(b)) for a, b in p["pixel_polygon"]))
+            framed.append(float(p.get("in_frame", 1.0)))
         acquired = datetime.fromisoformat(doc["acquired"].replace("Z", "+00:00"))
         return ImageTruth(doc["site"], doc["date"], acquired, doc["image"], grid, cond, tuple(objects),
-                          tuple(pixels))
+                          tuple(pixels), tuple(framed))
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise InputError(str(path), f"malformed truth file ({type(exc).__name__}: {exc})") from None
 
