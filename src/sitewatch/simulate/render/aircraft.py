@@ -253,13 +253,17 @@ def _nacelles(pf: Planform) -> list[Part]:
 
 
 def _an124_open_nose(pf: Planform, z1: float) -> list[Part]:
-    """Visor raised above the front, ramp down on the ground ahead of the opened nose."""
+    """Nose visor raised: the fuselage ends short in a dark open hold, the visor stands up
+    above the front (seen from above as its hollow inside, and as a tall shadow), and the
+    loading ramp lies on the ground ahead of the opening."""
     hw = pf.fus_w / 2
-    ramp = np.array([(0.0, hw * 0.55), (4.8, hw * 0.62), (4.8, -hw * 0.62), (0.0, -hw * 0.55)])
-    hole = ellipse(5.6, 0.0, 1.1, hw * 0.72, 18)
-    visor = body(-5.0, -9.5, pf.fus_w * 0.8, 1.6, 1.2, tail_width=pf.fus_w * 0.6, nose_width=pf.fus_w * 0.45)
-    return [Part(_s(ramp), 0.0, 0.6, "deck"), Part(_s(hole), z1 - 0.3, z1 - 0.2, "dark", casts_shadow=False),
-            Part(visor, z1 + 0.5, z1 + 5.5, "paint", rounded=True)]
+    ramp = np.array([(0.0, hw * 0.5), (4.8, hw * 0.6), (4.8, -hw * 0.6), (0.0, -hw * 0.5)])
+    hold = rect(4.6, 6.2, -hw * 0.8, hw * 0.8)
+    visor = body(-4.9, -10.0, pf.fus_w * 0.86, 1.2, 0.8, tail_width=pf.fus_w * 0.8, nose_width=pf.fus_w * 0.6)
+    inside = ellipse(7.2, 0.0, 2.0, hw * 0.6, 16)
+    return [Part(_s(ramp), 0.0, 0.6, "metal"), Part(_s(hold), z1 - 0.3, z1 - 0.2, "dark", casts_shadow=False),
+            Part(visor, z1 + 0.5, z1 + 4.5, "paint"),
+            Part(_s(inside), z1 + 4.5, z1 + 4.6, "dark", casts_shadow=False)]
 
 
 def _rear_ramp(type_name: str, pf: Planform, L: float, z0: float) -> list[Part]:
