@@ -45,3 +45,34 @@ def test_dataset_train_resume_export(tmp_path):
     for cls, typ, state in zip(d.cls, d.type, d.state):
         assert m.info.type_classes[typ] == cls
         assert state in m.info.type_states[typ]
+
+
+def test_train_on_yolo_obb_labels_without_types(tmp_path):
+    """Text labels (YOLO-OBB here) train the box and class heads; type and state losses
+    are masked because such labels do not say them."""
+    import shutil
+
+    from sitewatch.detect import targets as tg
+    from sitewatch.detect.train import ChipStream, TrainConfig, compute_loss, build_network
+
+    runner = CliRunner()
+    data = tmp_path / "chips"
+    r = runner.invoke(app, ["dataset", "--out", str(data), "--count", "3", "--gsd", "0.5", "--chip", "160"])
+    assert r.exit_code == 0, r.output
+    shutil.rmtree(data / "meta")
+    cmap = "0=aircraft,1=helicopter,2=ship,3=vehicle,4=air_defence"  # the dataset's own YOLO indices
+    items = tg.load_chip_dir(data, 0.5, data_gsd=0.5)
+    assert {kind for _, _, kind in items} == {"yolo"}
+    from sitewatch.detect.labels import parse_class_map
+
+    cfg = TrainConfig(data=[str(data)], batch=2, chip=CHIP, data_gsd=0.5, class_map=parse_class_map(cmap),
+                      pretrained=False)
+    batch = ChipStream(cfg).batch()
+    assert (batch["type"] == -1).all() and (batch["state"] == -1).all() and not batch["directed"].any()
+    net, _ = build_network(False)
+    losses = compute_loss(net(batch["image"]), batch)
+    assert losses["type"].item() == 0.0 and losses["state"].item() == 0.0
+    r = runner.invoke(app, ["train", "--data", str(data), "--out", str(tmp_path / "m.onnx"), "--checkpoint",
+                            str(tmp_path / "c.pt"), "--steps", "2", "--batch", "2", "--chip", str(CHIP),
+                            "--no-pretrained", "--data-gsd", "0.5", "--class-map", cmap])
+    assert r.exit_code == 0, r.output
