@@ -56,6 +56,7 @@ def _mutated(path: str, value) -> dict:
 BAD = [
     ("unknown type", "sites[0].zones[0].inventory[0].type", "Su-57",
      "sites[0].zones[0].inventory[0].type: unknown equipment type 'Su-57'"),
+    # the site spans x -80..80 m; a 50 m zone centred at x = 75 reaches x = 100
     ("zone outside the site", "sites[0].zones[1].rect.center", [75, -30],
      "sites[0].zones[1].rect: zone 'ad'"),
     ("departure of more than present", "sites[0].dates[1].departures[0].count", 5,
@@ -72,6 +73,7 @@ BAD = [
     ("wings on a fixed-wing type", "sites[0].zones[0].inventory[0].wings", "swept",
      "sites[0].zones[0].inventory[0].wings: Su-34 has fixed wings"),
     ("dates out of order", "sites[0].dates[1].date", "2024-12-01", "sites[0].dates[1].date: 2024-12-01"),
+    # a 110 m x 40 m apron holds four Su-34 abreast (14.7 m span + 8 m spacing), not forty
     ("no room", "sites[0].zones[0].inventory[0].count", 40,
      "sites[0].zones[0].inventory[0]: no room left in zone 'apron'"),
     ("night-time acquisition", "sites[0].dates[1].date", "2024-12-10T01:00:00Z",
