@@ -22,11 +22,25 @@ IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 MIN_RESPONSE = 0.1
 
 
-def structure(img: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+SHADOW_QUANTILE = 0.3  # the darkest 30% of a window is lifted to this level before gradients
+
+
+def structure(img: np.ndarray, valid: np.ndarray | None = None, shadow_quantile: float = SHADOW_QUANTILE) -> np.ndarray:
     """Illumination-normalised structure: gradient magnitude of the lightly smoothed image,
     then zero mean and unit variance over the valid pixels. Gain, offset, haze and (to first
-    order) gamma changes leave it unchanged; invalid pixels become 0."""
+    order) gamma changes leave it unchanged; invalid pixels become 0.
+
+    Shadows move with the sun between dates, and their edges would pull the estimate
+    towards the shadow side (by about a tenth of a pixel for dates a week apart). The
+    darkest `shadow_quantile` of the window is therefore lifted to that quantile's level
+    first: shadow interiors go flat and shadow edges lose most of their contrast, while the
+    ground's own texture is kept."""
     f = img.astype(np.float32)
+    if shadow_quantile > 0:
+        vals = f[valid] if valid is not None else f.reshape(-1)
+        if vals.size:
+            k = int(shadow_quantile * (vals.size - 1))
+            f = np.maximum(f, np.partition(vals, k)[k])
     f = cv2.GaussianBlur(f, (0, 0), 1.0)
     gx = cv2.Sobel(f, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(f, cv2.CV_32F, 0, 1, ksize=3)
