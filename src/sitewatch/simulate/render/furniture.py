@@ -47,8 +47,13 @@ def building(img, grid: SiteGrid, corners_xy, height: float, roof, sun, gable_al
         return None
     cov = mask_in(pp, win)
     if gable_along is None:
+        # A flat roof: a slightly lighter parapet round a darker, weathered membrane.
         lum = np.float32(_lit((0.0, 0.0, 1.0), sun))
         col = np.asarray(roof, np.float32) * lum * (1.0 + 0.03 * fine[win][..., None])
+        inset = 1.0 / grid.gsd_m
+        c = pp.mean(axis=0)
+        inner = c + (pp - c) * np.maximum(1.0 - inset / np.maximum(np.abs(pp - c), 1e-6), 0.0)
+        col = col * (1.0 - 0.07 * mask_in(inner, win)[..., None])
     else:
         # Two roof halves sloping 18 degrees away from the ridge, lit differently by the sun.
         dx, dy = _grid_dir(grid, f, not gable_along)

@@ -180,6 +180,7 @@ def render_ground(spec: SceneSpec) -> tuple[np.ndarray, list[Structure]]:
             pavement.asphalt(img, win, cov, pal, mid, fine, tone=1.1)
         elif kind == "air_defence_site":
             pavement.gravel(img, win, cov, pal, mid, fine)
+            pavement.tyre_marks(img, grid, win, cov * 1.5, int(zr.integers(1 << 30)))  # tracks in the gravel
             structures += berm_ring(img, grid, z.polygon, zr, pal, ref_sun)
         elif kind == "storage":
             pavement.gravel(img, win, cov, pal, mid, fine)
@@ -194,7 +195,7 @@ def render_ground(spec: SceneSpec) -> tuple[np.ndarray, list[Structure]]:
             for k in range(int(f.length // 120.0)):
                 structures += crane(img, grid, f, -f.length / 2 + 60.0 + k * 120.0, 0.0, ref_sun)
         elif kind == "pier":
-            pavement.concrete(img, grid, win, cov, f, pal, mid, fine, int(zr.integers(1 << 30)), 4.0, tone=1.02)
+            pavement.concrete(img, grid, win, cov, f, pal, mid, fine, int(zr.integers(1 << 30)), 4.0, tone=0.9)
             structures.append(Structure(pp, 2.0))
         elif kind == "breakwater":
             rock = np.asarray(pal.gravel, np.float32) * (0.85 + 0.25 * np.clip(mid[win] + 0.8 * fine[win], -1.5, 1.5))[..., None]
@@ -245,7 +246,8 @@ def _water(img, water, pal, large, mid, fine, rng, g, zones, grid) -> None:
                 rock = np.asarray(pal.gravel, np.float32) * (0.85 + 0.25 * np.clip(mid[win] + 0.8 * fine[win], -1.5, 1.5))[..., None]
                 paint(img, win, cov, rock)
             else:
-                pavement.concrete(img, grid, win, cov, f, pal, mid, fine, int(zr.integers(1 << 30)), 4.0, tone=1.02)
+                pavement.concrete(img, grid, win, cov, f, pal, mid, fine, int(zr.integers(1 << 30)), 4.0,
+                                  tone=0.9 if z.kind == "pier" else 0.95)
 
 
 def _ends_inside(grid, f) -> tuple[bool, bool]:

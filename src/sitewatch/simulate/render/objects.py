@@ -135,6 +135,9 @@ def draw_object(img: np.ndarray, obj: PlacedObject, parts: list[Part], grid: Sit
     # the surface it belongs to, not like a wall dropping to the ground.
     rim = cv2.dilate(height, np.ones((5, 5), np.uint8))
     shade = lambert(np.where(height > 0, height, rim), grid.gsd_m, sun)
+    # Panels, grime and repairs: a faint mottle fixed by the appearance seed.
+    mottle = cv2.GaussianBlur(tone_rng.standard_normal((h, w), dtype=np.float32), (0, 0), 0.8)
+    shade *= 1.0 + 0.035 * mottle
     win = img[r0:r1, c0:c1]
     a3 = alpha[..., None]
     win *= 1.0 - a3
