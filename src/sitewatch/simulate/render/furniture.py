@@ -84,8 +84,9 @@ def buildings_in(img, grid: SiteGrid, f: Frame, rng: np.random.Generator, sun, f
         for j in range(nb):
             if (i or j) and rng.random() < 0.12:
                 continue  # an empty lot (never the first, so an area always has a building)
-            la = max(pa - street, 4.0) * float(rng.uniform(0.6, 1.0))
-            lb = max(pb - street, 4.0) * float(rng.uniform(0.5, 1.0))
+            # At least 8 x 8 m: nothing a detector could mistake for a vehicle or launcher.
+            la = max((pa - street) * float(rng.uniform(0.6, 1.0)), 8.0)
+            lb = max((pb - street) * float(rng.uniform(0.5, 1.0)), 8.0)
             ca = -f.length / 2 + (i + 0.5) * pa
             cb = -f.width / 2 + (j + 0.5) * pb
             corners = frame_rect(f, ca - la / 2, ca + la / 2, cb - lb / 2, cb + lb / 2)
