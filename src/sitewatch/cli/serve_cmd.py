@@ -1,0 +1,47 @@
+"""`sitewatch serve`: the analyst's web app and REST API over the catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from sitewatch.cli.main import app
+from sitewatch.cli.sites_cmd import DB_OPTION
+
+
+@app.command("serve")
+def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+          port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+          data: Path = typer.Option(None, "--data", help="Data folder for uploads and reports "
+                                    "(default: $SITEWATCH_DATA, else ./sitewatch-data)."),
+          sample: bool = typer.Option(False, "--sample", help="First write a small sample site into the data "
+                                      "folder and serve it (for trying the app)."),
+          db: str = DB_OPTION) -> None:
+    """Serve the web app and REST API (writes need SITEWATCH_TOKEN; OpenAPI at /api/openapi.json)."""
+    try:
+        import uvicorn
+    except ImportError:
+        from sitewatch.errors import InputError
+
+        raise InputError("sitewatch[web]", "the web extra is not installed: pip install 'sitewatch[web]'") from None
+    from rich.console import Console
+
+    from sitewatch.web import create_app, from_env
+
+    console = Console(stderr=True)
+    settings = from_env(db=db, data_dir=data)
+    if sample:
+        from dataclasses import replace
+
+        from sitewatch.web.sample import build_sample
+
+        db_path = settings.data_dir / "catalog.db"
+        if not db_path.exists():
+            console.print(f"writing the sample site into {settings.data_dir} ...")
+            build_sample(settings.data_dir, str(db_path))
+        settings = replace(settings, db=str(db_path))
+    if not settings.token:
+        console.print("[yellow]note:[/] SITEWATCH_TOKEN is not set: the app is read-only (writes answer 401)")
+    console.print(f"sitewatch on http://{host}:{port}/  (data folder {settings.data_dir})", highlight=False)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

@@ -1,0 +1,122 @@
+"""Processing jobs: `run` for one site in a background thread, with progress to poll.
+
+A job opens its own connection to the catalog, takes a snapshot of the site's analyst
+verdicts, runs sitewatch.pipeline.run_site, and gives the verdicts back to the events the
+run stored (see sitewatch.web.verdicts). Jobs live in memory: a restarted server forgets
+them, while their results stay in the catalog and the reports folder."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sitewatch.errors import SitewatchError
+from sitewatch.web.security import folder_name
+from sitewatch.web.settings import WebSettings
+
+log = logging.getLogger("sitewatch.web")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class Job:
+    id: str
+    site: str
+    align: bool
+    detect: bool
+    status: str = "queued"  # queued, running, done, failed
+    stage: str = ""
+    done: int = 0
+    total: int = 0
+    message: str = ""
+    created: str = field(default_factory=_now)
+    finished: str | None = None
+    verdicts_restored: int = 0
+    report: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class JobBoard:
+    """The jobs of one app: start, look up, list. At most one live job per site."""
+
+    def __init__(self, settings: WebSettings):
+        self.settings = settings
+        self._jobs: dict[str, Job] = {}
+        self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+
+    def live_for(self, site: str) -> Job | None:
+        with self._lock:
+            return next((j for j in self._jobs.values() if j.site == site and j.status in ("queued", "running")), None)
+
+    def start(self, site: str, align: bool, detect: bool) -> Job:
+        job = Job(id=uuid.uuid4().hex, site=site, align=align, detect=detect)
+        t = threading.Thread(target=self._run, args=(job,), name=f"sitewatch-job-{job.id[:8]}", daemon=True)
+        with self._lock:
+            self._jobs[job.id] = job
+            self._threads[job.id] = t
+        t.start()
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def all(self) -> list[Job]:
+        with self._lock:
+            return sorted(self._jobs.values(), key=lambda j: j.created)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Job | None:
+        """Block until the job ends (for tests and scripts)."""
+        t = self._threads.get(job_id)
+        if t is not None:
+            t.join(timeout)
+        return self.get(job_id)
+
+    def _progress(self, job: Job):
+        def report(stage: str, done: int, total: int) -> None:
+            with self._lock:
+                job.stage, job.done, job.total = stage, done, total
+        return report
+
+    def _run(self, job: Job) -> None:
+        from sitewatch import pipeline
+        from sitewatch.store import open_catalog
+        from sitewatch.web import verdicts
+        from sitewatch.web.views import site_events
+
+        with self._lock:
+            job.status = "running"
+        out_dir: Path = self.settings.reports_dir / folder_name(job.site)
+        try:
+            with open_catalog(self.settings.db) as catalog:
+                held = verdicts.snapshot(catalog, job.site)
+                model = pipeline.default_model() if job.detect else None
+                if job.detect and model is None:
+                    raise SitewatchError("no detection model is installed; start the job with detect=false "
+                                         "to reassess the stored detections")
+                outcome = pipeline.run_site(catalog, job.site, out_dir, model=model, align=job.align,
+                                            detect=job.detect, progress=self._progress(job))
+                restored = verdicts.restore(catalog, held, site_events(catalog, job.site))
+            with self._lock:
+                job.status, job.finished = "done", _now()
+                job.verdicts_restored = restored
+                job.message = outcome.judgement.assessment.headline
+                job.report = outcome.files.html.name if outcome.files else None
+        except SitewatchError as exc:
+            with self._lock:
+                job.status, job.finished, job.message = "failed", _now(), str(exc)
+        except Exception as exc:  # the thread must record every failure; the log has the traceback
+            log.exception("job %s for site %s failed", job.id, job.site)
+            with self._lock:
+                job.status, job.finished = "failed", _now()
+                job.message = f"unexpected {exc.__class__.__name__}; see the server log"

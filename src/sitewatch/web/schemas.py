@@ -1,0 +1,165 @@
+"""Request and response bodies, as published in the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Verdict = Literal["confirmed", "rejected", "unsure"]
+
+
+class Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ProblemDoc(BaseModel):
+    """RFC 9457 problem document."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str
+
+
+class Grid(BaseModel):
+    crs: str = Field(description="the site CRS, a projected CRS in metres")
+    origin_x: float
+    origin_y: float
+    gsd_m: float
+    width_px: int
+    height_px: int
+
+
+class SiteOut(BaseModel):
+    name: str
+    kind: str
+    lat: float
+    lon: float
+    outline: dict[str, Any] | None = Field(description="GeoJSON polygon, EPSG:4326")
+    grid: Grid
+    zones: list[str]
+    image_count: int
+
+
+class FeatureCollection(Open):
+    type: Literal["FeatureCollection"]
+    crs_note: str
+    features: list[dict[str, Any]]
+
+
+class Alignment(BaseModel):
+    status: str
+    reference_image_id: str
+    quality: float = Field(description="share of windows agreeing with the fitted model, 0..1")
+    residual_px: float | None
+    dx_px: float
+    dy_px: float
+    rotation_deg: float
+    scale: float
+    windows_used: int
+    windows_total: int
+    reason: str
+
+
+class ImageOut(BaseModel):
+    id: str
+    site: str
+    acquired: str
+    date: str
+    gsd_m: float
+    crs: str
+    width_px: int
+    height_px: int
+    bands: int
+    dtype: str
+    cloud_cover: float | None
+    valid_fraction: float
+    tiled: bool
+    datetime_source: str
+    footprint: dict[str, Any] = Field(description="GeoJSON, EPSG:4326")
+    bounds_lonlat: list[float]
+    alignment: Alignment | None
+    tiles: str = Field(description="XYZ tile URL template (Web Mercator)")
+
+
+class CountsOut(BaseModel):
+    site: str
+    types: list[str]
+    dates: list[dict[str, Any]]
+
+
+class VerdictOut(BaseModel):
+    verdict: Verdict
+    note: str
+    created: str
+
+
+class EventOut(Open):
+    id: str
+    site: str
+    kind: str
+    type: str
+    confidence: float
+    zone: str | None
+    note: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    bounds_lonlat: list[float]
+    evidence: list[dict[str, Any]]
+    verdict: VerdictOut | None
+
+
+class Review(BaseModel):
+    counts: dict[str, int]
+    cited: list[str]
+    cited_confirmed: list[str]
+    cited_rejected: list[str]
+    caveats: list[str]
+
+
+class AssessmentOut(BaseModel):
+    site: str
+    assessment: dict[str, Any] | None
+    review: Review
+
+
+class VerdictIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    verdict: Verdict
+    note: str = Field("", max_length=2000)
+
+
+class JobIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    align: bool = Field(True, description="align the site's images first")
+    detect: bool = Field(True, description="detect with the installed model (false: reassess stored detections)")
+
+
+class JobOut(BaseModel):
+    id: str
+    site: str
+    align: bool
+    detect: bool
+    status: Literal["queued", "running", "done", "failed"]
+    stage: str
+    done: int
+    total: int
+    message: str
+    created: str
+    finished: str | None
+    verdicts_restored: int
+    report: str | None
+
+
+class ReportFile(BaseModel):
+    name: str
+    bytes: int
+    url: str
+
+
+class UploadOut(BaseModel):
+    stored_as: str
+    image: ImageOut | None
+    message: str

@@ -1,0 +1,57 @@
+"""What the web app is configured with: the catalog, the data folder, the write token and
+the upload limit. Read from the environment by `from_env`, or built directly in tests."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sitewatch.errors import InputError
+
+TOKEN_ENV = "SITEWATCH_TOKEN"
+DATA_ENV = "SITEWATCH_DATA"
+UPLOAD_LIMIT_ENV = "SITEWATCH_UPLOAD_LIMIT_MB"
+DEFAULT_DATA_DIR = Path("sitewatch-data")
+# A 30000 x 30000 px 3-band uint8 scene is 2.7 GB uncompressed; COGs are DEFLATE-compressed,
+# so 4 GiB covers the largest single scene we expect from a vendor.
+DEFAULT_UPLOAD_LIMIT = 4 * 1024 ** 3
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """db: a SQLite path or database URL (None: $SITEWATCH_DB, else the default file).
+    data_dir: the only folder the app reads files from or writes files to (uploads,
+    reports); imagery paths that the catalog records elsewhere are read but never written.
+    token: the Bearer token that write endpoints demand; None disables every write."""
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    db: str | None = None
+    token: str | None = None
+    upload_limit_bytes: int = DEFAULT_UPLOAD_LIMIT
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+
+def from_env(db: str | None = None, data_dir: str | os.PathLike | None = None) -> WebSettings:
+    """Settings from the arguments, else SITEWATCH_DB / SITEWATCH_DATA / SITEWATCH_TOKEN /
+    SITEWATCH_UPLOAD_LIMIT_MB."""
+    folder = Path(data_dir or os.environ.get(DATA_ENV) or DEFAULT_DATA_DIR).expanduser().resolve()
+    limit = DEFAULT_UPLOAD_LIMIT
+    raw = os.environ.get(UPLOAD_LIMIT_ENV)
+    if raw:
+        try:
+            limit = int(float(raw) * 1024 * 1024)
+        except ValueError:
+            raise InputError(UPLOAD_LIMIT_ENV, f"must be a number of megabytes, got {raw!r}") from None
+        if limit <= 0:
+            raise InputError(UPLOAD_LIMIT_ENV, f"must be positive, got {raw!r}")
+    token = os.environ.get(TOKEN_ENV) or None
+    return WebSettings(data_dir=folder, db=db, token=token, upload_limit_bytes=limit)
