@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test,postgres,train]"
+	$(BIN)/pip install --quiet -e ".[test,postgres,train,web,web-test]"
 	touch $(STAMP)
 
 demo: $(STAMP)
