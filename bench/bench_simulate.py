@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -150,6 +151,8 @@ def main() -> None:
         "targets": {"render_s": TARGET_S, "peak_gb": TARGET_PEAK_GB},
         "meets_targets": best["render_s"] < TARGET_S and peak < TARGET_PEAK_GB,
         "repeats": len(runs),
+        "load_average_1min": round(os.getloadavg()[0], 2),  # other work on the machine slows both runs
+        "cpu_count": os.cpu_count(),
         **chips,
     }
     print(f"render {best['width_px']}x{best['height_px']} RGB with {best['objects']} objects: "
@@ -158,7 +161,8 @@ def main() -> None:
           f"(allocate+write the same array: {base_s:.2f} s, peak {base['peak_gb']:.2f} GB); "
           f"targets < {TARGET_S:g} s and < {TARGET_PEAK_GB:g} GB: {'met' if record['meets_targets'] else 'NOT met'}; "
           f"random 768 px scenes: {chips['random_scenarios_per_s']:g} planned/s, "
-          f"{chips['random_chip_images_per_s']:g} rendered/s")
+          f"{chips['random_chip_images_per_s']:g} rendered/s; load average {record['load_average_1min']:g} "
+          f"on {record['cpu_count']} CPUs")
     print(json.dumps(record))
 
 
