@@ -25,7 +25,7 @@ from sitewatch.geo.grid import grid_transform, site_grid
 from sitewatch.geo.ingest import ingest
 from sitewatch.geo.synthetic import (Look, change_patch, compose, ground_texture, invert, misregistration_matrix,
                                      observe, restyle, to_dtype, write_geotiff)
-from sitewatch.store import add_site, alignments_for_site
+from sitewatch.store import add_site, aligned_images, alignments_for_site
 
 GSD = 0.5  # metres, very-high-resolution imagery
 GRID = site_grid(35.401, 35.948, 512, gsd_m=GSD)  # 1024 x 1024 px
@@ -148,6 +148,8 @@ def test_align_site_stores_results_and_excludes_failures(catalog, tmp_path):
     assert [r.status for r in results] == ["reference", "ok", "failed"]
     assert residual_rmse(results[1].matrix, true_correction(p_ref, p_tgt)) <= RESIDUAL_RMSE_PX
     stored = alignments_for_site(catalog, "khmeimim")
+    # later stages get only the comparable images: the reference and the one aligned ok
+    assert [img.id for img, _ in aligned_images(catalog, "khmeimim")] == [r.image_id for r in results[:2]]
     assert stored[results[2].image_id].status == "failed" and "too different" in stored[results[2].image_id].reason
     with pytest.raises(AlignmentError, match="excluded from comparison"):
         read_aligned(str(tmp_path / "c_other.tif"), stored[results[2].image_id], GRID, (0, 0, 64, 64))
@@ -167,7 +169,7 @@ def test_align_cli_json_lists_each_image(catalog_url, tmp_path):
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     a, b = out["images"]
-    assert set(a) >= {"id", "path", "dx", "dy", "rotation_deg", "quality", "status"}
+    assert set(a) >= {"id", "path", "dx", "dy", "rotation_deg", "quality", "status", "matrix"}
     assert a["status"] == "reference" and b["status"] == "ok"
     tdx, tdy, _, _ = describe(true_correction(p_ref, p_tgt), N, N)
     assert (b["dx"], b["dy"]) == (pytest.approx(tdx, abs=RESIDUAL_RMSE_PX), pytest.approx(tdy, abs=RESIDUAL_RMSE_PX))

@@ -36,9 +36,11 @@ def align_cmd(
                                  progress=lambda k, n, img: bar.update(task, completed=k, total=n, description=img.id))
     if as_json:
         print(json.dumps({"site": site, "grid_crs": s.grid.crs, "units": "site-grid pixels",
+                          "matrix": "reference-frame grid (col, row) -> this image's plain grid reprojection",
                           "images": [{"id": r.image_id, "path": r.path, "acquired": dates[r.image_id].isoformat(),
                                       "status": r.status, "dx": r.dx_px, "dy": r.dy_px,
-                                      "rotation_deg": r.rotation_deg, "scale": r.scale, "quality": r.quality,
+                                      "rotation_deg": r.rotation_deg, "scale": r.scale, "matrix": list(r.matrix),
+                                      "quality": r.quality,
                                       "residual_px": r.residual_px, "windows_used": r.windows_used,
                                       "windows_total": r.windows_total, "reason": r.reason} for r in results]},
                          indent=2))

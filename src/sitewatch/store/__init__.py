@@ -5,8 +5,8 @@ objects after. Schema changes go through the Alembic migrations in store/migrati
 """
 
 from sitewatch.store.catalog import Catalog, catalog_url, open_catalog
-from sitewatch.store.images import (add_image, alignment_for, alignments_for_site, get_image, image_by_checksum,
-                                    image_count, image_details, images_for_site, save_alignment)
+from sitewatch.store.images import (add_image, aligned_images, alignment_for, alignments_for_site, get_image,
+                                    image_by_checksum, image_count, image_details, images_for_site, save_alignment)
 from sitewatch.store.records import AlignmentResult, ImageRecord, Run
 from sitewatch.store.results import (add_verdict, change_regions_for_site, detections_for_image, event_evidence,
                                      events_for_site, finish_run, get_run, latest_assessment, save_assessment,
@@ -16,7 +16,7 @@ from sitewatch.store.sites import (add_site, get_site, list_sites, reference_ima
                                    site_polygons)
 
 __all__ = [
-    "AlignmentResult", "Catalog", "ImageRecord", "Run", "add_image", "add_site", "add_verdict", "alignment_for",
+    "AlignmentResult", "Catalog", "ImageRecord", "Run", "add_image", "add_site", "aligned_images", "add_verdict", "alignment_for",
     "alignments_for_site", "catalog_url", "change_regions_for_site", "detections_for_image", "event_evidence",
     "events_for_site", "finish_run", "get_image", "get_run", "get_site", "image_by_checksum", "image_count",
     "image_details", "images_for_site", "latest_assessment", "list_sites", "open_catalog", "reference_image_id",

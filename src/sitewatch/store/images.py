@@ -131,3 +131,12 @@ def alignment_for(catalog: Catalog, site: str, image_id: str) -> AlignmentResult
     if found is None:
         raise CatalogError(f"image {image_id} has not been aligned on site {site!r}; run `sitewatch align --site {site}`")
     return found
+
+
+def aligned_images(catalog: Catalog, site: str) -> list[tuple[Image, AlignmentResult]]:
+    """The site's images that may be compared, oldest first, each with its alignment: the
+    reference and those aligned ok. Images never aligned or whose alignment failed are left
+    out, so no later stage uses them by mistake."""
+    alignments = alignments_for_site(catalog, site)
+    return [(img, alignments[img.id]) for img in images_for_site(catalog, site)
+            if img.id in alignments and alignments[img.id].usable]
