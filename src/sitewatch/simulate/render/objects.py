@@ -24,6 +24,11 @@ from sitewatch.simulate.render.vehicles import vehicle_parts
 from sitewatch.simulate.scene import PlacedObject
 
 
+# Glossy paint on aircraft, a little on ships, matte on vehicles; highlights are near white.
+_GLOSS = {"aircraft": 0.35, "helicopter": 0.2, "ship": 0.1}
+_SPECULAR = np.array([250.0, 250.0, 245.0], np.float32)
+
+
 def object_parts(obj: PlacedObject) -> list[Part]:
     """The object's parts in its local frame, filling obj.box exactly."""
     L, W = obj.box.length, obj.box.width
@@ -134,7 +139,8 @@ def draw_object(img: np.ndarray, obj: PlacedObject, parts: list[Part], grid: Sit
     # Continue the object's heights a little beyond its outline so the rim is shaded like
     # the surface it belongs to, not like a wall dropping to the ground.
     rim = cv2.dilate(height, np.ones((5, 5), np.uint8))
-    shade = lambert(np.where(height > 0, height, rim), grid.gsd_m, sun)
+    gloss = _GLOSS.get(obj.cls, 0.05)
+    shade, spec = lambert(np.where(height > 0, height, rim), grid.gsd_m, sun, gloss=gloss)
     # Panels, grime and repairs: a faint mottle fixed by the appearance seed.
     mottle = cv2.GaussianBlur(tone_rng.standard_normal((h, w), dtype=np.float32), (0, 0), 0.8)
     shade *= 1.0 + 0.035 * mottle
@@ -142,3 +148,4 @@ def draw_object(img: np.ndarray, obj: PlacedObject, parts: list[Part], grid: Sit
     a3 = alpha[..., None]
     win *= 1.0 - a3
     win += col * shade[..., None]
+    win += (spec * alpha)[..., None] * _SPECULAR

@@ -30,12 +30,15 @@ def concrete(img, grid: SiteGrid, win, cover, f: Frame, pal: Palette, mid: np.nd
     a, b = frame_coords(grid, win, f)
     ia, ib = np.floor(a / slab_m), np.floor(b / slab_m)
     slab = _hash01(ia, ib, seed) - 0.5
+    # Repaired or re-laid patches: one block of 4 x 4 slabs in eight is a different pour.
+    patch = _hash01(np.floor(ia / 4), np.floor(ib / 4), seed + 1)
+    slab = slab + np.where(patch > 0.875, (patch - 0.9375) * 4.0, 0.0)
     g = grid.gsd_m
     ja = _line(a - slab_m * np.round(a / slab_m), 0.08, g)  # joints at every slab edge
     jb = _line(b - slab_m * np.round(b / slab_m), 0.08, g)
     joints = np.maximum(ja, jb)
     m = mid[win]
-    stains = smoothstep(1.9, 3.0, m) * 0.25  # oil and fuel stains on a few percent of slabs
+    stains = smoothstep(2.2, 3.2, m) * 0.25  # oil and fuel stains on about one percent of the surface
     lum = tone * (1.0 + 0.035 * slab + 0.025 * fine[win] + 0.03 * mid[win]) * (1.0 - 0.13 * joints) * (1.0 - stains)
     col = np.asarray(pal.concrete, np.float32) * lum[..., None]
     paint(img, win, cover, col)

@@ -92,12 +92,21 @@ def sun_vector(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
     return np.array([math.sin(a) * math.cos(e), -math.cos(a) * math.cos(e), math.sin(e)], np.float32)
 
 
-def lambert(height_m: np.ndarray, gsd_m: float, sun: np.ndarray, ambient: float = 0.45) -> np.ndarray:
-    """Shading factor of a height field: 1 on flat ground, brighter facing the sun, darker away."""
+def lambert(height_m: np.ndarray, gsd_m: float, sun: np.ndarray, ambient: float = 0.45,
+            gloss: float = 0.0) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Shading factor of a height field: 1 on flat ground, brighter facing the sun, darker away.
+
+    With gloss > 0 also returns a specular term (Blinn-Phong, viewer overhead): the bright
+    streak along the sunward top of a glossy fuselage."""
     gx = cv2.Sobel(height_m, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REPLICATE) * (1.0 / (8.0 * gsd_m))
     gy = cv2.Sobel(height_m, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REPLICATE) * (1.0 / (8.0 * gsd_m))
     norm = np.sqrt(gx * gx + gy * gy + 1.0)
     ndots = (-gx * sun[0] - gy * sun[1] + sun[2]) / norm
     flat = max(float(sun[2]), 1e-3)
-    shade = ambient + (1.0 - ambient) * np.clip(ndots, 0.0, None) / flat
-    return np.clip(shade, 0.0, 1.35).astype(np.float32)
+    shade = np.clip(ambient + (1.0 - ambient) * np.clip(ndots, 0.0, None) / flat, 0.0, 1.35).astype(np.float32)
+    if gloss <= 0.0:
+        return shade
+    half = sun + np.array([0.0, 0.0, 1.0], np.float32)
+    half /= np.linalg.norm(half)
+    ndoth = np.clip((-gx * half[0] - gy * half[1] + half[2]) / norm, 0.0, 1.0)
+    return shade, (gloss * ndoth ** 40).astype(np.float32)
