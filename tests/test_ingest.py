@@ -1,8 +1,12 @@
 """Ingestion: metadata, datetimes, site assignment, idempotence and every bad input."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -226,5 +230,12 @@ def test_cli_reports_one_line_per_bad_file_and_exits_1(catalog_url, tmp_path):
     assert r.exit_code == 1
     errors = [line for line in r.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 2 and bad[0][0] in errors[0] and "truncated" in errors[0]
+    assert "1 added, 0 unchanged, 2 refused" in str(r.exception)
+    # through the installed entry point: the summary is the last line and the exit code 1
+    env = {**os.environ, "SITEWATCH_DB": catalog_url, "COLUMNS": "200"}
+    proc = subprocess.run([str(Path(sys.executable).with_name("sitewatch")), "ingest", good, bad[1][0]],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == "error: ingest: 0 added, 1 unchanged, 1 refused"
     r = runner.invoke(app, ["sites", "list", "--json", "--db", catalog_url])
     assert json.loads(r.stdout)[0]["grid"]["gsd_m"] == GSD

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from sitewatch.cli.main import app
 from sitewatch.cli.sites_cmd import DB_OPTION
-from sitewatch.errors import InputError
+from sitewatch.errors import CatalogError, InputError
 from sitewatch.geo.ingest import ingest
 from sitewatch.geo.raster import parse_datetime
 from sitewatch.store import open_catalog
@@ -56,7 +56,8 @@ def ingest_cmd(
             print(json.dumps({"path": o.path, "status": o.status, "image_id": o.image.id if o.image else None,
                               "message": o.message}))
     added = sum(o.status == "added" for o in outcomes)
-    console.print(f"{added} added, {sum(o.status == 'unchanged' for o in outcomes)} unchanged, {failed} refused",
-                  highlight=False)
+    summary = f"{added} added, {sum(o.status == 'unchanged' for o in outcomes)} unchanged, {failed} refused"
     if failed:
-        raise typer.Exit(1)
+        # a SitewatchError, so that the entry point prints it as the last line and exits 1
+        raise CatalogError(f"ingest: {summary}")
+    console.print(summary, highlight=False)
