@@ -220,8 +220,9 @@ def trees(img, grid: SiteGrid, rng: np.random.Generator, pal: Palette, sun, free
     return out
 
 
-def crane(img, grid: SiteGrid, f: Frame, a: float, b: float, sun) -> list[Structure]:
-    """A portal crane: four legs on a 10 m square, a frame on top and a boom over the water."""
+def crane(img, grid: SiteGrid, f: Frame, a: float, b: float, sun, water_side: float = 1.0) -> list[Structure]:
+    """A portal crane: four legs on a 10 m square, a frame on top and a boom reaching over
+    the water (water_side: +1 if the water lies towards +b of the quay's frame, else -1)."""
     out = []
     colour = np.array([176.0, 150.0, 60.0], np.float32) * np.float32(_lit((0, 0, 1), sun))
     beams = [(a - 5, a + 5, b - 5, b - 4), (a - 5, a + 5, b + 4, b + 5), (a - 5, a - 4, b - 5, b + 5),
@@ -236,7 +237,7 @@ def crane(img, grid: SiteGrid, f: Frame, a: float, b: float, sun) -> list[Struct
         for db in (-4.5, 4.5):  # legs
             out.append(Structure(poly_px(grid, frame_rect(f, a + da - 0.5, a + da + 0.5, b + db - 0.5, b + db + 0.5)),
                                  20.0))
-    side = -1.0 if b <= 0 else 1.0
+    side = 1.0 if water_side >= 0 else -1.0
     pp = poly_px(grid, frame_rect(f, a - 0.8, a + 0.8, min(b, b + side * 32), max(b, b + side * 32)))
     win = window(pp, img.shape[:2])
     if win is not None:

@@ -97,7 +97,7 @@ def _farmland(img, grid, rng, pal, large, mid) -> None:
     n = np.array([-d[1], d[0]])
     thr = float(rng.uniform(-0.3, 0.6))
     tones = [np.asarray(pal.soil2, np.float32) * 0.88, np.asarray(pal.vegetation, np.float32) * np.float32(1.04),
-             np.asarray(pal.soil, np.float32) * np.array([1.1, 1.06, 0.92], np.float32),
+             np.asarray(pal.soil, np.float32) * np.array([1.06, 1.03, 0.95], np.float32),
              np.asarray(pal.vegetation, np.float32) * np.array([0.85, 0.95, 0.8], np.float32)]
     span = int(math.hypot(H, W) / pitch) + 2
     centre = np.array([W / 2, H / 2])
@@ -192,8 +192,9 @@ def render_ground(spec: SceneSpec) -> tuple[np.ndarray, list[Structure]]:
             water[win] = np.maximum(water[win], (cov * 255).astype(np.uint8))
         elif kind == "quay":
             pavement.concrete(img, grid, win, cov, f, pal, mid, fine, int(zr.integers(1 << 30)), 6.0, tone=0.95)
+            side = _water_side(f, zones)
             for k in range(int(f.length // 120.0)):
-                structures += crane(img, grid, f, -f.length / 2 + 60.0 + k * 120.0, 0.0, ref_sun)
+                structures += crane(img, grid, f, -f.length / 2 + 60.0 + k * 120.0, 0.0, ref_sun, side)
         elif kind == "pier":
             pavement.concrete(img, grid, win, cov, f, pal, mid, fine, int(zr.integers(1 << 30)), 4.0, tone=0.9)
             structures.append(Structure(pp, 2.0))
@@ -248,6 +249,16 @@ def _water(img, water, pal, large, mid, fine, rng, g, zones, grid) -> None:
             else:
                 pavement.concrete(img, grid, win, cov, f, pal, mid, fine, int(zr.integers(1 << 30)), 4.0,
                                   tone=0.9 if z.kind == "pier" else 0.95)
+
+
+def _water_side(f, zones) -> float:
+    """+1 when the site's water lies towards +b of a quay's frame, -1 when towards -b."""
+    pts = [p for z in zones if z.kind in WATER_KINDS for p in z.polygon]
+    if not pts:
+        return 1.0
+    wx, wy = np.mean([p[0] for p in pts]), np.mean([p[1] for p in pts])
+    b = -(wx - f.cx) * f.ay + (wy - f.cy) * f.ax
+    return 1.0 if b >= 0 else -1.0
 
 
 def _ends_inside(grid, f) -> tuple[bool, bool]:
