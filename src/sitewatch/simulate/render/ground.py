@@ -3,8 +3,8 @@
 Open land (soil, dry vegetation, tracks, roads, trees) is generated everywhere, then each
 zone is drawn by its kind: runways, taxiways, aprons, helipads, shelters, parking,
 air-defence pads with berms, building areas, storage, water, berths, quays and piers.
-A site with no zones gets a plain apron (air base) or open water (naval base), which is
-what detector training chips need.
+A site with no zones (a detector training chip) gets open water for a naval base; for an
+air base a concrete apron, or now and then asphalt or open ground.
 
 Returns the float32 RGB ground and the structures (buildings, shelters, berms, trees,
 cranes) whose shadows the date's sun casts.
@@ -147,7 +147,14 @@ def render_ground(spec: SceneSpec) -> tuple[np.ndarray, list[Structure]]:
         whole = ((grid.origin_x - 10 * g, grid.origin_y + 10 * g), (grid.origin_x + (W + 10) * g, grid.origin_y + 10 * g),
                  (grid.origin_x + (W + 10) * g, grid.origin_y - (H + 10) * g),
                  (grid.origin_x - 10 * g, grid.origin_y - (H + 10) * g))
-        zones = [Zone("ground", "apron" if site.kind == "airbase" else "water", whole)]
+        # A bare grid (a training chip): open water for a naval base; for an air base a
+        # concrete apron mostly, sometimes asphalt or open ground (domain randomisation).
+        if site.kind == "airbase":
+            pick = float(np.random.default_rng([spec.site_seed, 0xC41]).random())
+            kind = "apron" if pick < 0.6 else ("parking" if pick < 0.8 else None)
+        else:
+            kind = "water"
+        zones = [Zone("ground", kind, whole)] if kind else []
     _land(img, pal, large, mid, fine)
     if site.zones:
         _farmland(img, grid, rng, pal, large, mid)
