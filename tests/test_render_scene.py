@@ -180,3 +180,18 @@ def test_bad_grid_is_refused():
     bad = replace(site(), grid=SiteGrid("EPSG:32636", OX, OY, 0.0, 10, 10))
     with pytest.raises(InputError, match="gsd_m"):
         render_scene(SceneSpec(bad, ()))
+
+
+def test_object_frame_agrees_with_the_domain_box_corners():
+    """An object of no class the renderer draws is a plain body filling its box: its
+    instance mask must be the box as OrientedBox.corners() and SiteGrid.to_pixel place it
+    (same rasteriser)."""
+    g = site().grid
+    box = OrientedBox(OX + 64.3, OY - 60.7, 30.0, 9.0, 123.0)
+    s = SceneSpec(site(), (PlacedObject("u", "unknown", "unknown", "normal", box),), CLEAN)
+    mask = render_instance_masks(s)
+    corners = np.array([g.to_pixel(x, y) for x, y in box.corners()])
+    expected = np.zeros_like(mask)
+    cv2.fillPoly(expected, [np.round((corners - 0.5) * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
+    assert (mask > 0).sum() == expected.sum() > 0
+    assert np.array_equal(mask > 0, expected > 0)
