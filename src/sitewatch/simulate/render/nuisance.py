@@ -105,6 +105,15 @@ def _atmosphere(img: np.ndarray, spec: SceneSpec, rng: np.random.Generator) -> N
             blk *= gains
 
 
+def _pansharpen_bleed(img: np.ndarray, sigma: float) -> None:
+    """Colour is sharper in luminance than in hue: pan-sharpened products carry the colour
+    bands at a coarser GSD. Blur the colour difference from luminance, keep luminance."""
+    ycc = cv2.cvtColor(img, cv2.COLOR_RGB2YCrCb)
+    for band in (1, 2):
+        ycc[..., band] = cv2.GaussianBlur(np.ascontiguousarray(ycc[..., band]), (0, 0), sigma)
+    cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB, dst=img)
+
+
 def apply_conditions(img: np.ndarray, spec: SceneSpec) -> np.ndarray:
     c = spec.conditions
     rng = np.random.default_rng([spec.date_seed, 0xDA7E])
@@ -115,6 +124,7 @@ def apply_conditions(img: np.ndarray, spec: SceneSpec) -> np.ndarray:
         img = cv2.warpAffine(img, M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     if c.blur_sigma_px > 0:
         cv2.GaussianBlur(img, (0, 0), c.blur_sigma_px, dst=img)
+        _pansharpen_bleed(img, 2.0 * c.blur_sigma_px)
     if c.noise_sigma > 0:
         # Mostly luminance noise (the bands share a detector), a little per band: the per-band
         # part reuses the same draw displaced by a few pixels, independent where it lands.
