@@ -165,10 +165,20 @@ def test_align_cli_json_lists_each_image(catalog_url, tmp_path):
     p_tgt = scene(tmp_path / "b.tif", 5.5, -3.0, 0.0, look=HAZY, seed=1)
     runner = CliRunner()
     assert runner.invoke(app, ["ingest", str(tmp_path), "--db", catalog_url]).exit_code == 0
-    r = runner.invoke(app, ["align", "--site", "khmeimim", "--json", "--db", catalog_url])
+    r = runner.invoke(app, ["align", "--site", "khmeimim", "--json", "--write", str(tmp_path / "aligned"),
+                            "--db", catalog_url])
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     a, b = out["images"]
+    # the written aligned image is on the site grid and holds what read_aligned gives
+    with rasterio.open(b["aligned_path"]) as ds:
+        assert ds.crs.to_string() == GRID.crs and (ds.width, ds.height) == (N, N)
+        assert ds.transform.almost_equals(grid_transform(GRID))
+        written = ds.read(window=rasterio.windows.Window(200, 300, 64, 48))
+    from sitewatch.store import alignment_for
+    with open_catalog(catalog_url) as cat:
+        res_b = alignment_for(cat, "khmeimim", b["id"])
+    assert np.array_equal(written, read_aligned(b["path"], res_b, GRID, (200, 300, 64, 48)))
     assert set(a) >= {"id", "path", "dx", "dy", "rotation_deg", "quality", "status", "matrix"}
     assert a["status"] == "reference" and b["status"] == "ok"
     tdx, tdy, _, _ = describe(true_correction(p_ref, p_tgt), N, N)

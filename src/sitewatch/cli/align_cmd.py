@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -12,7 +13,8 @@ from rich.table import Table
 from sitewatch.cli.main import app
 from sitewatch.cli.sites_cmd import DB_OPTION
 from sitewatch.geo.align import align_site
-from sitewatch.store import get_site, images_for_site, open_catalog
+from sitewatch.geo.ongrid import write_aligned
+from sitewatch.store import aligned_images, get_site, images_for_site, open_catalog
 
 
 
@@ -22,6 +24,8 @@ def align_cmd(
     reference: str = typer.Option(None, "--reference", help="Image id (or unique prefix) to align to "
                                   "(default: the first good date)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per image) instead of a table."),
+    write: Path = typer.Option(None, "--write", help="Also write each usable image, aligned on the site grid, as a "
+                               "GeoTIFF in this folder (opens in QGIS)."),
     db: str = DB_OPTION,
 ) -> None:
     """Co-register every image of a site to its reference on the site grid."""
@@ -34,6 +38,14 @@ def align_cmd(
             task = bar.add_task("", total=None)
             results = align_site(catalog, s, reference,
                                  progress=lambda k, n, img: bar.update(task, completed=k, total=n, description=img.id))
+            written = {}
+            if write is not None:
+                write.mkdir(parents=True, exist_ok=True)
+                for img, res in aligned_images(catalog, site):
+                    wtask = bar.add_task(f"write {img.id}", total=None)
+                    out = write / f"{site}_{img.acquired:%Y%m%dT%H%M%S}_{img.id}.tif"
+                    written[img.id] = write_aligned(img, res, s.grid, out,
+                                                    progress=lambda k, n, t=wtask: bar.update(t, completed=k, total=n))
     if as_json:
         print(json.dumps({"site": site, "grid_crs": s.grid.crs, "units": "site-grid pixels",
                           "matrix": "reference-frame grid (col, row) -> this image's plain grid reprojection",
@@ -42,7 +54,8 @@ def align_cmd(
                                       "rotation_deg": r.rotation_deg, "scale": r.scale, "matrix": list(r.matrix),
                                       "quality": r.quality,
                                       "residual_px": r.residual_px, "windows_used": r.windows_used,
-                                      "windows_total": r.windows_total, "reason": r.reason} for r in results]},
+                                      "windows_total": r.windows_total, "reason": r.reason,
+                                      "aligned_path": written.get(r.image_id)} for r in results]},
                          indent=2))
     else:
         table = Table(title=f"alignment of {site} ({s.grid.crs}, {s.grid.gsd_m:g} m pixels)")
@@ -56,6 +69,8 @@ def align_cmd(
                           "-" if r.residual_px is None else f"{r.residual_px:.3f}",
                           r.reason if r.status == "failed" else "", style=style)
         console.print(table)
+    for path in written.values():
+        err_console.print(f"wrote {path}", highlight=False, soft_wrap=True)
     failed = [r for r in results if r.status == "failed"]
     for r in failed:
         err_console.print(f"[yellow]excluded:[/] {r.image_id} ({r.path}): {r.reason}", highlight=False, soft_wrap=True)

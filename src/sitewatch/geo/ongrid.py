@@ -165,3 +165,33 @@ def _approx_gsd_m(ds) -> float:
     from sitewatch.geo.raster import gsd_metres
 
     return gsd_metres(CRS.from_wkt(ds.crs.to_wkt()), ds.transform, ds.width, ds.height)
+
+
+def write_aligned(image: Image, alignment: AlignmentResult | None, grid: SiteGrid, path, block: int = 1024,
+                  progress=None) -> str:
+    """Write the image as it lies on the site grid, its correction applied: a tiled,
+    compressed GeoTIFF in the site CRS with overviews, filled block by block (memory stays
+    at a few blocks whatever the grid's size). Returns the path."""
+    m = alignment_matrix(alignment)
+    try:
+        src = rasterio.open(image.path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(image.path, f"cannot read the image ({str(exc).splitlines()[0]})") from exc
+    with src:
+        fill = src.nodata if src.nodata is not None else 0
+        profile = {"driver": "GTiff", "width": grid.width_px, "height": grid.height_px, "count": src.count,
+                   "dtype": src.dtypes[0], "crs": grid.crs, "transform": grid_transform(grid), "nodata": fill,
+                   "tiled": True, "blockxsize": 512, "blockysize": 512, "compress": "deflate", "BIGTIFF": "IF_SAFER"}
+        blocks = [(c, r, min(block, grid.width_px - c), min(block, grid.height_px - r))
+                  for r in range(0, grid.height_px, block) for c in range(0, grid.width_px, block)]
+        with rasterio.open(path, "w", **profile) as dst:
+            for k, (c, r, w, h) in enumerate(blocks):
+                data = warp_window(src, grid, m, (c, r, w, h), dtype=src.dtypes[0], nodata=fill)
+                dst.write(data, window=Window(c, r, w, h))
+                if progress is not None:
+                    progress(k + 1, len(blocks))
+            dst.update_tags(SITEWATCH_IMAGE=image.id, ACQUISITION_DATETIME=image.acquired.isoformat())
+            levels = [f for f in (2, 4, 8, 16, 32) if max(grid.width_px, grid.height_px) // f >= 256]
+            if levels:
+                dst.build_overviews(levels, Resampling.average)
+    return str(path)
