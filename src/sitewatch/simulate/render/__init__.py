@@ -5,10 +5,18 @@ Entry points:
   (col, row) centred at grid.to_map(col + 0.5, row + 0.5);
 - render_instance_masks(spec) -> (H, W) int32: object i of spec.objects has id i + 1, 0 is
   none, drawn on the true grid (before misregistration);
-- render_ground(spec) -> the date-independent ground before shadows and nuisances.
+- render_ground(spec) -> (float32 H x W x 3 ground, structures): the date-independent
+  ground before shadows and nuisances, and what stands on it (buildings, shelters, berms,
+  trees, cranes) with heights for the shadow pass.
 
-Order of work: ground (site_seed only) -> shadows of ground structures and objects (sun) ->
-objects (appearance_seed) -> cloud, haze, colour balance -> misregistration -> blur -> noise.
+Order of work: ground (site_seed only) -> shadows of ground structures and objects (the
+date's sun) -> objects (appearance_seed) -> cloud, haze, colour balance -> misregistration
+-> blur and colour bleed -> sensor noise (date_seed) -> uint8.
+
+Modules: parts (Part and shape helpers), aircraft / rotorcraft / ships / vehicles
+(planforms per class), paint (schemes), objects (drawing objects), raster (coverage,
+shadows, shading), textures / zones / pavement / furniture / ground (the ground), nuisance
+(per-date effects), checks (refusing specs it cannot draw).
 """
 
 from __future__ import annotations
