@@ -114,7 +114,13 @@ def _farmland(img, grid, rng, pal, large, mid) -> None:
             if win is None:
                 continue
             tone = tones[int(rng.integers(len(tones)))] * np.float32(rng.uniform(0.92, 1.08))
-            col = tone * (1.0 + 0.05 * mid[win])[..., None]
+            lum = 1.0 + 0.05 * mid[win]
+            if rng.random() < 0.5:  # furrows or crop rows, 1.5-4 m apart, along the field
+                rows = np.arange(win[0].start, win[0].stop, dtype=np.float32)[:, None] + 0.5
+                cols = np.arange(win[1].start, win[1].stop, dtype=np.float32)[None, :] + 0.5
+                along_n = ((cols - c[0]) * n[0] + (rows - c[1]) * n[1]) * g
+                lum = lum * (1.0 + 0.045 * np.sin(along_n * (2 * math.pi / float(rng.uniform(1.5, 4.0)))))
+            col = tone * lum[..., None]
             paint(img, win, mask_in(corners, win) * np.float32(rng.uniform(0.5, 0.85)), col)
 
 
