@@ -215,6 +215,7 @@ def trees(img, grid: SiteGrid, rng: np.random.Generator, pal: Palette, sun, free
         xx = np.arange(win[1].start, win[1].stop, dtype=np.float32)[None, :] + 0.5 - c
         rr = rad / grid.gsd_m
         lum = 0.85 + 0.3 * np.clip((xx * sun[0] + yy * sun[1]) / max(rr, 1.0), -1, 1)
+        lum = lum * (1.0 + 0.12 * rng.standard_normal(lum.shape).astype(np.float32))  # leafy, clumped crown
         paint(img, win, cov, base * lum[..., None])
         out.append(Structure(pp, float(rad * rng.uniform(1.2, 2.4))))
     return out
