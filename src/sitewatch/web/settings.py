@@ -4,7 +4,7 @@ the upload limit. Read from the environment by `from_env`, or built directly in 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from sitewatch.errors import InputError
@@ -29,7 +29,6 @@ class WebSettings:
     db: str | None = None
     token: str | None = None
     upload_limit_bytes: int = DEFAULT_UPLOAD_LIMIT
-    extra: dict = field(default_factory=dict)
 
     @property
     def uploads_dir(self) -> Path:
