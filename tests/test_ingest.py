@@ -239,3 +239,11 @@ def test_cli_reports_one_line_per_bad_file_and_exits_1(catalog_url, tmp_path):
     assert proc.stderr.strip().splitlines()[-1] == "error: ingest: 0 added, 1 unchanged, 1 refused"
     r = runner.invoke(app, ["sites", "list", "--json", "--db", catalog_url])
     assert json.loads(r.stdout)[0]["grid"]["gsd_m"] == GSD
+
+
+def test_unknown_site_is_refused_before_reading_anything(site_catalog, tmp_path):
+    from sitewatch.errors import CatalogError
+
+    with pytest.raises(CatalogError, match="no site named 'tartus'.*known: khmeimim"):
+        ingest(site_catalog, [utm_raster(tmp_path / "a.tif")], site="tartus")
+    assert dump(site_catalog)["images"] == []

@@ -233,8 +233,11 @@ def ingest(catalog: Catalog, targets: Sequence[str], site: str | None = None, wh
     a message naming the file; they never stop the others or touch the catalog."""
     from sitewatch.errors import SitewatchError
 
-    sources = gather_sources(targets)
     polygons = site_polygons(catalog)
+    if site is not None and site not in polygons:
+        known = ", ".join(sorted(polygons)) or "none; run `sitewatch sites add`"
+        raise CatalogError(f"no site named {site!r} in the catalog (known: {known})")
+    sources = gather_sources(targets)
     outcomes = []
     for i, src in enumerate(sources):
         if isinstance(src, InputError):
