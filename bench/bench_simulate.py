@@ -76,12 +76,14 @@ def _worker(mode: str) -> dict:
                  "height_px": grid.height_px}
     with tempfile.TemporaryDirectory() as tmp:
         if mode == "render":
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             rgb = render_scene(date.spec)
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
             write_cog(Path(tmp) / "scene.tif", rgb, grid, date.acquired)
             t2 = time.perf_counter()
-            out.update(render_s=t1 - t0, write_s=t2 - t1, peak_gb=_peak_gb())
+            # CPU seconds are what the render costs when the machine is shared; wall seconds
+            # are what a user waits
+            out.update(render_s=t1 - t0, render_cpu_s=c1 - c0, write_s=t2 - t1, peak_gb=_peak_gb())
             del rgb
         # the baseline, in the same process: allocate the same image and write it alike
         t0 = time.perf_counter()
@@ -142,6 +144,7 @@ def main() -> None:
         "megapixels": round(mpx, 2),
         "render_s": round(best["render_s"], 3),
         "render_s_per_mpx": round(best["render_s"] / mpx, 4),
+        "render_cpu_s": round(best["render_cpu_s"], 3),
         "write_cog_s": round(best["write_s"], 3),
         "render_plus_write_s": round(total_s, 3),
         "peak_gb": round(peak, 3),
@@ -156,7 +159,8 @@ def main() -> None:
         **chips,
     }
     print(f"render {best['width_px']}x{best['height_px']} RGB with {best['objects']} objects: "
-          f"{best['render_s']:.2f} s ({best['render_s'] / mpx:.3f} s/Mpx), COG write {best['write_s']:.2f} s, "
+          f"{best['render_s']:.2f} s ({best['render_s'] / mpx:.3f} s/Mpx; {best['render_cpu_s']:.2f} CPU s), "
+          f"COG write {best['write_s']:.2f} s, "
           f"peak {peak:.2f} GB; render+write is {total_s / base_s:.1f}x the baseline "
           f"(allocate+write the same array: {base_s:.2f} s, peak {base['peak_gb']:.2f} GB); "
           f"targets < {TARGET_S:g} s and < {TARGET_PEAK_GB:g} GB: {'met' if record['meets_targets'] else 'NOT met'}; "
