@@ -50,7 +50,8 @@ _register()
 def main() -> None:
     """Entry point: run the app and turn SitewatchError into one line and exit code 1."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns a command's typer.Exit code instead of exiting.
+        rc = app(standalone_mode=False)
     except SitewatchError as exc:
         if _state["debug"]:
             raise
@@ -61,10 +62,10 @@ def main() -> None:
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:  # usage errors: typer's own click raises these
+        show = getattr(exc, "show", None)
+        if show is None:
+            raise
+        show()
+        sys.exit(getattr(exc, "exit_code", 2))
+    sys.exit(rc if isinstance(rc, int) else 0)
