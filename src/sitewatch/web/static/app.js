@@ -19,6 +19,13 @@
     return e;
   }
 
+  // Tooltips get DOM nodes, never HTML strings: names and types come from the catalog.
+  function textBlock(lines) {
+    var d = el('div', {});
+    lines.forEach(function (t) { d.appendChild(el('div', {}, t)); });
+    return d;
+  }
+
   function say(msg, isError) {
     var s = $('status');
     s.textContent = msg || '';
@@ -80,12 +87,12 @@
         sel.appendChild(el('option', { value: s.name }, s.name + ' (' + s.kind + ', ' + s.image_count + ' images)'));
         if (s.outline) {
           var layer = L.geoJSON(s.outline, { style: { color: '#fdd663', weight: 1, fill: false } });
-          layer.bindTooltip(s.name);
+          layer.bindTooltip(textBlock([s.name]));
           layer.on('click', function () { selectSite(s.name); });
           outlines.addLayer(layer);
           all.push(layer.getBounds());
         }
-        var dot = L.circleMarker([s.lat, s.lon], { radius: 5, color: '#fdd663' }).bindTooltip(s.name);
+        var dot = L.circleMarker([s.lat, s.lon], { radius: 5, color: '#fdd663' }).bindTooltip(textBlock([s.name]));
         dot.on('click', function () { selectSite(s.name); });
         outlines.addLayer(dot);
       });
@@ -112,7 +119,7 @@
       drawEvents();
       drawChart(r[2]);
       if (site.outline) map.fitBounds(L.geoJSON(site.outline).getBounds());
-      return Promise.all([showDates(), loadAssessment()]);
+      return Promise.all([showDates(), loadAssessment(), loadReports()]);
     }).then(function () { say(''); document.body.dataset.ready = name; }, function (e) { say(e.message, true); });
   }
 
@@ -153,8 +160,8 @@
       },
       onEachFeature: function (f, layer) {
         var p = f.properties;
-        layer.bindTooltip(p.type + ' \u00b7 ' + p.state + ' \u00b7 score ' + Number(p.score).toFixed(2) +
-                          '<br>' + p['class'] + ', ' + p.date, { sticky: true });
+        layer.bindTooltip(textBlock([p.type + ' \u00b7 ' + p.state + ' \u00b7 score ' + Number(p.score).toFixed(2),
+                                     p['class'] + ', ' + p.date]), { sticky: true });
       }
     });
   }
@@ -291,6 +298,46 @@
     box.appendChild(el('h2', {}, 'Caveats'));
     box.appendChild(list(r.caveats.concat(a.caveats), 'caveats'));
   }
+
+  // --- reports and reprocessing --------------------------------------------------------
+  function loadReports() {
+    return api('/api/sites/' + encodeURIComponent(state.site.name) + '/reports').then(function (files) {
+      var ul = $('reports');
+      ul.textContent = '';
+      if (!files.length) ul.appendChild(el('li', {}, 'No report yet.'));
+      files.forEach(function (f) {
+        var li = el('li', {});
+        li.appendChild(el('a', { href: f.url, target: '_blank', rel: 'noopener' }, f.name));
+        li.appendChild(document.createTextNode(' (' + Math.max(1, Math.round(f.bytes / 1024)) + ' KiB)'));
+        ul.appendChild(li);
+      });
+    });
+  }
+
+  function pollJob(job) {
+    say('Job ' + job.status + (job.stage ? ': ' + job.stage + ' ' + job.done + '/' + job.total : ''));
+    if (job.status === 'done' || job.status === 'failed') {
+      $('reassess').disabled = false;
+      if (job.status === 'failed') { say('Job failed: ' + job.message, true); return; }
+      return selectSite(state.site.name).then(function () {
+        say('Reassessed; ' + job.verdicts_restored + ' verdict(s) kept.');
+      });
+    }
+    setTimeout(function () { api('/api/jobs/' + job.id).then(pollJob, function (e) { say(e.message, true); }); }, 700);
+  }
+
+  $('reassess').addEventListener('click', function () {
+    var token = $('token').value.trim();
+    if (!token) { say('Enter the write token to start a job.', true); $('token').focus(); return; }
+    this.disabled = true;
+    api('/api/sites/' + encodeURIComponent(state.site.name) + '/jobs', {
+      method: 'POST', headers: { 'Content-Type': 'application/json', 'Authorization': 'Bearer ' + token },
+      body: JSON.stringify({ align: false, detect: false })
+    }).then(pollJob, function (err) {
+      $('reassess').disabled = false;
+      say(err.status === 401 ? 'The token was refused.' : err.message, true);
+    });
+  });
 
   // --- counts chart ---------------------------------------------------------------------
   function svg(tag, attrs, text) {
