@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from sitewatch.assess.posture import Judgement, assess
-from sitewatch.change.pixel import box_change, change_regions
+from sitewatch.change.pixel import radiometric_match, box_change, change_regions
 from sitewatch.change.tracking import Look, TrackingResult, corroborate_all, track
 from sitewatch.domain import ChangeRegion, Site
 from sitewatch.report.html import ReportFiles, ReportInput, write_report
@@ -53,11 +53,16 @@ def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | N
     result = track(site, looks)
     regions: list[ChangeRegion] = []
     if pixels:
+        radiometry: dict[tuple[str, str], tuple] = {}
+
         def change_at(event, before_id, after_id):
             if before_id not in pixels or after_id not in pixels:
                 return 0.5  # no pixels: neither support nor contradiction
+            key = (before_id, after_id)
+            if key not in radiometry:
+                radiometry[key] = radiometric_match(pixels[before_id], pixels[after_id])
             d = event.after if event.kind == "arrived" else event.before
-            return box_change(pixels[before_id], pixels[after_id], site.grid, d.box)
+            return box_change(pixels[before_id], pixels[after_id], site.grid, d.box, radiometry[key])
 
         corroborate_all(result, change_at)
         for a, b in zip(looks, looks[1:]):

@@ -58,8 +58,11 @@ class PixelChangeParams:
     shadow_side_min: float = 0.1  # a moved shadow: at least this share fell into shadow, and rose out of it
     shadow_share_min: float = 0.6  # and together these make up at least this share of the region
     cast_shadow_share: float = 0.45  # a region this much in shadow on either date (the rest: penumbra)...
-    shadow_factor_tol: float = 0.15  # ...darkened by the pair's shadow factor (log ratio) is a lengthened shadow
-    min_shadow_regions: int = 3  # shadow-like regions needed to measure the shadow factor
+    shadow_factor_tol: float = 0.2  # ...darkened by the pair's shadow factor (log ratio) is a lengthened shadow
+    min_shadow_regions: int = 3
+    cast_shadow_max_hue_deg: float = 12.0  # sky light tints shadows on coloured ground: allow more hue shift
+    relit_hue_share: float = 0.8  # relit: this share of the region keeps its hue...
+    relit_step: float = 0.15  # ...and at least shadow_side_min of it darkened, and brightened, by this log ratio  # shadow-like regions needed to measure the shadow factor
     object_margin_m: float = 3.0
     shadow_reach_m: float = 25.0  # how far an object's shadow may fall, any direction
 
@@ -222,7 +225,7 @@ def change_mask(before: np.ndarray, after: np.ndarray, ignore: np.ndarray | None
     shade[shadow_y & ~shadow_x & (logr < 0) & hue_kept] = 1
     shade[shadow_x & ~shadow_y & (logr > 0) & hue_kept] = -1
     shade[shadow_x & shadow_y & hue_kept] = 2
-    return m.astype(bool), chi2, factor, shade, logr
+    return m.astype(bool), chi2, factor, shade, logr, hue
 
 
 def change_regions(site: Site, before: np.ndarray, after: np.ndarray, before_id: str, after_id: str,
@@ -248,7 +251,7 @@ def change_regions(site: Site, before: np.ndarray, after: np.ndarray, before_id:
     if empty.any():
         k = 2 * max(1, int(round(params.work_gsd_m / grid.gsd_m))) + 1
         ignore |= cv2.dilate(empty.astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
-    mask, chi2, factor, shade, logr = change_mask(before, after, ignore, grid.gsd_m, params)
+    mask, chi2, factor, shade, logr, hue = change_mask(before, after, ignore, grid.gsd_m, params)
     n, labels, statsx, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     # The pair's shadow factors: how much darker shadowed ground is than sunlit ground,
     # as log(after / before) where ground fell into shadow (and rose out of it). Every
@@ -256,35 +259,44 @@ def change_regions(site: Site, before: np.ndarray, after: np.ndarray, before_id:
     # light); a dark new object darkens its place by its own albedo instead. The factors
     # come from shadows that turned with the sun, and from regions that look like shadows
     # when there are at least `min_shadow_regions` of them, so no single object sets them.
-    moved = np.zeros(n, bool)
+    cell = grid.gsd_m * factor
+    min_px = params.min_area_m2 / (cell * cell)
+
+    def part(lab: int, arr: np.ndarray) -> np.ndarray:
+        x0, y0, w, h = (int(v) for v in statsx[lab, :4])
+        return arr[y0:y0 + h, x0:x0 + w][labels[y0:y0 + h, x0:x0 + w] == lab]
+
+    big = [lab for lab in range(1, n) if statsx[lab, cv2.CC_STAT_AREA] >= min_px / 2]
+    moved: dict[int, bool] = {}
     per_side: dict[int, list[float]] = {1: [], -1: []}
-    for lab in range(1, n):
-        sh = shade[labels == lab]
+    for lab in big:
+        sh, lr = part(lab, shade), part(lab, logr)
         moved[lab] = _moved_shadow(sh, params)
         for side in (1, -1):
-            part = sh == side
-            if part.any() and (moved[lab] or (sh != 0).mean() >= params.cast_shadow_share):
-                per_side[side].append(float(np.median(logr[labels == lab][part])))
+            on = sh == side
+            if on.any() and (moved[lab] or (sh != 0).mean() >= params.cast_shadow_share):
+                per_side[side].append(float(np.median(lr[on])))
     fell_k = float(np.median(per_side[1])) if len(per_side[1]) >= params.min_shadow_regions else None
     rose_k = float(np.median(per_side[-1])) if len(per_side[-1]) >= params.min_shadow_regions else None
-    cell = grid.gsd_m * factor
     regions: list[ChangeRegion] = []
-    for lab in range(1, n):
+    nb = before.shape[2] if before.ndim == 3 else 1
+    for lab in big:
         area = float(statsx[lab, cv2.CC_STAT_AREA]) * cell * cell
         if area < params.min_area_m2:
             continue
-        comp = (labels == lab).astype(np.uint8)
-        inside = labels == lab
-        if moved[lab] or _cast_shadow(shade[inside], logr[inside], fell_k, rose_k, params):
+        if moved[lab] or _cast_shadow(part(lab, shade), part(lab, logr), part(lab, hue), fell_k, rose_k, params) \
+                or _relit(part(lab, logr), part(lab, hue), params):
             continue
-        contours, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        x0, y0, w, h = (int(v) for v in statsx[lab, :4])
+        comp = (labels[y0:y0 + h, x0:x0 + w] == lab).astype(np.uint8)
+        contours, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0))
         c = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(float)
-        # Pixel corners -> map; contour points are pixel centres, so add half a cell.
+        # Contour points are working-cell centres: add half a cell, then to map coordinates.
         ring = tuple(grid.to_map((px + 0.5) * factor, (py + 0.5) * factor) for px, py in c)
         if len(ring) < 3:
             continue
         cx, cy = np.mean([p[0] for p in ring]), np.mean([p[1] for p in ring])
-        score = float(np.clip(1.0 - stats.chi2.sf(np.median(chi2[labels == lab]), before.shape[2] if before.ndim == 3 else 1), 0, 1))
+        score = float(np.clip(1.0 - stats.chi2.sf(np.median(part(lab, chi2)), nb), 0, 1))
         regions.append(ChangeRegion(f"{site.name}-R-{after_id}-{len(regions) + 1:03d}", site.name, ring, area,
                                     score, zone_name_at(site, float(cx), float(cy)), before_id, after_id))
     regions.sort(key=lambda r: -r.area_m2)
@@ -299,36 +311,100 @@ def _moved_shadow(shade: np.ndarray, params: PixelChangeParams) -> bool:
     return min(fell, rose) >= params.shadow_side_min and fell + rose + both >= params.shadow_share_min
 
 
-def _cast_shadow(shade: np.ndarray, logr: np.ndarray, fell_k: float | None, rose_k: float | None,
-                 params: PixelChangeParams) -> bool:
-    """A region that only fell into (or only rose out of) shadow, the hue kept, by the
-    pair's own shadow factor (log ratio within `shadow_factor_tol`): a shadow that grew or
-    shrank with the sun's height (a mast's, a crane's, a building's)."""
-    for side, k in ((1, fell_k), (-1, rose_k)):
-        part = shade == side
-        if k is not None and part.any() and (shade != 0).mean() >= params.cast_shadow_share:
-            if abs(float(np.median(logr[part])) - k) <= params.shadow_factor_tol:
-                return True
+def _relit(logr: np.ndarray, hue: np.ndarray, params: PixelChangeParams) -> bool:
+    """A region whose colour stayed (hue kept on most pixels) while parts of it grew darker
+    and other parts brighter: the same surfaces lit from another side (roof facets, walls,
+    shadows turning), not a change of the ground."""
+    if float(np.mean(hue < params.shadow_max_hue_deg)) < params.relit_hue_share:
+        return False
+    darker = float(np.mean(logr < -params.relit_step))
+    brighter = float(np.mean(logr > params.relit_step))
+    return min(darker, brighter) >= params.shadow_side_min
+
+
+def _cast_shadow(shade: np.ndarray, logr: np.ndarray, hue: np.ndarray, fell_k: float | None,
+                 rose_k: float | None, params: PixelChangeParams) -> bool:
+    """A region that darkened (or brightened) by the pair's own shadow factor on most of its
+    pixels (log ratio within `shadow_factor_tol`), its hue roughly kept: a shadow that grew
+    or shrank with the sun's height (a mast's, a crane's, a building's)."""
+    if float(np.median(hue)) >= params.cast_shadow_max_hue_deg:
+        return False
+    for k in (fell_k, rose_k):
+        if k is None:
+            continue
+        share = float(np.mean(np.abs(logr - k) <= params.shadow_factor_tol)) + float(np.mean(shade == 2))
+        if share >= params.cast_shadow_share:
+            return True
     return False
 
 
-def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: OrientedBox) -> float:
-    """How much the ground under a box changed between two aligned images, in [0, 1],
-    illumination aside: 1 - the normalised cross-correlation of the two patches, combined
-    with the change of their mean after removing the global brightness difference."""
-    pts = np.array([grid.to_pixel(x, y) for x, y in box.corners()])
-    c0, r0 = np.floor(pts.min(axis=0)).astype(int)
-    c1, r1 = np.ceil(pts.max(axis=0)).astype(int)
+# An item that differs from its surroundings by at least this much (mean luminance, DN) has
+# a silhouette worth comparing between dates.
+SILHOUETTE_MIN_DN = 8.0
+
+
+def radiometric_match(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band gain and offset that map `after` onto `before` (means and spreads over a
+    sparse sample of valid pixels): haze, colour balance and overall brightness."""
+    a = _to_float(before[::8, ::8]).reshape(-1, before.shape[2] if before.ndim == 3 else 1)
+    b = _to_float(after[::8, ::8]).reshape(-1, a.shape[1])
+    ok = (a.max(axis=1) > 0) & (b.max(axis=1) > 0)
+    a, b = a[ok], b[ok]
+    gain = (a.std(axis=0) + 1e-3) / (b.std(axis=0) + 1e-3)
+    return gain, a.mean(axis=0) - gain * b.mean(axis=0)
+
+
+def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: OrientedBox,
+               radiometry: tuple[np.ndarray, np.ndarray] | None = None) -> float:
+    """How much the ground under an oriented box changed between two aligned images, in
+    [0, 1], illumination aside. The larger of two measures:
+
+    - silhouette: how the box's mean luminance stands out from a ring around it, compared
+      between dates (used when it stands out by SILHOUETTE_MIN_DN on either date); else
+    - pattern: 1 - the correlation of the (slightly smoothed) luminance over the box grown
+      by a margin, so the item's outline against its surroundings is part of the pattern;
+      an item still there keeps its outline whatever the sun does to its shading;
+    - tone: the change of the mean colour inside the box, after matching the after image's
+      bands to the before image's, against 40 DN (a clear change of tone).
+
+    radiometry: (gain, offset) from `radiometric_match`, to reuse over many boxes."""
+    margin = max(2.0, 0.25 * box.width)
+    grown = OrientedBox(box.cx, box.cy, box.length + 2 * margin, box.width + 2 * margin, box.heading_deg)
+    pts = np.array([grid.to_pixel(x, y) for x, y in grown.corners()])
+    c0, r0 = np.floor(pts.min(axis=0)).astype(int) - 1
+    c1, r1 = np.ceil(pts.max(axis=0)).astype(int) + 1
     c0, r0 = max(c0, 0), max(r0, 0)
     c1, r1 = min(c1, grid.width_px), min(r1, grid.height_px)
-    if c1 - c0 < 2 or r1 - r0 < 2:
+    if c1 - c0 < 3 or r1 - r0 < 3:
         return 0.0
-    a = _luminance(_to_float(before[r0:r1, c0:c1]))
-    b = _luminance(_to_float(after[r0:r1, c0:c1]))
-    ga, gb = _luminance(_to_float(before[::16, ::16])).mean(), _luminance(_to_float(after[::16, ::16])).mean()
-    b = b * (ga / max(gb, 1e-3))
-    sa, sb = a.std(), b.std()
-    ncc = float(((a - a.mean()) * (b - b.mean())).mean() / (sa * sb)) if sa > 1e-3 and sb > 1e-3 else 0.0
-    texture = 1.0 - max(ncc, 0.0) if max(sa, sb) > 4.0 else 0.0
-    level = min(abs(a.mean() - b.mean()) / 40.0, 1.0)  # 40 DN: a clear change of tone
-    return float(np.clip(max(texture, level), 0.0, 1.0))
+    outer = np.zeros((r1 - r0, c1 - c0), np.uint8)
+    cv2.fillPoly(outer, [np.round(pts - [c0, r0]).astype(np.int32)], 1)
+    inner = np.zeros_like(outer)
+    inner_pts = np.array([grid.to_pixel(x, y) for x, y in box.corners()]) - [c0, r0]
+    cv2.fillPoly(inner, [np.round(inner_pts).astype(np.int32)], 1)
+    mo, mi = outer.astype(bool), inner.astype(bool)
+    if mi.sum() < 4:
+        return 0.0
+    gain, offset = radiometry if radiometry is not None else radiometric_match(before, after)
+    a = _to_float(before[r0:r1, c0:c1])
+    b = _to_float(after[r0:r1, c0:c1]) * gain + offset
+    if (a[mo].max(axis=1) <= 0).mean() > 0.5 or (b[mo].max(axis=1) <= 0).mean() > 0.5:
+        return 0.5  # no data around the box on one date: no evidence either way
+    tone = float(np.abs(a[mi].mean(axis=0) - b[mi].mean(axis=0)).max()) / 40.0
+    ring = mo & ~mi
+    if ring.sum() >= 4:
+        # The item against its surroundings: present on both dates, it stands out the same
+        # way on both; gone (or new), it stands out on one date only.
+        ca = float(a[mi].mean() - a[ring].mean())
+        cb = float(b[mi].mean() - b[ring].mean())
+        if max(abs(ca), abs(cb)) >= SILHOUETTE_MIN_DN:
+            silhouette = abs(ca - cb) / max(abs(ca), abs(cb))
+            return float(np.clip(max(tone, silhouette), 0.0, 1.0))
+    la = cv2.GaussianBlur(a.mean(axis=2), (0, 0), 1.0)[mo]
+    lb = cv2.GaussianBlur(b.mean(axis=2), (0, 0), 1.0)[mo]
+    sa, sb = la.std(), lb.std()
+    pattern = 0.0
+    if max(sa, sb) > 6.0:  # some pattern to compare (6 DN: above sensor noise)
+        ncc = float(((la - la.mean()) * (lb - lb.mean())).mean() / max(sa * sb, 1e-6))
+        pattern = 1.0 - max(ncc, 0.0)
+    return float(np.clip(max(tone, pattern), 0.0, 1.0))
