@@ -195,3 +195,18 @@ def test_object_frame_agrees_with_the_domain_box_corners():
     cv2.fillPoly(expected, [np.round((corners - 0.5) * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
     assert (mask > 0).sum() == expected.sum() > 0
     assert np.array_equal(mask > 0, expected > 0)
+
+
+def test_cloud_cover_is_the_share_of_the_image_under_cloud():
+    """cloud_cover 0.3: about 30% of the pixels brighten (cloud), and some others darken
+    (its shadow, cast away from the sun). Over open water, dark enough that even a thin
+    cloud edge brightens it."""
+    sea = Site("sea", "naval_base", 35.0, 36.0, SiteGrid("EPSG:32636", OX, OY, GSD, SIZE, SIZE))
+    base = SceneSpec(sea, (), CLEAN, site_seed=21, date_seed=5)
+    clear = render_scene(base).astype(float).mean(axis=2)
+    for date_seed in (5, 6):
+        cloudy = render_scene(replace(base, date_seed=date_seed, conditions=replace(
+            CLEAN, cloud_cover=0.3, sun_elevation_deg=60.0))).astype(float).mean(axis=2)
+        brighter = (cloudy > clear + 3).mean()  # 3 DN: above rounding, below the thinnest cloud edge
+        assert 0.25 < brighter < 0.37  # 0.3, plus soft edges, minus edges over its own shadow
+        assert (cloudy < clear - 3).mean() > 0.02  # the shadow falls somewhere in the image

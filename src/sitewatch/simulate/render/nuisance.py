@@ -49,7 +49,9 @@ def _clouds(shape: tuple[int, int], spec: SceneSpec, rng: np.random.Generator) -
         gh, gw = int(lh / (cell * k)) + 3, int(lw / (cell * k)) + 3
         lat = rng.standard_normal((gh, gw), dtype=np.float32)
         lo += cv2.resize(lat, (int(gw * cell * k), int(gh * cell * k)), interpolation=cv2.INTER_CUBIC)[:lh, :lw] * wgt
-    thr = float(np.quantile(lo, 1.0 - min(max(c.cloud_cover, 0.0), 1.0)))
+    # Threshold on the image's own part of the field, so cloud_cover is this image's share.
+    own = lo[pad_r:pad_r + h // step + 1, pad_c:pad_c + w // step + 1]
+    thr = float(np.quantile(own, 1.0 - min(max(c.cloud_cover, 0.0), 1.0)))
     # Density rises over a wide band above the threshold: thin wispy edges, dense cores.
     soft = np.clip((lo - thr) / 0.9, 0.0, 1.0)
     soft = np.sqrt(soft)
