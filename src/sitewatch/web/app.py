@@ -65,7 +65,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     app.include_router(routes_jobs.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def index():
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 

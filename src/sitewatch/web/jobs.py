@@ -99,14 +99,16 @@ class JobBoard:
         out_dir: Path = self.settings.reports_dir / folder_name(job.site)
         try:
             with open_catalog(self.settings.db) as catalog:
-                held = verdicts.snapshot(catalog, job.site)
                 model = pipeline.default_model() if job.detect else None
                 if job.detect and model is None:
                     raise SitewatchError("no detection model is installed; start the job with detect=false "
                                          "to reassess the stored detections")
-                outcome = pipeline.run_site(catalog, job.site, out_dir, model=model, align=job.align,
-                                            detect=job.detect, progress=self._progress(job))
-                restored = verdicts.restore(catalog, held, site_events(catalog, job.site))
+                held = verdicts.snapshot(catalog, job.site)
+                try:
+                    outcome = pipeline.run_site(catalog, job.site, out_dir, model=model, align=job.align,
+                                                detect=job.detect, progress=self._progress(job))
+                finally:  # a run that fails after storing its events must not lose the verdicts either
+                    restored = verdicts.restore(catalog, held, site_events(catalog, job.site))
             with self._lock:
                 job.status, job.finished = "done", _now()
                 job.verdicts_restored = restored

@@ -155,16 +155,16 @@ def counts(catalog: Catalog, name: str) -> dict:
 
 
 def current_event_ids(catalog: Catalog, name: str) -> list[str] | None:
-    """Ids of the events stored by the site's latest assess run, or None when the events
-    carry no run (then every stored event of the site counts)."""
+    """Ids of the events stored by the site's latest finished assess run (events of earlier
+    runs that this one did not store again are stale), or None when the site was never
+    assessed by a run (then every stored event of the site counts)."""
     with catalog.reading() as s:
         run_id = s.scalars(select(RunRow.id).where(RunRow.site == name, RunRow.kind == "assess",
                                                    RunRow.status == "done")
                            .order_by(RunRow.started.desc())).first()
         if run_id is None:
             return None
-        ids = s.scalars(select(EventRow.id).where(EventRow.site == name, EventRow.run_id == run_id)).all()
-        return list(ids) if ids else None
+        return list(s.scalars(select(EventRow.id).where(EventRow.site == name, EventRow.run_id == run_id)).all())
 
 
 def site_events(catalog: Catalog, name: str) -> list[Event]:
