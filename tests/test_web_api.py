@@ -401,3 +401,47 @@ def test_page_and_security_headers(client):
     assert "https://" not in r.text and "http://" not in r.text  # nothing from a CDN
     assert r.headers["x-content-type-options"] == "nosniff"
     assert "default-src 'self'" in r.headers["content-security-policy"]
+
+
+# --- the reference frame ----------------------------------------------------------------
+
+SHIFT_PX = 12  # a misregistration of 6 m at 0.5 m GSD: more than half a truck's 8 m length
+
+
+def test_reference_frame_moves_tiles_and_boxes_together(data_dir):
+    """Give the last image a misregistration (its content 12 px east of the reference). In
+    the reference frame its boxes move back by 6 m and its tiles with them, so the pixel
+    under a truck's box centre stays truck-grey (a tile moved the wrong way would put the
+    truck 12 m away from its box, on bare ground); in the image frame both stay where the
+    file puts them."""
+    from sitewatch.store import AlignmentResult, open_catalog, save_alignment
+
+    with make_client(data_dir) as c:
+        imgs = c.get(f"/api/sites/{SITE}/images").json()
+    last = imgs[-1]
+    with open_catalog(str(data_dir / "catalog.db")) as cat:
+        save_alignment(cat, SITE, AlignmentResult(last["id"], imgs[0]["id"], "ok", dx_px=SHIFT_PX,
+                                                  matrix=(1.0, 0.0, SHIFT_PX, 0.0, 1.0, 0.0), quality=1.0))
+    with make_client(data_dir) as c:
+        centres = {}
+        for frame in ("image", "reference"):
+            fc = c.get(f"/api/sites/{SITE}/detections", params={"image_id": last["id"], "type": "truck",
+                                                                 "frame": frame}).json()
+            # the northernmost truck: open ground around it, so a misplaced tile shows ground
+            f = max(fc["features"], key=lambda ft: ft["geometry"]["coordinates"][0][0][1])
+            assert f["properties"]["frame"] == frame
+            to_utm = Transformer.from_crs("EPSG:4326", fc["site_crs"], always_xy=True)
+            ring = f["geometry"]["coordinates"][0][:4]
+            lon, lat = sum(p[0] for p in ring) / 4, sum(p[1] for p in ring) / 4
+            centres[frame] = to_utm.transform(lon, lat)
+            x, y, px, py = _tile_of(lon, lat, 19)
+            r = c.get(f"/api/images/{last['id']}/tiles/19/{x}/{y}.png", params={"frame": frame})
+            assert r.headers["x-sitewatch-frame"] == frame
+            b, g, red, a = _png(r)[int(py), int(px)]
+            assert a == 255 and red > 180, frame  # the truck (0.9 of white) is under its box in both frames
+        dx = centres["reference"][0] - centres["image"][0]
+        dy = centres["reference"][1] - centres["image"][1]
+        assert dx == pytest.approx(-SHIFT_PX * 0.5, abs=0.01) and dy == pytest.approx(0.0, abs=0.01)
+        # the reference image itself is already in the reference frame
+        first = c.get(f"/api/images/{imgs[0]['id']}/tiles/19/0/0.png")
+        assert first.headers["x-sitewatch-frame"] == "reference"

@@ -4,6 +4,7 @@ events, assessments) and the one write on it: an analyst's verdict on an event."
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
@@ -16,6 +17,9 @@ router = APIRouter(prefix="/api")
 PROBLEMS = {404: {"model": schemas.ProblemDoc, "description": "unknown site, image or event"},
             422: {"model": schemas.ProblemDoc, "description": "invalid parameters"}}
 WRITE_PROBLEMS = {**PROBLEMS, 401: {"model": schemas.ProblemDoc, "description": "missing or wrong token"}}
+Frame = Literal["reference", "image"]
+FRAME = Query("reference", description="reference: moved by the image's alignment onto the site's reference "
+                                       "image (what events use); image: the image's own georeferencing")
 SiteName = Path(..., max_length=200, description="site name, as in the catalog")
 
 
@@ -59,13 +63,24 @@ def get_image(image_id: str = Path(..., max_length=64), cat=Depends(catalog)):
             openapi_extra={"responses": {"200": {"content": {"image/png": {}, "image/jpeg": {}}}}})
 def get_tile(image_id: str = Path(..., max_length=64), z: int = Path(..., ge=0, le=tiles.MAX_ZOOM),
              x: int = Path(..., ge=0), y: int = Path(..., ge=0), fmt: str = Path(..., pattern="^(png|jpg)$"),
-             cat=Depends(catalog)):
-    """A 256 px XYZ tile (Web Mercator) of the image, read from its overviews."""
+             frame: Frame = FRAME, cat=Depends(catalog)):
+    """A 256 px XYZ tile (Web Mercator) of the image, read from its overviews. In the
+    reference frame (default) the image is moved by its alignment onto the site's reference
+    image; header X-Sitewatch-Frame says which frame the tile is in."""
     if not tiles.tile_in_range(z, x, y):
         raise Problem(400, f"tile {z}/{x}/{y} does not exist at zoom {z}")
     img = views.image_or_404(cat, image_id)
-    data = tiles.render_tile(img.path, z, x, y, fmt)
-    return Response(data, media_type=tiles.FORMATS[fmt], headers={"Cache-Control": "public, max-age=86400"})
+    alignment, grid = views.frame_of(cat, img, frame)
+    correction = None
+    if alignment is not None:
+        from sitewatch.geo.grid import grid_transform
+
+        correction = tiles.reference_correction(grid_transform(grid), alignment.matrix)
+    data = tiles.render_tile(img.path, z, x, y, fmt, correction)
+    served = "reference" if correction is not None or views._is_reference(cat, img) else "image"
+    # short cache: re-aligning an image changes its tiles
+    return Response(data, media_type=tiles.FORMATS[fmt],
+                    headers={"Cache-Control": "public, max-age=300", "X-Sitewatch-Frame": served})
 
 
 @router.get("/sites/{site}/detections", response_model=schemas.FeatureCollection, responses=PROBLEMS,
@@ -76,10 +91,10 @@ def get_detections(site: str = SiteName,
                    cls: str | None = Query(None, alias="class", max_length=40),
                    type_: str | None = Query(None, alias="type", max_length=80),
                    bbox: str | None = Query(None, max_length=200, description="min_lon,min_lat,max_lon,max_lat"),
-                   cat=Depends(catalog)):
+                   frame: Frame = FRAME, cat=Depends(catalog)):
     """Detections of the latest detect run as GeoJSON (EPSG:4326), with properties class,
     type, state and score; filtered by date, image, class, type and bounding box."""
-    return views.detections(cat, site, on, image_id, cls, type_, bbox)
+    return views.detections(cat, site, on, image_id, cls, type_, bbox, frame)
 
 
 @router.get("/sites/{site}/counts", response_model=schemas.CountsOut, responses=PROBLEMS, tags=["detections"])

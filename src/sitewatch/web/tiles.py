@@ -15,6 +15,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 import rasterio
+from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.transform import from_bounds
 from rasterio.vrt import WarpedVRT
@@ -93,8 +94,12 @@ def _overview_level(overviews: list[int], ratio: float) -> int:
     return level
 
 
-def render_tile(path: str, z: int, x: int, y: int, fmt: str = "png") -> bytes:
-    """The tile z/x/y of the image at path, encoded as PNG (with transparency) or JPEG."""
+def render_tile(path: str, z: int, x: int, y: int, fmt: str = "png", correction: Affine | None = None) -> bytes:
+    """The tile z/x/y of the image at path, encoded as PNG (with transparency) or JPEG.
+
+    correction, an affine in the image's CRS, is applied on top of the image's own
+    georeferencing (see `reference_correction`), so that the tile shows the image where the
+    alignment puts it: in the reference frame of its site."""
     if not os.path.exists(path):
         raise InputError(path, "the image file recorded in the catalog is missing")
     f = _facts(path, os.path.getmtime(path))
@@ -105,13 +110,27 @@ def render_tile(path: str, z: int, x: int, y: int, fmt: str = "png") -> bytes:
     tile_ground_px = (right - left) / TILE_PX * math.cos(math.radians(f["centre_lat"]))
     level = _overview_level(f["overviews"], tile_ground_px / f["ground_px"])
     opener = rasterio.open(path, overview_level=level) if level >= 0 else rasterio.open(path)
-    with opener as src, WarpedVRT(src, crs=WEB_MERCATOR, transform=from_bounds(left, bottom, right, top, TILE_PX, TILE_PX),
-                                  width=TILE_PX, height=TILE_PX, resampling=Resampling.bilinear,
-                                  add_alpha=src.nodata is None) as vrt:
-        rgb = vrt.read(f["bands"])
-        alpha = vrt.dataset_mask()
+    with opener as src:
+        extra = {} if correction is None else {"src_transform": correction * src.transform, "src_crs": src.crs}
+        with WarpedVRT(src, crs=WEB_MERCATOR, transform=from_bounds(left, bottom, right, top, TILE_PX, TILE_PX),
+                       width=TILE_PX, height=TILE_PX, resampling=Resampling.bilinear,
+                       add_alpha=src.nodata is None, **extra) as vrt:
+            rgb = vrt.read(f["bands"])
+            alpha = vrt.dataset_mask()
     if f["stretch"] is not None:
         lo, hi = f["stretch"]
         rgb = np.clip((rgb.astype(np.float32) - lo) * (255.0 / (hi - lo)), 0, 255)
     rgba = np.dstack([rgb[0], rgb[1], rgb[2], alpha]).astype(np.uint8)
     return _encode(rgba, fmt)
+
+
+def reference_correction(grid_transform: Affine, matrix: tuple[float, ...]) -> Affine:
+    """The affine, in the site CRS, that moves an image's content into the reference frame.
+
+    The alignment matrix M takes a grid pixel q of the reference frame to the pixel M q of
+    the image's plain reprojection that shows the same ground. With G the grid's pixel-to-CRS
+    affine and A the image's own georeferencing, the image pixel u then belongs at
+    G M^-1 G^-1 A u; this returns C = G M^-1 G^-1, so that C * A is the corrected transform.
+    Valid for images in the site CRS (an affine stays affine)."""
+    m = Affine(*matrix[:6])
+    return grid_transform * ~m * ~grid_transform

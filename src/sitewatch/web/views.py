@@ -96,6 +96,23 @@ def images(catalog: Catalog, name: str) -> list[dict]:
     return [image_view(catalog, i, aligns.get(i.id)) for i in images_for_site(catalog, name)]
 
 
+def frame_of(catalog: Catalog, image: Image, frame: str):
+    """For frame "reference": the image's usable alignment on its site and the site grid, or
+    (None, None) when the image is the reference, is not aligned, failed alignment, or is not
+    in the site CRS; then the image is served in its own frame ("image")."""
+    if frame != "reference" or not image.site:
+        return None, None
+    from sitewatch.store import alignments_for_site
+
+    a = alignments_for_site(catalog, image.site).get(image.id)
+    if a is None or a.status != "ok":
+        return None, None
+    site = get_site(catalog, image.site)
+    if image.crs != site.grid.crs:
+        return None, None
+    return a, site.grid
+
+
 def image_or_404(catalog: Catalog, image_id: str) -> Image:
     try:
         return get_image(catalog, image_id)
@@ -116,8 +133,14 @@ def _parse_bbox(bbox: str | None):
 
 
 def detections(catalog: Catalog, name: str, on: date | None = None, image_id: str | None = None,
-               cls: str | None = None, type_: str | None = None, bbox: str | None = None) -> dict:
-    """The latest detect run's detections for the site's images, filtered, as GeoJSON."""
+               cls: str | None = None, type_: str | None = None, bbox: str | None = None,
+               frame: str = "reference") -> dict:
+    """The latest detect run's detections for the site's images, filtered, as GeoJSON. In
+    the reference frame (default) each image's boxes are moved by its alignment, as the
+    tiles are, so that boxes of every date sit on the same ground; property `frame` says
+    which frame each feature is in."""
+    from sitewatch.change.looks import to_reference_frame
+
     site = site_or_404(catalog, name)
     area = _parse_bbox(bbox)
     imgs = images_for_site(catalog, name)
@@ -131,15 +154,28 @@ def detections(catalog: Catalog, name: str, on: date | None = None, image_id: st
     for img in imgs:
         dets = [d for d in detections_for_image(catalog, img.id)
                 if (cls is None or d.cls == cls) and (type_ is None or d.type == type_)]
+        alignment, grid = frame_of(catalog, img, frame)
+        if alignment is not None:
+            dets = to_reference_frame(dets, alignment, grid)
+        served = "reference" if alignment is not None or (frame == "reference" and _is_reference(catalog, img)) \
+            else "image"
         fc = to_feature_collection(dets, site.grid.crs, image=img.id)
         for k, f in enumerate(fc["features"]):
             if area is not None and not area.intersects(shape(f["geometry"])):
                 continue
             f["id"] = f"{img.id}:{k}"
             f["properties"]["date"] = img.acquired.date().isoformat()
+            f["properties"]["frame"] = served
             features.append(f)
     return {"type": "FeatureCollection", "crs_note": CRS_NOTE, "site": name, "site_crs": site.grid.crs,
             "features": features}
+
+
+def _is_reference(catalog: Catalog, img: Image) -> bool:
+    from sitewatch.store import alignments_for_site
+
+    a = alignments_for_site(catalog, img.site).get(img.id) if img.site else None
+    return a is not None and a.status == "reference"
 
 
 def counts(catalog: Catalog, name: str) -> dict:
