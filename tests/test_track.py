@@ -111,8 +111,7 @@ def _truth_pixels(objects_by_image):
         return {(o.track_id, o.state) for o in objects_by_image[image_id]
                 if abs(o.box.cx - x) < o.box.length / 2 and abs(o.box.cy - y) < o.box.length / 2}
 
-    def change(event, before_id, after_id):
-        d = event.after if event.kind == "arrived" else event.before
+    def change(d, before_id, after_id):
         return 1.0 if occupants(before_id, d.box.cx, d.box.cy) != occupants(after_id, d.box.cx, d.box.cy) else 0.0
 
     return change
@@ -131,8 +130,9 @@ def test_noisy_detections_recover_events_with_f1_at_least_0_9():
         # Three dates: the withdrawal happens between d0 and d1; d2 is like d1.
         looks = [Look(_image(i), tuple(noisy_detections(objs, f"testbase-d{i}", SITE, noise, rng)))
                  for i, objs in enumerate((base, later, later))]
-        res = track(SITE, looks)
-        corroborate_all(res, _truth_pixels({f"testbase-d{i}": o for i, o in enumerate((base, later, later))}))
+        pixels = _truth_pixels({f"testbase-d{i}": o for i, o in enumerate((base, later, later))})
+        res = track(SITE, looks, pixel_change=pixels)
+        corroborate_all(res, lambda e, b, a: pixels(e.after if e.kind == "arrived" else e.before, b, a))
         # Only claims of moderate confidence or more count; spurious trucks score 0.3-0.6.
         preds = [e for e in res.events if e.confidence >= MODERATE]
         pairs = [res.pair_of(e) for e in preds]

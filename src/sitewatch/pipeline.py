@@ -50,19 +50,21 @@ def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | N
     """Track items across the looks; with pixels, check arrivals and departures against them
     and find unexplained change between each consecutive pair."""
     looks = sorted(looks, key=lambda lk: lk.image.acquired)
-    result = track(site, looks)
+    radiometry: dict[tuple[str, str], tuple] = {}
+
+    def changed(det, before_id: str, after_id: str) -> float:
+        if before_id not in pixels or after_id not in pixels:
+            return 0.5  # no pixels: neither support nor contradiction
+        key = (before_id, after_id)
+        if key not in radiometry:
+            radiometry[key] = radiometric_match(pixels[before_id], pixels[after_id])
+        return box_change(pixels[before_id], pixels[after_id], site.grid, det.box, radiometry[key])
+
+    result = track(site, looks, pixel_change=changed if pixels else None)
     regions: list[ChangeRegion] = []
     if pixels:
-        radiometry: dict[tuple[str, str], tuple] = {}
-
         def change_at(event, before_id, after_id):
-            if before_id not in pixels or after_id not in pixels:
-                return 0.5  # no pixels: neither support nor contradiction
-            key = (before_id, after_id)
-            if key not in radiometry:
-                radiometry[key] = radiometric_match(pixels[before_id], pixels[after_id])
-            d = event.after if event.kind == "arrived" else event.before
-            return box_change(pixels[before_id], pixels[after_id], site.grid, d.box, radiometry[key])
+            return changed(event.after if event.kind == "arrived" else event.before, before_id, after_id)
 
         corroborate_all(result, change_at)
         for a, b in zip(looks, looks[1:]):

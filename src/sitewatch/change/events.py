@@ -86,21 +86,31 @@ def state_changed(eid: str, ctx: EventContext, track_id: str, before: Detection,
                  zone, note=f"{_label(after)}: {before.state} -> {after.state}")
 
 
+# box_change at or above SUPPORTS backs an arrival or departure; below CONTRADICTS it
+# says the ground under the item did not change.
+SUPPORTS = 0.5
+CONTRADICTS = 0.25
+
+
 def corroborate(event: Event, pixel_change: float) -> Event:
     """Weigh an arrival or departure against the pixels at the item's place.
 
     pixel_change in [0, 1] says how much the ground under the item's box changed between the
     two images, illumination aside (see `sitewatch.change.pixel.box_change`). An item that
     came or went changes its footprint; a detector miss or a false alarm does not. Strong
-    change lifts an unconfirmed absence to what a confirmed one is worth; no change sinks
-    the claim to low confidence. Moves and state changes are left as they are.
+    change (>= SUPPORTS) lifts an unconfirmed absence to what a confirmed one is worth; no
+    change (< CONTRADICTS) sinks the claim to low confidence; in between, the pixels neither
+    help nor hurt (small items, busy surroundings). Moves and state changes are left as
+    they are (the tracker checks their places before it pairs them).
     """
     if event.kind not in ("arrived", "departed"):
         return event
     det = event.after if event.kind == "arrived" else event.before
     assert det is not None
     conf = event.confidence
-    if pixel_change >= 0.5:
+    if CONTRADICTS <= pixel_change < SUPPORTS:
+        return replace(event, note=f"{event.note}; pixels inconclusive ({pixel_change:.2f})")
+    if pixel_change >= SUPPORTS:
         if event.kind == "departed":
             conf = max(conf, det.score * (1.0 - MISS_RATE**2) ** 2 * pixel_change ** 0.25)
         else:

@@ -26,7 +26,7 @@ box is 4.5 m long) from moving on detector noise alone.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -139,11 +139,17 @@ def match(
     after: Sequence[Detection],
     params: MatchParams | None = None,
     site_extent_m: float = 2000.0,
+    can_leave: Callable[[int], bool] | None = None,
+    can_arrive: Callable[[int], bool] | None = None,
 ) -> MatchResult:
     """Pair the detections of two dates: first items that stayed, then items that moved.
 
     site_extent_m scales the distance term of the move pass (the site's diagonal is a good
-    value), so that among several candidates of one type the nearest wins.
+    value), so that among several candidates of one type the nearest wins. can_leave(i) and
+    can_arrive(j), when given, are asked only about items left over by the stay pass: whether
+    the earlier item's place really emptied and the later item's place really filled (the
+    pixels say so). Only such items may form a move; the others were missed by the detector
+    on one of the dates.
     """
     params = params or MatchParams()
     result = MatchResult()
@@ -161,8 +167,8 @@ def match(
         used_b.add(i)
         used_a.add(j)
 
-    left_b = [i for i in range(nb) if i not in used_b]
-    left_a = [j for j in range(na) if j not in used_a]
+    left_b = [i for i in range(nb) if i not in used_b and (can_leave is None or can_leave(i))]
+    left_a = [j for j in range(na) if j not in used_a and (can_arrive is None or can_arrive(j))]
     mcost = np.full((len(left_b), len(left_a)), FORBIDDEN)
     for r, i in enumerate(left_b):
         for c, j in enumerate(left_a):

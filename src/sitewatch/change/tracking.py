@@ -59,8 +59,16 @@ def _site_extent(site: Site) -> float:
     return math.hypot(g.width_px * g.gsd_m, g.height_px * g.gsd_m)
 
 
-def track(site: Site, looks: Sequence[Look], params: MatchParams | None = None, max_missed: int = 1) -> TrackingResult:
-    """Track items across looks (in date order) and emit arrived/departed/moved/state_changed."""
+PixelChange = Callable[[Detection, str, str], float]
+
+
+def track(site: Site, looks: Sequence[Look], params: MatchParams | None = None, max_missed: int = 1,
+          pixel_change: PixelChange | None = None) -> TrackingResult:
+    """Track items across looks (in date order) and emit arrived/departed/moved/state_changed.
+
+    pixel_change(detection, before_image_id, after_image_id) -> [0, 1], when given, says how
+    much the ground under a detection's box changed between two images; a move is only
+    claimed between a place that emptied and a place that filled (`events.CONTRADICTS`)."""
     looks = sorted(looks, key=lambda lk: lk.image.acquired)
     params = params or MatchParams()
     result = TrackingResult()
@@ -88,7 +96,18 @@ def track(site: Site, looks: Sequence[Look], params: MatchParams | None = None, 
             live = [new_track(d, 0) for d in look.detections]
             continue
         candidates = [t for t in live if t.missed <= max_missed]
-        m = match([t.last for t in candidates], list(look.detections), params, _site_extent(site))
+        can_leave = can_arrive = None
+        if pixel_change is not None:
+            prev_id, cur_id = looks[k - 1].image.id, look.image.id
+
+            def can_leave(i: int) -> bool:
+                return pixel_change(candidates[i].last, prev_id, cur_id) >= ev.CONTRADICTS
+
+            def can_arrive(j: int) -> bool:
+                return pixel_change(look.detections[j], prev_id, cur_id) >= ev.CONTRADICTS
+
+        m = match([t.last for t in candidates], list(look.detections), params, _site_extent(site),
+                  can_leave, can_arrive)
         unchanged = 0
         for p in m.pairs:
             t = candidates[p.before]
@@ -144,7 +163,8 @@ def track(site: Site, looks: Sequence[Look], params: MatchParams | None = None, 
 def corroborate_all(result: TrackingResult, pixel_change: Callable[[Event, str, str], float]) -> None:
     """Weigh every arrival and departure against the pixels (see `events.corroborate`).
 
-    pixel_change(event, before_image_id, after_image_id) -> change in [0, 1] under the item's box.
+    pixel_change(event, before_image_id, after_image_id) -> change in [0, 1] under the item's
+    box (the new one for an arrival, the old one for a departure).
     """
     for n, e in enumerate(result.events):
         if e.kind in ("arrived", "departed"):
