@@ -297,7 +297,6 @@ def _geotiff_bytes(sample_dir: Path, georef: bool = True, shift_m: float = 0.0) 
         transform = src.window_transform(win)
         crs = src.crs
     if shift_m:
-        transform = transform * transform.translation(0, 0)
         from affine import Affine
 
         transform = Affine(transform.a, transform.b, transform.c + shift_m, transform.d, transform.e, transform.f)

@@ -17,7 +17,6 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
-from rasterio.transform import from_bounds
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 
@@ -111,8 +110,9 @@ def render_tile(path: str, z: int, x: int, y: int, fmt: str = "png", correction:
     level = _overview_level(f["overviews"], tile_ground_px / f["ground_px"])
     opener = rasterio.open(path, overview_level=level) if level >= 0 else rasterio.open(path)
     with opener as src:
-        extra = {} if correction is None else {"src_transform": correction * src.transform, "src_crs": src.crs}
-        with WarpedVRT(src, crs=WEB_MERCATOR, transform=from_bounds(left, bottom, right, top, TILE_PX, TILE_PX),
+        extra = {} if correction is None else {"src_transform": correction @ src.transform, "src_crs": src.crs}
+        with WarpedVRT(src, crs=WEB_MERCATOR, transform=Affine((right - left) / TILE_PX, 0.0, left, 0.0,
+                                                               -(top - bottom) / TILE_PX, top),
                        width=TILE_PX, height=TILE_PX, resampling=Resampling.bilinear,
                        add_alpha=src.nodata is None, **extra) as vrt:
             rgb = vrt.read(f["bands"])
@@ -130,7 +130,7 @@ def reference_correction(grid_transform: Affine, matrix: tuple[float, ...]) -> A
     The alignment matrix M takes a grid pixel q of the reference frame to the pixel M q of
     the image's plain reprojection that shows the same ground. With G the grid's pixel-to-CRS
     affine and A the image's own georeferencing, the image pixel u then belongs at
-    G M^-1 G^-1 A u; this returns C = G M^-1 G^-1, so that C * A is the corrected transform.
+    G M^-1 G^-1 A u; this returns C = G M^-1 G^-1, so that C @ A is the corrected transform.
     Valid for images in the site CRS (an affine stays affine)."""
     m = Affine(*matrix[:6])
-    return grid_transform * ~m * ~grid_transform
+    return grid_transform @ ~m @ ~grid_transform
