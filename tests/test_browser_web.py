@@ -41,10 +41,10 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from sitewatch.web.sample import build_sample
+    from sitewatch.web.sample import sample_copy
 
     folder = tmp_path_factory.mktemp("browser-sample")
-    db, _, _ = build_sample(folder)
+    db = sample_copy(tmp_path_factory.getbasetemp() / "web-sample-cache", folder)
     app = create_app(WebSettings(data_dir=folder, db=db, token=TOKEN))
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -3,8 +3,6 @@ and its figures against the sample's known contents."""
 
 from __future__ import annotations
 
-import io
-import shutil
 import time
 from pathlib import Path
 
@@ -27,20 +25,22 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture(scope="module")
 def sample_dir(tmp_path_factory) -> Path:
+    """The sample, built once per test session (shared with the other web test modules)."""
     from sitewatch.web.sample import build_sample
 
-    folder = tmp_path_factory.mktemp("web-sample")
-    build_sample(folder)
+    folder = tmp_path_factory.getbasetemp() / "web-sample-cache"
+    if not (folder / "catalog.db").exists():
+        build_sample(folder)
     return folder
 
 
 @pytest.fixture
 def data_dir(sample_dir, tmp_path) -> Path:
     """A private copy of the sample's catalog and reports (imagery is only read, so shared)."""
+    from sitewatch.web.sample import sample_copy
+
     d = tmp_path / "data"
-    d.mkdir()
-    shutil.copy(sample_dir / "catalog.db", d / "catalog.db")
-    shutil.copytree(sample_dir / "reports", d / "reports")
+    sample_copy(sample_dir, d)
     return d
 
 

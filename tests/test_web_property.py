@@ -4,7 +4,6 @@ reach past the authorisation check) must never get a 5xx."""
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 
@@ -22,10 +21,10 @@ EXAMPLES = 50
 
 @pytest.fixture(scope="module")
 def web_schema(tmp_path_factory):
-    from sitewatch.web.sample import build_sample
+    from sitewatch.web.sample import sample_copy
 
     folder = tmp_path_factory.mktemp("property-sample")
-    db, _, _ = build_sample(folder)
+    db = sample_copy(tmp_path_factory.getbasetemp() / "web-sample-cache", folder)
     app = create_app(WebSettings(data_dir=folder, db=db, token=TOKEN, upload_limit_bytes=1024 * 1024))
     # Starting processing jobs would run the whole pipeline in the background for every
     # generated body; their validation and refusals are tested in test_web_api.

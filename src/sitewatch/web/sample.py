@@ -177,3 +177,18 @@ def expected_counts(date_index: int) -> dict[str, int]:
             counts[it.type] = counts.get(it.type, 0) + 1
     return counts
 
+
+
+def sample_copy(cache: str | Path, dest: str | Path) -> str:
+    """A private copy of the sample's catalog and reports in dest, built once in cache (the
+    imagery stays in cache: the app only reads it). Returns the copy's catalog path."""
+    import shutil
+
+    cache, dest = Path(cache), Path(dest)
+    if not (cache / "catalog.db").exists():
+        build_sample(cache)
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(cache / "catalog.db", dest / "catalog.db")
+    if (cache / "reports").exists():
+        shutil.copytree(cache / "reports", dest / "reports", dirs_exist_ok=True)
+    return str(dest / "catalog.db")
