@@ -85,11 +85,8 @@ async def upload_image(request: Request, site: str | None = Query(None, max_leng
         if "duplicate of image" in message:  # say which image, not where the server keeps its file
             raise Problem(409, re.sub(r"\s*\([^()]*\)$", "", message))
         raise Problem(422, message)
-    image = outcome.image
-    if outcome.status == "unchanged":  # never happens for a fresh name, kept for clarity
-        final.unlink(missing_ok=True)
     body = {"stored_as": final.name, "message": outcome.message.replace(str(final), final.name),
-            "image": await run_in_threadpool(views.image_view, cat, image)}
+            "image": await run_in_threadpool(views.image_view, cat, outcome.image)}
     return JSONResponse(body, status_code=201)
 
 

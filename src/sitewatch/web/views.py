@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from sitewatch.detect.geojson import to_feature_collection
 from sitewatch.domain import Detection, Event, Image, Site
+from sitewatch.errors import CatalogError
 from sitewatch.store import (Catalog, alignments_for_site, detections_for_image, event_evidence, get_image,
                              get_site, image_details, images_for_site, latest_assessment, list_sites,
                              site_polygons)
@@ -38,7 +39,7 @@ def _ring_lonlat(tr: Transformer, ring: Sequence[tuple[float, float]]) -> list[l
 def site_or_404(catalog: Catalog, name: str) -> Site:
     try:
         return get_site(catalog, name)
-    except Exception as exc:  # CatalogError: no such site
+    except CatalogError as exc:  # no such site
         raise Problem(404, f"no site named {name!r} in the catalog") from exc
 
 
@@ -116,7 +117,7 @@ def frame_of(catalog: Catalog, image: Image, frame: str):
 def image_or_404(catalog: Catalog, image_id: str) -> Image:
     try:
         return get_image(catalog, image_id)
-    except Exception as exc:
+    except CatalogError as exc:
         raise Problem(404, f"no image {image_id!r} in the catalog") from exc
 
 
