@@ -27,6 +27,8 @@ def dataset_command(
     model_gsd: float = typer.Option(0.5, "--model-gsd", help="GSD (m) the chips are resampled to."),
     chip: int = typer.Option(384, "--chip", help="Chip size in pixels at the model GSD."),
     seed: int = typer.Option(0, "--seed", help="Seed; different seeds give disjoint chips."),
+    scenes: bool = typer.Option(False, "--scenes/--objects", help="Cut chips from whole random scenarios (ground "
+                                                                  "clutter, parking rows) instead of object chips."),
 ) -> None:
     """Render random equipment scenes with nuisances (sun, haze, noise, blur) as training chips."""
     from sitewatch.detect.dataset import write_dataset
@@ -34,5 +36,6 @@ def dataset_command(
     gsds = parse_gsds(gsd)
     with Progress(TextColumn("chips"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
         task = bar.add_task("chips", total=count)
-        summary = write_dataset(out, count, gsds, model_gsd, chip, seed, progress=lambda n: bar.update(task, completed=n))
+        summary = write_dataset(out, count, gsds, model_gsd, chip, seed, progress=lambda n: bar.update(task, completed=n),
+                                scenes=scenes)
     print(json.dumps(summary))

@@ -146,6 +146,46 @@ def make_chip(seed: int, chip_px: int, model_gsd: float, native_gsd: float,
     return np.ascontiguousarray(img[..., :3]), objects
 
 
+def make_scene_chips(seed: int, chip_px: int, model_gsd: float, native_gsd: float) -> list[tuple[np.ndarray, list[ChipObject]]]:
+    """Chips cut from a whole random scenario (`simulate.random_scenario`): zones, aprons,
+    roads, buildings, trees and the layout's parking rows, every date of it, each image
+    split into 2 x 2 chips. The ground clutter is what the single-object chips lack: it
+    teaches the model what is not equipment. Objects are labelled where the image shows
+    them (misregistration included)."""
+    from sitewatch.simulate.plan import plan_scenario
+    from sitewatch.simulate.random_scenario import random_scenario
+    from sitewatch.simulate.render import render_scene
+    from sitewatch.simulate.truth import apparent_pixels
+
+    rng = np.random.default_rng(seed)
+    kind = "naval_base" if rng.random() < 0.3 else "airbase"
+    side = 2 * chip_px
+    scenario = random_scenario(seed, kind=kind, gsd_m=native_gsd, size_px=int(round(side * model_gsd / native_gsd)),
+                               n_dates=2, density=float(rng.uniform(0.8, 1.6)))
+    out = []
+    for plan in plan_scenario(scenario):
+        g = plan.site.grid
+        for date in plan.dates:
+            img = render_scene(date.spec)
+            img = cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA if native_gsd < model_gsd
+                             else cv2.INTER_LINEAR)
+            sx, sy = side / g.width_px, side / g.height_px
+            cond = date.spec.conditions
+            objects = []
+            for o in date.spec.objects:
+                col, row = g.to_pixel(o.box.cx, o.box.cy)
+                acol, arow = apparent_pixels(g, cond, np.array([col]), np.array([row]))
+                objects.append(ChipObject(o.cls, o.type, o.state, float(acol[0]) * sx, float(arow[0]) * sy,
+                                          o.box.length, o.box.width, (o.box.heading_deg + cond.rotation_deg) % 360.0))
+            for r0 in (0, chip_px):
+                for c0 in (0, chip_px):
+                    inside = [ChipObject(o.cls, o.type, o.state, o.cx - c0, o.cy - r0, o.length_m, o.width_m,
+                                         o.heading_deg) for o in objects
+                              if c0 <= o.cx < c0 + chip_px and r0 <= o.cy < r0 + chip_px]
+                    out.append((np.ascontiguousarray(img[r0:r0 + chip_px, c0:c0 + chip_px, :3]), inside))
+    return out
+
+
 def yolo_obb_line(obj: ChipObject, chip_px: int, model_gsd: float) -> str:
     box = np.array([[obj.cx, obj.cy, obj.length_m / model_gsd, obj.width_m / model_gsd, obj.heading_deg]])
     c = geometry.corners(box, y_down=True)[0] / chip_px
@@ -153,8 +193,11 @@ def yolo_obb_line(obj: ChipObject, chip_px: int, model_gsd: float) -> str:
 
 
 def write_dataset(out: Path, count: int, gsds: Sequence[float], model_gsd: float = 0.5, chip_px: int = 384,
-                  seed: int = 0, progress: Callable[[int], None] | None = None) -> dict:
-    """Write `count` chips to `out`; returns the summary written to dataset.json."""
+                  seed: int = 0, progress: Callable[[int], None] | None = None, scenes: bool = False) -> dict:
+    """Write `count` chips to `out`; returns the summary written to dataset.json.
+
+    scenes=False: single random equipment chips (`make_chip`); scenes=True: chips cut from
+    whole random scenarios with their ground clutter (`make_scene_chips`)."""
     if count <= 0:
         raise InputError("--count", f"must be positive, got {count}")
     if not gsds or any(g <= 0 for g in gsds):
@@ -163,10 +206,18 @@ def write_dataset(out: Path, count: int, gsds: Sequence[float], model_gsd: float
     for sub in ("images", "labels", "meta"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     per_class = dict.fromkeys(CLASSES, 0)
+    pending: list = []
+    draw = 0
     for i in range(count):
         native = float(gsds[i % len(gsds)])
         chip_id = f"{seed:04d}_{i:06d}"
-        img, objects = make_chip(seed * 1_000_003 + i, chip_px, model_gsd, native)
+        if scenes:
+            while not pending:
+                pending = make_scene_chips(seed * 1_000_003 + draw, chip_px, model_gsd, float(gsds[draw % len(gsds)]))
+                draw += 1
+            img, objects = pending.pop(0)
+        else:
+            img, objects = make_chip(seed * 1_000_003 + i, chip_px, model_gsd, native)
         cv2.imwrite(str(out / "images" / f"{chip_id}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
         (out / "labels" / f"{chip_id}.txt").write_text(
             "".join(yolo_obb_line(o, chip_px, model_gsd) + "\n" for o in objects))
@@ -177,7 +228,8 @@ def write_dataset(out: Path, count: int, gsds: Sequence[float], model_gsd: float
             per_class[o.cls] += 1
         if progress:
             progress(i + 1)
-    summary = {"format": "sitewatch-chips/1", "gsd_m": model_gsd, "chip_px": chip_px, "count": count,
+    summary = {"format": "sitewatch-chips/1", "source": "random scenarios" if scenes else "random chips",
+               "gsd_m": model_gsd, "chip_px": chip_px, "count": count,
                "native_gsds_m": list(map(float, gsds)), "seed": seed, "classes": list(CLASSES),
                "objects_per_class": per_class, "yolo_obb_classes": {i: c for i, c in enumerate(CLASSES)}}
     (out / "dataset.json").write_text(json.dumps(summary, indent=2))
