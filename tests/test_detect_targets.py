@@ -92,3 +92,19 @@ def test_class_map_parsing():
     assert parse_class_map("boat=ship") == {"boat": "ship"}
     with pytest.raises(ValueError, match="not one of our classes"):
         parse_class_map("boat=boat")
+
+
+def test_scene_chips_cover_both_dates_and_keep_centres_inside():
+    from sitewatch.detect.dataset import make_scene_chips
+
+    chip = 192  # 96 m chips; the scenario is 2 x 2 chips
+    chips = make_scene_chips(seed=11, chip_px=chip, model_gsd=GSD, native_gsd=0.4)
+    assert len(chips) == 2 * 4  # two dates, four chips each
+    total = 0
+    for img, objects in chips:
+        assert img.shape == (chip, chip, 3)
+        for o in objects:
+            assert 0 <= o.cx < chip and 0 <= o.cy < chip
+            assert o.cls in CLASSES
+        total += len(objects)
+    assert total > 0
