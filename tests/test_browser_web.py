@@ -171,7 +171,7 @@ def test_confirm_persists_across_reload(page, server):
     assert page.problems == []
 
 
-def test_hover_on_a_box_shows_type_state_score(page, server):
+def test_hover_and_click_on_a_box(page, server):
     open_site(page, server)
     middle = page.locator("#map").bounding_box()
     boxes = page.locator(".leaflet-afterBoxes-pane path.leaflet-interactive")
@@ -187,4 +187,11 @@ def test_hover_on_a_box_shows_type_state_score(page, server):
     tip.wait_for(timeout=5_000)
     text = tip.inner_text()
     assert "score 0." in text and "\u00b7" in text and any(c in text for c in ("aircraft", "vehicle", "helicopter"))
+    # clicking the box follows its item: the track panel lists the dates it was seen on
+    page.mouse.click(target["x"] + target["width"] / 2, target["y"] + target["height"] / 2)
+    items = page.locator("#track li")
+    items.first.wait_for(timeout=5_000)
+    dates = [t.split(":")[0] for t in items.all_inner_texts()]
+    assert dates == sorted(dates) and "2024-12-13" in dates  # the after date's box is in its own track
+    assert page.locator(".leaflet-highlight-pane path").count() == len(dates)
     assert page.problems == []

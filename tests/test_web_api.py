@@ -74,7 +74,8 @@ def test_openapi_document_validates(client):
     for p in ("/api/sites", "/api/sites/{site}/detections", "/api/sites/{site}/events", "/api/uploads",
               "/api/sites/{site}/jobs", "/api/jobs/{job_id}", "/api/events/{event_id}/verdict",
               "/api/images/{image_id}/tiles/{z}/{x}/{y}.{fmt}", "/api/sites/{site}/reports/{name}",
-              "/api/sites/{site}/assessment", "/api/sites/{site}/zones", "/api/sites/{site}/images"):
+              "/api/sites/{site}/assessment", "/api/sites/{site}/zones", "/api/sites/{site}/images",
+              "/api/sites/{site}/tracks"):
         assert p in paths, p
 
 
@@ -166,6 +167,23 @@ def test_counts_per_type_over_time(client):
     assert [d["date"] for d in c["dates"]] == [d.date().isoformat() for d in DATES]
     for k, row in enumerate(c["dates"]):
         assert row["counts"] == expected_counts(k)
+
+
+def test_tracks_follow_each_item_across_dates(client):
+    """The sample has 14 items (sample.ITEMS); each An-124 is seen on all three dates and
+    opens its cargo doors on the last; the S-400 launchers are seen on the first two only."""
+    from sitewatch.web.sample import ITEMS
+
+    ts = client.get(f"/api/sites/{SITE}/tracks").json()
+    assert len(ts) == len(ITEMS)
+    an124 = [t for t in ts if t["type"] == "An-124"]
+    assert len(an124) == 2 and all(t["class"] == "aircraft" for t in an124)
+    for t in an124:
+        assert [(x["date"], x["state"]) for x in t["sightings"]] == [
+            ("2024-11-28", "normal"), ("2024-12-05", "normal"), ("2024-12-13", "cargo_open")]
+    s400 = [t for t in ts if t["type"] == "S-400 launcher"]
+    assert all([x["date"] for x in t["sightings"]] == ["2024-11-28", "2024-12-05"] for t in s400)
+    is_problem(client.get("/api/sites/nowhere/tracks"), 404)
 
 
 # --- events, verdicts, assessment -------------------------------------------------------

@@ -109,6 +109,13 @@ def list_events(site: str = SiteName, cat=Depends(catalog)):
     return views.events(cat, site)
 
 
+@router.get("/sites/{site}/tracks", response_model=list[schemas.TrackOut], response_model_by_alias=True,
+            responses=PROBLEMS, tags=["events"])
+def list_tracks(site: str = SiteName, cat=Depends(catalog)):
+    """Each item followed across dates: its box and state on every date it was seen."""
+    return views.tracks(cat, site)
+
+
 @router.post("/events/{event_id}/verdict", response_model=schemas.EventOut, responses=WRITE_PROBLEMS,
              dependencies=[Depends(require_token)], tags=["events"])
 def post_verdict(body: schemas.VerdictIn, event_id: str = Path(..., max_length=64), cat=Depends(catalog)):

@@ -111,6 +111,22 @@ class EventOut(Open):
     verdict: VerdictOut | None
 
 
+class Sighting(BaseModel):
+    image_id: str
+    date: str | None
+    state: str
+    score: float
+    geometry: dict[str, Any] = Field(description="GeoJSON polygon, EPSG:4326, reference frame")
+
+
+class TrackOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    id: str
+    cls: str = Field(alias="class")
+    type: str
+    sightings: list[Sighting]
+
+
 class Review(BaseModel):
     counts: dict[str, int]
     cited: list[str]

@@ -191,24 +191,24 @@ def counts(catalog: Catalog, name: str) -> dict:
     return {"site": name, "types": sorted(types), "dates": rows}
 
 
-def current_event_ids(catalog: Catalog, name: str) -> list[str] | None:
-    """Ids of the events stored by the site's latest finished assess run (events of earlier
-    runs that this one did not store again are stale), or None when the site was never
-    assessed by a run (then every stored event of the site counts)."""
+def current_ids(catalog: Catalog, name: str, row=EventRow) -> list[str] | None:
+    """Ids of the events (or tracks: row=TrackRow) stored by the site's latest finished
+    assess run (those of earlier runs that this one did not store again are stale), or None
+    when the site was never assessed by a run (then every stored one counts)."""
     with catalog.reading() as s:
         run_id = s.scalars(select(RunRow.id).where(RunRow.site == name, RunRow.kind == "assess",
                                                    RunRow.status == "done")
                            .order_by(RunRow.started.desc())).first()
         if run_id is None:
             return None
-        return list(s.scalars(select(EventRow.id).where(EventRow.site == name, EventRow.run_id == run_id)).all())
+        return list(s.scalars(select(row.id).where(row.site == name, row.run_id == run_id)).all())
 
 
 def site_events(catalog: Catalog, name: str) -> list[Event]:
     from sitewatch.store import events_for_site
 
     evs = events_for_site(catalog, name)
-    keep = current_event_ids(catalog, name)
+    keep = current_ids(catalog, name)
     return evs if keep is None else [e for e in evs if e.id in set(keep)]
 
 
@@ -263,6 +263,27 @@ def evidence_for(catalog: Catalog, event_id: str, cited: dict[str, list]) -> lis
     for x in cited.get(event_id, ()):
         if x not in out:
             out.append(x)
+    return out
+
+
+def tracks(catalog: Catalog, name: str) -> list[dict]:
+    """The latest run's tracks: each item with its sighting on every date it was seen (boxes
+    in the reference frame, as events)."""
+    from sitewatch.store import tracks_for_site
+    from sitewatch.store.models import TrackRow
+
+    site = site_or_404(catalog, name)
+    keep = current_ids(catalog, name, TrackRow)
+    ts = [t for t in tracks_for_site(catalog, name) if keep is None or t.id in set(keep)]
+    dates = {i.id: (i.acquired, i.acquired.date().isoformat()) for i in images_for_site(catalog, name)}
+    tr = _to_lonlat(site.grid.crs)
+    out = []
+    for t in ts:
+        sightings = sorted(t.sightings.items(), key=lambda kv: dates.get(kv[0], (None, ""))[1])
+        out.append({"id": t.id, "class": t.cls, "type": t.type, "sightings": [
+            {"image_id": image_id, "date": dates.get(image_id, (None, None))[1], "state": d.state, "score": d.score,
+             "geometry": {"type": "Polygon", "coordinates": [_ring_lonlat(tr, d.box.corners())]}}
+            for image_id, d in sightings]})
     return out
 
 

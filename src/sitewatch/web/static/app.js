@@ -112,9 +112,12 @@
     history.replaceState(null, '', '#site=' + encodeURIComponent(name));
     say('Loading ' + name + ' ...');
     var q = '/api/sites/' + encodeURIComponent(name);
-    return Promise.all([api(q + '/images'), api(q + '/events'), api(q + '/counts')]).then(function (r) {
+    return Promise.all([api(q + '/images'), api(q + '/events'), api(q + '/counts'), api(q + '/tracks')])
+    .then(function (r) {
       state.images = r[0];
       state.events = r[1];
+      state.tracks = r[3];
+      drawTrack(null);
       fillDates();
       drawEvents();
       drawChart(r[2]);
@@ -161,7 +164,8 @@
       onEachFeature: function (f, layer) {
         var p = f.properties;
         layer.bindTooltip(textBlock([p.type + ' \u00b7 ' + p.state + ' \u00b7 score ' + Number(p.score).toFixed(2),
-                                     p['class'] + ', ' + p.date]), { sticky: true });
+                                     p['class'] + ', ' + p.date, 'click: this item on every date']), { sticky: true });
+        layer.on('click', function () { showTrackOf(f); });
       }
     });
   }
@@ -297,6 +301,51 @@
                        r.counts.rejected + ' rejected, ' + r.counts.unreviewed + ' unreviewed'));
     box.appendChild(el('h2', {}, 'Caveats'));
     box.appendChild(list(r.caveats.concat(a.caveats), 'caveats'));
+  }
+
+  // --- tracks: one item on every date ------------------------------------------------
+  function centroid(geometry) {
+    var ring = geometry.coordinates[0].slice(0, -1), x = 0, y = 0;
+    ring.forEach(function (p) { x += p[0]; y += p[1]; });
+    return [x / ring.length, y / ring.length];
+  }
+
+  function metresApart(a, b) {
+    var k = 111320, dx = (a[0] - b[0]) * k * Math.cos(a[1] * Math.PI / 180), dy = (a[1] - b[1]) * k;
+    return Math.sqrt(dx * dx + dy * dy);
+  }
+
+  // The track whose sighting on the box's image lies nearest the box (within half its length).
+  function showTrackOf(feature) {
+    var p = feature.properties, c = centroid(feature.geometry), best = null, bestD = Infinity;
+    (state.tracks || []).forEach(function (t) {
+      t.sightings.forEach(function (s) {
+        if (s.image_id !== p.image_id) return;
+        var d = metresApart(c, centroid(s.geometry));
+        if (d < bestD) { bestD = d; best = t; }
+      });
+    });
+    drawTrack(best && bestD <= Math.max(5, p.length_m / 2) ? best : null, feature);
+  }
+
+  function drawTrack(track, feature) {
+    var box = $('track');
+    box.textContent = '';
+    if (!track) {
+      box.appendChild(el('p', {}, feature ? 'This box belongs to no stored track.' : 'Click a box to follow it.'));
+      return;
+    }
+    box.appendChild(el('p', { 'class': 'what' }, track.type + ' (' + track['class'] + '), ' + track.id));
+    var ol = el('ol', {});
+    track.sightings.forEach(function (s) {
+      ol.appendChild(el('li', {}, s.date + ': ' + s.state + ', score ' + Number(s.score).toFixed(2)));
+    });
+    box.appendChild(ol);
+    highlight.clearLayers();
+    track.sightings.forEach(function (s) {
+      highlight.addLayer(L.geoJSON(s.geometry, { pane: 'highlight', interactive: false,
+        style: { color: '#fdd663', weight: 2, dashArray: '2 4', fill: false } }));
+    });
   }
 
   // --- reports and reprocessing --------------------------------------------------------
