@@ -26,12 +26,9 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 @pytest.fixture(scope="module")
 def sample_dir(tmp_path_factory) -> Path:
     """The sample, built once per test session (shared with the other web test modules)."""
-    from sitewatch.web.sample import build_sample
+    from sitewatch.web.sample import sample_cache
 
-    folder = tmp_path_factory.getbasetemp() / "web-sample-cache"
-    if not (folder / "catalog.db").exists():
-        build_sample(folder)
-    return folder
+    return sample_cache(tmp_path_factory.getbasetemp() / "web-sample-cache")
 
 
 @pytest.fixture
@@ -98,7 +95,7 @@ def test_sites_and_zones(client):
 
 
 def test_unknown_site_is_404_everywhere(client):
-    for tail in ("", "/zones", "/images", "/detections", "/counts", "/events", "/assessment", "/reports"):
+    for tail in ("", "/zones", "/images", "/detections", "/counts", "/tracks", "/events", "/assessment", "/reports"):
         is_problem(client.get(f"/api/sites/no-such-site{tail}"), 404)
     is_problem(client.post("/api/sites/no-such-site/jobs", headers=AUTH, json={}), 404)
 

@@ -179,14 +179,26 @@ def expected_counts(date_index: int) -> dict[str, int]:
 
 
 
+def sample_cache(cache: str | Path) -> Path:
+    """The sample built in cache, once: a folder without the completion mark (an earlier
+    build that died half way) is cleared and built again."""
+    import shutil
+
+    cache = Path(cache)
+    mark = cache / ".complete"
+    if not mark.exists():
+        shutil.rmtree(cache, ignore_errors=True)
+        build_sample(cache)
+        mark.write_text("sample built\n")
+    return cache
+
+
 def sample_copy(cache: str | Path, dest: str | Path) -> str:
     """A private copy of the sample's catalog and reports in dest, built once in cache (the
     imagery stays in cache: the app only reads it). Returns the copy's catalog path."""
     import shutil
 
-    cache, dest = Path(cache), Path(dest)
-    if not (cache / "catalog.db").exists():
-        build_sample(cache)
+    cache, dest = sample_cache(cache), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(cache / "catalog.db", dest / "catalog.db")
     if (cache / "reports").exists():
