@@ -93,7 +93,7 @@ def buildings_in(img, grid: SiteGrid, f: Frame, rng: np.random.Generator, sun, f
             h = float(rng.uniform(10, 16)) if hangars else float(rng.uniform(3.5, 12))
             roof = _ROOFS[int(rng.integers(len(_ROOFS)))]
             roof = tuple(float(c * rng.uniform(0.9, 1.05)) for c in roof)
-            gable = None if rng.random() < 0.5 and not hangars else bool(la < lb)
+            gable = None if rng.random() < 0.5 and not hangars else bool(la >= lb)  # ridge along the long side
             s = building(img, grid, corners, h, roof, sun, gable, f, fine)
             if s is not None:
                 out.append(s)
