@@ -124,7 +124,7 @@ def main() -> int:
     worst_base = min(per_kind[k]["greedy_f1"] for k in EVENT_KINDS)
     print(f"change events on {args.scenes} random scenes ({n_true} true changes, {args.detector} detections): "
           f"lowest per-type F1 {worst:.2f} vs {worst_base:.2f} for greedy pairing "
-          f"({worst / max(worst_base, 1e-9):.2f}x); " +
+          f"({(f'{worst / worst_base:.2f}x' if worst_base > 0 else 'greedy finds none of one type')}); " +
           ", ".join(f"{k} {per_kind[k]['ours_f1']:.2f}" for k in EVENT_KINDS))
     print(json.dumps({"bench": "change", "scenes": args.scenes, "first_seed": args.first_seed,
                       "detector": args.detector, "true_changes": n_true, "per_kind": per_kind,

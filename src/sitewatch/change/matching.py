@@ -50,6 +50,7 @@ class MatchParams:
     heading_weight: float = 0.3  # per 180 degrees of heading difference
     max_cost: float = 2.0  # pairs above this are not the same item
     min_move_type_score: float = 0.5  # a move needs a named type on both dates
+    confident_type_score: float = 0.7  # two types this sure and different: not the same item
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,13 @@ def _known(d: Detection) -> bool:
     return d.type != UNKNOWN_TYPE and d.type != ""
 
 
+def _types_disagree(a: Detection, b: Detection, params: MatchParams) -> bool:
+    """Both dates name a type with confidence, and not the same one: another item now
+    stands in that place (a Su-34 where a Su-24M was), not the same item."""
+    return (_known(a) and _known(b) and a.type != b.type
+            and min(a.type_score, b.type_score) >= params.confident_type_score)
+
+
 def _type_cost(a: Detection, b: Detection, params: MatchParams) -> float:
     if not (_known(a) and _known(b)) or a.type == b.type:
         return 0.0
@@ -100,7 +108,7 @@ def _shape_cost(a: Detection, b: Detection, params: MatchParams) -> float:
 
 def stay_cost(a: Detection, b: Detection, params: MatchParams) -> float:
     """Cost of calling b the same item as a, in the same place; FORBIDDEN outside the gate."""
-    if a.cls != b.cls:
+    if a.cls != b.cls or _types_disagree(a, b, params):
         return FORBIDDEN
     d = math.hypot(a.box.cx - b.box.cx, a.box.cy - b.box.cy)
     gate = stay_gate_m(a, b, params)

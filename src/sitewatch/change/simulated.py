@@ -31,8 +31,11 @@ class SimulatedSite:
     alignments: dict = field(default_factory=dict)
 
 
-def truth_events(plan, image_ids: dict[str, str]) -> list[TruthEvent]:
-    """True events of a SitePlan with positions; image_ids maps date label -> image id."""
+def truth_events(plan, image_ids: dict[str, str], reference_conditions=None) -> list[TruthEvent]:
+    """True events of a SitePlan with positions; image_ids maps date label -> image id.
+
+    The site grid's frame is the reference image's, which carries that image's own
+    misregistration; reference_conditions (its Conditions) moves true positions into it."""
     out = []
     for k, changes in enumerate(plan.changes):
         before, after = plan.dates[k], plan.dates[k + 1]
@@ -40,8 +43,10 @@ def truth_events(plan, image_ids: dict[str, str]) -> list[TruthEvent]:
         pos_a = {o.track_id: o for o in after.spec.objects}
         for c in changes:
             o = pos_b[c.track_id] if c.kind == "departed" else pos_a[c.track_id]
-            out.append(TruthEvent(c.kind, image_ids[before.label], image_ids[after.label], o.box.cx, o.box.cy,
-                                  c.type, c.track_id))
+            x, y = o.box.cx, o.box.cy
+            if reference_conditions is not None:
+                x, y = _apparent(plan.site, reference_conditions, x, y)
+            out.append(TruthEvent(c.kind, image_ids[before.label], image_ids[after.label], x, y, c.type, c.track_id))
     return out
 
 
@@ -82,7 +87,19 @@ def simulated_site(scenario, workdir: str | Path, noise: DetectorNoise | None = 
                 dets, _, _ = detect_scene(next(i.path for i in images if i.id == iid), model, image_id=iid)
             save_detections(catalog, run, dets, site=plan.site.name, crs=plan.site.grid.crs)
         found, pixels = site_looks(catalog, plan.site)
-    return SimulatedSite(plan.site, found.looks, pixels, truth_events(plan, ids), found.excluded, found.alignments)
+    ref_id = next(a.reference_id for a in found.alignments.values())
+    ref_date = next(d for d in plan.dates if ids[d.label] == ref_id)
+    return SimulatedSite(plan.site, found.looks, pixels, truth_events(plan, ids, ref_date.spec.conditions),
+                         found.excluded, found.alignments)
+
+
+def _apparent(site: Site, conditions, x: float, y: float) -> tuple[float, float]:
+    """Where a true map point appears in an image taken under these conditions."""
+    from sitewatch.simulate.truth import apparent_pixels
+
+    col, row = site.grid.to_pixel(x, y)
+    c, r = apparent_pixels(site.grid, conditions, np.array([col]), np.array([row]))
+    return site.grid.to_map(float(c[0]), float(r[0]))
 
 
 def _as_seen(dets, site: Site, conditions):
@@ -90,13 +107,10 @@ def _as_seen(dets, site: Site, conditions):
     from dataclasses import replace
 
     from sitewatch.domain import OrientedBox
-    from sitewatch.simulate.truth import apparent_pixels
 
     out = []
     for d in dets:
-        col, row = site.grid.to_pixel(d.box.cx, d.box.cy)
-        c, r = apparent_pixels(site.grid, conditions, np.array([col]), np.array([row]))
-        x, y = site.grid.to_map(float(c[0]), float(r[0]))
+        x, y = _apparent(site, conditions, d.box.cx, d.box.cy)
         b = d.box
         out.append(replace(d, box=OrientedBox(x, y, b.length, b.width, b.heading_deg + conditions.rotation_deg)))
     return out
