@@ -195,3 +195,16 @@ def test_hover_and_click_on_a_box(page, server):
     assert dates == sorted(dates) and "2024-12-13" in dates  # the after date's box is in its own track
     assert page.locator(".leaflet-highlight-pane path").count() == len(dates)
     assert page.problems == []
+
+
+def test_reject_shows_the_restated_assessment(page, server):
+    open_site(page, server)
+    page.fill("#token", TOKEN)
+    row = page.locator("#events li[data-event]").first
+    event_id = row.get_attribute("data-event")
+    row.locator("button[data-verdict='rejected']").click()
+    page.wait_for_selector(f"#events li[data-event='{event_id}'] .verdict.rejected")
+    reviewed = page.locator("#assessment .reviewed")
+    reviewed.wait_for(timeout=10_000)
+    assert "Without the 1 rejected event" in reviewed.inner_text()
+    assert page.problems == []

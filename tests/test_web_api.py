@@ -228,6 +228,32 @@ def test_verdict_needs_token_and_counts_in_assessment(data_dir):
         is_problem(c.post(f"/api/events/{target}/verdict", json={"verdict": "rejected"}, headers=AUTH), 401)
 
 
+def test_rejections_restate_the_assessment(data_dir):
+    """Rejecting the events a withdrawal rests on changes the judgement: without the S-400
+    departures it is still a withdrawal, citing loading and dismantling only; without the
+    An-124, Ka-52 and S-400 events too, nothing points to a withdrawal any more."""
+    with make_client(data_dir) as c:
+        body = c.get(f"/api/sites/{SITE}/assessment").json()
+        assert body["reviewed"] is None and body["assessment"]["posture"] == "withdrawal"
+        evs = _events(c)
+
+        def reject(types):
+            for e in evs:
+                if e["type"] in types:
+                    assert c.post(f"/api/events/{e['id']}/verdict", json={"verdict": "rejected"},
+                                  headers=AUTH).status_code == 200
+
+        reject({"S-400 launcher"})
+        r = c.get(f"/api/sites/{SITE}/assessment").json()["reviewed"]
+        assert r["posture"] == "withdrawal" and "S-400" not in r["headline"] and "An-124" in r["headline"]
+        assert len(r["without_events"]) == 2  # the sample's two S-400 launchers
+        reject({"An-124", "Ka-52"})
+        r = c.get(f"/api/sites/{SITE}/assessment").json()["reviewed"]
+        assert r["posture"] != "withdrawal" and r["indicators"] == []
+        # the stored assessment is untouched: the restatement sits beside it
+        assert c.get(f"/api/sites/{SITE}/assessment").json()["assessment"]["posture"] == "withdrawal"
+
+
 # --- reports and traversal --------------------------------------------------------------
 
 def test_reports_listed_and_downloaded(client):

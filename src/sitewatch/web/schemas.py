@@ -135,10 +135,21 @@ class Review(BaseModel):
     caveats: list[str]
 
 
+class Reviewed(BaseModel):
+    posture: str
+    likelihood: str
+    confidence: str
+    headline: str
+    indicators: list[str]
+    without_events: list[str] = Field(description="the rejected events left out")
+
+
 class AssessmentOut(BaseModel):
     site: str
     assessment: dict[str, Any] | None
     review: Review
+    reviewed: Reviewed | None = Field(None, description="the assessment restated without what the analyst "
+                                                        "rejected; null when nothing is rejected")
 
 
 class VerdictIn(BaseModel):

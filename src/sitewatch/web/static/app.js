@@ -299,6 +299,13 @@
     if (a.indicators.length) box.appendChild(list(a.indicators));
     box.appendChild(el('div', { 'class': 'meta' }, 'Analyst review: ' + r.counts.confirmed + ' confirmed, ' +
                        r.counts.rejected + ' rejected, ' + r.counts.unreviewed + ' unreviewed'));
+    if (body.reviewed) {
+      var rv = el('div', { 'class': 'reviewed' });
+      rv.appendChild(el('p', { 'class': 'label' }, 'Without the ' + body.reviewed.without_events.length +
+                        ' rejected event(s):'));
+      rv.appendChild(el('p', { 'class': 'headline' }, body.reviewed.headline));
+      box.appendChild(rv);
+    }
     box.appendChild(el('h2', {}, 'Caveats'));
     box.appendChild(list(r.caveats.concat(a.caveats), 'caveats'));
   }
