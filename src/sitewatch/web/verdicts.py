@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
 
-from sitewatch.domain import Assessment, Detection, Event
+from sitewatch.domain import Assessment, Detection, Event, Site
 from sitewatch.store import Catalog, add_verdict
 from sitewatch.store.models import AnalystVerdictRow, EventRow
 
@@ -137,3 +137,42 @@ def restore(catalog: Catalog, held: Sequence[HeldVerdict], events: Sequence[Even
             restored += 1
             break
     return restored
+
+
+def reviewed_judgement(catalog: Catalog, site: Site, evs: Sequence[Event],
+                       verdicts: Mapping[str, Verdict]) -> dict | None:
+    """The assessment again, as sitewatch.assess states it once the analyst's rejections are
+    applied: a rejected event is dropped; a rejected arrival also drops the detection it
+    rests on (the analyst says nothing arrived), and a rejected state change puts the
+    item's earlier state back on its later detection (it is there, unchanged). Rejected
+    departures and moves drop only the event. None when nothing is rejected (the stored
+    assessment stands)."""
+    from sitewatch.assess.posture import assess
+    from sitewatch.change.looks import site_looks
+    from sitewatch.store import change_regions_for_site
+
+    rejected = [e for e in evs if e.id in verdicts and verdicts[e.id].verdict == "rejected"]
+    if not rejected:
+        return None
+
+    def key(image_id: str, d: Detection) -> tuple:
+        return image_id, round(d.box.cx, 1), round(d.box.cy, 1)
+
+    drop = {key(e.after.image_id, e.after) for e in rejected if e.kind == "arrived" and e.after}
+    restate = {key(e.after.image_id, e.after): e.before.state for e in rejected
+               if e.kind == "state_changed" and e.after and e.before}
+    found, _ = site_looks(catalog, site, with_pixels=False)
+    looks = []
+    for lk in found.looks:
+        kept = []
+        for d in lk.detections:
+            k = key(lk.image.id, d)
+            if k in drop:
+                continue
+            kept.append(replace(d, state=restate[k]) if k in restate else d)
+        looks.append(replace(lk, detections=tuple(kept)))
+    ids = {e.id for e in rejected}
+    j = assess(site, looks, [e for e in evs if e.id not in ids], change_regions_for_site(catalog, site.name),
+               excluded=found.excluded).assessment
+    return {"posture": j.posture, "likelihood": j.likelihood, "confidence": j.confidence, "headline": j.headline,
+            "indicators": list(j.indicators), "without_events": sorted(ids)}

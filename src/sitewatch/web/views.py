@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import date
 
 from pyproj import Transformer
@@ -312,43 +311,4 @@ def assessment(catalog: Catalog, name: str) -> dict:
                           "window": None if x.window is None else [x.window.col_off, x.window.row_off,
                                                                    x.window.width, x.window.height]}
                          for x in a.evidence]}
-    return {"site": name, "assessment": body, "review": rev, "reviewed": reviewed_judgement(catalog, name, evs, vs)}
-
-
-def reviewed_judgement(catalog: Catalog, name: str, evs: Sequence[Event], verdicts) -> dict | None:
-    """The assessment again, as sitewatch.assess states it once the analyst's rejections are
-    applied: a rejected event is dropped; a rejected arrival also drops the detection it
-    rests on (the analyst says nothing arrived), and a rejected state change puts the
-    item's earlier state back on its later detection (it is there, unchanged). Rejected
-    departures and moves drop only the event. None when nothing is rejected (the stored
-    assessment stands)."""
-    from sitewatch.assess.posture import assess
-    from sitewatch.change.looks import site_looks
-    from sitewatch.store import change_regions_for_site
-
-    rejected = [e for e in evs if e.id in verdicts and verdicts[e.id].verdict == "rejected"]
-    if not rejected:
-        return None
-
-    def key(image_id: str, d: Detection) -> tuple:
-        return image_id, round(d.box.cx, 1), round(d.box.cy, 1)
-
-    drop = {key(e.after.image_id, e.after) for e in rejected if e.kind == "arrived" and e.after}
-    restate = {key(e.after.image_id, e.after): e.before.state for e in rejected
-               if e.kind == "state_changed" and e.after and e.before}
-    site = get_site(catalog, name)
-    found, _ = site_looks(catalog, site, with_pixels=False)
-    looks = []
-    for lk in found.looks:
-        kept = []
-        for d in lk.detections:
-            k = key(lk.image.id, d)
-            if k in drop:
-                continue
-            kept.append(replace(d, state=restate[k]) if k in restate else d)
-        looks.append(replace(lk, detections=tuple(kept)))
-    ids = {e.id for e in rejected}
-    j = assess(site, looks, [e for e in evs if e.id not in ids], change_regions_for_site(catalog, name),
-               excluded=found.excluded).assessment
-    return {"posture": j.posture, "likelihood": j.likelihood, "confidence": j.confidence, "headline": j.headline,
-            "indicators": list(j.indicators), "without_events": sorted(ids)}
+    return {"site": name, "assessment": body, "review": rev, "reviewed": verdict_rules.reviewed_judgement(catalog, get_site(catalog, name), evs, vs)}
