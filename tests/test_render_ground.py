@@ -43,7 +43,13 @@ def test_runway_has_centreline_dashes_and_threshold_bars():
 def test_buildings_cast_shadows_away_from_the_sun():
     grid = SiteGrid("EPSG:32636", OX, OY, GSD, 240, 240)
     area = Zone("b", "building_area", _rect(OX + 30, OY - 90, OX + 90, OY - 30))
-    site = Site("b", "airbase", 34, 36, grid, (area,))
+    # Aprons all round (overlapping the area's edge by half a metre): no open land, so no
+    # trees, whose shadows would fall anywhere; streets keep buildings 4 m off the edge.
+    aprons = (Zone("w", "apron", _rect(OX - 5, OY - 125, OX + 30.5, OY + 5)),
+              Zone("e", "apron", _rect(OX + 89.5, OY - 125, OX + 125, OY + 5)),
+              Zone("n", "apron", _rect(OX + 30, OY - 30.5, OX + 90, OY + 5)),
+              Zone("s", "apron", _rect(OX + 30, OY - 125, OX + 90, OY - 89.5)))
+    site = Site("b", "airbase", 34, 36, grid, (area, *aprons))
     overhead = render_scene(SceneSpec(site, (), OVERHEAD, site_seed=4)).astype(float).mean(axis=2)
     east_sun = render_scene(SceneSpec(site, (), Conditions(sun_azimuth_deg=90.0, sun_elevation_deg=30.0),
                                       site_seed=4)).astype(float).mean(axis=2)
