@@ -49,9 +49,9 @@ def _land(img: np.ndarray, pal, large: np.ndarray, mid: np.ndarray, fine: np.nda
     low = soil * (1.0 - t) + soil2 * t
     low = low * (1.0 - v * 0.7) + veg * (v * 0.7)
     low *= (1.0 + 0.04 * md)[..., None]
-    # Sample positions of the low grid are pixel centres k*i; resize maps them back.
-    up = cv2.resize(low, (low.shape[1] * k, low.shape[0] * k), interpolation=cv2.INTER_LINEAR)
-    img[:] = up[:H, :W]
+    # Straight into the image: stretching the smooth colour by under one coarse cell is
+    # invisible, and it spares a full-size temporary.
+    cv2.resize(low, (W, H), dst=img, interpolation=cv2.INTER_LINEAR)
     for r in range(0, H, _ROW_BLOCK):
         sl = slice(r, r + _ROW_BLOCK)
         img[sl] *= (1.0 + 0.045 * fine[sl])[..., None]
