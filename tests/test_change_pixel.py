@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from sitewatch.change.pixel import box_change, change_regions, irmad
+from sitewatch.change.footprint import box_change
+from sitewatch.change.pixel import change_regions, irmad
 from sitewatch.domain import Detection, OrientedBox, Site, SiteGrid, Zone
 
 GSD = 0.5

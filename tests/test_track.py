@@ -106,7 +106,7 @@ def test_clean_detections_give_exactly_the_true_events():
 def _truth_pixels(objects_by_image):
     """Pixel evidence from the truth: the ground under a box changed when the true items
     standing there (by identity and state) differ between the two images. It stands in for
-    `pixel.box_change`, which is tested on rendered pixels in test_change_pixel.py."""
+    `footprint.box_change`, which is tested on rendered pixels in test_change_pixel.py."""
     def occupants(image_id, x, y):
         return {(o.track_id, o.state) for o in objects_by_image[image_id]
                 if abs(o.box.cx - x) < o.box.length / 2 and abs(o.box.cy - y) < o.box.length / 2}

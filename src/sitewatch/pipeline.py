@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from sitewatch.assess.posture import Judgement, assess
-from sitewatch.change.pixel import radiometric_match, box_change, change_regions
+from sitewatch.change.footprint import box_change, radiometric_match
+from sitewatch.change.pixel import change_regions
 from sitewatch.change.tracking import Look, TrackingResult, corroborate_all, track
 from sitewatch.domain import ChangeRegion, Site
 from sitewatch.report.html import ReportFiles, ReportInput, write_report

@@ -96,7 +96,7 @@ def corroborate(event: Event, pixel_change: float) -> Event:
     """Weigh an arrival or departure against the pixels at the item's place.
 
     pixel_change in [0, 1] says how much the ground under the item's box changed between the
-    two images, illumination aside (see `sitewatch.change.pixel.box_change`). An item that
+    two images, illumination aside (see `sitewatch.change.footprint.box_change`). An item that
     came or went changes its footprint; a detector miss or a false alarm does not. Strong
     change (>= SUPPORTS) lifts an unconfirmed absence to what a confirmed one is worth; no
     change (< CONTRADICTS) sinks the claim to low confidence; in between, the pixels neither

@@ -96,16 +96,13 @@ def track(site: Site, looks: Sequence[Look], params: MatchParams | None = None, 
             live = [new_track(d, 0) for d in look.detections]
             continue
         candidates = [t for t in live if t.missed <= max_missed]
-        can_leave = can_arrive = None
+        can_leave: Callable[[int], bool] | None = None
+        can_arrive: Callable[[int], bool] | None = None
         if pixel_change is not None:
-            prev_id, cur_id = looks[k - 1].image.id, look.image.id
-
-            def can_leave(i: int) -> bool:
-                return pixel_change(candidates[i].last, prev_id, cur_id) >= ev.CONTRADICTS
-
-            def can_arrive(j: int) -> bool:
-                return pixel_change(look.detections[j], prev_id, cur_id) >= ev.CONTRADICTS
-
+            pc, prev_id, cur_id, dets = pixel_change, looks[k - 1].image.id, look.image.id, look.detections
+            olds = [t.last for t in candidates]
+            can_leave = lambda i: pc(olds[i], prev_id, cur_id) >= ev.CONTRADICTS  # noqa: E731
+            can_arrive = lambda j: pc(dets[j], prev_id, cur_id) >= ev.CONTRADICTS  # noqa: E731
         m = match([t.last for t in candidates], list(look.detections), params, _site_extent(site),
                   can_leave, can_arrive)
         unchanged = 0
