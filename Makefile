@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,6 @@ test: $(STAMP)
 	@if [ -z "$$SITEWATCH_TEST_PG_URL" ]; then echo "make test: SITEWATCH_TEST_PG_URL is unset, PostgreSQL cases will skip (see .ci/run)"; \
 	else echo "make test: catalog tests on SQLite and on PostgreSQL"; fi
 	$(BIN)/python -m pytest -q
-
-bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) sitewatch-demo sitewatch-data
