@@ -37,6 +37,9 @@ MAX_GSD_RATIO = 2.0
 # A tile whose grey-level standard deviation is below this (8-bit numbers) holds nothing.
 FEATURELESS_STD = 2.0
 FILL = 114.0  # grey for nodata pixels inside a partly valid tile
+# GDAL's block cache defaults to 5% of RAM; tiles are read once, so a small cache is enough
+# and keeps memory bounded on scenes of any size.
+GDAL_CACHE_MB = 256
 
 
 @dataclass
@@ -185,11 +188,13 @@ def detect_scene(path: str | Path, model: DetectionModel, image_id: str = "", ba
                  score_threshold: float | None = None, overlap: int | None = None,
                  progress: Callable[[int, int], None] | None = None) -> tuple[list[Detection], SceneGrid, RunStats]:
     """Detections (boxes in the grid's CRS, metres) of one image, with run statistics."""
-    reader = SceneReader(str(path), model.gsd_m)
-    try:
-        return detect_tiles(reader, model, image_id or Path(str(path)).stem, batch, score_threshold, overlap, progress)
-    finally:
-        reader.close()
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        reader = SceneReader(str(path), model.gsd_m)
+        try:
+            return detect_tiles(reader, model, image_id or Path(str(path)).stem, batch, score_threshold, overlap,
+                                progress)
+        finally:
+            reader.close()
 
 
 def detect_tiles(reader, model: DetectionModel, image_id: str, batch: int = 2, score_threshold: float | None = None,
