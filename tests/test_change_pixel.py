@@ -107,5 +107,6 @@ def test_box_change_tells_a_departed_item_from_one_still_there():
     with_ac = _scene(135, 50, 0.0, (1, 1, 1), (0, 0), seed=1)
     still = _scene(220, 30, 0.2, (1.05, 1, 0.95), (0.2, 0), seed=2)
     gone = _scene(220, 30, 0.2, (1.05, 1, 0.95), (0.2, 0), aircraft=False, seed=2)
-    assert box_change(with_ac, gone, GRID, AIRCRAFT) >= 0.5
-    assert box_change(with_ac, still, GRID, AIRCRAFT) < 0.5
+    for cross in (False, True):  # the whole box, or an aircraft's cross of fuselage and wings
+        assert box_change(with_ac, gone, GRID, AIRCRAFT, cross=cross) >= 0.5
+        assert box_change(with_ac, still, GRID, AIRCRAFT, cross=cross) < 0.5

@@ -59,7 +59,8 @@ def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | N
         key = (before_id, after_id)
         if key not in radiometry:
             radiometry[key] = radiometric_match(pixels[before_id], pixels[after_id])
-        return box_change(pixels[before_id], pixels[after_id], site.grid, det.box, radiometry[key])
+        return box_change(pixels[before_id], pixels[after_id], site.grid, det.box, radiometry[key],
+                          cross=det.cls == "aircraft")
 
     result = track(site, looks, pixel_change=changed if pixels else None)
     regions: list[ChangeRegion] = []

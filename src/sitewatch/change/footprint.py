@@ -30,7 +30,7 @@ def radiometric_match(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray
 
 
 def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: OrientedBox,
-               radiometry: tuple[np.ndarray, np.ndarray] | None = None) -> float:
+               radiometry: tuple[np.ndarray, np.ndarray] | None = None, cross: bool = False) -> float:
     """How much the ground under an oriented box changed between two aligned images, in
     [0, 1], illumination aside. The larger of two measures:
 
@@ -42,7 +42,9 @@ def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Orien
     - tone: the change of the mean colour inside the box, after matching the after image's
       bands to the before image's, against 40 DN (a clear change of tone).
 
-    radiometry: (gain, offset) from `radiometric_match`, to reuse over many boxes."""
+    radiometry: (gain, offset) from `radiometric_match`, to reuse over many boxes.
+    cross: the item is cross-shaped (an aircraft: fuselage along the axis, wings across), so
+    its body fills only part of its box; the inner measures then use that cross."""
     margin = max(2.0, 0.25 * box.width)
     grown = OrientedBox(box.cx, box.cy, box.length + 2 * margin, box.width + 2 * margin, box.heading_deg)
     pts = np.array([grid.to_pixel(x, y) for x, y in grown.corners()])
@@ -55,8 +57,13 @@ def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Orien
     outer = np.zeros((r1 - r0, c1 - c0), np.uint8)
     cv2.fillPoly(outer, [np.round(pts - [c0, r0]).astype(np.int32)], 1)
     inner = np.zeros_like(outer)
-    inner_pts = np.array([grid.to_pixel(x, y) for x, y in box.corners()]) - [c0, r0]
-    cv2.fillPoly(inner, [np.round(inner_pts).astype(np.int32)], 1)
+    parts = [box]
+    if cross:  # fuselage a fifth of the span wide, wings a quarter of the length deep
+        parts = [OrientedBox(box.cx, box.cy, box.length, max(box.width * 0.2, grid.gsd_m * 2), box.heading_deg),
+                 OrientedBox(box.cx, box.cy, max(box.length * 0.25, grid.gsd_m * 2), box.width, box.heading_deg)]
+    for part in parts:
+        inner_pts = np.array([grid.to_pixel(x, y) for x, y in part.corners()]) - [c0, r0]
+        cv2.fillPoly(inner, [np.round(inner_pts).astype(np.int32)], 1)
     mo, mi = outer.astype(bool), inner.astype(bool)
     if mi.sum() < 4:
         return 0.0
