@@ -8,7 +8,9 @@ Two passes, both solved with the Hungarian method (scipy's linear_sum_assignment
    full gate of distance.
 2. *Move*: what is left on both sides is paired again, anywhere on the site, but only
    between detections of the same known type (a "moved" event claims the same item, so the
-   evidence must name it), scored on distance and shape.
+   evidence must name it), never for ships (`MatchParams.move_classes`), and, when the
+   caller can look at the pixels, only from a place that emptied to a place that filled;
+   scored on distance and shape.
 
 Everything still unpaired afterwards is a candidate arrival (later date) or departure
 (earlier date); `sitewatch.change.tracking` decides, across all dates, which it is.
@@ -51,6 +53,10 @@ class MatchParams:
     max_cost: float = 2.0  # pairs above this are not the same item
     min_move_type_score: float = 0.5  # a move needs a named type on both dates
     confident_type_score: float = 0.7  # two types this sure and different: not the same item
+    # Classes whose items may be claimed to have moved. Ships of one class look alike at
+    # 0.5 m and leave and come in port, so a ship at a new berth is reported as one
+    # departure and one arrival rather than as the same hull moved.
+    move_classes: tuple[str, ...] = ("aircraft", "helicopter", "vehicle", "air_defence")
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,7 @@ def stay_cost(a: Detection, b: Detection, params: MatchParams) -> float:
 def move_cost(a: Detection, b: Detection, params: MatchParams, scale_m: float) -> float:
     """Cost of calling b the same item as a after a move; FORBIDDEN unless both dates name
     the same type with some confidence."""
-    if a.cls != b.cls or not (_known(a) and _known(b)) or a.type != b.type:
+    if a.cls != b.cls or not (_known(a) and _known(b)) or a.type != b.type or a.cls not in params.move_classes:
         return FORBIDDEN
     if min(a.type_score, b.type_score) < params.min_move_type_score:
         return FORBIDDEN
