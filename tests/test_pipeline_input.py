@@ -64,3 +64,25 @@ def test_one_date_only_reports_insufficient_evidence_with_the_reason(tmp_path):
     assert a.posture == "insufficient_evidence"
     assert "only one usable image" in a.headline
     assert (out / "painted.html").exists()
+
+
+def test_compare_and_assess_commands_print_json_for_an_aligned_site(tmp_path):
+    import json
+
+    db = _catalog(tmp_path, 2)
+    with open_catalog(str(db)) as cat:
+        from sitewatch.pipeline import align_stage
+        from sitewatch.store import get_site
+
+        align_stage(cat, get_site(cat, "painted"))
+    r = subprocess.run([EXE, "compare", "--site", "painted", "--db", str(db), "--json"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["site"] == "painted" and doc["events"] == []  # nothing detected, so no event
+    r = subprocess.run([EXE, "assess", "--site", "painted", "--db", str(db), "--json"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    a = json.loads(r.stdout)
+    # No detection has run on this catalog: the assessment refuses to call it unchanged.
+    assert a["posture"] == "insufficient_evidence" and "no equipment was detected" in a["headline"]
