@@ -14,8 +14,9 @@ it (no configuration travels beside the weights):
     training, metrics JSON summaries
 
 Input: float32 (B, 3, H, W) RGB 0..255. Outputs: heat (B, C, H/s, W/s) sigmoid scores with
-non-peaks zeroed, box (B, 6, ...) offset x, offset y (cells), log length m, log width m,
-sin, cos of the heading (clockwise from image up), type (B, T, ...) and state (B, S, ...)
+non-peaks zeroed, box (B, 6 or 8, ...) offset x, offset y (cells), log length m, log width
+m, sin, cos of the heading (clockwise from image up), and optionally sin 2h, cos 2h of the
+axis (then the axis sets the orientation and the heading only picks the end), type (B, T, ...) and state (B, S, ...)
 logits. Decoding is numpy. `detect.yolo_obb` adapts models of the Ultralytics layout to
 the same interface.
 """
@@ -181,6 +182,10 @@ class DetectionModel:
         length = np.exp(b[:, 2]) / self.info.gsd_m
         width = np.exp(b[:, 3]) / self.info.gsd_m
         heading = np.mod(np.degrees(np.arctan2(b[:, 4], b[:, 5])), 360.0)
+        if b.shape[1] >= 8:  # an axis head: its axis, with the end the nose head points to
+            axis = np.mod(np.degrees(np.arctan2(b[:, 6], b[:, 7])) / 2.0, 180.0)
+            flip = np.abs(((heading - axis) + 180.0) % 360.0 - 180.0) > 90.0
+            heading = np.where(flip, axis + 180.0, axis)
         # Types restricted to the detected class; states restricted to the chosen type.
         tl = typ[:, yy, xx].T.astype(np.float64)
         tl = np.where(self._type_class[None, :] == c[:, None], tl, -np.inf)

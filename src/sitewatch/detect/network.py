@@ -15,8 +15,8 @@ Design: a CenterNet-style anchor-free oriented-box detector.
   (the nose direction matters), type logits (the catalogue's types) and state logits.
 
 The exported graph outputs four tensors: `heat` (B, C, H/4, W/4) with non-peaks zeroed,
-`box` (B, 6, H/4, W/4) = offset x, offset y, log length m, log width m, sin, cos
-(heading clockwise from image up), `type` (B, T, H/4, W/4) and `state` (B, S, H/4, W/4).
+`box` (B, 8, H/4, W/4) = offset x, offset y, log length m, log width m, sin, cos
+(heading clockwise from image up), sin 2h, cos 2h (the axis), `type` (B, T, H/4, W/4) and `state` (B, S, H/4, W/4).
 """
 
 from __future__ import annotations
@@ -97,6 +97,9 @@ class OrientedCenterNet(nn.Module):
         self.head_box = nn.Conv2d(neck, BOX_CHANNELS, 1)
         self.head_type = nn.Conv2d(neck, n_types, 1)
         self.head_state = nn.Conv2d(neck, n_states, 1)
+        # The axis without its direction as (sin 2h, cos 2h): unambiguous where the nose is
+        # hard to see, so thin objects keep their orientation; the nose head picks the end.
+        self.head_axis = nn.Conv2d(neck, 2, 1)
         nn.init.constant_(self.head_heat.bias, -4.6)  # prior ~1% foreground, as in CenterNet / focal loss
 
     def load_lite0(self, state_dict: dict[str, torch.Tensor]) -> int:
@@ -124,7 +127,8 @@ class OrientedCenterNet(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Training outputs: raw heat logits and the other heads."""
         p = self.features(x)
-        return {"heat": self.head_heat(p), "box": self.head_box(p), "type": self.head_type(p), "state": self.head_state(p)}
+        return {"heat": self.head_heat(p), "box": self.head_box(p), "type": self.head_type(p), "state": self.head_state(p),
+                "axis": self.head_axis(p)}
 
 
 class ExportWrapper(nn.Module):
@@ -146,7 +150,9 @@ class ExportWrapper(nn.Module):
         heat = heat * (heat >= peaks).to(heat.dtype)
         box = out["box"]
         sincos = F.normalize(box[:, 4:6], dim=1)
-        box = torch.cat([torch.sigmoid(box[:, 0:2]), box[:, 2:4], sincos], dim=1)
+        # Offsets are regressed raw (neighbour cells train on targets outside 0..1).
+        axis = F.normalize(out["axis"], dim=1)
+        box = torch.cat([box[:, 0:4], sincos, axis], dim=1)
         return heat, box, out["type"], out["state"]
 
 

@@ -82,6 +82,11 @@ def compute_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -
     d_fwd = (sc - batch["sincos"]).abs().sum(1)
     d_any = torch.minimum(d_fwd, (sc + batch["sincos"]).abs().sum(1))
     heading = (torch.where(batch["directed"], d_fwd, d_any) * wgt).sum() / norm
+    if "axis" in out:
+        t = batch["sincos"]
+        axis_t = torch.stack([2 * t[:, 0] * t[:, 1], t[:, 1] ** 2 - t[:, 0] ** 2], dim=1)
+        ax = F.normalize(_gather(out["axis"], bi, cell), dim=1)
+        heading = heading + ((ax - axis_t).abs().sum(1) * wgt).sum() / norm
     typ = _masked_ce(_gather(out["type"], bi, cell), batch["type"], wgt)
     state = _masked_ce(_gather(out["state"], bi, cell), batch["state"], wgt)
     total = heat + offset + size + heading + typ + state
@@ -168,8 +173,11 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = 
         if not ckpt.exists():
             raise InputError(str(ckpt), "no checkpoint to resume from")
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        net.load_state_dict(state["net"])
-        opt.load_state_dict(state["opt"])
+        missing, _ = net.load_state_dict(state["net"], strict=False)
+        if missing:  # a head added since the checkpoint: it starts fresh, and so does the optimiser
+            print(f"resuming without {', '.join(missing)} (new in this network); optimiser state reset")
+        else:
+            opt.load_state_dict(state["opt"])
         step, history, seconds = state["step"], state["history"], state.get("seconds", 0.0)
         loaded = state.get("pretrained_tensors", 0)
         stream.rng = np.random.default_rng(cfg.seed + step)
@@ -243,7 +251,7 @@ def export(cfg: TrainConfig, summary: dict, metrics: dict | None = None) -> Path
 
     state = torch.load(cfg.checkpoint, map_location="cpu", weights_only=False)
     net, _ = build_network(False)
-    net.load_state_dict(state["net"])
+    net.load_state_dict(state["net"], strict=False)
     net.eval()
     meta = metadata(cfg.model_id, cfg.version, cfg.gsd_m, 1024, cfg.tile_overlap_px, summary, metrics or {})
     return export_onnx(net, Path(cfg.out), meta, cfg.chip)
