@@ -1,17 +1,19 @@
-"""detect --site: catalogued images read on the site grid with their alignment applied,
-detections stored in the catalog in the site CRS."""
+"""detect --site: catalogued images read on the site grid, detections stored in the catalog
+in the site CRS and in each image's own georeferencing; the stored alignment brings them
+into the reference frame."""
 
 import numpy as np
 import pytest
 from affine import Affine
 
+from sitewatch.change.looks import to_reference_frame
 from sitewatch.detect.site import detect_site
 from sitewatch.geo.align import align_site
 from sitewatch.geo.grid import grid_transform, site_grid
 from sitewatch.geo.ingest import ingest
 from sitewatch.geo.synthetic import ground_texture, observe, to_dtype, write_geotiff
 from sitewatch.domain import Site
-from sitewatch.store import add_site, detections_for_image, images_for_site
+from sitewatch.store import add_site, alignment_for, detections_for_image, images_for_site
 
 from test_detect_inference import GSD, RectFinder
 
@@ -34,7 +36,7 @@ def _write(path, dx, dy, day):
     write_geotiff(path, np.stack([img] * 3), GRID.crs, t, tags={"TIFFTAG_DATETIME": f"2024:12:{day:02d} 08:30:00"})
 
 
-def test_detect_site_stores_aligned_detections(catalog, tmp_path):
+def test_detect_site_stores_detections_as_seen_and_alignment_moves_them(catalog, tmp_path):
     site = Site("testsite", "airbase", 35.401, 35.948, GRID)
     add_site(catalog, site)
     _write(tmp_path / "a.tif", 0.0, 0.0, 1)
@@ -43,13 +45,19 @@ def test_detect_site_stores_aligned_detections(catalog, tmp_path):
     assert [r.status for r in align_site(catalog, site)] == ["reference", "ok"]
     done = detect_site(catalog, "testsite", RectFinder())
     assert [n for _, n, _ in done] == [len(OBJECTS), len(OBJECTS)]
-    by_image = {}
-    for img in images_for_site(catalog, "testsite"):
-        stored = detections_for_image(catalog, img.id)
-        assert {d.model_id for d in stored} == {"rect-finder"}
-        by_image[img.id] = np.array(sorted((d.box.cx, d.box.cy) for d in stored))
-    a, b = by_image.values()
-    # The second date is misregistered by 7 px; on the site grid both dates agree.
-    assert np.abs(a - b).max() < SAME_PLACE_M
+    stored, in_reference = {}, {}
+    for img in sorted(images_for_site(catalog, "testsite"), key=lambda i: i.acquired):
+        dets = detections_for_image(catalog, img.id)
+        assert {d.model_id for d in dets} == {"rect-finder"}
+        moved = to_reference_frame(dets, alignment_for(catalog, "testsite", img.id), GRID)
+        stored[img.id] = np.array(sorted((d.box.cx, d.box.cy) for d in dets))
+        in_reference[img.id] = np.array(sorted((d.box.cx, d.box.cy) for d in moved))
+    (a, b), (ra, rb) = stored.values(), in_reference.values()
+    # Stored as the sensor saw them: the second date's boxes sit where its misregistered
+    # pixels put them, SHIFT_PX right/down, i.e. +dx east and -dy north in metres.
+    expected_offset = np.array([SHIFT_PX[0] * GSD, -SHIFT_PX[1] * GSD])
+    assert np.abs((b - a) - expected_offset).max() < SAME_PLACE_M
+    # In the reference frame both dates agree, where the objects really are.
     expected = np.array(sorted(GRID.to_map(c, r) for c, r, _, _ in OBJECTS))
-    assert np.abs(a - expected).max() < SAME_PLACE_M
+    assert np.abs(ra - expected).max() < SAME_PLACE_M
+    assert np.abs(rb - expected).max() < SAME_PLACE_M

@@ -115,22 +115,14 @@ def align_stage(catalog, site: Site, progress: Progress | None = None):
 
 
 def detect_stage(catalog, site: Site, model, progress: Progress | None = None) -> int:
-    """Detect on every usable image of the site and store the detections (one run)."""
-    from sitewatch.detect.inference import detect_scene
-    from sitewatch.store import alignments_for_site, finish_run, images_for_site, save_detections, start_run
+    """Detect on every usable image of the site and store the detections (one run), each
+    image reprojected onto the site grid so boxes are always in the site CRS."""
+    from sitewatch.detect.site import detect_site
 
-    aligns = alignments_for_site(catalog, site.name)
-    images = [i for i in images_for_site(catalog, site.name) if i.id in aligns and aligns[i.id].usable]
-    run = start_run(catalog, "detect", site.name, {"model": str(model.path)})
-    n = 0
-    for k, img in enumerate(images):
-        dets, _grid, _stats = detect_scene(img.path, model, image_id=img.id)
-        save_detections(catalog, run, dets, site=site.name, crs=site.grid.crs)
-        n += len(dets)
-        if progress:
-            progress(f"detect {site.name}", k + 1, len(images))
-    finish_run(catalog, run)
-    return n
+    done = detect_site(catalog, site.name, model)
+    if progress:
+        progress(f"detect {site.name}", len(done), len(done))
+    return sum(n for _, n, _ in done)
 
 
 def run_site(catalog, site_name: str, out_dir: str | Path, model=None, align: bool = True, detect: bool = True,

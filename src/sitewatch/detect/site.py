@@ -1,9 +1,13 @@
-"""Detection over a catalogued site: every image read on the site grid, its alignment
-applied, detections stored in the catalog (through `sitewatch.store`, no SQL here).
+"""Detection over a catalogued site: every image read on the site grid, detections stored
+in the catalog (through `sitewatch.store`, no SQL here).
 
-The site grid is resampled to the model's GSD when they differ; the alignment matrix
-(site-grid pixels) is carried to model-grid pixels by the same scaling, so detections of
-all dates share one frame: the site CRS, in metres.
+Stored detections are in each image's own georeferencing, expressed in the site CRS (the
+image is reprojected onto the site grid, no alignment correction): what the sensor saw.
+Later stages move them into the reference frame with the stored alignment
+(`sitewatch.change.looks.to_reference_frame`, and the web app's boxes), so the correction
+is applied exactly once, and a re-alignment never invalidates stored detections.
+
+The site grid is resampled to the model's GSD when they differ.
 """
 
 from __future__ import annotations
@@ -22,10 +26,13 @@ from sitewatch.domain import Image, Site, SiteGrid
 from sitewatch.errors import CatalogError, InputError
 
 
-class AlignedReader:
-    """Model-GSD tiles of one catalogued image on its site's grid."""
+IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # warp_window with no alignment correction
 
-    def __init__(self, image: Image, site: Site, matrix: np.ndarray, model_gsd: float):
+
+class SiteGridReader:
+    """Model-GSD tiles of one catalogued image reprojected onto its site's grid."""
+
+    def __init__(self, image: Image, site: Site, model_gsd: float):
         from sitewatch.geo.align import warp_window  # noqa: F401  (fail early if geo is missing)
 
         self.path = image.path
@@ -38,9 +45,6 @@ class AlignedReader:
         w, h = max(1, int(round(g.width_px / k))), max(1, int(round(g.height_px / k)))
         self.model_grid = SiteGrid(g.crs, g.origin_x, g.origin_y, model_gsd, w, h)
         self.grid = SceneGrid(g.crs, Affine(model_gsd, 0, g.origin_x, 0, -model_gsd, g.origin_y), w, h, image.gsd_m)
-        m = np.vstack([np.asarray(matrix, float).reshape(2, 3), [0, 0, 1]])
-        s = np.diag([k, k, 1.0])
-        self.matrix = (np.linalg.inv(s) @ m @ s)[:2]
         self.bands = [1, 2, 3] if self.src.count >= 3 else [1]
         self.offset, self.gain = _value_scale(self.src, self.bands)
         self.shrink = image.gsd_m < model_gsd
@@ -51,7 +55,7 @@ class AlignedReader:
     def read(self, tile):
         from sitewatch.geo.align import warp_window
 
-        data = warp_window(self.src, self.model_grid, self.matrix, (tile.col, tile.row, tile.width, tile.height),
+        data = warp_window(self.src, self.model_grid, IDENTITY, (tile.col, tile.row, tile.width, tile.height),
                            self.bands, Resampling.average if self.shrink else Resampling.bilinear,
                            dtype="float32", nodata=None)
         valid = np.all(np.isfinite(data), axis=0)
@@ -90,11 +94,9 @@ def detect_site(catalog, site_name: str, model: DetectionModel, score_threshold:
                 if not alignment.usable:
                     warnings.warn(f"{image.path}: alignment failed ({alignment.reason}); skipped", stacklevel=2)
                     continue
-                matrix = np.asarray(alignment.matrix, float)
             except CatalogError:
-                warnings.warn(f"{image.path}: not aligned on {site_name}; read by plain reprojection", stacklevel=2)
-                matrix = np.array([1.0, 0, 0, 0, 1.0, 0])
-            reader = AlignedReader(image, site, matrix, model.gsd_m)
+                warnings.warn(f"{image.path}: not aligned on {site_name} yet; detected all the same", stacklevel=2)
+            reader = SiteGridReader(image, site, model.gsd_m)
             try:
                 dets, _, stats = detect_tiles(reader, model, image.id, batch, score_threshold,
                                               progress=(lambda n, t, i=image: progress(i.id, n, t)) if progress else None)
