@@ -26,7 +26,7 @@ RESUME_FLAG=""
 if [ "${RESUME:-0}" = "1" ]; then RESUME_FLAG="--resume"; fi
 nice -n 10 "$SW" train --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/scenes" --data "$OUT/scenes" --out "$OUT/sitewatch-ocn.onnx" --checkpoint "$OUT/checkpoint.pt" \
   --steps "$STEPS" --minutes "$MINUTES" --batch 8 --chip 256 --lr 2e-3 --threads 2 --seed 1 $RESUME_FLAG \
-  --model-id sitewatch-ocn --version "${VERSION:-0.1.0}"
+  --model-id sitewatch-ocn --version "${VERSION:-0.2.0}"
 PY=${PY:-.venv/bin/python}
 # Operating threshold: best F1 on validation scenes (seeds 70000+, apart from the test seeds 90000+).
 nice -n 10 "$PY" bench/eval_sim.py --model "$OUT/sitewatch-ocn.onnx" --seed 70000 --scenes 6 --pick-threshold \
