@@ -88,3 +88,13 @@ def test_bad_rules_file_names_the_file_and_field(tmp_path):
                  .read_text().replace("roles: [heavy_transport]", "roles: [tanker_plane]"))
     with pytest.raises(InputError, match=r"rules.yaml: indicators.heavy_transports_loading.roles: unknown 'tanker_plane'"):
         load_rules(p)
+
+
+def test_a_reduction_says_what_was_reduced_and_by_how_many():
+    base = baseline()
+    # Date 2: three of the six Su-24M are gone (6 Su-24M + 4 Ka-52 = 10 combat items -> 7).
+    later = [o for o in base if o.track_id not in ("su0", "su1", "su2")]
+    j = _judge(_looks(base, later, later))
+    reduced = [f for f in j.findings if f.name == "combat_types_reduced"]
+    assert len(reduced) == 1, [f.name for f in j.findings]
+    assert reduced[0].summary == "combat aircraft or helicopters reduced: from 10 to 7 (3 fewer)"

@@ -123,7 +123,7 @@ def _reduced_finding(name: str, ind: Indicator, first: Look, last: Look) -> Find
     if drop < ind.min_count or (n0 and drop / n0 < ind.min_fraction):
         return None
     ev = (Evidence(first.image.id, None, None, f"{n0} counted"), Evidence(last.image.id, None, None, f"{n1} counted"))
-    return Finding(name, ind.text, ind.supports, ind.weight, f"from {n0} to {n1} ({drop} fewer)", ev)
+    return Finding(name, ind.text, ind.supports, ind.weight, f"{ind.text}: from {n0} to {n1} ({drop} fewer)", ev)
 
 
 def _region_finding(name: str, ind: Indicator, site: Site, regions: Sequence[ChangeRegion]) -> Finding | None:
