@@ -36,3 +36,12 @@ def test_sitewatch_error_is_one_line_naming_the_file(tmp_path):
 def test_debug_shows_the_traceback(tmp_path, flag):
     r = run(flag, "simulate", str(tmp_path / "absent.yaml"), "--out", str(tmp_path / "out"))
     assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_commands_name_the_catalog_with_the_same_db_option(tmp_path):
+    # Every command that reads the catalog takes --db; an unknown site is one clear line.
+    db = tmp_path / "catalog.db"
+    for cmd in ("detect", "align", "compare", "assess"):
+        r = run(cmd, "--site", "nowhere", "--db", str(db))
+        assert r.returncode == 1, (cmd, r.stderr)
+        assert "nowhere" in r.stderr and "Traceback" not in r.stderr, (cmd, r.stderr)

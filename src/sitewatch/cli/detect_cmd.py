@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from sitewatch.cli.main import app, err_console
+from sitewatch.cli.sites_cmd import DB_OPTION
 from sitewatch.errors import InputError
 
 
@@ -33,7 +34,7 @@ def detect_command(
     model: Path = typer.Option(None, "--model", help="ONNX model (default: the shipped one)."),
     out: Path = typer.Option(None, "--out", help="GeoJSON to write (default: stdout)."),
     site: str = typer.Option(None, "--site", help="Detect on the catalog's images of this site and store them."),
-    catalog: str = typer.Option(None, "--catalog", help="Catalog path or URL (with --site)."),
+    catalog: str = DB_OPTION,
     threshold: float = typer.Option(None, "--threshold", help="Score threshold (default: the model's)."),
     batch: int = typer.Option(2, "--batch", help="Tiles per model call."),
     threads: int = typer.Option(0, "--threads", help="ONNX Runtime threads (0: all cores)."),
