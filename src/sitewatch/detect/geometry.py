@@ -161,25 +161,31 @@ def to_oriented_box(row: np.ndarray) -> OrientedBox:
 # ---------------------------------------------------------------- IoU and NMS
 
 
-def rotated_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, M) matrix of intersection over union between two sets of (N, 5) / (M, 5) boxes.
+def _pairwise_intersections(a: np.ndarray, b: np.ndarray):
+    """Intersection areas of every pair of boxes that can touch.
 
     Only pairs whose circumscribed circles overlap are intersected as polygons (shapely,
-    vectorised); the rest are zero without geometry work.
+    vectorised); the rest cannot touch. Returns the (N, 5) and (M, 5) arrays, the pair
+    indices (ii, jj) and their intersection areas.
     """
     a = np.asarray(a, dtype=np.float64).reshape(-1, 5)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 5)
-    out = np.zeros((len(a), len(b)))
     if len(a) == 0 or len(b) == 0:
-        return out
+        empty = np.zeros(0, dtype=np.intp)
+        return a, b, empty, empty, np.zeros(0)
     ra = np.hypot(a[:, 2], a[:, 3]) / 2.0
     rb = np.hypot(b[:, 2], b[:, 3]) / 2.0
     dist = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
     ii, jj = np.nonzero(dist < ra[:, None] + rb[None, :])
     if len(ii) == 0:
-        return out
-    pa, pb = polygons(a), polygons(b)
-    inter = shapely.area(shapely.intersection(pa[ii], pb[jj]))
+        return a, b, ii, jj, np.zeros(0)
+    return a, b, ii, jj, shapely.area(shapely.intersection(polygons(a)[ii], polygons(b)[jj]))
+
+
+def rotated_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) matrix of intersection over union between two sets of (N, 5) / (M, 5) boxes."""
+    a, b, ii, jj, inter = _pairwise_intersections(a, b)
+    out = np.zeros((len(a), len(b)))
     union = a[ii, 2] * a[ii, 3] + b[jj, 2] * b[jj, 3] - inter
     out[ii, jj] = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
     return out
@@ -187,18 +193,9 @@ def rotated_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def intersection_share(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N, M) share of each box of `a` that lies inside each box of `b` (0..1)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 5)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 5)
+    a, b, ii, jj, inter = _pairwise_intersections(a, b)
     out = np.zeros((len(a), len(b)))
-    if len(a) == 0 or len(b) == 0:
-        return out
-    ra = np.hypot(a[:, 2], a[:, 3]) / 2.0
-    rb = np.hypot(b[:, 2], b[:, 3]) / 2.0
-    dist = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
-    ii, jj = np.nonzero(dist < ra[:, None] + rb[None, :])
-    if len(ii):
-        inter = shapely.area(shapely.intersection(polygons(a)[ii], polygons(b)[jj]))
-        out[ii, jj] = inter / np.maximum(a[ii, 2] * a[ii, 3], 1e-12)
+    out[ii, jj] = inter / np.maximum(a[ii, 2] * a[ii, 3], 1e-12)
     return out
 
 
