@@ -74,7 +74,10 @@ def page(browser, server):
     problems: list[str] = []
     pg.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    pg.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+    # A request the page itself cancels by navigating (reload while a fetch is in flight)
+    # fails with net::ERR_ABORTED; that is not a fault of the app. Any other failure is.
+    pg.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} ({r.failure})")
+          if "ERR_ABORTED" not in (r.failure or "") else None)
     pg.problems = problems
     yield pg
     ctx.close()
