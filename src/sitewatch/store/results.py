@@ -125,17 +125,22 @@ def detections_for_image(catalog: Catalog, image_id: str, run: Run | str | None 
         return [_to_detection(r) for r in rows]
 
 
+def _replace(s, row) -> None:
+    """Add a row, first deleting any row with the same primary key (a re-run's result)."""
+    old = s.get(type(row), row.id)
+    if old is not None:
+        s.delete(old)
+        s.flush()
+    s.add(row)
+
+
 # --- tracks and events ------------------------------------------------------------------
 
 def save_tracks(catalog: Catalog, run: Run | str | None, tracks: Sequence[Track]) -> None:
     """Store tracks (replacing tracks with the same ids)."""
     with catalog.transaction() as s:
         for t in tracks:
-            old = s.get(TrackRow, t.id)
-            if old is not None:
-                s.delete(old)
-                s.flush()
-            s.add(TrackRow(id=t.id, site=t.site, run_id=_run_id(run), cls=t.cls, type=t.type,
+            _replace(s, TrackRow(id=t.id, site=t.site, run_id=_run_id(run), cls=t.cls, type=t.type,
                            sightings=[{"image_id": k, "detection": detection_to_json(d)}
                                       for k, d in t.sightings.items()]))
 
@@ -166,11 +171,7 @@ def save_events(catalog: Catalog, run: Run | str | None, events: Sequence[Event]
     evidence = evidence or {}
     with catalog.transaction() as s:
         for e in events:
-            old = s.get(EventRow, e.id)
-            if old is not None:
-                s.delete(old)
-                s.flush()
-            s.add(EventRow(id=e.id, site=e.site, run_id=_run_id(run), kind=e.kind, track_id=e.track_id, cls=e.cls,
+            _replace(s, EventRow(id=e.id, site=e.site, run_id=_run_id(run), kind=e.kind, track_id=e.track_id, cls=e.cls,
                            type=e.type, confidence=e.confidence, zone=e.zone, note=e.note,
                            before=None if e.before is None else detection_to_json(e.before),
                            after=None if e.after is None else detection_to_json(e.after),
@@ -199,11 +200,7 @@ def event_evidence(catalog: Catalog, event_id: str) -> list[Evidence]:
 def save_change_regions(catalog: Catalog, run: Run | str | None, regions: Sequence[ChangeRegion]) -> None:
     with catalog.transaction() as s:
         for c in regions:
-            old = s.get(ChangeRegionRow, c.id)
-            if old is not None:
-                s.delete(old)
-                s.flush()
-            s.add(ChangeRegionRow(id=c.id, site=c.site, run_id=_run_id(run), polygon=[list(p) for p in c.polygon],
+            _replace(s, ChangeRegionRow(id=c.id, site=c.site, run_id=_run_id(run), polygon=[list(p) for p in c.polygon],
                                   area_m2=c.area_m2, score=c.score, zone=c.zone, before_image=c.before_image,
                                   after_image=c.after_image))
 
