@@ -11,7 +11,7 @@ from sitewatch.store import (AlignmentResult, ImageRecord, add_image, add_site, 
                              catalog_url, change_regions_for_site, detections_for_image, event_evidence,
                              events_for_site, finish_run, get_image, get_run, get_site, image_count, images_for_site,
                              latest_assessment, list_sites, open_catalog, save_alignment, save_assessment,
-                             save_change_regions, save_detections, save_events, save_tracks, start_run,
+                             save_detections, save_site_results, start_run,
                              tracks_for_site, verdicts_for_event)
 from sitewatch.store.models import DetectionRow
 
@@ -112,15 +112,14 @@ def test_tracks_events_regions_assessment_verdicts(catalog):
     add_image(catalog, _record(2, when=datetime(2024, 12, 9, tzinfo=timezone.utc)))
     run = start_run(catalog, "compare", "khmeimim")
     a, b = _det("img0001", 10.0, state="normal"), _det("img0002", 10.5)
-    save_tracks(catalog, run, [Track("t1", "khmeimim", "aircraft", "An-124", {"img0001": a, "img0002": b})])
-    assert tracks_for_site(catalog, "khmeimim")[0].sightings == {"img0001": a, "img0002": b}
+    track = Track("t1", "khmeimim", "aircraft", "An-124", {"img0001": a, "img0002": b})
     ev = Event("e1", "state_changed", "khmeimim", "t1", "aircraft", "An-124", a, b, 0.8, "north_apron", "nose up")
     evidence = [Evidence("img0002", PixelWindow(10, 20, 256, 256), "e1", "after")]
-    save_events(catalog, run, [ev], {"e1": evidence})
+    region = ChangeRegion("c1", "khmeimim", ((0.0, 0.0), (10.0, 0.0), (10.0, 10.0)), 50.0, 0.7, None, "img0001", "img0002")
+    save_site_results(catalog, run, "khmeimim", [track], [ev], [region], {"e1": evidence})
+    assert tracks_for_site(catalog, "khmeimim")[0].sightings == {"img0001": a, "img0002": b}
     assert events_for_site(catalog, "khmeimim") == [ev]
     assert event_evidence(catalog, "e1") == evidence
-    region = ChangeRegion("c1", "khmeimim", ((0.0, 0.0), (10.0, 0.0), (10.0, 10.0)), 50.0, 0.7, None, "img0001", "img0002")
-    save_change_regions(catalog, run, [region])
     assert change_regions_for_site(catalog, "khmeimim") == [region]
     assessment = Assessment("khmeimim", T0, datetime(2024, 12, 9, tzinfo=timezone.utc), "withdrawal", "likely",
                             "moderate", "A withdrawal is likely under way.", ("heavy transports loading",),

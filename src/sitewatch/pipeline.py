@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from sitewatch.change.pixel import change_regions
 from sitewatch.change.tracking import Look, TrackingResult, corroborate_all, track
 from sitewatch.domain import ChangeRegion, Site
 from sitewatch.report.html import ReportFiles, ReportInput, write_report
+
+if TYPE_CHECKING:
+    from sitewatch.store import CarriedVerdicts
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -45,6 +49,7 @@ class SiteOutcome:
     comparison: Comparison
     judgement: Judgement
     files: ReportFiles | None = None
+    verdicts: CarriedVerdicts | None = None  # the analyst's verdicts across this run, once stored
 
 
 def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | None = None) -> Comparison:
@@ -132,8 +137,7 @@ def run_site(catalog, site_name: str, out_dir: str | Path, model=None, align: bo
     Unknown site: CatalogError. Images not aligned (align=False): CatalogError. One usable
     date: an insufficient_evidence report that says why. Nothing is written on failure."""
     from sitewatch.change.looks import site_looks
-    from sitewatch.store import (finish_run, get_site, save_assessment, save_change_regions, save_events,
-                                 save_tracks, start_run)
+    from sitewatch.store import finish_run, get_site, save_assessment, save_site_results, start_run
 
     site = get_site(catalog, site_name)
     if align:
@@ -151,9 +155,8 @@ def run_site(catalog, site_name: str, out_dir: str | Path, model=None, align: bo
     if progress:
         progress(f"report {site.name}", 1, 1)
     run = start_run(catalog, "assess", site.name, {"out": str(out_dir)})
-    save_tracks(catalog, run, outcome.comparison.tracking.tracks)
-    save_events(catalog, run, outcome.comparison.tracking.events)
-    save_change_regions(catalog, run, outcome.comparison.regions)
+    outcome.verdicts = save_site_results(catalog, run, site.name, outcome.comparison.tracking.tracks,
+                                         outcome.comparison.tracking.events, outcome.comparison.regions)
     save_assessment(catalog, run, outcome.judgement.assessment)
     finish_run(catalog, run)
     return outcome

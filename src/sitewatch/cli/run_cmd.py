@@ -32,4 +32,9 @@ def run_cmd(site: str = typer.Option(..., "--site", help="Site name in the catal
                                                console=console) as bar:
         o = run_site(catalog, site, out, model=m, progress=StageBars(bar))
     console.print(o.judgement.assessment.headline, highlight=False)
+    v = o.verdicts
+    if v and (v.kept or v.dropped):
+        console.print(f"analyst verdicts: kept on {v.kept} event(s)"
+                      + (f"; dropped from {len(v.dropped)} the new run no longer reports "
+                         f"({', '.join(v.dropped)})" if v.dropped else ""), highlight=False)
     console.print(f"report: {o.files.html}", highlight=False)

@@ -4,10 +4,11 @@ regions, assessments and analyst verdicts. Every function takes and returns doma
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from sitewatch.domain import (Assessment, ChangeRegion, Detection, Event, Evidence, OrientedBox, PixelWindow,
                               Track)
@@ -16,8 +17,17 @@ from sitewatch.store.catalog import Catalog
 from sitewatch.store.models import (AnalystVerdictRow, AssessmentRow, ChangeRegionRow, DetectionRow, EventRow,
                                     RunRow, TrackRow)
 from sitewatch.store.records import Run
+from sitewatch.store.verdict_carry import HeldVerdicts, anchor, assign
 
 VERDICTS = ("confirmed", "rejected", "unsure")
+
+
+@dataclass(frozen=True)
+class CarriedVerdicts:
+    """What became of the analyst's verdicts when a site's results were replaced."""
+
+    kept: int  # old events whose verdicts now sit on the new event describing the same finding
+    dropped: tuple[str, ...]  # old event ids whose finding the new run no longer reports
 
 
 def _now() -> datetime:
@@ -125,25 +135,7 @@ def detections_for_image(catalog: Catalog, image_id: str, run: Run | str | None 
         return [_to_detection(r) for r in rows]
 
 
-def _replace(s, row) -> None:
-    """Add a row, first deleting any row with the same primary key (a re-run's result)."""
-    old = s.get(type(row), row.id)
-    if old is not None:
-        s.delete(old)
-        s.flush()
-    s.add(row)
-
-
 # --- tracks and events ------------------------------------------------------------------
-
-def save_tracks(catalog: Catalog, run: Run | str | None, tracks: Sequence[Track]) -> None:
-    """Store tracks (replacing tracks with the same ids)."""
-    with catalog.transaction() as s:
-        for t in tracks:
-            _replace(s, TrackRow(id=t.id, site=t.site, run_id=_run_id(run), cls=t.cls, type=t.type,
-                           sightings=[{"image_id": k, "detection": detection_to_json(d)}
-                                      for k, d in t.sightings.items()]))
-
 
 def tracks_for_site(catalog: Catalog, site: str) -> list[Track]:
     with catalog.reading() as s:
@@ -165,19 +157,6 @@ def _evidence_from(j: Mapping) -> Evidence:
                     event_id=j.get("event_id"), note=j.get("note", ""))
 
 
-def save_events(catalog: Catalog, run: Run | str | None, events: Sequence[Event],
-                evidence: Mapping[str, Sequence[Evidence]] | None = None) -> None:
-    """Store events (replacing events with the same ids), each with its evidence list."""
-    evidence = evidence or {}
-    with catalog.transaction() as s:
-        for e in events:
-            _replace(s, EventRow(id=e.id, site=e.site, run_id=_run_id(run), kind=e.kind, track_id=e.track_id, cls=e.cls,
-                           type=e.type, confidence=e.confidence, zone=e.zone, note=e.note,
-                           before=None if e.before is None else detection_to_json(e.before),
-                           after=None if e.after is None else detection_to_json(e.after),
-                           evidence=[_evidence_json(x) for x in evidence.get(e.id, ())]))
-
-
 def events_for_site(catalog: Catalog, site: str) -> list[Event]:
     with catalog.reading() as s:
         rows = s.scalars(select(EventRow).where(EventRow.site == site).order_by(EventRow.id)).all()
@@ -196,14 +175,6 @@ def event_evidence(catalog: Catalog, event_id: str) -> list[Evidence]:
 
 
 # --- change regions, assessments, verdicts ----------------------------------------------
-
-def save_change_regions(catalog: Catalog, run: Run | str | None, regions: Sequence[ChangeRegion]) -> None:
-    with catalog.transaction() as s:
-        for c in regions:
-            _replace(s, ChangeRegionRow(id=c.id, site=c.site, run_id=_run_id(run), polygon=[list(p) for p in c.polygon],
-                                  area_m2=c.area_m2, score=c.score, zone=c.zone, before_image=c.before_image,
-                                  after_image=c.after_image))
-
 
 def change_regions_for_site(catalog: Catalog, site: str) -> list[ChangeRegion]:
     with catalog.reading() as s:
@@ -251,3 +222,64 @@ def verdicts_for_event(catalog: Catalog, event_id: str) -> list[tuple[str, str, 
         rows = s.scalars(select(AnalystVerdictRow).where(AnalystVerdictRow.event_id == event_id)
                          .order_by(AnalystVerdictRow.id)).all()
         return [(r.verdict, r.note, _aware(r.created)) for r in rows]  # type: ignore[misc]
+
+
+# --- replacing a site's results -----------------------------------------------------------
+
+def _held_verdicts(s, site: str) -> list[HeldVerdicts]:
+    rows = s.execute(select(EventRow, AnalystVerdictRow)
+                     .join(AnalystVerdictRow, AnalystVerdictRow.event_id == EventRow.id)
+                     .where(EventRow.site == site).order_by(AnalystVerdictRow.created, AnalystVerdictRow.id)).all()
+    grouped: dict[str, tuple[EventRow, list]] = {}
+    for ev, v in rows:
+        grouped.setdefault(ev.id, (ev, []))[1].append((v.verdict, v.note or "", v.created))
+    held = []
+    for eid, (ev, history) in grouped.items():
+        before = detection_from_json(ev.before) if ev.before else None
+        after = detection_from_json(ev.after) if ev.after else None
+        if before is None and after is None:
+            continue
+        centre, length = anchor(before, after)
+        held.append(HeldVerdicts(eid, ev.kind, ev.cls, before.image_id if before else None,
+                                 after.image_id if after else None, centre, length, tuple(history)))
+    return held
+
+
+def save_site_results(catalog: Catalog, run: Run | str | None, site: str, tracks: Sequence[Track],
+                      events: Sequence[Event], regions: Sequence[ChangeRegion],
+                      evidence: Mapping[str, Sequence[Evidence]] | None = None) -> CarriedVerdicts:
+    """Replace the site's tracks, events (each with its evidence list) and change regions with
+    a new run's, in one transaction, so a failure leaves the old results whole. The analyst's
+    verdicts move to the new event that describes the same finding, with their original
+    times; verdicts on findings the new run no longer reports are dropped and listed."""
+    evidence = evidence or {}
+    for x in (*tracks, *events, *regions):
+        if x.site != site:
+            raise CatalogError(f"result {x.id!r} is for site {x.site!r}, not {site!r}")
+    with catalog.transaction() as s:
+        held = _held_verdicts(s, site)
+        old_events = select(EventRow.id).where(EventRow.site == site)
+        s.execute(delete(AnalystVerdictRow).where(AnalystVerdictRow.event_id.in_(old_events)))
+        for table in (EventRow, TrackRow, ChangeRegionRow):
+            s.execute(delete(table).where(table.site == site))
+        run_id = _run_id(run)
+        for t in tracks:
+            s.add(TrackRow(id=t.id, site=t.site, run_id=run_id, cls=t.cls, type=t.type,
+                           sightings=[{"image_id": k, "detection": detection_to_json(d)}
+                                      for k, d in t.sightings.items()]))
+        for e in events:
+            s.add(EventRow(id=e.id, site=e.site, run_id=run_id, kind=e.kind, track_id=e.track_id, cls=e.cls,
+                           type=e.type, confidence=e.confidence, zone=e.zone, note=e.note,
+                           before=None if e.before is None else detection_to_json(e.before),
+                           after=None if e.after is None else detection_to_json(e.after),
+                           evidence=[_evidence_json(x) for x in evidence.get(e.id, ())]))
+        for c in regions:
+            s.add(ChangeRegionRow(id=c.id, site=c.site, run_id=run_id, polygon=[list(p) for p in c.polygon],
+                                  area_m2=c.area_m2, score=c.score, zone=c.zone, before_image=c.before_image,
+                                  after_image=c.after_image))
+        s.flush()  # the events must exist before verdicts point at them
+        taken, dropped = assign(held, events)
+        for event_id, h in taken.items():
+            for verdict, note, created in h.history:
+                s.add(AnalystVerdictRow(event_id=event_id, verdict=verdict, note=note, created=created))
+    return CarriedVerdicts(kept=len(taken), dropped=tuple(h.event_id for h in dropped))

@@ -1,8 +1,7 @@
 """Processing jobs: `run` for one site in a background thread, with progress to poll.
 
-A job opens its own connection to the catalog, takes a snapshot of the site's analyst
-verdicts, runs sitewatch.pipeline.run_site, and gives the verdicts back to the events the
-run stored (see sitewatch.web.verdicts). Jobs live in memory: a restarted server forgets
+A job opens its own connection to the catalog and runs sitewatch.pipeline.run_site, which
+carries the analyst's verdicts over to the events it stores (sitewatch.store). Jobs live in memory: a restarted server forgets
 them, while their results stay in the catalog and the reports folder."""
 
 from __future__ import annotations
@@ -91,8 +90,6 @@ class JobBoard:
     def _run(self, job: Job) -> None:
         from sitewatch import pipeline
         from sitewatch.store import open_catalog
-        from sitewatch.web import verdicts
-        from sitewatch.web.views import site_events
 
         with self._lock:
             job.status = "running"
@@ -103,15 +100,11 @@ class JobBoard:
                 if job.detect and model is None:
                     raise SitewatchError("no detection model is installed; start the job with detect=false "
                                          "to reassess the stored detections")
-                held = verdicts.snapshot(catalog, job.site)
-                try:
-                    outcome = pipeline.run_site(catalog, job.site, out_dir, model=model, align=job.align,
-                                                detect=job.detect, progress=self._progress(job))
-                finally:  # a run that fails after storing its events must not lose the verdicts either
-                    restored = verdicts.restore(catalog, held, site_events(catalog, job.site))
+                outcome = pipeline.run_site(catalog, job.site, out_dir, model=model, align=job.align,
+                                            detect=job.detect, progress=self._progress(job))
             with self._lock:
                 job.status, job.finished = "done", _now()
-                job.verdicts_restored = restored
+                job.verdicts_restored = outcome.verdicts.kept if outcome.verdicts else 0
                 job.message = outcome.judgement.assessment.headline
                 job.report = outcome.files.html.name if outcome.files else None
         except SitewatchError as exc:

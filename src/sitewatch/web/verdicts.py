@@ -1,15 +1,10 @@
-"""Analyst verdicts on events: the latest per event, what they do to an assessment, and
-carrying them across reprocessing.
+"""Analyst verdicts on events: the latest per event, and what they do to an assessment.
 
 The catalog keeps every verdict (append-only, in analyst_verdicts); the latest one counts.
-Reprocessing a site stores its events again, which drops the verdicts attached to them, so
-`snapshot` is taken before a run and `restore` re-attaches each verdict to the new event
-that describes the same thing: same kind and class, same pair of images, and a box centre
-within half the item's length (at least MATCH_FLOOR_M) of the old one."""
+Reprocessing carries them to the new events (sitewatch.store.save_site_results)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -17,12 +12,8 @@ from datetime import datetime
 from sqlalchemy import select
 
 from sitewatch.domain import Assessment, Detection, Event, Site
-from sitewatch.store import Catalog, add_verdict
-from sitewatch.store.models import AnalystVerdictRow, EventRow
-
-# Two boxes of one item on two runs of the same images differ by detector jitter, well under
-# a metre at 0.5 m GSD; 3 m still tells apart two cars parked side by side (1.8 m wide + gap).
-MATCH_FLOOR_M = 3.0
+from sitewatch.store import Catalog
+from sitewatch.store.models import AnalystVerdictRow
 
 
 @dataclass(frozen=True)
@@ -66,77 +57,6 @@ def review(assessment: Assessment | None, events: Sequence[Event], verdicts: Map
         caveats.append(f"{open_n} of the {len(cited)} cited events are not yet reviewed by an analyst.")
     return {"counts": counts, "cited": cited, "cited_confirmed": cited_confirmed,
             "cited_rejected": cited_rejected, "caveats": caveats}
-
-
-@dataclass(frozen=True)
-class HeldVerdict:
-    """A verdict as it was before reprocessing, with what identifies its event."""
-
-    event_id: str
-    kind: str
-    cls: str
-    before_image: str | None
-    after_image: str | None
-    centre: tuple[float, float]
-    length: float
-    history: tuple[tuple[str, str, datetime], ...]
-
-
-def _anchor(before: Detection | None, after: Detection | None) -> tuple[tuple[float, float], float]:
-    d = after if after is not None else before
-    return (d.box.cx, d.box.cy), d.box.length
-
-
-def snapshot(catalog: Catalog, site: str) -> list[HeldVerdict]:
-    """Every verdict on the site's events, with the facts that identify each event."""
-    from sitewatch.store.results import detection_from_json
-
-    held = []
-    with catalog.reading() as s:
-        rows = s.execute(select(EventRow, AnalystVerdictRow).join(AnalystVerdictRow,
-                                                                   AnalystVerdictRow.event_id == EventRow.id)
-                         .where(EventRow.site == site).order_by(AnalystVerdictRow.id)).all()
-        grouped: dict[str, tuple[EventRow, list]] = {}
-        for ev, v in rows:
-            grouped.setdefault(ev.id, (ev, []))[1].append((v.verdict, v.note or "", v.created))
-    for eid, (ev, hist) in grouped.items():
-        before = detection_from_json(ev.before) if ev.before else None
-        after = detection_from_json(ev.after) if ev.after else None
-        if before is None and after is None:
-            continue
-        centre, length = _anchor(before, after)
-        held.append(HeldVerdict(eid, ev.kind, ev.cls, before.image_id if before else None,
-                                after.image_id if after else None, centre, length, tuple(hist)))
-    return held
-
-
-def _same(h: HeldVerdict, e: Event) -> bool:
-    if e.kind != h.kind or e.cls != h.cls:
-        return False
-    if (e.before.image_id if e.before else None) != h.before_image:
-        return False
-    if (e.after.image_id if e.after else None) != h.after_image:
-        return False
-    (x, y), length = _anchor(e.before, e.after)
-    return math.hypot(x - h.centre[0], y - h.centre[1]) <= max(MATCH_FLOOR_M, 0.5 * max(length, h.length))
-
-
-def restore(catalog: Catalog, held: Sequence[HeldVerdict], events: Sequence[Event]) -> int:
-    """Re-attach held verdicts to the matching new events that have none; returns how many
-    events got their verdicts back. Each held verdict goes to at most one event."""
-    current = latest_verdicts(catalog, [e.id for e in events])
-    taken: set[str] = set()
-    restored = 0
-    for h in held:
-        for e in events:
-            if e.id in taken or e.id in current or not _same(h, e):
-                continue
-            for verdict, note, _when in h.history:  # replayed in order, so the latest stays latest
-                add_verdict(catalog, e.id, verdict, note)
-            taken.add(e.id)
-            restored += 1
-            break
-    return restored
 
 
 def reviewed_judgement(catalog: Catalog, site: Site, evs: Sequence[Event],
