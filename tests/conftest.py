@@ -54,3 +54,18 @@ def catalog(catalog_url):
     cat = open_catalog(catalog_url)
     yield cat
     cat.close()
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """`sitewatch demo` on a fresh folder, run once per session (about a minute) and shared by
+    the tests of its output: (out folder, the finished process). Tests must not change it;
+    copy what they write to."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path_factory.mktemp("demo-run") / "demo"
+    exe = Path(sys.executable).with_name("sitewatch")
+    done = subprocess.run([str(exe), "demo", "--out", str(out)], capture_output=True, text=True, timeout=900)
+    return out, done

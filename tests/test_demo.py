@@ -3,10 +3,6 @@ it, and runs detection onward when a model is installed; it says where everythin
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from sitewatch.detect.model import DEFAULT_MODEL
@@ -14,10 +10,8 @@ from sitewatch.detect.model import DEFAULT_MODEL
 pytestmark = pytest.mark.slow
 
 
-def test_demo_runs_and_says_where_the_files_went(tmp_path):
-    out = tmp_path / "demo"
-    exe = Path(sys.executable).with_name("sitewatch")
-    r = subprocess.run([str(exe), "demo", "--out", str(out)], capture_output=True, text=True, timeout=600)
+def test_demo_runs_and_says_where_the_files_went(demo_run):
+    out, r = demo_run
     assert r.returncode == 0, r.stderr[-2000:]
     # The bundled scenario: Khmeimim and Tartus on three dates each.
     tifs = sorted(out.glob("imagery/*/*.tif"))
@@ -25,8 +19,9 @@ def test_demo_runs_and_says_where_the_files_went(tmp_path):
     assert str(out / "imagery") in r.stdout.replace("\n", "")
     assert (out / "catalog.db").exists()
     if DEFAULT_MODEL.exists():
-        htmls = sorted((out / "report").glob("*.html"))
-        assert {p.stem for p in htmls} == {"khmeimim", "tartus"}
+        htmls = sorted((out / "reports").glob("*/*.html"))
+        assert {(p.parent.name, p.stem) for p in htmls} == {("khmeimim", "khmeimim"), ("tartus", "tartus")}
+        assert f"sitewatch serve --data {out}" in r.stdout.replace("\n", "")
         assert "Report for khmeimim" in r.stdout
         # Issue 5's acceptance on the bundled scenario, with the shipped detector: Khmeimim
         # is a withdrawal (likely or stronger) with the An-124s loading, helicopters

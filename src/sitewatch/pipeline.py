@@ -172,7 +172,8 @@ class DemoResult:
 
 def run_demo(out_dir: str | Path, progress: Progress | None = None) -> DemoResult:
     """Render the bundled scenario, then ingest, align, detect, compare, assess and report
-    each of its sites, into out_dir (catalog at out_dir/catalog.db, reports in out_dir/report)."""
+    each of its sites, into out_dir: the catalog at out_dir/catalog.db and each site's report in
+    out_dir/reports/SITE/, the layout of the web app's data folder (`sitewatch serve --data out_dir`)."""
     from sitewatch.geo.ingest import ingest
     from sitewatch.simulate.scenario import build_site, load_scenario
     from sitewatch.store import add_site, open_catalog
@@ -201,5 +202,6 @@ def run_demo(out_dir: str | Path, progress: Progress | None = None) -> DemoResul
                 align_stage(catalog, build_site(sm), progress)
             return result
         for sm in scenario.sites:
-            result.outcomes.append(run_site(catalog, build_site(sm).name, out / "report", model=model, progress=progress))
+            result.outcomes.append(run_site(catalog, build_site(sm).name, out / "reports" / sm.name, model=model,
+                                            progress=progress))
     return result

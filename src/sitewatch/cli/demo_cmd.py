@@ -57,3 +57,4 @@ def demo(out: Path = typer.Option(Path("sitewatch-demo"), "--out", help="Folder 
     console.print()
     for o in result.outcomes:
         console.print(f"Report for {o.site.name}: {o.files.html}", highlight=False)
+    console.print(f"Browse the dates, events and verdicts: sitewatch serve --data {result.out_dir}", highlight=False)

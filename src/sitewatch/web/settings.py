@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sitewatch.errors import InputError
+from sitewatch.store.catalog import ENV_VAR as CATALOG_ENV
 
 TOKEN_ENV = "SITEWATCH_TOKEN"
 DATA_ENV = "SITEWATCH_DATA"
@@ -41,7 +42,8 @@ class WebSettings:
 
 def from_env(db: str | None = None, data_dir: str | os.PathLike | None = None) -> WebSettings:
     """Settings from the arguments, else SITEWATCH_DB / SITEWATCH_DATA / SITEWATCH_TOKEN /
-    SITEWATCH_UPLOAD_LIMIT_MB."""
+    SITEWATCH_UPLOAD_LIMIT_MB. With neither --db nor SITEWATCH_DB, the catalog is the one in
+    the data folder, so `--data sitewatch-demo` serves the demo."""
     folder = Path(data_dir or os.environ.get(DATA_ENV) or DEFAULT_DATA_DIR).expanduser().resolve()
     limit = DEFAULT_UPLOAD_LIMIT
     raw = os.environ.get(UPLOAD_LIMIT_ENV)
@@ -53,4 +55,6 @@ def from_env(db: str | None = None, data_dir: str | os.PathLike | None = None) -
         if limit <= 0:
             raise InputError(UPLOAD_LIMIT_ENV, f"must be positive, got {raw!r}")
     token = os.environ.get(TOKEN_ENV) or None
+    if db is None and not os.environ.get(CATALOG_ENV):
+        db = str(folder / "catalog.db")  # the data folder's own catalog, as every command defaults to
     return WebSettings(data_dir=folder, db=db, token=token, upload_limit_bytes=limit)
