@@ -8,7 +8,7 @@ import pytest
 from sitewatch.assess.posture import assess
 from sitewatch.assess.rules import load_rules
 from sitewatch.change.noise import DetectorNoise, noisy_detections
-from sitewatch.change.tracking import Look, track
+from sitewatch.change.tracking import Look, corroborate_all, track
 from sitewatch.errors import InputError
 from test_track import SITE, _image, baseline, withdrawal
 
@@ -92,9 +92,31 @@ def test_bad_rules_file_names_the_file_and_field(tmp_path):
 
 def test_a_reduction_says_what_was_reduced_and_by_how_many():
     base = baseline()
-    # Date 2: three of the six Su-24M are gone (6 Su-24M + 4 Ka-52 = 10 combat items -> 7).
+    # Date 2: three of the six Su-24M are gone (6 Su-24M + 4 Ka-52 = 10 combat items).
     later = [o for o in base if o.track_id not in ("su0", "su1", "su2")]
     j = _judge(_looks(base, later, later))
     reduced = [f for f in j.findings if f.name == "combat_types_reduced"]
     assert len(reduced) == 1, [f.name for f in j.findings]
-    assert reduced[0].summary == "combat aircraft or helicopters reduced: from 10 to 7 (3 fewer)"
+    assert reduced[0].summary == ("combat aircraft or helicopters reduced: 3 Su-24M no longer seen "
+                                  "(3 fewer; 10 counted on 01 Dec)")
+    # each departure is cited with its image and pixel window
+    assert len({e.event_id for e in reduced[0].evidence}) == 3
+    assert all(e.window is not None for e in reduced[0].evidence)
+
+
+def test_detector_misses_on_the_last_date_are_not_a_reduction():
+    """Three Su-24M not detected on the last date: a difference of counts says 'reduced', but
+    the pixels where they stood did not change, so the departures stay weak and nothing fires.
+    The same absences with the ground changed under them are a reduction."""
+    base = baseline()
+    missed = [o for o in base if o.track_id not in ("su0", "su1", "su2")]
+    looks = _looks(base, base, missed)
+
+    def fired(pixel_change: float) -> bool:
+        res = track(SITE, looks)
+        corroborate_all(res, lambda e, b, a: pixel_change)
+        j = assess(SITE, looks, res.events)
+        return any(f.name == "combat_types_reduced" for f in j.findings)
+
+    assert not fired(0.0)
+    assert fired(1.0)

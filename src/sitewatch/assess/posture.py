@@ -116,14 +116,23 @@ def _present_finding(name: str, ind: Indicator, site: Site, last: Look) -> Findi
     return Finding(name, ind.text, ind.supports, ind.weight, summary, ev)
 
 
-def _reduced_finding(name: str, ind: Indicator, first: Look, last: Look) -> Finding | None:
+def _reduced_finding(name: str, ind: Indicator, site: Site, first: Look, events: Sequence[Event]) -> Finding | None:
+    """Net departures of matching items, from the (confident) events: a reduction rests on
+    items the tracker saw leave, each checked against the pixels at its place, never on a
+    difference of counts, which a detector's misses on one date would fake."""
+    gone = [e for e in events if e.kind == "departed" and _matches(e.before, ind.where)]
+    came = [e for e in events if e.kind == "arrived" and _matches(e.after, ind.where)]
     n0 = sum(1 for d in first.detections if d.score >= 0.5 and _matches(d, ind.where))
-    n1 = sum(1 for d in last.detections if d.score >= 0.5 and _matches(d, ind.where))
-    drop = n0 - n1
+    drop = len(gone) - len(came)
     if drop < ind.min_count or (n0 and drop / n0 < ind.min_fraction):
         return None
-    ev = (Evidence(first.image.id, None, None, f"{n0} counted"), Evidence(last.image.id, None, None, f"{n1} counted"))
-    return Finding(name, ind.text, ind.supports, ind.weight, f"{ind.text}: from {n0} to {n1} ({drop} fewer)", ev)
+    summary = f"{ind.text}: {_counted([type_label(e.before) for e in gone])} no longer seen"
+    if came:
+        summary += f", {len(came)} arrived"
+    summary += f" ({drop} fewer; {n0} counted on {first.image.acquired:%d %b})"
+    ev = tuple(Evidence(d.image_id, pixel_window(site.grid, d), e.id, e.note)
+               for e in (*gone, *came) for d in (e.before, e.after) if d is not None)
+    return Finding(name, ind.text, ind.supports, ind.weight, summary, ev)
 
 
 def _region_finding(name: str, ind: Indicator, site: Site, regions: Sequence[ChangeRegion]) -> Finding | None:
@@ -177,7 +186,7 @@ def assess(site: Site, looks: Sequence[Look], events: Sequence[Event], regions: 
         elif ind.kind == "present":
             f = _present_finding(name, ind, site, last)
         elif ind.kind == "reduced":
-            f = _reduced_finding(name, ind, first, last)
+            f = _reduced_finding(name, ind, site, first, strong)
         else:
             f = _region_finding(name, ind, site, regions)
         if f is not None:
