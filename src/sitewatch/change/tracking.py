@@ -3,7 +3,8 @@
 Dates are processed in order. Every track keeps its last sighting; a track that is not
 matched on a date *coasts*: it stays a candidate for one more date (`max_missed`), so an
 item the detector missed once and found again is one track with no event, not a departure
-followed by an arrival. A track missing on more than `max_missed` dates in a row, or on the
+followed by an arrival. With pixels, a track coasts only where the ground under its box did
+not clearly change; where it did, the item left, and the track ends there. A track missing on more than `max_missed` dates in a row, or on the
 last date, is reported as departed at the first date it went missing; the more later dates
 confirm the absence, the higher the departure's confidence.
 """
@@ -122,7 +123,14 @@ def track(site: Site, looks: Sequence[Look], params: MatchParams | None = None, 
             t.track.sightings[look.image.id] = det
             t.last, t.last_look, t.missed = det, k, 0
         for i in m.unmatched_before:
-            candidates[i].missed += 1
+            t = candidates[i]
+            t.missed += 1
+            # Coast over a miss only where the item may still stand: if the ground under
+            # its box changed clearly since it was last seen, it left (whatever stands
+            # there on the next date is another item), so the track ends now.
+            if pixel_change is not None and t.missed == 1 and \
+                    pixel_change(t.last, looks[t.last_look].image.id, look.image.id) >= ev.SUPPORTS:
+                t.missed = max_missed + 1
         for j in m.unmatched_after:
             det = look.detections[j]
             t = new_track(det, k)
