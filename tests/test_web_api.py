@@ -420,6 +420,26 @@ def test_job_reprocesses_and_keeps_verdicts(data_dir):
         kept = [e for e in after.values() if e["verdict"] and e["verdict"]["verdict"] == "confirmed"]
         assert len(kept) == 1 and kept[0]["kind"] == "departed" and kept[0]["type"] == dep["type"]
         is_problem(c.get("/api/jobs/nope"), 404)
+    # a restarted server still lists the job, as it ended
+    with make_client(data_dir) as c:
+        again = c.get(f"/api/jobs/{job_id}").json()
+        assert again["status"] == "done" and again["verdicts_restored"] == 1 and again["finished"] == job["finished"]
+
+
+def test_a_job_cut_off_by_a_server_stop_is_listed_as_failed(data_dir):
+    from sitewatch.store import open_catalog, record_run
+    from sitewatch.web.jobs import INTERRUPTED, RUN_KIND, Job
+
+    job = Job(id="cutoff01", site=SITE, align=False, detect=False, status="running", stage="report")
+    with open_catalog(str(data_dir / "catalog.db")) as cat:  # as the stopped server left it
+        record_run(cat, job.id, RUN_KIND, SITE, "running", job.as_dict())
+    with make_client(data_dir) as c:
+        got = c.get("/api/jobs/cutoff01").json()
+        assert got["status"] == "failed" and got["message"] == INTERRUPTED and got["finished"]
+        # it no longer blocks a new job for the site
+        r = c.post(f"/api/sites/{SITE}/jobs", json={"align": False, "detect": False}, headers=AUTH)
+        assert r.status_code == 202
+        assert c.app.state.jobs.wait(r.json()["id"], 120).status == "done"
 
 
 # --- errors -----------------------------------------------------------------------------

@@ -65,6 +65,28 @@ def finish_run(catalog: Catalog, run: Run | str, status: str = "done") -> None:
         row.status, row.finished = status, _now()
 
 
+def record_run(catalog: Catalog, run_id: str, kind: str, site: str | None, status: str, params: Mapping,
+               finished: bool = False) -> None:
+    """Create or update a run under a caller's id (the web app's jobs): status, parameters,
+    and the finish time once it ends."""
+    with catalog.transaction() as s:
+        row = s.get(RunRow, run_id)
+        if row is None:
+            row = RunRow(id=run_id, kind=kind, site=site, started=_now(), status=status, params=dict(params))
+            s.add(row)
+        row.status, row.params = status, dict(params)
+        if finished and row.finished is None:
+            row.finished = _now()
+
+
+def runs_of_kind(catalog: Catalog, kind: str) -> list[Run]:
+    """Every run of one kind, oldest first."""
+    with catalog.reading() as s:
+        rows = s.scalars(select(RunRow).where(RunRow.kind == kind).order_by(RunRow.started, RunRow.id)).all()
+        return [Run(r.id, r.kind, r.site, _aware(r.started), _aware(r.finished), r.status, dict(r.params))
+                for r in rows]
+
+
 def get_run(catalog: Catalog, run_id: str) -> Run:
     with catalog.reading() as s:
         r = s.get(RunRow, run_id)

@@ -50,7 +50,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                               "problem documents.")
     app.state.settings = settings
     app.state.catalog = catalog
-    app.state.jobs = JobBoard(settings)
+    app.state.jobs = JobBoard(settings, catalog)
     problems.install(app)
 
     @app.middleware("http")

@@ -1,11 +1,14 @@
 """Processing jobs: `run` for one site in a background thread, with progress to poll.
 
 A job opens its own connection to the catalog and runs sitewatch.pipeline.run_site, which
-carries the analyst's verdicts over to the events it stores (sitewatch.store). Jobs live in memory: a restarted server forgets
-them, while their results stay in the catalog and the reports folder."""
+carries the analyst's verdicts over to the events it stores (sitewatch.store). Each job is
+also recorded in the catalog (a run of kind "job") when it is queued, starts and ends, so a
+restarted server still lists past jobs; a job the server was running when it stopped is
+listed as failed, with that reason. Progress within a stage is kept in memory only."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import uuid
@@ -18,6 +21,9 @@ from sitewatch.web.security import folder_name
 from sitewatch.web.settings import WebSettings
 
 log = logging.getLogger("sitewatch.web")
+
+RUN_KIND = "job"
+INTERRUPTED = "the server stopped before this job finished; start it again"
 
 
 def _now() -> str:
@@ -43,15 +49,49 @@ class Job:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Job:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
 
 class JobBoard:
-    """The jobs of one app: start, look up, list. At most one live job per site."""
+    """The jobs of one app: start, look up, list. At most one live job per site.
 
-    def __init__(self, settings: WebSettings):
+    catalog: where jobs are recorded (None: in memory only, for tests of the board alone)."""
+
+    def __init__(self, settings: WebSettings, catalog=None):
         self.settings = settings
+        self.catalog = catalog
         self._jobs: dict[str, Job] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
+        if catalog is not None:
+            self._load()
+
+    def _load(self) -> None:
+        from sitewatch.store import runs_of_kind
+
+        for run in runs_of_kind(self.catalog, RUN_KIND):
+            job = Job.from_dict(run.params)
+            if job.status in ("queued", "running"):  # this server never ran it to the end
+                job.status, job.finished, job.message = "failed", _now(), INTERRUPTED
+                self._record(job)
+            self._jobs[job.id] = job
+
+    def _record(self, job: Job) -> None:
+        """Store the job's state in the catalog (call without holding the lock)."""
+        if self.catalog is None:
+            return
+        from sitewatch.store import record_run
+
+        with self._lock:
+            state = job.as_dict()
+        try:
+            record_run(self.catalog, job.id, RUN_KIND, job.site, state["status"], state,
+                       finished=state["status"] in ("done", "failed"))
+        except Exception:  # a job's bookkeeping must not take the job down; the log says why
+            log.exception("could not record job %s in the catalog", job.id)
 
     def live_for(self, site: str) -> Job | None:
         with self._lock:
@@ -63,6 +103,7 @@ class JobBoard:
         with self._lock:
             self._jobs[job.id] = job
             self._threads[job.id] = t
+        self._record(job)
         t.start()
         return job
 
@@ -93,6 +134,7 @@ class JobBoard:
 
         with self._lock:
             job.status = "running"
+        self._record(job)
         out_dir: Path = self.settings.reports_dir / folder_name(job.site)
         try:
             with open_catalog(self.settings.db) as catalog:
@@ -115,3 +157,4 @@ class JobBoard:
             with self._lock:
                 job.status, job.finished = "failed", _now()
                 job.message = f"unexpected {exc.__class__.__name__}; see the server log"
+        self._record(job)
