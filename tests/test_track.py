@@ -188,6 +188,29 @@ def test_an_absence_the_pixels_confirm_is_a_departure_even_if_another_item_takes
     assert got == [("arrived", ("testbase-d1", "testbase-d2")), ("departed", ("testbase-d0", "testbase-d1"))]
 
 
+def test_an_arrival_missed_on_its_first_date_is_dated_by_the_pixels():
+    """An An-124 lands between dates 0 and 1 but is detected from date 2 only. The pixels
+    under it changed between 0 and 1 and not between 1 and 2, so it arrived between 0 and 1."""
+    base = baseline()
+    an = _obj("an9", "An-124", X0 + 1100, Y1 - 500, 0)
+    rng = np.random.default_rng(3)
+    zero = DetectorNoise(position_sigma_m=0.3)
+    dets = [noisy_detections(base, "testbase-d0", SITE, zero, rng),
+            noisy_detections(base, "testbase-d1", SITE, zero, rng),  # the An-124 is missed
+            noisy_detections(base + [an], "testbase-d2", SITE, zero, rng)]
+    res = track(SITE, [Look(_image(i), tuple(d)) for i, d in enumerate(dets)])
+    [arr] = [e for e in res.events if e.kind == "arrived"]
+    assert res.pairs[arr.id] == ("testbase-d1", "testbase-d2")  # all the detections can say
+
+    def change(event, before_id, after_id):
+        return 1.0 if (before_id, after_id) == ("testbase-d0", "testbase-d1") else 0.0
+
+    corroborate_all(res, change)
+    [arr] = [e for e in res.events if e.kind == "arrived"]
+    assert res.pairs[arr.id] == ("testbase-d0", "testbase-d1")
+    assert arr.confidence >= MODERATE and "missed on the date before" in arr.note
+
+
 def test_item_missing_on_two_dates_departs_at_the_first_with_higher_confidence_than_one():
     base = baseline()
     rng = np.random.default_rng(8)

@@ -199,7 +199,11 @@ def test_events_with_evidence_and_bounds(client):
         for lon, lat in side["geometry"]["coordinates"][0]:
             assert w <= lon <= east and s <= lat <= n
         assert e["verdict"] is None
-    assert any(e["evidence"] for e in evs)
+        # every event names the two dates it lies between, arrivals and departures too
+        assert e["before_image"] and e["after_image"] and e["before_date"] < e["after_date"]
+        assert {(x["note"], x["image_id"]) for x in e["evidence"]} >= {("before", e["before_image"]),
+                                                                      ("after", e["after_image"])}
+    assert any(e["kind"] == "departed" and e["after"] is None for e in evs)
 
 
 def test_verdict_needs_token_and_counts_in_assessment(data_dir):

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sitewatch.assess.posture import Judgement, assess
+from sitewatch.assess.posture import Judgement, assess, pixel_window
 from sitewatch.change.footprint import box_change, radiometric_match
 from sitewatch.change.pixel import change_regions
 from sitewatch.change.tracking import Look, TrackingResult, corroborate_all, track
-from sitewatch.domain import ChangeRegion, Site
+from sitewatch.domain import ChangeRegion, Evidence, Site
 from sitewatch.report.html import ReportFiles, ReportInput, write_report
 
 if TYPE_CHECKING:
@@ -130,6 +130,17 @@ def detect_stage(catalog, site: Site, model, progress: Progress | None = None) -
     return sum(n for _, n, _ in done)
 
 
+def event_pair_evidence(site: Site, tracking: TrackingResult) -> dict[str, list[Evidence]]:
+    """Each event's two images, "before" and "after", with the pixel window of the item's
+    place on each (an arrival's "before" window is where it came to stand)."""
+    out = {}
+    for e in tracking.events:
+        b, a = tracking.pairs[e.id]
+        out[e.id] = [Evidence(b, pixel_window(site.grid, e.before or e.after), e.id, "before"),
+                     Evidence(a, pixel_window(site.grid, e.after or e.before), e.id, "after")]
+    return out
+
+
 def run_site(catalog, site_name: str, out_dir: str | Path, model=None, align: bool = True, detect: bool = True,
              progress: Progress | None = None) -> SiteOutcome:
     """align, detect, compare, assess, report one site of the catalog, and store the results.
@@ -155,8 +166,9 @@ def run_site(catalog, site_name: str, out_dir: str | Path, model=None, align: bo
     if progress:
         progress(f"report {site.name}", 1, 1)
     run = start_run(catalog, "assess", site.name, {"out": str(out_dir)})
-    outcome.verdicts = save_site_results(catalog, run, site.name, outcome.comparison.tracking.tracks,
-                                         outcome.comparison.tracking.events, outcome.comparison.regions)
+    tracking = outcome.comparison.tracking
+    outcome.verdicts = save_site_results(catalog, run, site.name, tracking.tracks, tracking.events,
+                                         outcome.comparison.regions, event_pair_evidence(site, tracking))
     save_assessment(catalog, run, outcome.judgement.assessment)
     finish_run(catalog, run)
     return outcome

@@ -42,6 +42,8 @@ class TrackingResult:
     unchanged: dict[tuple[str, str], int] = field(default_factory=dict)
     # The (before, after) image ids each event was reported between, by event id.
     pairs: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The looks' image ids in date order.
+    image_ids: list[str] = field(default_factory=list)
 
     def pair_of(self, event: Event) -> tuple[str, str]:
         return self.pairs[event.id]
@@ -72,7 +74,7 @@ def track(site: Site, looks: Sequence[Look], params: MatchParams | None = None, 
     claimed between a place that emptied and a place that filled (`events.CONTRADICTS`)."""
     looks = sorted(looks, key=lambda lk: lk.image.acquired)
     params = params or MatchParams()
-    result = TrackingResult()
+    result = TrackingResult(image_ids=[lk.image.id for lk in looks])
     live: list[_Live] = []
     ended: list[_Live] = []
     counters = {"track": 0}
@@ -170,8 +172,22 @@ def corroborate_all(result: TrackingResult, pixel_change: Callable[[Event, str, 
 
     pixel_change(event, before_image_id, after_image_id) -> change in [0, 1] under the item's
     box (the new one for an arrival, the old one for a departure).
+
+    An arrival whose place did not change since the date before was already there: when its
+    place changed one interval earlier, it arrived then and the detector missed it once, so
+    the arrival is moved to that interval.
     """
+    order = {iid: n for n, iid in enumerate(result.image_ids)}
     for n, e in enumerate(result.events):
-        if e.kind in ("arrived", "departed"):
-            b, a = result.pairs[e.id]
-            result.events[n] = ev.corroborate(e, pixel_change(e, b, a))
+        if e.kind not in ("arrived", "departed"):
+            continue
+        b, a = result.pairs[e.id]
+        change = pixel_change(e, b, a)
+        if e.kind == "arrived" and change < ev.CONTRADICTS and order.get(b, 0) >= 1:
+            earlier = result.image_ids[order[b] - 1]
+            change_before = pixel_change(e, earlier, b)
+            if change_before >= ev.SUPPORTS:
+                result.pairs[e.id] = (earlier, b)
+                e = replace(e, note=f"{e.note}; already there, missed on the date before")
+                change = change_before
+        result.events[n] = ev.corroborate(e, change)

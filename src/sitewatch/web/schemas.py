@@ -106,6 +106,10 @@ class EventOut(Open):
     note: str
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    before_image: str | None = Field(None, description="the image the event is seen from")
+    after_image: str | None = Field(None, description="the image the event is seen on")
+    before_date: str | None = None
+    after_date: str | None = None
     bounds_lonlat: list[float]
     evidence: list[dict[str, Any]]
     verdict: VerdictOut | None

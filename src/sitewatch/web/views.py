@@ -227,9 +227,15 @@ def event_view(site: Site, e: Event, dates: dict[str, str], evidence, verdict) -
     before, after = _side(tr, site, e.before, dates), _side(tr, site, e.after, dates)
     pts = [p for side in (before, after) if side for p in side["geometry"]["coordinates"][0]]
     bounds = [min(p[0] for p in pts), min(p[1] for p in pts), max(p[0] for p in pts), max(p[1] for p in pts)]
+    # the pair of images the event lies between: stored with its evidence (an arrival has no
+    # "before" detection, a departure no "after" one), else the detections' own images
+    pair = {x.note: x.image_id for x in evidence if x.note in ("before", "after") and x.event_id == e.id}
+    b_img = pair.get("before") or (e.before.image_id if e.before else None)
+    a_img = pair.get("after") or (e.after.image_id if e.after else None)
     return {"id": e.id, "site": e.site, "kind": e.kind, "track_id": e.track_id, "class": e.cls, "type": e.type,
             "confidence": e.confidence, "zone": e.zone, "note": e.note, "before": before, "after": after,
-            "bounds_lonlat": bounds,
+            "before_image": b_img, "after_image": a_img, "before_date": dates.get(b_img or ""),
+            "after_date": dates.get(a_img or ""), "bounds_lonlat": bounds,
             "evidence": [{"image_id": x.image_id, "date": dates.get(x.image_id),
                           "window": None if x.window is None else [x.window.col_off, x.window.row_off,
                                                                    x.window.width, x.window.height],

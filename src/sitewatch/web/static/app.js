@@ -203,7 +203,7 @@
   }
 
   function eventDates(e) {
-    var b = e.before ? e.before.date : '?', a = e.after ? e.after.date : '?';
+    var b = e.before_date || (e.before ? e.before.date : '?'), a = e.after_date || (e.after ? e.after.date : '?');
     return b + ' \u2192 ' + a;
   }
 
@@ -238,8 +238,8 @@
     Array.prototype.forEach.call($('events').children, function (li) {
       li.classList.toggle('selected', li.getAttribute('data-event') === id);
     });
-    if (e.before && imageById(e.before.image_id)) $('before-select').value = e.before.image_id;
-    if (e.after && imageById(e.after.image_id)) $('after-select').value = e.after.image_id;
+    if (imageById(e.before_image)) $('before-select').value = e.before_image;
+    if (imageById(e.after_image)) $('after-select').value = e.after_image;
     showDates();
     highlight.clearLayers();
     [e.before, e.after].forEach(function (side, k) {
