@@ -33,6 +33,14 @@ def test_dataset_train_resume_export(tmp_path):
     r = runner.invoke(app, common + ["--steps", str(STEPS + 2), "--resume"])
     assert r.exit_code == 0, r.output
     assert torch.load(ckpt, weights_only=False)["step"] == STEPS + 2
+    # fine-tuning starts from the checkpoint's weights with a fresh step count
+    ft = tmp_path / "ft.pt"
+    r = runner.invoke(app, [*common[:6], str(ft), *common[7:], "--steps", "1", "--init-from", str(ckpt),
+                            "--out", str(tmp_path / "ft.onnx")])
+    assert r.exit_code == 0, r.output
+    assert torch.load(ft, weights_only=False)["step"] == 1
+    r = runner.invoke(app, [*common, "--steps", "1", "--init-from", str(tmp_path / "missing.pt")])
+    assert r.exit_code != 0 and "missing.pt" in str(r.exception or r.output)
     m = DetectionModel(model)
     assert m.gsd_m == 0.5
     assert m.info.training["steps"] == STEPS + 2

@@ -32,6 +32,8 @@ def train_command(
     minutes: float = typer.Option(None, "--minutes", help="Wall-clock budget; the learning-rate schedule follows "
                                                          "time and training stops when it is spent."),
     seed: int = typer.Option(0, "--seed"),
+    init_from: Path = typer.Option(None, "--init-from", help="Fine-tune: start from this checkpoint's weights "
+                                                             "with a fresh optimiser and schedule."),
     model_id: str = typer.Option("sitewatch-ocn", "--model-id"),
     version: str = typer.Option("0.1.0", "--version"),
 ) -> None:
@@ -45,7 +47,8 @@ def train_command(
     cfg = TrainConfig(data=[str(d) for d in data], out=str(out), checkpoint=str(checkpoint), resume=resume,
                       steps=steps, batch=batch, chip=chip, lr=lr, gsd_m=gsd, data_gsd=data_gsd,
                       class_map=parse_class_map(class_map) if class_map or data_gsd else None,
-                      pretrained=pretrained, threads=threads, seed=seed, minutes=minutes, freeze_blocks=freeze_blocks, model_id=model_id, version=version)
+                      pretrained=pretrained, threads=threads, seed=seed, minutes=minutes, freeze_blocks=freeze_blocks, model_id=model_id, version=version,
+                      init_from=str(init_from) if init_from else None)
     with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeRemainingColumn()) as bar:
         task = bar.add_task("", total=steps)

@@ -46,6 +46,9 @@ class TrainConfig:
     # steps on this CPU) and the ones most prone to fitting the simulator's look.
     freeze_blocks: int = 3
     minutes: float | None = None  # wall-clock budget: the schedule follows time, training stops when it is spent
+    # Fine-tuning: start from this checkpoint's weights with a fresh optimiser and schedule
+    # (unlike resume, which continues the same run).
+    init_from: str | None = None
     model_id: str = "sitewatch-ocn"
     version: str = "0.1.0"
     tile_overlap_px: int = 128
@@ -159,7 +162,14 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = 
     torch.set_num_threads(max(1, cfg.threads))
     torch.manual_seed(cfg.seed)
     stream = ChipStream(cfg)
-    net, loaded = build_network(cfg.pretrained and not cfg.resume)
+    net, loaded = build_network(cfg.pretrained and not cfg.resume and not cfg.init_from)
+    if cfg.init_from and not cfg.resume:
+        src = Path(cfg.init_from)
+        if not src.exists():
+            raise InputError(str(src), "no checkpoint to fine-tune from")
+        start = torch.load(src, map_location="cpu", weights_only=False)
+        net.load_state_dict(start["net"])
+        loaded = start.get("pretrained_tensors", 0)
     frozen = _frozen_modules(net, cfg.freeze_blocks)
     for module in frozen:
         for p in module.parameters():
