@@ -54,11 +54,15 @@ def run_rss(model: str | None, side: int, tmp: Path) -> dict:
     t0 = time.perf_counter()
     write_cog(path, side, seed=1)
     written = time.perf_counter() - t0
-    code = ("import sys, resource, time; from sitewatch.detect.inference import detect_scene; "
+    # The child's own peak: VmHWM of its address space. (ru_maxrss would not do: Linux carries
+    # the forked parent's resident size into it across exec, and this parent is large.)
+    code = ("import sys, time; from pathlib import Path; from sitewatch.detect.inference import detect_scene; "
             "from sitewatch.detect.model import DetectionModel; "
             f"m = DetectionModel({model!r}); t = time.perf_counter(); "
             f"d, g, s = detect_scene({str(path)!r}, m); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - t, s.tiles_run)")
+            "hwm = next(int(x.split()[1]) for x in Path('/proc/self/status').read_text().splitlines() "
+            "if x.startswith('VmHWM:')); "
+            "print(hwm, time.perf_counter() - t, s.tiles_run)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     rss_kb, seconds, tiles = out.stdout.split()
     return {"side_px": side, "peak_rss_mb": round(int(rss_kb) / 1024, 1), "seconds": round(float(seconds), 1),
