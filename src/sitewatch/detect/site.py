@@ -13,6 +13,7 @@ The site grid is resampled to the model's GSD when they differ.
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -22,6 +23,7 @@ from rasterio.enums import Resampling
 
 from sitewatch.detect.inference import FEATURELESS_STD, FILL, RunStats, SceneGrid, _value_scale, detect_tiles
 from sitewatch.detect.model import DetectionModel
+from sitewatch.detect.plausible import plausible
 from sitewatch.domain import Image, Site, SiteGrid
 from sitewatch.errors import CatalogError, InputError
 
@@ -76,7 +78,9 @@ class SiteGridReader:
 def detect_site(catalog, site_name: str, model: DetectionModel, score_threshold: float | None = None,
                 batch: int = 2, progress: Callable[[str, int, int], None] | None = None) -> list[tuple[Image, int, RunStats]]:
     """Detect on every image of the site and store the detections in one run; returns
-    (image, detections stored, stats) per image."""
+    (image, detections stored, stats) per image. Detections the site's zones rule out (a
+    ship on a runway, a truck on open water: `detect.plausible`) are not stored; each
+    image's stats say how many were dropped and why."""
     from sitewatch.store import alignment_for, finish_run, get_site, images_for_site, save_detections, start_run
 
     site = get_site(catalog, site_name)
@@ -102,6 +106,11 @@ def detect_site(catalog, site_name: str, model: DetectionModel, score_threshold:
                                               progress=(lambda n, t, i=image: progress(i.id, n, t)) if progress else None)
             finally:
                 reader.close()
+            dets, dropped = plausible(site, dets)
+            if dropped:
+                kinds = ", ".join(f"{n} {why.split(' (')[0]}" for why, n in Counter(dropped).most_common())
+                stats.warnings.append(f"{image.path}: dropped {len(dropped)} detection(s) the site's zones rule "
+                                      f"out: {kinds}")
             save_detections(catalog, run, dets, site=site_name, crs=site.grid.crs)
             out.append((image, len(dets), stats))
     except BaseException:
