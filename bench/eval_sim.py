@@ -31,10 +31,14 @@ SCENE_M = 300.0  # metres per side: room for a row of aircraft or two ships
 
 
 def pick_threshold(preds, truths, model_path: Path) -> float:
-    """The threshold in 0.05..0.70 with the best F1 (precision and recall over all
-    classes), written into the model's `score_threshold` metadata."""
+    """The threshold in 0.05..0.70 (on the model's current score scale) with the best F1
+    (precision and recall over all classes). It becomes the model's operating point: its raw
+    score is written as `score_pivot`, so decoded scores read 0.5 there, and
+    `score_threshold` becomes 0.5. Returns the threshold on the current scale."""
     import numpy as np
     import onnx
+
+    from sitewatch.detect.model import DetectionModel, raw_score
 
     best = (-1.0, 0.3)
     for t in np.arange(0.05, 0.701, 0.05):
@@ -43,12 +47,17 @@ def pick_threshold(preds, truths, model_path: Path) -> float:
         f1 = 2 * p * rec / (p + rec) if p + rec else 0.0
         print(f"threshold {t:.2f}: precision {p:.3f} recall {rec:.3f} F1 {f1:.3f}")
         best = max(best, (f1, round(float(t), 2)))
+    pivot = DetectionModel(model_path).info.score_pivot
+    raw = best[1] if pivot is None else round(raw_score(best[1], pivot), 4)
     m = onnx.load(str(model_path))
-    for prop in m.metadata_props:
-        if prop.key == "score_threshold":
-            prop.value = repr(best[1])
+    props = {prop.key: prop for prop in m.metadata_props}
+    props["score_threshold"].value = repr(0.5)
+    if "score_pivot" not in props:
+        props["score_pivot"] = m.metadata_props.add()
+        props["score_pivot"].key = "score_pivot"
+    props["score_pivot"].value = repr(raw)
     onnx.save(m, str(model_path))
-    print(f"picked score threshold {best[1]} (F1 {best[0]:.3f}) -> {model_path}")
+    print(f"picked operating point: raw score {raw} (F1 {best[0]:.3f}), now read as 0.5 -> {model_path}")
     return best[1]
 
 

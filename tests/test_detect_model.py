@@ -141,3 +141,31 @@ def test_yolo_obb_model_runs_through_tiled_inference(tmp_path):
     assert (d.box.length, d.box.width) == pytest.approx((40 * gsd, 10 * gsd))
     assert d.box.heading_deg == pytest.approx(90.0)
     assert d.cls == "aircraft" and d.type == "unknown"
+
+
+def test_scores_rescaled_so_the_operating_point_reads_one_half():
+    from dataclasses import replace
+
+    from sitewatch.detect.model import DEFAULT_MODEL, raw_score, rescale_scores
+
+    raw = np.array([0.0, 0.15, 0.3, 0.65, 1.0])
+    assert np.allclose(rescale_scores(raw, 0.3), [0.0, 0.25, 0.5, 0.75, 1.0])
+    assert all(math.isclose(raw_score(s, 0.3), r) for s, r in zip(rescale_scores(raw, 0.3), raw))
+    if not DEFAULT_MODEL.exists():
+        pytest.skip("no shipped model")
+    m = DetectionModel()
+    info = m.info
+    c, t, s = len(info.classes), len(info.types), len(info.states)
+    heat = np.zeros((c, 8, 8), np.float32)
+    heat[0, 2, 2], heat[0, 5, 5], heat[0, 6, 1] = 0.25, 0.35, 0.9  # one below the raw operating point 0.3
+    box = np.zeros((8, 8, 8), np.float32)
+    box[2:4] = math.log(20.0)
+    box[5] = 1.0
+    typ, state = np.zeros((t, 8, 8), np.float32), np.zeros((s, 8, 8), np.float32)
+    m.info = replace(info, score_pivot=None)
+    plain = m.decode(heat, box, typ, state, 0.3)
+    m.info = replace(info, score_pivot=0.3)
+    scaled = m.decode(heat, box, typ, state, 0.5)
+    assert np.allclose(scaled.boxes, plain.boxes)  # the same peaks kept at the operating point
+    assert np.allclose(sorted(plain.score), [0.35, 0.9]) and np.allclose(sorted(scaled.score), [0.5 + 0.5 * 0.05 / 0.7,
+                                                                                                0.5 + 0.5 * 0.6 / 0.7])

@@ -11,6 +11,11 @@ it (no configuration travels beside the weights):
     input_size        the tile size (pixels) inference should use
     stride            output stride of the heads
     score_threshold, nms_iou, tile_overlap_px
+    score_pivot       optional: the raw heatmap score of the operating point (best F1 on
+                      validation). Decoded scores are then rescaled, monotonically, so that
+                      it reads 0.5 and 1 stays 1 ("more likely found than not" from 0.5 up,
+                      which is what the change and assessment stages assume); score_threshold
+                      is on that rescaled scale.
     training, metrics JSON summaries
 
 Input: float32 (B, 3, H, W) RGB 0..255. Outputs: heat (B, C, H/s, W/s) sigmoid scores with
@@ -54,6 +59,19 @@ class ModelInfo:
     tile_overlap_px: int
     training: dict
     metrics: dict
+    score_pivot: float | None = None
+
+
+def rescale_scores(raw: np.ndarray, pivot: float) -> np.ndarray:
+    """Raw heatmap scores onto the scale where the operating point `pivot` reads 0.5:
+    linear from 0 to the pivot and from the pivot to 1."""
+    raw = np.asarray(raw, dtype=np.float64)
+    return np.where(raw < pivot, 0.5 * raw / pivot, 0.5 + 0.5 * (raw - pivot) / (1.0 - pivot))
+
+
+def raw_score(score: float, pivot: float) -> float:
+    """The inverse of rescale_scores, for one score."""
+    return score * 2.0 * pivot if score < 0.5 else pivot + (score - 0.5) * 2.0 * (1.0 - pivot)
 
 
 @dataclass(frozen=True)
@@ -124,9 +142,12 @@ def _parse_info(path: Path, meta: dict[str, str]) -> ModelInfo:
             score_threshold=float(meta["score_threshold"]), nms_iou=float(meta["nms_iou"]),
             tile_overlap_px=int(meta["tile_overlap_px"]),
             training=json.loads(meta.get("training", "{}")), metrics=json.loads(meta.get("metrics", "{}")),
+            score_pivot=float(meta["score_pivot"]) if meta.get("score_pivot") else None,
         )
     except (ValueError, TypeError) as exc:
         raise ModelError(str(path), f"unreadable metadata ({exc})") from exc
+    if info.score_pivot is not None and not 0.0 < info.score_pivot < 1.0:
+        raise ModelError(str(path), f"bad metadata: score_pivot={info.score_pivot} (must be between 0 and 1)")
     if not info.gsd_m > 0 or info.input_size % info.stride:
         raise ModelError(str(path), f"bad metadata: gsd_m={info.gsd_m}, input_size={info.input_size}")
     return info
@@ -171,11 +192,12 @@ class DetectionModel:
 
     def decode(self, heat, box, typ, state, threshold: float) -> RawDetections:
         """Peaks above threshold -> boxes in the tile's pixels, with type and state."""
-        c, yy, xx = np.nonzero(heat > threshold)
+        pivot = self.info.score_pivot
+        c, yy, xx = np.nonzero(heat > (threshold if pivot is None else raw_score(threshold, pivot)))
         if len(c) == 0:
             return RawDetections.empty()
         s = self.info.stride
-        score = heat[c, yy, xx]
+        score = heat[c, yy, xx] if pivot is None else rescale_scores(heat[c, yy, xx], pivot)
         b = box[:, yy, xx].T.astype(np.float64)
         cx = (xx + b[:, 0]) * s
         cy = (yy + b[:, 1]) * s
