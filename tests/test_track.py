@@ -148,16 +148,25 @@ def test_noisy_detections_recover_events_with_f1_at_least_0_9():
         assert f1 >= 0.9, (kind, tp, fp, fn)
 
 
-def test_item_missed_on_one_date_is_not_a_departure_and_rearrival():
+SU0_SPOT = (X0 + 250, Y1 - 450)
+
+
+def _su0_missing_on_date_1():
+    """The baseline on three dates, with su0 not detected on date 1."""
     base = baseline()
     rng = np.random.default_rng(7)
     zero = DetectorNoise(position_sigma_m=0.3)
     d0 = noisy_detections(base, "testbase-d0", SITE, zero, rng)
     d1 = [d for d in noisy_detections(base, "testbase-d1", SITE, zero, rng)
-          if abs(d.box.cx - (X0 + 250)) > 1 or abs(d.box.cy - (Y1 - 450)) > 1]  # drop su0
+          if abs(d.box.cx - SU0_SPOT[0]) > 1 or abs(d.box.cy - SU0_SPOT[1]) > 1]
     assert len(d1) == len(base) - 1
     d2 = noisy_detections(base, "testbase-d2", SITE, zero, rng)
-    res = track(SITE, [Look(_image(i), tuple(d)) for i, d in enumerate((d0, d1, d2))])
+    return base, [Look(_image(i), tuple(d)) for i, d in enumerate((d0, d1, d2))]
+
+
+def test_item_missed_on_one_date_is_not_a_departure_and_rearrival():
+    base, looks = _su0_missing_on_date_1()
+    res = track(SITE, looks)
     assert res.events == []
     assert len(res.tracks) == len(base)
 
@@ -166,19 +175,11 @@ def test_an_absence_the_pixels_confirm_is_a_departure_even_if_another_item_takes
     """su0 is not detected on date 1 and a Su-24M stands on its spot on date 2. If the ground
     where su0 stood did not change on date 1, that was a miss (one track, no event); if it
     clearly changed, su0 left and the one on date 2 is a new arrival."""
-    base = baseline()
-    rng = np.random.default_rng(7)
-    zero = DetectorNoise(position_sigma_m=0.3)
-    d0 = noisy_detections(base, "testbase-d0", SITE, zero, rng)
-    d1 = [d for d in noisy_detections(base, "testbase-d1", SITE, zero, rng)
-          if abs(d.box.cx - (X0 + 250)) > 1 or abs(d.box.cy - (Y1 - 450)) > 1]  # su0 absent
-    d2 = noisy_detections(base, "testbase-d2", SITE, zero, rng)
-    looks = [Look(_image(i), tuple(d)) for i, d in enumerate((d0, d1, d2))]
-    su0_spot = (X0 + 250, Y1 - 450)
+    _, looks = _su0_missing_on_date_1()
 
     def pixels(emptied: bool):
         def change(det, before_id, after_id):
-            at_spot = abs(det.box.cx - su0_spot[0]) < 1 and abs(det.box.cy - su0_spot[1]) < 1
+            at_spot = abs(det.box.cx - SU0_SPOT[0]) < 1 and abs(det.box.cy - SU0_SPOT[1]) < 1
             return 1.0 if emptied and at_spot and (before_id, after_id) != ("testbase-d0", "testbase-d2") else 0.0
         return change
 
