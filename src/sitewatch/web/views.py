@@ -11,7 +11,6 @@ from pyproj import Transformer
 from shapely import wkt as shapely_wkt
 from shapely.geometry import box as lonlat_box
 from shapely.geometry import mapping, shape
-from sqlalchemy import select
 
 from sitewatch.detect.geojson import to_feature_collection
 from sitewatch.domain import Detection, Event, Image, Site
@@ -19,7 +18,7 @@ from sitewatch.errors import CatalogError
 from sitewatch.store import (Catalog, alignments_for_site, detections_for_image, event_evidence, get_image,
                              get_site, image_details, images_for_site, latest_assessment, list_sites,
                              site_polygons)
-from sitewatch.store.models import EventRow, RunRow
+from sitewatch.store.models import EventRow
 from sitewatch.web import verdicts as verdict_rules
 from sitewatch.web.problems import Problem
 
@@ -191,25 +190,11 @@ def counts(catalog: Catalog, name: str) -> dict:
     return {"site": name, "types": sorted(types), "dates": rows}
 
 
-def current_ids(catalog: Catalog, name: str, row=EventRow) -> list[str] | None:
-    """Ids of the events (or tracks: row=TrackRow) stored by the site's latest finished
-    assess run (those of earlier runs that this one did not store again are stale), or None
-    when the site was never assessed by a run (then every stored one counts)."""
-    with catalog.reading() as s:
-        run_id = s.scalars(select(RunRow.id).where(RunRow.site == name, RunRow.kind == "assess",
-                                                   RunRow.status == "done")
-                           .order_by(RunRow.started.desc())).first()
-        if run_id is None:
-            return None
-        return list(s.scalars(select(row.id).where(row.site == name, row.run_id == run_id)).all())
-
-
 def site_events(catalog: Catalog, name: str) -> list[Event]:
     from sitewatch.store import events_for_site
 
-    evs = events_for_site(catalog, name)
-    keep = current_ids(catalog, name)
-    return evs if keep is None else [e for e in evs if e.id in set(keep)]
+    # A re-run replaces a site's events whole (store.save_site_results): all stored are current.
+    return events_for_site(catalog, name)
 
 
 def _side(tr: Transformer, site: Site, d: Detection | None, dates: dict[str, str]) -> dict | None:
@@ -273,14 +258,12 @@ def evidence_for(catalog: Catalog, event_id: str, cited: dict[str, list]) -> lis
 
 
 def tracks(catalog: Catalog, name: str) -> list[dict]:
-    """The latest run's tracks: each item with its sighting on every date it was seen (boxes
-    in the reference frame, as events)."""
+    """The site's tracks: each item with its sighting on every date it was seen (boxes in the
+    reference frame, as events)."""
     from sitewatch.store import tracks_for_site
-    from sitewatch.store.models import TrackRow
 
     site = site_or_404(catalog, name)
-    keep = current_ids(catalog, name, TrackRow)
-    ts = [t for t in tracks_for_site(catalog, name) if keep is None or t.id in set(keep)]
+    ts = tracks_for_site(catalog, name)
     dates = {i.id: (i.acquired, i.acquired.date().isoformat()) for i in images_for_site(catalog, name)}
     tr = _to_lonlat(site.grid.crs)
     out = []
