@@ -14,7 +14,7 @@ from sitewatch.change.matching import MatchParams, match, stay_gate_m
 from sitewatch.change.noise import DetectorNoise, noisy_detections
 from sitewatch.change.scoring import TruthEvent, score_events
 from sitewatch.change.tracking import Look, corroborate_all, track
-from sitewatch.domain import Detection, Image, OrientedBox, Site, SiteGrid, Zone
+from sitewatch.domain import Detection, Event, Image, OrientedBox, Site, SiteGrid, Zone
 from sitewatch.simulate.scene import PlacedObject
 
 GSD = 0.5
@@ -260,3 +260,31 @@ def test_class_disagreement_never_matches_and_unknown_types_do_not_move():
     unknown = replace(_det(0, 0, "Su-24M"), type="unknown")
     far = replace(_det(500, 0, "Su-24M"), type="unknown")
     assert match([unknown], [far]).pairs == []
+
+
+def test_a_different_type_on_the_same_spot_is_a_swap_when_the_pixels_changed():
+    """A Su-24M's spot holds a Su-34 on the next date, both named without much confidence
+    (type score 0.6). Without pixels the two are one item (an uncertain type disagreement is
+    no proof); with pixels, clear change under them makes it a departure and an arrival, and
+    no change makes it one item that the detector named differently."""
+    su24 = replace(_det(100, 100, "Su-24M"), type_score=0.6)
+    su34 = replace(_det(100.5, 100, "Su-34"), type_score=0.6)
+    looks = [Look(_image(0), (su24,)), Look(_image(1), (su34,))]
+    assert track(SITE, looks).events == []
+    swapped = track(SITE, looks, pixel_change=lambda det, b, a: 1.0)
+    assert sorted((e.kind, e.type) for e in swapped.events) == [("arrived", "Su-34"), ("departed", "Su-24M")]
+    assert track(SITE, looks, pixel_change=lambda det, b, a: 0.0).events == []
+    # Confidently different types are two items unless the pixels say nothing changed.
+    sure = [Look(_image(0), (replace(su24, type_score=0.95),)), Look(_image(1), (replace(su34, type_score=0.95),))]
+    assert len(track(SITE, sure).events) == 2
+    assert len(track(SITE, sure, pixel_change=lambda det, b, a: 0.4).events) == 2
+    assert track(SITE, sure, pixel_change=lambda det, b, a: 0.0).events == []
+
+
+def test_an_event_inside_a_long_items_footprint_matches_it():
+    """A submarine's event placed 20 m along its 74 m hull still names it; 20 m abeam does not."""
+    t = TruthEvent("departed", "a", "b", 0.0, 0.0, "Kilo submarine", "k", 74.0, 10.0, 90.0)  # hull along x
+    along = Event("e1", "departed", "s", "t", "ship", "Kilo submarine", _det(20.0, 0.0, "Kilo submarine"), None, 0.9)
+    abeam = Event("e2", "departed", "s", "t", "ship", "Kilo submarine", _det(0.0, 20.0, "Kilo submarine"), None, 0.9)
+    assert score_events([along], [("a", "b")], [t])["departed"].tp == 1
+    assert score_events([abeam], [("a", "b")], [t])["departed"].tp == 0

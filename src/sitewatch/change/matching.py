@@ -5,7 +5,11 @@ Two passes, both solved with the Hungarian method (scipy's linear_sum_assignment
 1. *Stay*: each item of the earlier date is paired with a detection of the later date that
    lies within its stay gate (see `stay_gate_m`), scored on distance, class, type, size and
    heading. Class disagreement is forbidden; a confident type disagreement costs as much as a
-   full gate of distance.
+   full gate of distance. When the caller can look at the pixels, a type disagreement is
+   settled by them: if the ground under the pair clearly changed, another item now stands
+   where the first one stood (a Su-34 parked where a Su-24M was), and the pair is forbidden;
+   if it did not change, it is the same item and the detector named it differently, and the
+   pair is allowed whatever the type scores.
 2. *Move*: what is left on both sides is paired again, anywhere on the site, but only
    between detections of the same known type (a "moved" event claims the same item, so the
    evidence must name it), never for ships (`MatchParams.move_classes`), and, when the
@@ -34,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from sitewatch.change.events import CONTRADICTS, SUPPORTS
 from sitewatch.domain import UNKNOWN_TYPE, Detection
 
 FORBIDDEN = 1e6
@@ -112,9 +117,20 @@ def _shape_cost(a: Detection, b: Detection, params: MatchParams) -> float:
     return size_w * min(size, 2.0) + params.heading_weight * heading
 
 
-def stay_cost(a: Detection, b: Detection, params: MatchParams) -> float:
-    """Cost of calling b the same item as a, in the same place; FORBIDDEN outside the gate."""
-    if a.cls != b.cls or _types_disagree(a, b, params):
+def stay_cost(a: Detection, b: Detection, params: MatchParams, pixel_change: float | None = None) -> float:
+    """Cost of calling b the same item as a, in the same place; FORBIDDEN outside the gate.
+
+    pixel_change, when known, is how much the ground under the two boxes changed between
+    the dates (0-1); it settles a disagreement of named types (see the module doc)."""
+    if a.cls != b.cls:
+        return FORBIDDEN
+    if pixel_change is not None and _known(a) and _known(b) and a.type != b.type:
+        if pixel_change >= SUPPORTS:
+            return FORBIDDEN
+        forbid_types = pixel_change >= CONTRADICTS and _types_disagree(a, b, params)
+    else:
+        forbid_types = _types_disagree(a, b, params)
+    if forbid_types:
         return FORBIDDEN
     d = math.hypot(a.box.cx - b.box.cx, a.box.cy - b.box.cy)
     gate = stay_gate_m(a, b, params)
@@ -155,6 +171,7 @@ def match(
     site_extent_m: float = 2000.0,
     can_leave: Callable[[int], bool] | None = None,
     can_arrive: Callable[[int], bool] | None = None,
+    pair_change: Callable[[int, int], float] | None = None,
 ) -> MatchResult:
     """Pair the detections of two dates: first items that stayed, then items that moved.
 
@@ -163,7 +180,8 @@ def match(
     can_arrive(j), when given, are asked only about items left over by the stay pass: whether
     the earlier item's place really emptied and the later item's place really filled (the
     pixels say so). Only such items may form a move; the others were missed by the detector
-    on one of the dates.
+    on one of the dates. pair_change(i, j), when given, is asked about stay candidates whose
+    named types differ: how much the ground under them changed (see `stay_cost`).
     """
     params = params or MatchParams()
     result = MatchResult()
@@ -171,7 +189,11 @@ def match(
     cost = np.full((nb, na), FORBIDDEN)
     for i, a in enumerate(before):
         for j, b in enumerate(after):
-            cost[i, j] = stay_cost(a, b, params)
+            change = None
+            if pair_change is not None and a.cls == b.cls and _known(a) and _known(b) and a.type != b.type \
+                    and math.hypot(a.box.cx - b.box.cx, a.box.cy - b.box.cy) <= stay_gate_m(a, b, params):
+                change = pair_change(i, j)
+            cost[i, j] = stay_cost(a, b, params, change)
     used_b: set[int] = set()
     used_a: set[int] = set()
     for i, j, c in _assign(cost):

@@ -1,8 +1,12 @@
 """Score recovered events against the change truth: precision, recall and F1 per kind.
 
-A recovered event matches a true one when the kind and the image pair agree and the event's
-item lies within `tolerance_m` of the true item (where it stands after the change, or where
-it stood for a departure). Each true event is matched at most once (Hungarian assignment).
+A recovered event matches a true one when the kind and the image pair agree and the event
+points at the true item: its centre lies within `tolerance_m` of the true item's centre (where
+it stands after the change, or where it stood for a departure), or inside the true item's
+footprint when the truth gives one. The footprint matters for long items: a detector that
+places a 74 m submarine's centre 20 m along its hull still names that submarine, and no other
+item can stand inside its hull. Each true event is matched at most once (Hungarian
+assignment, nearest first).
 """
 
 from __future__ import annotations
@@ -26,6 +30,20 @@ class TruthEvent:
     y: float
     type: str = ""
     track_id: str = ""
+    # The true item's footprint (metres, heading clockwise from grid north); 0: unknown.
+    length_m: float = 0.0
+    width_m: float = 0.0
+    heading_deg: float = 0.0
+
+    def covers(self, x: float, y: float) -> bool:
+        """Whether the site point (x, y) lies inside the true item's footprint."""
+        if self.length_m <= 0 or self.width_m <= 0:
+            return False
+        h = math.radians(self.heading_deg)
+        dx, dy = x - self.x, y - self.y
+        along = dx * math.sin(h) + dy * math.cos(h)
+        across = dx * math.cos(h) - dy * math.sin(h)
+        return abs(along) <= self.length_m / 2 and abs(across) <= self.width_m / 2
 
 
 @dataclass(frozen=True)
@@ -73,7 +91,7 @@ def score_events(
             for j, t in enumerate(te):
                 if pr == (t.before_image, t.after_image):
                     d = math.hypot(x - t.x, y - t.y)
-                    if d <= tolerance_m:
+                    if d <= tolerance_m or t.covers(x, y):
                         cost[i, j] = d
         tp = 0
         if cost.size:

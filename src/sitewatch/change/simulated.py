@@ -44,9 +44,12 @@ def truth_events(plan, image_ids: dict[str, str], reference_conditions=None) -> 
         for c in changes:
             o = pos_b[c.track_id] if c.kind == "departed" else pos_a[c.track_id]
             x, y = o.box.cx, o.box.cy
+            heading = o.box.heading_deg
             if reference_conditions is not None:
                 x, y = _apparent(plan.site, reference_conditions, x, y)
-            out.append(TruthEvent(c.kind, image_ids[before.label], image_ids[after.label], x, y, c.type, c.track_id))
+                heading += reference_conditions.rotation_deg
+            out.append(TruthEvent(c.kind, image_ids[before.label], image_ids[after.label], x, y, c.type, c.track_id,
+                                  o.box.length, o.box.width, heading))
     return out
 
 

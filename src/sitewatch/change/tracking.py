@@ -101,13 +101,15 @@ def track(site: Site, looks: Sequence[Look], params: MatchParams | None = None, 
         candidates = [t for t in live if t.missed <= max_missed]
         can_leave: Callable[[int], bool] | None = None
         can_arrive: Callable[[int], bool] | None = None
+        pair_change: Callable[[int, int], float] | None = None
         if pixel_change is not None:
             pc, prev_id, cur_id, dets = pixel_change, looks[k - 1].image.id, look.image.id, look.detections
             olds = [t.last for t in candidates]
             can_leave = lambda i: pc(olds[i], prev_id, cur_id) >= ev.CONTRADICTS  # noqa: E731
             can_arrive = lambda j: pc(dets[j], prev_id, cur_id) >= ev.CONTRADICTS  # noqa: E731
+            pair_change = lambda i, j: max(pc(olds[i], prev_id, cur_id), pc(dets[j], prev_id, cur_id))  # noqa: E731
         m = match([t.last for t in candidates], list(look.detections), params, _site_extent(site),
-                  can_leave, can_arrive)
+                  can_leave, can_arrive, pair_change)
         unchanged = 0
         for p in m.pairs:
             t = candidates[p.before]
