@@ -25,7 +25,7 @@ from collections import defaultdict
 import numpy as np
 
 from sitewatch.change.events import MODERATE
-from sitewatch.change.matching import stay_gate_m, MatchParams
+from sitewatch.change.matching import MatchParams, stay_distance
 from sitewatch.change.noise import DetectorNoise
 from sitewatch.change.scoring import score_events
 from sitewatch.change.simulated import simulated_site
@@ -49,7 +49,7 @@ def greedy_events(looks) -> tuple[list[Event], list[tuple[str, str]]]:
         for i, x in enumerate(da):
             for j, y in enumerate(db):
                 d = math.hypot(x.box.cx - y.box.cx, x.box.cy - y.box.cy)
-                if x.cls == y.cls and d <= stay_gate_m(x, y, params):
+                if x.cls == y.cls and stay_distance(x, y, params) <= 1.0:
                     cands.append((d, i, j))
         used_a, used_b = set(), set()
         for _d, i, j in sorted(cands):

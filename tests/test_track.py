@@ -288,3 +288,13 @@ def test_an_event_inside_a_long_items_footprint_matches_it():
     abeam = Event("e2", "departed", "s", "t", "ship", "Kilo submarine", _det(0.0, 20.0, "Kilo submarine"), None, 0.9)
     assert score_events([along], [("a", "b")], [t])["departed"].tp == 1
     assert score_events([abeam], [("a", "b")], [t])["departed"].tp == 0
+
+
+def test_a_ship_placed_along_its_hull_stays_but_one_a_beam_away_is_another():
+    """The detector's error on a hull runs along it: a Kilo (74 m) found 30 m further along
+    its axis on the next date is the same hull at the same berth; one found 15 m abeam (a
+    submarine rafted alongside) is not."""
+    kilo = _det(0, 0, "Kilo submarine", heading=90.0)  # hull along x
+    assert match([kilo], [_det(30, 0, "Kilo submarine", heading=90.0)]).pairs[0].moved is False
+    m = match([kilo], [_det(0, 15, "Kilo submarine", heading=90.0)])
+    assert m.pairs == [] and m.unmatched_before == [0]

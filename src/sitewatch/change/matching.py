@@ -27,6 +27,13 @@ its own length: aircraft and vehicles are re-parked, not nudged. We therefore ca
 ``max(0.5 * item length, 3 m + 3 * alignment sigma)``: half the length keeps large items
 (an An-124 jittering by 3 m) from moving, and the 3 m floor keeps small ones (a car whose
 box is 4.5 m long) from moving on detector noise alone.
+
+Ships are the exception (`MatchParams.hull_classes`). A hull is long and even along its
+length, so the detector's error in placing its centre runs along the hull (tens of metres
+on a 74 m submarine) while its error across the hull stays small; and a berth holds one
+hull on its axis. Their gate is an ellipse on the hull's axis: `hull_along_fraction` of the
+length along it, the width (at least the floor) across it. A ship rafted alongside is a
+beam away and falls outside; one moored bow to stern is a length away and falls outside.
 """
 
 from __future__ import annotations
@@ -62,6 +69,9 @@ class MatchParams:
     # 0.5 m and leave and come in port, so a ship at a new berth is reported as one
     # departure and one arrival rather than as the same hull moved.
     move_classes: tuple[str, ...] = ("aircraft", "helicopter", "vehicle", "air_defence")
+    # Classes gated along their axis (see the module doc), and how far along it.
+    hull_classes: tuple[str, ...] = ("ship",)
+    hull_along_fraction: float = 0.75
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,20 @@ def stay_gate_m(a: Detection, b: Detection, params: MatchParams) -> float:
     """The largest centre shift that still counts as "not moved" for this pair."""
     length = max(a.box.length, b.box.length)
     return max(params.stay_fraction_of_length * length, params.stay_floor_m + 3.0 * params.align_sigma_m)
+
+
+def stay_distance(a: Detection, b: Detection, params: MatchParams) -> float:
+    """The centre shift from a to b in units of the stay gate: at most 1 means "not moved"."""
+    dx, dy = b.box.cx - a.box.cx, b.box.cy - a.box.cy
+    if a.cls in params.hull_classes and a.cls == b.cls:
+        h = math.radians(a.box.heading_deg)
+        along = dx * math.sin(h) + dy * math.cos(h)
+        across = dx * math.cos(h) - dy * math.sin(h)
+        floor = params.stay_floor_m + 3.0 * params.align_sigma_m
+        gate_along = max(params.hull_along_fraction * max(a.box.length, b.box.length), floor)
+        gate_across = max(max(a.box.width, b.box.width), floor)
+        return math.hypot(along / gate_along, across / gate_across)
+    return math.hypot(dx, dy) / stay_gate_m(a, b, params)
 
 
 def heading_difference_deg(h1: float, h2: float) -> float:
@@ -132,11 +156,10 @@ def stay_cost(a: Detection, b: Detection, params: MatchParams, pixel_change: flo
         forbid_types = _types_disagree(a, b, params)
     if forbid_types:
         return FORBIDDEN
-    d = math.hypot(a.box.cx - b.box.cx, a.box.cy - b.box.cy)
-    gate = stay_gate_m(a, b, params)
-    if d > gate:
+    shift = stay_distance(a, b, params)
+    if shift > 1.0:
         return FORBIDDEN
-    cost = (d / gate) ** 2 + _type_cost(a, b, params) + _shape_cost(a, b, params)
+    cost = shift ** 2 + _type_cost(a, b, params) + _shape_cost(a, b, params)
     return cost if cost <= params.max_cost else FORBIDDEN
 
 
@@ -191,7 +214,7 @@ def match(
         for j, b in enumerate(after):
             change = None
             if pair_change is not None and a.cls == b.cls and _known(a) and _known(b) and a.type != b.type \
-                    and math.hypot(a.box.cx - b.box.cx, a.box.cy - b.box.cy) <= stay_gate_m(a, b, params):
+                    and stay_distance(a, b, params) <= 1.0:
                 change = pair_change(i, j)
             cost[i, j] = stay_cost(a, b, params, change)
     used_b: set[int] = set()
