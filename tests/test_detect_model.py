@@ -169,3 +169,18 @@ def test_scores_rescaled_so_the_operating_point_reads_one_half():
     assert np.allclose(scaled.boxes, plain.boxes)  # the same peaks kept at the operating point
     assert np.allclose(sorted(plain.score), [0.35, 0.9]) and np.allclose(sorted(scaled.score), [0.5 + 0.5 * 0.05 / 0.7,
                                                                                                 0.5 + 0.5 * 0.6 / 0.7])
+
+
+def test_catalogue_size_settles_a_type_the_network_cannot_tell():
+    """Equal type logits for An-124 and Il-76: a 69 m x 73 m box is an An-124, a 47 m x 50 m
+    box an Il-76; strong logits still win over a size that fits neither well."""
+    from sitewatch.detect.model import _catalogue_log_sizes, size_log_likelihood
+
+    sizes = _catalogue_log_sizes(("An-124", "Il-76", "no-such-type"))
+    assert len(sizes[2]) == 0
+    ll = size_log_likelihood(np.log([69.0, 47.0]), np.log([73.0, 50.0]), sizes)
+    assert ll[0, 0] > ll[0, 1] and ll[1, 1] > ll[1, 0]
+    assert np.all(ll[:, 2] == 0.0)  # no evidence either way for a type the catalogue lacks
+    # A 58 m box lies between the two: the size barely favours one, and logits 3 apart decide.
+    mid = size_log_likelihood(np.log([58.0]), np.log([62.0]), sizes)
+    assert abs(mid[0, 0] - mid[0, 1]) < 3.0

@@ -172,6 +172,7 @@ class DetectionModel:
         self._type_class = np.array([self.info.classes.index(self.info.type_classes[t]) for t in self.info.types])
         self._type_state_ok = np.array([[s in self.info.type_states[t] for s in self.info.states]
                                         for t in self.info.types])
+        self._type_sizes = _catalogue_log_sizes(self.info.types)
 
     @property
     def gsd_m(self) -> float:
@@ -210,6 +211,8 @@ class DetectionModel:
             heading = np.where(flip, axis + 180.0, axis)
         # Types restricted to the detected class; states restricted to the chosen type.
         tl = typ[:, yy, xx].T.astype(np.float64)
+        if SIZE_PRIOR:
+            tl = tl + size_log_likelihood(b[:, 2], b[:, 3], self._type_sizes)
         tl = np.where(self._type_class[None, :] == c[:, None], tl, -np.inf)
         tp = _softmax(tl)
         t_idx = tp.argmax(1)
@@ -224,6 +227,49 @@ class DetectionModel:
             np.array(self.info.types, dtype=object)[t_idx], tp[np.arange(len(t_idx)), t_idx],
             np.array(self.info.states, dtype=object)[s_idx], sp[np.arange(len(s_idx)), s_idx],
         )
+
+
+# The measured size's spread about the true one, in log units: a relative part and an
+# absolute part (a pixel or two of box edge at 0.5 m weighs more on a car than on a ship).
+SIZE_SIGMA_REL = 0.2
+SIZE_SIGMA_ABS_M = 1.0
+SIZE_PRIOR = True
+
+
+def _catalogue_log_sizes(types) -> list[np.ndarray]:
+    """Per type, the (log length, log width) in metres of each outline it can show (its
+    states, swept wings); an empty array for a type the catalogue does not know."""
+    from sitewatch import equipment
+
+    out = []
+    for name in types:
+        try:
+            t = equipment.get(name)
+        except (KeyError, ValueError):
+            out.append(np.zeros((0, 2)))
+            continue
+        sizes = {t.footprint(st) for st in t.states} | {t.footprint(st, wings_swept=True) for st in t.states}
+        out.append(np.log(np.array(sorted(sizes), dtype=np.float64)))
+    return out
+
+
+def size_log_likelihood(log_length: np.ndarray, log_width: np.ndarray, type_sizes: list[np.ndarray]) -> np.ndarray:
+    """(N, T) log-likelihood of each detection's measured size (log metres) under each
+    type's catalogue outlines (the best-fitting one), up to a constant; 0 for unknown types.
+
+    Added to the type logits, it is Bayes' rule with the size as independent evidence: the
+    network sees the shape, the catalogue knows how long an An-124 is."""
+    n = len(log_length)
+    out = np.zeros((n, len(type_sizes)))
+    sig_l = np.hypot(SIZE_SIGMA_REL, SIZE_SIGMA_ABS_M / np.exp(log_length))
+    sig_w = np.hypot(SIZE_SIGMA_REL, SIZE_SIGMA_ABS_M / np.exp(log_width))
+    for k, sizes in enumerate(type_sizes):
+        if len(sizes) == 0:
+            continue
+        dl = (log_length[:, None] - sizes[None, :, 0]) / sig_l[:, None]
+        dw = (log_width[:, None] - sizes[None, :, 1]) / sig_w[:, None]
+        out[:, k] = (-0.5 * (dl ** 2 + dw ** 2)).max(axis=1)
+    return out
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
