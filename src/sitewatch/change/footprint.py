@@ -16,6 +16,14 @@ from sitewatch.domain import OrientedBox, SiteGrid
 # An item that differs from its surroundings by at least this much (mean luminance, DN) has
 # a silhouette worth comparing between dates.
 SILHOUETTE_MIN_DN = 8.0
+# The context ring used to match the dates locally reaches this far beyond the box's margin.
+CONTEXT_M = 8.0
+# A local gain is trusted within these bounds, and only where the ring's after-date values
+# spread this much (DN); else only the local offset is matched.
+LOCAL_GAIN_RANGE = (0.5, 3.0)
+LOCAL_MIN_SPREAD_DN = 3.0
+# The tone haze and thin cloud tend to (8-bit, after the global match).
+AIRLIGHT_DN = 235.0
 
 
 def radiometric_match(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -42,20 +50,31 @@ def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Orien
     - tone: the change of the mean colour inside the box, after matching the after image's
       bands to the before image's, against 40 DN (a clear change of tone).
 
+    Before any of these, the after image is matched to the before image *locally*: the
+    median and spread of the ground in a context ring around the box (beyond the margin)
+    map one date onto the other. Haze and thin cloud vary across a scene, so the global
+    match leaves a hazy patch dimmer in contrast and brighter in tone; without the local
+    match every item under it would look changed.
+
     radiometry: (gain, offset) from `radiometric_match`, to reuse over many boxes.
     cross: the item is cross-shaped (an aircraft: fuselage along the axis, wings across), so
     its body fills only part of its box; the inner measures then use that cross."""
     margin = max(2.0, 0.25 * box.width)
     grown = OrientedBox(box.cx, box.cy, box.length + 2 * margin, box.width + 2 * margin, box.heading_deg)
+    reach = margin + max(CONTEXT_M, 0.5 * box.width)
+    context = OrientedBox(box.cx, box.cy, box.length + 2 * reach, box.width + 2 * reach, box.heading_deg)
     pts = np.array([grid.to_pixel(x, y) for x, y in grown.corners()])
-    c0, r0 = np.floor(pts.min(axis=0)).astype(int) - 1
-    c1, r1 = np.ceil(pts.max(axis=0)).astype(int) + 1
+    ctx_pts = np.array([grid.to_pixel(x, y) for x, y in context.corners()])
+    c0, r0 = np.floor(ctx_pts.min(axis=0)).astype(int) - 1
+    c1, r1 = np.ceil(ctx_pts.max(axis=0)).astype(int) + 1
     c0, r0 = max(c0, 0), max(r0, 0)
     c1, r1 = min(c1, grid.width_px), min(r1, grid.height_px)
     if c1 - c0 < 3 or r1 - r0 < 3:
         return 0.0
     outer = np.zeros((r1 - r0, c1 - c0), np.uint8)
     cv2.fillPoly(outer, [np.round(pts - [c0, r0]).astype(np.int32)], 1)
+    ctx = np.zeros_like(outer)
+    cv2.fillPoly(ctx, [np.round(ctx_pts - [c0, r0]).astype(np.int32)], 1)
     inner = np.zeros_like(outer)
     parts = [box]
     if cross:  # fuselage a fifth of the span wide, wings a quarter of the length deep
@@ -72,6 +91,7 @@ def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Orien
     b = _to_float(after[r0:r1, c0:c1]) * gain + offset
     if (a[mo].max(axis=1) <= 0).mean() > 0.5 or (b[mo].max(axis=1) <= 0).mean() > 0.5:
         return 0.5  # no data around the box on one date: no evidence either way
+    b = _match_locally(a, b, ctx.astype(bool) & ~mo)
     tone = float(np.abs(a[mi].mean(axis=0) - b[mi].mean(axis=0)).max()) / 40.0
     ring = mo & ~mi
     if ring.sum() >= 4:
@@ -90,3 +110,36 @@ def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Orien
         ncc = float(((la - la.mean()) * (lb - lb.mean())).mean() / max(sa * sb, 1e-6))
         pattern = 1.0 - max(ncc, 0.0)
     return float(np.clip(max(tone, pattern), 0.0, 1.0))
+
+
+def _match_locally(a: np.ndarray, b: np.ndarray, ring: np.ndarray) -> np.ndarray:
+    """b mapped onto a by the ground in `ring` (a boolean mask): per band, a straight line
+    fitted from b's values to a's over the ring's pixels (the images are aligned, so each
+    pixel is a pair), refitted once without the pixels it fits worst. A ring that mixes
+    water and quay gives the fit a wide range to work with; a neighbour that came or went,
+    or a shadow that swung with the sun, is left out by the refit."""
+    valid = ring & (a.max(axis=2) > 0) & (b.max(axis=2) > 0)
+    if valid.sum() < 16:
+        return b
+    out = np.empty_like(b)
+    for k in range(a.shape[2]):
+        x, y = b[..., k][valid], a[..., k][valid]
+        keep = np.ones(len(x), bool)
+        for _ in range(2):
+            xs, ys = x[keep], y[keep]
+            if xs.std() >= LOCAL_MIN_SPREAD_DN:
+                gain = float(np.clip(np.cov(xs, ys, bias=True)[0, 1] / xs.var(), *LOCAL_GAIN_RANGE))
+            else:
+                # Even ground says nothing about contrast; assume the difference in tone is
+                # haze (a veil of AIRLIGHT_DN laid over the ground) and undo that veil.
+                mx, my = float(np.median(xs)), float(np.median(ys))
+                gain = 1.0
+                if max(mx, my) < AIRLIGHT_DN - 10.0:
+                    gain = float(np.clip((AIRLIGHT_DN - my) / (AIRLIGHT_DN - mx), *LOCAL_GAIN_RANGE))
+            offset = float(np.median(ys - gain * xs))
+            resid = np.abs(y - (gain * x + offset))
+            keep = resid <= max(2.5 * 1.4826 * float(np.median(resid[keep])), 2.0)
+            if keep.sum() < 16:
+                break
+        out[..., k] = b[..., k] * gain + offset
+    return out
