@@ -8,6 +8,7 @@ import math
 import cv2
 import numpy as np
 import pytest
+from shapely.geometry import Polygon
 
 from sitewatch.change.footprint import box_change
 from sitewatch.change.pixel import change_regions, irmad
@@ -131,3 +132,26 @@ def test_a_local_haze_patch_over_an_item_is_not_change_but_its_departure_is():
     for cross in (False, True):
         assert box_change(with_ac, still, GRID, AIRCRAFT, cross=cross) < 0.5
         assert box_change(with_ac, gone, GRID, AIRCRAFT, cross=cross) >= 0.5
+
+
+def _cloud_and_its_shadow(img: np.ndarray) -> np.ndarray:
+    """A soft cumulus 50 m across over open sand, and its shadow 80 m to the south-east."""
+    yy, xx = np.mgrid[0:N, 0:N]
+    out = img.astype(np.float32)
+    shadow = 0.55 * np.exp(-((xx - 330) ** 2 + (yy - 380) ** 2) / (2 * 45.0 ** 2))[..., None]
+    out *= 1.0 - shadow
+    opacity = 0.8 * np.exp(-((xx - 230) ** 2 + (yy - 280) ** 2) / (2 * 45.0 ** 2))[..., None]
+    out = (1 - opacity) * out + opacity * np.array([238.0, 238.0, 242.0], np.float32)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def test_a_cloud_and_its_shadow_are_not_change_but_a_tent_block_beside_them_is():
+    before = _scene(135, 50, 0.0, (1.0, 1.0, 1.0), (0, 0), seed=1)
+    after = _cloud_and_its_shadow(_scene(140, 48, 0.1, (1.05, 1.0, 0.95), (0.2, -0.1), tent=True, seed=2))
+    regions = change_regions(SITE, before, after, "b", "a", [_aircraft_detection()])
+    big = [r for r in regions if r.area_m2 > 200.0]
+    assert len(big) == 1, [(round(r.area_m2), r.polygon[0]) for r in big]
+    c, r, w, h = TENT
+    x, y = GRID.to_map(c + w / 2, r + h / 2)
+    centre = Polygon(big[0].polygon).centroid
+    assert math.hypot(centre.x - x, centre.y - y) < 3.0

@@ -20,7 +20,11 @@ Method (Nielsen 2007, iteratively reweighted multivariate alteration detection):
    other (a tree's or building's shadow that turned with the sun); and regions that only
    darkened (or only brightened) by the pair's own shadow factor, measured on at least
    three shadow-like regions (a mast's shadow that lengthened as the sun sank).
-6. Morphological opening and closing, connected components, a minimum area, and polygons
+6. Cloud and its shadow are removed last: a region is dropped when most of it
+   (`cloud_share`) is ground seen through a veil (pulled toward the cloud's tone by one
+   share on every band, its colour faded by that share) or ground scaled darker or lighter
+   with its hue kept (a cloud's shadow, too large for the local shadow tests above).
+7. Morphological opening and closing, connected components, a minimum area, and polygons
    in the site CRS with their area and zone.
 
 Known limit: a dark new object whose darkening matches the shadow factor (within
@@ -65,6 +69,11 @@ class PixelChangeParams:
     relit_step: float = 0.15  # ...and at least shadow_side_min of it darkened, and brightened, by this log ratio  # shadow-like regions needed to measure the shadow factor
     object_margin_m: float = 3.0
     shadow_reach_m: float = 25.0  # how far an object's shadow may fall, any direction
+    veil_min: float = 0.08  # a cloud veil: the ground pulled at least this far toward the cloud's tone...
+    veil_chroma_dn: float = 10.0  # ...its colour faded by the same share (within this, DN)
+    shade_range: tuple[float, float] = (0.15, 0.88)  # a cloud's shadow scales the ground by this much
+    shade_hue_deg: float = 4.0  # and keeps its hue within this (olive canvas on sand shifts it about 6)
+    cloud_share: float = 0.6  # a region this much veiled or shaded is cloud or its shadow
 
 
 def _to_float(img: np.ndarray) -> np.ndarray:
@@ -225,7 +234,30 @@ def change_mask(before: np.ndarray, after: np.ndarray, ignore: np.ndarray | None
     shade[shadow_y & ~shadow_x & (logr < 0) & hue_kept] = 1
     shade[shadow_x & ~shadow_y & (logr > 0) & hue_kept] = -1
     shade[shadow_x & shadow_y & hue_kept] = 2
-    return m.astype(bool), chi2, factor, shade, logr, hue
+    return m.astype(bool), chi2, factor, shade, logr, hue, _cloud_like(x, y_n, hue < params.shade_hue_deg, params)
+
+
+def _veiled(ground: np.ndarray, seen: np.ndarray, params: PixelChangeParams) -> np.ndarray:
+    """Pixels where `seen` is `ground` under a veil of cloud or haze: pulled toward the
+    brightest tone of `seen` (the cloud's) by one share on every band, its colour faded by
+    that same share. New bright objects (a white roof) keep a colour of their own."""
+    lg, ls = _luminance(ground), _luminance(seen)
+    top = float(np.percentile(ls, 99.5))
+    room = top - lg
+    share = np.where(room > 15.0, (ls - lg) / np.maximum(room, 1e-3), 0.0)
+    faded = (1.0 - share)[..., None] * (ground - lg[..., None])
+    colour_kept = np.abs((seen - ls[..., None]) - faded).max(axis=2) <= params.veil_chroma_dn
+    return (share >= params.veil_min) & (share <= 1.05) & colour_kept
+
+
+def _cloud_like(x: np.ndarray, y: np.ndarray, hue_kept: np.ndarray, params: PixelChangeParams) -> np.ndarray:
+    """Working pixels whose change is cloud or cloud shadow on either date: veiled toward
+    the cloud's tone, or scaled darker (or lighter, the shadow on the earlier date) with
+    the hue kept. y is the later date normalised to x's radiometry."""
+    ratio = _luminance(y) / _luminance(x)
+    lo, hi = params.shade_range
+    shaded = hue_kept & (((ratio >= lo) & (ratio <= hi)) | ((ratio >= 1.0 / hi) & (ratio <= 1.0 / lo)))
+    return _veiled(x, y, params) | _veiled(y, x, params) | shaded
 
 
 def change_regions(site: Site, before: np.ndarray, after: np.ndarray, before_id: str, after_id: str,
@@ -251,7 +283,7 @@ def change_regions(site: Site, before: np.ndarray, after: np.ndarray, before_id:
     if empty.any():
         k = 2 * max(1, int(round(params.work_gsd_m / grid.gsd_m))) + 1
         ignore |= cv2.dilate(empty.astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
-    mask, chi2, factor, shade, logr, hue = change_mask(before, after, ignore, grid.gsd_m, params)
+    mask, chi2, factor, shade, logr, hue, cloudy = change_mask(before, after, ignore, grid.gsd_m, params)
     n, labels, statsx, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     # The pair's shadow factors: how much darker shadowed ground is than sunlit ground,
     # as log(after / before) where ground fell into shadow (and rose out of it). Every
@@ -285,7 +317,8 @@ def change_regions(site: Site, before: np.ndarray, after: np.ndarray, before_id:
         if area < params.min_area_m2:
             continue
         if moved[lab] or _cast_shadow(part(lab, shade), part(lab, logr), part(lab, hue), fell_k, rose_k, params) \
-                or _relit(part(lab, logr), part(lab, hue), params):
+                or _relit(part(lab, logr), part(lab, hue), params) \
+                or float(np.mean(part(lab, cloudy))) >= params.cloud_share:
             continue
         x0, y0, w, h = (int(v) for v in statsx[lab, :4])
         comp = (labels[y0:y0 + h, x0:x0 + w] == lab).astype(np.uint8)
