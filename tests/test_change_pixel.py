@@ -155,3 +155,12 @@ def test_a_cloud_and_its_shadow_are_not_change_but_a_tent_block_beside_them_is()
     x, y = GRID.to_map(c + w / 2, r + h / 2)
     centre = Polygon(big[0].polygon).centroid
     assert math.hypot(centre.x - x, centre.y - y) < 3.0
+
+
+def test_a_box_without_data_on_one_date_neither_backs_nor_sinks_a_claim():
+    from sitewatch.change.events import CONTRADICTS, SUPPORTS
+
+    with_ac = _scene(135, 50, 0.0, (1, 1, 1), (0, 0), seed=1)
+    empty = np.zeros_like(with_ac)  # outside the later image's footprint
+    value = box_change(with_ac, empty, GRID, AIRCRAFT)
+    assert CONTRADICTS <= value < SUPPORTS

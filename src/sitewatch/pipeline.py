@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sitewatch.assess.posture import Judgement, assess, pixel_window
+from sitewatch.change.events import NO_EVIDENCE
 from sitewatch.change.footprint import box_change, radiometric_match
 from sitewatch.change.pixel import change_regions
 from sitewatch.change.tracking import Look, TrackingResult, corroborate_all, track
@@ -60,7 +61,7 @@ def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | N
 
     def changed(det, before_id: str, after_id: str) -> float:
         if before_id not in pixels or after_id not in pixels:
-            return 0.5  # no pixels: neither support nor contradiction
+            return NO_EVIDENCE  # no pixels: neither support nor contradiction
         key = (before_id, after_id)
         if key not in radiometry:
             radiometry[key] = radiometric_match(pixels[before_id], pixels[after_id])

@@ -90,6 +90,9 @@ def state_changed(eid: str, ctx: EventContext, track_id: str, before: Detection,
 # says the ground under the item did not change.
 SUPPORTS = 0.5
 CONTRADICTS = 0.25
+# What a pixel check returns when it cannot look (no data on one date): inside the
+# inconclusive band, so it neither backs nor sinks a claim.
+NO_EVIDENCE = (SUPPORTS + CONTRADICTS) / 2
 
 
 def corroborate(event: Event, pixel_change: float) -> Event:

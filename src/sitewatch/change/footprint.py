@@ -10,6 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from sitewatch.change.events import NO_EVIDENCE
 from sitewatch.change.pixel import _to_float
 from sitewatch.domain import OrientedBox, SiteGrid
 
@@ -90,7 +91,7 @@ def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Orien
     a = _to_float(before[r0:r1, c0:c1])
     b = _to_float(after[r0:r1, c0:c1]) * gain + offset
     if (a[mo].max(axis=1) <= 0).mean() > 0.5 or (b[mo].max(axis=1) <= 0).mean() > 0.5:
-        return 0.5  # no data around the box on one date: no evidence either way
+        return NO_EVIDENCE  # no data around the box on one date
     b = _match_locally(a, b, ctx.astype(bool) & ~mo)
     tone = float(np.abs(a[mi].mean(axis=0) - b[mi].mean(axis=0)).max()) / 40.0
     ring = mo & ~mi
