@@ -87,12 +87,13 @@ def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Orien
     mo, mi = outer.astype(bool), inner.astype(bool)
     if mi.sum() < 4:
         return 0.0
-    gain, offset = radiometry if radiometry is not None else radiometric_match(before, after)
     a = _to_float(before[r0:r1, c0:c1])
-    b = _to_float(after[r0:r1, c0:c1]) * gain + offset
-    if (a[mo].max(axis=1) <= 0).mean() > 0.5 or (b[mo].max(axis=1) <= 0).mean() > 0.5:
+    b = _to_float(after[r0:r1, c0:c1])
+    has_data = (a.max(axis=2) > 0) & (b.max(axis=2) > 0)
+    if (~has_data[mo]).mean() > 0.5:
         return NO_EVIDENCE  # no data around the box on one date
-    b = _match_locally(a, b, ctx.astype(bool) & ~mo)
+    gain, offset = radiometry if radiometry is not None else radiometric_match(before, after)
+    b = _match_locally(a, b * gain + offset, ctx.astype(bool) & ~mo & has_data)
     tone = float(np.abs(a[mi].mean(axis=0) - b[mi].mean(axis=0)).max()) / 40.0
     ring = mo & ~mi
     if ring.sum() >= 4:
@@ -114,12 +115,13 @@ def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Orien
 
 
 def _match_locally(a: np.ndarray, b: np.ndarray, ring: np.ndarray) -> np.ndarray:
-    """b mapped onto a by the ground in `ring` (a boolean mask): per band, a straight line
+    """b mapped onto a by the ground in `ring` (a boolean mask of pixels with data on both
+    dates): per band, a straight line
     fitted from b's values to a's over the ring's pixels (the images are aligned, so each
     pixel is a pair), refitted once without the pixels it fits worst. A ring that mixes
     water and quay gives the fit a wide range to work with; a neighbour that came or went,
     or a shadow that swung with the sun, is left out by the refit."""
-    valid = ring & (a.max(axis=2) > 0) & (b.max(axis=2) > 0)
+    valid = ring
     if valid.sum() < 16:
         return b
     out = np.empty_like(b)
