@@ -120,3 +120,32 @@ def test_detector_misses_on_the_last_date_are_not_a_reduction():
 
     assert not fired(0.0)
     assert fired(1.0)
+
+
+def test_types_named_only_with_confidence_and_class_words_pluralised():
+    from dataclasses import replace
+
+    from sitewatch.change.zones import plural, type_label
+
+    [det] = noisy_detections([o for o in baseline() if o.type == "S-400 launcher"][:1], "testbase-d0", SITE, NOISE,
+                             np.random.default_rng(0))
+    assert type_label(replace(det, type_score=0.95)) == "S-400 launcher"
+    unsure = type_label(replace(det, type_score=0.45))
+    assert unsure == "air-defence item (type uncertain)"
+    assert plural(unsure, 3) == "air-defence items (type uncertain)" and plural(unsure, 1) == unsure
+    assert plural("aircraft", 2) == "aircraft" and plural("S-400 launcher", 2) == "S-400 launcher"
+
+
+def test_a_few_changes_at_a_busy_site_leave_it_likely_unchanged():
+    """Three confident comings and goings with no posture: at a site of 14 items that is
+    more than the two a small site may have, and it reads "roughly even chance"; with
+    unchanged_max_share 0.25 (3.5 items) the same evidence reads "likely"."""
+    base = baseline()
+    later = [o for o in base if o.track_id not in ("ka3", "su0", "su1")]
+    looks = _looks(base, later, later)
+    res = track(SITE, looks)
+    strict = assess(SITE, looks, res.events)
+    relaxed = assess(SITE, looks, res.events, rules=load_rules().model_copy(update={"unchanged_max_share": 0.25}))
+    assert strict.assessment.posture == relaxed.assessment.posture == "largely_unchanged"
+    assert strict.assessment.likelihood == "roughly even chance"
+    assert relaxed.assessment.likelihood == "likely"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from sitewatch import equipment
 from sitewatch.assess.rules import Indicator, Rules, Where, load_rules
 from sitewatch.change.tracking import Look
-from sitewatch.change.zones import type_label
+from sitewatch.change.zones import plural, type_label
 from sitewatch.domain import Assessment, ChangeRegion, Detection, Event, Evidence, PixelWindow, Site, SiteGrid
 
 
@@ -73,7 +73,7 @@ def pixel_window(grid: SiteGrid, d: Detection, margin_px: int = 16) -> PixelWind
 
 def _counted(items: Sequence[str]) -> str:
     c = Counter(items)
-    return ", ".join(f"{n} {t}" for t, n in sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))
+    return ", ".join(f"{n} {plural(t, n)}" for t, n in sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 _EVENT_WORDS = {"arrived": "arrived", "departed": "no longer seen", "moved": "moved",
@@ -211,7 +211,9 @@ def assess(site: Site, looks: Sequence[Look], events: Sequence[Event], regions: 
     else:
         # Nothing points either way: unchanged is the likely reading, unless strong events
         # that no indicator explains suggest otherwise.
-        likelihood = "likely" if len(strong) <= 2 else "roughly even chance"
+        items = sum(len(lk.detections) for lk in looks) / len(looks)
+        quiet = len(strong) <= max(rules.unchanged_max_events, rules.unchanged_max_share * items)
+        likelihood = "likely" if quiet else "roughly even chance"
         used = findings
     if len(looks) == 2 and rules.caveats.two_looks:
         caveats.append(rules.caveats.two_looks)

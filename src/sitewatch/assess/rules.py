@@ -74,6 +74,10 @@ class Caveats(_Strict):
 
 class Rules(_Strict):
     min_event_confidence: float = 0.5
+    # With no posture, "largely unchanged" is likely while confident events that no
+    # indicator explains stay at most this many, or this share of the items seen.
+    unchanged_max_events: int = 2
+    unchanged_max_share: float = 0.1
     indicators: dict[str, Indicator]
     postures: dict[Literal["withdrawal", "buildup"], PostureRule]
     likelihood: tuple[LikelihoodRow, ...]

@@ -36,9 +36,30 @@ def zone_of(site: Site, det: Detection | None) -> str | None:
     return zone_name_at(site, det.box.cx, det.box.cy)
 
 
+# A type is named in counts and headlines only when the detector gives it at least this
+# probability (on validation scenes the type score tracks how often the type is right);
+# below it the item is counted by its class, "type uncertain".
+NAMED_TYPE_SCORE = 0.6
+CLASS_WORDS = {"aircraft": "aircraft", "helicopter": "helicopter", "ship": "ship", "vehicle": "vehicle",
+               "air_defence": "air-defence item"}
+
+
 def type_label(det: Detection) -> str:
-    """The type if the detector named one, else the class: what a count table shows."""
-    return det.type if det.type and det.type != UNKNOWN_TYPE else det.cls
+    """What a count table or a headline calls a detection: its type when the detector named
+    one with confidence, else its class."""
+    if det.type and det.type != UNKNOWN_TYPE and det.type_score >= NAMED_TYPE_SCORE:
+        return det.type
+    word = CLASS_WORDS.get(det.cls, det.cls)
+    return f"{word} (type uncertain)" if det.type and det.type != UNKNOWN_TYPE else word
+
+
+def plural(label: str, n: int) -> str:
+    """A class word of `type_label` in the plural for n > 1 ("2 ships (type uncertain)");
+    type names stay as the catalogue writes them."""
+    for word in set(CLASS_WORDS.values()) - {"aircraft"}:
+        if n > 1 and (label == word or label.startswith(word + " (")):
+            return word + "s" + label[len(word):]
+    return label
 
 
 @dataclass(frozen=True)
