@@ -11,6 +11,8 @@ The next batch is read on a worker thread while the model runs.
 from __future__ import annotations
 
 import math
+import os
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -40,6 +42,8 @@ FILL = 114.0  # grey for nodata pixels inside a partly valid tile
 # GDAL's block cache defaults to 5% of RAM; tiles are read once, so a small cache is enough
 # and keeps memory bounded on scenes of any size.
 GDAL_CACHE_MB = 256
+# The reading thread's niceness (see `_yield_to_the_model`).
+READER_NICE = 10
 
 
 @dataclass
@@ -179,6 +183,15 @@ class SceneReader:
         return data, ""
 
 
+def _yield_to_the_model() -> None:
+    """Lower the reading thread's priority (Linux: per-thread nice), so that it fills the
+    gaps the model's threads leave rather than preempting them mid-step."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), READER_NICE)
+    except (AttributeError, OSError):  # not Linux, or not permitted: run at normal priority
+        pass
+
+
 def _batches(tiles: list[tiling.Tile], batch: int) -> Iterator[list[tiling.Tile]]:
     for i in range(0, len(tiles), batch):
         yield tiles[i:i + batch]
@@ -215,7 +228,7 @@ def detect_tiles(reader, model: DetectionModel, image_id: str, batch: int = 2, s
     def read_group(group):
         return [reader.read(t) for t in group]
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=1, initializer=_yield_to_the_model) as pool:
         groups = list(_batches(tiles, batch))
         pending = pool.submit(read_group, groups[0]) if groups else None
         for gi, group in enumerate(groups):
