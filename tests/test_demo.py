@@ -34,7 +34,7 @@ def test_demo_runs_and_says_where_the_files_went(demo_run):
         # the loading finding names the An-124s among the heavy transports with doors open
         assert re.search(r"\d An-124(, \d [\w-]+)* on the ground with cargo doors open", khmeimim), khmeimim
         assert "with rotors removed" in khmeimim
-        assert re.search(r"\d S-400 launcher(, \d [\w/ -]+?)* no longer seen", khmeimim), khmeimim
+        assert re.search(r"\d S-400 launcher(, \d [\w/ ()-]+?)* no longer seen", khmeimim), khmeimim
         assert "largely unchanged" in tartus.split("Report for")[0]
     else:
         assert "no detection model is installed" in r.stdout.replace("\n", " ")
