@@ -5,7 +5,7 @@ simulator's own sun, haze, blur, colour and misregistration), rendered at GSDs f
 0.8 m, every date of each, run through `sitewatch detect`'s code path from the COG file,
 and scored against the truth files where the image shows each object.
 
-    .venv/bin/python bench/eval_sim.py [--model M] [--scenes 12] [--seed 90000]
+    .venv/bin/python bench/eval_sim.py [--model M] [--scenes 60] [--seed 90000]
 
 Prints one line to quote and the JSON of `sitewatch eval` (written to bench/out/).
 """
@@ -64,7 +64,7 @@ def pick_threshold(preds, truths, model_path: Path) -> float:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None)
-    ap.add_argument("--scenes", type=int, default=12)
+    ap.add_argument("--scenes", type=int, default=60)
     ap.add_argument("--seed", type=int, default=90000)
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--out", default="bench/out/eval_sim.json")

@@ -36,9 +36,9 @@ nice -n 10 "$SW" train --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/scen
   --init-from "$OUT/checkpoint.pt" --steps "$FT_STEPS" --minutes "$FT_MINUTES" --batch 8 --chip 384 --lr 5e-4 --threads 2 --seed 4 \
   --model-id sitewatch-ocn --version "${VERSION:-0.3.0}"
 PY=${PY:-.venv/bin/python}
-# Operating point: best F1 on validation scenes (seeds 70000+, apart from the test seeds 90000+),
+# Operating point: best F1 on 30 validation scenes (seeds 70000+, apart from the test seeds 90000+),
 # written as score_pivot; decoded scores are rescaled so it reads 0.5.
-nice -n 10 "$PY" bench/eval_sim.py --model "$OUT/sitewatch-ocn.onnx" --seed 70000 --scenes 6 --pick-threshold \
+nice -n 10 "$PY" bench/eval_sim.py --model "$OUT/sitewatch-ocn.onnx" --seed 70000 --scenes 30 --pick-threshold \
   --out "$OUT/validation.json"
 # int8 static quantisation (kept beside it, not shipped), calibrated on training chips.
 nice -n 10 "$PY" -c "from sitewatch.detect.quantize import quantize_model as q; \
