@@ -104,3 +104,20 @@ def test_heading_error_wraps():
     assert g.heading_error(359.0, 1.0) == pytest.approx(2.0)
     assert g.heading_error(10.0, 190.0, directed=False) == pytest.approx(0.0)
     assert g.heading_error(10.0, 190.0) == pytest.approx(180.0)
+
+
+def test_nms_merges_two_views_of_one_long_item_but_not_neighbours():
+    from sitewatch.detect.geometry import rotated_nms
+
+    # One launcher (15 x 3.2 m) boxed twice, 2 m apart across its axis and 7 deg apart: IoU
+    # about 0.3, below the threshold, yet no two launchers stand that close.
+    twice = np.array([[0.0, 0.0, 15.0, 3.2, 103.0], [0.4, 2.0, 15.2, 3.2, 110.0]])
+    scores = np.array([0.62, 0.59])
+    assert len(rotated_nms(twice, scores, 0.3)) == 2
+    assert list(rotated_nms(twice, scores, 0.3, shared_centres=True)) == [0]
+    # Two cars side by side (2.5 m apart, 1.8 m wide) and two helicopters whose 21 m rotor
+    # boxes hold each other's centres stay two items each.
+    cars = np.array([[0.0, 0.0, 4.5, 1.8, 0.0], [2.5, 0.0, 4.5, 1.8, 0.0]])
+    helis = np.array([[0.0, 0.0, 21.0, 21.0, 0.0], [9.0, 0.0, 21.0, 21.0, 0.0]])
+    assert len(rotated_nms(cars, scores, 0.3, shared_centres=True)) == 2
+    assert len(rotated_nms(helis, scores, 0.5, shared_centres=True)) == 2

@@ -205,12 +205,19 @@ def rotated_nms(
     iou_threshold: float,
     classes: np.ndarray | None = None,
     priority: np.ndarray | None = None,
+    shared_centres: bool = False,
 ) -> np.ndarray:
     """Indices of the boxes kept by greedy non-maximum suppression on rotated IoU.
 
     Boxes of different classes never suppress each other when `classes` is given. Boxes are
     visited in decreasing `priority` (default: score); the seam merge passes a priority that
     prefers boxes far from their tile's edge. Returned indices are in visiting order.
+
+    shared_centres: two long, narrow boxes (length at least twice the width) whose centres
+    lie closer than the narrower one's width also overlap, whatever their IoU. Two views of
+    one launcher that disagree on its axis, or sit a metre apart across it, have a low IoU;
+    two real long items cannot stand closer than their width without touching. (Square
+    boxes can: two helicopters whose rotor discs overlap.)
     """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
     n = len(boxes)
@@ -230,6 +237,10 @@ def rotated_nms(
     inter = shapely.area(shapely.intersection(polys[left], polys[right]))
     union = boxes[left, 2] * boxes[left, 3] + boxes[right, 2] * boxes[right, 3] - inter
     overlapping = inter / np.maximum(union, 1e-12) > iou_threshold
+    if shared_centres:
+        long_ = boxes[:, 2] >= 2.0 * boxes[:, 3]
+        gap = np.hypot(boxes[left, 0] - boxes[right, 0], boxes[left, 1] - boxes[right, 1])
+        overlapping |= long_[left] & long_[right] & (gap < np.minimum(boxes[left, 3], boxes[right, 3]))
     left, right = left[overlapping], right[overlapping]
     by_box = np.argsort(left, kind="stable")
     left, right = left[by_box], right[by_box]

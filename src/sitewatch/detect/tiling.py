@@ -82,7 +82,7 @@ def merge(dets: RawDetections, margins: np.ndarray, nms_iou: float, overlap: int
     room = np.clip(margins / max(1.0, overlap / 2.0), -1.0, 1.0)
     priority = np.where(room >= 1.0, 2.0 + dets.score, room + dets.score)
     up = geometry.y_up(dets.boxes)
-    keep = geometry.rotated_nms(up, dets.score, nms_iou, classes=dets.cls, priority=priority)
+    keep = geometry.rotated_nms(up, dets.score, nms_iou, classes=dets.cls, priority=priority, shared_centres=True)
     dets, priority, margins, up = dets.take(keep), priority[keep], margins[keep], up[keep]
     keep = np.sort(geometry.rotated_nms(up, dets.score, CROSS_CLASS_IOU, priority=priority))
     dets, margins, up = dets.take(keep), margins[keep], up[keep]
