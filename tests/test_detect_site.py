@@ -3,7 +3,6 @@ in the site CRS and in each image's own georeferencing; the stored alignment bri
 into the reference frame."""
 
 import numpy as np
-import pytest
 from affine import Affine
 
 from sitewatch.change.looks import to_reference_frame
