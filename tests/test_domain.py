@@ -1,4 +1,3 @@
-
 import pytest
 
 from sitewatch import equipment
