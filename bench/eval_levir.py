@@ -15,11 +15,12 @@ detector cannot name. Scored on the 1 m working grid against the mask:
 
 What it shows (2026-11-25): nothing is found. The pair is a woodland that became a housing
 estate, so nearly the whole scene changed, while IR-MAD assumes most of it did not: its
-reweighting settles on whatever looks consistent (smallest canonical correlation 0.74,
-against 0.93-0.99 on simulated site pairs with sun, haze and shift), and the new roofs
-score lower than the cleared ground around them. Site monitoring compares mostly unchanged
-scenes; a pair like this one should be flagged as "changed throughout", which the stage
-does not yet do.
+reweighting settles on whatever looks consistent, and the new roofs score lower than the
+cleared ground around them. Site monitoring compares mostly unchanged scenes; a pair like
+this one should be flagged as "changed throughout", which the stage does not yet do. The
+smallest canonical correlation does not flag it: 0.74 here, 0.93-0.99 on simulated site
+pairs, but 0.70 on the painted test scenes of tests/test_change_pixel.py, which have little
+texture and no real change.
 
 Skips (exit 0, message) when ../shared/realdata is absent.
 """
