@@ -51,11 +51,11 @@ def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Orien
     - tone: the change of the mean colour inside the box, after matching the after image's
       bands to the before image's, against 40 DN (a clear change of tone).
 
-    Before any of these, the after image is matched to the before image *locally*: the
-    median and spread of the ground in a context ring around the box (beyond the margin)
-    map one date onto the other. Haze and thin cloud vary across a scene, so the global
-    match leaves a hazy patch dimmer in contrast and brighter in tone; without the local
-    match every item under it would look changed.
+    Before any of these, the after image is matched to the before image *locally*, on the
+    ground in a context ring around the box (beyond the margin; see `_match_locally`). Haze
+    and thin cloud vary across a scene, so the global match leaves a hazy patch dimmer in
+    contrast and brighter in tone; without the local match every item under it would look
+    changed.
 
     radiometry: (gain, offset) from `radiometric_match`, to reuse over many boxes.
     cross: the item is cross-shaped (an aircraft: fuselage along the axis, wings across), so
@@ -116,17 +116,16 @@ def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Orien
 
 def _match_locally(a: np.ndarray, b: np.ndarray, ring: np.ndarray) -> np.ndarray:
     """b mapped onto a by the ground in `ring` (a boolean mask of pixels with data on both
-    dates): per band, a straight line
-    fitted from b's values to a's over the ring's pixels (the images are aligned, so each
-    pixel is a pair), refitted once without the pixels it fits worst. A ring that mixes
-    water and quay gives the fit a wide range to work with; a neighbour that came or went,
-    or a shadow that swung with the sun, is left out by the refit."""
-    valid = ring
-    if valid.sum() < 16:
+    dates): per band, a straight line fitted from b's values to a's over the ring's pixels
+    (the images are aligned, so each pixel is a pair), refitted once without the pixels it
+    fits worst. A ring that mixes water and quay gives the fit a wide range to work with; a
+    neighbour that came or went, or a shadow that swung with the sun, is left out by the
+    refit."""
+    if ring.sum() < 16:
         return b
     out = np.empty_like(b)
     for k in range(a.shape[2]):
-        x, y = b[..., k][valid], a[..., k][valid]
+        x, y = b[..., k][ring], a[..., k][ring]
         keep = np.ones(len(x), bool)
         for _ in range(2):
             xs, ys = x[keep], y[keep]
