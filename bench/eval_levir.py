@@ -13,14 +13,16 @@ detector cannot name. Scored on the 1 m working grid against the mask:
 
     .venv/bin/python bench/eval_levir.py
 
-What it shows (2026-11-25): nothing is found. The pair is a woodland that became a housing
+What it shows (2026-11-25): with the refusal off, nothing is found. The pair is a woodland that became a housing
 estate, so nearly the whole scene changed, while IR-MAD assumes most of it did not: its
 reweighting settles on whatever looks consistent, and the new roofs score lower than the
-cleared ground around them. Site monitoring compares mostly unchanged scenes; a pair like
-this one should be flagged as "changed throughout", which the stage does not yet do. The
-smallest canonical correlation does not flag it: 0.74 here, 0.93-0.99 on simulated site
-pairs, but 0.70 on the painted test scenes of tests/test_change_pixel.py, which have little
-texture and no real change.
+cleared ground around them. Site monitoring compares mostly unchanged scenes, so the stage
+now refuses such a pair (`pixel.ChangedThroughout`: the two dates' luminance correlates
+0.12 on 4 x 4 blocks of working cells, against 0.43-0.99 on simulated site pairs and 0.66
+on the painted no-change test pair; the threshold is 0.25), and the assessment says so in a
+caveat. IR-MAD's own smallest canonical correlation could not flag it (0.74 here, 0.70 on
+the painted pair). The script reports the refusal and, with the refusal off, what IR-MAD
+would have found.
 
 Skips (exit 0, message) when ../shared/realdata is absent.
 """
@@ -59,7 +61,7 @@ def _score(site, regions, truth: np.ndarray, min_area_m2: float) -> dict:
 
 
 def main() -> dict | None:
-    from sitewatch.change.pixel import PixelChangeParams, change_regions
+    from sitewatch.change.pixel import ChangedThroughout, PixelChangeParams, change_regions
     from sitewatch.domain import Site, SiteGrid
 
     files = [LEVIR / d / "test_2_0000_0000.png" for d in ("A", "B", "label")]
@@ -74,9 +76,19 @@ def main() -> dict | None:
     params = PixelChangeParams()
     record = {"pair": "LEVIR-CD test_2_0000_0000", "size_px": [w, h], "gsd_m": GSD,
               "changed_share": round(float(truth.mean()), 3)}
-    for name, p in (("with_cloud_filter", params), ("without_cloud_filter", replace(params, cloud_share=1.01))):
+    try:
+        change_regions(site, before, after, "A", "B", (), params)
+        record["refused"] = None
+    except ChangedThroughout as exc:
+        record["refused"] = {"reason": str(exc), "luminance_correlation": round(exc.correlation, 3)}
+    # What IR-MAD itself makes of the pair, with the refusal turned off.
+    unguarded = replace(params, min_correlation=-1.0)
+    for name, p in (("with_cloud_filter", unguarded), ("without_cloud_filter", replace(unguarded, cloud_share=1.01))):
         regions = change_regions(site, before, after, "A", "B", (), p)
         record[name] = _score(site, regions, truth, p.min_area_m2)
+    if record["refused"]:
+        print(f"LEVIR-CD real pair: refused as changed throughout ({record['refused']['reason']}); "
+              "with the refusal off, IR-MAD gives:")
     r = record["with_cloud_filter"]
     print(f"LEVIR-CD real pair ({w}x{h} px at {GSD} m, {record['changed_share']:.0%} changed): "
           f"{r['regions']} regions, pixel precision {r['pixel_precision']}, recall {r['pixel_recall']}, "

@@ -149,3 +149,24 @@ def test_a_few_changes_at_a_busy_site_leave_it_likely_unchanged():
     assert strict.assessment.posture == relaxed.assessment.posture == "largely_unchanged"
     assert strict.assessment.likelihood == "roughly even chance"
     assert relaxed.assessment.likelihood == "likely"
+
+
+def test_a_pair_that_differs_throughout_becomes_a_caveat_with_its_dates():
+    base = baseline()
+    looks = _looks(base, base)
+    res = track(SITE, looks)
+    a = assess(SITE, looks, res.events, incomparable=[(looks[0].image.id, looks[1].image.id)]).assessment
+    assert any("differ throughout" in c and "01 Dec 2024" in c and "04 Dec 2024" in c for c in a.caveats), a.caveats
+
+
+def test_a_rules_file_with_a_bad_placeholder_in_a_caveat_names_the_field(tmp_path):
+    from importlib import resources
+
+    import yaml
+
+    raw = yaml.safe_load((resources.files("sitewatch.assess") / "rules.yaml").read_text(encoding="utf-8"))
+    raw["caveats"]["changed_throughout"] = "between {start} and {end}"
+    bad = tmp_path / "rules.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(InputError, match="changed_throughout"):
+        load_rules(bad)

@@ -164,3 +164,32 @@ def test_a_box_without_data_on_one_date_neither_backs_nor_sinks_a_claim():
     empty = np.zeros_like(with_ac)  # outside the later image's footprint
     value = box_change(with_ac, empty, GRID, AIRCRAFT)
     assert CONTRADICTS <= value < SUPPORTS
+
+
+def test_images_that_differ_throughout_are_refused_not_read_as_no_change():
+    """IR-MAD assumes most of the scene did not change. A pair where everything did (the
+    ground's pattern replaced wholesale) must say so rather than return few or no regions;
+    the painted pairs with another sun, haze and colour (above) are not refused."""
+    from sitewatch.change.pixel import ChangedThroughout
+
+    before = _scene(135, 50, 0.0, (1.0, 1.0, 1.0), (0, 0), seed=1)
+    rng = np.random.default_rng(5)
+    other = cv2.GaussianBlur(rng.normal(0, 1, (N, N, 3)).astype(np.float32), (0, 0), 8) * 600 + 120
+    with pytest.raises(ChangedThroughout):
+        change_regions(SITE, before, np.clip(other, 1, 255).astype(np.uint8), "b", "a", [])
+
+
+def test_the_pipeline_records_a_pair_that_differs_throughout_and_keeps_going():
+    from datetime import datetime
+
+    from sitewatch.change.tracking import Look
+    from sitewatch.domain import Image
+    from sitewatch.pipeline import compare
+
+    before = _scene(135, 50, 0.0, (1.0, 1.0, 1.0), (0, 0), seed=1)
+    rng = np.random.default_rng(5)
+    other = np.clip(cv2.GaussianBlur(rng.normal(0, 1, (N, N, 3)).astype(np.float32), (0, 0), 8) * 600 + 120, 1, 255)
+    looks = [Look(Image(iid, "painted", f"/x/{iid}.tif", datetime(2024, 12, d), GSD, GRID.crs, N, N), ())
+             for iid, d in (("b", 1), ("a", 5))]
+    comp = compare(SITE, looks, {"b": before, "a": other.astype(np.uint8)})
+    assert comp.incomparable == [("b", "a")] and comp.regions == []

@@ -21,7 +21,7 @@ import numpy as np
 from sitewatch.assess.posture import Judgement, assess, pixel_window
 from sitewatch.change.events import NO_EVIDENCE
 from sitewatch.change.footprint import box_change, radiometric_match
-from sitewatch.change.pixel import change_regions
+from sitewatch.change.pixel import ChangedThroughout, change_regions
 from sitewatch.change.tracking import Look, TrackingResult, corroborate_all, track
 from sitewatch.domain import ChangeRegion, Evidence, Site
 from sitewatch.report.html import ReportFiles, ReportInput, write_report
@@ -42,6 +42,9 @@ def bundled_scenario() -> Path:
 class Comparison:
     tracking: TrackingResult
     regions: list[ChangeRegion] = field(default_factory=list)
+    # Consecutive image pairs (before id, after id) that differ throughout: no pixel-change
+    # regions were sought between them (`pixel.ChangedThroughout`).
+    incomparable: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -70,6 +73,7 @@ def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | N
 
     result = track(site, looks, pixel_change=changed if pixels else None)
     regions: list[ChangeRegion] = []
+    incomparable: list[tuple[str, str]] = []
     if pixels:
         def change_at(event, before_id, after_id):
             return changed(event.after if event.kind == "arrived" else event.before, before_id, after_id)
@@ -78,8 +82,12 @@ def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | N
         for a, b in zip(looks, looks[1:]):
             if a.image.id in pixels and b.image.id in pixels:
                 objects = list(a.detections) + list(b.detections)
-                regions += change_regions(site, pixels[a.image.id], pixels[b.image.id], a.image.id, b.image.id, objects)
-    return Comparison(result, regions)
+                try:
+                    regions += change_regions(site, pixels[a.image.id], pixels[b.image.id], a.image.id, b.image.id,
+                                              objects)
+                except ChangedThroughout:
+                    incomparable.append((a.image.id, b.image.id))
+    return Comparison(result, regions, incomparable)
 
 
 def compare_and_report(site: Site, looks: Sequence[Look], out_dir: str | Path,
@@ -87,7 +95,8 @@ def compare_and_report(site: Site, looks: Sequence[Look], out_dir: str | Path,
     """compare, assess and report one site from its looks; returns what it found and wrote."""
     looks = sorted(looks, key=lambda lk: lk.image.acquired)
     comp = compare(site, looks, pixels)
-    judgement = assess(site, looks, comp.tracking.events, comp.regions, excluded=excluded)
+    judgement = assess(site, looks, comp.tracking.events, comp.regions, excluded=excluded,
+                       incomparable=comp.incomparable)
     inp = ReportInput(site, list(looks), comp.tracking.events, comp.tracking.pairs, comp.regions, judgement,
                       dict(pixels or {}))
     files = write_report(inp, out_dir)

@@ -154,14 +154,21 @@ def _mean_detection_score(findings: Sequence[Finding], events: Sequence[Event], 
 
 
 def assess(site: Site, looks: Sequence[Look], events: Sequence[Event], regions: Sequence[ChangeRegion] = (),
-           rules: Rules | None = None, excluded: Sequence[str] = ()) -> Judgement:
+           rules: Rules | None = None, excluded: Sequence[str] = (),
+           incomparable: Sequence[tuple[str, str]] = ()) -> Judgement:
     """The posture of a site over its usable looks (in any order).
 
     excluded: reasons, one per image left out upstream (unaligned, cloudy); they become caveats.
+    incomparable: (before, after) image ids whose pixels could not be compared (the images
+    differ throughout); each becomes a caveat with its dates.
     """
     rules = rules or load_rules()
     looks = sorted(looks, key=lambda lk: lk.image.acquired)
     caveats = list(rules.caveats.always) + [f"Left out: {x}" for x in excluded]
+    dates = {lk.image.id: f"{lk.image.acquired:%d %b %Y}" for lk in looks}
+    for before_id, after_id in incomparable:
+        caveats.append(rules.caveats.changed_throughout.format(before=dates.get(before_id, before_id),
+                                                               after=dates.get(after_id, after_id)))
     if len(looks) < 2:
         when = looks[0].image.acquired if looks else None
         reason = (f"only one usable image of {site.name} ({looks[0].image.id}); a change needs two dates"

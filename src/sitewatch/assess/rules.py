@@ -70,6 +70,8 @@ class Caveats(_Strict):
     buildup: str = ""
     largely_unchanged: str = ""
     low_quality: str = ""
+    changed_throughout: str = ("The images of {before} and {after} differ throughout; pixel change "
+                               "between them was not assessed.")
 
 
 class Rules(_Strict):
@@ -96,6 +98,11 @@ def _check_vocabulary(rules: Rules, source: str) -> None:
                 raise InputError(source, f"indicators.{name}.{field}: unknown {', '.join(map(repr, bad))}")
         if ind.kind == "events" and not ind.events:
             raise InputError(source, f"indicators.{name}.events: an events indicator must list event kinds")
+    try:
+        rules.caveats.changed_throughout.format(before="1 Dec 2024", after="5 Dec 2024")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise InputError(source, f"caveats.changed_throughout: only {{before}} and {{after}} may be filled in "
+                                 f"({exc!r})") from None
 
 
 def load_rules(path: str | Path | None = None) -> Rules:

@@ -25,7 +25,8 @@ def _compare(db: str | None, site: str):
         s = get_site(catalog, site)
         found, pixels = site_looks(catalog, s)
     comp = compare(s, found.looks, pixels)
-    judgement = assess(s, found.looks, comp.tracking.events, comp.regions, excluded=found.excluded)
+    judgement = assess(s, found.looks, comp.tracking.events, comp.regions, excluded=found.excluded,
+                       incomparable=comp.incomparable)
     return s, found, comp, judgement
 
 
