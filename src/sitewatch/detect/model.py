@@ -215,8 +215,7 @@ class DetectionModel:
             heading = np.where(flip, axis + 180.0, axis)
         # Types restricted to the detected class; states restricted to the chosen type.
         tl = typ[:, yy, xx].T.astype(np.float64)
-        if SIZE_PRIOR:
-            tl = tl + size_log_likelihood(b[:, 2], b[:, 3], self._type_sizes)
+        tl = tl + size_log_likelihood(b[:, 2], b[:, 3], self._type_sizes)
         tl = np.where(self._type_class[None, :] == c[:, None], tl, -np.inf)
         tp = _softmax(tl)
         t_idx = tp.argmax(1)
@@ -237,7 +236,6 @@ class DetectionModel:
 # absolute part (a pixel or two of box edge at 0.5 m weighs more on a car than on a ship).
 SIZE_SIGMA_REL = 0.2
 SIZE_SIGMA_ABS_M = 1.0
-SIZE_PRIOR = True
 
 
 def _catalogue_log_sizes(types) -> list[np.ndarray]:
