@@ -141,23 +141,23 @@ def _shape_cost(a: Detection, b: Detection, params: MatchParams) -> float:
     return size_w * min(size, 2.0) + params.heading_weight * heading
 
 
-def stay_cost(a: Detection, b: Detection, params: MatchParams, pixel_change: float | None = None) -> float:
+def stay_cost(a: Detection, b: Detection, params: MatchParams,
+              pixel_change: Callable[[], float] | None = None) -> float:
     """Cost of calling b the same item as a, in the same place; FORBIDDEN outside the gate.
 
-    pixel_change, when known, is how much the ground under the two boxes changed between
-    the dates (0-1); it settles a disagreement of named types (see the module doc)."""
+    pixel_change, when given, says how much the ground under the two boxes changed between
+    the dates (0-1); it is asked only inside the gate and only when the named types differ,
+    and it settles that disagreement (see the module doc)."""
     if a.cls != b.cls:
-        return FORBIDDEN
-    if pixel_change is not None and _known(a) and _known(b) and a.type != b.type:
-        if pixel_change >= SUPPORTS:
-            return FORBIDDEN
-        forbid_types = pixel_change >= CONTRADICTS and _types_disagree(a, b, params)
-    else:
-        forbid_types = _types_disagree(a, b, params)
-    if forbid_types:
         return FORBIDDEN
     shift = stay_distance(a, b, params)
     if shift > 1.0:
+        return FORBIDDEN
+    if pixel_change is not None and _known(a) and _known(b) and a.type != b.type:
+        change = pixel_change()
+        if change >= SUPPORTS or (change >= CONTRADICTS and _types_disagree(a, b, params)):
+            return FORBIDDEN
+    elif _types_disagree(a, b, params):
         return FORBIDDEN
     cost = shift ** 2 + _type_cost(a, b, params) + _shape_cost(a, b, params)
     return cost if cost <= params.max_cost else FORBIDDEN
@@ -212,11 +212,8 @@ def match(
     cost = np.full((nb, na), FORBIDDEN)
     for i, a in enumerate(before):
         for j, b in enumerate(after):
-            change = None
-            if pair_change is not None and a.cls == b.cls and _known(a) and _known(b) and a.type != b.type \
-                    and stay_distance(a, b, params) <= 1.0:
-                change = pair_change(i, j)
-            cost[i, j] = stay_cost(a, b, params, change)
+            asked = None if pair_change is None else (lambda i=i, j=j: pair_change(i, j))
+            cost[i, j] = stay_cost(a, b, params, asked)
     used_b: set[int] = set()
     used_a: set[int] = set()
     for i, j, c in _assign(cost):
