@@ -84,3 +84,19 @@ def test_train_on_yolo_obb_labels_without_types(tmp_path):
                             str(tmp_path / "c.pt"), "--steps", "2", "--batch", "2", "--chip", str(CHIP),
                             "--no-pretrained", "--data-gsd", "0.5", "--class-map", cmap])
     assert r.exit_code == 0, r.output
+
+
+def test_relative_centre_error_is_along_over_length_plus_across_over_width():
+    """A nose-east car (4 m x 2 m) whose centre is off by 1 m east (along its axis) and
+    0.5 m south (across it): 1/4 + 0.5/2. Offsets are in cells of 2 m, y down."""
+    import math
+
+    from sitewatch.detect.train import relative_centre_error
+
+    pred = torch.tensor([[0.5 + 0.5, 0.5 + 0.25]])
+    target = torch.tensor([[0.5, 0.5]])
+    logsize = torch.tensor([[math.log(4.0), math.log(2.0)]])
+    east = torch.tensor([[1.0, 0.0]])  # sin, cos of 90 degrees
+    assert relative_centre_error(pred, target, logsize, east, cell_m=2.0).item() == pytest.approx(0.5)
+    north = torch.tensor([[0.0, 1.0]])  # the same miss on a nose-north car: 0.5/4 along, 1/2 across
+    assert relative_centre_error(pred, target, logsize, north, cell_m=2.0).item() == pytest.approx(0.625)
