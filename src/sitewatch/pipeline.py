@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 BUNDLED_SCENARIO = "khmeimim-tartus-2024-12.yaml"
+INCOMPARABLE_PAIRS = "incomparable_pairs"  # key in an assess run's parameters
 
 
 def bundled_scenario() -> Path:
@@ -175,7 +176,10 @@ def run_site(catalog, site_name: str, out_dir: str | Path, model=None, align: bo
     outcome = compare_and_report(site, found.looks, out_dir, pixels, found.excluded)
     if progress:
         progress(f"report {site.name}", 1, 1)
-    run = start_run(catalog, "assess", site.name, {"out": str(out_dir)})
+    # The pairs refused as incomparable go with the run, so a later re-assessment (the web
+    # app's, after an analyst's verdict) states the same caveat.
+    run = start_run(catalog, "assess", site.name, {"out": str(out_dir), INCOMPARABLE_PAIRS:
+                                                   [list(pair) for pair in outcome.comparison.incomparable]})
     tracking = outcome.comparison.tracking
     outcome.verdicts = save_site_results(catalog, run, site.name, tracking.tracks, tracking.events,
                                          outcome.comparison.regions, event_pair_evidence(site, tracking))

@@ -9,7 +9,8 @@ from sitewatch.store.images import (add_image, aligned_images, alignment_for, al
                                     image_by_checksum, image_count, image_details, images_for_site, save_alignment)
 from sitewatch.store.records import AlignmentResult, ImageRecord, Run
 from sitewatch.store.results import (CarriedVerdicts, add_verdict, change_regions_for_site, detections_for_image, event_evidence,
-                                     events_for_site, finish_run, get_run, latest_assessment, record_run, runs_of_kind,
+                                     events_for_site, finish_run, get_run, latest_assessment, latest_assessment_run,
+                                     record_run, runs_of_kind,
                                      save_assessment,
                                      save_detections, save_site_results, start_run, tracks_for_site,
                                      verdicts_for_event)
@@ -20,7 +21,7 @@ __all__ = [
     "AlignmentResult", "CarriedVerdicts", "Catalog", "ImageRecord", "Run", "add_image", "add_site", "aligned_images", "add_verdict", "alignment_for",
     "alignments_for_site", "catalog_url", "change_regions_for_site", "detections_for_image", "event_evidence",
     "events_for_site", "finish_run", "get_image", "get_run", "get_site", "image_by_checksum", "image_count",
-    "image_details", "images_for_site", "latest_assessment", "list_sites", "open_catalog", "record_run",
+    "image_details", "images_for_site", "latest_assessment", "latest_assessment_run", "list_sites", "open_catalog", "record_run",
     "reference_image_id", "runs_of_kind",
     "save_alignment", "save_assessment", "save_detections", "save_site_results",
     "set_reference_image", "site_polygons", "start_run", "tracks_for_site", "verdicts_for_event",

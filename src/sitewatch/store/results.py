@@ -230,6 +230,15 @@ def latest_assessment(catalog: Catalog, site: str) -> Assessment | None:
                           caveats=tuple(r.caveats))
 
 
+def latest_assessment_run(catalog: Catalog, site: str) -> Run | None:
+    """The run that stored the site's latest assessment (None: none stored, or stored
+    without a run)."""
+    with catalog.reading() as s:
+        run_id = s.scalars(select(AssessmentRow.run_id).where(AssessmentRow.site == site)
+                           .order_by(AssessmentRow.created.desc(), AssessmentRow.id.desc())).first()
+    return None if run_id is None else get_run(catalog, run_id)
+
+
 def add_verdict(catalog: Catalog, event_id: str, verdict: str, note: str = "") -> None:
     if verdict not in VERDICTS:
         raise CatalogError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")

@@ -145,6 +145,7 @@ class Reviewed(BaseModel):
     confidence: str
     headline: str
     indicators: list[str]
+    caveats: list[str] = Field(description="the restated assessment's own caveats")
     without_events: list[str] = Field(description="the rejected events left out")
 
 

@@ -69,7 +69,8 @@ def reviewed_judgement(catalog: Catalog, site: Site, evs: Sequence[Event],
     assessment stands)."""
     from sitewatch.assess.posture import assess
     from sitewatch.change.looks import site_looks
-    from sitewatch.store import change_regions_for_site
+    from sitewatch.pipeline import INCOMPARABLE_PAIRS
+    from sitewatch.store import change_regions_for_site, latest_assessment_run
 
     rejected = [e for e in evs if e.id in verdicts and verdicts[e.id].verdict == "rejected"]
     if not rejected:
@@ -92,7 +93,9 @@ def reviewed_judgement(catalog: Catalog, site: Site, evs: Sequence[Event],
             kept.append(replace(d, state=restate[k]) if k in restate else d)
         looks.append(replace(lk, detections=tuple(kept)))
     ids = {e.id for e in rejected}
+    run = latest_assessment_run(catalog, site.name)
+    incomparable = [tuple(pair) for pair in (run.params.get(INCOMPARABLE_PAIRS, []) if run else [])]
     j = assess(site, looks, [e for e in evs if e.id not in ids], change_regions_for_site(catalog, site.name),
-               excluded=found.excluded).assessment
+               excluded=found.excluded, incomparable=incomparable).assessment
     return {"posture": j.posture, "likelihood": j.likelihood, "confidence": j.confidence, "headline": j.headline,
-            "indicators": list(j.indicators), "without_events": sorted(ids)}
+            "indicators": list(j.indicators), "caveats": list(j.caveats), "without_events": sorted(ids)}
