@@ -121,3 +121,22 @@ def test_nms_merges_two_views_of_one_long_item_but_not_neighbours():
     helis = np.array([[0.0, 0.0, 21.0, 21.0, 0.0], [9.0, 0.0, 21.0, 21.0, 0.0]])
     assert len(rotated_nms(cars, scores, 0.3, shared_centres=True)) == 2
     assert len(rotated_nms(helis, scores, 0.5, shared_centres=True)) == 2
+
+
+def test_nms_merges_one_hull_boxed_twice_along_its_axis_but_not_berthed_neighbours():
+    from sitewatch.detect.geometry import rotated_iou, rotated_nms
+
+    # One 74 m submarine (heading 200) boxed twice, the centres 28 m apart along the hull and
+    # the axes 11 deg apart (seen in a simulated port): IoU under 0.3.
+    h = np.radians(200.0)
+    twice = np.array([[0.0, 0.0, 65.0, 9.0, 200.0], [28 * np.sin(h), 28 * np.cos(h), 84.0, 9.0, 211.0]])
+    scores = np.array([0.69, 0.61])
+    assert rotated_iou(twice[:1], twice[1:])[0, 0] < 0.3
+    assert list(rotated_nms(twice, scores, 0.3, shared_centres=True)) == [0]
+    # Two submarines moored bow to stern (80 m apart on one axis), two rafted side by side
+    # (11 m apart across), and two trucks parked nose to tail stay two items each.
+    bow_to_stern = np.array([[0.0, 0.0, 74.0, 10.0, 0.0], [0.0, 80.0, 74.0, 10.0, 180.0]])
+    rafted = np.array([[0.0, 0.0, 74.0, 10.0, 0.0], [11.0, 0.0, 74.0, 10.0, 0.0]])
+    trucks = np.array([[0.0, 0.0, 7.0, 2.5, 90.0], [7.5, 0.0, 7.0, 2.5, 90.0]])
+    for pair in (bow_to_stern, rafted, trucks):
+        assert len(rotated_nms(pair, scores, 0.3, shared_centres=True)) == 2

@@ -21,6 +21,8 @@ from sitewatch.domain import OrientedBox, normalise_heading
 # Order of the corners, shared with OrientedBox.corners(): front-left, rear-left,
 # rear-right, front-right (counter-clockwise in a y-north frame).
 _SIGNS = np.array([(1, 1), (-1, 1), (-1, -1), (1, -1)], dtype=np.float64)
+# Two long boxes whose axes agree this closely (degrees, either direction) can be one hull.
+AXIS_AGREE_DEG = 15.0
 
 
 def box_array(boxes: list[OrientedBox]) -> np.ndarray:
@@ -217,7 +219,11 @@ def rotated_nms(
     lie closer than the narrower one's width also overlap, whatever their IoU. Two views of
     one launcher that disagree on its axis, or sit a metre apart across it, have a low IoU;
     two real long items cannot stand closer than their width without touching. (Square
-    boxes can: two helicopters whose rotor discs overlap.)
+    boxes can: two helicopters whose rotor discs overlap.) So do two long boxes on one axis
+    (within AXIS_AGREE_DEG, less than half the narrower width across it) whose centres lie
+    less than half the shorter length apart along it: one hull, seen twice with the
+    centre slid along it, which is where the detector errs on a ship. Two real hulls on one
+    axis, bow to stern, are at least the shorter length apart.
     """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
     n = len(boxes)
@@ -240,7 +246,15 @@ def rotated_nms(
     if shared_centres:
         long_ = boxes[:, 2] >= 2.0 * boxes[:, 3]
         gap = np.hypot(boxes[left, 0] - boxes[right, 0], boxes[left, 1] - boxes[right, 1])
-        overlapping |= long_[left] & long_[right] & (gap < np.minimum(boxes[left, 3], boxes[right, 3]))
+        both_long = long_[left] & long_[right]
+        overlapping |= both_long & (gap < np.minimum(boxes[left, 3], boxes[right, 3]))
+        h = np.radians(boxes[left, 4])
+        dx, dy = boxes[right, 0] - boxes[left, 0], boxes[right, 1] - boxes[left, 1]
+        along = np.abs(dx * np.sin(h) + dy * np.cos(h))
+        across = np.abs(dx * np.cos(h) - dy * np.sin(h))
+        on_one_axis = heading_error(boxes[left, 4], boxes[right, 4], directed=False) <= AXIS_AGREE_DEG
+        overlapping |= (both_long & on_one_axis & (across < 0.5 * np.minimum(boxes[left, 3], boxes[right, 3]))
+                        & (along < 0.5 * np.minimum(boxes[left, 2], boxes[right, 2])))
     left, right = left[overlapping], right[overlapping]
     by_box = np.argsort(left, kind="stable")
     left, right = left[by_box], right[by_box]
