@@ -61,6 +61,23 @@ def pick_threshold(preds, truths, model_path: Path) -> float:
     return best[1]
 
 
+def record_metrics(model_path: Path, what: str, scores: dict) -> None:
+    """Write the scores that chose the operating point into the model's `metrics` metadata
+    (AP50 per class, precision, recall, type and state accuracy), so the file says how it
+    was measured."""
+    import onnx
+
+    m = onnx.load(str(model_path))
+    props = {prop.key: prop for prop in m.metadata_props}
+    if "metrics" not in props:
+        props["metrics"] = m.metadata_props.add()
+        props["metrics"].key = "metrics"
+    kept = {k: scores[k] for k in ("precision", "recall", "type_accuracy", "state_accuracy", "map50")}
+    kept["ap50"] = {c: v["ap50"] for c, v in scores["per_class"].items()}
+    props["metrics"].value = json.dumps({"data": what, "iou": scores["iou_threshold"], **kept})
+    onnx.save(m, str(model_path))
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None)
@@ -95,6 +112,9 @@ def main(argv: list[str] | None = None) -> dict:
     scores["scenes"] = args.scenes
     scores["gsds_m"] = list(GSDS)
     scores["seconds"] = round(time.perf_counter() - t0, 1)
+    if args.pick_threshold:
+        record_metrics(Path(model.path), f"simulated validation, seeds {args.seed}-{args.seed + args.scenes - 1}",
+                       evaluate(preds, truths, score_threshold=thr))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(scores, indent=2))
     ap50 = ", ".join(f"{c} {v['ap50']}" for c, v in scores["per_class"].items())

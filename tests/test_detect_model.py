@@ -184,3 +184,42 @@ def test_catalogue_size_settles_a_type_the_network_cannot_tell():
     # A 58 m box lies between the two: the size barely favours one, and logits 3 apart decide.
     mid = size_log_likelihood(np.log([58.0]), np.log([62.0]), sizes)
     assert abs(mid[0, 0] - mid[0, 1]) < 3.0
+
+
+def test_a_model_that_reads_states_at_the_ends_sees_an_open_nose_the_centre_misses():
+    """An An-124 (69 m, nose west) whose centre cell says "normal" a little and whose nose
+    cell says "cargo_open" clearly: a centre-only model reports normal, a model that reads
+    states at both ends of the axis (metadata state_points) reports cargo_open."""
+    from dataclasses import replace
+
+    from sitewatch.detect.model import DEFAULT_MODEL, STATE_AT_CENTRE, STATE_AT_ENDS, end_cells
+
+    if not DEFAULT_MODEL.exists():
+        pytest.skip("no shipped model")
+    m = DetectionModel()
+    info = m.info
+    n = 64
+    heat = np.zeros((len(info.classes), n, n), np.float32)
+    heat[info.classes.index("aircraft"), 32, 32] = 0.9
+    box = np.zeros((8, n, n), np.float32)
+    box[0:2] = 0.5
+    box[2], box[3] = math.log(69.1), math.log(73.3)
+    box[4], box[5] = -1.0, 0.0  # heading 270: nose west
+    box[6], box[7] = 0.0, -1.0  # axis east-west
+    typ = np.zeros((len(info.types), n, n), np.float32)
+    typ[info.types.index("An-124")] = 5.0
+    state = np.zeros((len(info.states), n, n), np.float32)
+    normal, cargo = info.states.index("normal"), info.states.index("cargo_open")
+    state[normal, 32, 32] = 0.3
+    length_px = 69.1 / info.gsd_m
+    (nose_r, nose_c), (tail_r, tail_c) = end_cells(np.array([130.0]), np.array([130.0]), np.array([length_px]),
+                                                   np.array([270.0]), info.stride, (n, n))
+    assert nose_c[0] < 32 < tail_c[0] and nose_r[0] == tail_r[0] == 32
+    state[cargo, nose_r[0], nose_c[0]] = 2.0
+    m.info = replace(info, score_pivot=None, state_points=STATE_AT_CENTRE)
+    centre_only = m.decode(heat, box, typ, state, 0.3)
+    m.info = replace(info, score_pivot=None, state_points=STATE_AT_ENDS)
+    with_ends = m.decode(heat, box, typ, state, 0.3)
+    assert list(centre_only.type) == list(with_ends.type) == ["An-124"]
+    assert list(centre_only.state) == ["normal"] and list(with_ends.state) == ["cargo_open"]
+    assert with_ends.boxes[0][:2] == pytest.approx([130.0, 130.0])
