@@ -64,6 +64,9 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
 
+_ALLOWED_STATES = torch.from_numpy(tg.allowed_states())
+
+
 def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """CenterNet's penalty-reduced focal loss, normalised by the number of centres."""
     p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
@@ -117,7 +120,10 @@ def compute_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], o
     typ = _masked_ce(_gather(out["type"], bi, cell), batch["type"], wgt)
     state = _masked_ce(_gather(out["state"], bi, cell), batch["state"], wgt)
     if state_at_ends and len(batch["end_index"]):
+        # Only among the states the item's type can show: the ends learn to tell an open
+        # nose from a closed one, not that most things are "normal".
         ends = _gather(out["state"], batch["end_batch"], batch["end_index"])
+        ends = ends.masked_fill(~_ALLOWED_STATES[batch["end_type"]], float("-inf"))
         state = state + F.cross_entropy(ends, batch["end_state"])
     total = heat + offset + size + heading + typ + state
     return {"heat": heat, "box": offset + size + heading, "type": typ, "state": state, "total": total}
@@ -158,7 +164,7 @@ class ChipStream:
             "reg_batch": torch.from_numpy(np.concatenate([np.full(len(t["reg_index"]), b) for b, t in regs])),
         }
         for key in ("reg_index", "reg_weight", "offset", "logsize", "sincos", "type", "state", "directed",
-                    "end_index", "end_state"):
+                    "end_index", "end_state", "end_type"):
             out[key] = torch.from_numpy(np.concatenate([t[key] for _, t in regs]))
         out["end_batch"] = torch.from_numpy(np.concatenate([np.full(len(t["end_index"]), b) for b, t in regs]))
         return out
