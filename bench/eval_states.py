@@ -62,10 +62,10 @@ def main() -> int:
         print(f"{name:40s} {row['right']:4d} / {row['matched']:4d}  ({row['accuracy']}; {row['missed']} not found)")
     accs = [row["accuracy"] for row in rows.values() if row["accuracy"] is not None]
     balanced = round(float(np.mean(accs)), 3) if accs else None
-    print(f"states on {args.chips} unseen object chips ({model.info.model_id} {model.info.version}, state read at "
-          f"{model.info.state_points}): balanced accuracy {balanced} over {len(accs)} type-state cells")
+    print(f"states on {args.chips} unseen object chips ({model.info.model_id} {model.info.version}): "
+          f"balanced accuracy {balanced} over {len(accs)} type-state cells")
     print(json.dumps({"bench": "states", "model": f"{model.info.model_id} {model.info.version}",
-                      "state_points": model.info.state_points, "chips": args.chips, "seed": args.seed,
+                      "chips": args.chips, "seed": args.seed,
                       "balanced_accuracy": balanced, "cells": rows,
                       "seconds": round(time.perf_counter() - t0, 1)}))
     return 0

@@ -108,24 +108,3 @@ def test_scene_chips_cover_both_dates_and_keep_centres_inside():
             assert o.cls in CLASSES
         total += len(objects)
     assert total > 0
-
-
-def test_states_are_trained_at_both_ends_of_the_axis_where_they_lie_in_the_chip():
-    from sitewatch.domain import STATES
-
-    # A 40 px long An-124 heading east (nose right) at (100, 100), cargo open: its ends lie
-    # 16 px either side, in cells 29 and 21 of row 25. One of unknown state gets none; one
-    # nose west whose nose leaves the map keeps only its tail (x 20, cell 5); a car (one
-    # state only) gets none.
-    an124, car = tg.TYPES.index("An-124"), tg.TYPES.index("car")
-    opened, normal = STATES.index("cargo_open"), STATES.index("normal")
-    boxes = np.array([[100.0, 100.0, 40.0, 10.0, 90.0], [60.0, 20.0, 40.0, 10.0, 0.0],
-                      [4.0, 200.0, 40.0, 10.0, 270.0], [200.0, 60.0, 40.0, 10.0, 0.0]])
-    s = tg.Sample(np.zeros((256, 256, 3), np.uint8), boxes, np.zeros(4, int), np.array([an124, an124, an124, car]),
-                  np.array([opened, -1, normal, normal]), np.ones(4, bool))
-    t = tg.build_targets(s, len(CLASSES), STRIDE, GSD)
-    w = 256 // STRIDE
-    cells = {(int(i) // w, int(i) % w): int(st) for i, st in zip(t["end_index"], t["end_state"])}
-    assert cells == {(25, 29): opened, (25, 21): opened, (50, 5): normal}
-    assert set(t["end_type"]) == {an124}
-    assert tg.allowed_states()[an124].sum() == 2 and tg.allowed_states()[car].sum() == 1

@@ -36,8 +36,6 @@ def train_command(
                                                              "with a fresh optimiser and schedule."),
     offset_by_size: float = typer.Option(0.0, "--offset-by-size", help="Weight of a centre loss relative to the "
                                                                        "object's length and width (as IoU sees it)."),
-    state_at_ends: bool = typer.Option(False, "--state-at-ends", help="Also train and read item states at both "
-                                                                      "ends of the item's axis (nose, tail)."),
     model_id: str = typer.Option("sitewatch-ocn", "--model-id"),
     version: str = typer.Option("0.1.0", "--version"),
 ) -> None:
@@ -52,8 +50,7 @@ def train_command(
                       steps=steps, batch=batch, chip=chip, lr=lr, gsd_m=gsd, data_gsd=data_gsd,
                       class_map=parse_class_map(class_map) if class_map or data_gsd else None,
                       pretrained=pretrained, threads=threads, seed=seed, minutes=minutes, freeze_blocks=freeze_blocks, model_id=model_id, version=version,
-                      init_from=str(init_from) if init_from else None, offset_by_size=offset_by_size,
-                      state_at_ends=state_at_ends)
+                      init_from=str(init_from) if init_from else None, offset_by_size=offset_by_size)
     with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeRemainingColumn()) as bar:
         task = bar.add_task("", total=steps)

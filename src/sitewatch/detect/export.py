@@ -15,14 +15,13 @@ import onnx
 import torch
 
 from sitewatch import equipment
-from sitewatch.detect.model import FORMAT_TAG, STATE_AT_CENTRE
+from sitewatch.detect.model import FORMAT_TAG
 from sitewatch.detect.network import ExportWrapper, OrientedCenterNet
 from sitewatch.domain import CLASSES, STATES
 
 
 def metadata(model_id: str, version: str, gsd_m: float, input_size: int, tile_overlap_px: int,
-             training: dict, metrics: dict, score_threshold: float = 0.3, nms_iou: float = 0.3,
-             state_points: str = STATE_AT_CENTRE) -> dict[str, str]:
+             training: dict, metrics: dict, score_threshold: float = 0.3, nms_iou: float = 0.3) -> dict[str, str]:
     types = equipment.TYPE_NAMES
     return {
         "format": FORMAT_TAG,
@@ -42,7 +41,6 @@ def metadata(model_id: str, version: str, gsd_m: float, input_size: int, tile_ov
         "heading": "full360 clockwise from image up; nose direction",
         "training": json.dumps(training),
         "metrics": json.dumps(metrics),
-        "state_points": state_points,
     }
 
 

@@ -40,14 +40,6 @@ FORMAT_TAG = "sitewatch-ocn/1"
 _REQUIRED = ("format", "model_id", "version", "gsd_m", "classes", "types", "type_classes", "type_states",
              "states", "input_size", "stride", "score_threshold", "nms_iou", "tile_overlap_px")
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "sitewatch-ocn.onnx"
-# Where a model reads an item's state (metadata `state_points`): at its centre only, or also
-# at both ends of its axis, STATE_END_REACH of its length from the centre. An An-124's
-# raised nose visor lies 35 m from its centre, beyond what the centre cell sees; the cells
-# over its nose and tail see it (and a lowered rear ramp). Their state logits are summed
-# with the centre's: each read is independent evidence, and an end that shows nothing
-# adds little.
-STATE_AT_CENTRE, STATE_AT_ENDS = "centre", "centre+ends"
-STATE_END_REACH = 0.4
 
 
 @dataclass(frozen=True)
@@ -68,7 +60,6 @@ class ModelInfo:
     training: dict
     metrics: dict
     score_pivot: float | None = None
-    state_points: str = STATE_AT_CENTRE
 
 
 def rescale_scores(raw: np.ndarray, pivot: float) -> np.ndarray:
@@ -156,15 +147,11 @@ def _parse_info(path: Path, meta: dict[str, str]) -> ModelInfo:
             tile_overlap_px=int(meta["tile_overlap_px"]),
             training=json.loads(meta.get("training", "{}")), metrics=json.loads(meta.get("metrics", "{}")),
             score_pivot=float(meta["score_pivot"]) if meta.get("score_pivot") else None,
-            state_points=meta.get("state_points", STATE_AT_CENTRE),
         )
     except (ValueError, TypeError) as exc:
         raise ModelError(str(path), f"unreadable metadata ({exc})") from exc
     if info.score_pivot is not None and not 0.0 < info.score_pivot < 1.0:
         raise ModelError(str(path), f"bad metadata: score_pivot={info.score_pivot} (must be between 0 and 1)")
-    if info.state_points not in (STATE_AT_CENTRE, STATE_AT_ENDS):
-        raise ModelError(str(path), f"bad metadata: state_points={info.state_points!r} "
-                                    f"(must be {STATE_AT_CENTRE!r} or {STATE_AT_ENDS!r})")
     if not info.gsd_m > 0 or info.input_size % info.stride:
         raise ModelError(str(path), f"bad metadata: gsd_m={info.gsd_m}, input_size={info.input_size}")
     return info
@@ -233,9 +220,6 @@ class DetectionModel:
         tp = _softmax(tl)
         t_idx = tp.argmax(1)
         sl = state[:, yy, xx].T.astype(np.float64)
-        if self.info.state_points == STATE_AT_ENDS:
-            for ey, ex in end_cells(cx, cy, length, heading, s, heat.shape[1:]):
-                sl = sl + state[:, ey, ex].T
         sl = np.where(self._type_state_ok[t_idx], sl, -np.inf)
         sp = _softmax(sl)
         s_idx = sp.argmax(1)
@@ -246,24 +230,6 @@ class DetectionModel:
             np.array(self.info.types, dtype=object)[t_idx], tp[np.arange(len(t_idx)), t_idx],
             np.array(self.info.states, dtype=object)[s_idx], sp[np.arange(len(s_idx)), s_idx],
         )
-
-
-def end_cells(cx: np.ndarray, cy: np.ndarray, length: np.ndarray, heading_deg: np.ndarray, stride: int,
-              shape: tuple[int, int] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(rows, cols) of the output cells at both ends of each box's axis, STATE_END_REACH of
-    its length from the centre; clipped to a map of `shape` when given. Pixels: x right,
-    y down; heading clockwise from image up. `targets.build_targets` trains states on the
-    same cells."""
-    h = np.radians(np.asarray(heading_deg, dtype=np.float64))
-    reach = STATE_END_REACH * np.asarray(length, dtype=np.float64)
-    out = []
-    for sign in (1.0, -1.0):
-        ex = np.floor((np.asarray(cx) + sign * reach * np.sin(h)) / stride)
-        ey = np.floor((np.asarray(cy) - sign * reach * np.cos(h)) / stride)
-        if shape is not None:
-            ex, ey = np.clip(ex, 0, shape[1] - 1), np.clip(ey, 0, shape[0] - 1)
-        out.append((ey.astype(np.int64), ex.astype(np.int64)))
-    return out
 
 
 # The measured size's spread about the true one, in log units: a relative part and an

@@ -15,7 +15,6 @@ import numpy as np
 
 from sitewatch import equipment
 from sitewatch.detect import labels as label_io
-from sitewatch.detect.model import end_cells
 from sitewatch.domain import CLASSES, STATES
 from sitewatch.errors import InputError
 
@@ -206,11 +205,7 @@ def build_targets(sample: Sample, n_classes: int, stride: int, gsd_m: float) -> 
     rows = rows[: MAX_OBJECTS * 9]
     k = len(rows)
     arr = np.array(rows, dtype=np.float64).reshape(k, 11)
-    end_index, end_state, end_type = state_end_targets(sample, stride, (h, w))
     return {
-        "end_index": end_index,
-        "end_state": end_state,
-        "end_type": end_type,
         "heat": heat,
         "reg_index": arr[:, 0].astype(np.int64),
         "reg_weight": arr[:, 1].astype(np.float32),
@@ -221,37 +216,3 @@ def build_targets(sample: Sample, n_classes: int, stride: int, gsd_m: float) -> 
         "state": arr[:, 9].astype(np.int64),
         "directed": arr[:, 10].astype(bool),
     }
-
-
-def _has_states(type_index: int) -> bool:
-    return type_index >= 0 and len(equipment.get(TYPES[type_index]).states) > 1
-
-
-def state_end_targets(sample: Sample, stride: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Flat cell indices at both ends of each object's axis (`model.end_cells`) and the
-    object's state there, for objects of a type with more than one state whose state is
-    known and whose centre and end fall inside the map; cells the object's centre already
-    covers are left to the centre. (Types with one state would only teach the ends that
-    everything is "normal".)"""
-    h, w = shape
-    known = (sample.state >= 0) & np.array([_has_states(int(t)) for t in sample.type], bool)
-    b = sample.boxes[known]
-    states = sample.state[known]
-    types = sample.type[known]
-    if len(b) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    ix, iy = np.floor(b[:, 0] / stride), np.floor(b[:, 1] / stride)
-    centre_in = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
-    cells, labels, kinds = [], [], []
-    for ey, ex in end_cells(b[:, 0], b[:, 1], b[:, 2], b[:, 4], stride):
-        ok = centre_in & (ex >= 0) & (ex < w) & (ey >= 0) & (ey < h) & ((ex != ix) | (ey != iy))
-        cells.append(ey[ok] * w + ex[ok])
-        labels.append(states[ok])
-        kinds.append(types[ok])
-    return (np.concatenate(cells).astype(np.int64), np.concatenate(labels).astype(np.int64),
-            np.concatenate(kinds).astype(np.int64))
-
-
-def allowed_states() -> np.ndarray:
-    """(T, S) bool: the states each catalogue type can show."""
-    return np.array([[st in equipment.get(t).states for st in STATES] for t in TYPES], bool)

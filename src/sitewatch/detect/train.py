@@ -19,7 +19,6 @@ import torch
 from torch.nn import functional as F
 
 from sitewatch.detect import targets as tg
-from sitewatch.detect.model import STATE_AT_CENTRE, STATE_AT_ENDS
 from sitewatch.detect.network import STRIDE, OrientedCenterNet, normalise_input
 from sitewatch.domain import CLASSES, STATES
 from sitewatch.errors import InputError
@@ -58,13 +57,7 @@ class TrainConfig:
     # counts a 0.5 m miss the same on a car and on an An-124; this term weighs it by the
     # car's size (0 turns it off, as in stages 1-3 of the shipped model).
     offset_by_size: float = 0.0
-    # Also train the state head on the cells at both ends of each item's axis, and export a
-    # model that reads states there (`model.STATE_AT_ENDS`).
-    state_at_ends: bool = False
     extra: dict = field(default_factory=dict)
-
-
-_ALLOWED_STATES = torch.from_numpy(tg.allowed_states())
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -95,7 +88,7 @@ def relative_centre_error(pred_offset: torch.Tensor, target_offset: torch.Tensor
 
 
 def compute_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], offset_by_size: float = 0.0,
-                 cell_m: float = STRIDE * 0.5, state_at_ends: bool = False) -> dict[str, torch.Tensor]:
+                 cell_m: float = STRIDE * 0.5) -> dict[str, torch.Tensor]:
     heat = focal_loss(out["heat"], batch["heat"])
     bi, cell, wgt = batch["reg_batch"], batch["reg_index"], batch["reg_weight"]
     zero = out["heat"].sum() * 0.0
@@ -119,12 +112,6 @@ def compute_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], o
         heading = heading + ((ax - axis_t).abs().sum(1) * wgt).sum() / norm
     typ = _masked_ce(_gather(out["type"], bi, cell), batch["type"], wgt)
     state = _masked_ce(_gather(out["state"], bi, cell), batch["state"], wgt)
-    if state_at_ends and len(batch["end_index"]):
-        # Only among the states the item's type can show: the ends learn to tell an open
-        # nose from a closed one, not that most things are "normal".
-        ends = _gather(out["state"], batch["end_batch"], batch["end_index"])
-        ends = ends.masked_fill(~_ALLOWED_STATES[batch["end_type"]], float("-inf"))
-        state = state + F.cross_entropy(ends, batch["end_state"])
     total = heat + offset + size + heading + typ + state
     return {"heat": heat, "box": offset + size + heading, "type": typ, "state": state, "total": total}
 
@@ -163,10 +150,8 @@ class ChipStream:
             "heat": torch.from_numpy(np.stack(heats)),
             "reg_batch": torch.from_numpy(np.concatenate([np.full(len(t["reg_index"]), b) for b, t in regs])),
         }
-        for key in ("reg_index", "reg_weight", "offset", "logsize", "sincos", "type", "state", "directed",
-                    "end_index", "end_state", "end_type"):
+        for key in ("reg_index", "reg_weight", "offset", "logsize", "sincos", "type", "state", "directed"):
             out[key] = torch.from_numpy(np.concatenate([t[key] for _, t in regs]))
-        out["end_batch"] = torch.from_numpy(np.concatenate([np.full(len(t["end_index"]), b) for b, t in regs]))
         return out
 
 
@@ -255,7 +240,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = 
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         batch = stream.batch()
-        losses = compute_loss(net(batch["image"]), batch, cfg.offset_by_size, STRIDE * cfg.gsd_m, cfg.state_at_ends)
+        losses = compute_loss(net(batch["image"]), batch, cfg.offset_by_size, STRIDE * cfg.gsd_m)
         opt.zero_grad(set_to_none=True)
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
@@ -282,7 +267,6 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = 
         "pretrained_lite0_tensors": loaded,
         "frozen_lite0_blocks": cfg.freeze_blocks,
         "offset_by_size": cfg.offset_by_size,
-        "state_at_ends": cfg.state_at_ends,
         "final_loss": history[-1] if history else {},
     }
     for d in cfg.data:
@@ -300,6 +284,5 @@ def export(cfg: TrainConfig, summary: dict, metrics: dict | None = None) -> Path
     net, _ = build_network(False)
     net.load_state_dict(state["net"], strict=False)
     net.eval()
-    meta = metadata(cfg.model_id, cfg.version, cfg.gsd_m, 1024, cfg.tile_overlap_px, summary, metrics or {},
-                    state_points=STATE_AT_ENDS if cfg.state_at_ends else STATE_AT_CENTRE)
+    meta = metadata(cfg.model_id, cfg.version, cfg.gsd_m, 1024, cfg.tile_overlap_px, summary, metrics or {})
     return export_onnx(net, Path(cfg.out), meta, cfg.chip)
