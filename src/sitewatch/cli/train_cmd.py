@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import typer
@@ -64,3 +65,54 @@ def train_command(
         summary = train(cfg, progress=show)
     path = export(cfg, summary)
     print(json.dumps({"model": str(path), **summary}))
+
+
+@app.command("train-states")
+def train_states_command(
+    data: list[Path] = typer.Option(..., "--data", help="Chip folder(s) written by `sitewatch dataset`."),
+    detector: Path = typer.Option(..., "--detector", help="The detector the reader is for; a copy of it that "
+                                                          "names the reader is written beside the reader."),
+    out_dir: Path = typer.Option(Path("runs/states"), "--out-dir", help="Folder for the reader and the detector copy."),
+    applies_to: str = typer.Option(None, "--applies-to", help="Types the reader re-reads, comma-separated "
+                                                              "(default: every type with more than one state)."),
+    epochs: int = typer.Option(12, "--epochs"),
+    version: str = typer.Option(None, "--version", help="Version of the detector copy (its outputs change)."),
+    threads: int = typer.Option(2, "--threads"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Train the state reader on nose-up crops of the chips' items, and attach it to a detector."""
+    try:
+        from sitewatch.detect import state_train as st
+        from sitewatch.detect.export import with_metadata
+    except ImportError as exc:
+        raise InputError("sitewatch train-states", f"needs the train extra (pip install 'sitewatch[train]'): {exc}") from exc
+    from sitewatch.detect.model import DetectionModel
+
+    det = DetectionModel(detector)  # refuses a missing or foreign detector before any work
+    kinds = st.stateful_types()
+    chosen = [t.strip() for t in applies_to.split(",")] if applies_to else sorted(kinds)
+    unknown = [t for t in chosen if t not in kinds]
+    if unknown:
+        raise InputError("--applies-to", f"{', '.join(unknown)}: not a type with more than one state "
+                                         f"(those are {', '.join(sorted(kinds))})")
+    cfg = st.StateTrainConfig(data=[str(d) for d in data], gsd_m=det.gsd_m, epochs=epochs, threads=threads, seed=seed)
+    t0 = time.monotonic()
+    with Progress(TextColumn("{task.fields[stage]}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.description}"), TimeRemainingColumn()) as bar:
+        task = bar.add_task("", total=None, stage="cutting crops")
+        crops, types, states = st.collect_crops(cfg, lambda n, total: bar.update(task, completed=n, total=total))
+        bar.update(task, stage="training", completed=0, total=None)
+
+        def show(step: int, total: int, loss: float) -> None:
+            bar.update(task, completed=step, total=total, description=f"loss {loss:.3f}")
+
+        net = st.train_reader(cfg, crops, types, states, show)
+    training = st.summary(cfg, crops, types, states, time.monotonic() - t0)
+    reader_name = f"{detector.stem}.states.onnx"
+    reader = st.export_reader(net, out_dir / reader_name, chosen, training, {})
+    updates = {"state_reader": reader_name}
+    if version:
+        updates["version"] = version
+    copy = with_metadata(detector, out_dir / detector.name, updates)
+    print(json.dumps({"state_reader": str(reader), "detector": str(copy), "applies_to": chosen,
+                      "crops": training["crops"], "seconds": training["seconds"]}))

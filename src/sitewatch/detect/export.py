@@ -46,27 +46,48 @@ def metadata(model_id: str, version: str, gsd_m: float, input_size: int, tile_ov
 
 def export_onnx(net: OrientedCenterNet, path: Path, meta: dict[str, str], input_size: int) -> Path:
     """Write `net` as ONNX (opset 17, dynamic batch and size) with `meta` as metadata_props."""
-    path = Path(path)
+    return export_graph(
+        ExportWrapper(net).eval(), torch.zeros(1, 3, input_size, input_size), Path(path), ["image"],
+        ["heat", "box", "type", "state"],
+        {"image": {0: "batch", 2: "height", 3: "width"},
+         "heat": {0: "batch", 2: "h4", 3: "w4"}, "box": {0: "batch", 2: "h4", 3: "w4"},
+         "type": {0: "batch", 2: "h4", 3: "w4"}, "state": {0: "batch", 2: "h4", 3: "w4"}},
+        meta)
+
+
+def export_graph(module: torch.nn.Module, dummy: torch.Tensor, path: Path, inputs: list[str], outputs: list[str],
+                 dynamic_axes: dict, meta: dict[str, str]) -> Path:
+    """Write an eval-mode module as an opset-17 ONNX file with `meta` as metadata_props,
+    replacing `path` only once the file is whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    wrapper = ExportWrapper(net).eval()
-    dummy = torch.zeros(1, 3, input_size, input_size)
     tmp = path.with_suffix(".tmp.onnx")
     with torch.no_grad(), warnings.catch_warnings():
         # The TorchScript exporter is deprecated but gives the plain opset-17 graph ORT runs fastest.
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            wrapper, dummy, str(tmp), opset_version=17, input_names=["image"],
-            output_names=["heat", "box", "type", "state"],
-            dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
-                          "heat": {0: "batch", 2: "h4", 3: "w4"}, "box": {0: "batch", 2: "h4", 3: "w4"},
-                          "type": {0: "batch", 2: "h4", 3: "w4"}, "state": {0: "batch", 2: "h4", 3: "w4"}},
-            dynamo=False,
-        )
+        torch.onnx.export(module, dummy, str(tmp), opset_version=17, input_names=inputs, output_names=outputs,
+                          dynamic_axes=dynamic_axes, dynamo=False)
     model = onnx.load(str(tmp))
+    _set_metadata(model, meta)
+    onnx.save(model, str(tmp))
+    tmp.replace(path)
+    return path
+
+
+def _set_metadata(model: onnx.ModelProto, meta: dict[str, str]) -> None:
     del model.metadata_props[:]
     for k, v in meta.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = k, v
-    onnx.save(model, str(path))
-    tmp.unlink()
-    return path
+
+
+def with_metadata(src: Path, dst: Path, updates: dict[str, str]) -> Path:
+    """Copy an ONNX file to `dst` with some metadata entries set (others kept)."""
+    model = onnx.load(str(src))
+    meta = {p.key: p.value for p in model.metadata_props}
+    meta.update(updates)
+    _set_metadata(model, meta)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_suffix(".tmp.onnx")
+    onnx.save(model, str(tmp))
+    tmp.replace(dst)
+    return dst

@@ -17,6 +17,9 @@ it (no configuration travels beside the weights):
                       which is what the change and assessment stages assume); score_threshold
                       is on that rescaled scale.
     training, metrics JSON summaries
+    state_reader      optional: the file name of a state reader beside the model
+                      (`detect.state_reader`), which re-reads the state of the types it
+                      applies to from a nose-up crop of each detected item
 
 Input: float32 (B, 3, H, W) RGB 0..255. Outputs: heat (B, C, H/s, W/s) sigmoid scores with
 non-peaks zeroed, box (B, 6 or 8, ...) offset x, offset y (cells), log length m, log width
@@ -177,6 +180,14 @@ class DetectionModel:
         self._type_state_ok = np.array([[s in self.info.type_states[t] for s in self.info.states]
                                         for t in self.info.types])
         self._type_sizes = _catalogue_log_sizes(self.info.types)
+        self.state_reader = None
+        if meta.get("state_reader"):
+            from sitewatch.detect.state_reader import StateReader
+
+            reader_path = self.path.parent / meta["state_reader"]
+            if not reader_path.exists():
+                raise ModelError(str(self.path), f"names a state reader {reader_path.name} that is not beside it")
+            self.state_reader = StateReader(reader_path, self.info.states, threads)
 
     @property
     def gsd_m(self) -> float:
@@ -193,7 +204,24 @@ class DetectionModel:
     def run(self, batch: np.ndarray, score_threshold: float | None = None) -> list[RawDetections]:
         heat, box, typ, state = self.raw(batch)
         thr = self.info.score_threshold if score_threshold is None else score_threshold
-        return [self.decode(heat[i], box[i], typ[i], state[i], thr) for i in range(len(heat))]
+        dets = [self.decode(heat[i], box[i], typ[i], state[i], thr) for i in range(len(heat))]
+        if self.state_reader is not None:
+            dets = [self.reread_states(batch[i], d) for i, d in enumerate(dets)]
+        return dets
+
+    def reread_states(self, image_chw: np.ndarray, dets: RawDetections) -> RawDetections:
+        """States of the reader's types, read again from nose-up crops of the image."""
+        sel = np.flatnonzero(np.isin(dets.type, self.state_reader.info.applies_to))
+        if not len(sel):
+            return dets
+        logits = self.state_reader.read(image_chw.transpose(1, 2, 0), dets.boxes[sel]).astype(np.float64)
+        ok = self._type_state_ok[[self.info.types.index(t) for t in dets.type[sel]]]
+        sp = _softmax(np.where(ok, logits, -np.inf))
+        s_idx = sp.argmax(1)
+        state, state_score = dets.state.copy(), dets.state_score.copy()
+        state[sel] = np.array(self.info.states, dtype=object)[s_idx]
+        state_score[sel] = sp[np.arange(len(sel)), s_idx]
+        return RawDetections(dets.boxes, dets.cls, dets.score, dets.type, dets.type_score, state, state_score)
 
     def decode(self, heat, box, typ, state, threshold: float) -> RawDetections:
         """Peaks above threshold -> boxes in the tile's pixels, with type and state."""
