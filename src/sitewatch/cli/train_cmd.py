@@ -83,7 +83,7 @@ def train_states_command(
     """Train the state reader on nose-up crops of the chips' items, and attach it to a detector."""
     try:
         from sitewatch.detect import state_train as st
-        from sitewatch.detect.export import with_metadata
+        from sitewatch.detect.export import attach_companion
     except ImportError as exc:
         raise InputError("sitewatch train-states", f"needs the train extra (pip install 'sitewatch[train]'): {exc}") from exc
     from sitewatch.detect.model import DetectionModel
@@ -110,9 +110,51 @@ def train_states_command(
     training = st.summary(cfg, crops, types, states, time.monotonic() - t0)
     reader_name = f"{detector.stem}.states.onnx"
     reader = st.export_reader(net, out_dir / reader_name, chosen, training, {})
-    updates = {"state_reader": reader_name}
-    if version:
-        updates["version"] = version
-    copy = with_metadata(detector, out_dir / detector.name, updates)
+    copy = attach_companion(detector, out_dir, "state_reader", reader_name, version)
     print(json.dumps({"state_reader": str(reader), "detector": str(copy), "applies_to": chosen,
+                      "crops": training["crops"], "seconds": training["seconds"]}))
+
+
+@app.command("train-refiner")
+def train_refiner_command(
+    data: list[Path] = typer.Option(..., "--data", help="Chip folder(s) written by `sitewatch dataset`."),
+    detector: Path = typer.Option(..., "--detector", help="The detector the refiner is for; a copy of it that "
+                                                          "names the refiner is written beside the refiner."),
+    out_dir: Path = typer.Option(Path("runs/refiner"), "--out-dir", help="Folder for the refiner and the detector copy."),
+    classes: str = typer.Option("vehicle,air_defence", "--classes", help="Classes whose centres it refines."),
+    epochs: int = typer.Option(10, "--epochs"),
+    version: str = typer.Option(None, "--version", help="Version of the detector copy (its outputs change)."),
+    threads: int = typer.Option(2, "--threads"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Train the box refiner on crops around displaced boxes, and attach it to a detector."""
+    try:
+        from sitewatch.detect import refine_train as rt
+        from sitewatch.detect.export import attach_companion
+    except ImportError as exc:
+        raise InputError("sitewatch train-refiner", f"needs the train extra (pip install 'sitewatch[train]'): {exc}") from exc
+    from sitewatch.detect.model import DetectionModel
+    from sitewatch.domain import CLASSES
+
+    det = DetectionModel(detector)
+    chosen = tuple(c.strip() for c in classes.split(",") if c.strip())
+    unknown = [c for c in chosen if c not in CLASSES]
+    if unknown or not chosen:
+        raise InputError("--classes", f"{', '.join(unknown) or 'none given'}: the classes are {', '.join(CLASSES)}")
+    cfg = rt.RefineTrainConfig(data=[str(d) for d in data], classes=chosen, gsd_m=det.gsd_m, epochs=epochs,
+                               threads=threads, seed=seed)
+    t0 = time.monotonic()
+    with Progress(TextColumn("{task.fields[stage]}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.description}"), TimeRemainingColumn()) as bar:
+        task = bar.add_task("", total=None, stage="cutting crops")
+        crops, found, targets = rt.collect_crops(cfg, lambda n, total: bar.update(task, completed=n, total=total))
+        bar.update(task, stage="training", completed=0, total=None)
+        net = rt.train_refiner(cfg, crops, found, targets,
+                               lambda step, total, loss: bar.update(task, completed=step, total=total,
+                                                                    description=f"loss {loss:.4f}"))
+    training = rt.summary(cfg, found, time.monotonic() - t0)
+    name = f"{detector.stem}.refiner.onnx"
+    refiner = rt.export_refiner(net, out_dir / name, list(chosen), training, {})
+    copy = attach_companion(detector, out_dir, "box_refiner", name, version)
+    print(json.dumps({"box_refiner": str(refiner), "detector": str(copy), "classes": list(chosen),
                       "crops": training["crops"], "seconds": training["seconds"]}))

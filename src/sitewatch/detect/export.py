@@ -91,3 +91,21 @@ def with_metadata(src: Path, dst: Path, updates: dict[str, str]) -> Path:
     onnx.save(model, str(tmp))
     tmp.replace(dst)
     return dst
+
+
+COMPANION_KEYS = ("box_refiner", "state_reader")
+
+
+def attach_companion(detector: Path, out_dir: Path, key: str, name: str, version: str | None) -> Path:
+    """Write a copy of `detector` into `out_dir` whose metadata names the companion model
+    `name` (already in out_dir) under `key`; companions it named before come along."""
+    import shutil
+
+    meta = {p.key: p.value for p in onnx.load(str(detector), load_external_data=False).metadata_props}
+    for other in COMPANION_KEYS:
+        if other != key and meta.get(other) and detector.parent.resolve() != out_dir.resolve():
+            shutil.copyfile(detector.parent / meta[other], out_dir / meta[other])
+    updates = {key: name}
+    if version:
+        updates["version"] = version
+    return with_metadata(detector, out_dir / detector.name, updates)

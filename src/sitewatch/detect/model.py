@@ -17,6 +17,9 @@ it (no configuration travels beside the weights):
                       which is what the change and assessment stages assume); score_threshold
                       is on that rescaled scale.
     training, metrics JSON summaries
+    box_refiner       optional: the file name of a box refiner beside the model
+                      (`detect.box_refiner`), which moves the centres of the classes it
+                      applies to where a nose-up crop of each detected item shows them
     state_reader      optional: the file name of a state reader beside the model
                       (`detect.state_reader`), which re-reads the state of the types it
                       applies to from a nose-up crop of each detected item
@@ -132,6 +135,16 @@ def _session(path: Path, threads: int):
         raise ModelError(str(path), f"not a readable ONNX model ({str(exc).splitlines()[0][:200]})") from exc
 
 
+def open_companion(path: Path, format_tag: str, threads: int) -> tuple[object, dict[str, str]]:
+    """The session and metadata of a second-look model beside a detector, refused by name
+    unless its metadata carries `format_tag`."""
+    session = _session(path, threads)
+    meta = session.get_modelmeta().custom_metadata_map
+    if meta.get("format") != format_tag:
+        raise ModelError(str(path), f"not a {format_tag.split('/')[0]} model (format {meta.get('format')!r})")
+    return session, meta
+
+
 def _parse_info(path: Path, meta: dict[str, str]) -> ModelInfo:
     missing = [k for k in _REQUIRED if k not in meta]
     if missing:
@@ -180,14 +193,21 @@ class DetectionModel:
         self._type_state_ok = np.array([[s in self.info.type_states[t] for s in self.info.states]
                                         for t in self.info.types])
         self._type_sizes = _catalogue_log_sizes(self.info.types)
-        self.state_reader = None
+        self.state_reader = self.box_refiner = None
+        if meta.get("box_refiner"):
+            from sitewatch.detect.box_refiner import BoxRefiner
+
+            self.box_refiner = BoxRefiner(self._companion(meta["box_refiner"]), threads)
         if meta.get("state_reader"):
             from sitewatch.detect.state_reader import StateReader
 
-            reader_path = self.path.parent / meta["state_reader"]
-            if not reader_path.exists():
-                raise ModelError(str(self.path), f"names a state reader {reader_path.name} that is not beside it")
-            self.state_reader = StateReader(reader_path, self.info.states, threads)
+            self.state_reader = StateReader(self._companion(meta["state_reader"]), self.info.states, threads)
+
+    def _companion(self, name: str) -> Path:
+        path = self.path.parent / name
+        if not path.exists():
+            raise ModelError(str(self.path), f"names a companion model {name} that is not beside it")
+        return path
 
     @property
     def gsd_m(self) -> float:
@@ -205,9 +225,20 @@ class DetectionModel:
         heat, box, typ, state = self.raw(batch)
         thr = self.info.score_threshold if score_threshold is None else score_threshold
         dets = [self.decode(heat[i], box[i], typ[i], state[i], thr) for i in range(len(heat))]
+        if self.box_refiner is not None:
+            dets = [self.refine_boxes(batch[i], d) for i, d in enumerate(dets)]
         if self.state_reader is not None:
             dets = [self.reread_states(batch[i], d) for i, d in enumerate(dets)]
         return dets
+
+    def refine_boxes(self, image_chw: np.ndarray, dets: RawDetections) -> RawDetections:
+        """Centres of the refiner's classes, looked at again on crops of the image."""
+        sel = np.flatnonzero(np.isin(dets.cls, self.box_refiner.info.applies_to))
+        if not len(sel):
+            return dets
+        boxes = dets.boxes.copy()
+        boxes[sel] = self.box_refiner.refine(image_chw.transpose(1, 2, 0), boxes[sel])
+        return RawDetections(boxes, dets.cls, dets.score, dets.type, dets.type_score, dets.state, dets.state_score)
 
     def reread_states(self, image_chw: np.ndarray, dets: RawDetections) -> RawDetections:
         """States of the reader's types, read again from nose-up crops of the image."""

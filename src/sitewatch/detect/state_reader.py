@@ -21,9 +21,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from sitewatch.detect.crops import nose_up_crop
 from sitewatch.errors import ModelError
 
 FORMAT_TAG = "sitewatch-state-reader/1"
@@ -31,22 +31,10 @@ CROP_PX = 112
 # The item's longer side spans this share of the crop: a margin for a box that is a little
 # off, and for ramps or raised doors that stick out beyond the closed outline.
 FILL = 0.8
-GREY = 114.0
 
 
-def nose_up_crop(image: np.ndarray, box: np.ndarray, crop_px: int = CROP_PX) -> np.ndarray:
-    """(crop_px, crop_px, 3) float32 crop of an (H, W, 3) image around a pixel box
-    (col, row, length px, width px, heading clockwise from image up), turned so the
-    heading points up and scaled so the box's longer side spans FILL of the crop."""
-    cx, cy, length, width, heading = (float(v) for v in box[:5])
-    scale = FILL * crop_px / max(length, width, 1.0)
-    # OpenCV turns counter-clockwise for a positive angle: turning by the heading brings a
-    # nose that points `heading` degrees clockwise from up back to up.
-    m = cv2.getRotationMatrix2D((cx, cy), heading, scale)
-    m[:, 2] += (crop_px / 2.0 - cx, crop_px / 2.0 - cy)
-    return cv2.warpAffine(np.ascontiguousarray(image, dtype=np.float32), m, (crop_px, crop_px),
-                          flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=(GREY, GREY, GREY))
+def crop(image: np.ndarray, box: np.ndarray, crop_px: int = CROP_PX) -> np.ndarray:
+    return nose_up_crop(image, box, crop_px, FILL)
 
 
 @dataclass(frozen=True)
@@ -62,14 +50,10 @@ class StateReader:
     """A state-reader ONNX file; `read(image, boxes)` -> (N, S) logits."""
 
     def __init__(self, path: Path | str, states: tuple[str, ...], threads: int = 0):
-        from sitewatch.detect.model import _session
+        from sitewatch.detect.model import open_companion
 
         self.path = Path(path)
-        self.session = _session(self.path, threads)
-        meta = self.session.get_modelmeta().custom_metadata_map
-        if meta.get("format") != FORMAT_TAG:
-            raise ModelError(str(self.path), f"not a sitewatch state reader (format {meta.get('format')!r}, "
-                                             f"expected {FORMAT_TAG!r})")
+        self.session, meta = open_companion(self.path, FORMAT_TAG, threads)
         try:
             self.info = ReaderInfo(states=tuple(json.loads(meta["states"])),
                                    applies_to=tuple(json.loads(meta["applies_to"])),
@@ -86,5 +70,5 @@ class StateReader:
         """State logits for pixel boxes on an (H, W, 3) image at the detector's GSD."""
         if not len(boxes):
             return np.zeros((0, len(self.info.states)), np.float32)
-        crops = np.stack([nose_up_crop(image, b, self.info.crop_px) for b in boxes]).transpose(0, 3, 1, 2)
+        crops = np.stack([crop(image, b, self.info.crop_px) for b in boxes]).transpose(0, 3, 1, 2)
         return self.session.run(None, {self.input_name: np.ascontiguousarray(crops)})[0]

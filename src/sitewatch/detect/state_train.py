@@ -21,14 +21,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from sitewatch import equipment
+from sitewatch.detect import crop_data as cd
 from sitewatch.detect import state_reader as sr
-from sitewatch.detect import targets as tg
 from sitewatch.domain import STATES
 from sitewatch.errors import InputError
 
 # How far the crops' boxes are disturbed: the detector's centres are off by about 1 m on
 # small items and a few per cent of the length on large ones; headings by a few degrees.
-CENTRE_JITTER = 0.06  # share of the length, along and across
+CENTRE_JITTER = 0.06  # share of the length, sd along and across
 SIZE_JITTER = 0.08
 HEADING_JITTER_DEG = 6.0
 WRONG_END = 0.15  # share of crops turned tail-up (a detector heading 180 degrees off)
@@ -59,12 +59,10 @@ class StateNet(nn.Module):
     def __init__(self, n_states: int):
         super().__init__()
 
-        def block(cin: int, cout: int, stride: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
         # Down to a quarter early (the crops' detail is in shapes a few pixels across, which
         # two strided 3x3 layers keep), then stages at 1/4 and 1/8: about 26 M multiply-adds
         # per 112-pixel crop, against some 9,000 M for the detector on a 1024-pixel tile.
+        block = cd.conv_block
         self.body = nn.Sequential(block(3, 16, 2), block(16, 32, 2), block(32, 32, 1),
                                   block(32, 64, 2), block(64, 64, 1), block(64, 96, 2))
         self.head = nn.Linear(192, n_states)
@@ -74,66 +72,25 @@ class StateNet(nn.Module):
         return self.head(torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1))
 
 
-def _disturb(box: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    cx, cy, length, width, heading = box
-    along, across = rng.normal(0, CENTRE_JITTER * length, 2)
-    h = np.radians(heading)
-    cx += along * np.sin(h) + across * np.cos(h)
-    cy += -along * np.cos(h) + across * np.sin(h)
-    length *= 1 + rng.normal(0, SIZE_JITTER)
-    width *= 1 + rng.normal(0, SIZE_JITTER)
-    heading += rng.normal(0, HEADING_JITTER_DEG) + (180.0 if rng.random() < WRONG_END else 0.0)
-    return np.array([cx, cy, length, width, heading % 360.0])
-
-
 def collect_crops(cfg: StateTrainConfig, progress: Callable[[int, int], None] | None = None):
     """(crops uint8 (N, C, C, 3), type names (N,), state indices (N,)) from the chip folders."""
     kinds = stateful_types()
     rng = np.random.default_rng(cfg.seed)
-    items = []
-    for d in cfg.data:
-        items += [it for it in tg.load_chip_dir(Path(d), cfg.gsd_m) if it[2] == "meta"]
-    if not items:
-        raise InputError(", ".join(cfg.data), "no sitewatch chips (meta/*.json) to cut state crops from")
-    order = rng.permutation(len(items))
     crops, types, states = [], [], []
     per_cell: dict[tuple[str, int], int] = {}
-    for n, k in enumerate(order):
-        image_path, label_path, kind = items[int(k)]
-        meta = json.loads(Path(label_path).read_text())
-        if not any(o["type"] in kinds for o in meta["objects"]):
+    for item in cd.items(cfg.data, cfg.gsd_m, cfg.seed, lambda cls, t: t in kinds, progress):
+        key = (item.type_name, item.state)
+        if per_cell.get(key, 0) >= cfg.max_per_cell:
             continue
-        sample = tg.read_sample(image_path, label_path, kind, cfg.gsd_m)
-        for box, t, s in zip(sample.boxes, sample.type, sample.state):
-            name = tg.TYPES[t] if t >= 0 else ""
-            if name not in kinds or per_cell.get((name, int(s)), 0) >= cfg.max_per_cell:
-                continue
-            per_cell[(name, int(s))] = per_cell.get((name, int(s)), 0) + 1
-            for _ in range(cfg.crops_per_item):
-                crop = sr.nose_up_crop(sample.image, _disturb(box, rng))
-                crops.append(np.clip(crop, 0, 255).astype(np.uint8))
-                types.append(name)
-                states.append(int(s))
-        if progress:
-            progress(n + 1, len(order))
+        per_cell[key] = per_cell.get(key, 0) + 1
+        for _ in range(cfg.crops_per_item):
+            box = cd.disturb(item.box, rng, CENTRE_JITTER * item.box[2], SIZE_JITTER, HEADING_JITTER_DEG, WRONG_END)
+            crops.append(np.clip(sr.crop(item.image, box), 0, 255).astype(np.uint8))
+            types.append(item.type_name)
+            states.append(item.state)
     if not crops:
         raise InputError(", ".join(cfg.data), "the chips hold no item of a type with more than one state")
     return np.stack(crops), np.array(types), np.array(states)
-
-
-def _photometric(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Per-crop contrast, brightness, colour balance, grey and noise (x: (B, 3, H, W) 0..255)."""
-    b = x.shape[0]
-
-    def u(lo: float, hi: float, *shape: int) -> torch.Tensor:
-        return lo + (hi - lo) * torch.rand(b, *shape, generator=gen)
-
-    x = x * u(0.7, 1.3, 1, 1, 1) + u(-30, 30, 1, 1, 1)
-    x = x * u(0.85, 1.15, 3, 1, 1)
-    grey = (torch.rand(b, generator=gen) < 0.15).view(b, 1, 1, 1)
-    x = torch.where(grey, x.mean(dim=1, keepdim=True).expand_as(x), x)
-    x = x + torch.randn(x.shape, generator=gen) * u(0, 6, 1, 1, 1)
-    return x.clamp(0, 255)
 
 
 def _allowed_mask(types: np.ndarray) -> torch.Tensor:
@@ -167,7 +124,7 @@ def train_reader(cfg: StateTrainConfig, crops: np.ndarray, types: np.ndarray, st
         x = x_all[idx].float()
         if torch.rand(1, generator=gen).item() < 0.5:  # mirror across the axis: a legal view of any item
             x = x.flip(3)
-        x = _photometric(x, gen)
+        x = cd.photometric(x, gen)
         logits = net(x).masked_fill(~allowed[idx], -1e4)
         loss = F.cross_entropy(logits, y_all[idx])
         opt.zero_grad(set_to_none=True)

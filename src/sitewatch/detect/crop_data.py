@@ -1,0 +1,87 @@
+"""Training material for the second-look models (state reader, box refiner): the items of
+chip folders, boxes disturbed the way the detector's are off, and photometric jitter.
+
+Needs torch (the training side only).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sitewatch.detect import targets as tg
+from sitewatch.domain import CLASSES
+from sitewatch.errors import InputError
+
+
+@dataclass(frozen=True)
+class Item:
+    image: np.ndarray  # the whole chip at the model GSD
+    box: np.ndarray  # (5,) pixel box
+    type_name: str  # "" when the label does not say
+    cls: str
+    state: int
+
+
+def items(data: list[str], gsd_m: float, seed: int, wanted: Callable[[str, str], bool],
+          progress: Callable[[int, int], None] | None = None) -> Iterator[Item]:
+    """The labelled items of our chip folders (meta/*.json) for which wanted(class, type),
+    chips in a seeded random order."""
+    chips = []
+    for d in data:
+        chips += [c for c in tg.load_chip_dir(Path(d), gsd_m) if c[2] == "meta"]
+    if not chips:
+        raise InputError(", ".join(data), "no sitewatch chips (meta/*.json) to cut crops from")
+    order = np.random.default_rng(seed).permutation(len(chips))
+    for n, k in enumerate(order):
+        image_path, label_path, kind = chips[int(k)]
+        meta = json.loads(Path(label_path).read_text())
+        if any(wanted(o["cls"], o["type"]) for o in meta["objects"]):
+            sample = tg.read_sample(image_path, label_path, kind, gsd_m)
+            for box, c, t, s in zip(sample.boxes, sample.cls, sample.type, sample.state):
+                name = tg.TYPES[t] if t >= 0 else ""
+                if wanted(CLASSES[c], name):
+                    yield Item(sample.image, box, name, CLASSES[c], int(s))
+        if progress:
+            progress(n + 1, len(order))
+
+
+def disturb(box: np.ndarray, rng: np.random.Generator, centre_sd_px: float, size_sd: float, heading_sd_deg: float,
+            wrong_end: float) -> np.ndarray:
+    """A copy of a pixel box with its centre moved (sd along and across the axis), its size
+    scaled, its heading turned, and with probability `wrong_end` its nose and tail swapped."""
+    cx, cy, length, width, heading = box
+    along, across = rng.normal(0, centre_sd_px, 2)
+    h = np.radians(heading)
+    cx += along * np.sin(h) + across * np.cos(h)
+    cy += -along * np.cos(h) + across * np.sin(h)
+    length *= 1 + rng.normal(0, size_sd)
+    width *= 1 + rng.normal(0, size_sd)
+    heading += rng.normal(0, heading_sd_deg) + (180.0 if rng.random() < wrong_end else 0.0)
+    return np.array([cx, cy, length, width, heading % 360.0])
+
+
+def photometric(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Per-crop contrast, brightness, colour balance, grey and noise (x: (B, 3, H, W) 0..255),
+    the ranges of the detector's own augmentation."""
+    b = x.shape[0]
+
+    def u(lo: float, hi: float, *shape: int) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(b, *shape, generator=gen)
+
+    x = x * u(0.7, 1.3, 1, 1, 1) + u(-30, 30, 1, 1, 1)
+    x = x * u(0.85, 1.15, 3, 1, 1)
+    grey = (torch.rand(b, generator=gen) < 0.15).view(b, 1, 1, 1)
+    x = torch.where(grey, x.mean(dim=1, keepdim=True).expand_as(x), x)
+    x = x + torch.randn(x.shape, generator=gen) * u(0, 6, 1, 1, 1)
+    return x.clamp(0, 255)
+
+
+def conv_block(cin: int, cout: int, stride: int) -> torch.nn.Sequential:
+    return torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 3, stride, 1, bias=False), torch.nn.BatchNorm2d(cout),
+                               torch.nn.ReLU(inplace=True))

@@ -1,0 +1,152 @@
+"""The second-look models (state reader, box refiner): nose-up crops, moving a centre
+back from crop to image, training and attaching them to a detector, and the errors for a
+companion that is missing or does not fit."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sitewatch.detect.crops import nose_up_crop
+from sitewatch.detect.state_reader import CROP_PX, FILL
+
+
+@pytest.mark.parametrize("heading", [0.0, 37.0, 90.0, 180.0, 251.0, 315.0])
+def test_crop_turns_the_nose_up_and_scales_the_longer_side(heading):
+    """A bright spot at the nose end of a box, and a dark one at its right wingtip, land at
+    the top centre and the right edge of the crop whatever the heading."""
+    img = np.full((300, 300, 3), 100.0, np.float32)
+    cx, cy, length, width = 150.0, 140.0, 120.0, 60.0
+    h = np.radians(heading)
+    nose = (cx + 0.5 * length * np.sin(h), cy - 0.5 * length * np.cos(h))
+    right = (cx + 0.5 * width * np.cos(h), cy + 0.5 * width * np.sin(h))  # clockwise of the nose
+    for (x, y), value in ((nose, 255.0), (right, 0.0)):
+        img[int(round(y)) - 2:int(round(y)) + 3, int(round(x)) - 2:int(round(x)) + 3] = value
+    crop = nose_up_crop(img, np.array([cx, cy, length, width, heading]), CROP_PX, FILL)
+    assert crop.shape == (CROP_PX, CROP_PX, 3)
+    half = CROP_PX / 2.0
+    by, bx = np.unravel_index(np.argmax(crop[..., 0]), crop.shape[:2])
+    assert abs(bx - half) <= 1.5 and abs(by - (half - FILL * half)) <= 1.5
+    dy, dx = np.unravel_index(np.argmin(crop[..., 0]), crop.shape[:2])
+    assert abs(dy - half) <= 1.5 and abs(dx - (half + FILL * half * width / length)) <= 1.5
+
+
+@pytest.mark.parametrize("heading", [0.0, 90.0, 200.0])
+def test_refiner_shift_toward_the_nose_moves_the_centre_along_the_heading(heading):
+    """A refiner that answers "the centre is a tenth of the crop above the middle" (toward
+    the nose in a nose-up crop) moves the box 0.1 * crop / scale pixels along its heading,
+    with scale = FILL * crop / length; an answer beyond MAX_SHIFT is not used."""
+    from sitewatch.detect import box_refiner as br
+
+    class Session:
+        def __init__(self, shifts):
+            self.shifts = np.array(shifts, np.float32)
+
+        def run(self, _, feeds):
+            assert feeds["crops"].shape == (len(self.shifts), 3, br.CROP_PX, br.CROP_PX)
+            return [self.shifts]
+
+    refiner = object.__new__(br.BoxRefiner)
+    refiner.info = br.RefinerInfo(("vehicle",), br.CROP_PX, br.FILL, {}, {})
+    refiner.input_name = "crops"
+    refiner.session = Session([[0.0, -0.1], [0.0, -(br.MAX_SHIFT + 0.05)]])
+    boxes = np.array([[100.0, 100.0, 20.0, 8.0, heading]] * 2)
+    out = refiner.refine(np.zeros((200, 200, 3), np.float32), boxes)
+    step = 0.1 * 20.0 / br.FILL
+    h = np.radians(heading)
+    assert np.allclose(out[0, :2], [100.0 + step * np.sin(h), 100.0 - step * np.cos(h)], atol=1e-6)
+    assert np.allclose(out[0, 2:], boxes[0, 2:])
+    assert np.allclose(out[1], boxes[1])
+
+
+def test_crop_off_the_image_is_grey():
+    crop = nose_up_crop(np.zeros((50, 50, 3), np.float32), np.array([-200.0, -200.0, 40.0, 10.0, 0.0]), CROP_PX, FILL)
+    assert np.allclose(crop, 114.0)
+
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from sitewatch.cli.main import app  # noqa: E402
+from sitewatch.detect.export import with_metadata  # noqa: E402
+from sitewatch.detect.model import DetectionModel  # noqa: E402
+from sitewatch.errors import ModelError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_detector(tmp_path_factory):
+    """A detector trained for two steps, and the chips it came from."""
+    tmp = tmp_path_factory.mktemp("reader")
+    runner = CliRunner()
+    data = tmp / "chips"
+    r = runner.invoke(app, ["dataset", "--out", str(data), "--count", "6", "--gsd", "0.5", "--chip", "192"])
+    assert r.exit_code == 0, r.output
+    model = tmp / "det.onnx"
+    r = runner.invoke(app, ["train", "--data", str(data), "--out", str(model), "--checkpoint", str(tmp / "c.pt"),
+                            "--batch", "2", "--chip", "128", "--no-pretrained", "--threads", "1", "--steps", "2"])
+    assert r.exit_code == 0, r.output
+    return data, model
+
+
+def test_train_states_attaches_a_reader_the_detector_uses(tiny_detector, tmp_path):
+    data, detector = tiny_detector
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["train-states", "--data", str(data), "--detector", str(detector), "--out-dir", str(out),
+                                 "--epochs", "1", "--threads", "1", "--version", "9.9.9",
+                                 "--applies-to", "Ka-52,Mi-8/17,S-400 launcher"])
+    assert r.exit_code == 0, r.output
+    record = json.loads(r.output.strip().splitlines()[-1])
+    assert record["crops"] > 0
+    m = DetectionModel(out / "det.onnx")
+    assert m.info.version == "9.9.9" and m.state_reader is not None
+    assert m.state_reader.info.applies_to == ("Ka-52", "Mi-8/17", "S-400 launcher")
+    assert m.state_reader.info.training["crops"] == record["crops"]
+    # The reader's answers replace the head's for its types, and stay within each type's states.
+    d = m.run(np.full((1, 3, 128, 128), 120.0, np.float32), score_threshold=0.0)[0]
+    assert len(d) > 0
+    for typ, state, p in zip(d.type, d.state, d.state_score):
+        assert state in m.info.type_states[typ] and 0.0 < p <= 1.0
+    assert DetectionModel(detector).state_reader is None
+    # A refiner attached to the copy keeps the reader: both companions in one folder.
+    r = CliRunner().invoke(app, ["train-refiner", "--data", str(data), "--detector", str(out / "det.onnx"),
+                                 "--out-dir", str(tmp_path / "both"), "--epochs", "1", "--threads", "1",
+                                 "--classes", "vehicle,air_defence"])
+    assert r.exit_code == 0, r.output
+    both = DetectionModel(tmp_path / "both" / "det.onnx")
+    assert both.state_reader is not None and both.box_refiner.info.applies_to == ("air_defence", "vehicle")
+    assert both.info.version == "9.9.9"
+    # The refiner moves centres of its classes only, by less than MAX_SHIFT of its crop.
+    from sitewatch.detect.box_refiner import MAX_SHIFT
+
+    batch = np.full((1, 3, 128, 128), 120.0, np.float32)
+    both.box_refiner, refiner = None, both.box_refiner
+    plain = both.run(batch, score_threshold=0.0)[0]
+    both.box_refiner = refiner
+    moved = both.refine_boxes(batch[0], plain)
+    shift = np.hypot(*(moved.boxes[:, :2] - plain.boxes[:, :2]).T)
+    mine = np.isin(plain.cls, ["vehicle", "air_defence"])
+    assert np.all(shift[~mine] == 0)
+    assert np.all(shift[mine] <= MAX_SHIFT * np.sqrt(2) * plain.boxes[mine, 2:4].max(axis=1) / FILL + 1e-6)
+    # A detector copy whose reader is missing is refused by name.
+    (out / "det.states.onnx").unlink()
+    with pytest.raises(ModelError, match="det.states.onnx"):
+        DetectionModel(out / "det.onnx")
+
+
+def test_reader_that_is_not_one_is_refused(tiny_detector, tmp_path):
+    _, detector = tiny_detector
+    # The detector itself named as its own reader: a model, but not a state reader.
+    copy = with_metadata(detector, tmp_path / "d.onnx", {"state_reader": "d.onnx"})
+    with pytest.raises(ModelError, match="not a sitewatch-state-reader model"):
+        DetectionModel(copy)
+
+
+def test_unknown_type_for_the_reader_is_refused(tiny_detector, tmp_path):
+    data, detector = tiny_detector
+    r = CliRunner().invoke(app, ["train-states", "--data", str(data), "--detector", str(detector),
+                                 "--out-dir", str(tmp_path), "--applies-to", "Su-34"])
+    assert r.exit_code != 0
+    assert "Su-34" in str(r.exception or r.output)
+    assert not list(tmp_path.glob("*.onnx"))
