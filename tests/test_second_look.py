@@ -32,31 +32,35 @@ def test_crop_turns_the_nose_up_and_scales_the_longer_side(heading):
 
 
 @pytest.mark.parametrize("heading", [0.0, 90.0, 200.0])
-def test_refiner_shift_toward_the_nose_moves_the_centre_along_the_heading(heading):
+def test_refiner_answer_moves_the_centre_toward_the_nose_and_turns_the_axis(heading):
     """A refiner that answers "the centre is a tenth of the crop above the middle" (toward
-    the nose in a nose-up crop) moves the box 0.1 * crop / scale pixels along its heading,
-    with scale = FILL * crop / length; an answer beyond MAX_SHIFT is not used."""
+    the nose in a nose-up crop) and "turned 0.2 units clockwise" moves the box
+    0.1 * crop / scale pixels along its heading (scale = FILL * crop / length) and turns it
+    by 0.2 * HEADING_UNIT_DEG; an answer beyond MAX_SHIFT or MAX_TURN_DEG is not used."""
     from sitewatch.detect import box_refiner as br
 
     class Session:
-        def __init__(self, shifts):
-            self.shifts = np.array(shifts, np.float32)
+        def __init__(self, answers):
+            self.answers = np.array(answers, np.float32)
 
         def run(self, _, feeds):
-            assert feeds["crops"].shape == (len(self.shifts), 3, br.CROP_PX, br.CROP_PX)
-            return [self.shifts]
+            assert feeds["crops"].shape == (len(self.answers), 3, br.CROP_PX, br.CROP_PX)
+            return [self.answers]
 
     refiner = object.__new__(br.BoxRefiner)
     refiner.info = br.RefinerInfo(("vehicle",), br.CROP_PX, br.FILL, {}, {})
     refiner.input_name = "crops"
-    refiner.session = Session([[0.0, -0.1], [0.0, -(br.MAX_SHIFT + 0.05)]])
-    boxes = np.array([[100.0, 100.0, 20.0, 8.0, heading]] * 2)
+    too_far = -(br.MAX_SHIFT + 0.05)
+    too_much = (br.MAX_TURN_DEG + 1.0) / br.HEADING_UNIT_DEG
+    refiner.session = Session([[0.0, -0.1, 0.2], [0.0, too_far, 0.0], [0.0, -0.1, too_much]])
+    boxes = np.array([[100.0, 100.0, 20.0, 8.0, heading]] * 3)
     out = refiner.refine(np.zeros((200, 200, 3), np.float32), boxes)
     step = 0.1 * 20.0 / br.FILL
     h = np.radians(heading)
     assert np.allclose(out[0, :2], [100.0 + step * np.sin(h), 100.0 - step * np.cos(h)], atol=1e-6)
-    assert np.allclose(out[0, 2:], boxes[0, 2:])
-    assert np.allclose(out[1], boxes[1])
+    assert np.allclose(out[0, 2:4], boxes[0, 2:4])
+    assert np.isclose(out[0, 4], (heading + 0.2 * br.HEADING_UNIT_DEG) % 360.0)
+    assert np.allclose(out[1:], boxes[1:])
 
 
 def test_crop_off_the_image_is_grey():

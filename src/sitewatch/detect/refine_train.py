@@ -2,7 +2,8 @@
 
 Each crop is cut nose-up around a box whose centre was moved off the item's true centre by
 about as much as the detector's are (and whose size and heading were disturbed a little);
-the target is where the true centre falls in the crop. Every class is drawn equally often.
+the targets are where the true centre falls in the crop and the turn from the disturbed
+heading to the true axis. Every class is drawn equally often.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sitewatch.errors import InputError
 CENTRE_SD_M = 0.8
 CENTRE_SD_SHARE = 0.04  # plus this share of the length, for the larger items
 SIZE_SD = 0.05
-HEADING_SD_DEG = 4.0
+HEADING_SD_DEG = 6.0  # the detector's axis error: median 3-5 degrees, a tenth above 11
 WRONG_END = 0.5  # the refiner should not care which end is the nose
 
 
@@ -57,14 +58,14 @@ class RefineNet(nn.Module):
         self.body = nn.Sequential(block(3, 16, 2), block(16, 32, 2), block(32, 32, 1), block(32, 64, 2),
                                   block(64, 64, 1))
         side = br.CROP_PX // 8
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(64 * side * side, 64), nn.ReLU(inplace=True), nn.Linear(64, 2))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(64 * side * side, 64), nn.ReLU(inplace=True), nn.Linear(64, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body((x - 127.0) / 128.0))
 
 
 def collect_crops(cfg: RefineTrainConfig, progress: Callable[[int, int], None] | None = None):
-    """(crops uint8 (N, C, C, 3), classes (N,), targets float32 (N, 2)) from the chip folders."""
+    """(crops uint8 (N, C, C, 3), classes (N,), targets float32 (N, 3)) from the chip folders."""
     rng = np.random.default_rng(cfg.seed)
     size = br.CROP_PX
     crops, classes, targets = [], [], []
@@ -78,9 +79,10 @@ def collect_crops(cfg: RefineTrainConfig, progress: Callable[[int, int], None] |
             box = cd.disturb(item.box, rng, sd_px, SIZE_SD, HEADING_SD_DEG, WRONG_END)
             m = nose_up_matrix(box, size, br.FILL)
             true_in_crop = m @ np.array([item.box[0], item.box[1], 1.0])
+            turn = (item.box[4] - box[4] + 90.0) % 180.0 - 90.0  # to the axis: either end will do
             crops.append(np.clip(warp(item.image, m, size), 0, 255).astype(np.uint8))
             classes.append(item.cls)
-            targets.append((true_in_crop - size / 2.0) / size)
+            targets.append((*((true_in_crop - size / 2.0) / size), turn / br.HEADING_UNIT_DEG))
     if not crops:
         raise InputError(", ".join(cfg.data), f"the chips hold no item of class {', '.join(cfg.classes)}")
     return np.stack(crops), np.array(classes), np.array(targets, np.float32)
@@ -105,7 +107,7 @@ def train_refiner(cfg: RefineTrainConfig, crops: np.ndarray, classes: np.ndarray
         idx = torch.multinomial(weights, cfg.batch, replacement=True, generator=gen)
         x, y = x_all[idx].float(), y_all[idx].clone()
         if torch.rand(1, generator=gen).item() < 0.5:  # mirror across the axis
-            x, y[:, 0] = x.flip(3), -y[:, 0]
+            x, y[:, 0], y[:, 2] = x.flip(3), -y[:, 0], -y[:, 2]
         x = cd.photometric(x, gen)
         loss = F.smooth_l1_loss(net(x), y, beta=0.01)
         opt.zero_grad(set_to_none=True)
@@ -124,8 +126,8 @@ def export_refiner(net: RefineNet, out: Path, applies_to: list[str], training: d
 
     meta = {"format": br.FORMAT_TAG, "applies_to": json.dumps(sorted(applies_to)), "crop_px": str(br.CROP_PX),
             "fill": repr(br.FILL), "training": json.dumps(training), "metrics": json.dumps(metrics)}
-    return export_graph(net.eval(), torch.zeros(1, 3, br.CROP_PX, br.CROP_PX), Path(out), ["crops"], ["centre"],
-                        {"crops": {0: "n"}, "centre": {0: "n"}}, meta)
+    return export_graph(net.eval(), torch.zeros(1, 3, br.CROP_PX, br.CROP_PX), Path(out), ["crops"], ["correction"],
+                        {"crops": {0: "n"}, "correction": {0: "n"}}, meta)
 
 
 def summary(cfg: RefineTrainConfig, classes: np.ndarray, seconds: float) -> dict:
