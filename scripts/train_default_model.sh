@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Reproduce the shipped detector: src/sitewatch/models/sitewatch-ocn.onnx
+# Reproduce the shipped detector: src/sitewatch/models/sitewatch-ocn.onnx and its two
+# second-look companions, sitewatch-ocn.refiner.onnx and sitewatch-ocn.states.onnx
 #
-#   scripts/train_default_model.sh            # fresh run (about 2 h 40 min on 2 CPU cores)
+#   scripts/train_default_model.sh            # fresh run (about 3 h on 2 CPU cores)
 #   RESUME=1 scripts/train_default_model.sh   # continue the first stage from its last checkpoint
 #
 # Needs the train extra: pip install -e '.[train]'. Work files go to runs/detect/default/.
@@ -43,13 +44,27 @@ nice -n 10 "$SW" train --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/scen
   --model-id sitewatch-ocn --version "${VERSION:-0.3.1}"
 PY=${PY:-.venv/bin/python}
 # Operating point: best F1 on 30 validation scenes (seeds 70000+, apart from the test seeds 90000+),
-# written as score_pivot; decoded scores are rescaled so it reads 0.5.
+# written as score_pivot; decoded scores are rescaled so it reads 0.5. Picked on the detector
+# alone (re-picked with the second look below, it moves from raw 0.35 to 0.315 for an F1 of
+# 0.932 against 0.927: within noise, so the detector's pivot is kept).
 nice -n 10 "$PY" bench/eval_sim.py --model "$OUT/sitewatch-ocn.onnx" --seed 70000 --scenes 30 --pick-threshold \
   --out "$OUT/validation.json"
+# Second look (0.4.0): 5,000 more object chips (more heavy transports for the state reader),
+# then the box refiner (centres and axes of vehicles and air defence) and the state reader,
+# both attached to a copy of the detector in $OUT/second-look.
+if [ ! -f "$OUT/extra/dataset.json" ]; then
+  nice -n 10 "$SW" dataset --out "$OUT/extra" --count 5000 --gsd 0.3,0.4,0.5,0.6,0.7,0.8 --chip 384 --seed 3
+fi
+LOOK="$OUT/second-look"
+nice -n 10 "$SW" train-refiner --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
+  --detector "$OUT/sitewatch-ocn.onnx" --out-dir "$LOOK" --classes vehicle,air_defence --epochs "${REFINER_EPOCHS:-10}" \
+  --version "${LOOK_VERSION:-0.4.0}"
+nice -n 10 "$SW" train-states --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
+  --detector "$LOOK/sitewatch-ocn.onnx" --out-dir "$LOOK" --epochs "${STATES_EPOCHS:-8}"
 # int8 static quantisation (kept beside it, not shipped), calibrated on training chips.
 nice -n 10 "$PY" -c "from sitewatch.detect.quantize import quantize_model as q; \
 q('$OUT/sitewatch-ocn.onnx', '$OUT/sitewatch-ocn-int8.onnx', '$OUT/data', count=32)"
 # The fp32 model ships: int8 is about 1.5x faster but lost air-defence AP (docs/model-card.md).
 mkdir -p src/sitewatch/models
-cp "$OUT/sitewatch-ocn.onnx" src/sitewatch/models/sitewatch-ocn.onnx
-echo "shipped: src/sitewatch/models/sitewatch-ocn.onnx"
+cp "$LOOK"/sitewatch-ocn.onnx "$LOOK"/sitewatch-ocn.refiner.onnx "$LOOK"/sitewatch-ocn.states.onnx src/sitewatch/models/
+echo "shipped: src/sitewatch/models/sitewatch-ocn.onnx with its refiner and state reader"
