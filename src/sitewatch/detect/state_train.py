@@ -37,7 +37,6 @@ WRONG_END = 0.15  # share of crops turned tail-up (a detector heading 180 degree
 @dataclass
 class StateTrainConfig:
     data: list[str]
-    out: str = "runs/states/state-reader.onnx"
     gsd_m: float = 0.5
     epochs: int = 12
     batch: int = 64
@@ -138,19 +137,6 @@ def train_reader(cfg: StateTrainConfig, crops: np.ndarray, types: np.ndarray, st
     return net
 
 
-def accuracy_by_cell(net: StateNet, crops: np.ndarray, types: np.ndarray, states: np.ndarray) -> dict[str, float]:
-    """Share read right per 'type / state' cell (masked to each type's states)."""
-    with torch.no_grad():
-        logits = torch.cat([net(torch.from_numpy(crops[i:i + 256]).permute(0, 3, 1, 2).float())
-                            for i in range(0, len(crops), 256)])
-    pred = logits.masked_fill(~_allowed_mask(types), -1e4).argmax(1).numpy()
-    out = {}
-    for t, s in sorted(set(zip(types.tolist(), states.tolist()))):
-        sel = (types == t) & (states == s)
-        out[f"{t} / {STATES[s]}"] = round(float((pred[sel] == s).mean()), 3)
-    return out
-
-
 def export_reader(net: StateNet, out: Path, applies_to: list[str], training: dict, metrics: dict) -> Path:
     from sitewatch.detect.export import export_graph
 
@@ -164,5 +150,5 @@ def summary(cfg: StateTrainConfig, crops: np.ndarray, types: np.ndarray, states:
     counts: dict[str, int] = {}
     for t, s in zip(types.tolist(), states.tolist()):
         counts[f"{t} / {STATES[s]}"] = counts.get(f"{t} / {STATES[s]}", 0) + 1
-    return {**{k: v for k, v in asdict(cfg).items() if k != "out"}, "crops": int(len(crops)),
+    return {**asdict(cfg), "crops": int(len(crops)),
             "crops_per_cell": counts, "seconds": round(seconds, 1), "trained": time.strftime("%Y-%m-%d")}
