@@ -51,7 +51,7 @@ def main() -> int:
         dets = {"head": model.run(batch)[0]}
         if reader:
             model.state_reader = reader
-            dets["reader"] = model.reread_states(batch[0], dets["head"])
+            dets["reader"] = model.reread_states(img.astype(np.float32), dets["head"])
             model.state_reader = None
         for o in objects:
             if o.type not in stateful or not (0 <= o.cx < CHIP_PX and 0 <= o.cy < CHIP_PX):

@@ -128,7 +128,7 @@ def test_train_states_attaches_a_reader_the_detector_uses(tiny_detector, tmp_pat
     both.box_refiner, refiner = None, both.box_refiner
     plain = both.run(batch, score_threshold=0.0)[0]
     both.box_refiner = refiner
-    moved = both.refine_boxes(batch[0], plain)
+    moved = both.refine_boxes(np.ascontiguousarray(batch[0].transpose(1, 2, 0)), plain)
     shift = np.hypot(*(moved.boxes[:, :2] - plain.boxes[:, :2]).T)
     mine = np.isin(plain.cls, ["vehicle", "air_defence"])
     assert np.all(shift[~mine] == 0)

@@ -225,27 +225,36 @@ class DetectionModel:
         heat, box, typ, state = self.raw(batch)
         thr = self.info.score_threshold if score_threshold is None else score_threshold
         dets = [self.decode(heat[i], box[i], typ[i], state[i], thr) for i in range(len(heat))]
-        if self.box_refiner is not None:
-            dets = [self.refine_boxes(batch[i], d) for i, d in enumerate(dets)]
-        if self.state_reader is not None:
-            dets = [self.reread_states(batch[i], d) for i, d in enumerate(dets)]
+        if self.box_refiner is None and self.state_reader is None:
+            return dets
+        for i, d in enumerate(dets):
+            if not len(d):
+                continue
+            # One contiguous (H, W, 3) copy of the tile for all its crops (OpenCV's layout).
+            image = np.ascontiguousarray(batch[i].transpose(1, 2, 0), dtype=np.float32)
+            if self.box_refiner is not None:
+                d = self.refine_boxes(image, d)
+            if self.state_reader is not None:
+                d = self.reread_states(image, d)
+            dets[i] = d
         return dets
 
-    def refine_boxes(self, image_chw: np.ndarray, dets: RawDetections) -> RawDetections:
-        """Centres of the refiner's classes, looked at again on crops of the image."""
+    def refine_boxes(self, image: np.ndarray, dets: RawDetections) -> RawDetections:
+        """Centres and axes of the refiner's classes, looked at again on crops of the
+        (H, W, 3) tile."""
         sel = np.flatnonzero(np.isin(dets.cls, self.box_refiner.info.applies_to))
         if not len(sel):
             return dets
         boxes = dets.boxes.copy()
-        boxes[sel] = self.box_refiner.refine(image_chw.transpose(1, 2, 0), boxes[sel])
+        boxes[sel] = self.box_refiner.refine(image, boxes[sel])
         return RawDetections(boxes, dets.cls, dets.score, dets.type, dets.type_score, dets.state, dets.state_score)
 
-    def reread_states(self, image_chw: np.ndarray, dets: RawDetections) -> RawDetections:
-        """States of the reader's types, read again from nose-up crops of the image."""
+    def reread_states(self, image: np.ndarray, dets: RawDetections) -> RawDetections:
+        """States of the reader's types, read again from nose-up crops of the (H, W, 3) tile."""
         sel = np.flatnonzero(np.isin(dets.type, self.state_reader.info.applies_to))
         if not len(sel):
             return dets
-        logits = self.state_reader.read(image_chw.transpose(1, 2, 0), dets.boxes[sel]).astype(np.float64)
+        logits = self.state_reader.read(image, dets.boxes[sel]).astype(np.float64)
         ok = self._type_state_ok[[self.info.types.index(t) for t in dets.type[sel]]]
         sp = _softmax(np.where(ok, logits, -np.inf))
         s_idx = sp.argmax(1)
