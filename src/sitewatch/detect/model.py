@@ -224,19 +224,19 @@ class DetectionModel:
     def run(self, batch: np.ndarray, score_threshold: float | None = None) -> list[RawDetections]:
         heat, box, typ, state = self.raw(batch)
         thr = self.info.score_threshold if score_threshold is None else score_threshold
-        dets = [self.decode(heat[i], box[i], typ[i], state[i], thr) for i in range(len(heat))]
-        if self.box_refiner is None and self.state_reader is None:
+        return [self.second_look(batch[i], self.decode(heat[i], box[i], typ[i], state[i], thr))
+                for i in range(len(heat))]
+
+    def second_look(self, image_chw: np.ndarray, dets: RawDetections) -> RawDetections:
+        """The companions' answers for one tile's detections (unchanged without companions)."""
+        if not len(dets) or (self.box_refiner is None and self.state_reader is None):
             return dets
-        for i, d in enumerate(dets):
-            if not len(d):
-                continue
-            # One contiguous (H, W, 3) copy of the tile for all its crops (OpenCV's layout).
-            image = np.ascontiguousarray(batch[i].transpose(1, 2, 0), dtype=np.float32)
-            if self.box_refiner is not None:
-                d = self.refine_boxes(image, d)
-            if self.state_reader is not None:
-                d = self.reread_states(image, d)
-            dets[i] = d
+        # One contiguous (H, W, 3) copy of the tile for all its crops (OpenCV's layout).
+        image = np.ascontiguousarray(image_chw.transpose(1, 2, 0), dtype=np.float32)
+        if self.box_refiner is not None:
+            dets = self.refine_boxes(image, dets)
+        if self.state_reader is not None:
+            dets = self.reread_states(image, dets)
         return dets
 
     def refine_boxes(self, image: np.ndarray, dets: RawDetections) -> RawDetections:
