@@ -18,8 +18,9 @@ it (no configuration travels beside the weights):
                       is on that rescaled scale.
     training, metrics JSON summaries
     box_refiner       optional: the file name of a box refiner beside the model
-                      (`detect.box_refiner`), which moves the centres of the classes it
-                      applies to where a nose-up crop of each detected item shows them
+                      (`detect.box_refiner`), which moves the centres and turns the axes
+                      of the classes it applies to where a nose-up crop of each detected
+                      item shows them
     state_reader      optional: the file name of a state reader beside the model
                       (`detect.state_reader`), which re-reads the state of the types it
                       applies to from a nose-up crop of each detected item
