@@ -97,16 +97,8 @@ def train_states_command(
                                          f"(those are {', '.join(sorted(kinds))})")
     cfg = st.StateTrainConfig(data=[str(d) for d in data], gsd_m=det.gsd_m, epochs=epochs, threads=threads, seed=seed)
     t0 = time.monotonic()
-    with Progress(TextColumn("{task.fields[stage]}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.description}"), TimeRemainingColumn()) as bar:
-        task = bar.add_task("", total=None, stage="cutting crops")
-        crops, types, states = st.collect_crops(cfg, lambda n, total: bar.update(task, completed=n, total=total))
-        bar.update(task, stage="training", completed=0, total=None)
-
-        def show(step: int, total: int, loss: float) -> None:
-            bar.update(task, completed=step, total=total, description=f"loss {loss:.3f}")
-
-        net = st.train_reader(cfg, crops, types, states, show)
+    (crops, types, states), net = _crops_then_training(
+        lambda show: st.collect_crops(cfg, show), lambda found, show: st.train_reader(cfg, *found, show))
     training = st.summary(cfg, crops, types, states, time.monotonic() - t0)
     reader_name = f"{detector.stem}.states.onnx"
     reader = st.export_reader(net, out_dir / reader_name, chosen, training, {})
@@ -144,17 +136,24 @@ def train_refiner_command(
     cfg = rt.RefineTrainConfig(data=[str(d) for d in data], classes=chosen, gsd_m=det.gsd_m, epochs=epochs,
                                threads=threads, seed=seed)
     t0 = time.monotonic()
-    with Progress(TextColumn("{task.fields[stage]}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.description}"), TimeRemainingColumn()) as bar:
-        task = bar.add_task("", total=None, stage="cutting crops")
-        crops, found, targets = rt.collect_crops(cfg, lambda n, total: bar.update(task, completed=n, total=total))
-        bar.update(task, stage="training", completed=0, total=None)
-        net = rt.train_refiner(cfg, crops, found, targets,
-                               lambda step, total, loss: bar.update(task, completed=step, total=total,
-                                                                    description=f"loss {loss:.4f}"))
+    (_, found, _), net = _crops_then_training(
+        lambda show: rt.collect_crops(cfg, show), lambda data, show: rt.train_refiner(cfg, *data, show))
     training = rt.summary(cfg, found, time.monotonic() - t0)
     name = f"{detector.stem}.refiner.onnx"
     refiner = rt.export_refiner(net, out_dir / name, list(chosen), training, {})
     copy = attach_companion(detector, out_dir, "box_refiner", name, version)
     print(json.dumps({"box_refiner": str(refiner), "detector": str(copy), "classes": list(chosen),
                       "crops": training["crops"], "seconds": training["seconds"]}))
+
+
+def _crops_then_training(collect, train):
+    """collect(progress) then train(collected, progress) under one two-stage progress bar;
+    returns what each gave."""
+    with Progress(TextColumn("{task.fields[stage]}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.description}"), TimeRemainingColumn()) as bar:
+        task = bar.add_task("", total=None, stage="cutting crops")
+        collected = collect(lambda n, total: bar.update(task, completed=n, total=total))
+        bar.update(task, stage="training", completed=0, total=None)
+        net = train(collected, lambda step, total, loss: bar.update(task, completed=step, total=total,
+                                                                     description=f"loss {loss:.4f}"))
+    return collected, net

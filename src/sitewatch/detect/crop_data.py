@@ -82,6 +82,37 @@ def photometric(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return x.clamp(0, 255)
 
 
+def fit(net: torch.nn.Module, crops: np.ndarray, weights: torch.Tensor, epochs: int, batch: int, lr: float, seed: int,
+        loss_of: Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, bool], torch.Tensor],
+        progress: Callable[[int, int, float], None] | None = None) -> torch.nn.Module:
+    """Train `net` on uint8 (N, C, C, 3) crops: batches drawn with `weights` (replacement),
+    mirrored across the axis half the time (a legal view of any item), photometric jitter,
+    AdamW with a one-cycle schedule. loss_of(net, x, idx, mirrored) gives a batch's loss."""
+    gen = torch.Generator().manual_seed(seed)
+    x_all = torch.from_numpy(crops).permute(0, 3, 1, 2)
+    total = epochs * max(1, len(crops) // batch)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total)
+    net.train()
+    running = None
+    for step in range(total):
+        idx = torch.multinomial(weights, batch, replacement=True, generator=gen)
+        x = x_all[idx].float()
+        mirrored = torch.rand(1, generator=gen).item() < 0.5
+        if mirrored:
+            x = x.flip(3)
+        loss = loss_of(net, photometric(x, gen), idx, mirrored)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        if progress:
+            progress(step + 1, total, running)
+    net.eval()
+    return net
+
+
 def conv_block(cin: int, cout: int, stride: int) -> torch.nn.Sequential:
     return torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 3, stride, 1, bias=False), torch.nn.BatchNorm2d(cout),
                                torch.nn.ReLU(inplace=True))

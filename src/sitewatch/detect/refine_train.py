@@ -92,33 +92,18 @@ def train_refiner(cfg: RefineTrainConfig, crops: np.ndarray, classes: np.ndarray
                   progress: Callable[[int, int, float], None] | None = None) -> RefineNet:
     torch.set_num_threads(max(1, cfg.threads))
     torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
     net = RefineNet()
-    x_all = torch.from_numpy(crops).permute(0, 3, 1, 2)
     y_all = torch.from_numpy(targets)
     counts = {c: int((classes == c).sum()) for c in set(classes.tolist())}
     weights = torch.tensor([1.0 / counts[c] for c in classes.tolist()])
-    total = cfg.epochs * max(1, len(crops) // cfg.batch)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total)
-    net.train()
-    running = None
-    for step in range(total):
-        idx = torch.multinomial(weights, cfg.batch, replacement=True, generator=gen)
-        x, y = x_all[idx].float(), y_all[idx].clone()
-        if torch.rand(1, generator=gen).item() < 0.5:  # mirror across the axis
-            x, y[:, 0], y[:, 2] = x.flip(3), -y[:, 0], -y[:, 2]
-        x = cd.photometric(x, gen)
-        loss = F.smooth_l1_loss(net(x), y, beta=0.01)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-        if progress:
-            progress(step + 1, total, running)
-    net.eval()
-    return net
+
+    def loss_of(net: nn.Module, x: torch.Tensor, idx: torch.Tensor, mirrored: bool) -> torch.Tensor:
+        y = y_all[idx].clone()
+        if mirrored:  # across the axis: the centre's x and the turn change sign
+            y[:, 0], y[:, 2] = -y[:, 0], -y[:, 2]
+        return F.smooth_l1_loss(net(x), y, beta=0.01)
+
+    return cd.fit(net, crops, weights, cfg.epochs, cfg.batch, cfg.lr, cfg.seed, loss_of, progress)
 
 
 def export_refiner(net: RefineNet, out: Path, applies_to: list[str], training: dict, metrics: dict) -> Path:

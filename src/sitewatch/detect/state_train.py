@@ -103,38 +103,18 @@ def train_reader(cfg: StateTrainConfig, crops: np.ndarray, types: np.ndarray, st
     item's own states are masked, so the reader learns to tell apart only what can differ."""
     torch.set_num_threads(max(1, cfg.threads))
     torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
     net = StateNet(len(STATES))
-    x_all = torch.from_numpy(crops).permute(0, 3, 1, 2)
     y_all = torch.from_numpy(states)
     allowed = _allowed_mask(types)
-    cells = {}
-    for i, key in enumerate(zip(types.tolist(), states.tolist())):
-        cells.setdefault(key, []).append(i)
-    weights = torch.tensor([1.0 / len(cells[k]) for k in zip(types.tolist(), states.tolist())])
-    steps_per_epoch = max(1, len(crops) // cfg.batch)
-    total = cfg.epochs * steps_per_epoch
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total)
-    net.train()
-    running = None
-    for step in range(total):
-        idx = torch.multinomial(weights, cfg.batch, replacement=True, generator=gen)
-        x = x_all[idx].float()
-        if torch.rand(1, generator=gen).item() < 0.5:  # mirror across the axis: a legal view of any item
-            x = x.flip(3)
-        x = cd.photometric(x, gen)
-        logits = net(x).masked_fill(~allowed[idx], -1e4)
-        loss = F.cross_entropy(logits, y_all[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-        if progress:
-            progress(step + 1, total, running)
-    net.eval()
-    return net
+    cells: dict[tuple[str, int], int] = {}
+    for key in zip(types.tolist(), states.tolist()):
+        cells[key] = cells.get(key, 0) + 1
+    weights = torch.tensor([1.0 / cells[k] for k in zip(types.tolist(), states.tolist())])
+
+    def loss_of(net: nn.Module, x: torch.Tensor, idx: torch.Tensor, mirrored: bool) -> torch.Tensor:
+        return F.cross_entropy(net(x).masked_fill(~allowed[idx], -1e4), y_all[idx])
+
+    return cd.fit(net, crops, weights, cfg.epochs, cfg.batch, cfg.lr, cfg.seed, loss_of, progress)
 
 
 def export_reader(net: StateNet, out: Path, applies_to: list[str], training: dict, metrics: dict) -> Path:
