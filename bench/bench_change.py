@@ -7,7 +7,7 @@ through the detector noise model (default), or from the installed detection mode
 corroboration) is compared with a greedy nearest-neighbour pairing of consecutive dates run
 in the same process on the same detections.
 
-    .venv/bin/python bench/bench_change.py [--scenes 6] [--detector noise|model]
+    .venv/bin/python bench/bench_change.py [--scenes 6] [--detector noise|model] [--model M]
 
 Prints one line to quote and a JSON record.
 """
@@ -90,12 +90,14 @@ def main() -> int:
     ap.add_argument("--scenes", type=int, default=6)
     ap.add_argument("--first-seed", type=int, default=5000)
     ap.add_argument("--detector", choices=("noise", "model"), default="noise")
+    ap.add_argument("--model", default=None, help="with --detector model: this model file, not the installed one")
     args = ap.parse_args()
     model = None
     if args.detector == "model":
+        from sitewatch.detect.model import DetectionModel
         from sitewatch.pipeline import default_model
 
-        model = default_model()
+        model = DetectionModel(args.model) if args.model else default_model()
         if model is None:
             print("no detection model is installed; use --detector noise", file=sys.stderr)
             return 2

@@ -154,3 +154,64 @@ def test_unknown_type_for_the_reader_is_refused(tiny_detector, tmp_path):
     assert r.exit_code != 0
     assert "Su-34" in str(r.exception or r.output)
     assert not list(tmp_path.glob("*.onnx"))
+
+
+def test_train_types_attaches_a_type_reader_whose_types_stay_in_class(tiny_detector, tmp_path):
+    data, detector = tiny_detector
+    r = CliRunner().invoke(app, ["train-types", "--data", str(data), "--detector", str(detector), "--out-dir",
+                                 str(tmp_path), "--epochs", "1", "--threads", "1", "--classes", "aircraft,helicopter"])
+    assert r.exit_code == 0, r.output
+    record = json.loads(r.output.strip().splitlines()[-1])
+    m = DetectionModel(tmp_path / "det.onnx")
+    assert m.type_reader is not None and m.type_reader.info.applies_to == ("aircraft", "helicopter")
+    assert m.type_reader.info.training["crops"] == record["crops"] > 0
+    d = m.run(np.full((1, 3, 128, 128), 120.0, np.float32), score_threshold=0.0)[0]
+    assert len(d) > 0
+    for cls, typ, state in zip(d.cls, d.type, d.state):
+        assert m.info.type_classes[typ] == cls and state in m.info.type_states[typ]
+    r = CliRunner().invoke(app, ["train-types", "--data", str(data), "--detector", str(detector), "--out-dir",
+                                 str(tmp_path / "no"), "--classes", "aircraft,tanks"])
+    assert r.exit_code != 0 and "tanks" in str(r.exception or r.output)
+    assert not (tmp_path / "no").exists()
+
+
+def test_type_reader_answer_weighed_with_the_size_and_a_state_the_new_type_lacks_replaced():
+    """Reader logits: strongly Su-34 for the first item; even between Su-34 and Su-35 for the
+    second, whose 23.3 x 14.7 m box is a Su-34's size; strongly Mi-8/17 for a helicopter the
+    detector called a Ka-52 with its rotors removed, a state a Mi-8/17 also has; and strongly
+    Ropucha for a ship the detector called a Kilo in state 'normal'."""
+    from sitewatch.detect.crop_reader import ReaderInfo
+    from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel, RawDetections
+    from sitewatch.detect.type_reader import TypeReader
+
+    if not DEFAULT_MODEL.exists():
+        pytest.skip("no shipped model")
+    m = DetectionModel(DEFAULT_MODEL)
+    types = m.info.types
+    logits = np.zeros((4, len(types)), np.float32)
+    logits[0, types.index("Su-34")] = 8.0
+    logits[1, [types.index("Su-34"), types.index("Su-35")]] = 8.0
+    logits[2, types.index("Mi-8/17")] = 8.0
+    logits[3, types.index("Ropucha landing ship")] = 8.0
+
+    class Stub(TypeReader):
+        def __init__(self):
+            self.info = ReaderInfo(types, ("aircraft", "helicopter", "ship"), 112, {}, {})
+
+        def read(self, image, boxes):
+            return logits[:len(boxes)]
+
+    gsd = m.info.gsd_m
+    sizes = [(21.9, 15.3), (23.3, 14.7), (18.2, 21.3), (74.0, 9.9)]
+    boxes = np.array([[50.0, 50.0, length / gsd, width / gsd, 0.0] for length, width in sizes])
+    dets = RawDetections(boxes, np.array(["aircraft", "aircraft", "helicopter", "ship"], dtype=object),
+                         np.full(4, 0.9), np.array(["Su-35", "Su-35", "Ka-52", "Kilo submarine"], dtype=object),
+                         np.full(4, 0.6), np.array(["normal", "normal", "rotor_removed", "normal"], dtype=object),
+                         np.full(4, 0.9))
+    m.type_reader = Stub()
+    out = m.reread_types(np.zeros((100, 100, 3), np.float32), dets)
+    assert list(out.type) == ["Su-34", "Su-34", "Mi-8/17", "Ropucha landing ship"]
+    assert out.type_score[0] > 0.99 and 0.5 < out.type_score[1] < 0.99
+    assert out.state[2] == "rotor_removed" and out.state_score[2] == 0.9  # kept: a Mi-8/17 state too
+    assert out.state[3] in m.info.type_states["Ropucha landing ship"]
+    assert np.allclose(out.boxes, dets.boxes) and np.allclose(out.score, dets.score)

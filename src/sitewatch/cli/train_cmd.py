@@ -107,6 +107,53 @@ def train_states_command(
                       "crops": training["crops"], "seconds": training["seconds"]}))
 
 
+@app.command("train-types")
+def train_types_command(
+    data: list[Path] = typer.Option(..., "--data", help="Chip folder(s) written by `sitewatch dataset`."),
+    detector: Path = typer.Option(..., "--detector", help="The detector the reader is for; a copy of it that "
+                                                          "names the reader is written beside the reader."),
+    out_dir: Path = typer.Option(Path("runs/types"), "--out-dir", help="Folder for the reader and the detector copy."),
+    classes: str = typer.Option("aircraft,helicopter,ship", "--classes", help="Classes whose types it re-reads."),
+    epochs: int = typer.Option(8, "--epochs"),
+    version: str = typer.Option(None, "--version", help="Version of the detector copy (its outputs change)."),
+    threads: int = typer.Option(2, "--threads"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Train the type reader on nose-up crops of the chips' items, and attach it to a detector."""
+    try:
+        from sitewatch.detect import type_train as tt
+        from sitewatch.detect.export import attach_companion
+    except ImportError as exc:
+        raise InputError("sitewatch train-types", f"needs the train extra (pip install 'sitewatch[train]'): {exc}") from exc
+    from sitewatch.detect.model import DetectionModel
+
+    det = DetectionModel(detector)
+    chosen = _classes_option(classes)
+    cfg = tt.TypeTrainConfig(data=[str(d) for d in data], types=det.info.types,
+                             type_classes=tuple(det.info.type_classes[t] for t in det.info.types), classes=chosen,
+                             gsd_m=det.gsd_m, epochs=epochs, threads=threads, seed=seed)
+    t0 = time.monotonic()
+    (_, labels), net = _crops_then_training(
+        lambda show: tt.collect_crops(cfg, show), lambda found, show: tt.train_reader(cfg, *found, show))
+    training = tt.summary(cfg, labels, time.monotonic() - t0)
+    name = f"{detector.stem}.types.onnx"
+    reader = tt.export_reader(net, out_dir / name, det.info.types, list(chosen), training, {})
+    copy = attach_companion(detector, out_dir, "type_reader", name, version)
+    print(json.dumps({"type_reader": str(reader), "detector": str(copy), "classes": list(chosen),
+                      "crops": training["crops"], "seconds": training["seconds"]}))
+
+
+def _classes_option(classes: str) -> tuple[str, ...]:
+    """A --classes value as a tuple of our classes, or InputError naming the unknown ones."""
+    from sitewatch.domain import CLASSES
+
+    chosen = tuple(c.strip() for c in classes.split(",") if c.strip())
+    unknown = [c for c in chosen if c not in CLASSES]
+    if unknown or not chosen:
+        raise InputError("--classes", f"{', '.join(unknown) or 'none given'}: the classes are {', '.join(CLASSES)}")
+    return chosen
+
+
 @app.command("train-refiner")
 def train_refiner_command(
     data: list[Path] = typer.Option(..., "--data", help="Chip folder(s) written by `sitewatch dataset`."),
@@ -126,13 +173,9 @@ def train_refiner_command(
     except ImportError as exc:
         raise InputError("sitewatch train-refiner", f"needs the train extra (pip install 'sitewatch[train]'): {exc}") from exc
     from sitewatch.detect.model import DetectionModel
-    from sitewatch.domain import CLASSES
 
     det = DetectionModel(detector)
-    chosen = tuple(c.strip() for c in classes.split(",") if c.strip())
-    unknown = [c for c in chosen if c not in CLASSES]
-    if unknown or not chosen:
-        raise InputError("--classes", f"{', '.join(unknown) or 'none given'}: the classes are {', '.join(CLASSES)}")
+    chosen = _classes_option(classes)
     cfg = rt.RefineTrainConfig(data=[str(d) for d in data], classes=chosen, gsd_m=det.gsd_m, epochs=epochs,
                                threads=threads, seed=seed)
     t0 = time.monotonic()

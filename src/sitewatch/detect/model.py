@@ -21,6 +21,9 @@ it (no configuration travels beside the weights):
                       (`detect.box_refiner`), which moves the centres and turns the axes
                       of the classes it applies to where a nose-up crop of each detected
                       item shows them
+    type_reader       optional: the file name of a type reader beside the model
+                      (`detect.type_reader`), which re-reads the type of the classes it
+                      applies to from a nose-up crop of each detected item
     state_reader      optional: the file name of a state reader beside the model
                       (`detect.state_reader`), which re-reads the state of the types it
                       applies to from a nose-up crop of each detected item
@@ -194,11 +197,15 @@ class DetectionModel:
         self._type_state_ok = np.array([[s in self.info.type_states[t] for s in self.info.states]
                                         for t in self.info.types])
         self._type_sizes = _catalogue_log_sizes(self.info.types)
-        self.state_reader = self.box_refiner = None
+        self.state_reader = self.box_refiner = self.type_reader = None
         if meta.get("box_refiner"):
             from sitewatch.detect.box_refiner import BoxRefiner
 
             self.box_refiner = BoxRefiner(self._companion(meta["box_refiner"]), threads)
+        if meta.get("type_reader"):
+            from sitewatch.detect.type_reader import TypeReader
+
+            self.type_reader = TypeReader(self._companion(meta["type_reader"]), self.info.types, threads)
         if meta.get("state_reader"):
             from sitewatch.detect.state_reader import StateReader
 
@@ -230,12 +237,14 @@ class DetectionModel:
 
     def second_look(self, image_chw: np.ndarray, dets: RawDetections) -> RawDetections:
         """The companions' answers for one tile's detections (unchanged without companions)."""
-        if not len(dets) or (self.box_refiner is None and self.state_reader is None):
+        if not len(dets) or (self.box_refiner is None and self.type_reader is None and self.state_reader is None):
             return dets
         # One contiguous (H, W, 3) copy of the tile for all its crops (OpenCV's layout).
         image = np.ascontiguousarray(image_chw.transpose(1, 2, 0), dtype=np.float32)
         if self.box_refiner is not None:
             dets = self.refine_boxes(image, dets)
+        if self.type_reader is not None:
+            dets = self.reread_types(image, dets)
         if self.state_reader is not None:
             dets = self.reread_states(image, dets)
         return dets
@@ -249,6 +258,30 @@ class DetectionModel:
         boxes = dets.boxes.copy()
         boxes[sel] = self.box_refiner.refine(image, boxes[sel])
         return RawDetections(boxes, dets.cls, dets.score, dets.type, dets.type_score, dets.state, dets.state_score)
+
+    def reread_types(self, image: np.ndarray, dets: RawDetections) -> RawDetections:
+        """Types of the reader's classes, read again from nose-up crops of the (H, W, 3) tile
+        and weighed with the catalogue's size likelihood of the box, among the detected
+        class's types. An item whose type changes keeps its state only where the new type
+        has it; otherwise it takes the new type's first state, at an even score."""
+        sel = np.flatnonzero(np.isin(dets.cls, self.type_reader.info.applies_to))
+        if not len(sel):
+            return dets
+        logits = self.type_reader.read(image, dets.boxes[sel]).astype(np.float64)
+        size_m = np.log(np.maximum(dets.boxes[sel, 2:4], 1e-3) * self.info.gsd_m)
+        logits = logits + size_log_likelihood(size_m[:, 0], size_m[:, 1], self._type_sizes)
+        cls_idx = np.array([self.info.classes.index(c) for c in dets.cls[sel]])
+        tp = _softmax(np.where(self._type_class[None, :] == cls_idx[:, None], logits, -np.inf))
+        t_idx = tp.argmax(1)
+        typ, type_score = dets.type.copy(), dets.type_score.copy()
+        state, state_score = dets.state.copy(), dets.state_score.copy()
+        typ[sel] = np.array(self.info.types, dtype=object)[t_idx]
+        type_score[sel] = tp[np.arange(len(sel)), t_idx]
+        for i in sel:
+            allowed = self.info.type_states[typ[i]]
+            if state[i] not in allowed:
+                state[i], state_score[i] = allowed[0], 1.0 / len(allowed)
+        return RawDetections(dets.boxes, dets.cls, dets.score, typ, type_score, state, state_score)
 
     def reread_states(self, image: np.ndarray, dets: RawDetections) -> RawDetections:
         """States of the reader's types, read again from nose-up crops of the (H, W, 3) tile."""

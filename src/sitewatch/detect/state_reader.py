@@ -17,14 +17,12 @@ Output: `state` (N, S) logits over the detector's states.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from sitewatch.detect.crop_reader import CropReader
 from sitewatch.detect.crops import nose_up_crop
-from sitewatch.errors import ModelError
 
 FORMAT_TAG = "sitewatch-state-reader/1"
 CROP_PX = 112
@@ -37,38 +35,8 @@ def crop(image: np.ndarray, box: np.ndarray, crop_px: int = CROP_PX) -> np.ndarr
     return nose_up_crop(image, box, crop_px, FILL)
 
 
-@dataclass(frozen=True)
-class ReaderInfo:
-    states: tuple[str, ...]
-    applies_to: tuple[str, ...]
-    crop_px: int
-    training: dict
-    metrics: dict
-
-
-class StateReader:
-    """A state-reader ONNX file; `read(image, boxes)` -> (N, S) logits."""
+class StateReader(CropReader):
+    """A state-reader ONNX file; `read(image, boxes)` -> (N, S) logits over `states`."""
 
     def __init__(self, path: Path | str, states: tuple[str, ...], threads: int = 0):
-        from sitewatch.detect.model import open_companion
-
-        self.path = Path(path)
-        self.session, meta = open_companion(self.path, FORMAT_TAG, threads)
-        try:
-            self.info = ReaderInfo(states=tuple(json.loads(meta["states"])),
-                                   applies_to=tuple(json.loads(meta["applies_to"])),
-                                   crop_px=int(meta["crop_px"]), training=json.loads(meta.get("training", "{}")),
-                                   metrics=json.loads(meta.get("metrics", "{}")))
-        except (KeyError, ValueError, TypeError) as exc:
-            raise ModelError(str(self.path), f"unreadable state-reader metadata ({exc})") from exc
-        if self.info.states != tuple(states):
-            raise ModelError(str(self.path), f"state reader knows states {list(self.info.states)}, "
-                                             f"the detector {list(states)}")
-        self.input_name = self.session.get_inputs()[0].name
-
-    def read(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """State logits for pixel boxes on an (H, W, 3) image at the detector's GSD."""
-        if not len(boxes):
-            return np.zeros((0, len(self.info.states)), np.float32)
-        crops = np.stack([crop(image, b, self.info.crop_px) for b in boxes]).transpose(0, 3, 1, 2)
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(crops)})[0]
+        super().__init__(path, FORMAT_TAG, "states", states, FILL, threads)

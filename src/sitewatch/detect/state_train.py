@@ -26,14 +26,6 @@ from sitewatch.detect import state_reader as sr
 from sitewatch.domain import STATES
 from sitewatch.errors import InputError
 
-# How far the crops' boxes are disturbed: the detector's centres are off by about 1 m on
-# small items and a few per cent of the length on large ones; headings by a few degrees.
-CENTRE_JITTER = 0.06  # share of the length, sd along and across
-SIZE_JITTER = 0.08
-HEADING_JITTER_DEG = 6.0
-WRONG_END = 0.15  # share of crops turned tail-up (a detector heading 180 degrees off)
-
-
 @dataclass
 class StateTrainConfig:
     data: list[str]
@@ -51,26 +43,6 @@ def stateful_types() -> dict[str, tuple[str, ...]]:
     return {t.name: t.states for t in equipment.CATALOGUE.values() if len(t.states) > 1}
 
 
-class StateNet(nn.Module):
-    """About 120k parameters; mean and max pooling at the end so an opening at one end of
-    the crop counts wherever it falls."""
-
-    def __init__(self, n_states: int):
-        super().__init__()
-
-        # Down to a quarter early (the crops' detail is in shapes a few pixels across, which
-        # two strided 3x3 layers keep), then stages at 1/4 and 1/8: about 26 M multiply-adds
-        # per 112-pixel crop, against some 9,000 M for the detector on a 1024-pixel tile.
-        block = cd.conv_block
-        self.body = nn.Sequential(block(3, 16, 2), block(16, 32, 2), block(32, 32, 1),
-                                  block(32, 64, 2), block(64, 64, 1), block(64, 96, 2))
-        self.head = nn.Linear(192, n_states)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.body((x - 127.0) / 128.0)
-        return self.head(torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1))
-
-
 def collect_crops(cfg: StateTrainConfig, progress: Callable[[int, int], None] | None = None):
     """(crops uint8 (N, C, C, 3), type names (N,), state indices (N,)) from the chip folders."""
     kinds = stateful_types()
@@ -83,7 +55,8 @@ def collect_crops(cfg: StateTrainConfig, progress: Callable[[int, int], None] | 
             continue
         per_cell[key] = per_cell.get(key, 0) + 1
         for _ in range(cfg.crops_per_item):
-            box = cd.disturb(item.box, rng, CENTRE_JITTER * item.box[2], SIZE_JITTER, HEADING_JITTER_DEG, WRONG_END)
+            box = cd.disturb(item.box, rng, cd.CENTRE_JITTER * item.box[2], cd.SIZE_JITTER, cd.HEADING_JITTER_DEG,
+                             cd.WRONG_END)
             crops.append(np.clip(sr.crop(item.image, box), 0, 255).astype(np.uint8))
             types.append(item.type_name)
             states.append(item.state)
@@ -98,12 +71,12 @@ def _allowed_mask(types: np.ndarray) -> torch.Tensor:
 
 
 def train_reader(cfg: StateTrainConfig, crops: np.ndarray, types: np.ndarray, states: np.ndarray,
-                 progress: Callable[[int, int, float], None] | None = None) -> StateNet:
+                 progress: Callable[[int, int, float], None] | None = None) -> nn.Module:
     """Train on the crops, each type-state cell drawn equally often; logits outside the
     item's own states are masked, so the reader learns to tell apart only what can differ."""
     torch.set_num_threads(max(1, cfg.threads))
     torch.manual_seed(cfg.seed)
-    net = StateNet(len(STATES))
+    net = cd.ReaderNet(len(STATES))
     y_all = torch.from_numpy(states)
     allowed = _allowed_mask(types)
     cells: dict[tuple[str, int], int] = {}
@@ -117,7 +90,7 @@ def train_reader(cfg: StateTrainConfig, crops: np.ndarray, types: np.ndarray, st
     return cd.fit(net, crops, weights, cfg.epochs, cfg.batch, cfg.lr, cfg.seed, loss_of, progress)
 
 
-def export_reader(net: StateNet, out: Path, applies_to: list[str], training: dict, metrics: dict) -> Path:
+def export_reader(net: nn.Module, out: Path, applies_to: list[str], training: dict, metrics: dict) -> Path:
     from sitewatch.detect.export import export_graph
 
     meta = {"format": sr.FORMAT_TAG, "states": json.dumps(list(STATES)), "applies_to": json.dumps(sorted(applies_to)),

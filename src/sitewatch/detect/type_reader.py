@@ -1,0 +1,44 @@
+"""The type reader: a second look at the type of each detected aircraft, helicopter or ship.
+
+Why: the detector names types from its centre cell, and on look-alikes it errs at a rate an
+analyst would not accept: on held-out simulated scenes a Su-34 was called a Su-35 about one
+time in five, and frigates of two classes were swapped (so a frigate that stayed looked like
+one that left and another that came). The look-alikes differ in details at the ends and
+edges (canards and a wide side-by-side cockpit on the Su-34, the hull's shape and deck
+layout on a ship), which a crop of the whole item, turned nose-up, shows at one place.
+
+The crop is scaled to the item's box, so it shows shape, not size; the reader's logits are
+added to the catalogue's size likelihood of the measured box (as the detector does with its
+own), and only the detected class's types compete.
+
+The reader is an ONNX file beside the detector, named in the detector's metadata
+(`type_reader`); it applies to the classes listed in its own metadata (`applies_to`).
+
+Input: float32 (N, 3, CROP, CROP), RGB 0..255 (normalised inside the graph).
+Output: `type` (N, T) logits over the detector's types.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sitewatch.detect.crop_reader import CropReader
+from sitewatch.detect.crops import nose_up_crop
+
+FORMAT_TAG = "sitewatch-type-reader/1"
+CROP_PX = 112
+# As the state reader: a margin for a box a little off, and for parts beyond the outline.
+FILL = 0.8
+
+
+def crop(image: np.ndarray, box: np.ndarray, crop_px: int = CROP_PX) -> np.ndarray:
+    return nose_up_crop(image, box, crop_px, FILL)
+
+
+class TypeReader(CropReader):
+    """A type-reader ONNX file; `read(image, boxes)` -> (N, T) logits over `types`."""
+
+    def __init__(self, path: Path | str, types: tuple[str, ...], threads: int = 0):
+        super().__init__(path, FORMAT_TAG, "types", types, FILL, threads)
