@@ -9,7 +9,7 @@ and scored against the truth files where the image shows each object.
 
 Prints one line to quote and the JSON of `sitewatch eval` (written to bench/out/). With
 --compare-plain, the same images are also run without the model's second-look companions
-(box refiner, state reader), and that line is printed first, as the baseline.
+(box refiner, type reader, state reader), and that line is printed first, as the baseline.
 """
 
 from __future__ import annotations
@@ -88,14 +88,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--out", default="bench/out/eval_sim.json")
     ap.add_argument("--compare-plain", action="store_true",
-                    help="also score the detector without its box refiner and state reader, on the same images")
+                    help="also score the detector without its second-look companions, on the same images")
     ap.add_argument("--pick-threshold", action="store_true",
                     help="choose the score threshold with the best F1 on these scenes and write it into the "
                          "model's metadata (use validation seeds, not the test seeds)")
     args = ap.parse_args(argv)
     model = DetectionModel(args.model)
     thr = model.info.score_threshold if args.threshold is None else args.threshold
-    companions = (model.box_refiner, model.state_reader)
+    companions = (model.box_refiner, model.type_reader, model.state_reader)
     plain = args.compare_plain and any(companions)
     preds, plain_preds, truths = {}, {}, {}
     t0 = time.perf_counter()
@@ -109,16 +109,16 @@ def main(argv: list[str] | None = None) -> dict:
                 key = f"{i}:{image.stem}"
                 for store in (preds, plain_preds) if plain else (preds,):
                     if store is plain_preds:
-                        model.box_refiner = model.state_reader = None
+                        model.box_refiner = model.type_reader = model.state_reader = None
                     dets, grid, _ = detect_scene(image, model, score_threshold=min(thr, 0.05))
-                    model.box_refiner, model.state_reader = companions
+                    model.box_refiner, model.type_reader, model.state_reader = companions
                     store[key] = [Labelled(d.cls, (d.box.cx, d.box.cy, d.box.length, d.box.width, d.box.heading_deg),
                                            d.type, d.state, d.score) for d in dets]
                 truths[key] = read_geojson_objects(truth, grid.crs)
     if plain:
         base = evaluate(plain_preds, truths, score_threshold=thr)
         ap50 = ", ".join(f"{c} {v['ap50']}" for c, v in base["per_class"].items())
-        print(f"baseline, without box refiner and state reader: AP50 {ap50}; type acc {base['type_accuracy']}, "
+        print(f"baseline, without the second look: AP50 {ap50}; type acc {base['type_accuracy']}, "
               f"state acc {base['state_accuracy']}, P {base['precision']} R {base['recall']} at score {thr}")
     if args.pick_threshold:
         thr = pick_threshold(preds, truths, Path(model.path))

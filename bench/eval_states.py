@@ -32,6 +32,17 @@ GSDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 CHIP_PX = 384
 
 
+def matched_index(dets, o, gsd_m: float) -> int | None:
+    """The detection of o's class nearest o's centre, if within reach (half o's width, at
+    least 3 m), else None."""
+    same = np.flatnonzero(dets.cls == o.cls)
+    if not len(same):
+        return None
+    dist = np.hypot(dets.boxes[same, 0] - o.cx, dets.boxes[same, 1] - o.cy)
+    k = int(dist.argmin())
+    return int(same[k]) if dist[k] <= max(3.0, 0.5 * o.width_m) / gsd_m else None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None)
@@ -56,17 +67,14 @@ def main() -> int:
         for o in objects:
             if o.type not in stateful or not (0 <= o.cx < CHIP_PX and 0 <= o.cy < CHIP_PX):
                 continue
-            d = dets["head"]
-            same = np.flatnonzero(d.cls == o.cls)
-            reach = max(3.0, 0.5 * o.width_m) / model.gsd_m
-            dist = np.hypot(d.boxes[same, 0] - o.cx, d.boxes[same, 1] - o.cy) if len(same) else np.zeros(0)
+            k = matched_index(dets["head"], o, model.gsd_m)
             for src in sources:
                 cell = tallies[src][(o.type, o.state)]
-                if not len(dist) or dist.min() > reach:
+                if k is None:
                     cell[2] += 1
                     continue
                 cell[1] += 1
-                cell[0] += int(dets[src].state[same[int(dist.argmin())]] == o.state)
+                cell[0] += int(dets[src].state[k] == o.state)
     record = {"bench": "states", "model": f"{model.info.model_id} {model.info.version}",
               "chips": args.chips, "seed": args.seed}
     for src in sources:
