@@ -1,10 +1,10 @@
-"""What the second look costs: the box refiner and the state reader against the detector,
-on the same 1024 px tile, in one process.
+"""What the second look costs: the box refiner, the type reader and the state reader against
+the detector, on the same 1024 px tile, in one process.
 
 `bench_detect.py` measures throughput on textured ground with hardly an object on it, where
 the second look has nothing to do. Its cost grows with the number of items on a tile (a car
 park, a row of helicopters), so this times the detector on one tile, then the refiner and
-the reader on 10, 100 and 300 items of that tile, through the same per-tile call that
+the readers on 10, 100 and 300 items of that tile, through the same per-tile call that
 `DetectionModel.run` makes, and prints each as a share of the detector's time.
 
     .venv/bin/python bench/bench_second_look.py [--model M] [--repeats 5]
@@ -44,35 +44,40 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args(argv)
     model = DetectionModel(args.model)
-    if model.box_refiner is None or model.state_reader is None:
-        raise SystemExit(f"{model.path}: needs both a box refiner and a state reader")
+    if model.box_refiner is None or model.state_reader is None or model.type_reader is None:
+        raise SystemExit(f"{model.path}: needs a box refiner, a type reader and a state reader")
     rng = np.random.default_rng(0)
     size = model.tile_size
     batch = rng.integers(60, 200, (1, 3, size, size)).astype(np.float32)
-    companions = (model.box_refiner, model.state_reader)
-    model.box_refiner = model.state_reader = None
+    companions = (model.box_refiner, model.type_reader, model.state_reader)
+    model.box_refiner = model.type_reader = model.state_reader = None
     detector_s = best_of(lambda: model.raw(batch), args.repeats)
     record = {"bench": "second_look", "model": f"{model.info.model_id} {model.info.version}", "tile_px": size,
               "detector_ms": round(detector_s * 1000, 1), "items": {}}
     print(f"detector, one {size} px tile: {detector_s * 1000:.0f} ms")
     for n in (10, 100, 300):
-        # Cars and Mi-8s (pixel boxes at 0.5 m) spread over the tile, timed through the same
-        # call `run` makes per tile, with one companion attached at a time.
+        # Cars, Su-34s and Mi-8s (pixel boxes at 0.5 m) spread over the tile, timed through
+        # the same call `run` makes per tile, with one companion attached at a time.
         centres = rng.uniform(20, size - 20, (n, 2))
         headings = rng.uniform(0, 360, n)
-        cars = _detections(np.column_stack([centres, np.full(n, 9.0), np.full(n, 3.6), headings]), "vehicle", "car")
-        helis = _detections(np.column_stack([centres, np.full(n, 50.0), np.full(n, 42.0), headings]), "helicopter",
-                            "Mi-8/17")
-        model.box_refiner = companions[0]
-        refine_s = best_of(lambda: model.second_look(batch[0], cars), args.repeats)
-        model.box_refiner, model.state_reader = None, companions[1]
-        read_s = best_of(lambda: model.second_look(batch[0], helis), args.repeats)
-        model.state_reader = None
-        record["items"][n] = {"refiner_ms": round(refine_s * 1000, 1), "reader_ms": round(read_s * 1000, 1),
-                              "refiner_share": round(refine_s / detector_s, 3), "reader_share": round(read_s / detector_s, 3)}
-        print(f"{n:4d} items: refiner {refine_s * 1000:6.1f} ms ({refine_s / detector_s:5.1%} of the detector), "
-              f"state reader {read_s * 1000:6.1f} ms ({read_s / detector_s:5.1%})")
-    model.box_refiner, model.state_reader = companions
+
+        def items(length_px: float, width_px: float, cls: str, type_name: str) -> RawDetections:
+            boxes = np.column_stack([centres, np.full(n, length_px), np.full(n, width_px), headings])
+            return _detections(boxes, cls, type_name)
+
+        looks = {"refiner": (0, items(9.0, 3.6, "vehicle", "car")),
+                 "type_reader": (1, items(46.6, 29.4, "aircraft", "Su-34")),
+                 "state_reader": (2, items(50.0, 42.0, "helicopter", "Mi-8/17"))}
+        row = {}
+        for name, (k, dets) in looks.items():
+            model.box_refiner, model.type_reader, model.state_reader = (c if i == k else None
+                                                                       for i, c in enumerate(companions))
+            seconds = best_of(lambda: model.second_look(batch[0], dets), args.repeats)
+            row[f"{name}_ms"], row[f"{name}_share"] = round(seconds * 1000, 1), round(seconds / detector_s, 3)
+        record["items"][n] = row
+        print(f"{n:4d} items: " + ", ".join(f"{name.replace('_', ' ')} {row[name + '_ms']:6.1f} ms "
+                                            f"({row[name + '_share']:5.1%} of the detector)" for name in looks))
+    model.box_refiner, model.type_reader, model.state_reader = companions
     print(json.dumps(record))
     return record
 

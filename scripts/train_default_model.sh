@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Reproduce the shipped detector: src/sitewatch/models/sitewatch-ocn.onnx and its two
-# second-look companions, sitewatch-ocn.refiner.onnx and sitewatch-ocn.states.onnx
+# Reproduce the shipped detector: src/sitewatch/models/sitewatch-ocn.onnx and its three
+# second-look companions, sitewatch-ocn.refiner.onnx, sitewatch-ocn.states.onnx and
+# sitewatch-ocn.types.onnx
 #
-#   scripts/train_default_model.sh            # fresh run (about 3 h on 2 CPU cores)
+#   scripts/train_default_model.sh            # fresh run (about 3.5 h on 2 CPU cores)
 #   RESUME=1 scripts/train_default_model.sh   # continue the first stage from its last checkpoint
 #
 # Needs the train extra: pip install -e '.[train]'. Work files go to runs/detect/default/.
@@ -61,10 +62,16 @@ nice -n 10 "$SW" train-refiner --data "$OUT/data" --data "$OUT/scenes" --data "$
   --version "${LOOK_VERSION:-0.4.0}"
 nice -n 10 "$SW" train-states --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
   --detector "$LOOK/sitewatch-ocn.onnx" --out-dir "$LOOK" --epochs "${STATES_EPOCHS:-8}"
+# Type reader (0.5.0): learns the types of four classes, re-reads three of them (on
+# helicopters it was no better than the detector's own head; bench/eval_types.py).
+nice -n 10 "$SW" train-types --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
+  --detector "$LOOK/sitewatch-ocn.onnx" --out-dir "$LOOK" --classes aircraft,helicopter,ship,air_defence \
+  --applies-to aircraft,ship,air_defence --epochs "${TYPES_EPOCHS:-6}" --version "${TYPES_VERSION:-0.5.0}"
 # int8 static quantisation (kept beside it, not shipped), calibrated on training chips.
 nice -n 10 "$PY" -c "from sitewatch.detect.quantize import quantize_model as q; \
 q('$OUT/sitewatch-ocn.onnx', '$OUT/sitewatch-ocn-int8.onnx', '$OUT/data', count=32)"
 # The fp32 model ships: int8 is about 1.5x faster but lost air-defence AP (docs/model-card.md).
 mkdir -p src/sitewatch/models
-cp "$LOOK"/sitewatch-ocn.onnx "$LOOK"/sitewatch-ocn.refiner.onnx "$LOOK"/sitewatch-ocn.states.onnx src/sitewatch/models/
-echo "shipped: src/sitewatch/models/sitewatch-ocn.onnx with its refiner and state reader"
+cp "$LOOK"/sitewatch-ocn.onnx "$LOOK"/sitewatch-ocn.refiner.onnx "$LOOK"/sitewatch-ocn.states.onnx \
+  "$LOOK"/sitewatch-ocn.types.onnx src/sitewatch/models/
+echo "shipped: src/sitewatch/models/sitewatch-ocn.onnx with its refiner, state reader and type reader"

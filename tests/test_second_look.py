@@ -159,11 +159,13 @@ def test_unknown_type_for_the_reader_is_refused(tiny_detector, tmp_path):
 def test_train_types_attaches_a_type_reader_whose_types_stay_in_class(tiny_detector, tmp_path):
     data, detector = tiny_detector
     r = CliRunner().invoke(app, ["train-types", "--data", str(data), "--detector", str(detector), "--out-dir",
-                                 str(tmp_path), "--epochs", "1", "--threads", "1", "--classes", "aircraft,helicopter"])
+                                 str(tmp_path), "--epochs", "1", "--threads", "1", "--classes", "aircraft,helicopter",
+                                 "--applies-to", "aircraft"])
     assert r.exit_code == 0, r.output
     record = json.loads(r.output.strip().splitlines()[-1])
     m = DetectionModel(tmp_path / "det.onnx")
-    assert m.type_reader is not None and m.type_reader.info.applies_to == ("aircraft", "helicopter")
+    assert m.type_reader is not None and m.type_reader.info.applies_to == ("aircraft",)
+    assert m.type_reader.info.training["classes"] == ["aircraft", "helicopter"]
     assert m.type_reader.info.training["crops"] == record["crops"] > 0
     d = m.run(np.full((1, 3, 128, 128), 120.0, np.float32), score_threshold=0.0)[0]
     assert len(d) > 0
@@ -172,6 +174,9 @@ def test_train_types_attaches_a_type_reader_whose_types_stay_in_class(tiny_detec
     r = CliRunner().invoke(app, ["train-types", "--data", str(data), "--detector", str(detector), "--out-dir",
                                  str(tmp_path / "no"), "--classes", "aircraft,tanks"])
     assert r.exit_code != 0 and "tanks" in str(r.exception or r.output)
+    r = CliRunner().invoke(app, ["train-types", "--data", str(data), "--detector", str(detector), "--out-dir",
+                                 str(tmp_path / "no"), "--classes", "aircraft", "--applies-to", "ship"])
+    assert r.exit_code != 0 and "not among --classes" in str(r.exception or r.output)
     assert not (tmp_path / "no").exists()
 
 

@@ -113,7 +113,9 @@ def train_types_command(
     detector: Path = typer.Option(..., "--detector", help="The detector the reader is for; a copy of it that "
                                                           "names the reader is written beside the reader."),
     out_dir: Path = typer.Option(Path("runs/types"), "--out-dir", help="Folder for the reader and the detector copy."),
-    classes: str = typer.Option("aircraft,helicopter,ship", "--classes", help="Classes whose types it re-reads."),
+    classes: str = typer.Option("aircraft,helicopter,ship", "--classes", help="Classes whose types it learns."),
+    applies_to: str = typer.Option(None, "--applies-to", help="Classes whose types it re-reads at run time, "
+                                                              "comma-separated (default: all it learns)."),
     epochs: int = typer.Option(8, "--epochs"),
     version: str = typer.Option(None, "--version", help="Version of the detector copy (its outputs change)."),
     threads: int = typer.Option(2, "--threads"),
@@ -129,6 +131,9 @@ def train_types_command(
 
     det = DetectionModel(detector)
     chosen = _classes_option(classes)
+    applied = _classes_option(applies_to) if applies_to else chosen
+    if set(applied) - set(chosen):
+        raise InputError("--applies-to", f"{', '.join(sorted(set(applied) - set(chosen)))}: not among --classes")
     cfg = tt.TypeTrainConfig(data=[str(d) for d in data], types=det.info.types,
                              type_classes=tuple(det.info.type_classes[t] for t in det.info.types), classes=chosen,
                              gsd_m=det.gsd_m, epochs=epochs, threads=threads, seed=seed)
@@ -137,9 +142,10 @@ def train_types_command(
         lambda show: tt.collect_crops(cfg, show), lambda found, show: tt.train_reader(cfg, *found, show))
     training = tt.summary(cfg, labels, time.monotonic() - t0)
     name = f"{detector.stem}.types.onnx"
-    reader = tt.export_reader(net, out_dir / name, det.info.types, list(chosen), training, {})
+    reader = tt.export_reader(net, out_dir / name, det.info.types, list(applied), training, {})
     copy = attach_companion(detector, out_dir, "type_reader", name, version)
     print(json.dumps({"type_reader": str(reader), "detector": str(copy), "classes": list(chosen),
+                      "applies_to": sorted(applied),
                       "crops": training["crops"], "seconds": training["seconds"]}))
 
 
