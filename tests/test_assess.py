@@ -170,3 +170,28 @@ def test_a_rules_file_with_a_bad_placeholder_in_a_caveat_names_the_field(tmp_pat
     bad.write_text(yaml.safe_dump(raw))
     with pytest.raises(InputError, match="changed_throughout"):
         load_rules(bad)
+
+
+def test_a_departure_and_an_arrival_of_one_type_between_two_looks_count_as_one_change():
+    """A ship that changed berth is reported as a departure and an arrival, never as a move
+    (ships of one class look alike); to the assessment that is one change on the ground,
+    and the count of that type is unchanged. Different types, or different intervals, stay
+    separate changes."""
+    from sitewatch.assess.posture import changes_on_the_ground
+    from sitewatch.domain import Event
+
+    looks = _looks(baseline(), baseline(), baseline())
+
+    def first(look, typ):
+        return next(d for d in looks[look].detections if d.type == typ)
+
+    def ev(kind, det):
+        return Event(f"{kind}-{det.image_id}", kind, SITE.name, "t", det.cls, det.type,
+                     det if kind == "departed" else None, det if kind == "arrived" else None, 0.8)
+
+    su_gone, su_came = ev("departed", first(0, "Su-24M")), ev("arrived", first(1, "Su-24M"))
+    ka_gone = ev("departed", first(0, "Ka-52"))
+    assert changes_on_the_ground([su_gone, su_came], looks) == 1
+    assert changes_on_the_ground([su_gone, su_came, ka_gone], looks) == 2
+    assert changes_on_the_ground([su_gone, ev("arrived", first(1, "Ka-52"))], looks) == 2
+    assert changes_on_the_ground([su_gone, ev("arrived", first(2, "Su-24M"))], looks) == 2  # a later interval

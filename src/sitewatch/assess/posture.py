@@ -219,7 +219,8 @@ def assess(site: Site, looks: Sequence[Look], events: Sequence[Event], regions: 
         # Nothing points either way: unchanged is the likely reading, unless strong events
         # that no indicator explains suggest otherwise.
         items = sum(len(lk.detections) for lk in looks) / len(looks)
-        quiet = len(strong) <= max(rules.unchanged_max_events, rules.unchanged_max_share * items)
+        quiet = changes_on_the_ground(strong, looks) <= max(rules.unchanged_max_events,
+                                                             rules.unchanged_max_share * items)
         likelihood = "likely" if quiet else "roughly even chance"
         used = findings
     if len(looks) == 2 and rules.caveats.two_looks:
@@ -229,21 +230,43 @@ def assess(site: Site, looks: Sequence[Look], events: Sequence[Event], regions: 
         caveats.append(posture_caveat)
     if quality < 0.8 and rules.caveats.low_quality:
         caveats.append(rules.caveats.low_quality)
-    headline = _headline(site, first, last, posture, likelihood, confidence, rules, used, strong)
+    headline = _headline(site, first, last, posture, likelihood, confidence, rules, used,
+                         changes_on_the_ground(strong, looks))
     evidence = tuple(e for f in used for e in f.evidence)
     a = Assessment(site.name, first.image.acquired, last.image.acquired, posture, likelihood, confidence, headline,
                    tuple(f"{f.text}: {f.summary}" for f in used), evidence, tuple(caveats))
     return Judgement(a, findings, scores)
 
 
+def changes_on_the_ground(events: Sequence[Event], looks: Sequence[Look]) -> int:
+    """How many changes the events stand for: each, except that a departure and an arrival
+    of the same type between the same two looks count once. That is churn (a ship that
+    changed berth, which the tracker reports as a departure and an arrival, never as a
+    move; or one car gone and another come), and it leaves the count on the ground as it
+    was."""
+    order = {lk.image.id: i for i, lk in enumerate(looks)}
+    gone: dict[tuple[str, int], int] = {}
+    came: dict[tuple[str, int], int] = {}
+    others = 0
+    for e in events:
+        if e.kind == "departed" and e.before is not None and e.before.image_id in order:
+            key = (e.type, order[e.before.image_id])  # last seen on this look: gone by the next
+            gone[key] = gone.get(key, 0) + 1
+        elif e.kind == "arrived" and e.after is not None and e.after.image_id in order:
+            key = (e.type, order[e.after.image_id] - 1)  # first seen on the next look
+            came[key] = came.get(key, 0) + 1
+        else:
+            others += 1
+    return others + sum(max(gone.get(k, 0), came.get(k, 0)) for k in set(gone) | set(came))
+
+
 def _headline(site: Site, first: Look, last: Look, posture: str, likelihood: str, confidence: str, rules: Rules,
-              used: Sequence[Finding], strong: Sequence[Event]) -> str:
+              used: Sequence[Finding], changes: int) -> str:
     span = f"{first.image.acquired:%d %b} to {last.image.acquired:%d %b %Y}"
     name = site.name.replace("_", " ").replace("-", " ").title()
     if posture in rules.postures:
         phrase = rules.postures[posture].phrase.format(likelihood=likelihood)
         detail = "; ".join(f.summary for f in used)
         return f"{name}, {span}: {phrase} ({confidence} confidence). Seen: {detail}."
-    moved = len(strong)
-    tail = "no confident change in equipment" if moved == 0 else f"{moved} confident change(s) that point to no posture"
+    tail = "no confident change in equipment" if changes == 0 else f"{changes} confident change(s) that point to no posture"
     return f"{name}, {span}: {likelihood} largely unchanged ({confidence} confidence); {tail}."

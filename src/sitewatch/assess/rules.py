@@ -76,8 +76,9 @@ class Caveats(_Strict):
 
 class Rules(_Strict):
     min_event_confidence: float = 0.5
-    # With no posture, "largely unchanged" is likely while confident events that no
-    # indicator explains stay at most this many, or this share of the items seen.
+    # With no posture, "largely unchanged" is likely while the changes that confident events
+    # stand for (`posture.changes_on_the_ground`) stay at most this many, or this share of
+    # the items seen.
     unchanged_max_events: int = 2
     unchanged_max_share: float = 0.1
     indicators: dict[str, Indicator]
