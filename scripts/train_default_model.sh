@@ -62,11 +62,11 @@ nice -n 10 "$SW" train-refiner --data "$OUT/data" --data "$OUT/scenes" --data "$
   --version "${LOOK_VERSION:-0.4.0}"
 nice -n 10 "$SW" train-states --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
   --detector "$LOOK/sitewatch-ocn.onnx" --out-dir "$LOOK" --epochs "${STATES_EPOCHS:-8}"
-# Type reader (0.5.0): learns the types of four classes, re-reads three of them (on
-# helicopters it was no better than the detector's own head; bench/eval_types.py).
+# Type reader (0.5.0): learns and re-reads the types of four classes; on helicopters, where
+# alone it was no better than the detector's own head, its answer is weighed with the head's.
 nice -n 10 "$SW" train-types --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
   --detector "$LOOK/sitewatch-ocn.onnx" --out-dir "$LOOK" --classes aircraft,helicopter,ship,air_defence \
-  --applies-to aircraft,ship,air_defence --epochs "${TYPES_EPOCHS:-6}" --version "${TYPES_VERSION:-0.5.0}"
+  --with-head helicopter --epochs "${TYPES_EPOCHS:-6}" --version "${TYPES_VERSION:-0.5.0}"
 # int8 static quantisation (kept beside it, not shipped), calibrated on training chips.
 nice -n 10 "$PY" -c "from sitewatch.detect.quantize import quantize_model as q; \
 q('$OUT/sitewatch-ocn.onnx', '$OUT/sitewatch-ocn-int8.onnx', '$OUT/data', count=32)"

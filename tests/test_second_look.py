@@ -160,12 +160,13 @@ def test_train_types_attaches_a_type_reader_whose_types_stay_in_class(tiny_detec
     data, detector = tiny_detector
     r = CliRunner().invoke(app, ["train-types", "--data", str(data), "--detector", str(detector), "--out-dir",
                                  str(tmp_path), "--epochs", "1", "--threads", "1", "--classes", "aircraft,helicopter",
-                                 "--applies-to", "aircraft"])
+                                 "--applies-to", "aircraft", "--with-head", "aircraft"])
     assert r.exit_code == 0, r.output
     record = json.loads(r.output.strip().splitlines()[-1])
     m = DetectionModel(tmp_path / "det.onnx")
     assert m.type_reader is not None and m.type_reader.info.applies_to == ("aircraft",)
     assert m.type_reader.info.training["classes"] == ["aircraft", "helicopter"]
+    assert m.type_reader.with_head == ("aircraft",)
     assert m.type_reader.info.training["crops"] == record["crops"] > 0
     d = m.run(np.full((1, 3, 128, 128), 120.0, np.float32), score_threshold=0.0)[0]
     assert len(d) > 0
@@ -177,6 +178,10 @@ def test_train_types_attaches_a_type_reader_whose_types_stay_in_class(tiny_detec
     r = CliRunner().invoke(app, ["train-types", "--data", str(data), "--detector", str(detector), "--out-dir",
                                  str(tmp_path / "no"), "--classes", "aircraft", "--applies-to", "ship"])
     assert r.exit_code != 0 and "not among --classes" in str(r.exception or r.output)
+    r = CliRunner().invoke(app, ["train-types", "--data", str(data), "--detector", str(detector), "--out-dir",
+                                 str(tmp_path / "no"), "--classes", "aircraft,ship", "--applies-to", "aircraft",
+                                 "--with-head", "ship"])
+    assert r.exit_code != 0 and "not re-read" in str(r.exception or r.output)
     assert not (tmp_path / "no").exists()
 
 
@@ -200,8 +205,9 @@ def test_type_reader_answer_weighed_with_the_size_and_a_state_the_new_type_lacks
     logits[3, types.index("Ropucha landing ship")] = 8.0
 
     class Stub(TypeReader):
-        def __init__(self):
+        def __init__(self, with_head=()):
             self.info = ReaderInfo(types, ("aircraft", "helicopter", "ship"), 112, {}, {})
+            self.with_head = with_head
 
         def read(self, image, boxes):
             return logits[:len(boxes)]
@@ -220,3 +226,43 @@ def test_type_reader_answer_weighed_with_the_size_and_a_state_the_new_type_lacks
     assert out.state[2] == "rotor_removed" and out.state_score[2] == 0.9  # kept: a Mi-8/17 state too
     assert out.state[3] in m.info.type_states["Ropucha landing ship"]
     assert np.allclose(out.boxes, dets.boxes) and np.allclose(out.score, dets.score)
+
+
+def test_type_reader_weighs_the_heads_answer_for_its_with_head_classes():
+    """A helicopter the reader finds as likely a Ka-52 as a Mi-24/35, in a box between their
+    sizes: weighed with the head's "Mi-24/35 at 0.9" it is a Mi-24/35, and surely; a reader
+    sure of a Ka-52 still overrules a head at 0.6. Without with_head the head's answer is
+    not used."""
+    from sitewatch.detect.crop_reader import ReaderInfo
+    from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel, RawDetections
+    from sitewatch.detect.type_reader import TypeReader
+
+    if not DEFAULT_MODEL.exists():
+        pytest.skip("no shipped model")
+    m = DetectionModel(DEFAULT_MODEL)
+    types = m.info.types
+    ka, mi = types.index("Ka-52"), types.index("Mi-24/35")
+    logits = np.zeros((2, len(types)), np.float32)
+    logits[0, [ka, mi]] = 8.0
+    logits[1, ka] = 8.0
+
+    class Stub(TypeReader):
+        def __init__(self, with_head):
+            self.info = ReaderInfo(types, ("helicopter",), 112, {}, {})
+            self.with_head = with_head
+
+        def read(self, image, boxes):
+            return logits[:len(boxes)]
+
+    box = [50.0, 50.0, 18.6 / m.info.gsd_m, 15.8 / m.info.gsd_m, 0.0]
+    dets = RawDetections(np.array([box, box]), np.array(["helicopter"] * 2, dtype=object), np.full(2, 0.9),
+                         np.array(["Mi-24/35"] * 2, dtype=object), np.array([0.9, 0.6]),
+                         np.array(["normal"] * 2, dtype=object), np.full(2, 0.9))
+    image = np.zeros((100, 100, 3), np.float32)
+    m.type_reader = Stub(("helicopter",))
+    weighed = m.reread_types(image, dets)
+    assert weighed.type[0] == "Mi-24/35" and weighed.type_score[0] > 0.8
+    assert weighed.type[1] == "Ka-52"
+    m.type_reader = Stub(())
+    alone = m.reread_types(image, dets)
+    assert alone.type[1] == "Ka-52" and alone.type_score[0] < weighed.type_score[0]

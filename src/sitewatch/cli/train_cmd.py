@@ -116,6 +116,8 @@ def train_types_command(
     classes: str = typer.Option("aircraft,helicopter,ship", "--classes", help="Classes whose types it learns."),
     applies_to: str = typer.Option(None, "--applies-to", help="Classes whose types it re-reads at run time, "
                                                               "comma-separated (default: all it learns)."),
+    with_head: str = typer.Option(None, "--with-head", help="Of those, classes whose reading is weighed with the "
+                                                            "detector's own type answer, comma-separated."),
     epochs: int = typer.Option(8, "--epochs"),
     version: str = typer.Option(None, "--version", help="Version of the detector copy (its outputs change)."),
     threads: int = typer.Option(2, "--threads"),
@@ -134,6 +136,9 @@ def train_types_command(
     applied = _classes_option(applies_to) if applies_to else chosen
     if set(applied) - set(chosen):
         raise InputError("--applies-to", f"{', '.join(sorted(set(applied) - set(chosen)))}: not among --classes")
+    weighed = _classes_option(with_head) if with_head else ()
+    if set(weighed) - set(applied):
+        raise InputError("--with-head", f"{', '.join(sorted(set(weighed) - set(applied)))}: not re-read (--applies-to)")
     cfg = tt.TypeTrainConfig(data=[str(d) for d in data], types=det.info.types,
                              type_classes=tuple(det.info.type_classes[t] for t in det.info.types), classes=chosen,
                              gsd_m=det.gsd_m, epochs=epochs, threads=threads, seed=seed)
@@ -142,10 +147,10 @@ def train_types_command(
         lambda show: tt.collect_crops(cfg, show), lambda found, show: tt.train_reader(cfg, *found, show))
     training = tt.summary(cfg, labels, time.monotonic() - t0)
     name = f"{detector.stem}.types.onnx"
-    reader = tt.export_reader(net, out_dir / name, det.info.types, list(applied), training, {})
+    reader = tt.export_reader(net, out_dir / name, det.info.types, list(applied), list(weighed), training, {})
     copy = attach_companion(detector, out_dir, "type_reader", name, version)
     print(json.dumps({"type_reader": str(reader), "detector": str(copy), "classes": list(chosen),
-                      "applies_to": sorted(applied),
+                      "applies_to": sorted(applied), "with_head": sorted(weighed),
                       "crops": training["crops"], "seconds": training["seconds"]}))
 
 

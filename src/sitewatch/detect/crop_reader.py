@@ -38,6 +38,7 @@ class CropReader:
         self.fill = fill
         what = format_tag.split("/")[0].removeprefix("sitewatch-").replace("-", " ")
         self.session, meta = open_companion(self.path, format_tag, threads)
+        self.meta = meta  # for what a kind of reader adds to these keys
         try:
             self.info = ReaderInfo(labels=tuple(json.loads(meta[label_key])),
                                    applies_to=tuple(json.loads(meta["applies_to"])),

@@ -261,8 +261,9 @@ class DetectionModel:
 
     def reread_types(self, image: np.ndarray, dets: RawDetections) -> RawDetections:
         """Types of the reader's classes, read again from nose-up crops of the (H, W, 3) tile
-        and weighed with the catalogue's size likelihood of the box, among the detected
-        class's types. An item whose type changes keeps its state only where the new type
+        and weighed with the catalogue's size likelihood of the box (and, for the reader's
+        `with_head` classes, with the detector's own answer), among the detected class's
+        types. An item whose type changes keeps its state only where the new type
         has it; otherwise it takes the new type's first state, at an even score."""
         sel = np.flatnonzero(np.isin(dets.cls, self.type_reader.info.applies_to))
         if not len(sel):
@@ -271,7 +272,17 @@ class DetectionModel:
         size_m = np.log(np.maximum(dets.boxes[sel, 2:4], 1e-3) * self.info.gsd_m)
         logits = logits + size_log_likelihood(size_m[:, 0], size_m[:, 1], self._type_sizes)
         cls_idx = np.array([self.info.classes.index(c) for c in dets.cls[sel]])
-        tp = _softmax(np.where(self._type_class[None, :] == cls_idx[:, None], logits, -np.inf))
+        same = self._type_class[None, :] == cls_idx[:, None]
+        weigh = np.isin(dets.cls[sel], self.type_reader.with_head)
+        if weigh.any():  # the head's answer as a distribution: its type at its score, the rest shared
+            rows = np.flatnonzero(weigh)
+            named = np.array([self.info.types.index(t) for t in dets.type[sel][rows]])
+            score = np.clip(dets.type_score[sel][rows], 1e-6, 1 - 1e-6)
+            others = np.maximum(same[rows].sum(axis=1) - 1, 1)
+            head = np.log(np.broadcast_to(((1 - score) / others)[:, None], (len(rows), len(self.info.types))).copy())
+            head[np.arange(len(rows)), named] = np.log(score)
+            logits[rows] += head
+        tp = _softmax(np.where(same, logits, -np.inf))
         t_idx = tp.argmax(1)
         typ, type_score = dets.type.copy(), dets.type_score.copy()
         state, state_score = dets.state.copy(), dets.state_score.copy()

@@ -12,7 +12,10 @@ added to the catalogue's size likelihood of the measured box (as the detector do
 own), and only the detected class's types compete.
 
 The reader is an ONNX file beside the detector, named in the detector's metadata
-(`type_reader`); it applies to the classes listed in its own metadata (`applies_to`).
+(`type_reader`); it applies to the classes listed in its own metadata (`applies_to`). For
+the classes listed under `with_head`, its answer is weighed with the detector's own (the
+head's named type at its score, the rest shared evenly among the class's other types):
+two looks that err on different items, which on helicopters beat either alone.
 
 Input: float32 (N, 3, CROP, CROP), RGB 0..255 (normalised inside the graph).
 Output: `type` (N, T) logits over the detector's types.
@@ -20,12 +23,14 @@ Output: `type` (N, T) logits over the detector's types.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 from sitewatch.detect.crop_reader import CropReader
 from sitewatch.detect.crops import nose_up_crop
+from sitewatch.errors import ModelError
 
 FORMAT_TAG = "sitewatch-type-reader/1"
 CROP_PX = 112
@@ -42,3 +47,7 @@ class TypeReader(CropReader):
 
     def __init__(self, path: Path | str, types: tuple[str, ...], threads: int = 0):
         super().__init__(path, FORMAT_TAG, "types", types, FILL, threads)
+        try:
+            self.with_head = tuple(json.loads(self.meta.get("with_head", "[]")))
+        except ValueError as exc:
+            raise ModelError(str(self.path), f"unreadable type-reader metadata with_head ({exc})") from exc

@@ -85,12 +85,13 @@ def train_reader(cfg: TypeTrainConfig, crops: np.ndarray, labels: np.ndarray,
     return cd.fit(net, crops, weights, cfg.epochs, cfg.batch, cfg.lr, cfg.seed, loss_of, progress)
 
 
-def export_reader(net: nn.Module, out: Path, types: tuple[str, ...], applies_to: list[str], training: dict,
-                  metrics: dict) -> Path:
+def export_reader(net: nn.Module, out: Path, types: tuple[str, ...], applies_to: list[str], with_head: list[str],
+                  training: dict, metrics: dict) -> Path:
     from sitewatch.detect.export import export_graph
 
     meta = {"format": tr.FORMAT_TAG, "types": json.dumps(list(types)), "applies_to": json.dumps(sorted(applies_to)),
-            "crop_px": str(tr.CROP_PX), "training": json.dumps(training), "metrics": json.dumps(metrics)}
+            "with_head": json.dumps(sorted(with_head)), "crop_px": str(tr.CROP_PX), "training": json.dumps(training),
+            "metrics": json.dumps(metrics)}
     return export_graph(net.eval(), torch.zeros(1, 3, tr.CROP_PX, tr.CROP_PX), Path(out), ["crops"], ["type"],
                         {"crops": {0: "n"}, "type": {0: "n"}}, meta)
 
