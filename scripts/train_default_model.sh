@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Reproduce the shipped detector: src/sitewatch/models/sitewatch-ocn.onnx and its three
-# second-look companions, sitewatch-ocn.refiner.onnx, sitewatch-ocn.states.onnx and
-# sitewatch-ocn.types.onnx
+# Reproduce the shipped detector: src/sitewatch/models/sitewatch-ocn.onnx and its four
+# second-look companions, sitewatch-ocn.refiner.onnx, sitewatch-ocn.hull.onnx,
+# sitewatch-ocn.states.onnx and sitewatch-ocn.types.onnx
 #
 #   scripts/train_default_model.sh            # fresh run (about 3.5 h on 2 CPU cores)
 #   RESUME=1 scripts/train_default_model.sh   # continue the first stage from its last checkpoint
@@ -67,11 +67,15 @@ nice -n 10 "$SW" train-states --data "$OUT/data" --data "$OUT/scenes" --data "$O
 nice -n 10 "$SW" train-types --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
   --detector "$LOOK/sitewatch-ocn.onnx" --out-dir "$LOOK" --classes aircraft,helicopter,ship,air_defence \
   --with-head helicopter --epochs "${TYPES_EPOCHS:-6}" --version "${TYPES_VERSION:-0.5.0}"
+# Hull refiner (0.5.0): ships' boxes on a crop long along the hull and narrow across it,
+# with their length (about 1 minute).
+nice -n 10 "$SW" train-refiner --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
+  --detector "$LOOK/sitewatch-ocn.onnx" --out-dir "$LOOK" --hull --classes ship --epochs "${HULL_EPOCHS:-10}"
 # int8 static quantisation (kept beside it, not shipped), calibrated on training chips.
 nice -n 10 "$PY" -c "from sitewatch.detect.quantize import quantize_model as q; \
 q('$OUT/sitewatch-ocn.onnx', '$OUT/sitewatch-ocn-int8.onnx', '$OUT/data', count=32)"
 # The fp32 model ships: int8 is about 1.5x faster but lost air-defence AP (docs/model-card.md).
 mkdir -p src/sitewatch/models
-cp "$LOOK"/sitewatch-ocn.onnx "$LOOK"/sitewatch-ocn.refiner.onnx "$LOOK"/sitewatch-ocn.states.onnx \
-  "$LOOK"/sitewatch-ocn.types.onnx src/sitewatch/models/
-echo "shipped: src/sitewatch/models/sitewatch-ocn.onnx with its refiner, state reader and type reader"
+cp "$LOOK"/sitewatch-ocn.onnx "$LOOK"/sitewatch-ocn.refiner.onnx "$LOOK"/sitewatch-ocn.hull.onnx \
+  "$LOOK"/sitewatch-ocn.states.onnx "$LOOK"/sitewatch-ocn.types.onnx src/sitewatch/models/
+echo "shipped: src/sitewatch/models/sitewatch-ocn.onnx with its box and hull refiners, state reader and type reader"

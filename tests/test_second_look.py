@@ -266,3 +266,47 @@ def test_type_reader_weighs_the_heads_answer_for_its_with_head_classes():
     m.type_reader = Stub(())
     alone = m.reread_types(image, dets)
     assert alone.type[1] == "Ka-52" and alone.type_score[0] < weighed.type_score[0]
+
+
+def test_hull_refiner_moves_along_a_long_narrow_crop_and_sets_the_length():
+    """A hull refiner (crop 96 high, 32 wide, the box's length at 0.75 of the height) that
+    answers "centre a tenth of the height toward the bow, a twentieth of the width to the
+    right, no turn, 10% longer" moves a ship's box 0.1 * 96 / scale pixels along its heading
+    and 0.05 * 32 / scale across it, and scales its length by 1.1; a length answer beyond
+    MAX_LOG_LENGTH is not used."""
+    from sitewatch.detect import box_refiner as br
+
+    class Session:
+        def run(self, _, feeds):
+            assert feeds["crops"].shape == (2, 3, br.HULL_CROP_PX, br.HULL_CROP_W)
+            return [np.array([[0.05, -0.1, 0.0, np.log(1.1)], [0.0, 0.0, 0.0, br.MAX_LOG_LENGTH + 0.1]], np.float32)]
+
+    refiner = object.__new__(br.BoxRefiner)
+    refiner.info = br.RefinerInfo(("ship",), br.HULL_CROP_PX, br.HULL_FILL, {}, {}, br.HULL_CROP_W)
+    refiner.input_name = "crops"
+    refiner.session = Session()
+    heading = 30.0
+    boxes = np.array([[300.0, 300.0, 148.0, 20.0, heading]] * 2)
+    out = refiner.refine(np.zeros((600, 600, 3), np.float32), boxes)
+    scale = br.HULL_FILL * br.HULL_CROP_PX / 148.0
+    along, across = 0.1 * br.HULL_CROP_PX / scale, 0.05 * br.HULL_CROP_W / scale
+    h = np.radians(heading)
+    expected = [300.0 + along * np.sin(h) + across * np.cos(h), 300.0 - along * np.cos(h) + across * np.sin(h)]
+    assert np.allclose(out[0, :2], expected, atol=1e-6)
+    assert np.isclose(out[0, 2], 148.0 * 1.1) and out[0, 3] == 20.0 and np.isclose(out[0, 4], heading)
+    assert np.allclose(out[1], boxes[1])
+
+
+def test_train_refiner_hull_attaches_a_hull_refiner_beside_the_box_refiner(tiny_detector, tmp_path):
+    data, detector = tiny_detector
+    r = CliRunner().invoke(app, ["train-refiner", "--data", str(data), "--detector", str(detector), "--out-dir",
+                                 str(tmp_path), "--epochs", "1", "--threads", "1", "--hull", "--classes", "aircraft"])
+    assert r.exit_code == 0, r.output
+    m = DetectionModel(tmp_path / "det.onnx")
+    from sitewatch.detect import box_refiner as br
+
+    assert m.hull_refiner is not None and m.box_refiner is None
+    assert (m.hull_refiner.info.crop_px, m.hull_refiner.info.crop_w) == (br.HULL_CROP_PX, br.HULL_CROP_W)
+    assert m.hull_refiner.info.applies_to == ("aircraft",)
+    d = m.run(np.full((1, 3, 128, 128), 120.0, np.float32), score_threshold=0.0)[0]
+    assert len(d) > 0 and np.all(np.isfinite(d.boxes))

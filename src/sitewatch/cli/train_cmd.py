@@ -171,13 +171,17 @@ def train_refiner_command(
     detector: Path = typer.Option(..., "--detector", help="The detector the refiner is for; a copy of it that "
                                                           "names the refiner is written beside the refiner."),
     out_dir: Path = typer.Option(Path("runs/refiner"), "--out-dir", help="Folder for the refiner and the detector copy."),
-    classes: str = typer.Option("vehicle,air_defence", "--classes", help="Classes whose centres it refines."),
+    classes: str = typer.Option(None, "--classes", help="Classes whose boxes it refines (default: vehicle,air_defence; "
+                                                        "with --hull: ship)."),
+    hull: bool = typer.Option(False, "--hull", help="A hull refiner, for long items: a crop long along the axis and "
+                                                    "narrow across it, and an answer for the length too."),
     epochs: int = typer.Option(10, "--epochs"),
     version: str = typer.Option(None, "--version", help="Version of the detector copy (its outputs change)."),
     threads: int = typer.Option(2, "--threads"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Train the box refiner on crops around displaced boxes, and attach it to a detector."""
+    """Train the box refiner (or, with --hull, the hull refiner) on crops around displaced boxes, and attach it to
+    a detector."""
     try:
         from sitewatch.detect import refine_train as rt
         from sitewatch.detect.export import attach_companion
@@ -186,17 +190,17 @@ def train_refiner_command(
     from sitewatch.detect.model import DetectionModel
 
     det = DetectionModel(detector)
-    chosen = _classes_option(classes)
+    chosen = _classes_option(classes or ("ship" if hull else "vehicle,air_defence"))
     cfg = rt.RefineTrainConfig(data=[str(d) for d in data], classes=chosen, gsd_m=det.gsd_m, epochs=epochs,
-                               threads=threads, seed=seed)
+                               threads=threads, seed=seed, hull=hull)
     t0 = time.monotonic()
     (_, found, _), net = _crops_then_training(
         lambda show: rt.collect_crops(cfg, show), lambda data, show: rt.train_refiner(cfg, *data, show))
     training = rt.summary(cfg, found, time.monotonic() - t0)
-    name = f"{detector.stem}.refiner.onnx"
-    refiner = rt.export_refiner(net, out_dir / name, list(chosen), training, {})
-    copy = attach_companion(detector, out_dir, "box_refiner", name, version)
-    print(json.dumps({"box_refiner": str(refiner), "detector": str(copy), "classes": list(chosen),
+    key, name = ("hull_refiner", f"{detector.stem}.hull.onnx") if hull else ("box_refiner", f"{detector.stem}.refiner.onnx")
+    refiner = rt.export_refiner(net, out_dir / name, list(chosen), training, {}, cfg.crop)
+    copy = attach_companion(detector, out_dir, key, name, version)
+    print(json.dumps({key: str(refiner), "detector": str(copy), "classes": list(chosen),
                       "crops": training["crops"], "seconds": training["seconds"]}))
 
 

@@ -10,10 +10,17 @@ item's centre is, and how far its axis is turned from the crop's.
 The refiner is an ONNX file beside the detector, named in the detector's metadata
 (`box_refiner`); it applies to the classes in its own metadata (`applies_to`).
 
-Input: float32 (N, 3, CROP, CROP), RGB 0..255, normalised inside the graph.
-Output: `correction` (N, 3): the item's centre in the crop, as a share of the crop size from
-its middle (x right, y down in the nose-up crop), and the turn from the box's heading to the
-item's axis, clockwise, in units of HEADING_UNIT_DEG.
+A *hull* refiner (metadata key `hull_refiner` of the detector) is the same kind of file for
+long items, ships: its crop is long along the item's axis and narrow across it
+(`crop_w` < `crop_px`), so the hulls moored beside a ship stay out of it while bow and
+stern stay in, and it also answers the item's length. On a ship the detector's box slides
+along the hull (a Kilo submarine's by 5-15 m) and comes out a tenth short.
+
+Input: float32 (N, 3, CROP, CROP_W), RGB 0..255, normalised inside the graph.
+Output: `correction` (N, 3) or (N, 4): the item's centre in the crop, as a share of the
+crop's width (x right) and height (y down) from its middle, in the nose-up crop; the turn
+from the box's heading to the item's axis, clockwise, in units of HEADING_UNIT_DEG; and, in a
+fourth column, the log of the true length over the box's.
 """
 
 from __future__ import annotations
@@ -38,15 +45,20 @@ FILL = 0.5
 MAX_SHIFT = 0.2
 HEADING_UNIT_DEG = 30.0
 MAX_TURN_DEG = 20.0
+# The largest length change trusted (log ratio): the detector's lengths are within 10%.
+MAX_LOG_LENGTH = 0.3
+# The hull refiner's crop: long along the axis, narrow across it, the box's length at FILL.
+HULL_CROP_PX, HULL_CROP_W, HULL_FILL = 96, 32, 0.75
 
 
 @dataclass(frozen=True)
 class RefinerInfo:
     applies_to: tuple[str, ...]
-    crop_px: int
+    crop_px: int  # height (along the axis)
     fill: float
     training: dict
     metrics: dict
+    crop_w: int | None = None  # width, when not square
 
 
 class BoxRefiner:
@@ -60,29 +72,35 @@ class BoxRefiner:
         try:
             self.info = RefinerInfo(applies_to=tuple(json.loads(meta["applies_to"])), crop_px=int(meta["crop_px"]),
                                     fill=float(meta["fill"]), training=json.loads(meta.get("training", "{}")),
-                                    metrics=json.loads(meta.get("metrics", "{}")))
+                                    metrics=json.loads(meta.get("metrics", "{}")),
+                                    crop_w=int(meta["crop_w"]) if meta.get("crop_w") else None)
         except (KeyError, ValueError, TypeError) as exc:
             raise ModelError(str(self.path), f"unreadable box-refiner metadata ({exc})") from exc
         self.input_name = self.session.get_inputs()[0].name
         outputs = self.session.get_outputs()
-        if len(outputs) != 1 or outputs[0].shape[-1] != 3:
-            raise ModelError(str(self.path), f"expected one output of shape (N, 3), got "
+        if len(outputs) != 1 or outputs[0].shape[-1] not in (3, 4):
+            raise ModelError(str(self.path), f"expected one output of shape (N, 3) or (N, 4), got "
                                              f"{[tuple(o.shape) for o in outputs]}")
 
     def refine(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Pixel boxes on an (H, W, 3) image at the detector's GSD, centres moved and axes
-        turned to where the refiner sees them; sizes and nose ends kept."""
+        turned to where the refiner sees them (and lengths set, by a refiner that answers
+        them); widths and nose ends kept. An answer beyond MAX_SHIFT, MAX_TURN_DEG or
+        MAX_LOG_LENGTH means the refiner saw something else, and is not used."""
         if not len(boxes):
             return boxes
-        size = self.info.crop_px
-        mats = [nose_up_matrix(b, size, self.info.fill) for b in boxes]
-        crops = np.stack([warp(image, m, size) for m in mats]).transpose(0, 3, 1, 2)
+        height, width = self.info.crop_px, self.info.crop_w or self.info.crop_px
+        mats = [nose_up_matrix(b, height, self.info.fill, width) for b in boxes]
+        crops = np.stack([warp(image, m, height, width) for m in mats]).transpose(0, 3, 1, 2)
         answer = self.session.run(None, {self.input_name: np.ascontiguousarray(crops)})[0].astype(np.float64)
         turn = answer[:, 2] * HEADING_UNIT_DEG
-        trusted = (np.abs(answer[:, :2]).max(axis=1) <= MAX_SHIFT) & (np.abs(turn) <= MAX_TURN_DEG)
+        log_length = answer[:, 3] if answer.shape[1] > 3 else np.zeros(len(answer))
+        trusted = ((np.abs(answer[:, :2]).max(axis=1) <= MAX_SHIFT) & (np.abs(turn) <= MAX_TURN_DEG)
+                   & (np.abs(log_length) <= MAX_LOG_LENGTH))
         out = boxes.copy()
         for i in np.flatnonzero(trusted):
-            x, y = size / 2.0 + answer[i, :2] * size
+            x, y = width / 2.0 + answer[i, 0] * width, height / 2.0 + answer[i, 1] * height
             out[i, :2] = cv2.invertAffineTransform(mats[i]) @ np.array([x, y, 1.0])
             out[i, 4] = (out[i, 4] + turn[i]) % 360.0
+            out[i, 2] *= np.exp(log_length[i])
         return out

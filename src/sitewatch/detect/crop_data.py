@@ -60,11 +60,15 @@ def items(data: list[str], gsd_m: float, seed: int, wanted: Callable[[str, str],
 
 
 def disturb(box: np.ndarray, rng: np.random.Generator, centre_sd_px: float, size_sd: float, heading_sd_deg: float,
-            wrong_end: float) -> np.ndarray:
-    """A copy of a pixel box with its centre moved (sd along and across the axis), its size
-    scaled, its heading turned, and with probability `wrong_end` its nose and tail swapped."""
+            wrong_end: float, across_sd_px: float | None = None) -> np.ndarray:
+    """A copy of a pixel box with its centre moved (sd along the axis, and across it:
+    `across_sd_px` when given, else the same), its size scaled, its heading turned, and with
+    probability `wrong_end` its nose and tail swapped."""
     cx, cy, length, width, heading = box
-    along, across = rng.normal(0, centre_sd_px, 2)
+    if across_sd_px is None:
+        along, across = rng.normal(0, centre_sd_px, 2)
+    else:
+        along, across = rng.normal(0, centre_sd_px), rng.normal(0, across_sd_px)
     h = np.radians(heading)
     cx += along * np.sin(h) + across * np.cos(h)
     cy += -along * np.cos(h) + across * np.sin(h)

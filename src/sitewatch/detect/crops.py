@@ -13,15 +13,16 @@ import numpy as np
 GREY = 114.0  # outside the image, as in the detector's padding
 
 
-def nose_up_matrix(box: np.ndarray, crop_px: int, fill: float) -> np.ndarray:
+def nose_up_matrix(box: np.ndarray, crop_px: int, fill: float, crop_w: int | None = None) -> np.ndarray:
     """The 2x3 affine map from image pixels to crop pixels for a pixel box (col, row,
-    length px, width px, heading clockwise from image up)."""
+    length px, width px, heading clockwise from image up). The crop is crop_px high and
+    crop_w wide (default: square); the box's longer side spans `fill` of its height."""
     cx, cy, length, width, heading = (float(v) for v in box[:5])
     scale = fill * crop_px / max(length, width, 1.0)
     # OpenCV turns counter-clockwise for a positive angle: turning by the heading brings a
     # nose that points `heading` degrees clockwise from up back to up.
     m = cv2.getRotationMatrix2D((cx, cy), heading, scale)
-    m[:, 2] += (crop_px / 2.0 - cx, crop_px / 2.0 - cy)
+    m[:, 2] += ((crop_w or crop_px) / 2.0 - cx, crop_px / 2.0 - cy)
     return m
 
 
@@ -31,8 +32,8 @@ def nose_up_crop(image: np.ndarray, box: np.ndarray, crop_px: int, fill: float) 
     return warp(image, nose_up_matrix(box, crop_px, fill), crop_px)
 
 
-def warp(image: np.ndarray, m: np.ndarray, crop_px: int) -> np.ndarray:
+def warp(image: np.ndarray, m: np.ndarray, crop_px: int, crop_w: int | None = None) -> np.ndarray:
     shrink = m[0, 0] ** 2 + m[0, 1] ** 2 < 1.0
-    return cv2.warpAffine(np.ascontiguousarray(image, dtype=np.float32), m, (crop_px, crop_px),
+    return cv2.warpAffine(np.ascontiguousarray(image, dtype=np.float32), m, (crop_w or crop_px, crop_px),
                           flags=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(GREY, GREY, GREY))

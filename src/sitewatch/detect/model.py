@@ -21,6 +21,8 @@ it (no configuration travels beside the weights):
                       (`detect.box_refiner`), which moves the centres and turns the axes
                       of the classes it applies to where a nose-up crop of each detected
                       item shows them
+    hull_refiner      optional: a box refiner for long items (ships) on a crop long along
+                      their axis and narrow across it, which also sets their length
     type_reader       optional: the file name of a type reader beside the model
                       (`detect.type_reader`), which re-reads the type of the classes it
                       applies to from a nose-up crop of each detected item
@@ -197,11 +199,14 @@ class DetectionModel:
         self._type_state_ok = np.array([[s in self.info.type_states[t] for s in self.info.states]
                                         for t in self.info.types])
         self._type_sizes = _catalogue_log_sizes(self.info.types)
-        self.state_reader = self.box_refiner = self.type_reader = None
-        if meta.get("box_refiner"):
+        self.state_reader = self.box_refiner = self.hull_refiner = self.type_reader = None
+        if meta.get("box_refiner") or meta.get("hull_refiner"):
             from sitewatch.detect.box_refiner import BoxRefiner
 
-            self.box_refiner = BoxRefiner(self._companion(meta["box_refiner"]), threads)
+            if meta.get("box_refiner"):
+                self.box_refiner = BoxRefiner(self._companion(meta["box_refiner"]), threads)
+            if meta.get("hull_refiner"):
+                self.hull_refiner = BoxRefiner(self._companion(meta["hull_refiner"]), threads)
         if meta.get("type_reader"):
             from sitewatch.detect.type_reader import TypeReader
 
@@ -237,11 +242,12 @@ class DetectionModel:
 
     def second_look(self, image_chw: np.ndarray, dets: RawDetections) -> RawDetections:
         """The companions' answers for one tile's detections (unchanged without companions)."""
-        if not len(dets) or (self.box_refiner is None and self.type_reader is None and self.state_reader is None):
+        if not len(dets) or all(c is None for c in (self.box_refiner, self.hull_refiner, self.type_reader,
+                                                    self.state_reader)):
             return dets
         # One contiguous (H, W, 3) copy of the tile for all its crops (OpenCV's layout).
         image = np.ascontiguousarray(image_chw.transpose(1, 2, 0), dtype=np.float32)
-        if self.box_refiner is not None:
+        if self.box_refiner is not None or self.hull_refiner is not None:
             dets = self.refine_boxes(image, dets)
         if self.type_reader is not None:
             dets = self.reread_types(image, dets)
@@ -250,13 +256,13 @@ class DetectionModel:
         return dets
 
     def refine_boxes(self, image: np.ndarray, dets: RawDetections) -> RawDetections:
-        """Centres and axes of the refiner's classes, looked at again on crops of the
-        (H, W, 3) tile."""
-        sel = np.flatnonzero(np.isin(dets.cls, self.box_refiner.info.applies_to))
-        if not len(sel):
-            return dets
+        """Centres and axes (and, by the hull refiner, lengths) of the refiners' classes,
+        looked at again on crops of the (H, W, 3) tile."""
         boxes = dets.boxes.copy()
-        boxes[sel] = self.box_refiner.refine(image, boxes[sel])
+        for refiner in (self.box_refiner, self.hull_refiner):
+            sel = np.flatnonzero(np.isin(dets.cls, refiner.info.applies_to)) if refiner is not None else []
+            if len(sel):
+                boxes[sel] = refiner.refine(image, boxes[sel])
         return RawDetections(boxes, dets.cls, dets.score, dets.type, dets.type_score, dets.state, dets.state_score)
 
     def reread_types(self, image: np.ndarray, dets: RawDetections) -> RawDetections:

@@ -31,6 +31,12 @@ CENTRE_SD_SHARE = 0.04  # plus this share of the length, for the larger items
 SIZE_SD = 0.05
 HEADING_SD_DEG = 6.0  # the detector's axis error: median 3-5 degrees, a tenth above 11
 WRONG_END = 0.5  # the refiner should not care which end is the nose
+# The hull refiner's training boxes: ships slide along the hull (up to a fifth of it) and
+# come out a tenth short, but stay within a couple of metres across it.
+HULL_ALONG_SHARE = 0.08
+HULL_ACROSS_SHARE, HULL_ACROSS_M = 0.1, 1.0  # of the width, plus
+HULL_SIZE_SD = 0.08
+HULL_HEADING_SD_DEG = 4.0
 
 
 @dataclass
@@ -45,44 +51,56 @@ class RefineTrainConfig:
     max_per_class: int = 12000
     threads: int = 2
     seed: int = 0
+    hull: bool = False  # the hull refiner: a long, narrow crop, and a length answer
+
+    @property
+    def crop(self) -> tuple[int, int, float]:
+        """(height, width, fill) of the crops."""
+        return (br.HULL_CROP_PX, br.HULL_CROP_W, br.HULL_FILL) if self.hull else (br.CROP_PX, br.CROP_PX, br.FILL)
 
 
 class RefineNet(nn.Module):
     """About 4 M multiply-adds per 48-pixel crop (a tile of 300 cars adds some 15% to the
     detector's time on it); the last features are flattened, not pooled, so where the item
-    lies in the crop is kept."""
+    lies in the crop is kept. n_out: 3 (centre, turn) or 4 (and the length)."""
 
-    def __init__(self):
+    def __init__(self, height: int = br.CROP_PX, width: int = br.CROP_PX, n_out: int = 3):
         super().__init__()
         block = cd.conv_block
         self.body = nn.Sequential(block(3, 16, 2), block(16, 32, 2), block(32, 32, 1), block(32, 64, 2),
                                   block(64, 64, 1))
-        side = br.CROP_PX // 8
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(64 * side * side, 64), nn.ReLU(inplace=True), nn.Linear(64, 3))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(64 * (height // 8) * (width // 8), 64), nn.ReLU(inplace=True),
+                                  nn.Linear(64, n_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body((x - 127.0) / 128.0))
 
 
 def collect_crops(cfg: RefineTrainConfig, progress: Callable[[int, int], None] | None = None):
-    """(crops uint8 (N, C, C, 3), classes (N,), targets float32 (N, 3)) from the chip folders."""
+    """(crops uint8 (N, H, W, 3), classes (N,), targets float32 (N, 3 or 4)) from the chip folders."""
     rng = np.random.default_rng(cfg.seed)
-    size = br.CROP_PX
+    height, width, fill = cfg.crop
     crops, classes, targets = [], [], []
     per_class: dict[str, int] = {}
     for item in cd.items(cfg.data, cfg.gsd_m, cfg.seed, lambda cls, t: cls in cfg.classes, progress):
         if per_class.get(item.cls, 0) >= cfg.max_per_class:
             continue
         per_class[item.cls] = per_class.get(item.cls, 0) + 1
-        sd_px = CENTRE_SD_M / cfg.gsd_m + CENTRE_SD_SHARE * item.box[2]
         for _ in range(cfg.crops_per_item):
-            box = cd.disturb(item.box, rng, sd_px, SIZE_SD, HEADING_SD_DEG, WRONG_END)
-            m = nose_up_matrix(box, size, br.FILL)
-            true_in_crop = m @ np.array([item.box[0], item.box[1], 1.0])
+            if cfg.hull:
+                across = HULL_ACROSS_SHARE * item.box[3] + HULL_ACROSS_M / cfg.gsd_m
+                box = cd.disturb(item.box, rng, HULL_ALONG_SHARE * item.box[2], HULL_SIZE_SD, HULL_HEADING_SD_DEG,
+                                 WRONG_END, across)
+            else:
+                sd_px = CENTRE_SD_M / cfg.gsd_m + CENTRE_SD_SHARE * item.box[2]
+                box = cd.disturb(item.box, rng, sd_px, SIZE_SD, HEADING_SD_DEG, WRONG_END)
+            m = nose_up_matrix(box, height, fill, width)
+            x, y = m @ np.array([item.box[0], item.box[1], 1.0])
             turn = (item.box[4] - box[4] + 90.0) % 180.0 - 90.0  # to the axis: either end will do
-            crops.append(np.clip(warp(item.image, m, size), 0, 255).astype(np.uint8))
+            crops.append(np.clip(warp(item.image, m, height, width), 0, 255).astype(np.uint8))
             classes.append(item.cls)
-            targets.append((*((true_in_crop - size / 2.0) / size), turn / br.HEADING_UNIT_DEG))
+            target = ((x - width / 2.0) / width, (y - height / 2.0) / height, turn / br.HEADING_UNIT_DEG)
+            targets.append(target + ((np.log(item.box[2] / box[2]),) if cfg.hull else ()))
     if not crops:
         raise InputError(", ".join(cfg.data), f"the chips hold no item of class {', '.join(cfg.classes)}")
     return np.stack(crops), np.array(classes), np.array(targets, np.float32)
@@ -92,7 +110,8 @@ def train_refiner(cfg: RefineTrainConfig, crops: np.ndarray, classes: np.ndarray
                   progress: Callable[[int, int, float], None] | None = None) -> RefineNet:
     torch.set_num_threads(max(1, cfg.threads))
     torch.manual_seed(cfg.seed)
-    net = RefineNet()
+    height, width, _ = cfg.crop
+    net = RefineNet(height, width, targets.shape[1])
     y_all = torch.from_numpy(targets)
     counts = {c: int((classes == c).sum()) for c in set(classes.tolist())}
     weights = torch.tensor([1.0 / counts[c] for c in classes.tolist()])
@@ -106,12 +125,16 @@ def train_refiner(cfg: RefineTrainConfig, crops: np.ndarray, classes: np.ndarray
     return cd.fit(net, crops, weights, cfg.epochs, cfg.batch, cfg.lr, cfg.seed, loss_of, progress)
 
 
-def export_refiner(net: RefineNet, out: Path, applies_to: list[str], training: dict, metrics: dict) -> Path:
+def export_refiner(net: RefineNet, out: Path, applies_to: list[str], training: dict, metrics: dict,
+                   crop: tuple[int, int, float] = (br.CROP_PX, br.CROP_PX, br.FILL)) -> Path:
     from sitewatch.detect.export import export_graph
 
-    meta = {"format": br.FORMAT_TAG, "applies_to": json.dumps(sorted(applies_to)), "crop_px": str(br.CROP_PX),
-            "fill": repr(br.FILL), "training": json.dumps(training), "metrics": json.dumps(metrics)}
-    return export_graph(net.eval(), torch.zeros(1, 3, br.CROP_PX, br.CROP_PX), Path(out), ["crops"], ["correction"],
+    height, width, fill = crop
+    meta = {"format": br.FORMAT_TAG, "applies_to": json.dumps(sorted(applies_to)), "crop_px": str(height),
+            "fill": repr(fill), "training": json.dumps(training), "metrics": json.dumps(metrics)}
+    if width != height:
+        meta["crop_w"] = str(width)
+    return export_graph(net.eval(), torch.zeros(1, 3, height, width), Path(out), ["crops"], ["correction"],
                         {"crops": {0: "n"}, "correction": {0: "n"}}, meta)
 
 
