@@ -1,9 +1,9 @@
 """The shipped model on small simulated scenes and chips it never saw.
 
 Honest scope (see docs/model-card.md): on 120 held-out simulated scenes the shipped model
-(0.5.0, with its box refiner, type reader and state reader) scores AP50 aircraft 0.99,
-helicopters 0.93, ships 0.83, vehicles 0.88, air defence 0.80, and names aircraft types
-right on 99% of matches. These tests pin what it does reliably on a few small scenes, so a regression
+(0.5.0, with its box and hull refiners, type reader and state reader) scores AP50
+aircraft 0.99, helicopters 0.93, ships 0.985, vehicles 0.88, air defence 0.80, and names
+aircraft types right on 99% of matches. These tests pin what it does reliably on a few small scenes, so a regression
 shows; the acceptance figures come from bench/eval_sim.py and bench/eval_states.py.
 """
 
