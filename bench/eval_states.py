@@ -43,6 +43,24 @@ def matched_index(dets, o, gsd_m: float) -> int | None:
     return int(same[k]) if dist[k] <= max(3.0, 0.5 * o.width_m) / gsd_m else None
 
 
+def head_and_reader(model: DetectionModel, reader_attr: str, chips: int, seed: int):
+    """Per unseen object chip: its objects inside the chip, each with the index of its
+    matched detection (or None), and the detections as the head decoded them and, when the
+    model has that reader, as the reader (`model.<reader_attr>`) re-read them: the same
+    detections, so the two differ only in what the reader changes."""
+    reader = getattr(model, reader_attr)
+    reread = {"state_reader": model.reread_states, "type_reader": model.reread_types}[reader_attr]
+    for i in range(chips):
+        img, objects = make_chip(seed + i, CHIP_PX, model.gsd_m, GSDS[i % len(GSDS)])
+        setattr(model, reader_attr, None)
+        dets = {"head": model.run(img.transpose(2, 0, 1)[None].astype(np.float32))[0]}
+        setattr(model, reader_attr, reader)
+        if reader:
+            dets["reader"] = reread(img.astype(np.float32), dets["head"])
+        inside = [o for o in objects if 0 <= o.cx < CHIP_PX and 0 <= o.cy < CHIP_PX]
+        yield [(o, matched_index(dets["head"], o, model.gsd_m)) for o in inside], dets
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None)
@@ -51,23 +69,13 @@ def main() -> int:
     args = ap.parse_args()
     model = DetectionModel(args.model)
     stateful = {t.name for t in equipment.CATALOGUE.values() if len(t.states) > 1}
-    reader = model.state_reader
-    model.state_reader = None  # decode with the head, then re-read with the reader, on the same detections
-    sources = ("head", "reader") if reader else ("head",)
+    sources = ("head", "reader") if model.state_reader else ("head",)
     tallies = {src: defaultdict(lambda: [0, 0, 0]) for src in sources}  # right, matched, missed
     t0 = time.perf_counter()
-    for i in range(args.chips):
-        img, objects = make_chip(args.seed + i, CHIP_PX, model.gsd_m, GSDS[i % len(GSDS)])
-        batch = img.transpose(2, 0, 1)[None].astype(np.float32)
-        dets = {"head": model.run(batch)[0]}
-        if reader:
-            model.state_reader = reader
-            dets["reader"] = model.reread_states(img.astype(np.float32), dets["head"])
-            model.state_reader = None
-        for o in objects:
-            if o.type not in stateful or not (0 <= o.cx < CHIP_PX and 0 <= o.cy < CHIP_PX):
+    for matches, dets in head_and_reader(model, "state_reader", args.chips, args.seed):
+        for o, k in matches:
+            if o.type not in stateful:
                 continue
-            k = matched_index(dets["head"], o, model.gsd_m)
             for src in sources:
                 cell = tallies[src][(o.type, o.state)]
                 if k is None:

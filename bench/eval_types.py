@@ -21,9 +21,8 @@ import time
 from collections import Counter, defaultdict
 
 import numpy as np
-from eval_states import CHIP_PX, GSDS, matched_index
+from eval_states import head_and_reader
 
-from sitewatch.detect.dataset import make_chip
 from sitewatch.detect.model import DetectionModel
 
 CLASSES_READ = ("aircraft", "helicopter", "ship", "air_defence")
@@ -36,25 +35,15 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=51_000_000)
     args = ap.parse_args()
     model = DetectionModel(args.model)
-    reader = model.type_reader
-    model.type_reader = None  # decode with the head, then re-read with the reader, on the same detections
-    sources = ("head", "reader") if reader else ("head",)
+    sources = ("head", "reader") if model.type_reader else ("head",)
     tallies = {src: defaultdict(lambda: [0, 0]) for src in sources}  # right, matched
     confusions = {src: Counter() for src in sources}
     missed: Counter = Counter()
     t0 = time.perf_counter()
-    for i in range(args.chips):
-        img, objects = make_chip(args.seed + i, CHIP_PX, model.gsd_m, GSDS[i % len(GSDS)])
-        batch = img.transpose(2, 0, 1)[None].astype(np.float32)
-        dets = {"head": model.run(batch)[0]}
-        if reader:
-            model.type_reader = reader
-            dets["reader"] = model.reread_types(img.astype(np.float32), dets["head"])
-            model.type_reader = None
-        for o in objects:
-            if o.cls not in CLASSES_READ or not (0 <= o.cx < CHIP_PX and 0 <= o.cy < CHIP_PX):
+    for matches, dets in head_and_reader(model, "type_reader", args.chips, args.seed):
+        for o, k in matches:
+            if o.cls not in CLASSES_READ:
                 continue
-            k = matched_index(dets["head"], o, model.gsd_m)
             if k is None:
                 missed[o.type] += 1
                 continue

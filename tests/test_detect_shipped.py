@@ -43,31 +43,39 @@ def test_shipped_model_finds_aircraft_with_their_types(tmp_path):
         assert d.model_id == model.info.model_id and d.window is not None
 
 
-def test_shipped_state_reader_reads_heavy_transport_doors():
-    """An An-124's raised nose and an Il-76's lowered ramp, on object chips never seen in
-    training: the state reader reads them right (bench/eval_states.py: 0.97 and 1.00 of
-    open ones, 0.82 and 1.00 of closed ones; the detector's own head was near a coin toss)."""
+def _unseen_items(model, seed: int, types: tuple[str, ...], count: int, reach_px: float, same_class: bool = False):
+    """(true object, detection type, detection state) for items of `types` on object chips
+    from `seed` on (0.5 m, never seen in training), each paired with the nearest detection
+    within reach_px (of the same class, if asked), until `count` are found."""
     import numpy as np
 
     from sitewatch.detect.dataset import make_chip
 
-    model = DetectionModel()
-    assert model.state_reader is not None and "An-124" in model.state_reader.info.applies_to
-    right = seen = 0
-    seed = 61_000_000
-    while seen < 16:
+    found = []
+    while len(found) < count:
         img, objects = make_chip(seed, 384, 0.5, 0.5)
         seed += 1
-        heavy = [o for o in objects if o.type in ("An-124", "Il-76") and 0 <= o.cx < 384 and 0 <= o.cy < 384]
-        if not heavy:
+        wanted = [o for o in objects if o.type in types and 0 <= o.cx < 384 and 0 <= o.cy < 384]
+        if not wanted:
             continue
         dets = model.run(img.transpose(2, 0, 1)[None].astype(np.float32))[0]
-        for o in heavy:
+        for o in wanted:
             near = np.hypot(dets.boxes[:, 0] - o.cx, dets.boxes[:, 1] - o.cy)
-            if len(near) and near.min() < 10:
-                seen += 1
-                right += int(dets.state[int(near.argmin())] == o.state)
-    assert right >= 13, f"{right} of {seen} heavy-transport states read right"  # 15 of 16 when written
+            k = int(near.argmin()) if len(near) else -1
+            if k >= 0 and near[k] < reach_px and (not same_class or dets.cls[k] == o.cls):
+                found.append((o, dets.type[k], dets.state[k]))
+    return found
+
+
+def test_shipped_state_reader_reads_heavy_transport_doors():
+    """An An-124's raised nose and an Il-76's lowered ramp, on object chips never seen in
+    training: the state reader reads them right (bench/eval_states.py: 0.97 and 1.00 of
+    open ones, 0.82 and 1.00 of closed ones; the detector's own head was near a coin toss)."""
+    model = DetectionModel()
+    assert model.state_reader is not None and "An-124" in model.state_reader.info.applies_to
+    found = _unseen_items(model, 61_000_000, ("An-124", "Il-76"), 16, 10.0)
+    right = sum(state == o.state for o, _, state in found)
+    assert right >= 13, f"{right} of {len(found)} heavy-transport states read right"  # 15 of 16 when written
 
 
 def test_shipped_refiner_boxes_vehicles_tightly(tmp_path):
@@ -94,27 +102,11 @@ def test_shipped_type_reader_tells_the_su34_from_the_su35():
     """The look-alike pair the detector's head confused most (bench/eval_types.py: the head
     named 61% of Su-34s and 78% of Su-35s right, the type reader 96% of each), on object
     chips never seen in training."""
-    import numpy as np
-
-    from sitewatch.detect.dataset import make_chip
-
     model = DetectionModel()
     assert model.type_reader is not None and "aircraft" in model.type_reader.info.applies_to
-    right = seen = 0
-    seed = 62_000_000
-    while seen < 20:
-        img, objects = make_chip(seed, 384, 0.5, 0.5)
-        seed += 1
-        pair = [o for o in objects if o.type in ("Su-34", "Su-35") and 0 <= o.cx < 384 and 0 <= o.cy < 384]
-        if not pair:
-            continue
-        dets = model.run(img.transpose(2, 0, 1)[None].astype(np.float32))[0]
-        for o in pair:
-            near = np.hypot(dets.boxes[:, 0] - o.cx, dets.boxes[:, 1] - o.cy)
-            if len(near) and near.min() < 4 and dets.cls[int(near.argmin())] == "aircraft":
-                seen += 1
-                right += int(dets.type[int(near.argmin())] == o.type)
-    assert right >= 17, f"{right} of {seen} Su-34/Su-35 named right"  # 20 of 20 when written; the head: 14
+    found = _unseen_items(model, 62_000_000, ("Su-34", "Su-35"), 20, 4.0, same_class=True)
+    right = sum(typ == o.type for o, typ, _ in found)
+    assert right >= 17, f"{right} of {len(found)} Su-34/Su-35 named right"  # 20 of 20 when written; the head: 14
 
 
 def test_shipped_hull_refiner_boxes_ships_tightly(tmp_path):

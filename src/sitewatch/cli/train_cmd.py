@@ -67,18 +67,26 @@ def train_command(
     print(json.dumps({"model": str(path), **summary}))
 
 
+# Options shared by the second-look commands (train-states, train-types, train-refiner).
+CHIPS = typer.Option(..., "--data", help="Chip folder(s) written by `sitewatch dataset`.")
+DETECTOR = typer.Option(..., "--detector", help="The detector it is for; a copy of it that names the new companion "
+                                                "is written beside the companion.")
+COPY_VERSION = typer.Option(None, "--version", help="Version of the detector copy (its outputs change).")
+THREADS = typer.Option(2, "--threads")
+SEED = typer.Option(0, "--seed")
+
+
 @app.command("train-states")
 def train_states_command(
-    data: list[Path] = typer.Option(..., "--data", help="Chip folder(s) written by `sitewatch dataset`."),
-    detector: Path = typer.Option(..., "--detector", help="The detector the reader is for; a copy of it that "
-                                                          "names the reader is written beside the reader."),
+    data: list[Path] = CHIPS,
+    detector: Path = DETECTOR,
     out_dir: Path = typer.Option(Path("runs/states"), "--out-dir", help="Folder for the reader and the detector copy."),
     applies_to: str = typer.Option(None, "--applies-to", help="Types the reader re-reads, comma-separated "
                                                               "(default: every type with more than one state)."),
     epochs: int = typer.Option(12, "--epochs"),
-    version: str = typer.Option(None, "--version", help="Version of the detector copy (its outputs change)."),
-    threads: int = typer.Option(2, "--threads"),
-    seed: int = typer.Option(0, "--seed"),
+    version: str = COPY_VERSION,
+    threads: int = THREADS,
+    seed: int = SEED,
 ) -> None:
     """Train the state reader on nose-up crops of the chips' items, and attach it to a detector."""
     try:
@@ -109,9 +117,8 @@ def train_states_command(
 
 @app.command("train-types")
 def train_types_command(
-    data: list[Path] = typer.Option(..., "--data", help="Chip folder(s) written by `sitewatch dataset`."),
-    detector: Path = typer.Option(..., "--detector", help="The detector the reader is for; a copy of it that "
-                                                          "names the reader is written beside the reader."),
+    data: list[Path] = CHIPS,
+    detector: Path = DETECTOR,
     out_dir: Path = typer.Option(Path("runs/types"), "--out-dir", help="Folder for the reader and the detector copy."),
     classes: str = typer.Option("aircraft,helicopter,ship", "--classes", help="Classes whose types it learns."),
     applies_to: str = typer.Option(None, "--applies-to", help="Classes whose types it re-reads at run time, "
@@ -119,9 +126,9 @@ def train_types_command(
     with_head: str = typer.Option(None, "--with-head", help="Of those, classes whose reading is weighed with the "
                                                             "detector's own type answer, comma-separated."),
     epochs: int = typer.Option(8, "--epochs"),
-    version: str = typer.Option(None, "--version", help="Version of the detector copy (its outputs change)."),
-    threads: int = typer.Option(2, "--threads"),
-    seed: int = typer.Option(0, "--seed"),
+    version: str = COPY_VERSION,
+    threads: int = THREADS,
+    seed: int = SEED,
 ) -> None:
     """Train the type reader on nose-up crops of the chips' items, and attach it to a detector."""
     try:
@@ -167,18 +174,17 @@ def _classes_option(classes: str) -> tuple[str, ...]:
 
 @app.command("train-refiner")
 def train_refiner_command(
-    data: list[Path] = typer.Option(..., "--data", help="Chip folder(s) written by `sitewatch dataset`."),
-    detector: Path = typer.Option(..., "--detector", help="The detector the refiner is for; a copy of it that "
-                                                          "names the refiner is written beside the refiner."),
+    data: list[Path] = CHIPS,
+    detector: Path = DETECTOR,
     out_dir: Path = typer.Option(Path("runs/refiner"), "--out-dir", help="Folder for the refiner and the detector copy."),
     classes: str = typer.Option(None, "--classes", help="Classes whose boxes it refines (default: vehicle,air_defence; "
                                                         "with --hull: ship)."),
     hull: bool = typer.Option(False, "--hull", help="A hull refiner, for long items: a crop long along the axis and "
                                                     "narrow across it, and an answer for the length too."),
     epochs: int = typer.Option(10, "--epochs"),
-    version: str = typer.Option(None, "--version", help="Version of the detector copy (its outputs change)."),
-    threads: int = typer.Option(2, "--threads"),
-    seed: int = typer.Option(0, "--seed"),
+    version: str = COPY_VERSION,
+    threads: int = THREADS,
+    seed: int = SEED,
 ) -> None:
     """Train the box refiner (or, with --hull, the hull refiner) on crops around displaced boxes, and attach it to
     a detector."""

@@ -26,20 +26,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from sitewatch.detect.crop_reader import CropReader
-from sitewatch.detect.crops import nose_up_crop
+from sitewatch.detect.state_reader import CROP_PX, FILL, crop  # the state reader's crop suits types too
 from sitewatch.errors import ModelError
 
+__all__ = ["CROP_PX", "FILL", "FORMAT_TAG", "TypeReader", "crop"]
+
 FORMAT_TAG = "sitewatch-type-reader/1"
-CROP_PX = 112
-# As the state reader: a margin for a box a little off, and for parts beyond the outline.
-FILL = 0.8
-
-
-def crop(image: np.ndarray, box: np.ndarray, crop_px: int = CROP_PX) -> np.ndarray:
-    return nose_up_crop(image, box, crop_px, FILL)
 
 
 class TypeReader(CropReader):
