@@ -78,21 +78,27 @@ def test_shipped_state_reader_reads_heavy_transport_doors():
     assert right >= 13, f"{right} of {len(found)} heavy-transport states read right"  # 15 of 16 when written
 
 
+def _scores_on_scenes(model, tmp_path, seeds, **scene) -> dict:
+    """`sitewatch eval` scores per class at the model's operating point, on one-date random
+    scenarios of the given seeds (keyword arguments go to random_scenario)."""
+    preds, truths = {}, {}
+    for k, seed in enumerate(seeds):
+        result = simulate_scenario(random_scenario(seed, n_dates=1, **scene), tmp_path / str(k))
+        dets, grid, _ = detect_scene(result.images[0], model)
+        truths[k] = read_geojson_objects(result.truths[0], grid.crs)
+        preds[k] = [Labelled(d.cls, (d.box.cx, d.box.cy, d.box.length, d.box.width, d.box.heading_deg), d.type,
+                             d.state, d.score) for d in dets]
+    return evaluate(preds, truths, score_threshold=model.info.score_threshold)["per_class"]
+
+
 def test_shipped_refiner_boxes_vehicles_tightly(tmp_path):
     """Vehicles boxed at rotated IoU 0.5: the box refiner moves the detector's centres,
     which were 0.5-1 m off (vehicle AP50 0.60 without it, 0.91 with it on 60 held-out
     scenes)."""
     model = DetectionModel()
     assert model.box_refiner is not None and "vehicle" in model.box_refiner.info.applies_to
-    preds, truths = {}, {}
-    for k, seed in enumerate((424250, 424251, 424252)):
-        scenario = random_scenario(seed, kind="airbase", gsd_m=0.5, size_px=SCENE_PX, n_dates=1, density=DENSITY)
-        result = simulate_scenario(scenario, tmp_path / str(k))
-        dets, grid, _ = detect_scene(result.images[0], model)
-        truths[k] = read_geojson_objects(result.truths[0], grid.crs)
-        preds[k] = [Labelled(d.cls, (d.box.cx, d.box.cy, d.box.length, d.box.width, d.box.heading_deg), d.type,
-                             d.state, d.score) for d in dets]
-    r = evaluate(preds, truths, score_threshold=model.info.score_threshold)["per_class"]["vehicle"]
+    r = _scores_on_scenes(model, tmp_path, (424250, 424251, 424252), kind="airbase", gsd_m=0.5, size_px=SCENE_PX,
+                          density=DENSITY)["vehicle"]
     assert r["true"] >= 20, r  # the scenes have vehicles to box (26)
     # 26 of 26 with the refiner; 20 of 26 (0.77) with the detector's own boxes.
     assert r["recall"] >= 0.9, r
@@ -115,14 +121,6 @@ def test_shipped_hull_refiner_boxes_ships_tightly(tmp_path):
     with it when written; 22 of 28 with the detector's own boxes)."""
     model = DetectionModel()
     assert model.hull_refiner is not None and model.hull_refiner.info.applies_to == ("ship",)
-    preds, truths = {}, {}
-    for k, seed in enumerate(range(424270, 424278)):
-        scenario = random_scenario(seed, kind="naval_base", gsd_m=0.7, size_px=600, n_dates=1)
-        result = simulate_scenario(scenario, tmp_path / str(k))
-        dets, grid, _ = detect_scene(result.images[0], model)
-        truths[k] = read_geojson_objects(result.truths[0], grid.crs)
-        preds[k] = [Labelled(d.cls, (d.box.cx, d.box.cy, d.box.length, d.box.width, d.box.heading_deg), d.type,
-                             d.state, d.score) for d in dets]
-    r = evaluate(preds, truths, score_threshold=model.info.score_threshold)["per_class"]["ship"]
+    r = _scores_on_scenes(model, tmp_path, range(424270, 424278), kind="naval_base", gsd_m=0.7, size_px=600)["ship"]
     assert r["true"] >= 20, r
     assert r["recall"] >= 0.85, r
