@@ -89,11 +89,7 @@ def train_states_command(
     seed: int = SEED,
 ) -> None:
     """Train the state reader on nose-up crops of the chips' items, and attach it to a detector."""
-    try:
-        from sitewatch.detect import state_train as st
-        from sitewatch.detect.export import attach_companion
-    except ImportError as exc:
-        raise InputError("sitewatch train-states", f"needs the train extra (pip install 'sitewatch[train]'): {exc}") from exc
+    st = _training_module("train-states", "state_train")
     from sitewatch.detect.model import DetectionModel
 
     det = DetectionModel(detector)  # refuses a missing or foreign detector before any work
@@ -110,9 +106,7 @@ def train_states_command(
     training = st.summary(cfg, crops, types, states, time.monotonic() - t0)
     reader_name = f"{detector.stem}.states.onnx"
     reader = st.export_reader(net, out_dir / reader_name, chosen, training, {})
-    copy = attach_companion(detector, out_dir, "state_reader", reader_name, version)
-    print(json.dumps({"state_reader": str(reader), "detector": str(copy), "applies_to": chosen,
-                      "crops": training["crops"], "seconds": training["seconds"]}))
+    _attach_and_report(detector, out_dir, "state_reader", reader, version, training, applies_to=chosen)
 
 
 @app.command("train-types")
@@ -131,11 +125,7 @@ def train_types_command(
     seed: int = SEED,
 ) -> None:
     """Train the type reader on nose-up crops of the chips' items, and attach it to a detector."""
-    try:
-        from sitewatch.detect import type_train as tt
-        from sitewatch.detect.export import attach_companion
-    except ImportError as exc:
-        raise InputError("sitewatch train-types", f"needs the train extra (pip install 'sitewatch[train]'): {exc}") from exc
+    tt = _training_module("train-types", "type_train")
     from sitewatch.detect.model import DetectionModel
 
     det = DetectionModel(detector)
@@ -155,10 +145,8 @@ def train_types_command(
     training = tt.summary(cfg, labels, time.monotonic() - t0)
     name = f"{detector.stem}.types.onnx"
     reader = tt.export_reader(net, out_dir / name, det.info.types, list(applied), list(weighed), training, {})
-    copy = attach_companion(detector, out_dir, "type_reader", name, version)
-    print(json.dumps({"type_reader": str(reader), "detector": str(copy), "classes": list(chosen),
-                      "applies_to": sorted(applied), "with_head": sorted(weighed),
-                      "crops": training["crops"], "seconds": training["seconds"]}))
+    _attach_and_report(detector, out_dir, "type_reader", reader, version, training, classes=list(chosen),
+                       applies_to=sorted(applied), with_head=sorted(weighed))
 
 
 def _classes_option(classes: str) -> tuple[str, ...]:
@@ -188,11 +176,7 @@ def train_refiner_command(
 ) -> None:
     """Train the box refiner (or, with --hull, the hull refiner) on crops around displaced boxes, and attach it to
     a detector."""
-    try:
-        from sitewatch.detect import refine_train as rt
-        from sitewatch.detect.export import attach_companion
-    except ImportError as exc:
-        raise InputError("sitewatch train-refiner", f"needs the train extra (pip install 'sitewatch[train]'): {exc}") from exc
+    rt = _training_module("train-refiner", "refine_train")
     from sitewatch.detect.model import DetectionModel
 
     det = DetectionModel(detector)
@@ -205,9 +189,27 @@ def train_refiner_command(
     training = rt.summary(cfg, found, time.monotonic() - t0)
     key, name = ("hull_refiner", f"{detector.stem}.hull.onnx") if hull else ("box_refiner", f"{detector.stem}.refiner.onnx")
     refiner = rt.export_refiner(net, out_dir / name, list(chosen), training, {}, cfg.crop)
-    copy = attach_companion(detector, out_dir, key, name, version)
-    print(json.dumps({key: str(refiner), "detector": str(copy), "classes": list(chosen),
-                      "crops": training["crops"], "seconds": training["seconds"]}))
+    _attach_and_report(detector, out_dir, key, refiner, version, training, classes=list(chosen))
+
+
+def _training_module(command: str, name: str):
+    """sitewatch.detect.<name>, or InputError saying that `command` needs the train extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"sitewatch.detect.{name}")
+    except ImportError as exc:
+        raise InputError(f"sitewatch {command}", f"needs the train extra (pip install 'sitewatch[train]'): {exc}") from exc
+
+
+def _attach_and_report(detector: Path, out_dir: Path, key: str, companion: Path, version: str | None, training: dict,
+                       **record) -> None:
+    """Write the detector copy that names `companion` under `key`, and print the JSON record."""
+    from sitewatch.detect.export import attach_companion
+
+    copy = attach_companion(detector, out_dir, key, companion.name, version)
+    print(json.dumps({key: str(companion), "detector": str(copy), **record, "crops": training["crops"],
+                      "seconds": training["seconds"]}))
 
 
 def _crops_then_training(collect, train):
