@@ -45,9 +45,11 @@ class RectFinder:
     def __init__(self):
         self.calls = 0
         self.found = 0
+        self.suns = []
 
-    def run(self, batch, score_threshold=None):
+    def run(self, batch, score_threshold=None, sun=None):
         self.calls += len(batch)
+        self.suns.append(sun)
         out = []
         for img in batch:
             mask = (img.mean(axis=0) > 200).astype(np.uint8)
@@ -67,12 +69,14 @@ class RectFinder:
         return out
 
 
-def _write(path, img, gsd=GSD, nodata=None, crs=CRS):
+def _write(path, img, gsd=GSD, nodata=None, crs=CRS, tags=None):
     h, w = img.shape[1:]
     t = Affine(gsd, 0, ORIGIN[0], 0, -gsd, ORIGIN[1])
     with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=img.shape[0], dtype=img.dtype, crs=crs,
                        transform=t, nodata=nodata, tiled=True, blockxsize=256, blockysize=256) as ds:
         ds.write(img)
+        if tags:
+            ds.update_tags(**tags)
     return t
 
 
@@ -119,6 +123,31 @@ def test_seam_objects_come_out_once_and_whole(tmp_path):
         col, row = ~t @ (d.box.cx, d.box.cy)
         assert w.col_off <= col <= w.col_off + w.width and w.row_off <= row <= w.row_off + w.height
         assert d.model_id == "rect-finder" and d.image_id == "scene"
+
+
+def test_the_sun_over_the_scene_goes_to_the_model_when_the_image_says_when(tmp_path):
+    """From the acquisition time in the TIFF tags and the scene's centre: the sun in the
+    grid's frame, the same for every batch; without a time, unknown (None)."""
+    from datetime import datetime, timezone
+
+    from pyproj import Transformer
+
+    from sitewatch.geo.sun import sun_on_grid
+
+    dated, bare = tmp_path / "dated.tif", tmp_path / "bare.tif"
+    _write(dated, _scene(512, RECTS), tags={"TIFFTAG_DATETIME": "2024:05:01 08:30:00"})
+    _write(bare, _scene(512, RECTS))
+    model = RectFinder()
+    detect_scene(dated, model)
+    centre = (ORIGIN[0] + 128.0, ORIGIN[1] - 128.0)
+    expected = sun_on_grid(CRS, *centre, datetime(2024, 5, 1, 8, 30, tzinfo=timezone.utc))
+    lon, lat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(*centre)
+    assert expected is not None and 90.0 < expected.azimuth_deg < 180.0  # a May morning in the Levant
+    assert 33.0 < lat < 35.0 and 31.0 < lon < 33.5
+    assert len(model.suns) > 1 and all(s == expected for s in model.suns)
+    model = RectFinder()
+    detect_scene(bare, model)
+    assert model.suns and all(s is None for s in model.suns)
 
 
 def test_finer_image_is_resampled_to_model_gsd(tmp_path):

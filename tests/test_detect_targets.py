@@ -71,7 +71,7 @@ def test_augment_keeps_noses_on_the_object(seed):
 
 
 def test_chip_labels_round_trip_through_yolo_obb():
-    img, objects = make_chip(seed=3, chip_px=256, model_gsd=GSD, native_gsd=0.3)
+    img, objects, _ = make_chip(seed=3, chip_px=256, model_gsd=GSD, native_gsd=0.3)
     assert img.shape == (256, 256, 3) and objects
     lines = "".join(yolo_obb_line(o, 256, GSD) + "\n" for o in objects)
     import tempfile, pathlib
@@ -101,10 +101,36 @@ def test_scene_chips_cover_both_dates_and_keep_centres_inside():
     chips = make_scene_chips(seed=11, chip_px=chip, model_gsd=GSD, native_gsd=0.4)
     assert len(chips) == 2 * 4  # two dates, four chips each
     total = 0
-    for img, objects in chips:
+    for img, objects, _ in chips:
         assert img.shape == (chip, chip, 3)
         for o in objects:
             assert 0 <= o.cx < chip and 0 <= o.cy < chip
             assert o.cls in CLASSES
         total += len(objects)
     assert total > 0
+
+
+def test_chip_meta_records_the_sun_the_chip_was_rendered_under(tmp_path):
+    """The box refiner learns from the sun in each chip's meta: it must be the renderer's,
+    turned with the picture when a scene chip is misregistered."""
+    import json
+
+    from sitewatch.detect.dataset import make_scene_chips, write_dataset
+
+    seen = []
+
+    def render(spec):
+        seen.append(spec.conditions)
+        return np.zeros((8, 8, 3), np.uint8)
+
+    chip = make_chip(seed=5, chip_px=64, model_gsd=GSD, native_gsd=0.5, render=render)
+    assert (chip.sun.azimuth_deg, chip.sun.elevation_deg) == (seen[0].sun_azimuth_deg, seen[0].sun_elevation_deg)
+    seen.clear()
+    chips = make_scene_chips(seed=11, chip_px=64, model_gsd=GSD, native_gsd=0.5, render=render)
+    first = seen[0]
+    assert chips[0].sun.azimuth_deg == pytest.approx((first.sun_azimuth_deg + first.rotation_deg) % 360.0)
+    write_dataset(tmp_path, 2, [0.5], model_gsd=GSD, chip_px=64, seed=4)
+    meta = json.loads((tmp_path / "meta" / "0004_000001.json").read_text())
+    again = make_chip(4 * 1_000_003 + 1, 64, GSD, 0.5, render=render)
+    assert meta["sun_azimuth_deg"] == pytest.approx(again.sun.azimuth_deg, abs=1e-3)
+    assert meta["sun_elevation_deg"] == pytest.approx(again.sun.elevation_deg, abs=1e-3)

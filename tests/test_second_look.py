@@ -49,7 +49,7 @@ def test_refiner_answer_moves_the_centre_toward_the_nose_and_turns_the_axis(head
 
     refiner = object.__new__(br.BoxRefiner)
     refiner.info = br.RefinerInfo(("vehicle",), br.CROP_PX, br.FILL, {}, {})
-    refiner.input_name = "crops"
+    refiner.input_name, refiner.sun_input = "crops", None
     too_far = -(br.MAX_SHIFT + 0.05)
     too_much = (br.MAX_TURN_DEG + 1.0) / br.HEADING_UNIT_DEG
     refiner.session = Session([[0.0, -0.1, 0.2], [0.0, too_far, 0.0], [0.0, -0.1, too_much]])
@@ -61,6 +61,28 @@ def test_refiner_answer_moves_the_centre_toward_the_nose_and_turns_the_axis(head
     assert np.allclose(out[0, 2:4], boxes[0, 2:4])
     assert np.isclose(out[0, 4], (heading + 0.2 * br.HEADING_UNIT_DEG) % 360.0)
     assert np.allclose(out[1:], boxes[1:])
+
+
+@pytest.mark.parametrize("heading, sun_azimuth, expected", [
+    (0.0, 180.0, (0.0, -1.0)),  # nose north, sun south: shadows fall north, up the crop
+    (90.0, 180.0, (-1.0, 0.0)),  # nose east turned up: north is to the crop's left
+    (90.0, 270.0, (0.0, -1.0)),  # sun west: shadows fall east, towards the nose, up the crop
+    (0.0, 270.0, (1.0, 0.0)),  # nose north, sun west: shadows to the right of the item
+    (225.0, 135.0, (1.0, 0.0)),  # nose south-west, sun south-east: shadows fall north-west, to its right
+])
+def test_sun_features_give_the_shadows_direction_in_the_nose_up_crop(heading, sun_azimuth, expected):
+    """Shadows fall away from the sun; in a crop turned nose-up their direction turns with
+    it, and their length per unit height is 1 / tan(elevation), capped at MAX_SHADOW."""
+    from sitewatch.detect import box_refiner as br
+    from sitewatch.detect.crops import nose_up_matrix
+    from sitewatch.geo.sun import SunPosition
+
+    mats = [nose_up_matrix(np.array([100.0, 100.0, 20.0, 8.0, heading]), br.CROP_PX, br.FILL)]
+    f = br.sun_features(mats, SunPosition(sun_azimuth, 45.0))
+    assert np.allclose(f[0], [*expected, 1.0], atol=1e-6)
+    low = br.sun_features(mats, SunPosition(sun_azimuth, 5.0))
+    assert np.isclose(np.hypot(*low[0, :2]), br.MAX_SHADOW)
+    assert np.allclose(br.sun_features(mats, None), 0.0)
 
 
 def test_crop_off_the_image_is_grey():
@@ -283,7 +305,7 @@ def test_hull_refiner_moves_along_a_long_narrow_crop_and_sets_the_length():
 
     refiner = object.__new__(br.BoxRefiner)
     refiner.info = br.RefinerInfo(("ship",), br.HULL_CROP_PX, br.HULL_FILL, {}, {}, br.HULL_CROP_W)
-    refiner.input_name = "crops"
+    refiner.input_name, refiner.sun_input = "crops", None
     refiner.session = Session()
     heading = 30.0
     boxes = np.array([[300.0, 300.0, 148.0, 20.0, heading]] * 2)
@@ -305,8 +327,65 @@ def test_train_refiner_hull_attaches_a_hull_refiner_beside_the_box_refiner(tiny_
     m = DetectionModel(tmp_path / "det.onnx")
     from sitewatch.detect import box_refiner as br
 
-    assert m.hull_refiner is not None and m.box_refiner is None
-    assert (m.hull_refiner.info.crop_px, m.hull_refiner.info.crop_w) == (br.HULL_CROP_PX, br.HULL_CROP_W)
-    assert m.hull_refiner.info.applies_to == ("aircraft",)
+    (hull,) = m.hull_refiners
+    assert m.box_refiner is None and hull.info.applies_to == ("aircraft",)
+    assert (hull.info.crop_px, hull.info.crop_w) == (br.HULL_CROP_PX, br.HULL_CROP_W)
     d = m.run(np.full((1, 3, 128, 128), 120.0, np.float32), score_threshold=0.0)[0]
     assert len(d) > 0 and np.all(np.isfinite(d.boxes))
+    # A hull refiner for other classes joins it; one for a class already taken replaces it.
+    for classes, out in (("air_defence,vehicle", "two"), ("aircraft", "three")):
+        source = tmp_path / "det.onnx" if out == "two" else tmp_path / "two" / "det.onnx"
+        r = CliRunner().invoke(app, ["train-refiner", "--data", str(data), "--detector", str(source), "--out-dir",
+                                     str(tmp_path / out), "--epochs", "1", "--threads", "1", "--hull",
+                                     "--classes", classes])
+        assert r.exit_code == 0, r.output
+    two, three = (DetectionModel(tmp_path / out / "det.onnx") for out in ("two", "three"))
+    assert [r.info.applies_to for r in two.hull_refiners] == [("aircraft",), ("air_defence", "vehicle")]
+    assert [r.info.applies_to for r in three.hull_refiners] == [("air_defence", "vehicle"), ("aircraft",)]
+    assert three.hull_refiners[1].path.parent == tmp_path / "three"
+    # Two hull refiners claiming one class are refused.
+    from sitewatch.detect.export import with_metadata
+
+    with_metadata(tmp_path / "two" / "det.onnx", tmp_path / "two" / "bad.onnx",
+                  {"hull_refiner": "det.hull-aircraft.onnx,det.hull-aircraft.onnx"})
+    with pytest.raises(ModelError, match="two hull refiners apply to one class"):
+        DetectionModel(tmp_path / "two" / "bad.onnx")
+
+
+def test_train_refiner_with_the_sun_takes_it_and_refuses_chips_without_it(tiny_detector, tmp_path):
+    """--sun: the refiner has a second input; detection feeds it the sun or, unknown, zeros;
+    the answers depend on it (--members 2: two refiners averaged in one file). Chips
+    written before the sun was recorded are refused by name."""
+    import shutil
+
+    from sitewatch.geo.sun import SunPosition
+
+    data, detector = tiny_detector
+    r = CliRunner().invoke(app, ["train-refiner", "--data", str(data), "--detector", str(detector), "--out-dir",
+                                 str(tmp_path / "sun"), "--epochs", "1", "--threads", "1", "--sun", "--members", "2",
+                                 "--classes", "aircraft,helicopter,vehicle,air_defence"])
+    assert r.exit_code == 0, r.output
+    m = DetectionModel(tmp_path / "sun" / "det.onnx")
+    assert m.box_refiner.takes_sun and m.box_refiner.info.training["sun"] is True
+    assert m.box_refiner.info.training["members"] == 2
+    batch = np.full((1, 3, 128, 128), 120.0, np.float32)
+    batch[0, :, 40:60, 50:90] = 40.0
+    m.box_refiner, refiner = None, m.box_refiner
+    plain = m.run(batch, score_threshold=0.0)[0]
+    image = np.ascontiguousarray(batch[0].transpose(1, 2, 0))
+    boxes = plain.boxes[:8]
+    unknown = refiner.refine(image, boxes)
+    east, west = (refiner.refine(image, boxes, SunPosition(a, 30.0)) for a in (90.0, 270.0))
+    assert np.all(np.isfinite(unknown)) and np.all(np.isfinite(east))
+    assert not np.allclose(east, west)
+
+    bare = tmp_path / "bare"
+    shutil.copytree(data, bare)
+    for meta in (bare / "meta").glob("*.json"):
+        doc = json.loads(meta.read_text())
+        doc.pop("sun_azimuth_deg"), doc.pop("sun_elevation_deg")
+        meta.write_text(json.dumps(doc))
+    r = CliRunner().invoke(app, ["train-refiner", "--data", str(bare), "--detector", str(detector), "--out-dir",
+                                 str(tmp_path / "no"), "--epochs", "1", "--threads", "1", "--sun"])
+    assert r.exit_code != 0 and "do not record their sun" in str(r.exception or r.output)
+    assert not (tmp_path / "no" / "det.onnx").exists()

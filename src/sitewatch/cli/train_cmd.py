@@ -169,6 +169,12 @@ def train_refiner_command(
                                                         "with --hull: ship)."),
     hull: bool = typer.Option(False, "--hull", help="A hull refiner, for long items: a crop long along the axis and "
                                                     "narrow across it, and an answer for the length too."),
+    sun: bool = typer.Option(False, "--sun", help="The refiner also takes the sun (from each image's acquisition time "
+                                                  "and place) to tell items from their shadows; needs chips that "
+                                                  "record their sun."),
+    members: int = typer.Option(1, "--members", min=1, max=8,
+                                help="Train this many refiners from consecutive seeds and average their answers "
+                                     "(steadier; each costs its training time, and its share of run time)."),
     epochs: int = typer.Option(10, "--epochs"),
     version: str = COPY_VERSION,
     threads: int = THREADS,
@@ -182,14 +188,19 @@ def train_refiner_command(
     det = DetectionModel(detector)
     chosen = _classes_option(classes or ("ship" if hull else "vehicle,air_defence"))
     cfg = rt.RefineTrainConfig(data=[str(d) for d in data], classes=chosen, gsd_m=det.gsd_m, epochs=epochs,
-                               threads=threads, seed=seed, hull=hull)
+                               threads=threads, seed=seed, hull=hull, sun=sun, members=members)
     t0 = time.monotonic()
-    (_, found, _), net = _crops_then_training(
+    (_, found, _, _), net = _crops_then_training(
         lambda show: rt.collect_crops(cfg, show), lambda data, show: rt.train_refiner(cfg, *data, show))
     training = rt.summary(cfg, found, time.monotonic() - t0)
-    key, name = ("hull_refiner", f"{detector.stem}.hull.onnx") if hull else ("box_refiner", f"{detector.stem}.refiner.onnx")
+    if hull:  # one hull refiner per set of classes; a new one replaces those it overlaps
+        key, name = "hull_refiner", f"{detector.stem}.hull{'' if chosen == ('ship',) else '-' + '-'.join(chosen)}.onnx"
+        keep = tuple(r.path.name for r in det.hull_refiners if r.path.name != name
+                     and not set(r.info.applies_to) & set(chosen))
+    else:
+        key, name, keep = "box_refiner", f"{detector.stem}.refiner.onnx", ()
     refiner = rt.export_refiner(net, out_dir / name, list(chosen), training, {}, cfg.crop)
-    _attach_and_report(detector, out_dir, key, refiner, version, training, classes=list(chosen))
+    _attach_and_report(detector, out_dir, key, refiner, version, training, keep, classes=list(chosen))
 
 
 def _training_module(command: str, name: str):
@@ -203,11 +214,12 @@ def _training_module(command: str, name: str):
 
 
 def _attach_and_report(detector: Path, out_dir: Path, key: str, companion: Path, version: str | None, training: dict,
-                       **record) -> None:
-    """Write the detector copy that names `companion` under `key`, and print the JSON record."""
+                       keep: tuple[str, ...] = (), **record) -> None:
+    """Write the detector copy that names `companion` (after `keep`) under `key`, and print
+    the JSON record."""
     from sitewatch.detect.export import attach_companion
 
-    copy = attach_companion(detector, out_dir, key, companion.name, version)
+    copy = attach_companion(detector, out_dir, key, companion.name, version, keep)
     print(json.dumps({key: str(companion), "detector": str(copy), **record, "crops": training["crops"],
                       "seconds": training["seconds"]}))
 

@@ -17,6 +17,7 @@ import torch
 from sitewatch.detect import targets as tg
 from sitewatch.domain import CLASSES
 from sitewatch.errors import InputError
+from sitewatch.geo.sun import SunPosition
 
 
 # How the readers' crops are disturbed: the detector's centres are off by about 1 m on small
@@ -34,6 +35,7 @@ class Item:
     type_name: str  # "" when the label does not say
     cls: str
     state: int
+    sun: SunPosition | None = None  # as seen on the chip; None for chips written without it
 
 
 def items(data: list[str], gsd_m: float, seed: int, wanted: Callable[[str, str], bool],
@@ -51,10 +53,12 @@ def items(data: list[str], gsd_m: float, seed: int, wanted: Callable[[str, str],
         meta = json.loads(Path(label_path).read_text())
         if any(wanted(o["cls"], o["type"]) for o in meta["objects"]):
             sample = tg.read_sample(image_path, label_path, kind, gsd_m)
+            sun = (SunPosition(float(meta["sun_azimuth_deg"]), float(meta["sun_elevation_deg"]))
+                   if "sun_azimuth_deg" in meta else None)
             for box, c, t, s in zip(sample.boxes, sample.cls, sample.type, sample.state):
                 name = tg.TYPES[t] if t >= 0 else ""
                 if wanted(CLASSES[c], name):
-                    yield Item(sample.image, box, name, CLASSES[c], int(s))
+                    yield Item(sample.image, box, name, CLASSES[c], int(s), sun)
         if progress:
             progress(n + 1, len(order))
 

@@ -10,7 +10,9 @@ On disk (DIR):
 - images/<id>.png        RGB chip at the model GSD;
 - labels/<id>.txt        YOLO-OBB: `class x1 y1 ... x4 y4`, corners normalised to 0..1;
 - meta/<id>.json         our labels: class, type, state, heading_deg (clockwise from image
-                         up = north), centre in pixels, length_m, width_m, native GSD;
+                         up = north), centre in pixels, length_m, width_m, native GSD; and
+                         the sun (`sun_azimuth_deg`, clockwise from image up, and
+                         `sun_elevation_deg`), which the box refiner learns from;
 - dataset.json           the summary: model GSD, chip size, classes, count, GSDs, seed.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 import cv2
@@ -29,6 +32,7 @@ from sitewatch import equipment
 from sitewatch.detect import geometry
 from sitewatch.domain import CLASSES, OrientedBox, Site, SiteGrid
 from sitewatch.errors import InputError
+from sitewatch.geo.sun import SunPosition
 from sitewatch.simulate.scene import Conditions, PlacedObject, SceneSpec
 
 _CHIP_CRS = "EPSG:32636"
@@ -47,6 +51,12 @@ class ChipObject:
     length_m: float
     width_m: float
     heading_deg: float  # clockwise from image up (north)
+
+
+class Chip(NamedTuple):
+    image: np.ndarray  # (H, W, 3) uint8 at the model GSD
+    objects: list[ChipObject]
+    sun: SunPosition  # as seen on the chip
 
 
 def _random_conditions(rng: np.random.Generator) -> Conditions:
@@ -119,8 +129,8 @@ def _place(rng: np.random.Generator, types, extent_m: float, max_tries: int = 40
 
 
 def make_chip(seed: int, chip_px: int, model_gsd: float, native_gsd: float,
-              render: Callable[[SceneSpec], np.ndarray] | None = None) -> tuple[np.ndarray, list[ChipObject]]:
-    """One chip (H, W, 3 uint8 at model_gsd) and its objects."""
+              render: Callable[[SceneSpec], np.ndarray] | None = None) -> Chip:
+    """One chip at model_gsd: its image, objects and sun."""
     if render is None:
         from sitewatch.simulate.render import render_scene as render
     rng = np.random.default_rng(seed)
@@ -137,16 +147,18 @@ def make_chip(seed: int, chip_px: int, model_gsd: float, native_gsd: float,
         scene_objects.append(PlacedObject(f"o{i}", t.name, t.cls, state, world, swept, int(rng.integers(1 << 30))))
         objects.append(ChipObject(t.cls, t.name, state, box.cx / model_gsd, -box.cy / model_gsd,
                                   box.length, box.width, box.heading_deg))
-    spec = SceneSpec(site, tuple(scene_objects), _random_conditions(rng), site_seed=int(rng.integers(1 << 30)),
+    cond = _random_conditions(rng)
+    spec = SceneSpec(site, tuple(scene_objects), cond, site_seed=int(rng.integers(1 << 30)),
                      date_seed=int(rng.integers(1 << 30)))
     img = render(spec)
     if img.shape[:2] != (chip_px, chip_px):
         interp = cv2.INTER_AREA if native_px > chip_px else cv2.INTER_LINEAR
         img = cv2.resize(img, (chip_px, chip_px), interpolation=interp)
-    return np.ascontiguousarray(img[..., :3]), objects
+    return Chip(np.ascontiguousarray(img[..., :3]), objects, SunPosition(cond.sun_azimuth_deg, cond.sun_elevation_deg))
 
 
-def make_scene_chips(seed: int, chip_px: int, model_gsd: float, native_gsd: float) -> list[tuple[np.ndarray, list[ChipObject]]]:
+def make_scene_chips(seed: int, chip_px: int, model_gsd: float, native_gsd: float,
+                     render: Callable[[SceneSpec], np.ndarray] | None = None) -> list[Chip]:
     """Chips cut from a whole random scenario (`simulate.random_scenario`): zones, aprons,
     roads, buildings, trees and the layout's parking rows, every date of it, each image
     split into 2 x 2 chips. The ground clutter is what the single-object chips lack: it
@@ -154,8 +166,10 @@ def make_scene_chips(seed: int, chip_px: int, model_gsd: float, native_gsd: floa
     them (misregistration included)."""
     from sitewatch.simulate.plan import plan_scenario
     from sitewatch.simulate.random_scenario import random_scenario
-    from sitewatch.simulate.render import render_scene
     from sitewatch.simulate.truth import apparent_pixels
+
+    if render is None:
+        from sitewatch.simulate.render import render_scene as render
 
     rng = np.random.default_rng(seed)
     kind = "naval_base" if rng.random() < 0.3 else "airbase"
@@ -166,11 +180,13 @@ def make_scene_chips(seed: int, chip_px: int, model_gsd: float, native_gsd: floa
     for plan in plan_scenario(scenario):
         g = plan.site.grid
         for date in plan.dates:
-            img = render_scene(date.spec)
+            img = render(date.spec)
             img = cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA if native_gsd < model_gsd
                              else cv2.INTER_LINEAR)
             sx, sy = side / g.width_px, side / g.height_px
             cond = date.spec.conditions
+            # The misregistration turns the picture, and its shadows with it.
+            sun = SunPosition((cond.sun_azimuth_deg + cond.rotation_deg) % 360.0, cond.sun_elevation_deg)
             objects = []
             for o in date.spec.objects:
                 col, row = g.to_pixel(o.box.cx, o.box.cy)
@@ -182,7 +198,7 @@ def make_scene_chips(seed: int, chip_px: int, model_gsd: float, native_gsd: floa
                     inside = [ChipObject(o.cls, o.type, o.state, o.cx - c0, o.cy - r0, o.length_m, o.width_m,
                                          o.heading_deg) for o in objects
                               if c0 <= o.cx < c0 + chip_px and r0 <= o.cy < r0 + chip_px]
-                    out.append((np.ascontiguousarray(img[r0:r0 + chip_px, c0:c0 + chip_px, :3]), inside))
+                    out.append(Chip(np.ascontiguousarray(img[r0:r0 + chip_px, c0:c0 + chip_px, :3]), inside, sun))
     return out
 
 
@@ -215,13 +231,14 @@ def write_dataset(out: Path, count: int, gsds: Sequence[float], model_gsd: float
             while not pending:
                 pending = make_scene_chips(seed * 1_000_003 + draw, chip_px, model_gsd, float(gsds[draw % len(gsds)]))
                 draw += 1
-            img, objects = pending.pop(0)
+            img, objects, sun = pending.pop(0)
         else:
-            img, objects = make_chip(seed * 1_000_003 + i, chip_px, model_gsd, native)
+            img, objects, sun = make_chip(seed * 1_000_003 + i, chip_px, model_gsd, native)
         cv2.imwrite(str(out / "images" / f"{chip_id}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
         (out / "labels" / f"{chip_id}.txt").write_text(
             "".join(yolo_obb_line(o, chip_px, model_gsd) + "\n" for o in objects))
         meta = {"id": chip_id, "native_gsd_m": native, "gsd_m": model_gsd,
+                "sun_azimuth_deg": round(sun.azimuth_deg, 3), "sun_elevation_deg": round(sun.elevation_deg, 3),
                 "objects": [o.__dict__ for o in objects]}
         (out / "meta" / f"{chip_id}.json").write_text(json.dumps(meta))
         for o in objects:

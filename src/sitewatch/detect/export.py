@@ -55,7 +55,7 @@ def export_onnx(net: OrientedCenterNet, path: Path, meta: dict[str, str], input_
         meta)
 
 
-def export_graph(module: torch.nn.Module, dummy: torch.Tensor, path: Path, inputs: list[str], outputs: list[str],
+def export_graph(module: torch.nn.Module, dummy: torch.Tensor | tuple[torch.Tensor, ...], path: Path, inputs: list[str], outputs: list[str],
                  dynamic_axes: dict, meta: dict[str, str]) -> Path:
     """Write an eval-mode module as an opset-17 ONNX file with `meta` as metadata_props,
     replacing `path` only once the file is whole."""
@@ -96,16 +96,22 @@ def with_metadata(src: Path, dst: Path, updates: dict[str, str]) -> Path:
 COMPANION_KEYS = ("box_refiner", "hull_refiner", "type_reader", "state_reader")
 
 
-def attach_companion(detector: Path, out_dir: Path, key: str, name: str, version: str | None) -> Path:
+def attach_companion(detector: Path, out_dir: Path, key: str, name: str, version: str | None,
+                     keep: tuple[str, ...] = ()) -> Path:
     """Write a copy of `detector` into `out_dir` whose metadata names the companion model
-    `name` (already in out_dir) under `key`; companions it named before come along."""
+    `name` (already in out_dir) under `key`, after the files in `keep` (others it named
+    under that key, for a key that takes several); companions it named under the other
+    keys come along."""
     import shutil
 
+    from sitewatch.detect.model import companion_names
+
     meta = {p.key: p.value for p in onnx.load(str(detector), load_external_data=False).metadata_props}
-    for other in COMPANION_KEYS:
-        if other != key and meta.get(other) and detector.parent.resolve() != out_dir.resolve():
-            shutil.copyfile(detector.parent / meta[other], out_dir / meta[other])
-    updates = {key: name}
+    if detector.parent.resolve() != out_dir.resolve():
+        for other in COMPANION_KEYS:
+            for kept in (companion_names(meta, other) if other != key else keep):
+                shutil.copyfile(detector.parent / kept, out_dir / kept)
+    updates = {key: ",".join([*keep, name])}
     if version:
         updates["version"] = version
     return with_metadata(detector, out_dir / detector.name, updates)

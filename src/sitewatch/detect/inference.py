@@ -6,6 +6,10 @@ local UTM zone when the image is not in a projected metric CRS), or by plain win
 when the image already is on such a grid. The whole raster is never loaded. Tiles that are
 all nodata, or featureless (a flat sea or cloud: no object can be in them), are skipped.
 The next batch is read on a worker thread while the model runs.
+
+The sun over the scene (from the image's acquisition time and place) goes to the model for
+a box refiner that takes it; the sun is unknown, and the refiner works without it, when the
+image carries no acquisition time.
 """
 
 from __future__ import annotations
@@ -68,6 +72,13 @@ class SceneGrid:
     width: int
     height: int
     native_gsd_m: float
+
+    def sun_at_centre(self, when):
+        """The sun over the grid's centre at `when` (None: unknown), as seen on the grid."""
+        from sitewatch.geo.sun import sun_on_grid
+
+        x, y = self.transform * (self.width / 2.0, self.height / 2.0)
+        return sun_on_grid(self.crs, x, y, when)
 
 
 def _projected_metric(crs) -> bool:
@@ -139,6 +150,9 @@ class SceneReader:
         except RasterioIOError as exc:
             raise InputError(self.path, f"cannot open image ({str(exc).splitlines()[0]})") from exc
         self.grid = scene_grid(self.src, model_gsd, self.path)
+        from sitewatch.geo.raster import tag_datetime
+
+        self.sun = self.grid.sun_at_centre(tag_datetime(self.src)[0])
         n = self.src.count
         self.bands = [1, 2, 3] if n >= 3 else [1]
         self.offset, self.gain = _value_scale(self.src, self.bands)
@@ -214,7 +228,7 @@ def detect_tiles(reader, model: DetectionModel, image_id: str, batch: int = 2, s
                  overlap: int | None = None,
                  progress: Callable[[int, int], None] | None = None) -> tuple[list[Detection], SceneGrid, RunStats]:
     """Tiled detection over any reader with `grid`, `src` (the source dataset, for pixel
-    windows), `path` and `read(tile) -> (array or None, why)`."""
+    windows), `path`, `sun` (as seen on the grid, or None) and `read(tile) -> (array or None, why)`."""
     t_start = time.perf_counter()
     stats = RunStats()
     grid = reader.grid
@@ -245,7 +259,7 @@ def detect_tiles(reader, model: DetectionModel, image_id: str, batch: int = 2, s
             for shape in {a.shape for _, a in run}:
                 same = [(t, a) for t, a in run if a.shape == shape]
                 t0 = time.perf_counter()
-                outs = model.run(np.stack([a for _, a in same]), score_threshold)
+                outs = model.run(np.stack([a for _, a in same]), score_threshold, reader.sun)
                 stats.seconds_model += time.perf_counter() - t0
                 stats.tiles_run += len(same)
                 for (tile, _), det in zip(same, outs):

@@ -21,8 +21,9 @@ it (no configuration travels beside the weights):
                       (`detect.box_refiner`), which moves the centres and turns the axes
                       of the classes it applies to where a nose-up crop of each detected
                       item shows them
-    hull_refiner      optional: a box refiner for long items (ships) on a crop long along
-                      their axis and narrow across it, which also sets their length
+    hull_refiner      optional: box refiners for long items (ships, launchers) on a crop long
+                      along their axis and narrow across it, which also set their length;
+                      one file name, or several separated by commas, no two for one class
     type_reader       optional: the file name of a type reader beside the model
                       (`detect.type_reader`), which re-reads the type of the classes it
                       applies to from a nose-up crop of each detected item
@@ -47,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from sitewatch.errors import ModelError
+from sitewatch.geo.sun import SunPosition
 
 FORMAT_TAG = "sitewatch-ocn/1"
 _REQUIRED = ("format", "model_id", "version", "gsd_m", "classes", "types", "type_classes", "type_states",
@@ -151,6 +153,12 @@ def open_companion(path: Path, format_tag: str, threads: int) -> tuple[object, d
     return session, meta
 
 
+def companion_names(meta: dict[str, str], key: str) -> list[str]:
+    """The companion file names a detector's metadata gives under `key` (comma-separated
+    where a key may name several, as hull_refiner does)."""
+    return [name.strip() for name in meta.get(key, "").split(",") if name.strip()]
+
+
 def _parse_info(path: Path, meta: dict[str, str]) -> ModelInfo:
     missing = [k for k in _REQUIRED if k not in meta]
     if missing:
@@ -199,14 +207,18 @@ class DetectionModel:
         self._type_state_ok = np.array([[s in self.info.type_states[t] for s in self.info.states]
                                         for t in self.info.types])
         self._type_sizes = _catalogue_log_sizes(self.info.types)
-        self.state_reader = self.box_refiner = self.hull_refiner = self.type_reader = None
+        self.state_reader = self.box_refiner = self.type_reader = None
+        self.hull_refiners: tuple = ()
         if meta.get("box_refiner") or meta.get("hull_refiner"):
             from sitewatch.detect.box_refiner import BoxRefiner
 
             if meta.get("box_refiner"):
                 self.box_refiner = BoxRefiner(self._companion(meta["box_refiner"]), threads)
-            if meta.get("hull_refiner"):
-                self.hull_refiner = BoxRefiner(self._companion(meta["hull_refiner"]), threads)
+            self.hull_refiners = tuple(BoxRefiner(self._companion(name), threads)
+                                       for name in companion_names(meta, "hull_refiner"))
+            claimed = [c for r in self.hull_refiners for c in r.info.applies_to]
+            if len(claimed) != len(set(claimed)):
+                raise ModelError(str(self.path), f"two hull refiners apply to one class ({meta['hull_refiner']})")
         if meta.get("type_reader"):
             from sitewatch.detect.type_reader import TypeReader
 
@@ -234,35 +246,38 @@ class DetectionModel:
         """Bare model outputs for a float32 (B, 3, H, W) batch."""
         return self.session.run(None, {self.input_name: batch})
 
-    def run(self, batch: np.ndarray, score_threshold: float | None = None) -> list[RawDetections]:
+    def run(self, batch: np.ndarray, score_threshold: float | None = None,
+            sun: SunPosition | None = None) -> list[RawDetections]:
+        """Detections of a float32 (B, 3, H, W) batch of tiles of one image; `sun`: as seen on
+        the image (None when unknown), for a box refiner that takes it."""
         heat, box, typ, state = self.raw(batch)
         thr = self.info.score_threshold if score_threshold is None else score_threshold
-        return [self.second_look(batch[i], self.decode(heat[i], box[i], typ[i], state[i], thr))
+        return [self.second_look(batch[i], self.decode(heat[i], box[i], typ[i], state[i], thr), sun)
                 for i in range(len(heat))]
 
-    def second_look(self, image_chw: np.ndarray, dets: RawDetections) -> RawDetections:
+    def second_look(self, image_chw: np.ndarray, dets: RawDetections, sun: SunPosition | None = None) -> RawDetections:
         """The companions' answers for one tile's detections (unchanged without companions)."""
-        if not len(dets) or all(c is None for c in (self.box_refiner, self.hull_refiner, self.type_reader,
+        if not len(dets) or all(c is None for c in (self.box_refiner, *self.hull_refiners, self.type_reader,
                                                     self.state_reader)):
             return dets
         # One contiguous (H, W, 3) copy of the tile for all its crops (OpenCV's layout).
         image = np.ascontiguousarray(image_chw.transpose(1, 2, 0), dtype=np.float32)
-        if self.box_refiner is not None or self.hull_refiner is not None:
-            dets = self.refine_boxes(image, dets)
+        if self.box_refiner is not None or self.hull_refiners:
+            dets = self.refine_boxes(image, dets, sun)
         if self.type_reader is not None:
             dets = self.reread_types(image, dets)
         if self.state_reader is not None:
             dets = self.reread_states(image, dets)
         return dets
 
-    def refine_boxes(self, image: np.ndarray, dets: RawDetections) -> RawDetections:
+    def refine_boxes(self, image: np.ndarray, dets: RawDetections, sun: SunPosition | None = None) -> RawDetections:
         """Centres and axes (and, by the hull refiner, lengths) of the refiners' classes,
         looked at again on crops of the (H, W, 3) tile."""
         boxes = dets.boxes.copy()
-        for refiner in (self.box_refiner, self.hull_refiner):
+        for refiner in (self.box_refiner, *self.hull_refiners):
             sel = np.flatnonzero(np.isin(dets.cls, refiner.info.applies_to)) if refiner is not None else []
             if len(sel):
-                boxes[sel] = refiner.refine(image, boxes[sel])
+                boxes[sel] = refiner.refine(image, boxes[sel], sun)
         return RawDetections(boxes, dets.cls, dets.score, dets.type, dets.type_score, dets.state, dets.state_score)
 
     def reread_types(self, image: np.ndarray, dets: RawDetections) -> RawDetections:

@@ -47,6 +47,7 @@ class SiteGridReader:
         w, h = max(1, int(round(g.width_px / k))), max(1, int(round(g.height_px / k)))
         self.model_grid = SiteGrid(g.crs, g.origin_x, g.origin_y, model_gsd, w, h)
         self.grid = SceneGrid(g.crs, Affine(model_gsd, 0, g.origin_x, 0, -model_gsd, g.origin_y), w, h, image.gsd_m)
+        self.sun = self.grid.sun_at_centre(image.acquired)
         self.bands = [1, 2, 3] if self.src.count >= 3 else [1]
         self.offset, self.gain = _value_scale(self.src, self.bands)
         self.shrink = image.gsd_m < model_gsd

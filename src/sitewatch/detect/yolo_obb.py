@@ -92,7 +92,9 @@ class YoloObbModel:
             x = pad
         return self.session.run(None, {self.input_name: x.astype(np.float32)})
 
-    def run(self, batch: np.ndarray, score_threshold: float | None = None) -> list[RawDetections]:
+    def run(self, batch: np.ndarray, score_threshold: float | None = None, sun=None) -> list[RawDetections]:
+        """Detections of a batch of tiles; `sun` is taken for the interface's sake (this
+        model has no box refiner to use it)."""
         (out,) = self.raw(batch)
         thr = self.info.score_threshold if score_threshold is None else score_threshold
         return [self.decode(o, thr) for o in out]

@@ -123,7 +123,7 @@ def parse_datetime(text: str) -> datetime | None:
     return (dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt).astimezone(timezone.utc)
 
 
-def _tag_datetime(ds) -> tuple[datetime | None, str | None]:
+def tag_datetime(ds) -> tuple[datetime | None, str | None]:
     tags = ds.tags()
     for name in ("TIFFTAG_DATETIME", "ACQUISITION_DATETIME", "acquisition_datetime", "DATETIME"):
         if name in tags:
@@ -234,7 +234,7 @@ def inspect_raster(path: str) -> RasterFacts:
         fp = footprint_lonlat(ds, valid, factor)
         if fp.is_empty:
             raise InputError(path, "the raster holds no valid pixels (all nodata or black)")
-        dt, dt_name = _tag_datetime(ds)
+        dt, dt_name = tag_datetime(ds)
         bh, bw = ds.block_shapes[0]
         # tiles are square blocks or narrower than the image; strips span the full width
         tiled = bw < ds.width or (bw == bh and bw > 1)

@@ -25,7 +25,7 @@ from sitewatch.simulate.layout import (HEADING_JITTER_DEG, SPACING_M, NoRoom, Ro
 from sitewatch.simulate.scenario import (ConditionsModel, DateModel, SiteModel, ZoneModel, acquisition_datetime,
                                          build_site, load_scenario, scenario_error, site_point_xy)
 from sitewatch.simulate.scene import Conditions, PlacedObject, SceneSpec
-from sitewatch.simulate.sun import sun_position
+from sitewatch.geo.sun import sun_position
 
 MIN_SUN_ELEVATION_DEG = 5.0  # below this an optical image is of no use
 
