@@ -44,13 +44,21 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args(argv)
     model = DetectionModel(args.model)
-    if model.box_refiner is None or model.state_reader is None or model.type_reader is None:
+    if not model.box_refiners or model.state_reader is None or model.type_reader is None:
         raise SystemExit(f"{model.path}: needs a box refiner, a type reader and a state reader")
     rng = np.random.default_rng(0)
     size = model.tile_size
     batch = rng.integers(60, 200, (1, 3, size, size)).astype(np.float32)
-    companions = (model.box_refiner, model.type_reader, model.state_reader)
-    model.box_refiner = model.type_reader = model.state_reader = None
+    refiners, type_reader, state_reader = model.box_refiners, model.type_reader, model.state_reader
+
+    def attach(k: int | None) -> None:
+        """Companion k alone (0 box refiners, 1 type reader, 2 state reader), or none."""
+        model.box_refiners = refiners if k == 0 else ()
+        model.type_reader = type_reader if k == 1 else None
+        model.state_reader = state_reader if k == 2 else None
+
+    hull_refiners, model.hull_refiners = model.hull_refiners, ()
+    attach(None)
     detector_s = best_of(lambda: model.raw(batch), args.repeats)
     record = {"bench": "second_look", "model": f"{model.info.model_id} {model.info.version}", "tile_px": size,
               "detector_ms": round(detector_s * 1000, 1), "items": {}}
@@ -70,14 +78,14 @@ def main(argv: list[str] | None = None) -> dict:
                  "state_reader": (2, items(50.0, 42.0, "helicopter", "Mi-8/17"))}
         row = {}
         for name, (k, dets) in looks.items():
-            model.box_refiner, model.type_reader, model.state_reader = (c if i == k else None
-                                                                       for i, c in enumerate(companions))
+            attach(k)
             seconds = best_of(lambda: model.second_look(batch[0], dets), args.repeats)
             row[f"{name}_ms"], row[f"{name}_share"] = round(seconds * 1000, 1), round(seconds / detector_s, 3)
         record["items"][n] = row
         print(f"{n:4d} items: " + ", ".join(f"{name.replace('_', ' ')} {row[name + '_ms']:6.1f} ms "
                                             f"({row[name + '_share']:5.1%} of the detector)" for name in looks))
-    model.box_refiner, model.type_reader, model.state_reader = companions
+    model.box_refiners, model.type_reader, model.state_reader = refiners, type_reader, state_reader
+    model.hull_refiners = hull_refiners
     print(json.dumps(record))
     return record
 

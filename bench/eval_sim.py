@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     model = DetectionModel(args.model)
     thr = model.info.score_threshold if args.threshold is None else args.threshold
-    companions = (model.box_refiner, model.hull_refiners, model.type_reader, model.state_reader)
+    companions = (model.box_refiners, model.hull_refiners, model.type_reader, model.state_reader)
     plain = args.compare_plain and any(companions)
     preds, plain_preds, truths = {}, {}, {}
     t0 = time.perf_counter()
@@ -110,10 +110,10 @@ def main(argv: list[str] | None = None) -> dict:
                 key = f"{i}:{image.stem}"
                 for store in (preds, plain_preds) if plain else (preds,):
                     if store is plain_preds:
-                        model.box_refiner = model.type_reader = model.state_reader = None
-                        model.hull_refiners = ()
+                        model.type_reader = model.state_reader = None
+                        model.box_refiners = model.hull_refiners = ()
                     dets, grid, _ = detect_scene(image, model, score_threshold=min(thr, 0.05))
-                    model.box_refiner, model.hull_refiners, model.type_reader, model.state_reader = companions
+                    model.box_refiners, model.hull_refiners, model.type_reader, model.state_reader = companions
                     store[key] = [Labelled(d.cls, (d.box.cx, d.box.cy, d.box.length, d.box.width, d.box.heading_deg),
                                            d.type, d.state, d.score) for d in dets]
                 truths[key] = read_geojson_objects(truth, grid.crs)

@@ -141,20 +141,28 @@ def test_train_states_attaches_a_reader_the_detector_uses(tiny_detector, tmp_pat
                                  "--classes", "vehicle,air_defence"])
     assert r.exit_code == 0, r.output
     both = DetectionModel(tmp_path / "both" / "det.onnx")
-    assert both.state_reader is not None and both.box_refiner.info.applies_to == ("air_defence", "vehicle")
+    assert both.state_reader is not None
+    assert [r.info.applies_to for r in both.box_refiners] == [("air_defence", "vehicle")]
     assert both.info.version == "9.9.9"
     # The refiner moves centres of its classes only, by less than MAX_SHIFT of its crop.
     from sitewatch.detect.box_refiner import MAX_SHIFT
 
     batch = np.full((1, 3, 128, 128), 120.0, np.float32)
-    both.box_refiner, refiner = None, both.box_refiner
+    both.box_refiners, refiners = (), both.box_refiners
     plain = both.run(batch, score_threshold=0.0)[0]
-    both.box_refiner = refiner
+    both.box_refiners = refiners
     moved = both.refine_boxes(np.ascontiguousarray(batch[0].transpose(1, 2, 0)), plain)
     shift = np.hypot(*(moved.boxes[:, :2] - plain.boxes[:, :2]).T)
     mine = np.isin(plain.cls, ["vehicle", "air_defence"])
     assert np.all(shift[~mine] == 0)
     assert np.all(shift[mine] <= MAX_SHIFT * np.sqrt(2) * plain.boxes[mine, 2:4].max(axis=1) / FILL + 1e-6)
+    # A box refiner for another class joins the first, in its own file.
+    r = CliRunner().invoke(app, ["train-refiner", "--data", str(data), "--detector", str(tmp_path / "both" / "det.onnx"),
+                                 "--out-dir", str(tmp_path / "heli"), "--epochs", "1", "--threads", "1",
+                                 "--classes", "helicopter"])
+    assert r.exit_code == 0, r.output
+    heli = DetectionModel(tmp_path / "heli" / "det.onnx")
+    assert [r.path.name for r in heli.box_refiners] == ["det.refiner.onnx", "det.refiner-helicopter.onnx"]
     # A detector copy whose reader is missing is refused by name.
     (out / "det.states.onnx").unlink()
     with pytest.raises(ModelError, match="det.states.onnx"):
@@ -328,7 +336,7 @@ def test_train_refiner_hull_attaches_a_hull_refiner_beside_the_box_refiner(tiny_
     from sitewatch.detect import box_refiner as br
 
     (hull,) = m.hull_refiners
-    assert m.box_refiner is None and hull.info.applies_to == ("aircraft",)
+    assert m.box_refiners == () and hull.info.applies_to == ("aircraft",)
     assert (hull.info.crop_px, hull.info.crop_w) == (br.HULL_CROP_PX, br.HULL_CROP_W)
     d = m.run(np.full((1, 3, 128, 128), 120.0, np.float32), score_threshold=0.0)[0]
     assert len(d) > 0 and np.all(np.isfinite(d.boxes))
@@ -366,11 +374,12 @@ def test_train_refiner_with_the_sun_takes_it_and_refuses_chips_without_it(tiny_d
                                  "--classes", "aircraft,helicopter,vehicle,air_defence"])
     assert r.exit_code == 0, r.output
     m = DetectionModel(tmp_path / "sun" / "det.onnx")
-    assert m.box_refiner.takes_sun and m.box_refiner.info.training["sun"] is True
-    assert m.box_refiner.info.training["members"] == 2
+    (refiner,) = m.box_refiners
+    assert refiner.path.name == "det.refiner-aircraft-helicopter-vehicle-air_defence.onnx"
+    assert refiner.takes_sun and refiner.info.training["sun"] is True and refiner.info.training["members"] == 2
     batch = np.full((1, 3, 128, 128), 120.0, np.float32)
     batch[0, :, 40:60, 50:90] = 40.0
-    m.box_refiner, refiner = None, m.box_refiner
+    m.box_refiners = ()
     plain = m.run(batch, score_threshold=0.0)[0]
     image = np.ascontiguousarray(batch[0].transpose(1, 2, 0))
     boxes = plain.boxes[:8]

@@ -193,12 +193,13 @@ def train_refiner_command(
     (_, found, _, _), net = _crops_then_training(
         lambda show: rt.collect_crops(cfg, show), lambda data, show: rt.train_refiner(cfg, *data, show))
     training = rt.summary(cfg, found, time.monotonic() - t0)
-    if hull:  # one hull refiner per set of classes; a new one replaces those it overlaps
-        key, name = "hull_refiner", f"{detector.stem}.hull{'' if chosen == ('ship',) else '-' + '-'.join(chosen)}.onnx"
-        keep = tuple(r.path.name for r in det.hull_refiners if r.path.name != name
-                     and not set(r.info.applies_to) & set(chosen))
-    else:
-        key, name, keep = "box_refiner", f"{detector.stem}.refiner.onnx", ()
+    # One refiner file per set of classes (the default sets keep the plain names); a new one
+    # replaces those of its kind that take any of its classes, and joins the others.
+    key, suffix, default = ("hull_refiner", "hull", {"ship"}) if hull else ("box_refiner", "refiner",
+                                                                           {"vehicle", "air_defence"})
+    name = f"{detector.stem}.{suffix}{'' if set(chosen) == default else '-' + '-'.join(chosen)}.onnx"
+    kind = det.hull_refiners if hull else det.box_refiners
+    keep = tuple(r.path.name for r in kind if r.path.name != name and not set(r.info.applies_to) & set(chosen))
     refiner = rt.export_refiner(net, out_dir / name, list(chosen), training, {}, cfg.crop)
     _attach_and_report(detector, out_dir, key, refiner, version, training, keep, classes=list(chosen))
 

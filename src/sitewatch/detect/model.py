@@ -17,10 +17,11 @@ it (no configuration travels beside the weights):
                       which is what the change and assessment stages assume); score_threshold
                       is on that rescaled scale.
     training, metrics JSON summaries
-    box_refiner       optional: the file name of a box refiner beside the model
-                      (`detect.box_refiner`), which moves the centres and turns the axes
-                      of the classes it applies to where a nose-up crop of each detected
-                      item shows them
+    box_refiner       optional: the file names of box refiners beside the model
+                      (`detect.box_refiner`), which move the centres and turn the axes of
+                      the classes they apply to where a nose-up crop of each detected item
+                      shows them; one name, or several separated by commas, no two for
+                      one class
     hull_refiner      optional: box refiners for long items (ships, launchers) on a crop long
                       along their axis and narrow across it, which also set their length;
                       one file name, or several separated by commas, no two for one class
@@ -207,18 +208,9 @@ class DetectionModel:
         self._type_state_ok = np.array([[s in self.info.type_states[t] for s in self.info.states]
                                         for t in self.info.types])
         self._type_sizes = _catalogue_log_sizes(self.info.types)
-        self.state_reader = self.box_refiner = self.type_reader = None
-        self.hull_refiners: tuple = ()
-        if meta.get("box_refiner") or meta.get("hull_refiner"):
-            from sitewatch.detect.box_refiner import BoxRefiner
-
-            if meta.get("box_refiner"):
-                self.box_refiner = BoxRefiner(self._companion(meta["box_refiner"]), threads)
-            self.hull_refiners = tuple(BoxRefiner(self._companion(name), threads)
-                                       for name in companion_names(meta, "hull_refiner"))
-            claimed = [c for r in self.hull_refiners for c in r.info.applies_to]
-            if len(claimed) != len(set(claimed)):
-                raise ModelError(str(self.path), f"two hull refiners apply to one class ({meta['hull_refiner']})")
+        self.state_reader = self.type_reader = None
+        self.box_refiners, self.hull_refiners = self._refiners(meta, "box_refiner", threads), \
+            self._refiners(meta, "hull_refiner", threads)
         if meta.get("type_reader"):
             from sitewatch.detect.type_reader import TypeReader
 
@@ -227,6 +219,19 @@ class DetectionModel:
             from sitewatch.detect.state_reader import StateReader
 
             self.state_reader = StateReader(self._companion(meta["state_reader"]), self.info.states, threads)
+
+    def _refiners(self, meta: dict[str, str], key: str, threads: int) -> tuple:
+        """The refiners the metadata names under `key`, in order; no two for one class."""
+        names = companion_names(meta, key)
+        if not names:
+            return ()
+        from sitewatch.detect.box_refiner import BoxRefiner
+
+        refiners = tuple(BoxRefiner(self._companion(name), threads) for name in names)
+        claimed = [c for r in refiners for c in r.info.applies_to]
+        if len(claimed) != len(set(claimed)):
+            raise ModelError(str(self.path), f"two {key.replace('_', ' ')}s apply to one class ({meta[key]})")
+        return refiners
 
     def _companion(self, name: str) -> Path:
         path = self.path.parent / name
@@ -257,12 +262,12 @@ class DetectionModel:
 
     def second_look(self, image_chw: np.ndarray, dets: RawDetections, sun: SunPosition | None = None) -> RawDetections:
         """The companions' answers for one tile's detections (unchanged without companions)."""
-        if not len(dets) or all(c is None for c in (self.box_refiner, *self.hull_refiners, self.type_reader,
-                                                    self.state_reader)):
+        if not len(dets) or (not self.box_refiners and not self.hull_refiners and self.type_reader is None
+                             and self.state_reader is None):
             return dets
         # One contiguous (H, W, 3) copy of the tile for all its crops (OpenCV's layout).
         image = np.ascontiguousarray(image_chw.transpose(1, 2, 0), dtype=np.float32)
-        if self.box_refiner is not None or self.hull_refiners:
+        if self.box_refiners or self.hull_refiners:
             dets = self.refine_boxes(image, dets, sun)
         if self.type_reader is not None:
             dets = self.reread_types(image, dets)
@@ -271,11 +276,12 @@ class DetectionModel:
         return dets
 
     def refine_boxes(self, image: np.ndarray, dets: RawDetections, sun: SunPosition | None = None) -> RawDetections:
-        """Centres and axes (and, by the hull refiner, lengths) of the refiners' classes,
-        looked at again on crops of the (H, W, 3) tile."""
+        """Centres and axes (and, by the hull refiners, lengths) of the refiners' classes,
+        looked at again on crops of the (H, W, 3) tile: box refiners first, then hull
+        refiners (a class may have one of each)."""
         boxes = dets.boxes.copy()
-        for refiner in (self.box_refiner, *self.hull_refiners):
-            sel = np.flatnonzero(np.isin(dets.cls, refiner.info.applies_to)) if refiner is not None else []
+        for refiner in (*self.box_refiners, *self.hull_refiners):
+            sel = np.flatnonzero(np.isin(dets.cls, refiner.info.applies_to))
             if len(sel):
                 boxes[sel] = refiner.refine(image, boxes[sel], sun)
         return RawDetections(boxes, dets.cls, dets.score, dets.type, dets.type_score, dets.state, dets.state_score)
