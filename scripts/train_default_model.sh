@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Reproduce the shipped detector: src/sitewatch/models/sitewatch-ocn.onnx and its four
-# second-look companions, sitewatch-ocn.refiner.onnx, sitewatch-ocn.hull.onnx,
-# sitewatch-ocn.states.onnx and sitewatch-ocn.types.onnx
+# Reproduce the shipped detector: src/sitewatch/models/sitewatch-ocn.onnx and its six
+# second-look companions, sitewatch-ocn.refiner.onnx, sitewatch-ocn.refiner-helicopter.onnx,
+# sitewatch-ocn.hull.onnx, sitewatch-ocn.hull-air_defence.onnx, sitewatch-ocn.states.onnx
+# and sitewatch-ocn.types.onnx
 #
 #   scripts/train_default_model.sh            # fresh run (about 3.5 h on 2 CPU cores)
 #   RESUME=1 scripts/train_default_model.sh   # continue the first stage from its last checkpoint
@@ -71,11 +72,23 @@ nice -n 10 "$SW" train-types --data "$OUT/data" --data "$OUT/scenes" --data "$OU
 # with their length (about 1 minute).
 nice -n 10 "$SW" train-refiner --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
   --detector "$LOOK/sitewatch-ocn.onnx" --out-dir "$LOOK" --hull --classes ship --epochs "${HULL_EPOCHS:-10}"
+# Air-defence hull refiner (0.6.0): launchers and radars on the long, narrow crop, which
+# sees them three times finer than the square one; three seeds averaged in one file,
+# since single refiners differ by up to 0.1 AP50 from seed to seed (about 4 minutes).
+nice -n 10 "$SW" train-refiner --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
+  --detector "$LOOK/sitewatch-ocn.onnx" --out-dir "$LOOK" --hull --classes air_defence --members 3 \
+  --epochs "${HULL_EPOCHS:-10}" --version "${AD_HULL_VERSION:-0.6.0}"
+# Helicopter box refiner (0.6.0): the square crop, with the sun, which tells a helicopter
+# from its shadow; three seeds averaged (about 3 minutes).
+nice -n 10 "$SW" train-refiner --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
+  --detector "$LOOK/sitewatch-ocn.onnx" --out-dir "$LOOK" --classes helicopter --sun --members 3 \
+  --epochs "${REFINER_EPOCHS:-10}" --version "${HELI_VERSION:-0.6.0}"
 # int8 static quantisation (kept beside it, not shipped), calibrated on training chips.
 nice -n 10 "$PY" -c "from sitewatch.detect.quantize import quantize_model as q; \
 q('$OUT/sitewatch-ocn.onnx', '$OUT/sitewatch-ocn-int8.onnx', '$OUT/data', count=32)"
 # The fp32 model ships: int8 is about 1.5x faster but lost air-defence AP (docs/model-card.md).
 mkdir -p src/sitewatch/models
 cp "$LOOK"/sitewatch-ocn.onnx "$LOOK"/sitewatch-ocn.refiner.onnx "$LOOK"/sitewatch-ocn.hull.onnx \
+  "$LOOK"/sitewatch-ocn.hull-air_defence.onnx "$LOOK"/sitewatch-ocn.refiner-helicopter.onnx \
   "$LOOK"/sitewatch-ocn.states.onnx "$LOOK"/sitewatch-ocn.types.onnx src/sitewatch/models/
-echo "shipped: src/sitewatch/models/sitewatch-ocn.onnx with its box and hull refiners, state reader and type reader"
+echo "shipped: src/sitewatch/models/sitewatch-ocn.onnx with its box refiners (vehicles and air defence; helicopters), ship and air-defence hull refiners, state reader and type reader"

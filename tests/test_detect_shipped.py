@@ -115,8 +115,8 @@ def test_shipped_type_reader_tells_the_su34_from_the_su35():
     assert right >= 17, f"{right} of {len(found)} Su-34/Su-35 named right"  # 20 of 20 when written; the head: 14
 
 
-def _air_defence_boxed(model, count: int) -> tuple[int, int]:
-    """(boxed at rotated IoU 0.5, all) for the first `count` air-defence items on object
+def _boxed_on_chips(model, cls: str, count: int) -> tuple[int, int]:
+    """(boxed at rotated IoU 0.5, all) for the first `count` items of class `cls` on object
     chips from seed 62,000,000 on (never seen in training; native GSD 0.3, 0.5, 0.7 m), each
     chip detected under its own sun."""
     import numpy as np
@@ -128,11 +128,11 @@ def _air_defence_boxed(model, count: int) -> tuple[int, int]:
     while seen < count:
         chip = make_chip(seed, 384, 0.5, (0.3, 0.5, 0.7)[seed % 3])
         seed += 1
-        truth = [o for o in chip.objects if o.cls == "air_defence" and 20 < o.cx < 364 and 20 < o.cy < 364]
+        truth = [o for o in chip.objects if o.cls == cls and 20 < o.cx < 364 and 20 < o.cy < 364]
         if not truth:
             continue
         dets = model.run(chip.image.transpose(2, 0, 1)[None].astype(np.float32), sun=chip.sun)[0]
-        found = dets.boxes[dets.cls == "air_defence"]
+        found = dets.boxes[dets.cls == cls]
         for o in truth:
             seen += 1
             box = np.array([[o.cx, o.cy, o.length_m / 0.5, o.width_m / 0.5, o.heading_deg]])
@@ -148,10 +148,25 @@ def test_shipped_air_defence_hull_refiner_boxes_launchers_tightly():
     model = DetectionModel()
     (hull,) = [r for r in model.hull_refiners if "air_defence" in r.info.applies_to]
     assert hull.info.training["members"] == 3
-    boxed, seen = _air_defence_boxed(model, 40)
+    boxed, seen = _boxed_on_chips(model, "air_defence", 40)
     model.hull_refiners = tuple(r for r in model.hull_refiners if r is not hull)
-    without, _ = _air_defence_boxed(model, 40)
+    without, _ = _boxed_on_chips(model, "air_defence", 40)
     assert boxed >= 31 and boxed >= without, (boxed, without, seen)
+
+
+def test_shipped_helicopter_refiner_takes_the_sun_and_boxes_helicopters():
+    """Helicopters at rotated IoU 0.5 on chips, each under its own sun: the helicopter box
+    refiner (0.6.0, sun-aware, three seeds averaged) boxes 50 of 60 when written, the
+    detector alone 48. On scenes the detector's helicopter boxes leaned 0.8 m towards the
+    shadow on average; helicopter AP50 on the second held-out set went 0.88 -> 0.97, and a
+    refiner trained without the sun reached 0.92 (docs/model-card.md)."""
+    model = DetectionModel()
+    (heli,) = [r for r in model.box_refiners if "helicopter" in r.info.applies_to]
+    assert heli.takes_sun and heli.info.training["members"] == 3
+    boxed, seen = _boxed_on_chips(model, "helicopter", 60)
+    model.box_refiners = tuple(r for r in model.box_refiners if r is not heli)
+    without, _ = _boxed_on_chips(model, "helicopter", 60)
+    assert boxed >= 49 and boxed >= without, (boxed, without, seen)
 
 
 def test_shipped_hull_refiner_boxes_ships_tightly(tmp_path):
