@@ -1,11 +1,13 @@
-"""What the second look costs: the box refiner, the type reader and the state reader against
-the detector, on the same 1024 px tile, in one process.
+"""What the second look costs: the box refiners, the hull refiners, the type reader and the
+state reader against the detector, on the same 1024 px tile, in one process.
 
 `bench_detect.py` measures throughput on textured ground with hardly an object on it, where
 the second look has nothing to do. Its cost grows with the number of items on a tile (a car
-park, a row of helicopters), so this times the detector on one tile, then the refiner and
+park, a row of helicopters), so this times the detector on one tile, then the refiners and
 the readers on 10, 100 and 300 items of that tile, through the same per-tile call that
-`DetectionModel.run` makes, and prints each as a share of the detector's time.
+`DetectionModel.run` makes, and prints each as a share of the detector's time: the box
+refiners on cars and on helicopters (each class has its own), the hull refiners on S-400
+launchers (the box refiner runs on them first, as in `run`).
 
     .venv/bin/python bench/bench_second_look.py [--model M] [--repeats 5]
 """
@@ -49,15 +51,17 @@ def main(argv: list[str] | None = None) -> dict:
     rng = np.random.default_rng(0)
     size = model.tile_size
     batch = rng.integers(60, 200, (1, 3, size, size)).astype(np.float32)
-    refiners, type_reader, state_reader = model.box_refiners, model.type_reader, model.state_reader
+    refiners, hulls = model.box_refiners, model.hull_refiners
+    type_reader, state_reader = model.type_reader, model.state_reader
 
     def attach(k: int | None) -> None:
-        """Companion k alone (0 box refiners, 1 type reader, 2 state reader), or none."""
-        model.box_refiners = refiners if k == 0 else ()
+        """Companions k alone (0 box refiners, 1 type reader, 2 state reader, 3 box and hull
+        refiners), or none."""
+        model.box_refiners = refiners if k in (0, 3) else ()
+        model.hull_refiners = hulls if k == 3 else ()
         model.type_reader = type_reader if k == 1 else None
         model.state_reader = state_reader if k == 2 else None
 
-    hull_refiners, model.hull_refiners = model.hull_refiners, ()
     attach(None)
     detector_s = best_of(lambda: model.raw(batch), args.repeats)
     record = {"bench": "second_look", "model": f"{model.info.model_id} {model.info.version}", "tile_px": size,
@@ -74,6 +78,8 @@ def main(argv: list[str] | None = None) -> dict:
             return _detections(boxes, cls, type_name)
 
         looks = {"refiner": (0, items(9.0, 3.6, "vehicle", "car")),
+                 "heli_refiner": (0, items(50.0, 42.0, "helicopter", "Mi-8/17")),
+                 "launcher_refiners": (3, items(27.0, 6.4, "air_defence", "S-400 launcher")),
                  "type_reader": (1, items(46.6, 29.4, "aircraft", "Su-34")),
                  "state_reader": (2, items(50.0, 42.0, "helicopter", "Mi-8/17"))}
         row = {}
@@ -84,8 +90,8 @@ def main(argv: list[str] | None = None) -> dict:
         record["items"][n] = row
         print(f"{n:4d} items: " + ", ".join(f"{name.replace('_', ' ')} {row[name + '_ms']:6.1f} ms "
                                             f"({row[name + '_share']:5.1%} of the detector)" for name in looks))
-    model.box_refiners, model.type_reader, model.state_reader = refiners, type_reader, state_reader
-    model.hull_refiners = hull_refiners
+    model.box_refiners, model.hull_refiners = refiners, hulls
+    model.type_reader, model.state_reader = type_reader, state_reader
     print(json.dumps(record))
     return record
 

@@ -51,9 +51,9 @@ def head_and_reader(model: DetectionModel, reader_attr: str, chips: int, seed: i
     reader = getattr(model, reader_attr)
     reread = {"state_reader": model.reread_states, "type_reader": model.reread_types}[reader_attr]
     for i in range(chips):
-        img, objects = make_chip(seed + i, CHIP_PX, model.gsd_m, GSDS[i % len(GSDS)])
+        img, objects, sun = make_chip(seed + i, CHIP_PX, model.gsd_m, GSDS[i % len(GSDS)])
         setattr(model, reader_attr, None)
-        dets = {"head": model.run(img.transpose(2, 0, 1)[None].astype(np.float32))[0]}
+        dets = {"head": model.run(img.transpose(2, 0, 1)[None].astype(np.float32), sun=sun)[0]}
         setattr(model, reader_attr, reader)
         if reader:
             dets["reader"] = reread(img.astype(np.float32), dets["head"])
