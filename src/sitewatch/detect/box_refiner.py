@@ -16,12 +16,13 @@ long items, ships: its crop is long along the item's axis and narrow across it
 stern stay in, and it also answers the item's length. On a ship the detector's box slides
 along the hull (a Kilo submarine's by 5-15 m) and comes out a tenth short.
 
-A refiner may also take the sun (a second input, `sun_features`): where the shadows fall in each
-crop, and how long they are. In a blurred image an erect launcher or a helicopter and its
-shadow merge into one dark shape, whose middle lies 0.6-0.8 m towards the shadow on
-average (up to 2 m); which side is shadow the crop alone cannot say, the sun can. The sun
-comes from the image's acquisition time and place (`sitewatch.geo.sun.sun_on_grid`); when
-it is unknown the input is zeros, which the refiner was also trained on.
+A refiner may also take the sun (a second input, `sun_features`): where the shadows fall in
+each crop, and how long they are. In a blurred image a helicopter and its shadow merge into
+one dark shape, whose middle lies 0.8 m towards the shadow on average (up to 2 m); which
+side is shadow the crop alone cannot say, the sun can (the shipped helicopter refiner takes
+it; on air defence the narrow hull crop did as well without it). The sun comes from the
+image's acquisition time and place (`sitewatch.geo.sun.sun_on_grid`); when it is unknown
+the input is zeros, which the refiner was also trained on.
 
 Input: float32 (N, 3, CROP, CROP_W), RGB 0..255, normalised inside the graph; and, for a
 refiner that takes the sun, float32 (N, 3) `sun_features`.
