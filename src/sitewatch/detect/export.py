@@ -55,8 +55,8 @@ def export_onnx(net: OrientedCenterNet, path: Path, meta: dict[str, str], input_
         meta)
 
 
-def export_graph(module: torch.nn.Module, dummy: torch.Tensor | tuple[torch.Tensor, ...], path: Path, inputs: list[str], outputs: list[str],
-                 dynamic_axes: dict, meta: dict[str, str]) -> Path:
+def export_graph(module: torch.nn.Module, dummy: torch.Tensor | tuple[torch.Tensor, ...], path: Path,
+                 inputs: list[str], outputs: list[str], dynamic_axes: dict, meta: dict[str, str]) -> Path:
     """Write an eval-mode module as an opset-17 ONNX file with `meta` as metadata_props,
     replacing `path` only once the file is whole."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -156,7 +156,7 @@ def open_companion(path: Path, format_tag: str, threads: int) -> tuple[object, d
 
 def companion_names(meta: dict[str, str], key: str) -> list[str]:
     """The companion file names a detector's metadata gives under `key` (comma-separated
-    where a key may name several, as hull_refiner does)."""
+    where a key may name several, as box_refiner and hull_refiner do)."""
     return [name.strip() for name in meta.get(key, "").split(",") if name.strip()]
 
 
