@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -73,8 +74,9 @@ class SceneGrid:
     height: int
     native_gsd_m: float
 
-    def sun_at_centre(self, when):
-        """The sun over the grid's centre at `when` (None: unknown), as seen on the grid."""
+    def sun_at_centre(self, when: datetime | None):
+        """The sun over the grid's centre at `when` (a SunPosition, or None: unknown), as
+        seen on the grid."""
         from sitewatch.geo.sun import sun_on_grid
 
         x, y = self.transform * (self.width / 2.0, self.height / 2.0)
