@@ -7,6 +7,9 @@ miss or a false alarm does not.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -14,9 +17,6 @@ from sitewatch.change.events import NO_EVIDENCE
 from sitewatch.change.pixel import _to_float
 from sitewatch.domain import OrientedBox, SiteGrid
 
-# An item that differs from its surroundings by at least this much (mean luminance, DN) has
-# a silhouette worth comparing between dates.
-SILHOUETTE_MIN_DN = 8.0
 # The context ring used to match the dates locally reaches this far beyond the box's margin.
 CONTEXT_M = 8.0
 # A local gain is trusted within these bounds, and only where the ring's after-date values
@@ -38,28 +38,64 @@ def radiometric_match(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray
     return gain, a.mean(axis=0) - gain * b.mean(axis=0)
 
 
+@dataclass(frozen=True)
+class BoxMeasures:
+    """What the box check reads off the two dates under one box (see `box_change`).
+
+    Luminance is the mean of the bands, after the after-date has been matched to the
+    before-date on the ground around the box."""
+
+    tone: float  # largest band change of the box's mean colour, in units of 40 DN (<= 3)
+    silhouette: float  # change of the box's mean contrast against its ring, relative (<= 1.5)
+    signature: float  # pixelwise: energy of the change of the item's own pattern / its energy
+    pattern: float  # 1 - correlation of the smoothed luminance over the box and margin
+    contrast: float  # log of the stronger date's mean contrast against the ring (10 DN = 0)
+    context_spread: float  # |log ratio| of the ground's spread around the box, between dates
+    size: float  # log of the box's pixel count (50 px = 0)
+    strength: float  # log of the stronger date's RMS pattern against the ring (10 DN = 0)
+    cross: bool  # the aircraft cross was used instead of the whole box
+
+    def as_vector(self) -> np.ndarray:
+        return np.array([self.tone, self.silhouette, self.signature, self.pattern, self.contrast,
+                         self.context_spread, self.size, self.strength, float(self.cross), 1.0])
+
+
+# Logistic weights of the measures above (the last is the bias), fitted by
+# scripts/fit_box_check.py on simulated sites of seeds 6000-6039 (bench_change and
+# bench_box_change use 5000 onwards): P(the item came or went | the pixels).
+BOX_CHECK_WEIGHTS = np.array([0.329, 1.287, 4.552, 1.603, 0.364, -1.353, 0.345, -1.406, -0.661, -3.152])
+
+
 def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: OrientedBox,
                radiometry: tuple[np.ndarray, np.ndarray] | None = None, cross: bool = False) -> float:
-    """How much the ground under an oriented box changed between two aligned images, in
-    [0, 1], illumination aside. The larger of two measures:
+    """How likely it is that the item under an oriented box came or went between two
+    aligned images, in [0, 1], illumination aside: a logistic model over `box_measures`,
+    fitted on simulated sites where the answer is known (sun, haze, thin cloud, blur and
+    noise differ between their dates). NO_EVIDENCE where one date has no data there.
 
-    - silhouette: how the box's mean luminance stands out from a ring around it, compared
-      between dates (used when it stands out by SILHOUETTE_MIN_DN on either date); else
-    - pattern: 1 - the correlation of the (slightly smoothed) luminance over the box grown
-      by a margin, so the item's outline against its surroundings is part of the pattern;
-      an item still there keeps its outline whatever the sun does to its shading;
-    - tone: the change of the mean colour inside the box, after matching the after image's
-      bands to the before image's, against 40 DN (a clear change of tone).
-
-    Before any of these, the after image is matched to the before image *locally*, on the
-    ground in a context ring around the box (beyond the margin; see `_match_locally`). Haze
-    and thin cloud vary across a scene, so the global match leaves a hazy patch dimmer in
-    contrast and brighter in tone; without the local match every item under it would look
-    changed.
+    No single measure does: the box's mean contrast (silhouette) misses a car that is dark
+    on one half and bright on the other; the item's pixel pattern (signature) misreads
+    blur; the tone misreads haze. Together they tell an item still there from one gone.
 
     radiometry: (gain, offset) from `radiometric_match`, to reuse over many boxes.
     cross: the item is cross-shaped (an aircraft: fuselage along the axis, wings across), so
     its body fills only part of its box; the inner measures then use that cross."""
+    m = box_measures(before, after, grid, box, radiometry, cross)
+    if m is None:
+        return NO_EVIDENCE
+    return float(1.0 / (1.0 + np.exp(-float(m.as_vector() @ BOX_CHECK_WEIGHTS))))
+
+
+def box_measures(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: OrientedBox,
+                 radiometry: tuple[np.ndarray, np.ndarray] | None = None,
+                 cross: bool = False) -> BoxMeasures | None:
+    """The measures behind `box_change`; None where one date lacks data around the box.
+
+    Before any of them, the after image is matched to the before image *locally*, on the
+    ground in a context ring around the box (beyond the margin; see `_match_locally`). Haze
+    and thin cloud vary across a scene, so the global match leaves a hazy patch dimmer in
+    contrast and brighter in tone; without the local match every item under it would look
+    changed."""
     margin = max(2.0, 0.25 * box.width)
     grown = OrientedBox(box.cx, box.cy, box.length + 2 * margin, box.width + 2 * margin, box.heading_deg)
     reach = margin + max(CONTEXT_M, 0.5 * box.width)
@@ -71,7 +107,7 @@ def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Orien
     c0, r0 = max(c0, 0), max(r0, 0)
     c1, r1 = min(c1, grid.width_px), min(r1, grid.height_px)
     if c1 - c0 < 3 or r1 - r0 < 3:
-        return 0.0
+        return None
     outer = np.zeros((r1 - r0, c1 - c0), np.uint8)
     cv2.fillPoly(outer, [np.round(pts - [c0, r0]).astype(np.int32)], 1)
     ctx = np.zeros_like(outer)
@@ -85,33 +121,50 @@ def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Orien
         inner_pts = np.array([grid.to_pixel(x, y) for x, y in part.corners()]) - [c0, r0]
         cv2.fillPoly(inner, [np.round(inner_pts).astype(np.int32)], 1)
     mo, mi = outer.astype(bool), inner.astype(bool)
-    if mi.sum() < 4:
-        return 0.0
+    ring = mo & ~mi
+    if mi.sum() < 4 or ring.sum() < 4:
+        return None
     a = _to_float(before[r0:r1, c0:c1])
     b = _to_float(after[r0:r1, c0:c1])
     has_data = (a.max(axis=2) > 0) & (b.max(axis=2) > 0)
     if (~has_data[mo]).mean() > 0.5:
-        return NO_EVIDENCE  # no data around the box on one date
+        return None  # no data around the box on one date
     gain, offset = radiometry if radiometry is not None else radiometric_match(before, after)
-    b = _match_locally(a, b * gain + offset, ctx.astype(bool) & ~mo & has_data)
+    around = ctx.astype(bool) & ~mo & has_data
+    b = _match_locally(a, b * gain + offset, around)
     tone = float(np.abs(a[mi].mean(axis=0) - b[mi].mean(axis=0)).max()) / 40.0
-    ring = mo & ~mi
-    if ring.sum() >= 4:
-        # The item against its surroundings: present on both dates, it stands out the same
-        # way on both; gone (or new), it stands out on one date only.
-        ca = float(a[mi].mean() - a[ring].mean())
-        cb = float(b[mi].mean() - b[ring].mean())
-        if max(abs(ca), abs(cb)) >= SILHOUETTE_MIN_DN:
-            silhouette = abs(ca - cb) / max(abs(ca), abs(cb))
-            return float(np.clip(max(tone, silhouette), 0.0, 1.0))
-    la = cv2.GaussianBlur(a.mean(axis=2), (0, 0), 1.0)[mo]
-    lb = cv2.GaussianBlur(b.mean(axis=2), (0, 0), 1.0)[mo]
-    sa, sb = la.std(), lb.std()
-    pattern = 0.0
-    if max(sa, sb) > 6.0:  # some pattern to compare (6 DN: above sensor noise)
-        ncc = float(((la - la.mean()) * (lb - lb.mean())).mean() / max(sa * sb, 1e-6))
-        pattern = 1.0 - max(ncc, 0.0)
-    return float(np.clip(max(tone, pattern), 0.0, 1.0))
+    la, lb = a.mean(axis=2), b.mean(axis=2)
+    # The item against its surroundings: present on both dates, it stands out the same way
+    # on both; gone (or new), it stands out on one date only.
+    ca = float(la[mi].mean() - la[ring].mean())
+    cb = float(lb[mi].mean() - lb[ring].mean())
+    silhouette = abs(ca - cb) / max(abs(ca), abs(cb), 3.0)
+    # The same pixel by pixel: an item dark on one side and bright on the other has no mean
+    # contrast, but a pattern that goes with it.
+    sa_raw, sb_raw = la[mi] - np.median(la[ring]), lb[mi] - np.median(lb[ring])
+    sma = cv2.GaussianBlur(la, (0, 0), 0.5)
+    smb = cv2.GaussianBlur(lb, (0, 0), 0.5)
+    sa, sb = sma[mi] - np.median(sma[ring]), smb[mi] - np.median(smb[ring])
+    energy = float((sa ** 2).mean() + (sb ** 2).mean())
+    signature = float(((sa - sb) ** 2).mean()) / energy if energy > 1e-6 else 0.0
+    # The outline against the surroundings, whatever the sun does to the item's shading.
+    pa = cv2.GaussianBlur(la, (0, 0), 1.0)[mo]
+    pb = cv2.GaussianBlur(lb, (0, 0), 1.0)[mo]
+    ncc = float(((pa - pa.mean()) * (pb - pb.mean())).mean() / max(pa.std() * pb.std(), 1e-6))
+    spread_a = float(la[around].std()) if around.any() else 0.0
+    spread_b = float(lb[around].std()) if around.any() else 0.0
+    rms = math.sqrt(max(float((sa_raw ** 2).mean()), float((sb_raw ** 2).mean())))
+    return BoxMeasures(
+        tone=min(tone, 3.0),
+        silhouette=min(silhouette, 1.5),
+        signature=signature,
+        pattern=1.0 - max(ncc, 0.0),
+        contrast=math.log((max(abs(ca), abs(cb)) + 1.0) / 10.0),
+        context_spread=abs(math.log((spread_a + 2.0) / (spread_b + 2.0))),
+        size=math.log(mi.sum() / 50.0),
+        strength=math.log((rms + 1.0) / 10.0),
+        cross=cross,
+    )
 
 
 def _match_locally(a: np.ndarray, b: np.ndarray, ring: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from sitewatch.change.looks import site_looks
 from sitewatch.change.noise import DetectorNoise, noisy_detections
 from sitewatch.change.scoring import TruthEvent
 from sitewatch.change.tracking import Look
-from sitewatch.domain import Site
+from sitewatch.domain import OrientedBox, Site
 
 
 @dataclass
@@ -109,11 +109,55 @@ def _as_seen(dets, site: Site, conditions):
     """Move true-frame detections to where the misregistered image shows them."""
     from dataclasses import replace
 
-    from sitewatch.domain import OrientedBox
-
     out = []
     for d in dets:
         x, y = _apparent(site, conditions, d.box.cx, d.box.cy)
         b = d.box
         out.append(replace(d, box=OrientedBox(x, y, b.length, b.width, b.heading_deg + conditions.rotation_deg)))
+    return out
+
+
+@dataclass(frozen=True)
+class BoxCase:
+    """One true item's box between two consecutive dates, and whether it came or went."""
+
+    cls: str
+    type: str
+    came_or_went: bool
+    before: np.ndarray  # aligned pixels of the earlier date
+    after: np.ndarray
+    box: OrientedBox  # site CRS, in the site grid's frame
+
+
+def box_cases(scenario, sim: SimulatedSite) -> list[BoxCase]:
+    """The true boxes of a rendered one-site scenario, for measuring the box check.
+
+    Each item counts once per pair of consecutive dates: an item that left (or moved away)
+    at its earlier place, one that arrived (or moved in) at its new place, one that stayed
+    at its place. Items that changed state are left out: their pixels change by design."""
+    from sitewatch.simulate import plan_scenario
+
+    plan = plan_scenario(scenario)[0]
+    ids = {Path(lk.image.path).stem: lk.image.id for lk in sim.looks}
+    ref_id = next(a.reference_id for a in sim.alignments.values())
+    ref = next(d for d in plan.dates if ids.get(d.label) == ref_id).spec.conditions
+    out = []
+    for i, (before, after) in enumerate(zip(plan.dates, plan.dates[1:])):
+        b_id, a_id = ids.get(before.label), ids.get(after.label)
+        if b_id not in sim.pixels or a_id not in sim.pixels:
+            continue
+        kinds: dict[str, set[str]] = {}
+        for c in plan.changes[i]:
+            kinds.setdefault(c.track_id, set()).add(c.kind)
+        for side, objects in (("before", before.spec.objects), ("after", after.spec.objects)):
+            for o in objects:
+                ks = kinds.get(o.track_id, set())
+                if "state_changed" in ks:
+                    continue
+                came_or_went = bool(ks & {"moved", "departed" if side == "before" else "arrived"})
+                if side == "before" and not came_or_went:
+                    continue  # it stayed: counted once, on the after side
+                x, y = _apparent(plan.site, ref, o.box.cx, o.box.cy)
+                box = OrientedBox(x, y, o.box.length, o.box.width, o.box.heading_deg + ref.rotation_deg)
+                out.append(BoxCase(o.cls, o.type, came_or_went, sim.pixels[b_id], sim.pixels[a_id], box))
     return out
