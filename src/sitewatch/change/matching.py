@@ -12,9 +12,9 @@ Two passes, both solved with the Hungarian method (scipy's linear_sum_assignment
    pair is allowed whatever the type scores.
 2. *Move*: what is left on both sides is paired again, anywhere on the site, but only
    between detections of the same known type (a "moved" event claims the same item, so the
-   evidence must name it), never for ships (`MatchParams.move_classes`), and, when the
-   caller can look at the pixels, only from a place that emptied to a place that filled;
-   scored on distance and shape.
+   evidence must name it), never for ships or vehicles (`MatchParams.move_classes`), and,
+   when the caller can look at the pixels, only from a place that emptied to a place that
+   filled; scored on distance and shape.
 
 Everything still unpaired afterwards is a candidate arrival (later date) or departure
 (earlier date); `sitewatch.change.tracking` decides, across all dates, which it is.
@@ -67,8 +67,10 @@ class MatchParams:
     confident_type_score: float = 0.7  # two types this sure and different: not the same item
     # Classes whose items may be claimed to have moved. Ships of one class look alike at
     # 0.5 m and leave and come in port, so a ship at a new berth is reported as one
-    # departure and one arrival rather than as the same hull moved.
-    move_classes: tuple[str, ...] = ("aircraft", "helicopter", "vehicle", "air_defence")
+    # departure and one arrival rather than as the same hull moved. Cars and trucks come
+    # and go all day and one car is every other car: a car gone here and a car come there
+    # are a departure and an arrival, never "the same car moved".
+    move_classes: tuple[str, ...] = ("aircraft", "helicopter", "air_defence")
     # Classes gated along their axis (see the module doc), and how far along it.
     hull_classes: tuple[str, ...] = ("ship",)
     hull_along_fraction: float = 0.75
