@@ -24,6 +24,7 @@ SITE = Site("painted", "airbase", 35.4, 35.9, GRID, (
 BUILDINGS = [(100, 100, 80, 40, 12.0), (350, 150, 60, 60, 15.0), (200, 420, 120, 30, 10.0)]  # col,row,w,h px, height m
 AIRCRAFT = OrientedBox(*GRID.to_map(450, 450), 22.7, 17.6, 30.0)
 TENT = (60, 420, 40, 30)  # col,row,w,h px: 20 m x 15 m = 300 m^2
+CAR = OrientedBox(*GRID.to_map(150, 290), 4.5, 1.8, 90.0)  # on the road, heading east
 
 
 def _ground(seed=3):
@@ -36,7 +37,7 @@ def _ground(seed=3):
     return img
 
 
-def _scene(sun_az, sun_el, haze, gains, shift, tent=False, aircraft=True, seed=0):
+def _scene(sun_az, sun_el, haze, gains, shift, tent=False, aircraft=True, seed=0, car=False):
     img = _ground()
     shadow = np.zeros((N, N), np.uint8)
     # Shadows fall away from the sun: along azimuth + 180 deg; on the grid, east = +col, north = -row.
@@ -52,6 +53,10 @@ def _scene(sun_az, sun_el, haze, gains, shift, tent=False, aircraft=True, seed=0
     if aircraft:
         pts = np.array([GRID.to_pixel(x, y) for x, y in AIRCRAFT.corners()], np.int32)
         cv2.fillPoly(img, [pts], (150, 155, 160))
+    if car:  # sunlit on its north half, in its own shade on the south half: no mean contrast
+        c, r = (int(round(v)) for v in GRID.to_pixel(CAR.cx, CAR.cy))
+        img[r - 2:r, c - 4:c + 5] = (170, 170, 168)
+        img[r:r + 2, c - 4:c + 5] = (70, 70, 68)
     if tent:
         c, r, w, h = TENT
         img[r:r + h, c:c + w] = (95, 105, 70)  # olive canvas
@@ -111,6 +116,20 @@ def test_box_change_tells_a_departed_item_from_one_still_there():
     for cross in (False, True):  # the whole box, or an aircraft's cross of fuselage and wings
         assert box_change(with_ac, gone, GRID, AIRCRAFT, cross=cross) >= 0.5
         assert box_change(with_ac, still, GRID, AIRCRAFT, cross=cross) < 0.5
+
+
+def test_box_change_sees_a_car_that_leaves_no_mark_on_the_mean():
+    """A car half in sun, half in its own shade averages out to the road's own tone, so its
+    box's mean contrast says nothing; its leaving must still read as change (the pixel
+    pattern goes with it) and its staying, under another sun and haze, as none."""
+    with_car = _scene(135, 50, 0.0, (1, 1, 1), (0, 0), seed=1, aircraft=False, car=True)
+    still = _scene(220, 30, 0.15, (1.05, 1, 0.95), (0.2, 0), seed=2, aircraft=False, car=True)
+    gone = _scene(220, 30, 0.15, (1.05, 1, 0.95), (0.2, 0), seed=2, aircraft=False)
+    c, r = (int(round(v)) for v in GRID.to_pixel(CAR.cx, CAR.cy))
+    road = with_car[283:298, 100:140].mean()
+    assert abs(with_car[r - 2:r + 2, c - 4:c + 5].mean() - road) < 3.0  # no mean contrast to go on
+    assert box_change(with_car, gone, GRID, CAR) >= 0.5
+    assert box_change(with_car, still, GRID, CAR) < 0.5
 
 
 def _local_haze(img: np.ndarray, strength: float = 0.55) -> np.ndarray:
