@@ -98,13 +98,15 @@ NO_EVIDENCE = (SUPPORTS + CONTRADICTS) / 2
 def corroborate(event: Event, pixel_change: float) -> Event:
     """Weigh an arrival or departure against the pixels at the item's place.
 
-    pixel_change in [0, 1] says how much the ground under the item's box changed between the
-    two images, illumination aside (see `sitewatch.change.footprint.box_change`). An item that
-    came or went changes its footprint; a detector miss or a false alarm does not. Strong
-    change (>= SUPPORTS) lifts an unconfirmed absence to what a confirmed one is worth; no
-    change (< CONTRADICTS) sinks the claim to low confidence; in between, the pixels neither
-    help nor hurt (small items, busy surroundings). Moves and state changes are left as
-    they are (the tracker checks their places before it pairs them).
+    pixel_change in [0, 1] is how likely the pixels under the item's box make it that an
+    item came or went there, illumination aside (see `sitewatch.change.footprint.box_change`).
+    An item that came or went changes its footprint; a detector miss or a false alarm does
+    not. Strong change (>= SUPPORTS) lifts an unconfirmed absence towards what a confirmed one
+    is worth, as far as the pixels are sure (an absence rests on the pixels alone); an
+    unconfirmed presence is lifted more readily, since the detector saw the item and the
+    pixels need only show that it was not there before. No change (< CONTRADICTS) sinks the
+    claim to low confidence; in between, the pixels neither help nor hurt. Moves and state
+    changes are left as they are (the tracker checks their places before it pairs them).
     """
     if event.kind not in ("arrived", "departed"):
         return event
@@ -115,7 +117,7 @@ def corroborate(event: Event, pixel_change: float) -> Event:
         return replace(event, note=f"{event.note}; pixels inconclusive ({pixel_change:.2f})")
     if pixel_change >= SUPPORTS:
         if event.kind == "departed":
-            conf = max(conf, det.score * (1.0 - MISS_RATE**2) ** 2 * pixel_change ** 0.25)
+            conf = max(conf, det.score * (1.0 - MISS_RATE**2) ** 2 * pixel_change)
         else:
             conf = max(conf, det.score * UNCONFIRMED_PRESENCE * pixel_change ** 0.25)
         note = f"{event.note}; pixels at its place changed ({pixel_change:.2f})"

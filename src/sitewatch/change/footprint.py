@@ -54,16 +54,17 @@ class BoxMeasures:
     size: float  # log of the box's pixel count (50 px = 0)
     strength: float  # log of the stronger date's RMS pattern against the ring (10 DN = 0)
     cross: bool  # the aircraft cross was used instead of the whole box
+    local_shift: float  # the ground's tone change around the box beyond the scene's (40 DN)
 
     def as_vector(self) -> np.ndarray:
         return np.array([self.tone, self.silhouette, self.signature, self.pattern, self.contrast,
-                         self.context_spread, self.size, self.strength, float(self.cross), 1.0])
+                         self.context_spread, self.size, self.strength, float(self.cross), self.local_shift, 1.0])
 
 
 # Logistic weights of the measures above (the last is the bias), fitted by
 # scripts/fit_box_check.py on simulated sites of seeds 6000-6039 (bench_change and
 # bench_box_change use 5000 onwards): P(the item came or went | the pixels).
-BOX_CHECK_WEIGHTS = np.array([0.329, 1.287, 4.552, 1.603, 0.364, -1.353, 0.345, -1.406, -0.661, -3.152])
+BOX_CHECK_WEIGHTS = np.array([0.539, 1.364, 4.555, 1.866, 0.333, -1.046, 0.358, -1.355, -0.500, -0.858, -3.170])
 
 
 def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: OrientedBox,
@@ -131,7 +132,10 @@ def box_measures(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Ori
         return None  # no data around the box on one date
     gain, offset = radiometry if radiometry is not None else radiometric_match(before, after)
     around = ctx.astype(bool) & ~mo & has_data
-    b = _match_locally(a, b * gain + offset, around)
+    b = b * gain + offset
+    local_shift = float(np.abs(np.median(a[around], axis=0) - np.median(b[around], axis=0)).max()) / 40.0 \
+        if around.any() else 0.0
+    b = _match_locally(a, b, around)
     tone = float(np.abs(a[mi].mean(axis=0) - b[mi].mean(axis=0)).max()) / 40.0
     la, lb = a.mean(axis=2), b.mean(axis=2)
     # The item against its surroundings: present on both dates, it stands out the same way
@@ -164,6 +168,7 @@ def box_measures(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Ori
         size=math.log(mi.sum() / 50.0),
         strength=math.log((rms + 1.0) / 10.0),
         cross=cross,
+        local_shift=min(local_shift, 3.0),
     )
 
 
