@@ -262,6 +262,17 @@ def test_class_disagreement_never_matches_and_unknown_types_do_not_move():
     assert match([unknown], [far]).pairs == []
 
 
+def test_a_car_gone_here_and_a_car_come_there_are_not_one_car_moved():
+    """Nothing tells one car from another: a car whose place emptied and a car on a place
+    that filled are a departure and an arrival. A Su-24M named on both dates is one aircraft
+    moved across the site, under the same pixels."""
+    changed = lambda det, b, a: 1.0  # noqa: E731  both places clearly changed
+    cars = [Look(_image(0), (_det(100, 100, "car"),)), Look(_image(1), (_det(300, 100, "car"),))]
+    assert sorted(e.kind for e in track(SITE, cars, pixel_change=changed).events) == ["arrived", "departed"]
+    jets = [Look(_image(0), (_det(100, 100, "Su-24M"),)), Look(_image(1), (_det(300, 100, "Su-24M"),))]
+    assert [e.kind for e in track(SITE, jets, pixel_change=changed).events] == ["moved"]
+
+
 def test_a_different_type_on_the_same_spot_is_a_swap_when_the_pixels_changed():
     """A Su-24M's spot holds a Su-34 on the next date, both named without much confidence
     (type score 0.6). Without pixels the two are one item (an uncertain type disagreement is
