@@ -20,16 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from collections import defaultdict
 
 import numpy as np
 
 from sitewatch.change.events import SUPPORTS
-from sitewatch.change.footprint import box_change, radiometric_match
-from sitewatch.change.noise import DetectorNoise
-from sitewatch.change.simulated import box_cases, simulated_site
-from sitewatch.simulate.random_scenario import random_scenario
+from sitewatch.change.footprint import box_change
+from sitewatch.change.simulated import random_box_cases
 
 
 def main() -> int:
@@ -38,20 +35,9 @@ def main() -> int:
     ap.add_argument("--first-seed", type=int, default=5000)
     args = ap.parse_args()
     values: dict[tuple[str, bool], list[float]] = defaultdict(list)  # (class, came or went) -> checks
-    for k in range(args.scenes):
-        seed = args.first_seed + k
-        scenario = random_scenario(seed, kind="airbase" if k % 2 == 0 else "naval_base", n_dates=3, size_px=1024,
-                                   change_rate=0.35)
-        with tempfile.TemporaryDirectory() as tmp:
-            sim = simulated_site(scenario, tmp, DetectorNoise(), rng=np.random.default_rng(seed))
-        radiometry: dict[tuple[int, int], tuple] = {}
-        for case in box_cases(scenario, sim):
-            key = (id(case.before), id(case.after))
-            if key not in radiometry:
-                radiometry[key] = radiometric_match(case.before, case.after)
-            values[(case.cls, case.came_or_went)].append(
-                box_change(case.before, case.after, sim.site.grid, case.box, radiometry[key],
-                           cross=case.cls == "aircraft"))
+    for case in random_box_cases(args.first_seed, args.scenes):
+        values[(case.cls, case.came_or_went)].append(
+            box_change(case.before, case.after, case.grid, case.box, case.radiometry, cross=case.is_aircraft))
     per_class = {}
     for cls in sorted({c for c, _ in values}):
         stayed = np.array(values.get((cls, False), []))

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 
 import numpy as np
 from rich.progress import track
 from scipy.optimize import minimize
 
-from sitewatch.change.footprint import box_measures, radiometric_match
-from sitewatch.change.noise import DetectorNoise
-from sitewatch.change.simulated import box_cases, simulated_site
-from sitewatch.simulate.random_scenario import random_scenario
+from sitewatch.change.footprint import box_measures
+from sitewatch.change.simulated import random_box_cases
 
 PENALTY = 1.0  # L2 on every weight but the bias
 
@@ -34,23 +31,12 @@ def main() -> int:
     ap.add_argument("--first-seed", type=int, default=6000)
     args = ap.parse_args()
     rows, labels, classes = [], [], []
-    for k in track(range(args.scenes), description="rendering sites"):
-        seed = args.first_seed + k
-        scenario = random_scenario(seed, kind="airbase" if k % 2 == 0 else "naval_base", n_dates=3, size_px=1024,
-                                   change_rate=0.35)
-        with tempfile.TemporaryDirectory() as tmp:
-            sim = simulated_site(scenario, tmp, DetectorNoise(), rng=np.random.default_rng(seed))
-        radiometry: dict[tuple[int, int], tuple] = {}
-        for case in box_cases(scenario, sim):
-            key = (id(case.before), id(case.after))
-            if key not in radiometry:
-                radiometry[key] = radiometric_match(case.before, case.after)
-            m = box_measures(case.before, case.after, sim.site.grid, case.box, radiometry[key],
-                             cross=case.cls == "aircraft")
-            if m is not None:
-                rows.append(m.as_vector())
-                labels.append(float(case.came_or_went))
-                classes.append(case.cls)
+    for case in random_box_cases(args.first_seed, args.scenes, lambda r: track(r, description="rendering sites")):
+        m = box_measures(case.before, case.after, case.grid, case.box, case.radiometry, cross=case.is_aircraft)
+        if m is not None:
+            rows.append(m.as_vector())
+            labels.append(float(case.came_or_went))
+            classes.append(case.cls)
     x, y = np.array(rows), np.array(labels)
 
     def loss(w: np.ndarray) -> float:

@@ -9,6 +9,7 @@ detector noise model (`noise`) or from a detection model (`model`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from sitewatch.change.looks import site_looks
 from sitewatch.change.noise import DetectorNoise, noisy_detections
 from sitewatch.change.scoring import TruthEvent
 from sitewatch.change.tracking import Look
-from sitewatch.domain import OrientedBox, Site
+from sitewatch.domain import OrientedBox, Site, SiteGrid
 
 
 @dataclass
@@ -127,6 +128,29 @@ class BoxCase:
     before: np.ndarray  # aligned pixels of the earlier date
     after: np.ndarray
     box: OrientedBox  # site CRS, in the site grid's frame
+    grid: SiteGrid
+    radiometry: tuple[np.ndarray, np.ndarray]  # `footprint.radiometric_match` of the pair
+
+    @property
+    def is_aircraft(self) -> bool:
+        return self.cls == "aircraft"
+
+
+def random_box_cases(first_seed: int, scenes: int, progress: Callable[[Iterable[int]], Iterable[int]] = iter):
+    """Box cases (see `box_cases`) on random three-date sites of seeds first_seed onwards,
+    airbases and naval bases in turn, rendered, ingested and aligned for real: the sites of
+    the change benchmarks. progress wraps the loop over sites (a rich `track`, say)."""
+    import tempfile
+
+    from sitewatch.simulate.random_scenario import random_scenario
+
+    for k in progress(range(scenes)):
+        seed = first_seed + k
+        scenario = random_scenario(seed, kind="airbase" if k % 2 == 0 else "naval_base", n_dates=3, size_px=1024,
+                                   change_rate=0.35)
+        with tempfile.TemporaryDirectory() as tmp:
+            sim = simulated_site(scenario, tmp, DetectorNoise(), rng=np.random.default_rng(seed))
+        yield from box_cases(scenario, sim)
 
 
 def box_cases(scenario, sim: SimulatedSite) -> list[BoxCase]:
@@ -135,6 +159,7 @@ def box_cases(scenario, sim: SimulatedSite) -> list[BoxCase]:
     Each item counts once per pair of consecutive dates: an item that left (or moved away)
     at its earlier place, one that arrived (or moved in) at its new place, one that stayed
     at its place. Items that changed state are left out: their pixels change by design."""
+    from sitewatch.change.footprint import radiometric_match
     from sitewatch.simulate import plan_scenario
 
     plan = plan_scenario(scenario)[0]
@@ -146,6 +171,7 @@ def box_cases(scenario, sim: SimulatedSite) -> list[BoxCase]:
         b_id, a_id = ids.get(before.label), ids.get(after.label)
         if b_id not in sim.pixels or a_id not in sim.pixels:
             continue
+        radiometry = radiometric_match(sim.pixels[b_id], sim.pixels[a_id])
         kinds: dict[str, set[str]] = {}
         for c in plan.changes[i]:
             kinds.setdefault(c.track_id, set()).add(c.kind)
@@ -159,5 +185,6 @@ def box_cases(scenario, sim: SimulatedSite) -> list[BoxCase]:
                     continue  # it stayed: counted once, on the after side
                 x, y = _apparent(plan.site, ref, o.box.cx, o.box.cy)
                 box = OrientedBox(x, y, o.box.length, o.box.width, o.box.heading_deg + ref.rotation_deg)
-                out.append(BoxCase(o.cls, o.type, came_or_went, sim.pixels[b_id], sim.pixels[a_id], box))
+                out.append(BoxCase(o.cls, o.type, came_or_went, sim.pixels[b_id], sim.pixels[a_id], box,
+                                   plan.site.grid, radiometry))
     return out
