@@ -43,7 +43,8 @@ def main() -> int:
         stayed = np.array(values.get((cls, False), []))
         changed = np.array(values.get((cls, True), []))
         per_class[cls] = {
-            "stayed": len(stayed), "false_support": round(float((stayed >= SUPPORTS).mean()), 3) if len(stayed) else None,
+            "stayed": len(stayed),
+            "false_support": round(float((stayed >= SUPPORTS).mean()), 3) if len(stayed) else None,
             "came_or_went": len(changed),
             "missed_support": round(float((changed < SUPPORTS).mean()), 3) if len(changed) else None,
         }

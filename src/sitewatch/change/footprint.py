@@ -72,7 +72,7 @@ def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Orien
     """How likely it is that the item under an oriented box came or went between two
     aligned images, in [0, 1], illumination aside: a logistic model over `box_measures`,
     fitted on simulated sites where the answer is known (sun, haze, thin cloud, blur and
-    noise differ between their dates). NO_EVIDENCE where one date has no data there.
+    noise differ between their dates). NO_EVIDENCE where it cannot look (see `box_measures`).
 
     No single measure does: the box's mean contrast (silhouette) misses a car that is dark
     on one half and bright on the other; the item's pixel pattern (signature) misreads
@@ -90,7 +90,8 @@ def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Orien
 def box_measures(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: OrientedBox,
                  radiometry: tuple[np.ndarray, np.ndarray] | None = None,
                  cross: bool = False) -> BoxMeasures | None:
-    """The measures behind `box_change`; None where one date lacks data around the box.
+    """The measures behind `box_change`; None where it cannot look: the box lies off the
+    grid or covers too few pixels, or one date lacks data around it.
 
     Before any of them, the after image is matched to the before image *locally*, on the
     ground in a context ring around the box (beyond the margin; see `_match_locally`). Haze
