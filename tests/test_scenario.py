@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -206,3 +207,23 @@ def test_a_dumped_scenario_loads_back_equal(tmp_path):
         f = tmp_path / "dumped.yaml"
         f.write_text(dump_scenario(sc))
         assert load_scenario(f)[0] == sc
+
+
+def test_the_truth_of_a_move_says_where_the_item_stood_before():
+    """Tartus's Kilo submarine moves from the south berth to the north one: its true event
+    stands at the new berth and carries the old one, where the submarine stood on the date
+    before; other events carry no origin."""
+    from sitewatch.change.simulated import truth_events
+
+    plan = {p.site.name: p for p in plan_scenario(scenario_path())}["tartus"]
+    ids = {d.label: d.label for d in plan.dates}
+    truth = truth_events(plan, ids)
+    [kilo] = [t for t in truth if t.kind == "moved"]
+    k = [d.label for d in plan.dates].index(kilo.before_image)
+    before = next(o for o in plan.dates[k].spec.objects if o.track_id == kilo.track_id)
+    after = next(o for o in plan.dates[k + 1].spec.objects if o.track_id == kilo.track_id)
+    assert (kilo.from_x, kilo.from_y) == pytest.approx((before.box.cx, before.box.cy))
+    assert (kilo.x, kilo.y) == pytest.approx((after.box.cx, after.box.cy))
+    assert kilo.from_heading_deg == pytest.approx(before.box.heading_deg)
+    assert math.hypot(kilo.x - kilo.from_x, kilo.y - kilo.from_y) > 100  # another berth
+    assert all(t.from_x is None for t in truth if t.kind != "moved")

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from sitewatch import equipment
-from sitewatch.change.events import MODERATE
+from sitewatch.change.events import MODERATE, UNCONFIRMED_PRESENCE, EventContext, arrived, corroborate, state_changed
 from sitewatch.change.matching import MatchParams, match, stay_gate_m
 from sitewatch.change.noise import DetectorNoise, noisy_detections
-from sitewatch.change.scoring import TruthEvent, score_events
+from sitewatch.change.scoring import TruthEvent, moves_as_comings_and_goings, score_events, what_images_show
 from sitewatch.change.tracking import Look, corroborate_all, track
 from sitewatch.domain import Detection, Event, Image, OrientedBox, Site, SiteGrid, Zone
 from sitewatch.simulate.scene import PlacedObject
@@ -309,3 +309,69 @@ def test_a_ship_placed_along_its_hull_stays_but_one_a_beam_away_is_another():
     assert match([kilo], [_det(30, 0, "Kilo submarine", heading=90.0)]).pairs[0].moved is False
     m = match([kilo], [_det(0, 15, "Kilo submarine", heading=90.0)])
     assert m.pairs == [] and m.unmatched_before == [0]
+
+
+def test_a_ship_that_changed_berth_scores_the_same_as_one_that_left_and_another_that_came():
+    """No image tells one frigate of a class from another. A true berth change, reported as a
+    departure from the old berth and an arrival at the new one, is right in what images
+    show; so is a move reported for what truly was one frigate leaving and another coming.
+    An aircraft keeps its identity: its move must be reported as a move."""
+    frig = "Admiral Grigorovich frigate"
+    old, new = _det(0.0, 0.0, frig), _det(400.0, 0.0, frig)
+    moved = TruthEvent("moved", "a", "b", 400.0, 0.0, frig, "f1", 125.0, 15.0, 0.0, 0.0, 0.0, 0.0)
+    gone = Event("e1", "departed", "s", "t1", "ship", frig, old, None, 0.9)
+    came = Event("e2", "arrived", "s", "t2", "ship", frig, None, new, 0.9)
+    events, pairs, truth = moves_as_comings_and_goings([gone, came], [("a", "b")] * 2, [moved])
+    scores = score_events(events, pairs, truth)
+    assert (scores["departed"].tp, scores["arrived"].tp, scores["moved"].fn) == (1, 1, 0)
+    assert score_events([gone, came], [("a", "b")] * 2, [moved])["moved"].fn == 1  # strictly: a miss
+
+    claimed = Event("e3", "moved", "s", "t1", "ship", frig, old, new, 0.9)
+    two = [TruthEvent("departed", "a", "b", 0.0, 0.0, frig, "f1", 125.0, 15.0),
+           TruthEvent("arrived", "a", "b", 400.0, 0.0, frig, "f2", 125.0, 15.0)]
+    scores = score_events(*moves_as_comings_and_goings([claimed], [("a", "b")], two))
+    assert all((s.fp, s.fn) == (0, 0) for s in scores.values())
+
+    jet = TruthEvent("moved", "a", "b", 400.0, 0.0, "Su-24M", "j1", 22.7, 17.6, 0.0, 0.0, 0.0, 0.0)
+    _, _, truth = moves_as_comings_and_goings([], [], [jet])
+    assert [t.kind for t in truth] == ["moved"]
+
+
+def test_what_images_show_leaves_out_swaps_and_the_state_changes_they_look_like():
+    """A Mi-24 with its rotors off leaves and a whole Mi-24 takes its spot: the pixels show one
+    Mi-24 whose rotors came back. That truth is left out, and so is a state change reported
+    there; a state change reported elsewhere still counts as a false one."""
+    mi = "Mi-24/35"
+    truth = [TruthEvent("departed", "a", "b", 0.0, 0.0, mi, "m1", 21.4, 17.3),
+             TruthEvent("arrived", "a", "b", 0.5, 0.0, mi, "m2", 21.4, 17.3)]
+    here = Event("e1", "state_changed", "s", "t1", "helicopter", mi, _det(0.0, 0.0, mi), _det(0.3, 0.0, mi), 0.8)
+    there = Event("e2", "state_changed", "s", "t2", "helicopter", mi, _det(90.0, 0.0, mi), _det(90.0, 0.0, mi), 0.8)
+    events, pairs, kept = what_images_show([here, there], [("a", "b")] * 2, truth)
+    assert kept == [] and [e.id for e in events] == ["e2"]
+    assert score_events(events, pairs, kept)["state_changed"].fp == 1
+
+
+def test_a_fresh_arrival_on_strongly_changed_ground_is_worth_its_detection_score():
+    """A Pantsir seen on the last date only, scored 0.57, on ground that clearly changed:
+    nothing later confirms it, but the pixels show it was not there before, so it is worth
+    its score (moderate). On ground that changed less, it stays low. A car so placed stays
+    low too: a car-sized box changes with anything that passes over it."""
+    ctx = EventContext("s", "a", "b", 1.0)
+
+    def fresh(typ):
+        e = arrived("e1", ctx, "t1", replace(_det(0.0, 0.0, typ), score=0.57), None)
+        return replace(e, confidence=e.confidence * UNCONFIRMED_PRESENCE)  # as `track` leaves it
+
+    assert corroborate(fresh("Pantsir-S1"), 0.97).confidence >= MODERATE
+    assert corroborate(fresh("Pantsir-S1"), 0.7).confidence < MODERATE
+    assert corroborate(fresh("car"), 0.97).confidence < MODERATE
+
+
+def test_a_state_change_on_an_unsure_type_reading_is_not_claimed():
+    """A 92N6 seen stowed, then normal: with its type read surely (0.95) the change is claimed;
+    read at 0.55 on one date, the state reading is as unsure as the type and stays low."""
+    ctx = EventContext("s", "a", "b", 1.0)
+    radar = replace(_det(0.0, 0.0, "92N6 radar"), score=0.7, state="stowed", state_score=0.95, type_score=0.95)
+    up = replace(radar, state="normal")
+    assert state_changed("e1", ctx, "t1", radar, up, None).confidence >= MODERATE
+    assert state_changed("e1", ctx, "t1", radar, replace(up, type_score=0.55), None).confidence < MODERATE

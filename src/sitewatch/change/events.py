@@ -4,7 +4,7 @@ An event's confidence is a number in [0, 1]: how sure we are that the thing happ
 ground, not that the detector said so. It combines
 
 - the detection scores behind the claim (the class score, and for a state change the two
-  state scores, for a move the two type scores);
+  state and type scores, for a move the two type scores);
 - the quality of the looks involved (alignment quality and cloud, `Look.quality`);
 - for an absence (a departure), the chance that the detector simply missed the item, which
   falls when later dates confirm the absence.
@@ -81,7 +81,10 @@ def moved(eid: str, ctx: EventContext, track_id: str, before: Detection, after: 
 
 def state_changed(eid: str, ctx: EventContext, track_id: str, before: Detection, after: Detection,
                   zone: str | None) -> Event:
-    conf = min(before.score, after.score) * min(before.state_score, after.state_score) * ctx.quality
+    # A state belongs to a type (a 92N6's mast stowed, an An-124's nose raised): where the
+    # type reading is unsure, so is the state reading.
+    conf = (min(before.score, after.score) * min(before.state_score, after.state_score)
+            * min(before.type_score, after.type_score) ** 0.5 * ctx.quality)
     return Event(eid, "state_changed", ctx.site, track_id, after.cls, after.type, before, after, _clip(conf),
                  zone, note=f"{_label(after)}: {before.state} -> {after.state}")
 
@@ -90,6 +93,12 @@ def state_changed(eid: str, ctx: EventContext, track_id: str, before: Detection,
 # says the ground under the item did not change.
 SUPPORTS = 0.5
 CONTRADICTS = 0.25
+# Change this strong under a fresh detection leaves little room for a false alarm: the
+# detector saw an item and the ground there was not that item before. Not for vehicles:
+# a car-sized box changes with anything that passes over it, and in the diagnosis sets
+# false cars and trucks came with change of 0.87-1.00 as often as real ones did.
+STRONG_SUPPORT = 0.9
+PIXEL_SHY_CLASSES = ("vehicle",)
 # What a pixel check returns when it cannot look (no data on one date): inside the
 # inconclusive band, so it neither backs nor sinks a claim.
 NO_EVIDENCE = (SUPPORTS + CONTRADICTS) / 2
@@ -104,7 +113,9 @@ def corroborate(event: Event, pixel_change: float) -> Event:
     not. Strong change (>= SUPPORTS) lifts an unconfirmed absence towards what a confirmed one
     is worth, as far as the pixels are sure (an absence rests on the pixels alone); an
     unconfirmed presence is lifted more readily, since the detector saw the item and the
-    pixels need only show that it was not there before. No change (< CONTRADICTS) sinks the
+    pixels need only show that it was not there before; with strong change
+    (>= STRONG_SUPPORT) it is worth its detection score, as if a later date had confirmed
+    it, except for vehicles (see PIXEL_SHY_CLASSES). No change (< CONTRADICTS) sinks the
     claim to low confidence; in between, the pixels neither help nor hurt. Moves and state
     changes are left as they are (the tracker checks their places before it pairs them).
     """
@@ -118,6 +129,8 @@ def corroborate(event: Event, pixel_change: float) -> Event:
     if pixel_change >= SUPPORTS:
         if event.kind == "departed":
             conf = max(conf, det.score * (1.0 - MISS_RATE**2) ** 2 * pixel_change)
+        elif pixel_change >= STRONG_SUPPORT and det.cls not in PIXEL_SHY_CLASSES:
+            conf = max(conf, det.score * pixel_change ** 0.25)
         else:
             conf = max(conf, det.score * UNCONFIRMED_PRESENCE * pixel_change ** 0.25)
         note = f"{event.note}; pixels at its place changed ({pixel_change:.2f})"

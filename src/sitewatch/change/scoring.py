@@ -7,18 +7,24 @@ footprint when the truth gives one. The footprint matters for long items: a dete
 places a 74 m submarine's centre 20 m along its hull still names that submarine, and no other
 item can stand inside its hull. Each true event is matched at most once (Hungarian
 assignment, nearest first).
+
+`what_images_show` turns both sides into what an image pair can show at all (the
+"recoverable" figures of `bench/bench_change.py`). `moves_as_comings_and_goings` rewrites the moves of classes whose items cannot be told apart
+(ships of one class at 0.5 m) as what an image pair can show of them: one departure from the
+old place and one arrival at the new one, on both the true and the recovered side.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from sitewatch.domain import EVENT_KINDS, Event
+from sitewatch.equipment import get as equipment_type
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,11 @@ class TruthEvent:
     length_m: float = 0.0
     width_m: float = 0.0
     heading_deg: float = 0.0
+    # For a move: where the item stood before it and its heading then; None: not a move,
+    # or not known.
+    from_x: float | None = None
+    from_y: float | None = None
+    from_heading_deg: float | None = None
 
     def covers(self, x: float, y: float) -> bool:
         """Whether the site point (x, y) lies inside the true item's footprint."""
@@ -99,3 +110,86 @@ def score_events(
             tp = int(sum(cost[r, c] < 1e6 for r, c in zip(rows, cols)))
         scores[kind] = KindScore(kind, tp, len(pe) - tp, len(te) - tp)
     return scores
+
+
+def moves_as_comings_and_goings(
+    predicted: Sequence[Event],
+    predicted_pairs: Sequence[tuple[str, str]],
+    truth: Sequence[TruthEvent],
+    classes: Sequence[str] = ("ship",),
+) -> tuple[list[Event], list[tuple[str, str]], list[TruthEvent]]:
+    """Moves of items of `classes` rewritten, on both sides, as a departure and an arrival.
+
+    One frigate of a class is every other frigate of that class at 0.5 m: no image tells "it
+    moved from berth 2 to berth 5" from "one left berth 2, another came to berth 5". The
+    simulator draws both stories equally often, so scoring either as the other's miss would
+    grade a coin toss. Truth moves need their origin (`from_x`, `from_y`); one without is
+    left as a move."""
+    events: list[Event] = []
+    pairs: list[tuple[str, str]] = []
+    for e, pr in zip(predicted, predicted_pairs):
+        if e.kind == "moved" and e.cls in classes:
+            events += [replace(e, kind="departed", after=None), replace(e, kind="arrived", before=None)]
+            pairs += [pr, pr]
+        else:
+            events.append(e)
+            pairs.append(pr)
+    true: list[TruthEvent] = []
+    for t in truth:
+        if t.kind == "moved" and t.from_x is not None and t.from_y is not None \
+                and _class_of(t.type) in classes:
+            heading = t.heading_deg if t.from_heading_deg is None else t.from_heading_deg
+            gone = replace(t, kind="departed", x=t.from_x, y=t.from_y, heading_deg=heading)
+            come = replace(t, kind="arrived")
+            true += [replace(e, from_x=None, from_y=None, from_heading_deg=None) for e in (gone, come)]
+        else:
+            true.append(t)
+    return events, pairs, true
+
+
+def _class_of(type_name: str) -> str | None:
+    try:
+        return equipment_type(type_name).cls
+    except KeyError:
+        return None
+
+
+def same_spot_swaps(truth: Sequence[TruthEvent]) -> set[int]:
+    """Indices of true events no image can show: an item leaves and another of the same type
+    takes its spot (within half its length) in the same interval. The pixels see one item
+    that stayed, or that changed state."""
+    out: set[int] = set()
+    for i, t in enumerate(truth):
+        for j, u in enumerate(truth):
+            if {t.kind, u.kind} == {"arrived", "departed"} and t.type == u.type \
+                    and (t.before_image, t.after_image) == (u.before_image, u.after_image) \
+                    and math.hypot(t.x - u.x, t.y - u.y) < 0.5 * max(t.length_m, u.length_m, 1.0):
+                out |= {i, j}
+    return out
+
+
+def what_images_show(
+    predicted: Sequence[Event],
+    predicted_pairs: Sequence[tuple[str, str]],
+    truth: Sequence[TruthEvent],
+    tolerance_m: float = 5.0,
+) -> tuple[list[Event], list[tuple[str, str]], list[TruthEvent]]:
+    """Both sides restated as what an image pair can show.
+
+    - Same-spot swaps (`same_spot_swaps`) leave the truth. A state change reported on such a
+      spot is left out too, neither right nor wrong: a Mi-24 with its rotors off replaced
+      by a whole one is, in the pixels, one Mi-24 that got its rotors back.
+    - Ship moves become a departure and an arrival (`moves_as_comings_and_goings`)."""
+    swaps = same_spot_swaps(truth)
+    spots = [truth[i] for i in swaps]
+    kept = [t for i, t in enumerate(truth) if i not in swaps]
+    events, pairs = [], []
+    for e, pr in zip(predicted, predicted_pairs):
+        if e.kind == "state_changed":
+            x, y = event_location(e)
+            if any(pr == (t.before_image, t.after_image)
+                   and (math.hypot(x - t.x, y - t.y) <= tolerance_m or t.covers(x, y)) for t in spots):
+                continue
+        events.append(e)
+        pairs.append(pr)
+    return moves_as_comings_and_goings(events, pairs, kept)

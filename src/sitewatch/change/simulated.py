@@ -44,13 +44,12 @@ def truth_events(plan, image_ids: dict[str, str], reference_conditions=None) -> 
         pos_a = {o.track_id: o for o in after.spec.objects}
         for c in changes:
             o = pos_b[c.track_id] if c.kind == "departed" else pos_a[c.track_id]
-            x, y = o.box.cx, o.box.cy
-            heading = o.box.heading_deg
-            if reference_conditions is not None:
-                x, y = _apparent(plan.site, reference_conditions, x, y)
-                heading += reference_conditions.rotation_deg
+            x, y, heading = _where(plan.site, reference_conditions, o)
+            origin: tuple[float | None, ...] = (None, None, None)
+            if c.kind == "moved":
+                origin = _where(plan.site, reference_conditions, pos_b[c.track_id])
             out.append(TruthEvent(c.kind, image_ids[before.label], image_ids[after.label], x, y, c.type, c.track_id,
-                                  o.box.length, o.box.width, heading))
+                                  o.box.length, o.box.width, heading, *origin))
     return out
 
 
@@ -95,6 +94,16 @@ def simulated_site(scenario, workdir: str | Path, noise: DetectorNoise | None = 
     ref_date = next(d for d in plan.dates if ids[d.label] == ref_id)
     return SimulatedSite(plan.site, found.looks, pixels, truth_events(plan, ids, ref_date.spec.conditions),
                          found.excluded, found.alignments)
+
+
+def _where(site: Site, reference_conditions, obj) -> tuple[float, float, float]:
+    """A true object's centre and heading as the site grid shows them: in the reference
+    image's frame, which carries that image's own misregistration."""
+    x, y, heading = obj.box.cx, obj.box.cy, obj.box.heading_deg
+    if reference_conditions is None:
+        return x, y, heading
+    x, y = _apparent(site, reference_conditions, x, y)
+    return x, y, heading + reference_conditions.rotation_deg
 
 
 def _apparent(site: Site, conditions, x: float, y: float) -> tuple[float, float]:
