@@ -212,3 +212,30 @@ def test_the_pipeline_records_a_pair_that_differs_throughout_and_keeps_going():
              for iid, d in (("b", 1), ("a", 5))]
     comp = compare(SITE, looks, {"b": before, "a": other.astype(np.uint8)})
     assert comp.incomparable == [("b", "a")] and comp.regions == []
+
+
+def test_the_pipeline_takes_a_sure_new_name_on_unchanged_pixels_for_another_aircraft():
+    """The painted aircraft's spot looks the same on both dates, as a Su-34 parked where a
+    Su-24M stood would. Named Su-24M then Su-34, both with type scores of 0.99, it is two
+    aircraft: one left and one came. Named so with scores of 0.8, the unchanged pixels win
+    and it is one aircraft that the detector named differently."""
+    from dataclasses import replace
+    from datetime import datetime
+
+    from sitewatch.change.tracking import Look
+    from sitewatch.domain import Image
+    from sitewatch.pipeline import compare
+
+    before = _scene(135, 50, 0.0, (1.0, 1.0, 1.0), (0, 0), seed=1)
+    after = _scene(160, 35, 0.15, (1.05, 1.0, 0.95), (0.2, 0), seed=2)
+    images = [Image(iid, "painted", f"/x/{iid}.tif", datetime(2024, 12, d), GSD, GRID.crs, N, N)
+              for iid, d in (("b", 1), ("a", 5))]
+
+    def events(type_score):
+        su24 = replace(_aircraft_detection(), type_score=type_score, image_id="b")
+        su34 = replace(_aircraft_detection(), type="Su-34", type_score=type_score, image_id="a")
+        looks = [Look(images[0], (su24,)), Look(images[1], (su34,))]
+        return sorted((e.kind, e.type) for e in compare(SITE, looks, {"b": before, "a": after}).tracking.events)
+
+    assert events(0.8) == []
+    assert events(0.99) == [("arrived", "Su-34"), ("departed", "Su-24M")]

@@ -21,6 +21,7 @@ import numpy as np
 from sitewatch.assess.posture import Judgement, assess, pixel_window
 from sitewatch.change.events import NO_EVIDENCE
 from sitewatch.change.footprint import box_change, radiometric_match
+from sitewatch.change.matching import MatchParams, replacement_evidence
 from sitewatch.change.pixel import ChangedThroughout, change_regions
 from sitewatch.change.tracking import Look, TrackingResult, corroborate_all, track
 from sitewatch.domain import ChangeRegion, Evidence, Site
@@ -63,14 +64,21 @@ def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | N
     looks = sorted(looks, key=lambda lk: lk.image.acquired)
     radiometry: dict[tuple[str, str], tuple] = {}
 
+    by_image = {lk.image.id: lk.detections for lk in looks}
+    params = MatchParams()
+
     def changed(det, before_id: str, after_id: str) -> float:
         if before_id not in pixels or after_id not in pixels:
             return NO_EVIDENCE  # no pixels: neither support nor contradiction
         key = (before_id, after_id)
         if key not in radiometry:
             radiometry[key] = radiometric_match(pixels[before_id], pixels[after_id])
-        return box_change(pixels[before_id], pixels[after_id], site.grid, det.box, radiometry[key],
+        seen = box_change(pixels[before_id], pixels[after_id], site.grid, det.box, radiometry[key],
                           cross=det.cls == "aircraft")
+        # A similar item in the same spot changes few pixels; a sure, different name on the
+        # other date says the spot changed hands all the same.
+        other = by_image.get(before_id if det.image_id == after_id else after_id, ())
+        return max(seen, replacement_evidence(det, other, params))
 
     result = track(site, looks, pixel_change=changed if pixels else None)
     regions: list[ChangeRegion] = []

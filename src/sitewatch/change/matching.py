@@ -65,6 +65,12 @@ class MatchParams:
     max_cost: float = 2.0  # pairs above this are not the same item
     min_move_type_score: float = 0.5  # a move needs a named type on both dates
     confident_type_score: float = 0.7  # two types this sure and different: not the same item
+    # Classes whose type the detector reads well enough (99% of aircraft, 98-100% of
+    # helicopters, model card) that two sure, different names on one spot mean two items,
+    # whatever the pixels say: a Su-34 parked where a Su-24M stood changes little under
+    # the box, yet it is another aircraft. Ships and air defence are read less surely.
+    replacement_classes: tuple[str, ...] = ("aircraft", "helicopter")
+    replacement_type_score: float = 0.98
     # Classes whose items may be claimed to have moved. Ships of one class look alike at
     # 0.5 m and leave and come in port, so a ship at a new berth is reported as one
     # departure and one arrival rather than as the same hull moved. Cars and trucks come
@@ -127,6 +133,21 @@ def _types_disagree(a: Detection, b: Detection, params: MatchParams) -> bool:
     stands in that place (a Su-34 where a Su-24M was), not the same item."""
     return (_known(a) and _known(b) and a.type != b.type
             and min(a.type_score, b.type_score) >= params.confident_type_score)
+
+
+def replacement_evidence(det: Detection, others: Sequence[Detection], params: MatchParams) -> float:
+    """How sure we are that another item now stands where `det` stood (or stood where it
+    stands): a detection of the other date, of the same class, within det's stay gate, that
+    names another type surely (both type scores at least `replacement_type_score`, classes
+    in `replacement_classes`). 0 when there is none; else the lower of the two type scores."""
+    if det.cls not in params.replacement_classes or not _known(det) or det.type_score < params.replacement_type_score:
+        return 0.0
+    best = 0.0
+    for o in others:
+        if o.cls == det.cls and _known(o) and o.type != det.type and o.type_score >= params.replacement_type_score \
+                and stay_distance(det, o, params) <= 1.0:
+            best = max(best, min(det.type_score, o.type_score))
+    return best
 
 
 def _type_cost(a: Detection, b: Detection, params: MatchParams) -> float:
