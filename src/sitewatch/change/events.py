@@ -111,7 +111,8 @@ def corroborate(event: Event, pixel_change: float) -> Event:
     item came or went there, illumination aside (see `sitewatch.change.footprint.box_change`).
     An item that came or went changes its footprint; a detector miss or a false alarm does
     not. Strong change (>= SUPPORTS) lifts an unconfirmed absence towards what a confirmed one
-    is worth, as far as the pixels are sure (an absence rests on the pixels alone); an
+    is worth, discounted by the square root of the pixels' probability (an absence rests on the
+    pixels alone, yet the item went unmatched, which already makes a departure likely); an
     unconfirmed presence is lifted more readily, since the detector saw the item and the
     pixels need only show that it was not there before; with strong change
     (>= STRONG_SUPPORT) it is worth its detection score, as if a later date had confirmed
@@ -128,7 +129,7 @@ def corroborate(event: Event, pixel_change: float) -> Event:
         return replace(event, note=f"{event.note}; pixels inconclusive ({pixel_change:.2f})")
     if pixel_change >= SUPPORTS:
         if event.kind == "departed":
-            conf = max(conf, det.score * (1.0 - MISS_RATE**2) ** 2 * pixel_change)
+            conf = max(conf, det.score * (1.0 - MISS_RATE**2) ** 2 * pixel_change ** 0.5)
         elif pixel_change >= STRONG_SUPPORT and det.cls not in PIXEL_SHY_CLASSES:
             conf = max(conf, det.score * pixel_change ** 0.25)
         else:
