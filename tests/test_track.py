@@ -375,3 +375,30 @@ def test_a_state_change_on_an_unsure_type_reading_is_not_claimed():
     up = replace(radar, state="normal")
     assert state_changed("e1", ctx, "t1", radar, up, None).confidence >= MODERATE
     assert state_changed("e1", ctx, "t1", radar, replace(up, type_score=0.55), None).confidence < MODERATE
+
+
+def test_a_helicopter_missed_once_its_rotors_came_off_is_one_helicopter_that_changed_state():
+    """A Ka-52 stands whole on date 0; its rotors come off and the detector misses it on date
+    1; it is found again, rotors off, on date 2. The ground under it changed between dates 0
+    and 1 only. That is one Ka-52 whose state changed between 0 and 1, not one that left and
+    another that came. Found again whole, it is no event at all."""
+    whole = replace(_det(100, 100, "Ka-52"), image_id="testbase-d0")
+    stripped = replace(whole, state="rotor_removed", image_id="testbase-d2")
+    other = _det(600, 600, "Su-24M")
+
+    def run(again):
+        looks = [Look(_image(0), (whole, other)), Look(_image(1), (other,)), Look(_image(2), (again, other))]
+
+        def change(det, b, a):
+            return 1.0 if det.cls == "helicopter" and (b, a) == ("testbase-d0", "testbase-d1") else 0.0
+
+        res = track(SITE, looks, pixel_change=change)
+        corroborate_all(res, lambda e, b, a: change(e.after or e.before, b, a))
+        return res
+
+    res = run(stripped)
+    [e] = res.events
+    assert (e.kind, e.before.state, e.after.state) == ("state_changed", "normal", "rotor_removed")
+    assert res.pair_of(e) == ("testbase-d0", "testbase-d1")
+    assert len([t for t in res.tracks if t.cls == "helicopter"]) == 1
+    assert run(replace(stripped, state="normal")).events == []

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from sitewatch.change import events as ev
-from sitewatch.change.matching import MatchParams, match
+from sitewatch.change.matching import MatchParams, match, stay_distance
 from sitewatch.change.zones import zone_of
 from sitewatch.domain import Detection, Event, Image, Site, Track
 
@@ -44,6 +44,8 @@ class TrackingResult:
     pairs: dict[str, tuple[str, str]] = field(default_factory=dict)
     # The looks' image ids in date order.
     image_ids: list[str] = field(default_factory=list)
+    # The lower of the two looks' quality, per consecutive (before, after) image ids.
+    quality: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def pair_of(self, event: Event) -> tuple[str, str]:
         return self.pairs[event.id]
@@ -92,7 +94,10 @@ def track(site: Site, looks: Sequence[Look], params: MatchParams | None = None, 
 
     def ctx(k: int) -> ev.EventContext:
         return ev.EventContext(site.name, looks[k - 1].image.id, looks[k].image.id,
-                               min(looks[k - 1].quality, looks[k].quality))
+                               result.quality[(looks[k - 1].image.id, looks[k].image.id)])
+
+    for a, b in zip(looks, looks[1:]):
+        result.quality[(a.image.id, b.image.id)] = min(a.quality, b.quality)
 
     for k, look in enumerate(looks):
         if k == 0:
@@ -180,6 +185,7 @@ def corroborate_all(result: TrackingResult, pixel_change: Callable[[Event, str, 
     the arrival is moved to that interval.
     """
     order = {iid: n for n, iid in enumerate(result.image_ids)}
+    redated: list[str] = []
     for n, e in enumerate(result.events):
         if e.kind not in ("arrived", "departed"):
             continue
@@ -192,4 +198,48 @@ def corroborate_all(result: TrackingResult, pixel_change: Callable[[Event, str, 
                 result.pairs[e.id] = (earlier, b)
                 e = replace(e, note=f"{e.note}; already there, missed on the date before")
                 change = change_before
+                redated.append(e.id)
         result.events[n] = ev.corroborate(e, change)
+    _rejoin_items_missed_after_a_change(result, redated)
+
+
+def _rejoin_items_missed_after_a_change(result: TrackingResult, redated: Sequence[str],
+                                        params: MatchParams | None = None) -> None:
+    """A departure and an arrival dated to the same interval, on the same spot, of one class
+    and type, where the arrival was seen only later (`redated`): the item never left. Its
+    look changed (rotors taken off, a nose raised), the detector missed it on the date after
+    and found it again later; the pixels changed with its look. It is one item: a state
+    change where the two sightings' states differ, no event where they do not."""
+    params = params or MatchParams()
+    by_id = {e.id: e for e in result.events}
+    tracks = {t.id: t for t in result.tracks}
+    gone: set[str] = set()  # ids of the departures and arrivals that were one item
+    added: list[Event] = []
+    for aid in redated:
+        came = by_id[aid]
+        assert came.after is not None
+        for went in result.events:
+            if went.kind != "departed" or went.id in gone or result.pairs[went.id] != result.pairs[aid]:
+                continue
+            assert went.before is not None
+            if went.cls != came.cls or not _same_or_unnamed(went.type, came.type) \
+                    or stay_distance(went.before, came.after, params) > 1.0:
+                continue
+            gone |= {aid, went.id}
+            kept, joined = tracks[went.track_id], tracks[came.track_id]
+            kept.sightings.update(joined.sightings)
+            result.tracks.remove(joined)
+            if went.before.state != came.after.state:
+                b, a = result.pairs[went.id]
+                ctx = ev.EventContext(went.site, b, a, result.quality.get((b, a), 1.0))
+                change = ev.state_changed(went.id, ctx, kept.id, went.before, came.after, came.zone)
+                added.append(replace(change, note=f"{change.note}; not seen on the date after, found again later"))
+            break
+    result.events[:] = [e for e in result.events if e.id not in gone] + added
+    for eid in gone - {e.id for e in added}:
+        del result.pairs[eid]
+    result.events.sort(key=lambda e: e.id)
+
+
+def _same_or_unnamed(a: str, b: str) -> bool:
+    return a == b or a in ("", "unknown") or b in ("", "unknown")
