@@ -369,12 +369,12 @@ def test_a_fresh_arrival_on_strongly_changed_ground_is_worth_its_detection_score
 
 def test_a_state_change_on_an_unsure_type_reading_is_not_claimed():
     """A 92N6 seen stowed, then normal: with its type read surely (0.95) the change is claimed;
-    read at 0.55 on one date, the state reading is as unsure as the type and stays low."""
+    read at 0.45 on one date, the state reading is as unsure as the type and stays low."""
     ctx = EventContext("s", "a", "b", 1.0)
     radar = replace(_det(0.0, 0.0, "92N6 radar"), score=0.7, state="stowed", state_score=0.95, type_score=0.95)
     up = replace(radar, state="normal")
     assert state_changed("e1", ctx, "t1", radar, up, None).confidence >= MODERATE
-    assert state_changed("e1", ctx, "t1", radar, replace(up, type_score=0.55), None).confidence < MODERATE
+    assert state_changed("e1", ctx, "t1", radar, replace(up, type_score=0.45), None).confidence < MODERATE
 
 
 def test_a_helicopter_missed_once_its_rotors_came_off_is_one_helicopter_that_changed_state():

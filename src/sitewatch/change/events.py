@@ -33,6 +33,8 @@ UNCONFIRMED_ABSENCE = 0.5
 UNCONFIRMED_PRESENCE = 0.8
 # An item seen on one look and gone on the next: most likely a false alarm.
 TRANSIENT = 0.5
+# A type score from which the type reading is taken as sure (as `matching` takes it).
+SURE_TYPE = 0.7
 
 
 def confidence_band(confidence: float) -> str:
@@ -82,9 +84,9 @@ def moved(eid: str, ctx: EventContext, track_id: str, before: Detection, after: 
 def state_changed(eid: str, ctx: EventContext, track_id: str, before: Detection, after: Detection,
                   zone: str | None) -> Event:
     # A state belongs to a type (a 92N6's mast stowed, an An-124's nose raised): where the
-    # type reading is unsure, so is the state reading.
-    conf = (min(before.score, after.score) * min(before.state_score, after.state_score)
-            * min(before.type_score, after.type_score) ** 0.5 * ctx.quality)
+    # type reading is unsure (below SURE_TYPE), so is the state reading, in proportion.
+    type_doubt = min(1.0, min(before.type_score, after.type_score) / SURE_TYPE)
+    conf = min(before.score, after.score) * min(before.state_score, after.state_score) * type_doubt * ctx.quality
     return Event(eid, "state_changed", ctx.site, track_id, after.cls, after.type, before, after, _clip(conf),
                  zone, note=f"{_label(after)}: {before.state} -> {after.state}")
 
@@ -111,8 +113,7 @@ def corroborate(event: Event, pixel_change: float) -> Event:
     item came or went there, illumination aside (see `sitewatch.change.footprint.box_change`).
     An item that came or went changes its footprint; a detector miss or a false alarm does
     not. Strong change (>= SUPPORTS) lifts an unconfirmed absence towards what a confirmed one
-    is worth, discounted by the square root of the pixels' probability (an absence rests on the
-    pixels alone, yet the item went unmatched, which already makes a departure likely); an
+    is worth, as far as the pixels are sure (an absence rests on the pixels alone); an
     unconfirmed presence is lifted more readily, since the detector saw the item and the
     pixels need only show that it was not there before; with strong change
     (>= STRONG_SUPPORT) it is worth its detection score, as if a later date had confirmed
@@ -129,7 +130,7 @@ def corroborate(event: Event, pixel_change: float) -> Event:
         return replace(event, note=f"{event.note}; pixels inconclusive ({pixel_change:.2f})")
     if pixel_change >= SUPPORTS:
         if event.kind == "departed":
-            conf = max(conf, det.score * (1.0 - MISS_RATE**2) ** 2 * pixel_change ** 0.5)
+            conf = max(conf, det.score * (1.0 - MISS_RATE**2) ** 2 * pixel_change)
         elif pixel_change >= STRONG_SUPPORT and det.cls not in PIXEL_SHY_CLASSES:
             conf = max(conf, det.score * pixel_change ** 0.25)
         else:

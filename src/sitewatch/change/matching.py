@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from sitewatch.change.events import CONTRADICTS, SUPPORTS
+from sitewatch.change.events import CONTRADICTS, SUPPORTS, SURE_TYPE
 from sitewatch.domain import UNKNOWN_TYPE, Detection
 
 FORBIDDEN = 1e6
@@ -64,7 +64,7 @@ class MatchParams:
     heading_weight: float = 0.3  # per 180 degrees of heading difference
     max_cost: float = 2.0  # pairs above this are not the same item
     min_move_type_score: float = 0.5  # a move needs a named type on both dates
-    confident_type_score: float = 0.7  # two types this sure and different: not the same item
+    confident_type_score: float = SURE_TYPE  # two types this sure and different: not the same item
     # Classes whose type the detector reads well enough (99% of aircraft, 98-100% of
     # helicopters, model card) that two sure, different names on one spot mean two items,
     # whatever the pixels say: a Su-34 parked where a Su-24M stood changes little under
