@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from sitewatch.change import events as ev
 from sitewatch.change.matching import MatchParams, match, stay_distance
 from sitewatch.change.zones import zone_of
-from sitewatch.domain import Detection, Event, Image, Site, Track
+from sitewatch.domain import UNKNOWN_TYPE, Detection, Event, Image, Site, Track
 
 
 @dataclass(frozen=True)
@@ -242,4 +242,4 @@ def _rejoin_items_missed_after_a_change(result: TrackingResult, redated: Sequenc
 
 
 def _same_or_unnamed(a: str, b: str) -> bool:
-    return a == b or a in ("", "unknown") or b in ("", "unknown")
+    return a == b or a in ("", UNKNOWN_TYPE) or b in ("", UNKNOWN_TYPE)
