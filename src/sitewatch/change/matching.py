@@ -150,8 +150,13 @@ def replacement_evidence(det: Detection, others: Sequence[Detection], params: Ma
     return best
 
 
+def same_or_unnamed_type(a: Detection, b: Detection) -> bool:
+    """The two detections name the same type, or one of them names none."""
+    return not (_known(a) and _known(b)) or a.type == b.type
+
+
 def _type_cost(a: Detection, b: Detection, params: MatchParams) -> float:
-    if not (_known(a) and _known(b)) or a.type == b.type:
+    if same_or_unnamed_type(a, b):
         return 0.0
     return params.type_weight * min(a.type_score, b.type_score)
 

@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from sitewatch.change import events as ev
-from sitewatch.change.matching import MatchParams, match, stay_distance
+from sitewatch.change.matching import MatchParams, match, same_or_unnamed_type, stay_distance
 from sitewatch.change.zones import zone_of
-from sitewatch.domain import UNKNOWN_TYPE, Detection, Event, Image, Site, Track
+from sitewatch.domain import Detection, Event, Image, Site, Track
 
 
 @dataclass(frozen=True)
@@ -222,7 +222,7 @@ def _rejoin_items_missed_after_a_change(result: TrackingResult, redated: Sequenc
             if went.kind != "departed" or went.id in gone or result.pairs[went.id] != result.pairs[aid]:
                 continue
             assert went.before is not None
-            if went.cls != came.cls or not _same_or_unnamed(went.type, came.type) \
+            if went.cls != came.cls or not same_or_unnamed_type(went.before, came.after) \
                     or stay_distance(went.before, came.after, params) > 1.0:
                 continue
             gone |= {aid, went.id}
@@ -240,6 +240,3 @@ def _rejoin_items_missed_after_a_change(result: TrackingResult, redated: Sequenc
         del result.pairs[eid]
     result.events.sort(key=lambda e: e.id)
 
-
-def _same_or_unnamed(a: str, b: str) -> bool:
-    return a == b or a in ("", UNKNOWN_TYPE) or b in ("", UNKNOWN_TYPE)
