@@ -204,6 +204,40 @@ def train_refiner_command(
     _attach_and_report(detector, out_dir, key, refiner, version, training, keep, classes=list(chosen))
 
 
+@app.command("train-verifier")
+def train_verifier_command(
+    detector: Path = DETECTOR,
+    out_dir: Path = typer.Option(Path("runs/verifier"), "--out-dir", help="Folder for the check and the detector copy."),
+    classes: str = typer.Option("air_defence", "--classes", help="Classes whose detections it checks and rescores."),
+    scenes: int = typer.Option(600, "--scenes", min=1, help="Fresh simulated scenes to collect detections on."),
+    first_seed: int = typer.Option(300000, "--first-seed", help="Seed of the first scene (keep apart from the "
+                                                                 "benchmarks' seeds)."),
+    floor: float = typer.Option(0.2, "--floor", min=0.01, max=1.0, help="Lowest detector score the check looks at."),
+    weight: float = typer.Option(0.5, "--weight", min=0.0, max=1.0, help="Weight of the check's answer against "
+                                                                         "the detector's score (geometric mean)."),
+    epochs: int = typer.Option(12, "--epochs"),
+    version: str = COPY_VERSION,
+    threads: int = THREADS,
+    seed: int = SEED,
+) -> None:
+    """Train the presence check on the detector's own detections on fresh simulated scenes (right ones and
+    mistakes), and attach it to a detector."""
+    vt = _training_module("train-verifier", "verify_train")
+    from sitewatch.detect.model import DetectionModel
+
+    det = DetectionModel(detector)
+    cfg = vt.VerifyTrainConfig(classes=_classes_option(classes), scenes=scenes, first_seed=first_seed, floor=floor,
+                               weight=weight, epochs=epochs, threads=threads, seed=seed)
+    t0 = time.monotonic()
+    (crops, _, _), net = _crops_then_training(
+        lambda show: vt.collect_crops(cfg, detector, show),
+        lambda found, show: vt.train_verifier(cfg, det.info.classes, *found, show))
+    training = vt.summary(cfg, crops, time.monotonic() - t0)
+    check = vt.export_verifier(net, out_dir / f"{detector.stem}.verifier.onnx", det.info.classes, cfg, training)
+    _attach_and_report(detector, out_dir, "verifier", check, version, training, classes=list(cfg.classes),
+                       counts=cfg.counts)
+
+
 def _training_module(command: str, name: str):
     """sitewatch.detect.<name>, or InputError saying that `command` needs the train extra."""
     import importlib

@@ -31,6 +31,9 @@ it (no configuration travels beside the weights):
     state_reader      optional: the file name of a state reader beside the model
                       (`detect.state_reader`), which re-reads the state of the types it
                       applies to from a nose-up crop of each detected item
+    verifier          optional: the file name of a presence check beside the model
+                      (`detect.verifier`), which looks again at whether an item of the
+                      detected class is there and rescores the classes it applies to
 
 Input: float32 (B, 3, H, W) RGB 0..255. Outputs: heat (B, C, H/s, W/s) sigmoid scores with
 non-peaks zeroed, box (B, 6 or 8, ...) offset x, offset y (cells), log length m, log width
@@ -208,7 +211,7 @@ class DetectionModel:
         self._type_state_ok = np.array([[s in self.info.type_states[t] for s in self.info.states]
                                         for t in self.info.types])
         self._type_sizes = _catalogue_log_sizes(self.info.types)
-        self.state_reader = self.type_reader = None
+        self.state_reader = self.type_reader = self.verifier = None
         self.box_refiners, self.hull_refiners = self._refiners(meta, "box_refiner", threads), \
             self._refiners(meta, "hull_refiner", threads)
         if meta.get("type_reader"):
@@ -219,6 +222,10 @@ class DetectionModel:
             from sitewatch.detect.state_reader import StateReader
 
             self.state_reader = StateReader(self._companion(meta["state_reader"]), self.info.states, threads)
+        if meta.get("verifier"):
+            from sitewatch.detect.verifier import Verifier
+
+            self.verifier = Verifier(self._companion(meta["verifier"]), self.info.classes, threads)
 
     def _refiners(self, meta: dict[str, str], key: str, threads: int) -> tuple:
         """The refiners the metadata names under `key`, in order; no two for one class."""
@@ -257,23 +264,46 @@ class DetectionModel:
         the image (None when unknown), for a box refiner that takes it."""
         heat, box, typ, state = self.raw(batch)
         thr = self.info.score_threshold if score_threshold is None else score_threshold
-        return [self.second_look(batch[i], self.decode(heat[i], box[i], typ[i], state[i], thr), sun)
+        # The presence check may lift an item the detector scored under the threshold.
+        floor = thr if self.verifier is None else min(thr, self.verifier.floor)
+        return [self.second_look(batch[i], self.decode(heat[i], box[i], typ[i], state[i], floor), sun, thr)
                 for i in range(len(heat))]
 
-    def second_look(self, image_chw: np.ndarray, dets: RawDetections, sun: SunPosition | None = None) -> RawDetections:
-        """The companions' answers for one tile's detections (unchanged without companions)."""
+    def second_look(self, image_chw: np.ndarray, dets: RawDetections, sun: SunPosition | None = None,
+                    threshold: float = 0.0) -> RawDetections:
+        """The companions' answers for one tile's detections (unchanged without companions);
+        detections scored under `threshold` after the presence check are dropped."""
+        if self.verifier is not None:  # under the threshold, only the checked classes get a second chance
+            dets = dets.take(np.flatnonzero((dets.score >= threshold)
+                                            | np.isin(dets.cls, self.verifier.info.applies_to)))
         if not len(dets) or (not self.box_refiners and not self.hull_refiners and self.type_reader is None
-                             and self.state_reader is None):
+                             and self.state_reader is None and self.verifier is None):
             return dets
         # One contiguous (H, W, 3) copy of the tile for all its crops (OpenCV's layout).
         image = np.ascontiguousarray(image_chw.transpose(1, 2, 0), dtype=np.float32)
         if self.box_refiners or self.hull_refiners:
             dets = self.refine_boxes(image, dets, sun)
+        if self.verifier is not None:
+            dets = self.check_presence(image, dets)
+            dets = dets.take(np.flatnonzero(dets.score >= threshold))
         if self.type_reader is not None:
             dets = self.reread_types(image, dets)
         if self.state_reader is not None:
             dets = self.reread_states(image, dets)
         return dets
+
+    def check_presence(self, image: np.ndarray, dets: RawDetections) -> RawDetections:
+        """Scores of the presence check's classes, combined with its answer on nose-up crops
+        of the (H, W, 3) tile."""
+        from sitewatch.detect.verifier import combine
+
+        sel = np.flatnonzero(np.isin(dets.cls, self.verifier.info.applies_to))
+        if not len(sel):
+            return dets
+        score = dets.score.copy()
+        p = self.verifier.presence(image, dets.boxes[sel], dets.cls[sel])
+        score[sel] = combine(score[sel], p, self.verifier.weight)
+        return RawDetections(dets.boxes, dets.cls, score, dets.type, dets.type_score, dets.state, dets.state_score)
 
     def refine_boxes(self, image: np.ndarray, dets: RawDetections, sun: SunPosition | None = None) -> RawDetections:
         """Centres and axes (and, by the hull refiners, lengths) of the refiners' classes,

@@ -1,0 +1,151 @@
+"""The presence check (`detect.verifier`): how its answer rescores detections, which
+detections it sees, training it on the detector's own detections and attaching it, and the
+errors for a check that is missing or not one."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from sitewatch.cli.main import app
+from sitewatch.detect import verifier as vf
+from sitewatch.detect.export import with_metadata
+from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel, RawDetections
+from sitewatch.errors import ModelError
+
+
+def test_combine_keeps_the_operating_point_and_follows_both_answers():
+    s = np.array([0.5, 0.3, 0.3, 0.9, 0.9])
+    p = np.array([0.5, 0.95, 0.05, 0.95, 0.05])
+    out = vf.combine(s, p, 0.5)
+    assert out[0] == pytest.approx(0.5)
+    assert out[1] == pytest.approx(np.sqrt(0.3 * 0.95)) and out[1] > 0.5  # a real item lifted over 0.5
+    assert out[4] == pytest.approx(np.sqrt(0.9 * 0.05)) and out[4] < 0.5  # clutter dropped under it
+    assert out[2] < out[1] < out[3]
+    assert np.allclose(vf.combine(s, p, 0.0), s) and np.allclose(vf.combine(s, p, 1.0), p)
+
+
+class _Answers:
+    """An ONNX session stand-in that answers fixed presence logits (one row per crop)."""
+
+    def __init__(self, logits):
+        self.logits = np.array(logits, np.float32)
+
+    def run(self, _, feeds):
+        assert feeds["crops"].shape == (len(self.logits), 3, vf.CROP_PX, vf.CROP_PX)
+        return [self.logits]
+
+
+def _stub_verifier(model: DetectionModel, logits, applies_to=("air_defence",), weight=0.5, floor=0.2):
+    from sitewatch.detect.crop_reader import ReaderInfo
+
+    check = object.__new__(vf.Verifier)
+    check.info = ReaderInfo(model.info.classes, applies_to, vf.CROP_PX, {}, {})
+    check.fill, check.input_name, check.weight, check.floor = vf.FILL, "crops", weight, floor
+    check.session = _Answers(logits)
+    return check
+
+
+def test_second_look_rescores_the_checked_classes_and_cuts_at_the_threshold():
+    """Air defence is checked: one scored 0.3 that the check finds there (logit +3, p 0.95)
+    is lifted over the 0.5 threshold, one scored 0.6 it finds absent (logit -3) falls under
+    it. Vehicles are not checked: one at 0.7 keeps its score, one at 0.3 is dropped as the
+    detector alone would drop it."""
+    model = DetectionModel()
+    model.box_refiners = model.hull_refiners = ()
+    model.type_reader = model.state_reader = None
+    logits = np.zeros((2, len(model.info.classes)))
+    ad = model.info.classes.index("air_defence")
+    logits[:, ad] = [3.0, -3.0]
+    model.verifier = _stub_verifier(model, logits)
+    boxes = np.array([[40.0, 40.0, 27.0, 6.4, 10.0], [120.0, 40.0, 27.0, 6.4, 90.0],
+                      [40.0, 120.0, 9.0, 3.6, 0.0], [120.0, 120.0, 9.0, 3.6, 45.0]])
+    cls = np.array(["air_defence", "air_defence", "vehicle", "vehicle"], dtype=object)
+    typ = np.array(["S-400 launcher", "S-400 launcher", "car", "car"], dtype=object)
+    state = np.array(["erect", "erect", "normal", "normal"], dtype=object)
+    dets = RawDetections(boxes, cls, np.array([0.3, 0.6, 0.7, 0.3]), typ, np.full(4, 0.9), state, np.full(4, 0.9))
+    out = model.second_look(np.full((3, 160, 160), 120.0, np.float32), dets, threshold=0.5)
+    p = 1 / (1 + np.exp(-3.0))
+    assert list(out.cls) == ["air_defence", "vehicle"]
+    assert out.boxes[0, 0] == 40.0 and out.score[0] == pytest.approx(np.sqrt(0.3 * p))
+    assert out.score[1] == pytest.approx(0.7)
+
+
+@pytest.fixture(scope="module")
+def air_defence_tile(tmp_path_factory):
+    """A held-out simulated air base (seed 110010 at 0.7 m, read at the model's 0.5 m) whose
+    air-defence site the detector scores from 0.2 to 0.8, as one tile."""
+    from sitewatch.detect.inference import SceneReader
+    from sitewatch.detect.tiling import Tile
+    from sitewatch.simulate import simulate_scenario
+    from sitewatch.simulate.random_scenario import random_scenario
+
+    out = tmp_path_factory.mktemp("ad")
+    result = simulate_scenario(random_scenario(110010, kind="airbase", gsd_m=0.7, size_px=428, n_dates=2), out)
+    reader = SceneReader(str(result.images[0]), 0.5)
+    try:
+        image, _ = reader.read(Tile(0, 0, reader.grid.width, reader.grid.height))
+    finally:
+        reader.close()
+    return image
+
+
+def test_run_decodes_the_checked_classes_down_to_the_floor(air_defence_tile):
+    """The check sees the air-defence detections down to its floor (here 0.2: a dozen on
+    this site, two of them over 0.5). With an answer that leaves scores as they were
+    (weight 0), run then gives exactly what the detector alone gives at 0.5."""
+    model = DetectionModel()
+    batch = air_defence_tile[None]
+    alone = model.run(batch, score_threshold=0.5)[0]
+    assert (alone.cls == "air_defence").sum() == 2
+    seen = []
+
+    class Even:
+        def run(self, _, feeds):
+            seen.append(len(feeds["crops"]))
+            return [np.zeros((len(feeds["crops"]), len(model.info.classes)), np.float32)]
+
+    model.verifier = _stub_verifier(model, np.zeros((0, 5)), weight=0.0, floor=0.2)
+    model.verifier.session = Even()
+    checked = model.run(batch, score_threshold=0.5)[0]
+    assert seen and seen[0] >= 10
+    assert sorted(checked.score.round(6)) == sorted(alone.score.round(6))
+    assert list(sorted(checked.cls)) == list(sorted(alone.cls))
+
+
+@pytest.fixture(scope="module")
+def trained_check(tmp_path_factory):
+    """A check trained for one epoch on the shipped detector's detections on six scenes."""
+    out = tmp_path_factory.mktemp("check")
+    r = CliRunner().invoke(app, ["train-verifier", "--detector", str(DEFAULT_MODEL), "--out-dir", str(out),
+                                 "--scenes", "6", "--epochs", "1", "--threads", "1", "--classes",
+                                 "air_defence,vehicle", "--weight", "0.4", "--floor", "0.1", "--version", "9.9.9"])
+    assert r.exit_code == 0, r.output
+    return out, json.loads(r.output.strip().splitlines()[-1])
+
+
+def test_train_verifier_attaches_a_check_the_detector_uses(trained_check):
+    out, record = trained_check
+    assert record["counts"]["air_defence present"] > 0 and record["counts"]["air_defence absent"] > 0
+    assert record["crops"] == sum(v for k, v in record["counts"].items() if k != "seeds skipped")
+    m = DetectionModel(out / DEFAULT_MODEL.name)
+    assert m.info.version == "9.9.9"
+    assert m.verifier is not None and m.verifier.info.applies_to == ("air_defence", "vehicle")
+    assert m.verifier.weight == 0.4 and m.verifier.floor == 0.1
+    assert m.verifier.info.training["scenes"] == 6
+    # The other companions came along, and the shipped detector itself has no check.
+    assert m.type_reader is not None and m.state_reader is not None and m.box_refiners
+    image = np.full((200, 200, 3), 120.0, np.float32)
+    p = m.verifier.presence(image, np.array([[100.0, 100.0, 27.0, 6.4, 30.0]]), np.array(["air_defence"]))
+    assert p.shape == (1,) and 0.0 < p[0] < 1.0
+
+
+def test_missing_or_foreign_check_is_refused(trained_check, tmp_path):
+    out, _ = trained_check
+    copy = with_metadata(out / DEFAULT_MODEL.name, out / "foreign.onnx", {"verifier": DEFAULT_MODEL.name})
+    with pytest.raises(ModelError, match="not a sitewatch-verifier model"):
+        DetectionModel(copy)
+    gone = with_metadata(out / DEFAULT_MODEL.name, out / "gone.onnx", {"verifier": "nowhere.onnx"})
+    with pytest.raises(ModelError, match="nowhere.onnx"):
+        DetectionModel(gone)
