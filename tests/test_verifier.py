@@ -12,7 +12,7 @@ from sitewatch.cli.main import app
 from sitewatch.detect import verifier as vf
 from sitewatch.detect.export import with_metadata
 from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel, RawDetections
-from sitewatch.errors import ModelError
+from sitewatch.errors import InputError, ModelError
 
 
 def test_combine_keeps_the_operating_point_and_follows_both_answers():
@@ -149,3 +149,31 @@ def test_missing_or_foreign_check_is_refused(trained_check, tmp_path):
     gone = with_metadata(out / DEFAULT_MODEL.name, out / "gone.onnx", {"verifier": "nowhere.onnx"})
     with pytest.raises(ModelError, match="nowhere.onnx"):
         DetectionModel(gone)
+
+
+def test_collected_crops_are_saved_and_train_again(trained_check, tmp_path):
+    """Collecting is the long part: its crops are kept, and a second training reads them
+    instead of rendering the six scenes again, with the same counts for the classes asked."""
+    out, record = trained_check
+    saved = out / "verifier-crops-300000-6.npz"
+    assert saved.exists() and not saved.with_name(saved.name + ".part").exists()
+    r = CliRunner().invoke(app, ["train-verifier", "--detector", str(DEFAULT_MODEL), "--out-dir", str(tmp_path),
+                                 "--crops", str(saved), "--epochs", "1", "--classes", "air_defence",
+                                 "--floor", "0.1"])
+    assert r.exit_code == 0, r.output
+    again = json.loads(r.output.strip().splitlines()[-1])
+    assert again["counts"] == {k: v for k, v in record["counts"].items() if k.startswith("air_defence")}
+    assert not list(tmp_path.glob("verifier-crops-*.npz"))  # nothing collected, nothing saved
+
+
+def test_crops_of_another_floor_or_not_crops_are_refused(trained_check, tmp_path):
+    out, _ = trained_check
+    saved = out / "verifier-crops-300000-6.npz"
+    bogus = tmp_path / "bogus.npz"
+    bogus.write_bytes(b"not a zip")
+    for path, floor, message in ((saved, "0.2", "collected down to score 0.1"), (bogus, "0.1", "not a presence-check")):
+        r = CliRunner().invoke(app, ["train-verifier", "--detector", str(DEFAULT_MODEL), "--out-dir", str(tmp_path),
+                                     "--crops", str(path), "--floor", floor])
+        assert isinstance(r.exception, InputError), r.output
+        assert message in str(r.exception) and path.name in str(r.exception)
+    assert not (tmp_path / DEFAULT_MODEL.name).exists()

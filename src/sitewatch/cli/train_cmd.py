@@ -212,6 +212,9 @@ def train_verifier_command(
     scenes: int = typer.Option(600, "--scenes", min=1, help="Fresh simulated scenes to collect detections on."),
     first_seed: int = typer.Option(300000, "--first-seed", help="Seed of the first scene (keep apart from the "
                                                                  "benchmarks' seeds)."),
+    crops: list[Path] = typer.Option(None, "--crops", help="Train on crops collected before (.npz, repeatable) "
+                                                           "instead of collecting."),
+    collect_only: bool = typer.Option(False, "--collect-only", help="Collect and save the crops, train nothing."),
     floor: float = typer.Option(0.2, "--floor", min=0.01, max=1.0, help="Lowest detector score the check looks at."),
     weight: float = typer.Option(0.5, "--weight", min=0.0, max=1.0, help="Weight of the check's answer against "
                                                                          "the detector's score (geometric mean)."),
@@ -221,7 +224,8 @@ def train_verifier_command(
     seed: int = SEED,
 ) -> None:
     """Train the presence check on the detector's own detections on fresh simulated scenes (right ones and
-    mistakes), and attach it to a detector."""
+    mistakes), and attach it to a detector. Collected crops are saved in --out-dir
+    (verifier-crops-SEED-SCENES.npz) for --crops."""
     vt = _training_module("train-verifier", "verify_train")
     from sitewatch.detect.model import DetectionModel
 
@@ -229,10 +233,24 @@ def train_verifier_command(
     cfg = vt.VerifyTrainConfig(classes=_classes_option(classes), scenes=scenes, first_seed=first_seed, floor=floor,
                                weight=weight, epochs=epochs, threads=threads, seed=seed)
     t0 = time.monotonic()
-    (crops, _, _), net = _crops_then_training(
-        lambda show: vt.collect_crops(cfg, detector, show),
-        lambda found, show: vt.train_verifier(cfg, det.info.classes, *found, show))
-    training = vt.summary(cfg, crops, time.monotonic() - t0)
+
+    def collect(show):
+        if crops:
+            return vt.chosen_crops(cfg, *vt.load_crops(crops, floor), ", ".join(map(str, crops)))
+        found = vt.collect_crops(cfg, detector, show)
+        saved = vt.save_crops(out_dir / f"verifier-crops-{first_seed}-{scenes}.npz", *found, cfg)
+        print(f"crops saved: {saved}")
+        return vt.chosen_crops(cfg, *found, str(detector))
+
+    if collect_only:
+        with Progress(BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
+            task = bar.add_task("", total=None)
+            collect(lambda n, total: bar.update(task, completed=n, total=total))
+        print(json.dumps({"counts": cfg.counts, "seconds": round(time.monotonic() - t0, 1)}))
+        return
+    (found, _, _), net = _crops_then_training(collect, lambda found, show: vt.train_verifier(cfg, det.info.classes,
+                                                                                             *found, show))
+    training = vt.summary(cfg, found, time.monotonic() - t0)
     check = vt.export_verifier(net, out_dir / f"{detector.stem}.verifier.onnx", det.info.classes, cfg, training)
     _attach_and_report(detector, out_dir, "verifier", check, version, training, classes=list(cfg.classes),
                        counts=cfg.counts)

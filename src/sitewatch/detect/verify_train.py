@@ -107,14 +107,54 @@ def collect_crops(cfg: VerifyTrainConfig, detector: Path, progress: Callable[[in
         progress(cfg.scenes, cfg.scenes)
     if not crops:
         raise InputError(str(detector), f"the detector reported no {', '.join(cfg.classes)} on {cfg.scenes} scenes")
-    classes_arr, present_arr = np.array(classes), np.array(present)
+    return np.stack(crops), np.array(classes), np.array(present)
+
+
+def chosen_crops(cfg: VerifyTrainConfig, crops: np.ndarray, classes: np.ndarray, present: np.ndarray,
+                 source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The crops of the configured classes, counted into cfg.counts; InputError (naming
+    `source`) when a class has no present or no absent crop to learn from."""
+    keep = np.isin(classes, cfg.classes)
+    crops, classes, present = crops[keep], classes[keep], present[keep]
     for c in cfg.classes:
         for label, flag in (("present", True), ("absent", False)):
-            cfg.counts[f"{c} {label}"] = int(((classes_arr == c) & (present_arr == flag)).sum())
+            cfg.counts[f"{c} {label}"] = int(((classes == c) & (present == flag)).sum())
         if not cfg.counts[f"{c} present"] or not cfg.counts[f"{c} absent"]:
-            raise InputError(str(detector), f"{c}: no {'present' if not cfg.counts[f'{c} present'] else 'absent'} "
-                                            f"detections to learn from on {cfg.scenes} scenes; use more --scenes")
-    return np.stack(crops), classes_arr, present_arr
+            raise InputError(source, f"{c}: no {'present' if not cfg.counts[f'{c} present'] else 'absent'} "
+                                     "detections to learn from; collect on more scenes")
+    return crops, classes, present
+
+
+def save_crops(path: Path, crops: np.ndarray, classes: np.ndarray, present: np.ndarray, cfg: VerifyTrainConfig) -> Path:
+    """Collected crops as one .npz (written whole, then renamed), so that collecting, the
+    long part, is done once for several trainings."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    with open(part, "wb") as f:
+        np.savez_compressed(f, crops=crops, classes=classes.astype(str), present=present,
+                            seeds=np.array([cfg.first_seed, cfg.scenes]), floor=np.array(cfg.floor))
+    part.replace(path)
+    return path
+
+
+def load_crops(paths: list[Path], floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(crops, classes, present) from files `save_crops` wrote, joined; InputError naming a
+    file that is not one, or that was collected at another floor score."""
+    crops, classes, present = [], [], []
+    for path in paths:
+        try:
+            with np.load(path) as f:
+                c, k, p, f_floor = f["crops"], f["classes"], f["present"], float(f["floor"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(str(path), f"not a presence-check crop file ({exc})") from exc
+        if c.ndim != 4 or c.shape[1:] != (vf.CROP_PX, vf.CROP_PX, 3) or not (len(c) == len(k) == len(p)):
+            raise InputError(str(path), f"crops of shape {c.shape}, expected (N, {vf.CROP_PX}, {vf.CROP_PX}, 3) "
+                                        "with one class and one label each")
+        if abs(f_floor - floor) > 1e-9:
+            raise InputError(str(path), f"collected down to score {f_floor}, not the --floor {floor} asked for")
+        crops.append(c), classes.append(k), present.append(p.astype(bool))
+    return np.concatenate(crops), np.concatenate(classes), np.concatenate(present)
 
 
 def train_verifier(cfg: VerifyTrainConfig, detector_classes: tuple[str, ...], crops: np.ndarray, classes: np.ndarray,
