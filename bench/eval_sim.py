@@ -6,11 +6,13 @@ simulator's own sun, haze, blur, colour and misregistration), rendered at GSDs f
 and scored against the truth files where the image shows each object.
 
     .venv/bin/python bench/eval_sim.py [--model M] [--scenes 60] [--seed 90000] [--compare-plain]
+                                       [--baseline-model B]
 
 Prints one line to quote and the JSON of `sitewatch eval` (written to bench/out/). With
 --compare-plain, the same images are also run without the model's second-look companions
-(box and hull refiners, type reader, state reader), and that line is printed first, as the
-baseline.
+(box and hull refiners, type reader, state reader, presence check), and that line is
+printed first, as the baseline. With --baseline-model B, the same images are also run
+through model B (for example the previous release) and its line is printed first.
 """
 
 from __future__ import annotations
@@ -81,6 +83,11 @@ def record_metrics(model_path: Path, what: str, scores: dict) -> None:
     onnx.save(m, str(model_path))
 
 
+def labelled(dets) -> list[Labelled]:
+    return [Labelled(d.cls, (d.box.cx, d.box.cy, d.box.length, d.box.width, d.box.heading_deg), d.type, d.state,
+                     d.score) for d in dets]
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None)
@@ -90,15 +97,18 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", default="bench/out/eval_sim.json")
     ap.add_argument("--compare-plain", action="store_true",
                     help="also score the detector without its second-look companions, on the same images")
+    ap.add_argument("--baseline-model", default=None,
+                    help="also score this model on the same images, as the baseline")
     ap.add_argument("--pick-threshold", action="store_true",
                     help="choose the score threshold with the best F1 on these scenes and write it into the "
                          "model's metadata (use validation seeds, not the test seeds)")
     args = ap.parse_args(argv)
     model = DetectionModel(args.model)
     thr = model.info.score_threshold if args.threshold is None else args.threshold
-    companions = (model.box_refiners, model.hull_refiners, model.type_reader, model.state_reader)
+    companions = (model.box_refiners, model.hull_refiners, model.type_reader, model.state_reader, model.verifier)
     plain = args.compare_plain and any(companions)
-    preds, plain_preds, truths = {}, {}, {}
+    baseline = DetectionModel(args.baseline_model) if args.baseline_model else None
+    preds, plain_preds, base_preds, truths = {}, {}, {}, {}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.scenes):
@@ -110,13 +120,21 @@ def main(argv: list[str] | None = None) -> dict:
                 key = f"{i}:{image.stem}"
                 for store in (preds, plain_preds) if plain else (preds,):
                     if store is plain_preds:
-                        model.type_reader = model.state_reader = None
+                        model.type_reader = model.state_reader = model.verifier = None
                         model.box_refiners = model.hull_refiners = ()
                     dets, grid, _ = detect_scene(image, model, score_threshold=min(thr, 0.05))
-                    model.box_refiners, model.hull_refiners, model.type_reader, model.state_reader = companions
-                    store[key] = [Labelled(d.cls, (d.box.cx, d.box.cy, d.box.length, d.box.width, d.box.heading_deg),
-                                           d.type, d.state, d.score) for d in dets]
+                    (model.box_refiners, model.hull_refiners, model.type_reader, model.state_reader,
+                     model.verifier) = companions
+                    store[key] = labelled(dets)
+                if baseline is not None:
+                    base_preds[key] = labelled(detect_scene(image, baseline, score_threshold=min(thr, 0.05))[0])
                 truths[key] = read_geojson_objects(truth, grid.crs)
+    if baseline is not None:
+        base = evaluate(base_preds, truths, score_threshold=thr)
+        ap50 = ", ".join(f"{c} {v['ap50']}" for c, v in base["per_class"].items())
+        print(f"baseline {baseline.info.model_id} {baseline.info.version}: AP50 {ap50}; type acc "
+              f"{base['type_accuracy']}, state acc {base['state_accuracy']}, P {base['precision']} R {base['recall']} "
+              f"at score {thr}")
     if plain:
         base = evaluate(plain_preds, truths, score_threshold=thr)
         ap50 = ", ".join(f"{c} {v['ap50']}" for c, v in base["per_class"].items())
