@@ -159,10 +159,15 @@ def test_collected_crops_are_saved_and_train_again(trained_check, tmp_path):
     assert saved.exists() and not saved.with_name(saved.name + ".part").exists()
     r = CliRunner().invoke(app, ["train-verifier", "--detector", str(DEFAULT_MODEL), "--out-dir", str(tmp_path),
                                  "--crops", str(saved), "--epochs", "1", "--classes", "air_defence",
-                                 "--floor", "0.1"])
+                                 "--floor", "0.1", "--held-out", str(saved)])
     assert r.exit_code == 0, r.output
     again = json.loads(r.output.strip().splitlines()[-1])
     assert again["counts"] == {k: v for k, v in record["counts"].items() if k.startswith("air_defence")}
+    # Measured on the held-out crops (here the same ones) and written into the check's metadata.
+    held = again["metrics"]["air_defence"]
+    assert held["present"] == again["counts"]["air_defence present"] and "vehicle" not in again["metrics"]
+    assert 0.0 <= held["check_auc"] <= 1.0 and held["auc_by_weight"]["0.0"] > 0.5  # the detector's own ranking
+    assert DetectionModel(tmp_path / DEFAULT_MODEL.name).verifier.info.metrics["air_defence"] == held
     assert not list(tmp_path.glob("verifier-crops-*.npz"))  # nothing collected, nothing saved
 
 
@@ -177,3 +182,12 @@ def test_crops_of_another_floor_or_not_crops_are_refused(trained_check, tmp_path
         assert isinstance(r.exception, InputError), r.output
         assert message in str(r.exception) and path.name in str(r.exception)
     assert not (tmp_path / DEFAULT_MODEL.name).exists()
+
+
+def test_ranking_auc_counts_pairs_ranked_right():
+    from sitewatch.detect.verify_train import ranking_auc
+
+    # Positives 0.35 and 0.8 against negatives 0.1 and 0.4: three of the four pairs ranked right.
+    assert ranking_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([False, False, True, True])) == 0.75
+    assert ranking_auc(np.array([0.5, 0.5]), np.array([True, False])) == 0.5  # a tie counts half
+    assert ranking_auc(np.array([0.2, 0.3]), np.array([True, True])) is None  # no negative to rank against

@@ -215,6 +215,8 @@ def train_verifier_command(
     crops: list[Path] = typer.Option(None, "--crops", help="Train on crops collected before (.npz, repeatable) "
                                                            "instead of collecting."),
     collect_only: bool = typer.Option(False, "--collect-only", help="Collect and save the crops, train nothing."),
+    held_out: list[Path] = typer.Option(None, "--held-out", help="Crops (.npz, repeatable) to measure the trained "
+                                                                 "check on, written into its metrics."),
     floor: float = typer.Option(0.2, "--floor", min=0.01, max=1.0, help="Lowest detector score the check looks at."),
     weight: float = typer.Option(0.5, "--weight", min=0.0, max=1.0, help="Weight of the check's answer against "
                                                                          "the detector's score (geometric mean)."),
@@ -227,6 +229,8 @@ def train_verifier_command(
     mistakes), and attach it to a detector. Collected crops are saved in --out-dir
     (verifier-crops-SEED-SCENES.npz) for --crops."""
     vt = _training_module("train-verifier", "verify_train")
+    import numpy as np
+
     from sitewatch.detect.model import DetectionModel
 
     det = DetectionModel(detector)
@@ -236,11 +240,11 @@ def train_verifier_command(
 
     def collect(show):
         if crops:
-            return vt.chosen_crops(cfg, *vt.load_crops(crops, floor), ", ".join(map(str, crops)))
+            return vt.chosen_crops(cfg, vt.load_crops(crops, floor), ", ".join(map(str, crops)))
         found = vt.collect_crops(cfg, detector, show)
-        saved = vt.save_crops(out_dir / f"verifier-crops-{first_seed}-{scenes}.npz", *found, cfg)
+        saved = vt.save_crops(out_dir / f"verifier-crops-{first_seed}-{scenes}.npz", found, cfg)
         print(f"crops saved: {saved}")
-        return vt.chosen_crops(cfg, *found, str(detector))
+        return vt.chosen_crops(cfg, found, str(detector))
 
     if collect_only:
         with Progress(BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
@@ -248,12 +252,18 @@ def train_verifier_command(
             collect(lambda n, total: bar.update(task, completed=n, total=total))
         print(json.dumps({"counts": cfg.counts, "seconds": round(time.monotonic() - t0, 1)}))
         return
-    (found, _, _), net = _crops_then_training(collect, lambda found, show: vt.train_verifier(cfg, det.info.classes,
-                                                                                             *found, show))
+    held = vt.load_crops(held_out, floor) if held_out else None  # read first: a bad file stops before training
+    found, net = _crops_then_training(collect, lambda found, show: vt.train_verifier(cfg, det.info.classes, found,
+                                                                                     show))
     training = vt.summary(cfg, found, time.monotonic() - t0)
-    check = vt.export_verifier(net, out_dir / f"{detector.stem}.verifier.onnx", det.info.classes, cfg, training)
+    metrics = {}
+    if held is not None:
+        held = held.take(np.isin(held.classes, cfg.classes))
+        metrics = {"held_out": ", ".join(map(str, held_out)), **vt.held_out_metrics(net, det.info.classes, held)}
+    check = vt.export_verifier(net, out_dir / f"{detector.stem}.verifier.onnx", det.info.classes, cfg, training,
+                               metrics)
     _attach_and_report(detector, out_dir, "verifier", check, version, training, classes=list(cfg.classes),
-                       counts=cfg.counts)
+                       counts=cfg.counts, metrics=metrics)
 
 
 def _training_module(command: str, name: str):

@@ -51,9 +51,22 @@ class VerifyTrainConfig:
     counts: dict = field(default_factory=dict)  # filled in: crops per class and label
 
 
-def collect_crops(cfg: VerifyTrainConfig, detector: Path, progress: Callable[[int, int], None] | None = None):
-    """(crops uint8 (N, C, C, 3), classes (N,), present (N,) bool) from the detector's
-    detections on fresh simulated scenes."""
+@dataclass
+class CropSet:
+    """Nose-up crops of detections, uint8 (N, C, C, 3), with each one's detected class, whether
+    an item of that class is there, and the detector's score (NaN where not recorded)."""
+
+    crops: np.ndarray
+    classes: np.ndarray
+    present: np.ndarray
+    scores: np.ndarray
+
+    def take(self, keep: np.ndarray) -> CropSet:
+        return CropSet(self.crops[keep], self.classes[keep], self.present[keep], self.scores[keep])
+
+
+def collect_crops(cfg: VerifyTrainConfig, detector: Path, progress: Callable[[int, int], None] | None = None) -> CropSet:
+    """Crops of the detector's detections of cfg.classes on fresh simulated scenes."""
     from sitewatch.detect.inference import SceneReader, detect_tiles
     from sitewatch.detect.labels import read_geojson_objects
     from sitewatch.detect.model import DetectionModel
@@ -63,7 +76,7 @@ def collect_crops(cfg: VerifyTrainConfig, detector: Path, progress: Callable[[in
 
     model = DetectionModel(detector, threads=cfg.threads)
     model.verifier = None  # the check learns from the detector as it is without one
-    crops, classes, present = [], [], []
+    crops, classes, present, scores = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(cfg.scenes):
             if progress:
@@ -102,50 +115,52 @@ def collect_crops(cfg: VerifyTrainConfig, detector: Path, progress: Callable[[in
                         crops.append(np.clip(vf.crop(image, det_px[k]), 0, 255).astype(np.uint8))
                         classes.append(d.cls)
                         present.append(best >= PRESENT_IOU)
+                        scores.append(d.score)
             shutil.rmtree(scene_dir)  # keep the disk bounded over many scenes
     if progress:
         progress(cfg.scenes, cfg.scenes)
     if not crops:
         raise InputError(str(detector), f"the detector reported no {', '.join(cfg.classes)} on {cfg.scenes} scenes")
-    return np.stack(crops), np.array(classes), np.array(present)
+    return CropSet(np.stack(crops), np.array(classes).astype(str), np.array(present), np.array(scores))
 
 
-def chosen_crops(cfg: VerifyTrainConfig, crops: np.ndarray, classes: np.ndarray, present: np.ndarray,
-                 source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def chosen_crops(cfg: VerifyTrainConfig, found: CropSet, source: str) -> CropSet:
     """The crops of the configured classes, counted into cfg.counts; InputError (naming
     `source`) when a class has no present or no absent crop to learn from."""
-    keep = np.isin(classes, cfg.classes)
-    crops, classes, present = crops[keep], classes[keep], present[keep]
+    found = found.take(np.isin(found.classes, cfg.classes))
+    classes, present = found.classes, found.present
     for c in cfg.classes:
         for label, flag in (("present", True), ("absent", False)):
             cfg.counts[f"{c} {label}"] = int(((classes == c) & (present == flag)).sum())
         if not cfg.counts[f"{c} present"] or not cfg.counts[f"{c} absent"]:
             raise InputError(source, f"{c}: no {'present' if not cfg.counts[f'{c} present'] else 'absent'} "
                                      "detections to learn from; collect on more scenes")
-    return crops, classes, present
+    return found
 
 
-def save_crops(path: Path, crops: np.ndarray, classes: np.ndarray, present: np.ndarray, cfg: VerifyTrainConfig) -> Path:
+def save_crops(path: Path, found: CropSet, cfg: VerifyTrainConfig) -> Path:
     """Collected crops as one .npz (written whole, then renamed), so that collecting, the
     long part, is done once for several trainings."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
     with open(part, "wb") as f:
-        np.savez_compressed(f, crops=crops, classes=classes.astype(str), present=present,
+        np.savez_compressed(f, crops=found.crops, classes=found.classes, present=found.present, scores=found.scores,
                             seeds=np.array([cfg.first_seed, cfg.scenes]), floor=np.array(cfg.floor))
     part.replace(path)
     return path
 
 
-def load_crops(paths: list[Path], floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(crops, classes, present) from files `save_crops` wrote, joined; InputError naming a
-    file that is not one, or that was collected at another floor score."""
-    crops, classes, present = [], [], []
+def load_crops(paths: list[Path], floor: float) -> CropSet:
+    """The crops of files `save_crops` wrote, joined; InputError naming a file that is not
+    one, or that was collected at another floor score."""
+    crops, classes, present, scores = [], [], [], []
     for path in paths:
         try:
             with np.load(path) as f:
                 c, k, p, f_floor = f["crops"], f["classes"], f["present"], float(f["floor"])
+                # files from before scores were kept: unknown
+                sc = f["scores"] if "scores" in f.files else np.full(len(c), np.nan)
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(str(path), f"not a presence-check crop file ({exc})") from exc
         if c.ndim != 4 or c.shape[1:] != (vf.CROP_PX, vf.CROP_PX, 3) or not (len(c) == len(k) == len(p)):
@@ -153,17 +168,18 @@ def load_crops(paths: list[Path], floor: float) -> tuple[np.ndarray, np.ndarray,
                                         "with one class and one label each")
         if abs(f_floor - floor) > 1e-9:
             raise InputError(str(path), f"collected down to score {f_floor}, not the --floor {floor} asked for")
-        crops.append(c), classes.append(k), present.append(p.astype(bool))
-    return np.concatenate(crops), np.concatenate(classes), np.concatenate(present)
+        crops.append(c), classes.append(k.astype(str)), present.append(p.astype(bool)), scores.append(sc)
+    return CropSet(np.concatenate(crops), np.concatenate(classes), np.concatenate(present), np.concatenate(scores))
 
 
-def train_verifier(cfg: VerifyTrainConfig, detector_classes: tuple[str, ...], crops: np.ndarray, classes: np.ndarray,
-                   present: np.ndarray, progress: Callable[[int, int, float], None] | None = None) -> nn.Module:
+def train_verifier(cfg: VerifyTrainConfig, detector_classes: tuple[str, ...], found: CropSet,
+                   progress: Callable[[int, int, float], None] | None = None) -> nn.Module:
     """One logit per detector class, trained on the detections of that class; each
     (class, present) cell drawn equally often."""
     torch.set_num_threads(max(1, cfg.threads))
     torch.manual_seed(cfg.seed)
     net = cd.ReaderNet(len(detector_classes))
+    crops, classes, present = found.crops, found.classes, found.present
     column = torch.tensor([detector_classes.index(c) for c in classes])
     y_all = torch.from_numpy(present.astype(np.float32))
     cells = {k: n for k, n in zip(*np.unique(np.char.add(classes.astype(str), present.astype(str)),
@@ -177,16 +193,51 @@ def train_verifier(cfg: VerifyTrainConfig, detector_classes: tuple[str, ...], cr
     return cd.fit(net, crops, weights, cfg.epochs, cfg.batch, cfg.lr, cfg.seed, loss_of, progress)
 
 
+def ranking_auc(score: np.ndarray, positive: np.ndarray) -> float | None:
+    """The chance that a random positive scores above a random negative (ties count half)."""
+    from scipy.stats import rankdata
+
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if not n_pos or not n_neg:
+        return None
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def held_out_metrics(net: nn.Module, detector_classes: tuple[str, ...], held: CropSet,
+                     weights=(0.0, 0.25, 0.5, 0.75, 1.0)) -> dict:
+    """Per class, on crops the check never trained on: how well its answer, the detector's
+    score and their combination at each weight rank present items above absent ones (AUC),
+    and the share right at 0.5."""
+    net.eval()
+    with torch.no_grad():
+        logits = torch.cat([net(torch.from_numpy(held.crops[i:i + 256]).permute(0, 3, 1, 2).float())
+                            for i in range(0, len(held.crops), 256)]).numpy()
+    column = np.array([detector_classes.index(c) for c in held.classes])
+    p = 1.0 / (1.0 + np.exp(-logits[np.arange(len(column)), column].astype(np.float64)))
+    out = {}
+    for c in np.unique(held.classes):
+        sel = held.classes == c
+        y, pc, sc = held.present[sel], p[sel], held.scores[sel]
+        row = {"present": int(y.sum()), "absent": int((~y).sum()), "check_auc": ranking_auc(pc, y),
+               "check_right_at_0.5": round(float(((pc >= 0.5) == y).mean()), 4)}
+        if not np.isnan(sc).any():
+            row["detector_right_at_0.5"] = round(float(((sc >= 0.5) == y).mean()), 4)
+            row["auc_by_weight"] = {repr(w): ranking_auc(vf.combine(sc, pc, w), y) for w in weights}
+        out[str(c)] = row
+    return out
+
+
 def export_verifier(net: nn.Module, out: Path, detector_classes: tuple[str, ...], cfg: VerifyTrainConfig,
-                    training: dict) -> Path:
+                    training: dict, metrics: dict) -> Path:
     from sitewatch.detect.export import export_graph
 
     meta = {"format": vf.FORMAT_TAG, "classes": json.dumps(list(detector_classes)),
             "applies_to": json.dumps(sorted(cfg.classes)), "crop_px": str(vf.CROP_PX), "weight": repr(cfg.weight),
-            "floor": repr(cfg.floor), "training": json.dumps(training), "metrics": "{}"}
+            "floor": repr(cfg.floor), "training": json.dumps(training), "metrics": json.dumps(metrics)}
     return export_graph(net.eval(), torch.zeros(1, 3, vf.CROP_PX, vf.CROP_PX), Path(out), ["crops"], ["presence"],
                         {"crops": {0: "n"}, "presence": {0: "n"}}, meta)
 
 
-def summary(cfg: VerifyTrainConfig, crops: np.ndarray, seconds: float) -> dict:
-    return {**asdict(cfg), "crops": int(len(crops)), "seconds": round(seconds, 1), "trained": time.strftime("%Y-%m-%d")}
+def summary(cfg: VerifyTrainConfig, found: CropSet, seconds: float) -> dict:
+    return {**asdict(cfg), "crops": int(len(found.crops)), "seconds": round(seconds, 1), "trained": time.strftime("%Y-%m-%d")}
