@@ -7,7 +7,8 @@ park, a row of helicopters), so this times the detector on one tile, then the re
 the readers on 10, 100 and 300 items of that tile, through the same per-tile call that
 `DetectionModel.run` makes, and prints each as a share of the detector's time: the box
 refiners on cars and on helicopters (each class has its own), the hull refiners on S-400
-launchers (the box refiner runs on them first, as in `run`).
+launchers (the box refiner runs on them first, as in `run`), and the presence check on cars
+where the model has one.
 
     .venv/bin/python bench/bench_second_look.py [--model M] [--repeats 5]
 """
@@ -52,15 +53,16 @@ def main(argv: list[str] | None = None) -> dict:
     size = model.tile_size
     batch = rng.integers(60, 200, (1, 3, size, size)).astype(np.float32)
     refiners, hulls = model.box_refiners, model.hull_refiners
-    type_reader, state_reader = model.type_reader, model.state_reader
+    type_reader, state_reader, verifier = model.type_reader, model.state_reader, model.verifier
 
     def attach(k: int | None) -> None:
         """Companions k alone (0 box refiners, 1 type reader, 2 state reader, 3 box and hull
-        refiners), or none."""
+        refiners, 4 presence check), or none."""
         model.box_refiners = refiners if k in (0, 3) else ()
         model.hull_refiners = hulls if k == 3 else ()
         model.type_reader = type_reader if k == 1 else None
         model.state_reader = state_reader if k == 2 else None
+        model.verifier = verifier if k == 4 else None
 
     attach(None)
     detector_s = best_of(lambda: model.raw(batch), args.repeats)
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> dict:
                  "launcher_refiners": (3, items(27.0, 6.4, "air_defence", "S-400 launcher")),
                  "type_reader": (1, items(46.6, 29.4, "aircraft", "Su-34")),
                  "state_reader": (2, items(50.0, 42.0, "helicopter", "Mi-8/17"))}
+        if verifier is not None:
+            looks["presence_check"] = (4, items(9.0, 3.6, "vehicle", "car"))
         row = {}
         for name, (k, dets) in looks.items():
             attach(k)
@@ -91,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{n:4d} items: " + ", ".join(f"{name.replace('_', ' ')} {row[name + '_ms']:6.1f} ms "
                                             f"({row[name + '_share']:5.1%} of the detector)" for name in looks))
     model.box_refiners, model.hull_refiners = refiners, hulls
-    model.type_reader, model.state_reader = type_reader, state_reader
+    model.type_reader, model.state_reader, model.verifier = type_reader, state_reader, verifier
     print(json.dumps(record))
     return record
 
