@@ -12,7 +12,9 @@ Two sets of figures: against the full change truth, and against what an image pa
 left out, and a ship that changed berth scored as a departure and an arrival, since one hull
 of a class is every other hull of that class at 0.5 m.
 
-    .venv/bin/python bench/bench_change.py [--scenes 6] [--detector noise|model] [--model M]
+    .venv/bin/python bench/bench_change.py [--scenes 6] [--detector noise|model] [--model M] [--show-errors]
+
+--show-errors lists, per scene, each false and each missed event of what images can show.
 
 Prints one line to quote and a JSON record.
 """
@@ -76,12 +78,22 @@ def greedy_events(looks) -> tuple[list[Event], list[tuple[str, str]]]:
     return events, pairs
 
 
+def show_errors(seed: int, score) -> None:
+    for e in score.false:
+        d = e.before if e.kind == "departed" else e.after
+        print(f"seed {seed}: false {e.kind} {e.cls} {e.type} at ({d.box.cx:.0f}, {d.box.cy:.0f}), confidence "
+              f"{e.confidence:.2f}, detection score {d.score:.2f}")
+    for t in score.missed:
+        print(f"seed {seed}: missed {t.kind} {t.type} at ({t.x:.0f}, {t.y:.0f}), {t.before_image} -> {t.after_image}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenes", type=int, default=6)
     ap.add_argument("--first-seed", type=int, default=5000)
     ap.add_argument("--detector", choices=("noise", "model"), default="noise")
     ap.add_argument("--model", default=None, help="with --detector model: this model file, not the installed one")
+    ap.add_argument("--show-errors", action="store_true", help="list each false and missed event, per scene")
     args = ap.parse_args()
     model = None
     if args.detector == "model":
@@ -119,6 +131,8 @@ def main() -> int:
                 tally[kind_][0] += s.tp
                 tally[kind_][1] += s.fp
                 tally[kind_][2] += s.fn
+                if args.show_errors and tally is recoverable:
+                    show_errors(seed, s)
         t = time.perf_counter()
         gev, gpairs = greedy_events(sim.looks)
         t_base += time.perf_counter() - t

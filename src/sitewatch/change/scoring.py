@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -63,6 +63,10 @@ class KindScore:
     tp: int
     fp: int
     fn: int
+    # Which ones were wrong, for looking into them: predicted events matched to no truth
+    # event, and truth events no prediction matched.
+    false: tuple[Event, ...] = field(default=(), compare=False, repr=False)
+    missed: tuple[TruthEvent, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def precision(self) -> float:
@@ -104,11 +108,15 @@ def score_events(
                     d = math.hypot(x - t.x, y - t.y)
                     if d <= tolerance_m or t.covers(x, y):
                         cost[i, j] = d
-        tp = 0
+        hits: list[tuple[int, int]] = []
         if cost.size:
             rows, cols = linear_sum_assignment(cost)
-            tp = int(sum(cost[r, c] < 1e6 for r, c in zip(rows, cols)))
-        scores[kind] = KindScore(kind, tp, len(pe) - tp, len(te) - tp)
+            hits = [(r, c) for r, c in zip(rows, cols) if cost[r, c] < 1e6]
+        hit_pred, hit_truth = {r for r, _ in hits}, {c for _, c in hits}
+        tp = len(hits)
+        scores[kind] = KindScore(kind, tp, len(pe) - tp, len(te) - tp,
+                                 tuple(e for i, (e, _) in enumerate(pe) if i not in hit_pred),
+                                 tuple(t for j, t in enumerate(te) if j not in hit_truth))
     return scores
 
 
