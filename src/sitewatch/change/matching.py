@@ -47,6 +47,8 @@ from scipy.optimize import linear_sum_assignment
 
 from sitewatch.change.events import CONTRADICTS, SUPPORTS, SURE_TYPE
 from sitewatch.domain import UNKNOWN_TYPE, Detection
+from sitewatch.equipment import is_known_type
+from sitewatch.equipment import get as equipment_type
 
 FORBIDDEN = 1e6
 
@@ -153,6 +155,18 @@ def replacement_evidence(det: Detection, others: Sequence[Detection], params: Ma
 def same_or_unnamed_type(a: Detection, b: Detection) -> bool:
     """The two detections name the same type, or one of them names none."""
     return not (_known(a) and _known(b)) or a.type == b.type
+
+
+def state_change_of_one_item(before: Detection, after: Detection) -> bool:
+    """Whether before -> after reads as one item changing state: the item's type (as named
+    on the later date) has the earlier state too. "An S-400 launcher, erect" followed by
+    "a 92N6 radar, deployed" on one spot is no radar that changed state (a radar is never
+    erect): the type was misread on one date, or another item stands there."""
+    if before.state == after.state:
+        return False
+    if not _known(after) or not is_known_type(after.type):
+        return True
+    return before.state in equipment_type(after.type).states
 
 
 def _type_cost(a: Detection, b: Detection, params: MatchParams) -> float:

@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from sitewatch.change import events as ev
-from sitewatch.change.matching import MatchParams, match, same_or_unnamed_type, stay_distance
+from sitewatch.change.matching import (MatchParams, match, same_or_unnamed_type, state_change_of_one_item,
+                                       stay_distance)
 from sitewatch.change.zones import zone_of
 from sitewatch.domain import Detection, Event, Image, Site, Track
 
@@ -123,9 +124,11 @@ def track(site: Site, looks: Sequence[Look], params: MatchParams | None = None, 
             if p.moved:
                 result.events.append(ev.moved(event_id(k), ctx(k), t.track.id, prev, det, p.distance_m,
                                               zone_of(site, prev), zone_of(site, det)))
-            if prev.state != det.state:
+            # A pair whose states no one type has is not reported as a change of state: the
+            # pixels did not say the item was replaced (the pair stayed), so it stands unchanged.
+            if state_change_of_one_item(prev, det):
                 result.events.append(ev.state_changed(event_id(k), ctx(k), t.track.id, prev, det, zone_of(site, det)))
-            if not p.moved and prev.state == det.state and t.missed == 0:
+            elif not p.moved and t.missed == 0:
                 unchanged += 1
             if t.track.type in ("", "unknown") and det.type not in ("", "unknown"):
                 t.track.type = det.type
