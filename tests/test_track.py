@@ -422,3 +422,29 @@ def test_a_state_change_no_one_type_can_make_is_not_claimed():
     mi8 = replace(_det(300.2, -1000, "Mi-8/17"), state="rotor_removed", type_score=0.6)
     res = track(SITE, [Look(_image(0), (ka52,)), Look(_image(1), (mi8,))], pixel_change=same_ground)
     assert [(e.kind, e.after.state) for e in res.events] == [("state_changed", "rotor_removed")]
+
+
+def test_a_move_whose_ends_left_and_came_is_scored_as_that_coming_and_going():
+    """Truth: an S-400 launcher left (0, 0) and another came to (10, 0), stowed. Claimed: the
+    launcher moved 10 m and changed state. One launcher is every other at 0.5 m, so what
+    images show restates the move as that departure and that arrival (both right) and drops
+    the state change; a move of a launcher from (0, 0) to (60, 0), where nothing came, stays
+    a false move, and a true move of an aircraft stays a move."""
+    s4 = "S-400 launcher"
+    truth = [TruthEvent("departed", "a", "b", 0.0, 0.0, s4, "l1", 13.5, 3.2),
+             TruthEvent("arrived", "a", "b", 10.0, 0.0, s4, "l2", 13.5, 3.2),
+             TruthEvent("moved", "a", "b", 500.0, 0.0, "Su-24M", "j1", 22.7, 17.6, from_x=300.0, from_y=0.0)]
+    start, end = _det(0.0, 0.0, s4), replace(_det(10.0, 0.0, s4), state="erect")
+    moved = Event("e1", "moved", "s", "t1", "air_defence", s4, start, end, 0.8)
+    changed = Event("e2", "state_changed", "s", "t1", "air_defence", s4, start, end, 0.8)
+    elsewhere = Event("e3", "moved", "s", "t3", "air_defence", s4, _det(0.0, 0.0, s4), _det(60.0, 0.0, s4), 0.8)
+    jet = Event("e4", "moved", "s", "t4", "aircraft", "Su-24M", _det(300.0, 0.0, "Su-24M"), _det(500.0, 0.0, "Su-24M"),
+                0.8)
+    events, pairs, kept = what_images_show([moved, changed, jet], [("a", "b")] * 3, truth)
+    assert sorted((e.id, e.kind) for e in events) == [("e1", "arrived"), ("e1", "departed"), ("e4", "moved")]
+    scores = score_events(events, pairs, kept)
+    assert [(scores[k].tp, scores[k].fp, scores[k].fn) for k in ("arrived", "departed", "moved", "state_changed")] \
+        == [(1, 0, 0), (1, 0, 0), (1, 0, 0), (0, 0, 0)]
+    events, pairs, kept = what_images_show([elsewhere], [("a", "b")], truth)
+    scores = score_events(events, pairs, kept)
+    assert (scores["moved"].fp, scores["departed"].fn, scores["arrived"].fn) == (1, 1, 1)

@@ -176,6 +176,45 @@ def same_spot_swaps(truth: Sequence[TruthEvent]) -> set[int]:
     return out
 
 
+def _near(t: TruthEvent, x: float, y: float, tolerance_m: float) -> bool:
+    return math.hypot(x - t.x, y - t.y) <= tolerance_m or t.covers(x, y)
+
+
+def moves_that_were_comings_and_goings(
+    predicted: Sequence[Event],
+    predicted_pairs: Sequence[tuple[str, str]],
+    truth: Sequence[TruthEvent],
+    tolerance_m: float = 5.0,
+) -> tuple[list[Event], list[tuple[str, str]]]:
+    """Claimed moves restated as a departure and an arrival where the truth has exactly that:
+    an item of the move's type leaving its start and another of that type coming to its end
+    in the same interval. One S-400 launcher is every other one at 0.5 m: "it moved 10 m" and
+    "one left, another came 10 m away" look the same, so neither reading is wrong. A state
+    change claimed on the moved item goes too: the two stories differ in it alone."""
+    used: set[int] = set()
+    restated: set[tuple[str, tuple[str, str]]] = set()  # (track id, pair) of restated moves
+    events: list[Event] = []
+    pairs: list[tuple[str, str]] = []
+    for e, pr in zip(predicted, predicted_pairs):
+        if e.kind == "moved" and e.before is not None and e.after is not None:
+            ends = []
+            for kind, d in (("departed", e.before), ("arrived", e.after)):
+                ends.append(next((i for i, t in enumerate(truth) if i not in used and t.kind == kind
+                                  and t.type == e.type and pr == (t.before_image, t.after_image)
+                                  and _near(t, d.box.cx, d.box.cy, tolerance_m)), None))
+            if None not in ends:
+                used.update(ends)
+                restated.add((e.track_id, pr))
+                events += [replace(e, kind="departed", after=None), replace(e, kind="arrived", before=None)]
+                pairs += [pr, pr]
+                continue
+        events.append(e)
+        pairs.append(pr)
+    kept = [(e, pr) for e, pr in zip(events, pairs)
+            if not (e.kind == "state_changed" and (e.track_id, pr) in restated)]
+    return [e for e, _ in kept], [pr for _, pr in kept]
+
+
 def what_images_show(
     predicted: Sequence[Event],
     predicted_pairs: Sequence[tuple[str, str]],
@@ -187,7 +226,9 @@ def what_images_show(
     - Same-spot swaps (`same_spot_swaps`) leave the truth. A state change reported on such a
       spot is left out too, neither right nor wrong: a Mi-24 with its rotors off replaced
       by a whole one is, in the pixels, one Mi-24 that got its rotors back.
-    - Ship moves become a departure and an arrival (`moves_as_comings_and_goings`)."""
+    - Ship moves become a departure and an arrival (`moves_as_comings_and_goings`).
+    - A claimed move whose ends are a true departure and a true arrival of its type is that
+      departure and that arrival (`moves_that_were_comings_and_goings`)."""
     swaps = same_spot_swaps(truth)
     spots = [truth[i] for i in swaps]
     kept = [t for i, t in enumerate(truth) if i not in swaps]
@@ -200,4 +241,6 @@ def what_images_show(
                 continue
         events.append(e)
         pairs.append(pr)
-    return moves_as_comings_and_goings(events, pairs, kept)
+    events, pairs, kept = moves_as_comings_and_goings(events, pairs, kept)
+    events, pairs = moves_that_were_comings_and_goings(events, pairs, kept, tolerance_m)
+    return events, pairs, kept
