@@ -448,3 +448,22 @@ def test_a_move_whose_ends_left_and_came_is_scored_as_that_coming_and_going():
     events, pairs, kept = what_images_show([elsewhere], [("a", "b")], truth)
     scores = score_events(events, pairs, kept)
     assert (scores["moved"].fp, scores["departed"].fn, scores["arrived"].fn) == (1, 1, 1)
+
+
+def test_a_state_read_back_and_forth_with_the_middle_least_sure_is_a_misreading():
+    """One 92N6 radar on one spot over three looks, read deployed (0.88), stowed (0.70),
+    deployed (1.00), as on benchmark seed 7008: the two changes weigh as transients, under
+    moderate. Read stowed at 0.95 in the middle (surer than the first look), the reversal
+    stands: a radar can be stowed and deployed again."""
+    radar = replace(_det(1300, 100, "92N6 radar"), state="deployed", state_score=0.88, score=0.85, type_score=0.97)
+
+    def looks(middle_state_score: float) -> list[Look]:
+        stowed = replace(radar, state="stowed", state_score=middle_state_score)
+        return [Look(_image(0), (radar,)), Look(_image(1), (stowed,)), Look(_image(2), (replace(radar, state_score=1.0),))]
+
+    unsure = track(SITE, looks(0.70)).events
+    assert [e.kind for e in unsure] == ["state_changed", "state_changed"]
+    assert all(e.confidence < MODERATE and "reverted" in e.note for e in unsure)
+    sure = track(SITE, looks(0.95)).events
+    assert [e.kind for e in sure] == ["state_changed", "state_changed"]
+    assert all(e.confidence >= MODERATE for e in sure)

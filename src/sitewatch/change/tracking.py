@@ -174,7 +174,30 @@ def track(site: Site, looks: Sequence[Look], params: MatchParams | None = None, 
                 result.events[n] = replace(e, confidence=e.confidence * ev.UNCONFIRMED_PRESENCE)
         elif e.kind == "departed" and len(by_id[e.track_id].sightings) == 1 and k > 1:
             result.events[n] = replace(e, confidence=e.confidence * ev.TRANSIENT, note=e.note + "; seen on one look only")
+    _discount_unsure_reversals(result)
     return result
+
+
+def _discount_unsure_reversals(result: TrackingResult) -> None:
+    """A state that came and went back on the next look (deployed, stowed, deployed), where
+    the middle reading is the least sure of the three: most likely one misreading, not two
+    changes, so both changes are weighed as transients. A reversal read surely at every
+    look (a nose raised to load, then closed) keeps its confidence."""
+    changes: dict[str, list[int]] = {}
+    for n, e in enumerate(result.events):
+        if e.kind == "state_changed":
+            changes.setdefault(e.track_id, []).append(n)
+    for indices in changes.values():
+        for i, j in zip(indices, indices[1:]):
+            first, second = result.events[i], result.events[j]
+            assert first.before is not None and first.after is not None and second.after is not None
+            middle = first.after
+            if second.before is middle and first.before.state == second.after.state \
+                    and middle.state_score < min(first.before.state_score, second.after.state_score):
+                for n in (i, j):
+                    e = result.events[n]
+                    result.events[n] = replace(e, confidence=e.confidence * ev.TRANSIENT,
+                                               note=e.note + "; reverted on the next look, read least surely between")
 
 
 def corroborate_all(result: TrackingResult, pixel_change: Callable[[Event, str, str], float]) -> None:
