@@ -190,8 +190,6 @@ def test_shipped_presence_check_tells_real_items_from_clutter():
     and 7 false ones, all 20 answered right (the score at 0.5: 18), AUC 0.97 -> 1.00; 44 real
     vehicles and 56 false ones, 99 right (95), AUC 0.991 -> 0.997. On the 3,061 air-defence
     and 9,208 vehicle crops held out in training: AUC 0.970 -> 0.996 and 0.984 -> 0.998."""
-    import numpy as np
-
     pytest.importorskip("torch")  # the crop collection lives in the training module
     from sitewatch.detect import verifier as vf
     from sitewatch.detect.verify_train import VerifyTrainConfig, collect_crops, ranking_auc
@@ -201,10 +199,7 @@ def test_shipped_presence_check_tells_real_items_from_clutter():
     assert check is not None and check.info.applies_to == ("air_defence", "vehicle")
     cfg = VerifyTrainConfig(classes=check.info.applies_to, scenes=12, first_seed=424290, floor=check.floor, threads=1)
     found = collect_crops(cfg, DEFAULT_MODEL)  # crops labelled present/absent by IoU with the truth
-    column = np.array([check.info.labels.index(c) for c in found.classes])
-    # the crops are already cut nose-up as the check cuts them: straight into its network
-    logits = check.session.run(None, {check.input_name: found.crops.transpose(0, 3, 1, 2).astype(np.float32)})[0]
-    p = 1.0 / (1.0 + np.exp(-logits[np.arange(len(column)), column]))
+    p = check.presence_of_crops(found.crops, found.classes)  # cut nose-up as the check cuts them
     for c in check.info.applies_to:
         sel = found.classes == c
         y = found.present[sel]

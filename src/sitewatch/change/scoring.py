@@ -88,6 +88,11 @@ def event_location(e: Event) -> tuple[float, float]:
     return d.box.cx, d.box.cy
 
 
+def _near(t: TruthEvent, x: float, y: float, tolerance_m: float) -> bool:
+    """Whether a reported event at (x, y) stands where the true one does."""
+    return math.hypot(x - t.x, y - t.y) <= tolerance_m or t.covers(x, y)
+
+
 def score_events(
     predicted: Sequence[Event],
     predicted_pairs: Sequence[tuple[str, str]],
@@ -105,9 +110,8 @@ def score_events(
             x, y = event_location(e)
             for j, t in enumerate(te):
                 if pr == (t.before_image, t.after_image):
-                    d = math.hypot(x - t.x, y - t.y)
-                    if d <= tolerance_m or t.covers(x, y):
-                        cost[i, j] = d
+                    if _near(t, x, y, tolerance_m):
+                        cost[i, j] = math.hypot(x - t.x, y - t.y)
         hits: list[tuple[int, int]] = []
         if cost.size:
             rows, cols = linear_sum_assignment(cost)
@@ -176,10 +180,6 @@ def same_spot_swaps(truth: Sequence[TruthEvent]) -> set[int]:
     return out
 
 
-def _near(t: TruthEvent, x: float, y: float, tolerance_m: float) -> bool:
-    return math.hypot(x - t.x, y - t.y) <= tolerance_m or t.covers(x, y)
-
-
 def moves_that_were_comings_and_goings(
     predicted: Sequence[Event],
     predicted_pairs: Sequence[tuple[str, str]],
@@ -236,8 +236,7 @@ def what_images_show(
     for e, pr in zip(predicted, predicted_pairs):
         if e.kind == "state_changed":
             x, y = event_location(e)
-            if any(pr == (t.before_image, t.after_image)
-                   and (math.hypot(x - t.x, y - t.y) <= tolerance_m or t.covers(x, y)) for t in spots):
+            if any(pr == (t.before_image, t.after_image) and _near(t, x, y, tolerance_m) for t in spots):
                 continue
         events.append(e)
         pairs.append(pr)

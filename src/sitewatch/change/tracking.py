@@ -187,6 +187,7 @@ def _discount_unsure_reversals(result: TrackingResult) -> None:
     for n, e in enumerate(result.events):
         if e.kind == "state_changed":
             changes.setdefault(e.track_id, []).append(n)
+    unsure: set[int] = set()
     for indices in changes.values():
         for i, j in zip(indices, indices[1:]):
             first, second = result.events[i], result.events[j]
@@ -194,10 +195,11 @@ def _discount_unsure_reversals(result: TrackingResult) -> None:
             middle = first.after
             if second.before is middle and first.before.state == second.after.state \
                     and middle.state_score < min(first.before.state_score, second.after.state_score):
-                for n in (i, j):
-                    e = result.events[n]
-                    result.events[n] = replace(e, confidence=e.confidence * ev.TRANSIENT,
-                                               note=e.note + "; reverted on the next look, read least surely between")
+                unsure |= {i, j}
+    for n in unsure:  # once each, also where two reversals share a change
+        e = result.events[n]
+        result.events[n] = replace(e, confidence=e.confidence * ev.TRANSIENT,
+                                   note=e.note + "; reverted on the next look, read least surely between")
 
 
 def corroborate_all(result: TrackingResult, pixel_change: Callable[[Event, str, str], float]) -> None:

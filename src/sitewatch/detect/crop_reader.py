@@ -55,5 +55,9 @@ class CropReader:
         """Logits for pixel boxes on an (H, W, 3) image at the detector's GSD."""
         if not len(boxes):
             return np.zeros((0, len(self.info.labels)), np.float32)
-        crops = np.stack([nose_up_crop(image, b, self.info.crop_px, self.fill) for b in boxes]).transpose(0, 3, 1, 2)
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(crops)})[0]
+        return self.read_crops(np.stack([nose_up_crop(image, b, self.info.crop_px, self.fill) for b in boxes]))
+
+    def read_crops(self, crops: np.ndarray) -> np.ndarray:
+        """Logits for crops already cut nose-up, (N, C, C, 3) RGB 0..255."""
+        nchw = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
+        return self.session.run(None, {self.input_name: nchw})[0]

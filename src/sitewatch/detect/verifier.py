@@ -49,6 +49,12 @@ def combine(score: np.ndarray, presence: np.ndarray, weight: float) -> np.ndarra
     return s ** (1.0 - weight) * p ** weight
 
 
+def presence_from_logits(logits: np.ndarray, labels: tuple[str, ...], classes: np.ndarray) -> np.ndarray:
+    """Each row's probability for its own class: (N, len(labels)) logits -> (N,)."""
+    column = np.array([labels.index(c) for c in classes], dtype=int)
+    return 1.0 / (1.0 + np.exp(-logits[np.arange(len(column)), column].astype(np.float64)))
+
+
 class Verifier(CropReader):
     """A presence-check ONNX file; `presence(image, boxes, classes)` -> (N,) probabilities."""
 
@@ -68,6 +74,8 @@ class Verifier(CropReader):
         image at the detector's GSD."""
         if not len(boxes):
             return np.zeros(0)
-        logits = self.read(image, boxes).astype(np.float64)
-        column = np.array([self.info.labels.index(c) for c in classes])
-        return 1.0 / (1.0 + np.exp(-logits[np.arange(len(boxes)), column]))
+        return presence_from_logits(self.read(image, boxes), self.info.labels, classes)
+
+    def presence_of_crops(self, crops: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        """The same for crops already cut as `crop` cuts them, (N, CROP, CROP, 3)."""
+        return presence_from_logits(self.read_crops(crops), self.info.labels, classes)

@@ -213,8 +213,7 @@ def held_out_metrics(net: nn.Module, detector_classes: tuple[str, ...], held: Cr
     with torch.no_grad():
         logits = torch.cat([net(torch.from_numpy(held.crops[i:i + 256]).permute(0, 3, 1, 2).float())
                             for i in range(0, len(held.crops), 256)]).numpy()
-    column = np.array([detector_classes.index(c) for c in held.classes])
-    p = 1.0 / (1.0 + np.exp(-logits[np.arange(len(column)), column].astype(np.float64)))
+    p = vf.presence_from_logits(logits, detector_classes, held.classes)
     out = {}
     for c in np.unique(held.classes):
         sel = held.classes == c
