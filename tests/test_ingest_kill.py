@@ -18,7 +18,8 @@ from sitewatch.geo.synthetic import ground_texture, to_dtype, write_geotiff
 from sitewatch.store import add_site, image_details, images_for_site, open_catalog
 
 GRID = site_grid(35.401, 35.948, 200, gsd_m=1.0)  # 200 m site, 1 m pixels
-N_FILES = 40  # enough that each kill lands while files remain
+N_FILES = 48
+STEP = 4  # each run is killed once it has stored this many more; three kills leave most to do
 SITEWATCH = str(Path(sys.executable).with_name("sitewatch"))
 
 
@@ -41,8 +42,8 @@ def snapshot(url: str) -> dict:
     return {"images": images, "details": details, "links": n_links}
 
 
-def count(url: str) -> int:
-    with open_catalog(url) as cat, cat.engine.connect() as conn:
+def count(cat) -> int:
+    with cat.engine.connect() as conn:
         return conn.execute(text("SELECT COUNT(*) FROM images")).scalar()
 
 
@@ -58,19 +59,23 @@ def test_sigkill_then_rerun_equals_one_clean_run(catalog_url, tmp_path, tmp_path
     with open_catalog(catalog_url) as cat:
         add_site(cat, Site("khmeimim", "airbase", 35.401, 35.948, GRID))
 
-    # kill it three times, at a quarter, a half and three quarters of the way
-    for target in (N_FILES // 4, N_FILES // 2, 3 * N_FILES // 4):
-        proc = run_ingest(catalog_url, folder)
-        deadline = time.time() + 120
-        while count(catalog_url) < target and proc.poll() is None and time.time() < deadline:
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        assert proc.returncode == -signal.SIGKILL, "ingest finished before it could be killed"
-        halfway = snapshot(catalog_url)
-        assert 0 < len(halfway["images"]) < N_FILES
-        # every image that is there is whole: it has its site link
-        assert halfway["links"] == len(halfway["images"])
+    # kill it three times, each once it has stored a few more files. One catalog stays open
+    # for the polling: reopening it runs the schema check, slow enough on PostgreSQL that a
+    # run could finish between two polls.
+    with open_catalog(catalog_url) as watcher:
+        for _ in range(3):
+            before = count(watcher)
+            proc = run_ingest(catalog_url, folder)
+            deadline = time.time() + 120
+            while count(watcher) < before + STEP and proc.poll() is None and time.time() < deadline:
+                time.sleep(0.005)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            assert proc.returncode == -signal.SIGKILL, "ingest finished before it could be killed"
+            halfway = snapshot(catalog_url)
+            assert before < len(halfway["images"]) < N_FILES, "the killed run stored nothing new, or all"
+            # every image that is there is whole: it has its site link
+            assert halfway["links"] == len(halfway["images"])
 
     assert run_ingest(catalog_url, folder).wait() == 0
 
