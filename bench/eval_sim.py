@@ -12,7 +12,9 @@ Prints one line to quote and the JSON of `sitewatch eval` (written to bench/out/
 --compare-plain, the same images are also run without the model's second-look companions
 (box and hull refiners, type reader, state reader, presence check), and that line is
 printed first, as the baseline. With --baseline-model B, the same images are also run
-through model B (for example the previous release) and its line is printed first.
+through model B (for example the previous release) and its line is printed first. With
+--show-misses CLASS, each missed true item and each false detection of that class at the
+operating threshold is listed, with the nearest box on the other side and how it differs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from sitewatch.detect.evaluate import Labelled, evaluate
+import numpy as np
+
+from sitewatch.detect import geometry
+from sitewatch.detect.evaluate import Labelled, _match_image, evaluate
 from sitewatch.detect.inference import detect_scene
 from sitewatch.detect.labels import read_geojson_objects
 from sitewatch.detect.model import DetectionModel
@@ -88,6 +93,46 @@ def labelled(dets) -> list[Labelled]:
                      d.score) for d in dets]
 
 
+def how_boxes_differ(a: Labelled, b: Labelled) -> str:
+    """Box b against box a: centre offset along and across a's axis, length and width
+    ratios, axis turn (degrees, 0-90), in the frame's units."""
+    ax, ay, al, aw, ah = a.box
+    bx, by, bl, bw, bh = b.box
+    t = np.radians(ah)  # heading clockwise from north: the axis is (sin, cos) in x, y
+    along = (bx - ax) * np.sin(t) + (by - ay) * np.cos(t)
+    across = (bx - ax) * np.cos(t) - (by - ay) * np.sin(t)
+    turn = abs((bh - ah + 90.0) % 180.0 - 90.0)
+    return (f"offset along {along:+.1f} across {across:+.1f}, length x{bl / al:.2f}, width x{bw / aw:.2f}, "
+            f"axis {turn:.0f} deg")
+
+
+def show_misses(preds: dict, truths: dict, cls: str, thr: float) -> None:
+    """Print each missed truth and each false detection of `cls` at score `thr`, with the
+    box of that class on the other side that overlaps it most."""
+    for key in sorted(truths):
+        p = [d for d in preds.get(key, []) if d.cls == cls and d.score >= thr]
+        t = [o for o in truths[key] if o.cls == cls]
+        match = _match_image(p, t, 0.5)
+        iou = geometry.rotated_iou(np.array([d.box for d in p]), np.array([o.box for o in t])) if p and t else None
+        for j, truth in enumerate(t):
+            if j in match or truth.difficult:
+                continue
+            if iou is None:
+                print(f"{key}: missed {truth.type} ({truth.state}); nothing of its class detected")
+                continue
+            i = int(iou[:, j].argmax())
+            print(f"{key}: missed {truth.type} ({truth.state}) {truth.box[2]:.1f} x {truth.box[3]:.1f}; nearest "
+                  f"{p[i].type} score {p[i].score:.2f} IoU {iou[i, j]:.2f}: {how_boxes_differ(truth, p[i])}")
+        for i, det in enumerate(p):
+            if match[i] != -1:
+                continue
+            if iou is None or iou[i].max() <= 0:
+                print(f"{key}: false {det.type} ({det.state}) score {det.score:.2f}, no true {cls} under it")
+                continue
+            j = int(iou[i].argmax())
+            print(f"{key}: false {det.type} score {det.score:.2f} on true {t[j].type} IoU {iou[i, j]:.2f}")
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None)
@@ -102,6 +147,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--pick-threshold", action="store_true",
                     help="choose the score threshold with the best F1 on these scenes and write it into the "
                          "model's metadata (use validation seeds, not the test seeds)")
+    ap.add_argument("--show-misses", metavar="CLASS", default=None,
+                    help="list the missed and false detections of this class at the operating threshold")
     args = ap.parse_args(argv)
     model = DetectionModel(args.model)
     thr = model.info.score_threshold if args.threshold is None else args.threshold
@@ -142,6 +189,8 @@ def main(argv: list[str] | None = None) -> dict:
               f"state acc {base['state_accuracy']}, P {base['precision']} R {base['recall']} at score {thr}")
     if args.pick_threshold:
         thr = pick_threshold(preds, truths, Path(model.path))
+    if args.show_misses:
+        show_misses(preds, truths, args.show_misses, thr)
     scores = evaluate(preds, truths, score_threshold=thr)
     scores["model"] = f"{model.info.model_id} {model.info.version}"
     scores["scenes"] = args.scenes

@@ -207,3 +207,33 @@ def test_shipped_presence_check_tells_real_items_from_clutter():
         assert ((p[sel] >= 0.5) == y).mean() >= 0.85, c
         mixed = ranking_auc(vf.combine(found.scores[sel], p[sel], check.weight), y)
         assert mixed >= ranking_auc(found.scores[sel], y) - 0.005, c
+
+
+def test_each_checked_detection_carries_the_answer_its_score_was_mixed_with(tmp_path):
+    """On a scene with vehicles and air defence: every detection of the presence check's
+    classes carries the check's own answer (and no other detection does), in the GeoJSON
+    too, and its score is the detector's own score (the same scene run without the check)
+    mixed with exactly that answer."""
+    from sitewatch.detect import verifier as vf
+    from sitewatch.detect.geojson import to_feature_collection
+
+    model = DetectionModel()
+    checked, weight = model.verifier.info.applies_to, model.verifier.weight
+    scenario = random_scenario(424293, kind="airbase", gsd_m=0.5, size_px=600, n_dates=1)  # 4 launchers, 6 vehicles
+    image = simulate_scenario(scenario, tmp_path).images[0]
+    dets, grid, _ = detect_scene(image, model)
+    assert sum(d.cls in checked for d in dets) >= 3, [d.cls for d in dets]
+    for d in dets:
+        assert (d.presence_score is not None) == (d.cls in checked), d
+    props = [f["properties"] for f in to_feature_collection(dets, grid.crs)["features"]]
+    assert [p["presence_score"] for p in props] == [None if d.presence_score is None else round(d.presence_score, 4)
+                                                    for d in dets]
+    model.verifier = None
+    own = {(round(d.box.cx, 3), round(d.box.cy, 3)): d.score for d in detect_scene(image, model)[0]}
+    compared = 0
+    for d in dets:
+        s = own.get((round(d.box.cx, 3), round(d.box.cy, 3)))
+        if d.presence_score is not None and s is not None:  # without the check, only scores >= 0.5 are kept
+            assert d.score == pytest.approx(float(vf.combine(s, d.presence_score, weight)), abs=1e-6)
+            compared += 1
+    assert compared >= 3

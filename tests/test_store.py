@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
@@ -43,6 +44,32 @@ def test_migrated_schema_matches_the_models(catalog):
     with catalog.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+
+
+def test_a_catalog_of_the_first_schema_upgrades_and_keeps_its_detections(tmp_path):
+    """A catalog at revision 0001 (before detections had a presence score) opens, is
+    upgraded in place, and its detections read back unchanged, with no presence score."""
+    from alembic import command
+    from alembic.config import Config
+
+    from sitewatch.store.catalog import _migrations_dir, current_revision, head_revision
+
+    path = tmp_path / "old.db"
+    dets = [_det("img0001", 10.0), _det("img0001", 20.0, "vehicle", "truck", "normal")]
+    with open_catalog(path) as cat:
+        add_site(cat, SITE)
+        add_image(cat, _record(1))
+        save_detections(cat, start_run(cat, "detect", "khmeimim"), dets, site="khmeimim", crs=GRID.crs)
+        cfg = Config()
+        cfg.set_main_option("script_location", _migrations_dir())
+        with cat.engine.begin() as conn:  # back to the first schema, rows kept
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0001")
+        assert current_revision(cat) == "0001"
+    with open_catalog(path) as cat:
+        assert current_revision(cat) == head_revision() != "0001"
+        assert detections_for_image(cat, "img0001") == dets
+        assert all(d.presence_score is None for d in detections_for_image(cat, "img0001"))
 
 
 def test_site_round_trip_with_zones(catalog):
@@ -93,7 +120,8 @@ def test_detections_are_stored_per_run_and_all_or_nothing(catalog):
     add_site(catalog, SITE)
     add_image(catalog, _record(1))
     run = start_run(catalog, "detect", "khmeimim", {"model": "m"})
-    dets = [_det("img0001", 10.0), _det("img0001", 20.0, "helicopter", "Ka-52", "rotor_removed")]
+    dets = [_det("img0001", 10.0), _det("img0001", 20.0, "helicopter", "Ka-52", "rotor_removed"),
+            replace(_det("img0001", 30.0, "vehicle", "truck", "normal"), presence_score=0.625)]
     save_detections(catalog, run, dets, site="khmeimim", crs=GRID.crs)
     finish_run(catalog, run)
     assert detections_for_image(catalog, "img0001") == dets

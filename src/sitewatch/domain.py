@@ -168,6 +168,9 @@ class Detection:
     window: PixelWindow | None = None
     model_id: str = ""
     model_version: str = ""
+    # The presence check's own answer, where the model has one for this class; `score` then
+    # combines the detector's score with it (see detect.verifier).
+    presence_score: float | None = None
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Top level: `crs_note`, `site_crs`, `image`, `model_id`, `model_version`, `model_gsd_m`.
 Per feature: the footprint polygon in lon/lat (counter-clockwise, closed) and properties
-`class`, `type`, `state`, `score`, `type_score`, `state_score`, `heading_deg`, `length_m`,
+`class`, `type`, `state`, `score`, `type_score`, `state_score`, `presence_score` (the presence
+check's own answer, which `score` mixes in; null where the model did not check), `heading_deg`, `length_m`,
 `width_m`, `center_site_crs`, `site_crs_polygon`, `site_crs`, `image_id`, `pixel_window`
 ([col_off, row_off, width, height] in the source image), `model_id`, `model_version`.
 """
@@ -36,6 +37,7 @@ def to_feature_collection(detections: list[Detection], site_crs: str, image: str
                 "class": d.cls, "type": d.type, "state": d.state,
                 "score": round(d.score, 4), "type_score": round(d.type_score, 4),
                 "state_score": round(d.state_score, 4),
+                "presence_score": None if d.presence_score is None else round(d.presence_score, 4),
                 "heading_deg": round(d.box.heading_deg, 2),
                 "length_m": round(d.box.length, 2), "width_m": round(d.box.width, 2),
                 "center_site_crs": [round(d.box.cx, _DEC_M), round(d.box.cy, _DEC_M)],

@@ -21,7 +21,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -270,8 +270,7 @@ def detect_tiles(reader, model: DetectionModel, image_id: str, batch: int = 2, s
                     boxes = det.boxes.copy()
                     boxes[:, 0] += tile.col
                     boxes[:, 1] += tile.row
-                    parts.append(RawDetections(boxes, det.cls, det.score, det.type, det.type_score, det.state,
-                                               det.state_score))
+                    parts.append(replace(det, boxes=boxes))
                     margins.append(tiling.edge_margin(boxes, tile, grid.width, grid.height))
             done += len(group)
             if progress:
@@ -310,7 +309,8 @@ def _to_detections(dets: RawDetections, grid: SceneGrid, src, image_id: str, mod
         out.append(Detection(
             box=geometry.to_oriented_box(boxes[i]), cls=str(dets.cls[i]), type=str(dets.type[i]),
             state=str(dets.state[i]), score=float(dets.score[i]), type_score=float(dets.type_score[i]),
-            state_score=float(dets.state_score[i]), image_id=image_id,
+            state_score=float(dets.state_score[i]),
+            presence_score=None if np.isnan(dets.presence[i]) else float(dets.presence[i]), image_id=image_id,
             window=PixelWindow(c0, r0, max(0, c1 - c0), max(0, r1 - r0)),
             model_id=model.info.model_id, model_version=model.info.version,
         ))

@@ -46,7 +46,7 @@ the same interface.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +103,12 @@ class RawDetections:
     type_score: np.ndarray
     state: np.ndarray
     state_score: np.ndarray
+    # The presence check's own answer (NaN where it did not look); `score` then mixes it in.
+    presence: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.presence is None:
+            object.__setattr__(self, "presence", np.full(len(self.score), np.nan))
 
     @staticmethod
     def empty() -> RawDetections:
@@ -114,8 +120,7 @@ class RawDetections:
         return len(self.score)
 
     def take(self, idx: np.ndarray) -> RawDetections:
-        return RawDetections(self.boxes[idx], self.cls[idx], self.score[idx], self.type[idx], self.type_score[idx],
-                             self.state[idx], self.state_score[idx])
+        return RawDetections(*(getattr(self, f)[idx] for f in _RAW_FIELDS))
 
     @staticmethod
     def concat(parts: list[RawDetections]) -> RawDetections:
@@ -123,7 +128,10 @@ class RawDetections:
         if not parts:
             return RawDetections.empty()
         return RawDetections(*(np.concatenate([getattr(p, f) for p in parts])
-                               for f in ("boxes", "cls", "score", "type", "type_score", "state", "state_score")))
+                               for f in _RAW_FIELDS))
+
+
+_RAW_FIELDS = ("boxes", "cls", "score", "type", "type_score", "state", "state_score", "presence")
 
 
 def _session(path: Path, threads: int):
@@ -300,10 +308,10 @@ class DetectionModel:
         sel = np.flatnonzero(np.isin(dets.cls, self.verifier.info.applies_to))
         if not len(sel):
             return dets
-        score = dets.score.copy()
-        p = self.verifier.presence(image, dets.boxes[sel], dets.cls[sel])
-        score[sel] = combine(score[sel], p, self.verifier.weight)
-        return RawDetections(dets.boxes, dets.cls, score, dets.type, dets.type_score, dets.state, dets.state_score)
+        score, presence = dets.score.copy(), dets.presence.copy()
+        presence[sel] = self.verifier.presence(image, dets.boxes[sel], dets.cls[sel])
+        score[sel] = combine(score[sel], presence[sel], self.verifier.weight)
+        return replace(dets, score=score, presence=presence)
 
     def refine_boxes(self, image: np.ndarray, dets: RawDetections, sun: SunPosition | None = None) -> RawDetections:
         """Centres and axes (and, by the hull refiners, lengths) of the refiners' classes,
@@ -314,7 +322,7 @@ class DetectionModel:
             sel = np.flatnonzero(np.isin(dets.cls, refiner.info.applies_to))
             if len(sel):
                 boxes[sel] = refiner.refine(image, boxes[sel], sun)
-        return RawDetections(boxes, dets.cls, dets.score, dets.type, dets.type_score, dets.state, dets.state_score)
+        return replace(dets, boxes=boxes)
 
     def reread_types(self, image: np.ndarray, dets: RawDetections) -> RawDetections:
         """Types of the reader's classes, read again from nose-up crops of the (H, W, 3) tile
@@ -349,7 +357,7 @@ class DetectionModel:
             allowed = self.info.type_states[typ[i]]
             if state[i] not in allowed:
                 state[i], state_score[i] = allowed[0], 1.0 / len(allowed)
-        return RawDetections(dets.boxes, dets.cls, dets.score, typ, type_score, state, state_score)
+        return replace(dets, type=typ, type_score=type_score, state=state, state_score=state_score)
 
     def reread_states(self, image: np.ndarray, dets: RawDetections) -> RawDetections:
         """States of the reader's types, read again from nose-up crops of the (H, W, 3) tile."""
@@ -363,7 +371,7 @@ class DetectionModel:
         state, state_score = dets.state.copy(), dets.state_score.copy()
         state[sel] = np.array(self.info.states, dtype=object)[s_idx]
         state_score[sel] = sp[np.arange(len(sel)), s_idx]
-        return RawDetections(dets.boxes, dets.cls, dets.score, dets.type, dets.type_score, state, state_score)
+        return replace(dets, state=state, state_score=state_score)
 
     def decode(self, heat, box, typ, state, threshold: float) -> RawDetections:
         """Peaks above threshold -> boxes in the tile's pixels, with type and state."""

@@ -60,7 +60,8 @@ def _ring(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
 
 def detection_props(d: Detection) -> dict:
     return {"class": d.cls, "type": d.type, "state": d.state, "score": round(d.score, 4),
-            "type_score": round(d.type_score, 4), "state_score": round(d.state_score, 4), "image_id": d.image_id,
+            "type_score": round(d.type_score, 4), "state_score": round(d.state_score, 4),
+            "presence_score": None if d.presence_score is None else round(d.presence_score, 4), "image_id": d.image_id,
             "heading_deg": round(d.box.heading_deg, 2), "length_m": round(d.box.length, 2),
             "width_m": round(d.box.width, 2), "model_id": d.model_id, "model_version": d.model_version}
 
@@ -116,7 +117,8 @@ def write_geojson(path: str | Path, site: Site, detections: Sequence[Detection],
 
 _GPKG_SCHEMAS = {
     "detections": {"layer": "str", "class": "str", "type": "str", "state": "str", "score": "float",
-                   "type_score": "float", "state_score": "float", "image_id": "str", "heading_deg": "float",
+                   "type_score": "float", "state_score": "float", "presence_score": "float", "image_id": "str",
+                   "heading_deg": "float",
                    "length_m": "float", "width_m": "float", "model_id": "str", "model_version": "str"},
     "events": {"layer": "str", "event_id": "str", "event": "str", "class": "str", "type": "str", "state": "str",
                "score": "float", "zone": "str", "track_id": "str", "note": "str", "before_image": "str",

@@ -126,6 +126,7 @@ class DetectionRow(Base):
     score: Mapped[float] = mapped_column(Float)
     type_score: Mapped[float] = mapped_column(Float)
     state_score: Mapped[float] = mapped_column(Float)
+    presence_score: Mapped[float | None] = mapped_column(Float, nullable=True)  # None: not checked
     cx: Mapped[float] = mapped_column(Float)  # site CRS, metres
     cy: Mapped[float] = mapped_column(Float)
     length: Mapped[float] = mapped_column(Float)

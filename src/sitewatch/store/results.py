@@ -101,7 +101,7 @@ def detection_to_json(d: Detection) -> dict:
     w = d.window
     return {"box": [d.box.cx, d.box.cy, d.box.length, d.box.width, d.box.heading_deg], "class": d.cls,
             "type": d.type, "state": d.state, "score": d.score, "type_score": d.type_score,
-            "state_score": d.state_score, "image_id": d.image_id,
+            "state_score": d.state_score, "presence_score": d.presence_score, "image_id": d.image_id,
             "window": None if w is None else [w.col_off, w.row_off, w.width, w.height],
             "model_id": d.model_id, "model_version": d.model_version}
 
@@ -109,7 +109,8 @@ def detection_to_json(d: Detection) -> dict:
 def detection_from_json(j: Mapping) -> Detection:
     w = j.get("window")
     return Detection(box=OrientedBox(*j["box"]), cls=j["class"], type=j["type"], state=j["state"], score=j["score"],
-                     type_score=j["type_score"], state_score=j["state_score"], image_id=j.get("image_id", ""),
+                     type_score=j["type_score"], state_score=j["state_score"],
+                     presence_score=j.get("presence_score"), image_id=j.get("image_id", ""),
                      window=None if w is None else PixelWindow(*w), model_id=j.get("model_id", ""),
                      model_version=j.get("model_version", ""))
 
@@ -124,8 +125,8 @@ def save_detections(catalog: Catalog, run: Run | str, detections: Sequence[Detec
         w = d.window
         rows.append(DetectionRow(run_id=_run_id(run), image_id=d.image_id, site=site, cls=d.cls, type=d.type,
                                  state=d.state, score=d.score, type_score=d.type_score, state_score=d.state_score,
-                                 cx=d.box.cx, cy=d.box.cy, length=d.box.length, width=d.box.width,
-                                 heading_deg=d.box.heading_deg, crs=crs,
+                                 presence_score=d.presence_score, cx=d.box.cx, cy=d.box.cy, length=d.box.length,
+                                 width=d.box.width, heading_deg=d.box.heading_deg, crs=crs,
                                  win_col=w.col_off if w else None, win_row=w.row_off if w else None,
                                  win_width=w.width if w else None, win_height=w.height if w else None,
                                  model_id=d.model_id, model_version=d.model_version))
@@ -139,7 +140,8 @@ def _to_detection(r: DetectionRow) -> Detection:
     window = None if r.win_col is None else PixelWindow(r.win_col, r.win_row, r.win_width, r.win_height)
     return Detection(box=OrientedBox(r.cx, r.cy, r.length, r.width, r.heading_deg), cls=r.cls, type=r.type,
                      state=r.state, score=r.score, type_score=r.type_score, state_score=r.state_score,
-                     image_id=r.image_id, window=window, model_id=r.model_id, model_version=r.model_version)
+                     presence_score=r.presence_score, image_id=r.image_id, window=window, model_id=r.model_id,
+                     model_version=r.model_version)
 
 
 def detections_for_image(catalog: Catalog, image_id: str, run: Run | str | None = None) -> list[Detection]:
