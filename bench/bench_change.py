@@ -15,6 +15,10 @@ of a class is every other hull of that class at 0.5 m.
     .venv/bin/python bench/bench_change.py [--scenes 6] [--detector noise|model] [--model M] [--show-errors]
 
 --show-errors lists, per scene, each false and each missed event of what images can show.
+--cache DIR keeps each rendered, aligned and detected scene (a pickle per seed, detector and
+model) and reuses it on the next run, so a change to tracking or scoring is measured in
+seconds on the very same detections. Delete the folder when the simulator, alignment or
+model changes.
 
 Prints one line to quote and a JSON record.
 """
@@ -24,10 +28,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import pickle
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 
@@ -87,6 +93,24 @@ def show_errors(seed: int, score) -> None:
         print(f"seed {seed}: missed {t.kind} {t.type} at ({t.x:.0f}, {t.y:.0f}), {t.before_image} -> {t.after_image}")
 
 
+def load_scene(seed: int, kind: str, model, cache: Path | None):
+    """The scene of `seed`, rendered, aligned and detected (from `cache` when it is there)."""
+    tag = "noise" if model is None else f"{model.info.model_id}-{model.info.version}"
+    path = None if cache is None else cache / f"scene-{seed}-{tag}.pkl"
+    if path is not None and path.exists():
+        return pickle.loads(path.read_bytes())
+    scenario = random_scenario(seed, kind=kind, n_dates=3, size_px=1024, change_rate=0.35)
+    with tempfile.TemporaryDirectory() as tmp:
+        sim = simulated_site(scenario, tmp, NOISE if model is None else None, model=model,
+                             rng=np.random.default_rng(seed))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_suffix(".part")
+        part.write_bytes(pickle.dumps(sim))
+        part.replace(path)  # whole or not at all
+    return sim
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenes", type=int, default=6)
@@ -94,6 +118,8 @@ def main() -> int:
     ap.add_argument("--detector", choices=("noise", "model"), default="noise")
     ap.add_argument("--model", default=None, help="with --detector model: this model file, not the installed one")
     ap.add_argument("--show-errors", action="store_true", help="list each false and missed event, per scene")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="keep each detected scene here and reuse it (delete it when the model changes)")
     args = ap.parse_args()
     model = None
     if args.detector == "model":
@@ -114,10 +140,7 @@ def main() -> int:
     for k in range(args.scenes):
         seed = args.first_seed + k
         kind = "airbase" if k % 2 == 0 else "naval_base"
-        scenario = random_scenario(seed, kind=kind, n_dates=3, size_px=1024, change_rate=0.35)
-        with tempfile.TemporaryDirectory() as tmp:
-            sim = simulated_site(scenario, tmp, NOISE if model is None else None, model=model,
-                                 rng=np.random.default_rng(seed))
+        sim = load_scene(seed, kind, model, args.cache)
         n_true += len(sim.truth)
         t = time.perf_counter()
         comp = compare(sim.site, sim.looks, sim.pixels)
