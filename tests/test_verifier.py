@@ -91,15 +91,19 @@ def air_defence_tile(tmp_path_factory):
     return image
 
 
-def test_run_decodes_the_checked_classes_down_to_the_floor(air_defence_tile):
-    """The check sees the air-defence detections down to its floor (here 0.2: a dozen on
-    this site, two of them over 0.5). With an answer that leaves scores as they were
-    (weight 0), run then gives exactly what the detector alone gives at 0.5."""
+def test_run_decodes_the_checked_classes_down_to_what_the_check_can_lift(air_defence_tile):
+    """The check sees the air-defence detections down to the lowest score it could still
+    lift to the threshold: with weight 0.5, a sure "present" lifts 0.25 to 0.5, so it sees
+    those over 0.25 and none of those at 0.2-0.25 (a dozen candidates over its floor 0.2 on
+    this site, two of them over 0.5). A check of weight 0 cannot lift anything and sees only
+    those over the threshold, and run then gives exactly what the detector alone gives."""
     model = DetectionModel()
     model.verifier = None  # the shipped check (0.7.0 on) would rescore: the detector alone first
     batch = air_defence_tile[None]
     alone = model.run(batch, score_threshold=0.5)[0]
     assert (alone.cls == "air_defence").sum() == 2
+    over = {t: int((model.run(batch, score_threshold=t)[0].cls == "air_defence").sum()) for t in (0.2, 0.25)}
+    assert over[0.2] >= 10 and 2 < over[0.25] < over[0.2], over
     seen = []
 
     class Even:
@@ -107,12 +111,24 @@ def test_run_decodes_the_checked_classes_down_to_the_floor(air_defence_tile):
             seen.append(len(feeds["crops"]))
             return [np.zeros((len(feeds["crops"]), len(model.info.classes)), np.float32)]
 
-    model.verifier = _stub_verifier(model, np.zeros((0, 5)), weight=0.0, floor=0.2)
-    model.verifier.session = Even()
-    checked = model.run(batch, score_threshold=0.5)[0]
-    assert seen and seen[0] >= 10
+    for weight, expected in ((0.5, over[0.25]), (0.0, 2)):
+        seen.clear()
+        model.verifier = _stub_verifier(model, np.zeros((0, 5)), weight=weight, floor=0.2)
+        model.verifier.session = Even()
+        checked = model.run(batch, score_threshold=0.5)[0]
+        assert seen == [expected], (weight, seen)
     assert sorted(checked.score.round(6)) == sorted(alone.score.round(6))
     assert list(sorted(checked.cls)) == list(sorted(alone.cls))
+
+
+def test_decode_floor_is_the_floor_or_what_a_sure_answer_can_lift():
+    model = DetectionModel()
+    check = _stub_verifier(model, np.zeros((0, 5)), weight=0.5, floor=0.2)
+    assert check.decode_floor(0.5) == pytest.approx(0.25)  # sqrt(0.25) * sqrt(1) = 0.5
+    assert check.decode_floor(0.3) == pytest.approx(0.2)  # 0.09 lifts to 0.3; the floor holds
+    assert check.decode_floor(0.05) == pytest.approx(0.05)  # AP over all scores: the threshold itself
+    check.weight = 1.0  # the check's answer alone: anything down to the floor may pass
+    assert check.decode_floor(0.5) == pytest.approx(0.2)
 
 
 @pytest.fixture(scope="module")

@@ -273,7 +273,7 @@ class DetectionModel:
         heat, box, typ, state = self.raw(batch)
         thr = self.info.score_threshold if score_threshold is None else score_threshold
         # The presence check may lift an item the detector scored under the threshold.
-        floor = thr if self.verifier is None else min(thr, self.verifier.floor)
+        floor = thr if self.verifier is None else self.verifier.decode_floor(thr)
         return [self.second_look(batch[i], self.decode(heat[i], box[i], typ[i], state[i], floor), sun, thr)
                 for i in range(len(heat))]
 

@@ -69,6 +69,14 @@ class Verifier(CropReader):
             raise ModelError(str(self.path), f"verifier weight {self.weight} must be in 0..1 and floor "
                                              f"{self.floor} in (0, 1]")
 
+    def decode_floor(self, threshold: float) -> float:
+        """The lowest detector score worth decoding and checking for an output `threshold`:
+        the metadata's floor, but no lower than the score that a sure "present" (p = 1)
+        lifts to the threshold (s^(1-w) >= t). At 0.5 with w = 0.5 that is 0.25: a candidate
+        at 0.2 could never reach 0.5, and looking at it would be time lost."""
+        liftable = threshold ** (1.0 / (1.0 - self.weight)) if self.weight < 1.0 else 0.0
+        return min(threshold, max(self.floor, liftable))
+
     def presence(self, image: np.ndarray, boxes: np.ndarray, classes: np.ndarray) -> np.ndarray:
         """How likely an item of each box's class is there, for pixel boxes on an (H, W, 3)
         image at the detector's GSD."""
