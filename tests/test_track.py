@@ -212,6 +212,47 @@ def test_an_arrival_missed_on_its_first_date_is_dated_by_the_pixels():
     assert arr.confidence >= MODERATE and "missed on the date before" in arr.note
 
 
+def test_a_departure_missed_on_its_last_date_is_dated_by_the_pixels():
+    """A Ka-52 stands on dates 0 and 1 and leaves before date 2, but the detector misses it
+    on date 1 already. The detections alone date the departure to 0-1; the pixels under it
+    did not change between 0 and 1 and did between 1 and 2, so it left between 1 and 2."""
+    base = baseline()
+    rng = np.random.default_rng(8)
+    zero = DetectorNoise(position_sigma_m=0.3)
+    dets = [noisy_detections(base, f"testbase-d{i}", SITE, zero, rng) for i in range(3)]
+    gone = lambda ds: [d for d in ds if d.type != "Ka-52" or d.box.cx > X0 + 260]  # noqa: E731 drops ka0
+    res = track(SITE, [Look(_image(i), tuple(d)) for i, d in enumerate((dets[0], gone(dets[1]), gone(dets[2])))])
+    [dep] = res.events
+    assert dep.kind == "departed" and res.pairs[dep.id] == ("testbase-d0", "testbase-d1")
+
+    def change(event, before_id, after_id):
+        return 1.0 if (before_id, after_id) == ("testbase-d1", "testbase-d2") else 0.0
+
+    corroborate_all(res, change)
+    [dep] = res.events
+    assert res.pairs[dep.id] == ("testbase-d1", "testbase-d2")
+    assert dep.confidence >= MODERATE and "missed on the date after" in dep.note
+
+
+def test_a_departure_is_as_sure_as_the_best_sighting_of_the_item():
+    """A car seen at 0.9 on a clear date and at 0.55 on a blurred one, then gone with the
+    ground under it clearly changed: it was there (0.9 says so) and it left, so the departure
+    is claimed (moderate or higher), not sunk by its faint last sighting."""
+    car = [_det(X0 + 300, Y1 - 300, score=0.9), _det(X0 + 300.2, Y1 - 300, score=0.55)]
+    looks = [Look(_image(0), (car[0],)), Look(_image(1), (car[1],)), Look(_image(2), ())]
+    res = track(SITE, looks)
+    corroborate_all(res, lambda event, b, a: 0.8 if (b, a) == ("testbase-d1", "testbase-d2") else 0.0)
+    [dep] = res.events
+    assert dep.kind == "departed" and res.pairs[dep.id] == ("testbase-d1", "testbase-d2")
+    assert dep.before.score == 0.55  # the evidence shown is still where it was last seen
+    assert dep.confidence >= MODERATE
+    # Seen faintly only, the same absence stays under moderate.
+    faint = track(SITE, [Look(_image(0), (replace(car[0], score=0.55),)), Look(_image(1), (car[1],)),
+                         Look(_image(2), ())])
+    corroborate_all(faint, lambda event, b, a: 0.8 if (b, a) == ("testbase-d1", "testbase-d2") else 0.0)
+    assert faint.events[0].confidence < MODERATE
+
+
 def test_item_missing_on_two_dates_departs_at_the_first_with_higher_confidence_than_one():
     base = baseline()
     rng = np.random.default_rng(8)

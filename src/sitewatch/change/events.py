@@ -62,11 +62,15 @@ def arrived(eid: str, ctx: EventContext, track_id: str, after: Detection, zone: 
 
 
 def departed(eid: str, ctx: EventContext, track_id: str, before: Detection, zone: str | None,
-             confirmed_looks: int) -> Event:
+             confirmed_looks: int, seen_score: float | None = None) -> Event:
     """confirmed_looks: how many looks in a row lack the item (at least 1). One look alone
-    cannot tell a departure from a miss, so its confidence stays below MODERATE."""
+    cannot tell a departure from a miss, so its confidence stays below MODERATE.
+    seen_score: how surely the item was there at all, the best score of its sightings
+    (default: the last one's). An item seen at 0.9 on a clear date and at 0.6 on a blurred
+    one was there: the blur makes its last sighting no less real."""
     missed_by_detector = MISS_RATE ** max(confirmed_looks, 1)
-    conf = before.score * ctx.quality * (1.0 - missed_by_detector) ** 2
+    seen = before.score if seen_score is None else max(seen_score, before.score)
+    conf = seen * ctx.quality * (1.0 - missed_by_detector) ** 2
     if confirmed_looks <= 1:
         conf *= UNCONFIRMED_ABSENCE
     return Event(eid, "departed", ctx.site, track_id, before.cls, before.type, before, None, _clip(conf), zone,
@@ -106,7 +110,7 @@ PIXEL_SHY_CLASSES = ("vehicle",)
 NO_EVIDENCE = (SUPPORTS + CONTRADICTS) / 2
 
 
-def corroborate(event: Event, pixel_change: float) -> Event:
+def corroborate(event: Event, pixel_change: float, seen_score: float | None = None) -> Event:
     """Weigh an arrival or departure against the pixels at the item's place.
 
     pixel_change in [0, 1] is how likely the pixels under the item's box make it that an
@@ -120,6 +124,7 @@ def corroborate(event: Event, pixel_change: float) -> Event:
     it, except for vehicles (see PIXEL_SHY_CLASSES). No change (< CONTRADICTS) sinks the
     claim to low confidence; in between, the pixels neither help nor hurt. Moves and state
     changes are left as they are (the tracker checks their places before it pairs them).
+    seen_score: for a departure, how surely the item was there (see `departed`).
     """
     if event.kind not in ("arrived", "departed"):
         return event
@@ -130,7 +135,8 @@ def corroborate(event: Event, pixel_change: float) -> Event:
         return replace(event, note=f"{event.note}; pixels inconclusive ({pixel_change:.2f})")
     if pixel_change >= SUPPORTS:
         if event.kind == "departed":
-            conf = max(conf, det.score * (1.0 - MISS_RATE**2) ** 2 * pixel_change)
+            seen = det.score if seen_score is None else max(seen_score, det.score)
+            conf = max(conf, seen * (1.0 - MISS_RATE**2) ** 2 * pixel_change)
         elif pixel_change >= STRONG_SUPPORT and det.cls not in PIXEL_SHY_CLASSES:
             conf = max(conf, det.score * pixel_change ** 0.25)
         else:

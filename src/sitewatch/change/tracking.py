@@ -159,7 +159,7 @@ def track(site: Site, looks: Sequence[Look], params: MatchParams | None = None, 
         gone = t.last_look + 1  # the first look the item was missing from
         confirmed = min(t.missed, last - t.last_look)
         result.events.append(ev.departed(event_id(gone), ctx(gone), t.track.id, t.last, zone_of(site, t.last),
-                                         confirmed))
+                                         confirmed, _best_score(t.track)))
     result.events.sort(key=lambda e: e.id)
     by_id = {t.id: t for t in result.tracks}
     for n, e in enumerate(result.events):
@@ -202,6 +202,11 @@ def _discount_unsure_reversals(result: TrackingResult) -> None:
                                    note=e.note + "; reverted on the next look, read least surely between")
 
 
+def _best_score(track: Track) -> float:
+    """How surely an item was there at all: the best score among its sightings."""
+    return max(d.score for d in track.sightings.values())
+
+
 def corroborate_all(result: TrackingResult, pixel_change: Callable[[Event, str, str], float]) -> None:
     """Weigh every arrival and departure against the pixels (see `events.corroborate`).
 
@@ -210,9 +215,12 @@ def corroborate_all(result: TrackingResult, pixel_change: Callable[[Event, str, 
 
     An arrival whose place did not change since the date before was already there: when its
     place changed one interval earlier, it arrived then and the detector missed it once, so
-    the arrival is moved to that interval.
+    the arrival is moved to that interval. Likewise a departure whose place did not change
+    over its interval was still there at its end: when its place changed over the next
+    interval (and it was not seen again), it left then, and the departure is moved there.
     """
     order = {iid: n for n, iid in enumerate(result.image_ids)}
+    tracks = {t.id: t for t in result.tracks}
     redated: list[str] = []
     for n, e in enumerate(result.events):
         if e.kind not in ("arrived", "departed"):
@@ -227,7 +235,15 @@ def corroborate_all(result: TrackingResult, pixel_change: Callable[[Event, str, 
                 e = replace(e, note=f"{e.note}; already there, missed on the date before")
                 change = change_before
                 redated.append(e.id)
-        result.events[n] = ev.corroborate(e, change)
+        elif e.kind == "departed" and change < ev.CONTRADICTS and order.get(a, len(order)) + 1 < len(order):
+            later = result.image_ids[order[a] + 1]
+            change_after = pixel_change(e, a, later)
+            if change_after >= ev.SUPPORTS:
+                result.pairs[e.id] = (a, later)
+                e = replace(e, note=f"{e.note}; still there, missed on the date after")
+                change = change_after
+        seen = _best_score(tracks[e.track_id]) if e.kind == "departed" else None
+        result.events[n] = ev.corroborate(e, change, seen)
     _rejoin_items_missed_after_a_change(result, redated)
 
 
