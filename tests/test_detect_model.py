@@ -184,3 +184,26 @@ def test_catalogue_size_settles_a_type_the_network_cannot_tell():
     # A 58 m box lies between the two: the size barely favours one, and logits 3 apart decide.
     mid = size_log_likelihood(np.log([58.0]), np.log([62.0]), sizes)
     assert abs(mid[0, 0] - mid[0, 1]) < 3.0
+
+
+def test_a_helicopter_read_surely_takes_the_catalogue_outline_of_its_state():
+    """A Ka-52 read surely as rotor_removed takes the bare fuselage's 13.5 x 7.3 m outline
+    (the detector's box had kept most of the rotor disc); one read unsurely, an aircraft,
+    and a swing-wing type keep the detector's box. Centre and heading never move."""
+    from sitewatch.detect.model import RawDetections
+
+    model = DetectionModel()
+    px = 1.0 / model.info.gsd_m  # pixels per metre
+    boxes = np.array([[100.0, 100.0, 16.5 * px, 12.8 * px, 30.0],   # Ka-52, rotors off, sure
+                      [300.0, 100.0, 16.5 * px, 12.8 * px, 30.0],   # the same, state unsure
+                      [500.0, 100.0, 25.0 * px, 28.0 * px, 90.0],   # An-26, sure
+                      [700.0, 100.0, 22.0 * px, 14.0 * px, 90.0]])  # Su-24M, sure
+    obj = lambda *v: np.array(v, dtype=object)  # noqa: E731
+    dets = RawDetections(boxes, obj("helicopter", "helicopter", "aircraft", "aircraft"), np.full(4, 0.9),
+                         obj("Ka-52", "Ka-52", "An-26", "Su-24M"), np.array([0.99, 0.99, 0.99, 0.99]),
+                         obj("rotor_removed", "rotor_removed", "normal", "normal"), np.array([0.97, 0.6, 0.99, 0.99]))
+    out = model.fit_outlines(dets)
+    assert out.boxes[0, 2:4] == pytest.approx([13.5 * px, 7.3 * px])
+    assert np.array_equal(out.boxes[1:], boxes[1:])
+    assert np.array_equal(out.boxes[:, [0, 1, 4]], boxes[:, [0, 1, 4]])
+    assert dets.boxes is boxes and boxes[0, 2] == 16.5 * px  # the input is left as it was
