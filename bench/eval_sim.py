@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from sitewatch.detect import geometry
-from sitewatch.detect.evaluate import Labelled, _match_image, evaluate
+from sitewatch.detect.evaluate import Labelled, match_image, evaluate
 from sitewatch.detect.inference import detect_scene
 from sitewatch.detect.labels import read_geojson_objects
 from sitewatch.detect.model import DetectionModel
@@ -112,7 +112,7 @@ def show_misses(preds: dict, truths: dict, cls: str, thr: float) -> None:
     for key in sorted(truths):
         p = [d for d in preds.get(key, []) if d.cls == cls and d.score >= thr]
         t = [o for o in truths[key] if o.cls == cls]
-        match = _match_image(p, t, 0.5)
+        match = match_image(p, t, 0.5)
         iou = geometry.rotated_iou(np.array([d.box for d in p]), np.array([o.box for o in t])) if p and t else None
         for j, truth in enumerate(t):
             if j in match or truth.difficult:

@@ -44,7 +44,7 @@ def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
     return float(np.sum((r[steps + 1] - r[steps]) * p[steps + 1]))
 
 
-def _match_image(preds: list[Labelled], truths: list[Labelled], iou_threshold: float):
+def match_image(preds: list[Labelled], truths: list[Labelled], iou_threshold: float):
     """For each prediction (in the given order): index of the matched truth or -1, and
     -2 for a prediction that matched a difficult truth (ignored)."""
     out = np.full(len(preds), -1)
@@ -76,7 +76,7 @@ def evaluate(preds: dict[str, list[Labelled]], truths: dict[str, list[Labelled]]
         for obj in t:
             if obj.cls in n_true and not obj.difficult:
                 n_true[obj.cls] += 1
-        match = _match_image(p, t, iou_threshold)
+        match = match_image(p, t, iou_threshold)
         for obj, m in zip(p, match):
             records.append((obj, t[m] if m >= 0 else None, m == -2))
     per_class = {}
