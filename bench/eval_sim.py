@@ -106,19 +106,33 @@ def how_boxes_differ(a: Labelled, b: Labelled) -> str:
             f"axis {turn:.0f} deg")
 
 
+def _seen_as(truth: Labelled, others: list[Labelled]) -> str:
+    """What another class's detection says where a missed item stands, if any overlaps it."""
+    if not others:
+        return ""
+    iou = geometry.rotated_iou(np.array([d.box for d in others]), np.array([truth.box]))[:, 0]
+    k = int(iou.argmax())
+    return f"; seen as {others[k].cls} {others[k].type} score {others[k].score:.2f} IoU {iou[k]:.2f}" \
+        if iou[k] > 0 else ""
+
+
 def show_misses(preds: dict, truths: dict, cls: str, thr: float) -> None:
     """Print each missed truth and each false detection of `cls` at score `thr`, with the
-    box of that class on the other side that overlaps it most."""
+    box of that class on the other side that overlaps it most (and, for a miss nothing of its
+    class overlaps, the detection under the threshold or of another class over it)."""
     for key in sorted(truths):
         p = [d for d in preds.get(key, []) if d.cls == cls and d.score >= thr]
+        others = [d for d in preds.get(key, []) if d.cls != cls and d.score >= thr]
+        faint = [d for d in preds.get(key, []) if d.cls == cls and d.score < thr]
         t = [o for o in truths[key] if o.cls == cls]
         match = match_image(p, t, 0.5)
         iou = geometry.rotated_iou(np.array([d.box for d in p]), np.array([o.box for o in t])) if p and t else None
         for j, truth in enumerate(t):
             if j in match or truth.difficult:
                 continue
-            if iou is None:
-                print(f"{key}: missed {truth.type} ({truth.state}); nothing of its class detected")
+            if iou is None or iou[:, j].max() <= 0:
+                print(f"{key}: missed {truth.type} ({truth.state}); nothing of its class over it"
+                      f"{_seen_as(truth, faint)}{_seen_as(truth, others)}")
                 continue
             i = int(iou[:, j].argmax())
             print(f"{key}: missed {truth.type} ({truth.state}) {truth.box[2]:.1f} x {truth.box[3]:.1f}; nearest "
