@@ -212,16 +212,21 @@ def test_an_arrival_missed_on_its_first_date_is_dated_by_the_pixels():
     assert arr.confidence >= MODERATE and "missed on the date before" in arr.note
 
 
-def test_a_departure_missed_on_its_last_date_is_dated_by_the_pixels():
-    """A Ka-52 stands on dates 0 and 1 and leaves before date 2, but the detector misses it
-    on date 1 already. The detections alone date the departure to 0-1; the pixels under it
-    did not change between 0 and 1 and did between 1 and 2, so it left between 1 and 2."""
+def _ka0_gone_from_date_1():
+    """The baseline on three dates, with ka0 not detected from date 1 on."""
     base = baseline()
     rng = np.random.default_rng(8)
     zero = DetectorNoise(position_sigma_m=0.3)
     dets = [noisy_detections(base, f"testbase-d{i}", SITE, zero, rng) for i in range(3)]
     gone = lambda ds: [d for d in ds if d.type != "Ka-52" or d.box.cx > X0 + 260]  # noqa: E731 drops ka0
-    res = track(SITE, [Look(_image(i), tuple(d)) for i, d in enumerate((dets[0], gone(dets[1]), gone(dets[2])))])
+    return [Look(_image(i), tuple(d)) for i, d in enumerate((dets[0], gone(dets[1]), gone(dets[2])))]
+
+
+def test_a_departure_missed_on_its_last_date_is_dated_by_the_pixels():
+    """A Ka-52 stands on dates 0 and 1 and leaves before date 2, but the detector misses it
+    on date 1 already. The detections alone date the departure to 0-1; the pixels under it
+    did not change between 0 and 1 and did between 1 and 2, so it left between 1 and 2."""
+    res = track(SITE, _ka0_gone_from_date_1())
     [dep] = res.events
     assert dep.kind == "departed" and res.pairs[dep.id] == ("testbase-d0", "testbase-d1")
 
@@ -254,13 +259,8 @@ def test_a_departure_is_as_sure_as_the_best_sighting_of_the_item():
 
 
 def test_item_missing_on_two_dates_departs_at_the_first_with_higher_confidence_than_one():
-    base = baseline()
-    rng = np.random.default_rng(8)
-    zero = DetectorNoise(position_sigma_m=0.3)
-    dets = [noisy_detections(base, f"testbase-d{i}", SITE, zero, rng) for i in range(3)]
-    gone = lambda ds: [d for d in ds if d.type != "Ka-52" or d.box.cx > X0 + 260]  # noqa: E731 drops ka0
-    two = track(SITE, [Look(_image(i), tuple(d)) for i, d in enumerate((dets[0], gone(dets[1]), gone(dets[2])))])
-    one = track(SITE, [Look(_image(i), tuple(d)) for i, d in enumerate((dets[0], gone(dets[1])))])
+    looks = _ka0_gone_from_date_1()
+    two, one = track(SITE, looks), track(SITE, looks[:2])
     (e2,), (e1,) = two.events, one.events
     assert e2.kind == e1.kind == "departed"
     assert two.pair_of(e2) == ("testbase-d0", "testbase-d1")

@@ -69,8 +69,7 @@ def departed(eid: str, ctx: EventContext, track_id: str, before: Detection, zone
     (default: the last one's). An item seen at 0.9 on a clear date and at 0.6 on a blurred
     one was there: the blur makes its last sighting no less real."""
     missed_by_detector = MISS_RATE ** max(confirmed_looks, 1)
-    seen = before.score if seen_score is None else max(seen_score, before.score)
-    conf = seen * ctx.quality * (1.0 - missed_by_detector) ** 2
+    conf = _seen(before, seen_score) * ctx.quality * (1.0 - missed_by_detector) ** 2
     if confirmed_looks <= 1:
         conf *= UNCONFIRMED_ABSENCE
     return Event(eid, "departed", ctx.site, track_id, before.cls, before.type, before, None, _clip(conf), zone,
@@ -135,8 +134,7 @@ def corroborate(event: Event, pixel_change: float, seen_score: float | None = No
         return replace(event, note=f"{event.note}; pixels inconclusive ({pixel_change:.2f})")
     if pixel_change >= SUPPORTS:
         if event.kind == "departed":
-            seen = det.score if seen_score is None else max(seen_score, det.score)
-            conf = max(conf, seen * (1.0 - MISS_RATE**2) ** 2 * pixel_change)
+            conf = max(conf, _seen(det, seen_score) * (1.0 - MISS_RATE**2) ** 2 * pixel_change)
         elif pixel_change >= STRONG_SUPPORT and det.cls not in PIXEL_SHY_CLASSES:
             conf = max(conf, det.score * pixel_change ** 0.25)
         else:
@@ -146,6 +144,11 @@ def corroborate(event: Event, pixel_change: float, seen_score: float | None = No
         conf = min(conf, MODERATE * 0.8) * (0.5 + pixel_change)
         note = f"{event.note}; pixels at its place barely changed ({pixel_change:.2f})"
     return replace(event, confidence=_clip(conf), note=note)
+
+
+def _seen(last: Detection, seen_score: float | None) -> float:
+    """How surely a departed item was there: its best sighting's score, at least its last's."""
+    return last.score if seen_score is None else max(seen_score, last.score)
 
 
 def _label(d: Detection) -> str:
