@@ -398,3 +398,72 @@ def test_train_refiner_with_the_sun_takes_it_and_refuses_chips_without_it(tiny_d
                                  str(tmp_path / "no"), "--epochs", "1", "--threads", "1", "--sun"])
     assert r.exit_code != 0 and "do not record their sun" in str(r.exception or r.output)
     assert not (tmp_path / "no" / "det.onnx").exists()
+
+
+def test_state_refiner_moves_only_items_read_in_its_states_and_keeps_a_catalogue_outline(tiny_detector):
+    """A state refiner for bare helicopters moves the boxes of helicopters read
+    rotor_removed and nothing else; where the catalogue's outline sized the box (type and
+    state read surely) the size stays the catalogue's, elsewhere the refiner's length
+    answer is taken."""
+    from sitewatch.detect import box_refiner as br
+    from sitewatch.detect.model import RawDetections
+
+    _, detector = tiny_detector
+    m = DetectionModel(detector)
+
+    class Moving:
+        info = br.RefinerInfo(("helicopter",), br.HULL_CROP_PX, br.HULL_FILL, {}, {}, br.HULL_CROP_W,
+                              ("rotor_removed",))
+
+        def refine(self, image, boxes, sun=None):
+            out = boxes.copy()
+            out[:, 0] += 5.0
+            out[:, 2] *= 1.5
+            return out
+
+    m.state_refiners = (Moving(),)
+    gsd = m.info.gsd_m
+    boxes = np.array([[50.0, 50.0, 18.2 / gsd, 2.5 / gsd, 10.0],  # bare Mi-8, sure: outline kept
+                      [90.0, 50.0, 20.0 / gsd, 4.0 / gsd, 10.0],  # bare Mi-8, unsure
+                      [50.0, 90.0, 25.2 / gsd, 21.3 / gsd, 10.0],  # Mi-8 with rotors
+                      [90.0, 90.0, 4.5 / gsd, 1.8 / gsd, 10.0]])  # car
+    obj = lambda *v: np.array(v, dtype=object)  # noqa: E731
+    dets = RawDetections(boxes, obj("helicopter", "helicopter", "helicopter", "vehicle"), np.full(4, 0.8),
+                         obj("Mi-8/17", "Mi-8/17", "Mi-8/17", "car"), np.array([0.95, 0.6, 0.95, 0.9]),
+                         obj("rotor_removed", "rotor_removed", "normal", "normal"), np.array([0.95, 0.95, 0.95, 0.9]))
+    out = m.refine_by_state(np.zeros((160, 160, 3), np.float32), dets)
+    assert np.allclose(out.boxes[:2, 0], [55.0, 95.0])
+    assert np.allclose(out.boxes[0, 2:], boxes[0, 2:])
+    assert np.isclose(out.boxes[1, 2], boxes[1, 2] * 1.5)
+    assert np.allclose(out.boxes[2:], boxes[2:])
+
+
+def test_train_refiner_states_attaches_a_state_refiner_and_refuses_an_unknown_state(tiny_detector, tmp_path):
+    data, detector = tiny_detector
+    r = CliRunner().invoke(app, ["train-refiner", "--data", str(data), "--detector", str(detector), "--out-dir",
+                                 str(tmp_path), "--epochs", "1", "--threads", "1", "--hull", "--classes", "aircraft",
+                                 "--states", "normal"])
+    assert r.exit_code == 0, r.output
+    m = DetectionModel(tmp_path / "det.onnx")
+    (refiner,) = m.state_refiners
+    assert m.box_refiners == () and m.hull_refiners == ()
+    assert refiner.path.name == "det.hull-aircraft-normal.onnx"
+    assert refiner.info.applies_to == ("aircraft",) and refiner.info.states == ("normal",)
+    assert refiner.info.training["states"] == ["normal"]
+    d = m.run(np.full((1, 3, 128, 128), 120.0, np.float32), score_threshold=0.0)[0]
+    assert len(d) > 0 and np.all(np.isfinite(d.boxes))
+    r = CliRunner().invoke(app, ["train-refiner", "--data", str(data), "--detector", str(detector), "--out-dir",
+                                 str(tmp_path / "bad"), "--epochs", "1", "--threads", "1", "--states", "flying"])
+    assert r.exit_code != 0 and "flying" in str(r.exception or r.output)
+    assert not (tmp_path / "bad" / "det.onnx").exists()
+    # A state refiner file that names no states is refused by name.
+    import onnx
+
+    f = onnx.load(str(tmp_path / "det.hull-aircraft-normal.onnx"))
+    kept = [p for p in f.metadata_props if p.key != "applies_to_states"]
+    del f.metadata_props[:]
+    f.metadata_props.extend(kept)
+    onnx.save(f, str(tmp_path / "stateless.onnx"))
+    with_metadata(tmp_path / "det.onnx", tmp_path / "plain.onnx", {"state_refiner": "stateless.onnx"})
+    with pytest.raises(ModelError, match="stateless.onnx names no states"):
+        DetectionModel(tmp_path / "plain.onnx")

@@ -175,20 +175,27 @@ def train_refiner_command(
     members: int = typer.Option(1, "--members", min=1, max=8,
                                 help="Train this many refiners from consecutive seeds and average their answers "
                                      "(steadier; each costs its training time, and its share of run time)."),
+    states: str = typer.Option(None, "--states", help="A state refiner: only items in these states, comma-separated "
+                                                      "(for example rotor_removed); it runs once the state is read."),
     epochs: int = typer.Option(10, "--epochs"),
     version: str = COPY_VERSION,
     threads: int = THREADS,
     seed: int = SEED,
 ) -> None:
-    """Train the box refiner (or, with --hull, the hull refiner) on crops around displaced boxes, and attach it to
-    a detector."""
+    """Train the box refiner (or, with --hull, the hull refiner; with --states, a refiner for items in those
+    states) on crops around displaced boxes, and attach it to a detector."""
     rt = _training_module("train-refiner", "refine_train")
     from sitewatch.detect.model import DetectionModel
+    from sitewatch.domain import STATES
 
     det = DetectionModel(detector)
     chosen = _classes_option(classes or ("ship" if hull else "vehicle,air_defence"))
+    in_states = tuple(s.strip() for s in states.split(",") if s.strip()) if states else ()
+    if states is not None and (not in_states or set(in_states) - set(STATES)):
+        raise InputError("--states", f"{', '.join(sorted(set(in_states) - set(STATES))) or 'none given'}: "
+                                     f"the states are {', '.join(STATES)}")
     cfg = rt.RefineTrainConfig(data=[str(d) for d in data], classes=chosen, gsd_m=det.gsd_m, epochs=epochs,
-                               threads=threads, seed=seed, hull=hull, sun=sun, members=members)
+                               threads=threads, seed=seed, hull=hull, sun=sun, members=members, states=in_states)
     t0 = time.monotonic()
     (_, found, _, _), net = _crops_then_training(
         lambda show: rt.collect_crops(cfg, show), lambda data, show: rt.train_refiner(cfg, *data, show))
@@ -199,8 +206,11 @@ def train_refiner_command(
                                                                            {"vehicle", "air_defence"})
     name = f"{detector.stem}.{suffix}{'' if set(chosen) == default else '-' + '-'.join(chosen)}.onnx"
     kind = det.hull_refiners if hull else det.box_refiners
+    if in_states:  # state refiners are a kind of their own, run later
+        key, kind = "state_refiner", det.state_refiners
+        name = f"{detector.stem}.{suffix}-{'-'.join(chosen)}-{'-'.join(in_states)}.onnx"
     keep = tuple(r.path.name for r in kind if r.path.name != name and not set(r.info.applies_to) & set(chosen))
-    refiner = rt.export_refiner(net, out_dir / name, list(chosen), training, {}, cfg.crop)
+    refiner = rt.export_refiner(net, out_dir / name, list(chosen), training, {}, cfg.crop, in_states)
     _attach_and_report(detector, out_dir, key, refiner, version, training, keep, classes=list(chosen))
 
 

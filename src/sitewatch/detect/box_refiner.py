@@ -89,6 +89,7 @@ class RefinerInfo:
     training: dict
     metrics: dict
     crop_w: int | None = None  # width, when not square
+    states: tuple[str, ...] = ()  # a state refiner's states (`DetectionModel.refine_by_state`)
 
 
 class BoxRefiner:
@@ -103,7 +104,8 @@ class BoxRefiner:
             self.info = RefinerInfo(applies_to=tuple(json.loads(meta["applies_to"])), crop_px=int(meta["crop_px"]),
                                     fill=float(meta["fill"]), training=json.loads(meta.get("training", "{}")),
                                     metrics=json.loads(meta.get("metrics", "{}")),
-                                    crop_w=int(meta["crop_w"]) if meta.get("crop_w") else None)
+                                    crop_w=int(meta["crop_w"]) if meta.get("crop_w") else None,
+                                    states=tuple(json.loads(meta.get("applies_to_states", "[]"))))
         except (KeyError, ValueError, TypeError) as exc:
             raise ModelError(str(self.path), f"unreadable box-refiner metadata ({exc})") from exc
         inputs = self.session.get_inputs()

@@ -25,6 +25,9 @@ it (no configuration travels beside the weights):
     hull_refiner      optional: box refiners for long items (ships, launchers) on a crop long
                       along their axis and narrow across it, which also set their length;
                       one file name, or several separated by commas, no two for one class
+    state_refiner     optional: box refiners for items read in given states (their own
+                      metadata's applies_to_states), run once the state is read, for
+                      example bare helicopter fuselages; no two for one class
     type_reader       optional: the file name of a type reader beside the model
                       (`detect.type_reader`), which re-reads the type of the classes it
                       applies to from a nose-up crop of each detected item
@@ -223,6 +226,10 @@ class DetectionModel:
         self.state_reader = self.type_reader = self.verifier = None
         self.box_refiners, self.hull_refiners = self._refiners(meta, "box_refiner", threads), \
             self._refiners(meta, "hull_refiner", threads)
+        self.state_refiners = self._refiners(meta, "state_refiner", threads)
+        stateless = [r.path.name for r in self.state_refiners if not r.info.states]
+        if stateless:
+            raise ModelError(str(self.path), f"state refiner {', '.join(stateless)} names no states it applies to")
         if meta.get("type_reader"):
             from sitewatch.detect.type_reader import TypeReader
 
@@ -286,8 +293,8 @@ class DetectionModel:
         if self.verifier is not None:  # under the threshold, only the checked classes get a second chance
             dets = dets.take(np.flatnonzero((dets.score >= threshold)
                                             | np.isin(dets.cls, self.verifier.info.applies_to)))
-        if not len(dets) or (not self.box_refiners and not self.hull_refiners and self.type_reader is None
-                             and self.state_reader is None and self.verifier is None):
+        if not len(dets) or (not self.box_refiners and not self.hull_refiners and not self.state_refiners
+                             and self.type_reader is None and self.state_reader is None and self.verifier is None):
             return self.fit_outlines(dets)
         # One contiguous (H, W, 3) copy of the tile for all its crops (OpenCV's layout).
         image = np.ascontiguousarray(image_chw.transpose(1, 2, 0), dtype=np.float32)
@@ -300,19 +307,42 @@ class DetectionModel:
             dets = self.reread_types(image, dets)
         if self.state_reader is not None:
             dets = self.reread_states(image, dets)
-        return self.fit_outlines(dets)
+        dets = self.fit_outlines(dets)
+        if self.state_refiners:
+            dets = self.refine_by_state(image, dets, sun)
+        return dets
+
+    def _sure_outlines(self, dets: RawDetections) -> dict[int, tuple[float, float]]:
+        """Detection index -> the catalogue's (length, width) in metres, for the items whose
+        type and state are read surely and whose outline the catalogue fixes."""
+        sure = np.flatnonzero((dets.type_score >= SURE_OUTLINE) & (dets.state_score >= SURE_OUTLINE))
+        return {int(i): self._outlines[(dets.type[i], dets.state[i])] for i in sure
+                if (dets.type[i], dets.state[i]) in self._outlines}
 
     def fit_outlines(self, dets: RawDetections) -> RawDetections:
         """Boxes of the OUTLINE_FROM_STATE classes whose type and state are read surely take
         the catalogue's outline for that type and state (centre and heading kept)."""
-        sure = np.flatnonzero((dets.type_score >= SURE_OUTLINE) & (dets.state_score >= SURE_OUTLINE))
-        fitted = [(i, self._outlines[(dets.type[i], dets.state[i])]) for i in sure
-                  if (dets.type[i], dets.state[i]) in self._outlines]
+        fitted = self._sure_outlines(dets)
         if not fitted:
             return dets
         boxes = dets.boxes.copy()
-        for i, (length_m, width_m) in fitted:
+        for i, (length_m, width_m) in fitted.items():
             boxes[i, 2:4] = length_m / self.info.gsd_m, width_m / self.info.gsd_m
+        return replace(dets, boxes=boxes)
+
+    def refine_by_state(self, image: np.ndarray, dets: RawDetections, sun: SunPosition | None = None) -> RawDetections:
+        """Centres and axes of the items a state refiner is for (its classes, read in its
+        states), looked at again on crops of the (H, W, 3) tile once the state is read and the
+        outline fitted. Why: a helicopter with its rotors off is a fuselage a fifth as wide as
+        the rotor disc, which the other refiners' crops see too coarsely to centre. A box the
+        catalogue's outline sized keeps that size."""
+        boxes = dets.boxes.copy()
+        for refiner in self.state_refiners:
+            sel = np.flatnonzero(np.isin(dets.cls, refiner.info.applies_to) & np.isin(dets.state, refiner.info.states))
+            if len(sel):
+                boxes[sel] = refiner.refine(image, boxes[sel], sun)
+        sized = list(self._sure_outlines(dets))
+        boxes[sized, 2:4] = dets.boxes[sized, 2:4]
         return replace(dets, boxes=boxes)
 
     def check_presence(self, image: np.ndarray, dets: RawDetections) -> RawDetections:

@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from sitewatch.detect import box_refiner as br
 from sitewatch.detect import crop_data as cd
 from sitewatch.detect.crops import nose_up_matrix, warp
+from sitewatch.domain import STATES
 from sitewatch.errors import InputError
 
 # The detector's centre error on small items: median 0.6 m on vehicles, 1 m on air
@@ -58,6 +59,9 @@ class RefineTrainConfig:
     seed: int = 0
     hull: bool = False  # the hull refiner: a long, narrow crop, and a length answer
     sun: bool = False  # the refiner also takes the sun (`box_refiner.sun_features`)
+    # Only items in these states (empty: all). A refiner for one state runs once the state
+    # is read (`DetectionModel.refine_by_state`), on boxes the catalogue's outline sized.
+    states: tuple[str, ...] = ()
     members: int = 1  # networks trained from seeds seed, seed+1, ... whose answers are averaged
 
     @property
@@ -109,7 +113,7 @@ def collect_crops(cfg: RefineTrainConfig, progress: Callable[[int, int], None] |
     crops, classes, targets, suns = [], [], [], []
     per_class: dict[str, int] = {}
     for item in cd.items(cfg.data, cfg.gsd_m, cfg.seed, lambda cls, t: cls in cfg.classes, progress):
-        if per_class.get(item.cls, 0) >= cfg.max_per_class:
+        if per_class.get(item.cls, 0) >= cfg.max_per_class or (cfg.states and STATES[item.state] not in cfg.states):
             continue
         per_class[item.cls] = per_class.get(item.cls, 0) + 1
         for _ in range(cfg.crops_per_item):
@@ -174,12 +178,15 @@ def _train_one(cfg: RefineTrainConfig, seed: int, crops: np.ndarray, classes: np
 
 
 def export_refiner(net: nn.Module, out: Path, applies_to: list[str], training: dict, metrics: dict,
-                   crop: tuple[int, int, float] = (br.CROP_PX, br.CROP_PX, br.FILL)) -> Path:
+                   crop: tuple[int, int, float] = (br.CROP_PX, br.CROP_PX, br.FILL),
+                   states: tuple[str, ...] = ()) -> Path:
     from sitewatch.detect.export import export_graph
 
     height, width, fill = crop
     meta = {"format": br.FORMAT_TAG, "applies_to": json.dumps(sorted(applies_to)), "crop_px": str(height),
             "fill": repr(fill), "training": json.dumps(training), "metrics": json.dumps(metrics)}
+    if states:
+        meta["applies_to_states"] = json.dumps(sorted(states))
     if width != height:
         meta["crop_w"] = str(width)
     if net.sun:
