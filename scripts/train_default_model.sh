@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Reproduce the shipped detector: src/sitewatch/models/sitewatch-ocn.onnx and its six
+# Reproduce the shipped detector: src/sitewatch/models/sitewatch-ocn.onnx and its eight
 # second-look companions, sitewatch-ocn.refiner.onnx, sitewatch-ocn.refiner-helicopter.onnx,
-# sitewatch-ocn.hull.onnx, sitewatch-ocn.hull-air_defence.onnx, sitewatch-ocn.states.onnx
-# and sitewatch-ocn.types.onnx
+# sitewatch-ocn.hull.onnx, sitewatch-ocn.hull-air_defence.onnx,
+# sitewatch-ocn.hull-helicopter-rotor_removed.onnx, sitewatch-ocn.states.onnx,
+# sitewatch-ocn.types.onnx and sitewatch-ocn.verifier.onnx
 #
 #   scripts/train_default_model.sh            # fresh run (about 3.5 h on 2 CPU cores)
 #   RESUME=1 scripts/train_default_model.sh   # continue the first stage from its last checkpoint
@@ -97,6 +98,12 @@ nice -n 10 "$SW" train-verifier --detector "$LOOK/sitewatch-ocn.onnx" --out-dir 
   --crops "$LOOK/verifier-crops-300000-1000.npz" --crops "$LOOK/verifier-crops-301000-1000.npz" \
   --crops "$LOOK/verifier-crops-302000-1000.npz" --held-out "$LOOK/verifier-crops-303000-1000.npz" \
   --version "${CHECK_VERSION:-0.7.0}"
+# Bare-helicopter refiner (0.8.0): for helicopters read with their rotors off, the hull crop
+# (long along the fuselage, narrow across it, so a 2.5 m Mi-8 fuselage spans 10 px) with the
+# sun, run once the state is read; three seeds averaged (about 5 minutes).
+nice -n 10 "$SW" train-refiner --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
+  --detector "$LOOK/sitewatch-ocn.onnx" --out-dir "$LOOK" --hull --sun --classes helicopter --states rotor_removed \
+  --members 3 --epochs "${REFINER_EPOCHS:-10}" --version "${BARE_VERSION:-0.8.0}"
 # int8 static quantisation (kept beside it, not shipped), calibrated on training chips.
 nice -n 10 "$PY" -c "from sitewatch.detect.quantize import quantize_model as q; \
 q('$OUT/sitewatch-ocn.onnx', '$OUT/sitewatch-ocn-int8.onnx', '$OUT/data', count=32)"
@@ -105,5 +112,5 @@ mkdir -p src/sitewatch/models
 cp "$LOOK"/sitewatch-ocn.onnx "$LOOK"/sitewatch-ocn.refiner.onnx "$LOOK"/sitewatch-ocn.hull.onnx \
   "$LOOK"/sitewatch-ocn.hull-air_defence.onnx "$LOOK"/sitewatch-ocn.refiner-helicopter.onnx \
   "$LOOK"/sitewatch-ocn.states.onnx "$LOOK"/sitewatch-ocn.types.onnx "$LOOK"/sitewatch-ocn.verifier.onnx \
-  src/sitewatch/models/
-echo "shipped: src/sitewatch/models/sitewatch-ocn.onnx with its box refiners (vehicles and air defence; helicopters), ship and air-defence hull refiners, state reader, type reader and presence check"
+  "$LOOK"/sitewatch-ocn.hull-helicopter-rotor_removed.onnx src/sitewatch/models/
+echo "shipped: src/sitewatch/models/sitewatch-ocn.onnx with its box refiners (vehicles and air defence; helicopters), ship and air-defence hull refiners, the bare-helicopter refiner, state reader, type reader and presence check"
