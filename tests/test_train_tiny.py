@@ -100,3 +100,36 @@ def test_relative_centre_error_is_along_over_length_plus_across_over_width():
     assert relative_centre_error(pred, target, logsize, east, cell_m=2.0).item() == pytest.approx(0.5)
     north = torch.tensor([[0.0, 1.0]])  # the same miss on a nose-north car: 0.5/4 along, 1/2 across
     assert relative_centre_error(pred, target, logsize, north, cell_m=2.0).item() == pytest.approx(0.625)
+
+
+def test_fine_tune_from_an_onnx_detector(tmp_path):
+    """The network rebuilt from a detector's ONNX file answers as the file does (its batch
+    norms are folded into the convolutions there); `train --init-from FILE.onnx` fine-tunes
+    it with the batch-norm statistics frozen, and exports a model that loads and runs. A
+    file whose convolutions do not line up is refused by name."""
+    from sitewatch.detect.from_onnx import FOLDED_BN, largest_difference, network_from_onnx
+    from sitewatch.detect.train import build_network
+    from sitewatch.errors import ModelError
+
+    runner = CliRunner()
+    data = tmp_path / "chips"
+    assert runner.invoke(app, ["dataset", "--out", str(data), "--count", "2", "--gsd", "0.5", "--chip", "192"]).exit_code == 0
+    common = ["train", "--data", str(data), "--batch", "2", "--chip", str(CHIP), "--no-pretrained", "--threads", "1"]
+    r = runner.invoke(app, common + ["--steps", "3", "--out", str(tmp_path / "m.onnx"), "--checkpoint",
+                                     str(tmp_path / "m.pt")])
+    assert r.exit_code == 0, r.output
+    rebuilt = network_from_onnx(tmp_path / "m.onnx")
+    assert largest_difference(tmp_path / "m.onnx", rebuilt) < 1e-3
+    assert largest_difference(tmp_path / "m.onnx", build_network(False)[0]) > 1e-2  # the check can tell
+    r = runner.invoke(app, common + ["--steps", "2", "--init-from", str(tmp_path / "m.onnx"), "--out",
+                                     str(tmp_path / "ft.onnx"), "--checkpoint", str(tmp_path / "ft.pt")])
+    assert r.exit_code == 0, r.output
+    state = torch.load(tmp_path / "ft.pt", weights_only=False)
+    assert state[FOLDED_BN] is True and state["step"] == 2
+    means = [v for k, v in state["net"].items() if k.endswith("running_mean")]
+    assert means and all(float(v.abs().max()) == 0.0 for v in means)  # statistics never updated
+    m = DetectionModel(tmp_path / "ft.onnx")
+    assert len(m.run(np.zeros((1, 3, CHIP, CHIP), np.float32), score_threshold=0.0)) == 1
+    torch.onnx.export(torch.nn.Conv2d(3, 4, 3), torch.zeros(1, 3, 8, 8), str(tmp_path / "other.onnx"), dynamo=False)
+    with pytest.raises(ModelError, match="other.onnx"):
+        network_from_onnx(tmp_path / "other.onnx")

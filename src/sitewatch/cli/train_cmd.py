@@ -33,8 +33,9 @@ def train_command(
     minutes: float = typer.Option(None, "--minutes", help="Wall-clock budget; the learning-rate schedule follows "
                                                          "time and training stops when it is spent."),
     seed: int = typer.Option(0, "--seed"),
-    init_from: Path = typer.Option(None, "--init-from", help="Fine-tune: start from this checkpoint's weights "
-                                                             "with a fresh optimiser and schedule."),
+    init_from: Path = typer.Option(None, "--init-from", help="Fine-tune: start from this checkpoint's weights, "
+                                                             "or a detector ONNX file's (its batch-norm statistics "
+                                                             "then stay frozen), with a fresh optimiser and schedule."),
     offset_by_size: float = typer.Option(0.0, "--offset-by-size", help="Weight of a centre loss relative to the "
                                                                        "object's length and width (as IoU sees it)."),
     model_id: str = typer.Option("sitewatch-ocn", "--model-id"),

@@ -19,6 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from sitewatch.detect import targets as tg
+from sitewatch.detect.from_onnx import FOLDED_BN, network_from_onnx
 from sitewatch.detect.network import STRIDE, OrientedCenterNet, normalise_input
 from sitewatch.domain import CLASSES, STATES
 from sitewatch.errors import InputError
@@ -183,13 +184,19 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = 
     torch.manual_seed(cfg.seed)
     stream = ChipStream(cfg)
     net, loaded = build_network(cfg.pretrained and not cfg.resume and not cfg.init_from)
+    folded = False  # batch norms folded into the convolutions (`from_onnx`): their statistics stay frozen
     if cfg.init_from and not cfg.resume:
         src = Path(cfg.init_from)
         if not src.exists():
             raise InputError(str(src), "no checkpoint to fine-tune from")
-        start = torch.load(src, map_location="cpu", weights_only=False)
-        net.load_state_dict(start["net"])
-        loaded = start.get("pretrained_tensors", 0)
+        if src.suffix == ".onnx":  # a shipped detector: its weights, batch norms folded
+            net.load_state_dict(network_from_onnx(src).state_dict())
+            folded = True
+        else:
+            start = torch.load(src, map_location="cpu", weights_only=False)
+            net.load_state_dict(start["net"])
+            loaded = start.get("pretrained_tensors", 0)
+            folded = bool(start.get(FOLDED_BN))
     frozen = _frozen_modules(net, cfg.freeze_blocks)
     for module in frozen:
         for p in module.parameters():
@@ -209,6 +216,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = 
         else:
             opt.load_state_dict(state["opt"])
         step, history, seconds = state["step"], state["history"], state.get("seconds", 0.0)
+        folded = bool(state.get(FOLDED_BN))
         loaded = state.get("pretrained_tensors", 0)
         stream.rng = np.random.default_rng(cfg.seed + step)
 
@@ -227,12 +235,17 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = 
     def save() -> None:
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "step": step, "history": history,
-                    "seconds": seconds, "config": asdict(cfg), "pretrained_tensors": loaded}, ckpt.with_suffix(".tmp"))
+                    "seconds": seconds, "config": asdict(cfg), "pretrained_tensors": loaded, FOLDED_BN: folded},
+                   ckpt.with_suffix(".tmp"))
         ckpt.with_suffix(".tmp").replace(ckpt)
 
     net.train()
     for module in frozen:
         module.eval()  # frozen batch-norm statistics too
+    if folded:
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.eval()
     last_save = time.monotonic()
     running: dict[str, float] = {}
     while done_fraction(step) < 1.0:
