@@ -34,18 +34,16 @@ from sitewatch.detect.inference import detect_scene
 from sitewatch.detect.labels import read_geojson_objects
 from sitewatch.detect.model import DetectionModel
 from sitewatch.simulate import simulate_scenario
-from sitewatch.simulate.random_scenario import random_scenario
+from sitewatch.simulate.random_scenario import gsd_and_kind_of_scene, random_scenario
 
 GSDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 SCENE_M = 300.0  # metres per side: room for a row of aircraft or two ships
 
 
 def scene_gsd_and_kind(i: int) -> tuple[float, str]:
-    """Scene i's GSD and kind: two air bases and a naval base in every three scenes, and
-    every GSD for each kind within 18 scenes. (Before session 12 the GSD cycled with i alone,
-    in step with the kind: air bases were only ever seen at 0.3, 0.4, 0.6 and 0.7 m and naval
-    bases at 0.5 and 0.8 m.)"""
-    return GSDS[(i // 3) % len(GSDS)], ("naval_base" if i % 3 == 2 else "airbase")
+    """Scene i's GSD and kind (every GSD for each kind; before session 12 air bases were only
+    seen at 0.3, 0.4, 0.6 and 0.7 m and naval bases at 0.5 and 0.8 m)."""
+    return gsd_and_kind_of_scene(i, GSDS)
 
 
 def pick_threshold(preds, truths, model_path: Path) -> float:

@@ -72,7 +72,7 @@ def collect_crops(cfg: VerifyTrainConfig, detector: Path, progress: Callable[[in
     from sitewatch.detect.model import DetectionModel
     from sitewatch.detect.tiling import Tile
     from sitewatch.simulate import simulate_scenario
-    from sitewatch.simulate.random_scenario import random_scenario
+    from sitewatch.simulate.random_scenario import gsd_and_kind_of_scene, random_scenario
 
     model = DetectionModel(detector, threads=cfg.threads)
     model.verifier = None  # the check learns from the detector as it is without one
@@ -81,8 +81,7 @@ def collect_crops(cfg: VerifyTrainConfig, detector: Path, progress: Callable[[in
         for i in range(cfg.scenes):
             if progress:
                 progress(i, cfg.scenes)
-            gsd = GSDS[i % len(GSDS)]
-            kind = "naval_base" if i % 3 == 2 else "airbase"
+            gsd, kind = gsd_and_kind_of_scene(i, GSDS)
             try:
                 scenario = random_scenario(cfg.first_seed + i, kind=kind, gsd_m=gsd, size_px=int(SCENE_M / gsd),
                                            n_dates=2)

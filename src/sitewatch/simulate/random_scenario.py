@@ -301,3 +301,11 @@ def random_scenario(seed: int, kind: str = "airbase", gsd_m: float = 0.5, size_p
         except ScenarioError as exc:  # no room for an arrival, an empty site: draw again
             last = exc
     raise RuntimeError(f"no plannable random scenario after {MAX_ATTEMPTS} draws (last problem: {last})")
+
+
+def gsd_and_kind_of_scene(i: int, gsds: tuple[float, ...]) -> tuple[float, str]:
+    """Scene i of a numbered run of random scenes (held-out benchmarks, the presence check's
+    training): two air bases and a naval base in every three scenes, and every GSD of
+    `gsds` for each kind within 3 * len(gsds) scenes. (Cycling the GSD with i alone, in step
+    with the kind, showed air bases at only some GSDs and naval bases at the others.)"""
+    return gsds[(i // 3) % len(gsds)], ("naval_base" if i % 3 == 2 else "airbase")
