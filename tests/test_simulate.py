@@ -478,3 +478,15 @@ def test_objects_pushed_off_the_edge_by_misregistration_are_marked(tmp_path):
     assert any(f["properties"]["in_frame"] < 1.0 for f in features)
     read = read_image_truth(result.truths[0])
     assert list(read.in_frame) == [f["properties"]["in_frame"] for f in features]
+
+
+def test_numbered_random_scenes_show_every_kind_at_every_gsd():
+    """Held-out benchmarks and the presence check's training number their scenes; within
+    3 x len(gsds) scenes every kind must be seen at every GSD (air bases were once seen
+    only at some GSDs and naval bases only at the others)."""
+    from sitewatch.simulate.random_scenario import gsd_and_kind_of_scene
+
+    gsds = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+    seen = [gsd_and_kind_of_scene(i, gsds) for i in range(3 * len(gsds))]
+    assert set(seen) == {(g, k) for g in gsds for k in ("airbase", "naval_base")}
+    assert [k for _, k in seen].count("airbase") == 2 * len(gsds)
