@@ -234,6 +234,7 @@ def test_detect_cli_geojson_round_trips_through_eval(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     doc = json.loads(out.read_text())
     assert doc["site_crs"] == CRS and len(doc["features"]) == len(RECTS)
+    assert 0.0 < doc["stats"]["edge_blur_m"] < 1.0  # sharp white rectangles: measured, and sharp
     props = doc["features"][0]["properties"]
     for key in ("class", "type", "state", "score", "type_score", "state_score", "heading_deg", "length_m",
                 "width_m", "site_crs_polygon", "image_id", "pixel_window", "model_id", "model_version"):
@@ -255,3 +256,29 @@ def test_detect_cli_geojson_round_trips_through_eval(tmp_path, monkeypatch):
     scores = json.loads(r.output)
     assert scores["per_class"]["vehicle"]["ap50"] == pytest.approx(1.0)
     assert scores["per_class"]["vehicle"]["recall"] == pytest.approx(1.0)
+
+
+def test_a_blurred_image_is_measured_and_warned_about(tmp_path):
+    """Detection measures how blurred the image is (edge blur in metres on the ground) and
+    warns, naming the file, when it is blurred enough to lose vehicles; a sharp image of
+    the same ground is measured sharp and not warned about."""
+    from sitewatch.detect.inference import BLURRED_FOR_VEHICLES_M
+
+    rng = np.random.default_rng(3)
+    ground = np.full((512, 512, 3), 90, np.uint8)
+    for _ in range(40):
+        x, y = rng.integers(0, 480, 2)
+        ground[y:y + rng.integers(6, 30), x:x + rng.integers(6, 30)] = rng.integers(30, 220)
+    found = {}
+    for name, sigma_px in (("sharp", 0.0), ("blurred", 4.0)):
+        img = ground if not sigma_px else cv2.GaussianBlur(ground, (0, 0), sigma_px)
+        path = tmp_path / f"{name}.tif"
+        _write(path, np.ascontiguousarray(img.transpose(2, 0, 1)))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _, _, stats = detect_scene(path, RectFinder())
+        found[name] = (stats.edge_blur_m, [str(w.message) for w in caught if "blurred" in str(w.message)])
+    sharp, blurred = found["sharp"], found["blurred"]
+    assert sharp[0] < 0.5 and not sharp[1]  # a sharp step reads about 0.8 px, 0.4 m
+    assert blurred[0] == pytest.approx(np.hypot(4.0, 0.8) * GSD, rel=0.15) and blurred[0] >= BLURRED_FOR_VEHICLES_M
+    assert len(blurred[1]) == 1 and "blurred.tif" in blurred[1][0] and "vehicles" in blurred[1][0]

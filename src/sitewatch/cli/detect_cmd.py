@@ -65,7 +65,9 @@ def detect_command(
                 err_console.print(f"[yellow]note:[/] {w}", highlight=False)
         print(json.dumps({"site": site, "model_id": m.info.model_id, "model_version": m.info.version,
                           "images": [{"image_id": img.id, "detections": n, "tiles_run": st.tiles_run,
-                                      "seconds": round(st.seconds_total, 2)} for img, n, st in done]}))
+                                      "seconds": round(st.seconds_total, 2),
+                                      "edge_blur_m": None if st.edge_blur_m is None else round(st.edge_blur_m, 3)}
+                                     for img, n, st in done]}))
         return
     if image is None:
         raise InputError("sitewatch detect", "give an IMAGE or --site NAME")
@@ -81,7 +83,8 @@ def detect_command(
     doc = geojson.to_feature_collection(dets, grid.crs, str(image), m.gsd_m, {"stats": {
         "tiles": stats.tiles, "tiles_run": stats.tiles_run, "skipped_nodata": stats.skipped_nodata,
         "skipped_featureless": stats.skipped_featureless, "seconds": round(stats.seconds_total, 3),
-        "native_gsd_m": round(stats.native_gsd_m, 4)}})
+        "native_gsd_m": round(stats.native_gsd_m, 4),
+        "edge_blur_m": None if stats.edge_blur_m is None else round(stats.edge_blur_m, 3)}})
     if out:
         geojson.write(out, doc)
         err_console.print(f"{len(dets)} detections -> {out}", highlight=False)

@@ -35,6 +35,7 @@ from rasterio.warp import transform_bounds
 
 from sitewatch.detect import geometry, tiling
 from sitewatch.detect.model import DetectionModel, RawDetections
+from sitewatch.geo.sharpness import edge_blur_px
 from sitewatch.domain import Detection, PixelWindow
 from sitewatch.errors import InputError
 
@@ -49,6 +50,12 @@ FILL = 114.0  # grey for nodata pixels inside a partly valid tile
 GDAL_CACHE_MB = 256
 # The reading thread's niceness (see `_yield_to_the_model`).
 READER_NICE = 10
+# Image sharpness: measured on the middle of about this many tiles a scene (about 10 ms each),
+# and a warning from this edge blur up, where simulated vehicle recall falls
+# (bench/eval_blur.py; docs/model-card.md, working range).
+BLUR_SAMPLE_TILES = 4
+BLUR_CROP_PX = 512  # the middle of each such tile
+BLURRED_FOR_VEHICLES_M = 0.7
 
 
 @dataclass
@@ -61,6 +68,9 @@ class RunStats:
     seconds_model: float = 0.0
     scene_px: tuple[int, int] = (0, 0)
     native_gsd_m: float = 0.0
+    # Blur of the image's sharpest edges as the model reads it (metres on the ground; the
+    # median over a few tiles, `geo.sharpness`); None when not measured.
+    edge_blur_m: float | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -240,6 +250,8 @@ def detect_tiles(reader, model: DetectionModel, image_id: str, batch: int = 2, s
     stats.tiles = len(tiles)
     parts, margins = [], []
     done = 0
+    blurs: list[float | None] = []  # edge blur (px) of every `every`-th tile run, a few a scene
+    every = max(1, len(tiles) // BLUR_SAMPLE_TILES)
 
     def read_group(group):
         return [reader.read(t) for t in group]
@@ -252,12 +264,14 @@ def detect_tiles(reader, model: DetectionModel, image_id: str, batch: int = 2, s
             if gi + 1 < len(groups):
                 pending = pool.submit(read_group, groups[gi + 1])
             run = []
-            for tile, (arr, why) in zip(group, reads):
+            for k, (tile, (arr, why)) in enumerate(zip(group, reads), start=done):
                 if arr is None:
                     stats.skipped_nodata += why == "nodata"
                     stats.skipped_featureless += why == "featureless"
                 else:
                     run.append((tile, arr))
+                    if k % every == 0:
+                        blurs.append(edge_blur_px(_middle(arr).mean(axis=0)))
             for shape in {a.shape for _, a in run}:
                 same = [(t, a) for t, a in run if a.shape == shape]
                 t0 = time.perf_counter()
@@ -281,9 +295,23 @@ def detect_tiles(reader, model: DetectionModel, image_id: str, batch: int = 2, s
         msg = f"{reader.path}: the image is all nodata; no detections"
         stats.warnings.append(msg)
         warnings.warn(msg, stacklevel=3)
+    blurs = [b for b in blurs if b is not None]
+    if blurs:
+        stats.edge_blur_m = float(np.median(blurs)) * model.gsd_m
+        if stats.edge_blur_m >= BLURRED_FOR_VEHICLES_M:
+            msg = (f"{reader.path}: edges blurred over about {stats.edge_blur_m:.1f} m on the ground; vehicles are "
+                   f"under-counted on images this blurred (docs/model-card.md, working range)")
+            stats.warnings.append(msg)
+            warnings.warn(msg, stacklevel=3)
     detections = _to_detections(merged, grid, reader.src, image_id, model)
     stats.seconds_total = time.perf_counter() - t_start
     return detections, grid, stats
+
+
+def _middle(arr: np.ndarray, side: int = BLUR_CROP_PX) -> np.ndarray:
+    """The central side x side pixels of a (C, H, W) tile (all of a smaller one)."""
+    r0, c0 = max(0, (arr.shape[1] - side) // 2), max(0, (arr.shape[2] - side) // 2)
+    return arr[:, r0:r0 + side, c0:c0 + side]
 
 
 def _to_detections(dets: RawDetections, grid: SceneGrid, src, image_id: str, model: DetectionModel) -> list[Detection]:
