@@ -153,7 +153,7 @@ def show_misses(preds: dict, truths: dict, cls: str, thr: float) -> None:
             print(f"{key}: false {det.type} score {det.score:.2f} on true {t[j].type} IoU {iou[i, j]:.2f}")
 
 
-def ap50_by_gsd(preds: dict, truths: dict, thr: float, scenes: int) -> dict[str, dict[str, float]]:
+def ap50_by_gsd(preds: dict, truths: dict, thr: float) -> dict[str, dict[str, float]]:
     """AP50 per class on the images of each GSD (keys "scene:stem")."""
     out = {}
     for gsd in GSDS:
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.show_misses:
         show_misses(preds, truths, args.show_misses, thr)
     scores = evaluate(preds, truths, score_threshold=thr)
-    scores["ap50_by_gsd"] = ap50_by_gsd(preds, truths, thr, args.scenes)
+    scores["ap50_by_gsd"] = ap50_by_gsd(preds, truths, thr)
     scores["model"] = f"{model.info.model_id} {model.info.version}"
     scores["scenes"] = args.scenes
     scores["gsds_m"] = list(GSDS)
