@@ -490,3 +490,51 @@ def test_numbered_random_scenes_show_every_kind_at_every_gsd():
     seen = [gsd_and_kind_of_scene(i, gsds) for i in range(3 * len(gsds))]
     assert set(seen) == {(g, k) for g in gsds for k in ("airbase", "naval_base")}
     assert [k for _, k in seen].count("airbase") == 2 * len(gsds)
+
+
+def _gray(path: Path) -> np.ndarray:
+    with rasterio.open(path) as ds:
+        return ds.read([1, 2, 3]).astype(np.float32).mean(axis=0)
+
+
+def test_cloud_opacity_follows_the_rendered_cloud_and_hides_what_is_under_it(tmp_path):
+    from sitewatch.simulate.plan import plan_scenario
+    from sitewatch.simulate.render.nuisance import _clouds, _date_rng, cloud_opacity_at
+    from sitewatch.simulate.truth import HIDDEN_BY_CLOUD
+
+    # two dates with nothing changed, the sun overhead (a cloud's shadow lies under it), no
+    # other nuisance; the second under heavy cloud
+    doc = json.loads(json.dumps(SMALL))
+    site = doc["sites"][0]
+    site["dates"] = [{"date": "2024-12-05", "conditions": dict(OVERHEAD)},
+                     {"date": "2024-12-06", "conditions": {**OVERHEAD, "cloud_cover": 0.85}}]
+    # the sampler reads the very field the renderer lays down
+    spec = plan_scenario(doc)[0].dates[1].spec
+    g = spec.site.grid
+    cloud, _ = _clouds((g.height_px, g.width_px), spec, _date_rng(spec))
+    rng = np.random.default_rng(1)
+    cols, rows = rng.uniform(0, g.width_px, 2000), rng.uniform(0, g.height_px, 2000)
+    sampled = cloud_opacity_at(spec, cols, rows)
+    assert np.abs(sampled - cloud[rows.astype(int), cols.astype(int)]).max() < 0.02
+    assert cloud.max() > 0.8 and (cloud == 0).mean() > 0.05  # dense cores and clear ground both
+    # each object's contrast under the cloud is what its truth opacity says is left of it
+    result = simulate_scenario(doc, tmp_path / "out")
+    clear, cloudy = (_gray(p) for p in result.images)
+    features = json.loads(result.truths[1].read_text())["features"]
+    hidden = 0
+    for f in features:
+        p = f["properties"]
+        mask = np.zeros(clear.shape, np.uint8)
+        cv2.fillPoly(mask, [np.round((np.asarray(p["pixel_polygon"]) - 0.5) * 16).astype(np.int32)], 1, shift=4)
+        inside = mask.astype(bool)
+        a = p["cloud_opacity"]
+        left = float(cloudy[inside].std() / clear[inside].std())
+        # cloud darkens and veils it; its shadow lies under it. Small items at a cloud's edge
+        # see the veil vary across them, hence the loose tolerance.
+        assert left == pytest.approx((1 - a) * (1 - 0.45 * a / 0.95), abs=0.2), (f["id"], a)
+        if a >= HIDDEN_BY_CLOUD:
+            assert left < 0.25, f["id"]  # under a quarter of its contrast shows
+        assert p["difficult"] == (a >= HIDDEN_BY_CLOUD or p["in_frame"] < 0.5)
+        hidden += a >= HIDDEN_BY_CLOUD
+    assert 0 < hidden < len(features)  # this seed hides some objects and not others
+    assert all(f["properties"]["cloud_opacity"] == 0 for f in json.loads(result.truths[0].read_text())["features"])

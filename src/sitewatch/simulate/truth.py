@@ -11,7 +11,10 @@ feature per object, with the site CRS recorded beside it:
   `wings_swept`, `center_site_crs`, `site_crs_polygon` (where the object truly is), and
   `pixel_polygon` (where it appears in the image, misregistration included: the label a
   detector should be trained against), `in_frame` (the share of that polygon inside the
-  image) and `difficult` (less than half in frame).
+  image), `cloud_opacity` (the mean opacity of the cloud over it, 0 clear to 0.95) and
+  `difficult` (less than half in frame, or under cloud of HIDDEN_BY_CLOUD or more: too little
+  of the object shows through for anyone to find it; evaluation neither asks for it nor
+  counts finding it as false).
 
 Misregistration: a ground point at true pixel p (continuous (col, row), origin at the
 top-left corner of the top-left pixel) appears at R(p - c) + c + shift, with c the image
@@ -40,12 +43,16 @@ from shapely.geometry import box as shapely_box
 from sitewatch.domain import OrientedBox, SiteGrid
 from sitewatch.errors import InputError
 from sitewatch.simulate.plan import Change, DatePlan, SitePlan
-from sitewatch.simulate.scene import Conditions, PlacedObject
+from sitewatch.simulate.render.nuisance import cloud_opacity_at
+from sitewatch.simulate.scene import Conditions, PlacedObject, SceneSpec
 
 TRUTH_VERSION = 1
 LONLAT_DECIMALS = 9  # about 0.1 mm
 METRE_DECIMALS = 4
 PIXEL_DECIMALS = 4
+# Cloud of this opacity leaves under a quarter of an object's contrast, brightened and grey:
+# an analyst could not count what is under it, so the truth marks it difficult.
+HIDDEN_BY_CLOUD = 0.75
 
 
 def apparent_pixels(grid: SiteGrid, conditions: Conditions, cols: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -77,6 +84,20 @@ def in_frame_fraction(ring_px: np.ndarray, width_px: int, height_px: int) -> flo
     if poly.area <= 0:
         return 0.0
     return float(poly.intersection(shapely_box(0.0, 0.0, float(width_px), float(height_px))).area / poly.area)
+
+
+def cloud_over(spec: SceneSpec, cols: np.ndarray, rows: np.ndarray) -> float:
+    """Mean cloud opacity over an object whose four corners are at true pixels (cols, rows),
+    sampled on a 5 x 5 lattice spanning it."""
+    if spec.conditions.cloud_cover <= 0:
+        return 0.0
+    u = np.linspace(0.05, 0.95, 5)
+    a, b = np.meshgrid(u, u)
+    # bilinear blend of the corners (0, 1, 2, 3 around the ring)
+    w = [(1 - a) * (1 - b), a * (1 - b), a * b, (1 - a) * b]
+    c = sum(wk * ck for wk, ck in zip(w, cols))
+    r = sum(wk * rk for wk, rk in zip(w, rows))
+    return float(cloud_opacity_at(spec, c.ravel(), r.ravel()).mean())
 
 
 def _conditions_dict(c: Conditions, grid: SiteGrid) -> dict[str, Any]:
@@ -121,6 +142,7 @@ def image_truth(plan: SitePlan, date: DatePlan, image_name: str) -> dict[str, An
         acol, arow = apparent_pixels(grid, cond, cols, rows)
         lonlat = _r(zip(lon, lat), LONLAT_DECIMALS)
         in_frame = round(in_frame_fraction(np.stack([acol, arow], axis=1), grid.width_px, grid.height_px), 4)
+        cloud = round(cloud_over(date.spec, cols, rows), 3)
         features.append({
             "type": "Feature",
             "id": o.track_id,
@@ -140,8 +162,9 @@ def image_truth(plan: SitePlan, date: DatePlan, image_name: str) -> dict[str, An
                 "site_crs_polygon": _r(ring, METRE_DECIMALS),
                 "pixel_polygon": _r(zip(acol, arow), PIXEL_DECIMALS),
                 "in_frame": in_frame,
-                # DOTA's sense: evaluation ignores it (less than half of it is in the image)
-                "difficult": in_frame < 0.5,
+                "cloud_opacity": cloud,
+                # DOTA's sense: evaluation ignores it
+                "difficult": in_frame < 0.5 or cloud >= HIDDEN_BY_CLOUD,
             },
         })
     return {

@@ -26,11 +26,16 @@ def misregistration_matrix(shape: tuple[int, int], shift_px: tuple[float, float]
 HAZE_COLOUR = np.array([198.0, 204.0, 214.0], np.float32)  # a bright, slightly blue veil
 CLOUD_COLOUR = np.array([238.0, 238.0, 242.0], np.float32)
 CLOUD_HEIGHT_M = 600.0  # low cumulus; sets how far a cloud's shadow lies from the cloud
+CLOUD_STEP = 8  # px of the image per cell of the cloud field
+CLOUD_MAX_OPACITY = 0.95  # the densest cloud still lets a trace of the ground through
 
 
-def _clouds(shape: tuple[int, int], spec: SceneSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Soft-edged clouds covering about cloud_cover of the image, and their shadows, which
-    lie CLOUD_HEIGHT_M / tan(elevation) away from the sun: (cloud opacity, shadow)."""
+def _cloud_field(shape: tuple[int, int], spec: SceneSpec,
+                 rng: np.random.Generator) -> tuple[np.ndarray, int, int, float, float]:
+    """The clouds of one date as a low-resolution density field over the image grown by the
+    shadow offset: (field, pad rows, pad cols, shadow offset in columns, in rows). A cell
+    of the field is CLOUD_STEP px; field[pad_r + r / CLOUD_STEP, pad_c + c / CLOUD_STEP]
+    is the density over image pixel (c, r) before the 0.95 cap."""
     c = spec.conditions
     g = spec.site.grid
     h, w = shape
@@ -38,9 +43,7 @@ def _clouds(shape: tuple[int, int], spec: SceneSpec, rng: np.random.Generator) -
     off_m = CLOUD_HEIGHT_M / math.tan(math.radians(el)) if el < 89.9 else 0.0
     a = math.radians(c.sun_azimuth_deg)
     dcol, drow = -math.sin(a) * off_m / g.gsd_m, math.cos(a) * off_m / g.gsd_m
-    # One low-resolution field over the image grown by the shadow offset; the cloud and its
-    # shadow are two crops of it.
-    step = 8
+    step = CLOUD_STEP
     pad_c, pad_r = int(abs(dcol)) // step + 2, int(abs(drow)) // step + 2
     lh, lw = h // step + 2 * pad_r + 2, w // step + 2 * pad_c + 2
     cell = max(220.0 / (g.gsd_m * step), 1.0)  # cloud cells about 220 m across
@@ -53,8 +56,16 @@ def _clouds(shape: tuple[int, int], spec: SceneSpec, rng: np.random.Generator) -
     own = lo[pad_r:pad_r + h // step + 1, pad_c:pad_c + w // step + 1]
     thr = float(np.quantile(own, 1.0 - min(max(c.cloud_cover, 0.0), 1.0)))
     # Density rises over a wide band above the threshold: thin wispy edges, dense cores.
-    soft = np.clip((lo - thr) / 0.9, 0.0, 1.0)
-    soft = np.sqrt(soft)
+    soft = np.sqrt(np.clip((lo - thr) / 0.9, 0.0, 1.0))
+    return soft, pad_r, pad_c, dcol, drow
+
+
+def _clouds(shape: tuple[int, int], spec: SceneSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Soft-edged clouds covering about cloud_cover of the image, and their shadows, which
+    lie CLOUD_HEIGHT_M / tan(elevation) away from the sun: (cloud opacity, shadow)."""
+    h, w = shape
+    step = CLOUD_STEP
+    soft, pad_r, pad_c, dcol, drow = _cloud_field(shape, spec, rng)
 
     def crop(dc: float, dr: float) -> np.ndarray:
         r0, c0 = pad_r + int(round(dr / step)), pad_c + int(round(dc / step))
@@ -64,8 +75,27 @@ def _clouds(shape: tuple[int, int], spec: SceneSpec, rng: np.random.Generator) -
 
     shadow = crop(-dcol, -drow)  # the cloud over p shades p + offset, so p is shaded by p - offset
     cloud = crop(0.0, 0.0)
-    cloud *= np.float32(0.95)
+    cloud *= np.float32(CLOUD_MAX_OPACITY)
     return cloud, shadow
+
+
+def cloud_opacity_at(spec: SceneSpec, cols: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The cloud opacity (0 clear .. 0.95) that `render_scene` lays over the given true pixel
+    positions (continuous, origin at the top-left corner) of this date's image, without
+    drawing the image: the same random draws as `apply_conditions`, sampled as its
+    full-resolution resize would be. Zeros where the date has no cloud."""
+    cols, rows = np.asarray(cols, float), np.asarray(rows, float)
+    if spec.conditions.cloud_cover <= 0:
+        return np.zeros(np.broadcast(cols, rows).shape)
+    from scipy.ndimage import map_coordinates
+
+    g = spec.site.grid
+    soft, pad_r, pad_c, _, _ = _cloud_field((g.height_px, g.width_px), spec, _date_rng(spec))
+    # cv2's linear resize by CLOUD_STEP reads source (x + 0.5) / step - 0.5 for pixel x,
+    # and pixel x covers [x, x + 1), so a continuous position p reads p / step - 0.5.
+    r = pad_r + np.floor(rows) / CLOUD_STEP + (0.5 / CLOUD_STEP - 0.5)
+    c = pad_c + np.floor(cols) / CLOUD_STEP + (0.5 / CLOUD_STEP - 0.5)
+    return CLOUD_MAX_OPACITY * map_coordinates(soft, [r, c], order=1, mode="nearest")
 
 
 def _haze(shape: tuple[int, int], spec: SceneSpec, rng: np.random.Generator) -> np.ndarray:
@@ -116,9 +146,14 @@ def _pansharpen_bleed(img: np.ndarray, sigma: float) -> None:
     cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB, dst=img)
 
 
+def _date_rng(spec: SceneSpec) -> np.random.Generator:
+    """The nuisances' random stream; the clouds are its first draws (`cloud_opacity_at`)."""
+    return np.random.default_rng([spec.date_seed, 0xDA7E])
+
+
 def apply_conditions(img: np.ndarray, spec: SceneSpec) -> np.ndarray:
     c = spec.conditions
-    rng = np.random.default_rng([spec.date_seed, 0xDA7E])
+    rng = _date_rng(spec)
     h, w = img.shape[:2]
     _atmosphere(img, spec, rng)
     M = misregistration_matrix((h, w), c.shift_px, c.rotation_deg)
