@@ -93,12 +93,28 @@ def show_errors(seed: int, score) -> None:
         print(f"seed {seed}: missed {t.kind} {t.type} at ({t.x:.0f}, {t.y:.0f}), {t.before_image} -> {t.after_image}")
 
 
+def _with_edge_blur(sim):
+    """Scenes cached before looks carried their edge blur get it measured now, from the
+    same aligned pixels `change.looks.site_looks` measures it on."""
+    from dataclasses import replace
+
+    from sitewatch.geo.sharpness import sampled_edge_blur_px
+
+    if all(lk.edge_blur_m is not None for lk in sim.looks):
+        return sim
+    looks = []
+    for lk in sim.looks:
+        px = sampled_edge_blur_px(sim.pixels[lk.image.id])
+        looks.append(replace(lk, edge_blur_m=None if px is None else px * sim.site.grid.gsd_m))
+    return replace(sim, looks=looks)
+
+
 def load_scene(seed: int, kind: str, model, cache: Path | None):
     """The scene of `seed`, rendered, aligned and detected (from `cache` when it is there)."""
     tag = "noise" if model is None else f"{model.info.model_id}-{model.info.version}"
     path = None if cache is None else cache / f"scene-{seed}-{tag}.pkl"
     if path is not None and path.exists():
-        return pickle.loads(path.read_bytes())
+        return _with_edge_blur(pickle.loads(path.read_bytes()))
     scenario = random_scenario(seed, kind=kind, n_dates=3, size_px=1024, change_rate=0.35)
     with tempfile.TemporaryDirectory() as tmp:
         sim = simulated_site(scenario, tmp, NOISE if model is None else None, model=model,

@@ -195,3 +195,17 @@ def test_a_departure_and_an_arrival_of_one_type_between_two_looks_count_as_one_c
     assert changes_on_the_ground([su_gone, su_came, ka_gone], looks) == 2
     assert changes_on_the_ground([su_gone, ev("arrived", first(1, "Ka-52"))], looks) == 2
     assert changes_on_the_ground([su_gone, ev("arrived", first(2, "Su-24M"))], looks) == 2  # a later interval
+
+
+def test_a_blurred_image_becomes_a_caveat_with_its_date():
+    from dataclasses import replace
+
+    from sitewatch.geo.sharpness import BLURRED_FOR_VEHICLES_M
+
+    base = baseline()
+    looks = _looks(base, base, base)
+    looks[1] = replace(looks[1], edge_blur_m=BLURRED_FOR_VEHICLES_M + 0.2)
+    looks[2] = replace(looks[2], edge_blur_m=BLURRED_FOR_VEHICLES_M - 0.2)
+    a = _judge(looks).assessment
+    blurred = [c for c in a.caveats if "blurred" in c]
+    assert len(blurred) == 1 and "04 Dec 2024" in blurred[0] and "0.9 m" in blurred[0], a.caveats

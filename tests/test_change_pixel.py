@@ -239,3 +239,19 @@ def test_the_pipeline_takes_a_sure_new_name_on_unchanged_pixels_for_another_airc
 
     assert events(0.8) == []
     assert events(0.99) == [("arrived", "Su-34"), ("departed", "Su-24M")]
+
+
+def test_the_veil_over_a_place_tells_cloud_that_hides_it_from_haze_and_clear_ground():
+    from sitewatch.change.footprint import OBSCURED_AT, veil_over
+
+    before = _scene(135, 50, 0.0, (1.0, 1.0, 1.0), (0, 0), seed=1)
+    cloudy = _cloud_and_its_shadow(_scene(140, 48, 0.0, (1.0, 1.0, 1.0), (0.2, -0.1), seed=2))
+    hazy = _scene(140, 48, 0.3, (1.05, 1.0, 0.95), (0.2, -0.1), seed=2)
+    under = OrientedBox(*GRID.to_map(230, 260), 4.5, 1.8, 0.0)  # a car beside the road, under the cloud's core
+    # 20 px from the core of a cloud 0.8 opaque there: 0.72 opaque over the car
+    assert veil_over(before, cloudy, GRID, under) == pytest.approx(0.72, abs=0.08)
+    assert veil_over(before, cloudy, GRID, under) >= OBSCURED_AT
+    assert veil_over(cloudy, before, GRID, under) == 0.0  # the clear date is not the veiled one
+    assert veil_over(before, cloudy, GRID, AIRCRAFT) < 0.1  # 300 px from the cloud: clear
+    # haze over the whole scene (0.3 towards 225 DN) veils every place a little, none enough
+    assert 0.1 < veil_over(before, hazy, GRID, under) < OBSCURED_AT

@@ -36,3 +36,16 @@ def test_sharper_reads_sharper_and_flat_reads_nothing():
     assert edge_blur_px(np.full((64, 64), 7.0)) is None
     with pytest.raises(ValueError, match="2-D"):
         edge_blur_px(np.zeros((4, 4, 3)))
+
+
+def test_sampled_estimate_reads_a_large_image_and_skips_crops_beyond_the_data():
+    from sitewatch.geo.sharpness import sampled_edge_blur_px
+
+    tiles = np.block([[_blocks(s) for s in range(k, k + 3)] for k in (0, 3, 6)])  # 1536 px a side
+    rgb = np.repeat(cv2.GaussianBlur(tiles, (0, 0), 2.0)[..., None], 3, axis=2) + 10.0  # no zero pixel
+    assert sampled_edge_blur_px(rgb) == pytest.approx(np.hypot(2.0, SHARP_STEP_PX), rel=0.12)
+    # the data covers the left half only: a crop reaching the cut would read its edge (sharp)
+    cut = rgb.copy()
+    cut[:, 700:] = 0
+    assert sampled_edge_blur_px(cut) == pytest.approx(np.hypot(2.0, SHARP_STEP_PX), rel=0.12)
+    assert sampled_edge_blur_px(np.zeros((600, 600, 3))) is None

@@ -508,3 +508,83 @@ def test_a_state_read_back_and_forth_with_the_middle_least_sure_is_a_misreading(
     sure = track(SITE, looks(0.95)).events
     assert [e.kind for e in sure] == ["state_changed", "state_changed"]
     assert all(e.confidence >= MODERATE for e in sure)
+
+
+def test_an_item_first_seen_as_cloud_clears_is_not_claimed_as_an_arrival():
+    """An An-124 stands through all three dates, but cloud hides its place on date 0, so it
+    is detected from date 1 on, and the pixels there changed between 0 and 1 (the cloud
+    left). Whether it arrived cannot be told: no arrival of moderate confidence, and the
+    note says why. Without the cloud the same evidence is an arrival."""
+    an = _det(X0 + 1100, Y1 - 500, "An-124")
+    looks = [Look(_image(0), ()), Look(_image(1), (an,)), Look(_image(2), (an,))]
+
+    def change(event, before_id, after_id):
+        return 1.0 if (before_id, after_id) == ("testbase-d0", "testbase-d1") else 0.0
+
+    def veil(cloudy: bool):
+        return lambda event, hidden_id, other_id: 0.9 if cloudy and hidden_id == "testbase-d0" else 0.0
+
+    clear = track(SITE, looks)
+    corroborate_all(clear, change, veil(False))
+    [arr] = clear.events
+    assert arr.kind == "arrived" and arr.confidence >= MODERATE
+    cloudy = track(SITE, looks)
+    corroborate_all(cloudy, change, veil(True))
+    [arr] = cloudy.events
+    assert arr.kind == "arrived" and arr.confidence < MODERATE
+    assert "under cloud on the date before" in arr.note
+
+
+def test_a_departure_into_cloud_is_not_claimed():
+    """ka0 is not detected from date 1 on. Clear dates: a departure. Its place under cloud
+    on date 1 and clear on date 2: the departure rests on date 2. Under cloud on both
+    later dates: nothing says it left."""
+    looks = _ka0_gone_from_date_1()
+    ka0 = (X0 + 250, Y1 - 950)
+
+    def at_ka0(event):
+        return abs(event.before.box.cx - ka0[0]) < 2 and abs(event.before.box.cy - ka0[1]) < 2
+
+    def veil(cloudy_dates):
+        return lambda event, hidden_id, other_id: 0.9 if at_ka0(event) and hidden_id in cloudy_dates else 0.0
+
+    def change(event, before_id, after_id):
+        return 1.0
+
+    res = track(SITE, looks)
+    corroborate_all(res, change, veil(()))
+    [dep] = res.events
+    assert dep.kind == "departed" and dep.confidence >= MODERATE
+    # cloud on date 1 only: date 2, clear, shows it gone, so it left between 0 and 2; the
+    # departure is dated to the interval that ends on the clear date
+    res = track(SITE, looks)
+    corroborate_all(res, change, veil(("testbase-d1",)))
+    [dep] = res.events
+    assert dep.confidence >= MODERATE and res.pairs[dep.id] == ("testbase-d1", "testbase-d2")
+    assert "under cloud on the date after" in dep.note
+    # cloud on both later dates: nothing shows it gone
+    res = track(SITE, looks)
+    corroborate_all(res, change, veil(("testbase-d1", "testbase-d2")))
+    [dep] = res.events
+    assert dep.confidence < MODERATE and "under cloud on the date after" in dep.note
+
+
+def test_a_vehicle_gone_on_a_blurred_image_is_not_claimed_as_a_departure():
+    """A car and an An-124 seen on two clear dates and missing from the third, whose image
+    is blurred past what vehicles survive: the car's absence may be the detector's, the
+    aircraft's is not. On a sharp third image both departures stand."""
+    from sitewatch.change.tracking import discount_blurred_looks
+    from sitewatch.geo.sharpness import BLURRED_FOR_VEHICLES_M
+
+    car, an = _det(X0 + 300, Y1 - 300), _det(X0 + 1100, Y1 - 500, "An-124")
+    for blur, car_claimed in ((0.4, True), (BLURRED_FOR_VEHICLES_M + 0.2, False)):
+        looks = [Look(_image(0), (car, an), edge_blur_m=0.3), Look(_image(1), (car, an), edge_blur_m=0.3),
+                 Look(_image(2), (), edge_blur_m=blur)]
+        res = track(SITE, looks)
+        corroborate_all(res, lambda event, b, a: 0.8)
+        discount_blurred_looks(res, looks)
+        by_cls = {e.cls: e for e in res.events}
+        assert set(by_cls) == {"vehicle", "aircraft"} and all(e.kind == "departed" for e in res.events)
+        assert by_cls["aircraft"].confidence >= MODERATE
+        assert (by_cls["vehicle"].confidence >= MODERATE) == car_claimed
+        assert ("blurred" in by_cls["vehicle"].note) != car_claimed

@@ -20,10 +20,10 @@ import numpy as np
 
 from sitewatch.assess.posture import Judgement, assess, pixel_window
 from sitewatch.change.events import NO_EVIDENCE
-from sitewatch.change.footprint import box_change, radiometric_match
+from sitewatch.change.footprint import OBSCURED_AT, box_change, radiometric_match, veil_over
 from sitewatch.change.matching import MatchParams, replacement_evidence
 from sitewatch.change.pixel import ChangedThroughout, change_regions
-from sitewatch.change.tracking import Look, TrackingResult, corroborate_all, track
+from sitewatch.change.tracking import Look, TrackingResult, corroborate_all, discount_blurred_looks, track
 from sitewatch.domain import ChangeRegion, Evidence, Site
 from sitewatch.report.html import ReportFiles, ReportInput, write_report
 
@@ -67,12 +67,19 @@ def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | N
     by_image = {lk.image.id: lk.detections for lk in looks}
     params = MatchParams()
 
+    def veiled(det, hidden_id: str, other_id: str) -> float:
+        if hidden_id not in pixels or other_id not in pixels:
+            return 0.0
+        return veil_over(pixels[other_id], pixels[hidden_id], site.grid, det.box)
+
     def changed(det, before_id: str, after_id: str) -> float:
         if before_id not in pixels or after_id not in pixels:
             return NO_EVIDENCE  # no pixels: neither support nor contradiction
         key = (before_id, after_id)
         if key not in radiometry:
             radiometry[key] = radiometric_match(pixels[before_id], pixels[after_id])
+        if max(veiled(det, before_id, after_id), veiled(det, after_id, before_id)) >= OBSCURED_AT:
+            return NO_EVIDENCE  # cloud over the place on one date: its pixels tell nothing
         seen = box_change(pixels[before_id], pixels[after_id], site.grid, det.box, radiometry[key],
                           cross=det.cls == "aircraft")
         # A similar item in the same spot changes few pixels; a sure, different name on the
@@ -87,7 +94,11 @@ def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | N
         def change_at(event, before_id, after_id):
             return changed(event.after if event.kind == "arrived" else event.before, before_id, after_id)
 
-        corroborate_all(result, change_at)
+        def veil_at(event, hidden_id, other_id):
+            return veiled(event.after if event.kind == "arrived" else event.before, hidden_id, other_id)
+
+        corroborate_all(result, change_at, veil_at)
+        discount_blurred_looks(result, looks)
         for a, b in zip(looks, looks[1:]):
             if a.image.id in pixels and b.image.id in pixels:
                 objects = list(a.detections) + list(b.detections)

@@ -17,6 +17,7 @@ from sitewatch.assess.rules import Indicator, Rules, Where, load_rules
 from sitewatch.change.tracking import Look
 from sitewatch.change.zones import plural, type_label
 from sitewatch.domain import Assessment, ChangeRegion, Detection, Event, Evidence, PixelWindow, Site, SiteGrid
+from sitewatch.geo.sharpness import BLURRED_FOR_VEHICLES_M
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,9 @@ def assess(site: Site, looks: Sequence[Look], events: Sequence[Event], regions: 
     for before_id, after_id in incomparable:
         caveats.append(rules.caveats.changed_throughout.format(before=dates.get(before_id, before_id),
                                                                after=dates.get(after_id, after_id)))
+    for lk in looks:
+        if lk.edge_blur_m is not None and lk.edge_blur_m >= BLURRED_FOR_VEHICLES_M:
+            caveats.append(rules.caveats.blurred.format(date=dates[lk.image.id], blur_m=lk.edge_blur_m))
     if len(looks) < 2:
         when = looks[0].image.acquired if looks else None
         reason = (f"only one usable image of {site.name} ({looks[0].image.id}); a change needs two dates"

@@ -72,6 +72,8 @@ class Caveats(_Strict):
     low_quality: str = ""
     changed_throughout: str = ("The images of {before} and {after} differ throughout; pixel change "
                                "between them was not assessed.")
+    blurred: str = ("The image of {date} is blurred (its sharpest edges spread over about {blur_m:.1f} m): "
+                    "vehicles are under-counted on it.")
 
 
 class Rules(_Strict):
@@ -99,11 +101,14 @@ def _check_vocabulary(rules: Rules, source: str) -> None:
                 raise InputError(source, f"indicators.{name}.{field}: unknown {', '.join(map(repr, bad))}")
         if ind.kind == "events" and not ind.events:
             raise InputError(source, f"indicators.{name}.events: an events indicator must list event kinds")
-    try:
-        rules.caveats.changed_throughout.format(before="1 Dec 2024", after="5 Dec 2024")
-    except (KeyError, IndexError, ValueError) as exc:
-        raise InputError(source, f"caveats.changed_throughout: only {{before}} and {{after}} may be filled in "
-                                 f"({exc!r})") from None
+    for name, text, fields in (("changed_throughout", rules.caveats.changed_throughout,
+                                {"before": "1 Dec 2024", "after": "5 Dec 2024"}),
+                               ("blurred", rules.caveats.blurred, {"date": "1 Dec 2024", "blur_m": 0.9})):
+        try:
+            text.format(**fields)
+        except (KeyError, IndexError, ValueError) as exc:
+            names = " and ".join(f"{{{f}}}" for f in fields)
+            raise InputError(source, f"caveats.{name}: only {names} may be filled in ({exc!r})") from None
 
 
 def load_rules(path: str | Path | None = None) -> Rules:

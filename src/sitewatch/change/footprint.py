@@ -87,6 +87,49 @@ def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Orien
     return float(1.0 / (1.0 + np.exp(-float(m.as_vector() @ BOX_CHECK_WEIGHTS))))
 
 
+# A veil this thick over an item's place (cloud, most often) hides it: what the pixels and
+# the detector say of that date there is no evidence. Simulated vehicles are found a third
+# of the time already under cloud of 0.3 to 0.5 (bench/eval_sim.py, session 13); aircraft
+# still under 0.7.
+OBSCURED_AT = 0.5
+
+
+def veil_over(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: OrientedBox) -> float:
+    """How thick a bright veil (cloud, most often) lies over `after` around a box's place
+    compared with `before`, in [0, 1]: the share of the way the median luminance of the
+    ground around the box (the item itself left out) moved from `before` towards
+    AIRLIGHT_DN. 0 where `after` is no brighter there, and where the box lies off the grid
+    or a date lacks data around it.
+
+    Deliberately not matched to the scene first: a cloud lifts the scene's own statistics,
+    so a global match would hide part of it. Haze and colour balance, which differ between
+    dates scene-wide, move this by up to about 0.35 on simulated dates; cloud that hides an
+    item (0.75 opacity) by 0.7 or more."""
+    margin = max(2.0, 0.25 * box.width)
+    reach = margin + max(CONTEXT_M, 0.5 * box.width)
+    grown = OrientedBox(box.cx, box.cy, box.length + 2 * margin, box.width + 2 * margin, box.heading_deg)
+    context = OrientedBox(box.cx, box.cy, box.length + 2 * reach, box.width + 2 * reach, box.heading_deg)
+    pts = np.array([grid.to_pixel(x, y) for x, y in context.corners()])
+    c0, r0 = np.maximum(np.floor(pts.min(axis=0)).astype(int), 0)
+    c1, r1 = np.minimum(np.ceil(pts.max(axis=0)).astype(int), [grid.width_px, grid.height_px])
+    if c1 - c0 < 3 or r1 - r0 < 3:
+        return 0.0
+    ring = np.zeros((r1 - r0, c1 - c0), np.uint8)
+    cv2.fillPoly(ring, [np.round(pts - [c0, r0]).astype(np.int32)], 1)
+    item = np.array([grid.to_pixel(x, y) for x, y in grown.corners()])
+    cv2.fillPoly(ring, [np.round(item - [c0, r0]).astype(np.int32)], 0)
+    a = _to_float(before[r0:r1, c0:c1])
+    b = _to_float(after[r0:r1, c0:c1])
+    ground = ring.astype(bool) & (a.max(axis=2) > 0) & (b.max(axis=2) > 0)
+    if ground.sum() < 16:
+        return 0.0
+    la = float(np.median(a[ground].mean(axis=1)))
+    lb = float(np.median(b[ground].mean(axis=1)))
+    if la >= AIRLIGHT_DN - 10.0:
+        return 0.0  # bright ground already: a veil cannot be told from it
+    return float(np.clip((lb - la) / (AIRLIGHT_DN - la), 0.0, 1.0))
+
+
 def box_measures(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: OrientedBox,
                  radiometry: tuple[np.ndarray, np.ndarray] | None = None,
                  cross: bool = False) -> BoxMeasures | None:

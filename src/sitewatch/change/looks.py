@@ -18,6 +18,7 @@ import numpy as np
 from sitewatch.change.tracking import Look
 from sitewatch.domain import Detection, Image, OrientedBox, Site, SiteGrid
 from sitewatch.errors import CatalogError
+from sitewatch.geo.sharpness import sampled_edge_blur_px
 from sitewatch.store import Catalog, alignments_for_site, detections_for_image, images_for_site
 from sitewatch.store.records import AlignmentResult
 
@@ -88,9 +89,12 @@ def site_looks(catalog: Catalog, site: Site, with_pixels: bool = True) -> tuple[
             out.excluded.append(f"{img.id} ({img.acquired:%Y-%m-%d}) could not be aligned: {a.reason}")
             continue
         dets = to_reference_frame(detections_for_image(catalog, img.id), a, site.grid)
-        out.looks.append(Look(img, tuple(dets), look_quality(img, a)))
+        blur_m = None
         if with_pixels:
             pixels[img.id] = read_site_pixels(img, a, site.grid)
+            blur_px = sampled_edge_blur_px(pixels[img.id])
+            blur_m = None if blur_px is None else blur_px * site.grid.gsd_m
+        out.looks.append(Look(img, tuple(dets), look_quality(img, a), blur_m))
     return out, pixels
 
 

@@ -18,8 +18,14 @@ from dataclasses import dataclass, field, replace
 from sitewatch.change import events as ev
 from sitewatch.change.matching import (MatchParams, match, same_or_unnamed_type, state_change_of_one_item,
                                        stay_distance)
+from sitewatch.change.footprint import OBSCURED_AT
 from sitewatch.change.zones import zone_of
+from sitewatch.geo.sharpness import BLURRED_FOR_VEHICLES_M
 from sitewatch.domain import Detection, Event, Image, Site, Track
+
+
+# The classes whose count falls on blurred images (docs/model-card.md, working range).
+BLUR_SHY_CLASSES = ("vehicle",)
 
 
 @dataclass(frozen=True)
@@ -27,12 +33,14 @@ class Look:
     """One image of a site, aligned on the site grid, and what the detector found in it.
 
     quality in [0, 1] folds alignment quality and cloud into one figure; 1 is a clean,
-    well-aligned image.
+    well-aligned image. edge_blur_m: how blurred the image is on the ground (the blur of
+    its sharpest edges, `geo.sharpness`), None where not measured.
     """
 
     image: Image
     detections: tuple[Detection, ...]
     quality: float = 1.0
+    edge_blur_m: float | None = None
 
 
 @dataclass
@@ -207,11 +215,19 @@ def _best_score(track: Track) -> float:
     return max(d.score for d in track.sightings.values())
 
 
-def corroborate_all(result: TrackingResult, pixel_change: Callable[[Event, str, str], float]) -> None:
+def corroborate_all(result: TrackingResult, pixel_change: Callable[[Event, str, str], float],
+                    veil: Callable[[Event, str, str], float] | None = None) -> None:
     """Weigh every arrival and departure against the pixels (see `events.corroborate`).
 
     pixel_change(event, before_image_id, after_image_id) -> change in [0, 1] under the item's
     box (the new one for an arrival, the old one for a departure).
+
+    veil(event, hidden_image_id, other_image_id) -> how thickly cloud veils the item's place
+    on the first image compared with the second. An arrival whose place was veiled on the
+    date before, or a departure whose place is veiled on the date after, rests on the next
+    clear date beyond the cloudy one (a departure is then dated to the interval that ends
+    there); with none, it says nothing: the item may have stood there unseen
+    (`events.obscured`, low confidence).
 
     An arrival whose place did not change since the date before was already there: when its
     place changed one interval earlier, it arrived then and the detector missed it once, so
@@ -226,6 +242,26 @@ def corroborate_all(result: TrackingResult, pixel_change: Callable[[Event, str, 
         if e.kind not in ("arrived", "departed"):
             continue
         b, a = result.pairs[e.id]
+        seen = _best_score(tracks[e.track_id]) if e.kind == "departed" else None
+        # The date that should show the place empty (the earlier for an arrival, the later
+        # for a departure), and the date that shows the item.
+        empty, shown = (b, a) if e.kind == "arrived" else (a, b)
+        thickness = veil(e, empty, shown) if veil is not None else 0.0
+        if thickness >= OBSCURED_AT:
+            # Cloud there. The nearest clear date beyond the cloudy one stands in for it.
+            k = order[empty] + (-1 if e.kind == "arrived" else 1)
+            beyond = result.image_ids[k] if 0 <= k < len(order) else None
+            if beyond is None or veil(e, beyond, shown) >= OBSCURED_AT:
+                result.events[n] = ev.obscured(e, thickness)
+                continue
+            if e.kind == "departed":
+                result.pairs[e.id] = (a, beyond)
+            e = replace(e, note=f"{e.note}; its place was under cloud on the date "
+                                f"{'before' if e.kind == 'arrived' else 'after'}, so the clear date "
+                                f"{'before that' if e.kind == 'arrived' else 'after that'} was compared")
+            pair = (beyond, a) if e.kind == "arrived" else (b, beyond)
+            result.events[n] = ev.corroborate(e, pixel_change(e, *pair), seen)
+            continue
         change = pixel_change(e, b, a)
         if e.kind == "arrived" and change < ev.CONTRADICTS and order.get(b, 0) >= 1:
             earlier = result.image_ids[order[b] - 1]
@@ -242,9 +278,24 @@ def corroborate_all(result: TrackingResult, pixel_change: Callable[[Event, str, 
                 result.pairs[e.id] = (a, later)
                 e = replace(e, note=f"{e.note}; still there, missed on the date after")
                 change = change_after
-        seen = _best_score(tracks[e.track_id]) if e.kind == "departed" else None
         result.events[n] = ev.corroborate(e, change, seen)
     _rejoin_items_missed_after_a_change(result, redated)
+
+
+def discount_blurred_looks(result: TrackingResult, looks: Sequence[Look],
+                           classes: Sequence[str] = BLUR_SHY_CLASSES) -> None:
+    """Arrivals and departures of `classes` whose empty date (the earlier for an arrival,
+    the later for a departure) is a look blurred past BLURRED_FOR_VEHICLES_M: the detector
+    misses a third of vehicles on such images, so the absence is weak
+    (`events.unseen_on_blur`)."""
+    blur = {lk.image.id: lk.edge_blur_m for lk in looks}
+    for n, e in enumerate(result.events):
+        if e.kind not in ("arrived", "departed") or e.cls not in classes:
+            continue
+        b, a = result.pairs[e.id]
+        m = blur.get(b if e.kind == "arrived" else a)
+        if m is not None and m >= BLURRED_FOR_VEHICLES_M:
+            result.events[n] = ev.unseen_on_blur(e, m)
 
 
 def _rejoin_items_missed_after_a_change(result: TrackingResult, redated: Sequence[str],

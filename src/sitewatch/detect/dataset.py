@@ -163,10 +163,10 @@ def make_scene_chips(seed: int, chip_px: int, model_gsd: float, native_gsd: floa
     roads, buildings, trees and the layout's parking rows, every date of it, each image
     split into 2 x 2 chips. The ground clutter is what the single-object chips lack: it
     teaches the model what is not equipment. Objects are labelled where the image shows
-    them (misregistration included)."""
+    them (misregistration included); those hidden by cloud get no label."""
     from sitewatch.simulate.plan import plan_scenario
     from sitewatch.simulate.random_scenario import random_scenario
-    from sitewatch.simulate.truth import apparent_pixels
+    from sitewatch.simulate.truth import HIDDEN_BY_CLOUD, apparent_pixels, cloud_over
 
     if render is None:
         from sitewatch.simulate.render import render_scene as render
@@ -189,6 +189,9 @@ def make_scene_chips(seed: int, chip_px: int, model_gsd: float, native_gsd: floa
             sun = SunPosition((cond.sun_azimuth_deg + cond.rotation_deg) % 360.0, cond.sun_elevation_deg)
             objects = []
             for o in date.spec.objects:
+                corners = np.asarray(o.box.corners())
+                if cloud_over(date.spec, *g.to_pixel(corners[:, 0], corners[:, 1])) >= HIDDEN_BY_CLOUD:
+                    continue  # nothing of it shows: no label asks the model to see through cloud
                 col, row = g.to_pixel(o.box.cx, o.box.cy)
                 acol, arow = apparent_pixels(g, cond, np.array([col]), np.array([row]))
                 objects.append(ChipObject(o.cls, o.type, o.state, float(acol[0]) * sx, float(arow[0]) * sy,

@@ -35,7 +35,7 @@ from rasterio.warp import transform_bounds
 
 from sitewatch.detect import geometry, tiling
 from sitewatch.detect.model import DetectionModel, RawDetections
-from sitewatch.geo.sharpness import edge_blur_px
+from sitewatch.geo.sharpness import BLURRED_FOR_VEHICLES_M, edge_blur_px
 from sitewatch.domain import Detection, PixelWindow
 from sitewatch.errors import InputError
 
@@ -55,7 +55,6 @@ READER_NICE = 10
 # (bench/eval_blur.py; docs/model-card.md, working range).
 BLUR_SAMPLE_TILES = 4
 BLUR_CROP_PX = 512  # the middle of each such tile
-BLURRED_FOR_VEHICLES_M = 0.7
 
 
 @dataclass
