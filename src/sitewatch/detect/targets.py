@@ -126,26 +126,9 @@ def crop_or_pad(sample: Sample, size: int, rng: np.random.Generator) -> Sample:
                   sample.directed[inside])
 
 
-THIN_CLOUD_SHARE = 0.2  # of training chips get a veil of thin cloud
-THIN_CLOUD_MAX = 0.6  # its densest part: objects stay visible (the truth hides them from 0.75)
-
-
-def thin_cloud(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A veil of thin cloud over an (H, W, 3) float image: a smooth random opacity field
-    (0 to at most THIN_CLOUD_MAX, clear in places), bright grey where dense. Objects under
-    it keep part of their contrast, as under the simulator's cloud edges, where the
-    detector once found only a third of the vehicles (bench/eval_sim.py, session 13)."""
-    h, w = img.shape[:2]
-    cells = int(rng.integers(2, 6))
-    field = cv2.resize(rng.standard_normal((cells, cells)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
-    alpha = np.sqrt(np.clip(field - rng.uniform(-0.8, 0.5), 0.0, None)) * np.float32(rng.uniform(0.25, THIN_CLOUD_MAX))
-    alpha = np.minimum(alpha, THIN_CLOUD_MAX)[..., None]
-    return img * (1.0 - alpha) + np.float32(rng.uniform(215, 245)) * alpha
-
-
 def augment(sample: Sample, rng: np.random.Generator, size: int) -> Sample:
     """Domain randomisation: scale within the GSD tolerance, flips and quarter turns that
-    keep headings consistent, thin cloud, colour, blur, noise, grey."""
+    keep headings consistent, colour, blur, noise, grey."""
     s = rescale(sample, float(rng.uniform(0.93, 1.07)))
     s = crop_or_pad(s, size, rng)
     img, b = s.image, s.boxes.copy()
@@ -163,14 +146,12 @@ def augment(sample: Sample, rng: np.random.Generator, size: int) -> Sample:
         b[:, 4] = b[:, 4] + 90.0
     b[:, 4] = np.mod(b[:, 4], 360.0)
     img = img.astype(np.float32)
-    if rng.random() < THIN_CLOUD_SHARE:
-        img = thin_cloud(img, rng)
     img = img * rng.uniform(0.7, 1.3) + rng.uniform(-30, 30)  # contrast, brightness
     img = img * rng.uniform(0.85, 1.15, 3)[None, None]  # colour balance
     if rng.random() < 0.15:
         img = np.repeat(img.mean(axis=2, keepdims=True), 3, axis=2)  # panchromatic
-    if rng.random() < 0.4:  # up to 2 px: a 0.8 m image blurred by 1.2 of its pixels
-        img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.3, 2.0)))
+    if rng.random() < 0.3:
+        img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.3, 1.5)))
     if rng.random() < 0.5:
         img = img + rng.normal(0, rng.uniform(1, 8), img.shape).astype(np.float32)
     img = np.clip(img, 0, 255).astype(np.uint8)
