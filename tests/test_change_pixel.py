@@ -241,17 +241,45 @@ def test_the_pipeline_takes_a_sure_new_name_on_unchanged_pixels_for_another_airc
     assert events(0.99) == [("arrived", "Su-34"), ("departed", "Su-24M")]
 
 
+def _dense_cloud(img: np.ndarray, opacity: float = 0.8) -> np.ndarray:
+    """A cloud 150 m across whose core, 100 m across, is `opacity` opaque, over (230, 280) px."""
+    yy, xx = np.mgrid[0:N, 0:N]
+    r = np.hypot(xx - 230, yy - 280)
+    a = (opacity * np.clip((150.0 - r) / 50.0, 0.0, 1.0))[..., None]
+    out = (1 - a) * img.astype(np.float32) + a * np.array([238.0, 238.0, 242.0], np.float32)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 def test_the_veil_over_a_place_tells_cloud_that_hides_it_from_haze_and_clear_ground():
     from sitewatch.change.footprint import OBSCURED_AT, veil_over
 
     before = _scene(135, 50, 0.0, (1.0, 1.0, 1.0), (0, 0), seed=1)
-    cloudy = _cloud_and_its_shadow(_scene(140, 48, 0.0, (1.0, 1.0, 1.0), (0.2, -0.1), seed=2))
+    after = _scene(140, 48, 0.0, (1.0, 1.0, 1.0), (0.2, -0.1), seed=2)
     hazy = _scene(140, 48, 0.3, (1.05, 1.0, 0.95), (0.2, -0.1), seed=2)
-    under = OrientedBox(*GRID.to_map(230, 260), 4.5, 1.8, 0.0)  # a car beside the road, under the cloud's core
-    # 20 px from the core of a cloud 0.8 opaque there: 0.72 opaque over the car
-    assert veil_over(before, cloudy, GRID, under) == pytest.approx(0.72, abs=0.08)
-    assert veil_over(before, cloudy, GRID, under) >= OBSCURED_AT
-    assert veil_over(cloudy, before, GRID, under) == 0.0  # the clear date is not the veiled one
-    assert veil_over(before, cloudy, GRID, AIRCRAFT) < 0.1  # 300 px from the cloud: clear
-    # haze over the whole scene (0.3 towards 225 DN) veils every place a little, none enough
+    under = OrientedBox(*GRID.to_map(230, 260), 4.5, 1.8, 0.0)  # a car beside the road, under the core
+    assert veil_over(before, _dense_cloud(after), GRID, under) == pytest.approx(0.8, abs=0.05)
+    assert veil_over(before, _dense_cloud(after, 0.6), GRID, under) == pytest.approx(0.6, abs=0.05)
+    assert veil_over(_dense_cloud(after), before, GRID, under) == 0.0  # the clear date is not the veiled one
+    assert veil_over(before, _dense_cloud(after), GRID, AIRCRAFT) < 0.1  # 200 m from the cloud: clear
+    assert veil_over(before, after, GRID, under) < 0.1
+    # haze over the whole scene (0.3 towards 225 DN) veils every place a little, not enough
     assert 0.1 < veil_over(before, hazy, GRID, under) < OBSCURED_AT
+
+
+def test_the_veil_leaves_out_the_items_around_a_place():
+    """A block of dark aircraft parked around a place that leaves brightens its surroundings
+    as a cloud would; left out of the ring (the detections of both dates), it does not read
+    as one."""
+    from sitewatch.change.footprint import OBSCURED_AT, veil_over
+
+    rng = np.random.default_rng(0)
+    apron = np.clip(rng.normal(170, 4, (N, N, 3)), 0, 255).astype(np.float32)
+    row = [OrientedBox(*GRID.to_map(200 + 48 * k, 200 + 34 * j), 22.0, 15.0, 0.0) for k in range(5) for j in range(6)]
+    with_row = apron.copy()
+    for b in row:
+        pts = np.array([GRID.to_pixel(x, y) for x, y in b.corners()], np.int32)
+        cv2.fillPoly(with_row, [pts], (60, 62, 66))
+    place = row[14]  # in the middle of the block
+    before, after = with_row.astype(np.uint8), apron.astype(np.uint8)
+    assert veil_over(before, after, GRID, place) >= OBSCURED_AT  # the row's leaving, read as a veil
+    assert veil_over(before, after, GRID, place, row) < 0.1

@@ -23,7 +23,7 @@ from sitewatch.change.events import NO_EVIDENCE
 from sitewatch.change.footprint import OBSCURED_AT, box_change, radiometric_match, veil_over
 from sitewatch.change.matching import MatchParams, replacement_evidence
 from sitewatch.change.pixel import ChangedThroughout, change_regions
-from sitewatch.change.tracking import Look, TrackingResult, corroborate_all, discount_blurred_looks, track
+from sitewatch.change.tracking import Look, TrackingResult, corroborate_all, track
 from sitewatch.domain import ChangeRegion, Evidence, Site
 from sitewatch.report.html import ReportFiles, ReportInput, write_report
 
@@ -70,7 +70,10 @@ def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | N
     def veiled(det, hidden_id: str, other_id: str) -> float:
         if hidden_id not in pixels or other_id not in pixels:
             return 0.0
-        return veil_over(pixels[other_id], pixels[hidden_id], site.grid, det.box)
+        # the detections that can fall in its ring (a large aircraft reaches 40 m from its centre)
+        near = [d.box for d in (*by_image.get(hidden_id, ()), *by_image.get(other_id, ()))
+                if abs(d.box.cx - det.box.cx) < 150 and abs(d.box.cy - det.box.cy) < 150]
+        return veil_over(pixels[other_id], pixels[hidden_id], site.grid, det.box, near)
 
     def changed(det, before_id: str, after_id: str) -> float:
         if before_id not in pixels or after_id not in pixels:
@@ -78,8 +81,11 @@ def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | N
         key = (before_id, after_id)
         if key not in radiometry:
             radiometry[key] = radiometric_match(pixels[before_id], pixels[after_id])
-        if max(veiled(det, before_id, after_id), veiled(det, after_id, before_id)) >= OBSCURED_AT:
-            return NO_EVIDENCE  # cloud over the place on one date: its pixels tell nothing
+        # The date the detection is not from is the one that should show the place empty
+        # (or the item gone): under cloud there, its pixels tell nothing.
+        empty_id, seen_id = (before_id, after_id) if det.image_id == after_id else (after_id, before_id)
+        if veiled(det, empty_id, seen_id) >= OBSCURED_AT:
+            return NO_EVIDENCE
         seen = box_change(pixels[before_id], pixels[after_id], site.grid, det.box, radiometry[key],
                           cross=det.cls == "aircraft")
         # A similar item in the same spot changes few pixels; a sure, different name on the
@@ -98,7 +104,6 @@ def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | N
             return veiled(event.after if event.kind == "arrived" else event.before, hidden_id, other_id)
 
         corroborate_all(result, change_at, veil_at)
-        discount_blurred_looks(result, looks)
         for a, b in zip(looks, looks[1:]):
             if a.image.id in pixels and b.image.id in pixels:
                 objects = list(a.detections) + list(b.detections)

@@ -158,17 +158,6 @@ def obscured(event: Event, veil: float) -> Event:
                         f"it may {may}, unseen")
 
 
-def unseen_on_blur(event: Event, blur_m: float) -> Event:
-    """A vehicle's arrival whose date before, or departure whose date after, is an image so
-    blurred that vehicles are under-counted on it (`geo.sharpness.BLURRED_FOR_VEHICLES_M`):
-    its absence there may be the detector's, so the claim drops to low confidence."""
-    when = "before" if event.kind == "arrived" else "after"
-    may = "have been there all along" if event.kind == "arrived" else "still be there"
-    return replace(event, confidence=_clip(min(event.confidence, MODERATE * 0.8)),
-                   note=f"{event.note}; the image of the date {when} is blurred (edges over about {blur_m:.1f} m), "
-                        f"where vehicles are under-counted: it may {may}, unseen")
-
-
 def _seen(last: Detection, seen_score: float | None) -> float:
     """How surely a departed item was there: its best sighting's score, at least its last's."""
     return last.score if seen_score is None else max(seen_score, last.score)

@@ -8,6 +8,7 @@ miss or a false alarm does not.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -89,25 +90,29 @@ def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Orien
 
 # A veil this thick over an item's place (cloud, most often) hides it: what the pixels and
 # the detector say of that date there is no evidence. Simulated vehicles are found a third
-# of the time already under cloud of 0.3 to 0.5 (bench/eval_sim.py, session 13); aircraft
-# still under 0.7.
+# of the time under cloud of 0.3-0.5 opacity, aircraft up to about 0.7 (bench/eval_sim.py,
+# session 13). On the change benchmark's sites (seeds 5000+, 7000+, 8000+) the veil read
+# 0.5 or more around 0.1% of the items under no cloud, 10-15% under cloud of 0.3-0.5,
+# 25-36% under 0.5-0.7 and 85-100% under 0.7 or more.
 OBSCURED_AT = 0.5
+VEIL_REACH_M = 20.0  # the ring of ground around a place whose tone is compared
 
 
-def veil_over(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: OrientedBox) -> float:
+def veil_over(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: OrientedBox,
+              items: Sequence[OrientedBox] = ()) -> float:
     """How thick a bright veil (cloud, most often) lies over `after` around a box's place
     compared with `before`, in [0, 1]: the share of the way the median luminance of the
-    ground around the box (the item itself left out) moved from `before` towards
-    AIRLIGHT_DN. 0 where `after` is no brighter there, and where the box lies off the grid
-    or a date lacks data around it.
+    ground around the box moved from `before` towards AIRLIGHT_DN. The ground is a ring
+    VEIL_REACH_M wide around the box, the box and `items` (the detections of both dates)
+    left out with a margin that takes in most of their shadows: a row of dark aircraft
+    that left would otherwise brighten it like a cloud. 0 where `after` is no brighter
+    there, and where the box lies off the grid or too little ground is left.
 
     Deliberately not matched to the scene first: a cloud lifts the scene's own statistics,
     so a global match would hide part of it. Haze and colour balance, which differ between
     dates scene-wide, move this by up to about 0.35 on simulated dates; cloud that hides an
     item (0.75 opacity) by 0.7 or more."""
-    margin = max(2.0, 0.25 * box.width)
-    reach = margin + max(CONTEXT_M, 0.5 * box.width)
-    grown = OrientedBox(box.cx, box.cy, box.length + 2 * margin, box.width + 2 * margin, box.heading_deg)
+    reach = VEIL_REACH_M + 0.5 * box.width
     context = OrientedBox(box.cx, box.cy, box.length + 2 * reach, box.width + 2 * reach, box.heading_deg)
     pts = np.array([grid.to_pixel(x, y) for x, y in context.corners()])
     c0, r0 = np.maximum(np.floor(pts.min(axis=0)).astype(int), 0)
@@ -116,8 +121,11 @@ def veil_over(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Orient
         return 0.0
     ring = np.zeros((r1 - r0, c1 - c0), np.uint8)
     cv2.fillPoly(ring, [np.round(pts - [c0, r0]).astype(np.int32)], 1)
-    item = np.array([grid.to_pixel(x, y) for x, y in grown.corners()])
-    cv2.fillPoly(ring, [np.round(item - [c0, r0]).astype(np.int32)], 0)
+    for item in (box, *items):
+        pad = max(2.0, 0.5 * item.width)
+        grown = OrientedBox(item.cx, item.cy, item.length + 2 * pad, item.width + 2 * pad, item.heading_deg)
+        corners = np.array([grid.to_pixel(x, y) for x, y in grown.corners()])
+        cv2.fillPoly(ring, [np.round(corners - [c0, r0]).astype(np.int32)], 0)
     a = _to_float(before[r0:r1, c0:c1])
     b = _to_float(after[r0:r1, c0:c1])
     ground = ring.astype(bool) & (a.max(axis=2) > 0) & (b.max(axis=2) > 0)

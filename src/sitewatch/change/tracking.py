@@ -20,12 +20,7 @@ from sitewatch.change.matching import (MatchParams, match, same_or_unnamed_type,
                                        stay_distance)
 from sitewatch.change.footprint import OBSCURED_AT
 from sitewatch.change.zones import zone_of
-from sitewatch.geo.sharpness import BLURRED_FOR_VEHICLES_M
 from sitewatch.domain import Detection, Event, Image, Site, Track
-
-
-# The classes whose count falls on blurred images (docs/model-card.md, working range).
-BLUR_SHY_CLASSES = ("vehicle",)
 
 
 @dataclass(frozen=True)
@@ -224,10 +219,10 @@ def corroborate_all(result: TrackingResult, pixel_change: Callable[[Event, str, 
 
     veil(event, hidden_image_id, other_image_id) -> how thickly cloud veils the item's place
     on the first image compared with the second. An arrival whose place was veiled on the
-    date before, or a departure whose place is veiled on the date after, rests on the next
-    clear date beyond the cloudy one (a departure is then dated to the interval that ends
-    there); with none, it says nothing: the item may have stood there unseen
-    (`events.obscured`, low confidence).
+    date before, or a departure whose place is veiled on the date after, rests on the pixels
+    of the next clear date beyond the cloudy one (it keeps its interval: which side of the
+    cloudy date it happened, no image shows); with none, it says nothing: the item may have
+    stood there unseen (`events.obscured`, low confidence).
 
     An arrival whose place did not change since the date before was already there: when its
     place changed one interval earlier, it arrived then and the detector missed it once, so
@@ -254,8 +249,6 @@ def corroborate_all(result: TrackingResult, pixel_change: Callable[[Event, str, 
             if beyond is None or veil(e, beyond, shown) >= OBSCURED_AT:
                 result.events[n] = ev.obscured(e, thickness)
                 continue
-            if e.kind == "departed":
-                result.pairs[e.id] = (a, beyond)
             e = replace(e, note=f"{e.note}; its place was under cloud on the date "
                                 f"{'before' if e.kind == 'arrived' else 'after'}, so the clear date "
                                 f"{'before that' if e.kind == 'arrived' else 'after that'} was compared")
@@ -280,22 +273,6 @@ def corroborate_all(result: TrackingResult, pixel_change: Callable[[Event, str, 
                 change = change_after
         result.events[n] = ev.corroborate(e, change, seen)
     _rejoin_items_missed_after_a_change(result, redated)
-
-
-def discount_blurred_looks(result: TrackingResult, looks: Sequence[Look],
-                           classes: Sequence[str] = BLUR_SHY_CLASSES) -> None:
-    """Arrivals and departures of `classes` whose empty date (the earlier for an arrival,
-    the later for a departure) is a look blurred past BLURRED_FOR_VEHICLES_M: the detector
-    misses a third of vehicles on such images, so the absence is weak
-    (`events.unseen_on_blur`)."""
-    blur = {lk.image.id: lk.edge_blur_m for lk in looks}
-    for n, e in enumerate(result.events):
-        if e.kind not in ("arrived", "departed") or e.cls not in classes:
-            continue
-        b, a = result.pairs[e.id]
-        m = blur.get(b if e.kind == "arrived" else a)
-        if m is not None and m >= BLURRED_FOR_VEHICLES_M:
-            result.events[n] = ev.unseen_on_blur(e, m)
 
 
 def _rejoin_items_missed_after_a_change(result: TrackingResult, redated: Sequence[str],
