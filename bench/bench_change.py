@@ -93,29 +93,36 @@ def show_errors(seed: int, score) -> None:
         print(f"seed {seed}: missed {t.kind} {t.type} at ({t.x:.0f}, {t.y:.0f}), {t.before_image} -> {t.after_image}")
 
 
-def _with_edge_blur(sim):
-    """Scenes cached before looks carried their edge blur get it measured now, from the
-    same aligned pixels `change.looks.site_looks` measures it on."""
+def _brought_up_to_date(sim, scenario):
+    """A scene cached by an earlier version, given what later versions add: each look's
+    edge blur, measured on the same aligned pixels `change.looks.site_looks` measures it
+    on, and the truth's cloud flags (`TruthEvent.hidden`), from the same plan."""
     from dataclasses import replace
 
+    from sitewatch.change.simulated import truth_events
     from sitewatch.geo.sharpness import sampled_edge_blur_px
+    from sitewatch.simulate import plan_scenario
 
-    if all(lk.edge_blur_m is not None for lk in sim.looks):
-        return sim
     looks = []
     for lk in sim.looks:
-        px = sampled_edge_blur_px(sim.pixels[lk.image.id])
-        looks.append(replace(lk, edge_blur_m=None if px is None else px * sim.site.grid.gsd_m))
-    return replace(sim, looks=looks)
+        px = sampled_edge_blur_px(sim.pixels[lk.image.id]) if lk.edge_blur_m is None else None
+        looks.append(lk if px is None else replace(lk, edge_blur_m=px * sim.site.grid.gsd_m))
+    plan = plan_scenario(scenario)[0]
+    ids = {Path(lk.image.path).stem: lk.image.id for lk in sim.looks}
+    if len(ids) < len(plan.dates):
+        return replace(sim, looks=looks)  # a date was left out: keep the truth as it was cached
+    ref_id = next(a.reference_id for a in sim.alignments.values())
+    ref = next(d for d in plan.dates if ids[d.label] == ref_id)
+    return replace(sim, looks=looks, truth=truth_events(plan, ids, ref.spec.conditions))
 
 
 def load_scene(seed: int, kind: str, model, cache: Path | None):
     """The scene of `seed`, rendered, aligned and detected (from `cache` when it is there)."""
     tag = "noise" if model is None else f"{model.info.model_id}-{model.info.version}"
     path = None if cache is None else cache / f"scene-{seed}-{tag}.pkl"
-    if path is not None and path.exists():
-        return _with_edge_blur(pickle.loads(path.read_bytes()))
     scenario = random_scenario(seed, kind=kind, n_dates=3, size_px=1024, change_rate=0.35)
+    if path is not None and path.exists():
+        return _brought_up_to_date(pickle.loads(path.read_bytes()), scenario)
     with tempfile.TemporaryDirectory() as tmp:
         sim = simulated_site(scenario, tmp, NOISE if model is None else None, model=model,
                              rng=np.random.default_rng(seed))

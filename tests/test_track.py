@@ -392,6 +392,26 @@ def test_what_images_show_leaves_out_swaps_and_the_state_changes_they_look_like(
     assert score_events(events, pairs, kept)["state_changed"].fp == 1
 
 
+def test_what_images_show_leaves_out_changes_cloud_hid_and_what_is_reported_on_them():
+    """A Su-35 arrived where cloud hid the apron on the date before: no pair of images
+    shows that arrival, so it leaves the truth, and an arrival or its absence there is
+    neither right nor wrong. A departure in the clear still counts, as does an arrival
+    claimed elsewhere."""
+    su = "Su-35"
+    truth = [TruthEvent("arrived", "a", "b", 0.0, 0.0, su, "s1", 21.9, 15.3, hidden=True),
+             TruthEvent("departed", "a", "b", 200.0, 0.0, su, "s2", 21.9, 15.3)]
+    under = Event("e1", "arrived", "s", "t1", "aircraft", su, None, _det(0.4, 0.0, su), 0.8)
+    gone = Event("e2", "departed", "s", "t2", "aircraft", su, _det(200.0, 0.0, su), None, 0.8)
+    elsewhere = Event("e3", "arrived", "s", "t3", "aircraft", su, None, _det(90.0, 0.0, su), 0.8)
+    events, pairs, kept = what_images_show([under, gone, elsewhere], [("a", "b")] * 3, truth)
+    assert [t.track_id for t in kept] == ["s2"] and [e.id for e in events] == ["e2", "e3"]
+    scores = score_events(events, pairs, kept)
+    assert (scores["departed"].tp, scores["arrived"].tp, scores["arrived"].fp) == (1, 0, 1)
+    # the same claim under a later cloud-free pair is judged as usual
+    _, _, kept = what_images_show([], [], [replace(truth[0], hidden=False)])
+    assert len(kept) == 1
+
+
 def test_a_fresh_arrival_on_strongly_changed_ground_is_worth_its_detection_score():
     """A Pantsir seen on the last date only, scored 0.57, on ground that clearly changed:
     nothing later confirms it, but the pixels show it was not there before, so it is worth

@@ -45,6 +45,9 @@ class TruthEvent:
     from_x: float | None = None
     from_y: float | None = None
     from_heading_deg: float | None = None
+    # Cloud hid the item on a date the change needs seen (the earlier for an arrival, the
+    # later for a departure, either for a move or a change of state): no image pair shows it.
+    hidden: bool = False
 
     def covers(self, x: float, y: float) -> bool:
         """Whether the site point (x, y) lies inside the true item's footprint."""
@@ -228,14 +231,19 @@ def what_images_show(
       by a whole one is, in the pixels, one Mi-24 that got its rotors back.
     - Ship moves become a departure and an arrival (`moves_as_comings_and_goings`).
     - A claimed move whose ends are a true departure and a true arrival of its type is that
-      departure and that arrival (`moves_that_were_comings_and_goings`)."""
+      departure and that arrival (`moves_that_were_comings_and_goings`).
+    - Changes that cloud hid (`TruthEvent.hidden`) leave the truth, and any event reported
+      on their spot in their interval is left out, neither right nor wrong."""
     swaps = same_spot_swaps(truth)
     spots = [truth[i] for i in swaps]
-    kept = [t for i, t in enumerate(truth) if i not in swaps]
+    clouded = [t for t in truth if t.hidden]
+    kept = [t for i, t in enumerate(truth) if i not in swaps and not t.hidden]
     events, pairs = [], []
     for e, pr in zip(predicted, predicted_pairs):
+        x, y = event_location(e)
+        if any(pr == (t.before_image, t.after_image) and _near(t, x, y, tolerance_m) for t in clouded):
+            continue
         if e.kind == "state_changed":
-            x, y = event_location(e)
             if any(pr == (t.before_image, t.after_image) and _near(t, x, y, tolerance_m) for t in spots):
                 continue
         events.append(e)

@@ -49,8 +49,24 @@ def truth_events(plan, image_ids: dict[str, str], reference_conditions=None) -> 
             if c.kind == "moved":
                 origin = _where(plan.site, reference_conditions, pos_b[c.track_id])
             out.append(TruthEvent(c.kind, image_ids[before.label], image_ids[after.label], x, y, c.type, c.track_id,
-                                  o.box.length, o.box.width, heading, *origin))
+                                  o.box.length, o.box.width, heading, *origin,
+                                  hidden=_hidden_by_cloud(plan.site, c, before, after, pos_b, pos_a)))
     return out
+
+
+def _hidden_by_cloud(site: Site, change, before, after, pos_b, pos_a) -> bool:
+    """Whether cloud hid the item (truth opacity from HIDDEN_BY_CLOUD up, as the image truth
+    marks items difficult) on a date the change needs seen: the earlier for an arrival,
+    the later for a departure, either for a move or a change of state."""
+    from sitewatch.simulate.truth import HIDDEN_BY_CLOUD, cloud_over
+
+    looks = {"arrived": [(before, pos_a)], "departed": [(after, pos_b)]}.get(
+        change.kind, [(before, pos_b), (after, pos_a)])
+    for date, where in looks:
+        corners = np.asarray(where[change.track_id].box.corners())
+        if cloud_over(date.spec, *site.grid.to_pixel(corners[:, 0], corners[:, 1])) >= HIDDEN_BY_CLOUD:
+            return True
+    return False
 
 
 def simulated_site(scenario, workdir: str | Path, noise: DetectorNoise | None = None, model=None,
