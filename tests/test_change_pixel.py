@@ -251,7 +251,7 @@ def _dense_cloud(img: np.ndarray, opacity: float = 0.8) -> np.ndarray:
 
 
 def test_the_veil_over_a_place_tells_cloud_that_hides_it_from_haze_and_clear_ground():
-    from sitewatch.change.footprint import OBSCURED_AT, veil_over
+    from sitewatch.change.footprint import OBSCURED_AT, scene_veil, veil_over
 
     before = _scene(135, 50, 0.0, (1.0, 1.0, 1.0), (0, 0), seed=1)
     after = _scene(140, 48, 0.0, (1.0, 1.0, 1.0), (0.2, -0.1), seed=2)
@@ -262,8 +262,12 @@ def test_the_veil_over_a_place_tells_cloud_that_hides_it_from_haze_and_clear_gro
     assert veil_over(_dense_cloud(after), before, GRID, under) == 0.0  # the clear date is not the veiled one
     assert veil_over(before, _dense_cloud(after), GRID, AIRCRAFT) < 0.1  # 200 m from the cloud: clear
     assert veil_over(before, after, GRID, under) < 0.1
-    # haze over the whole scene (0.3 towards 225 DN) veils every place a little, not enough
+    # haze over the whole scene (0.3 towards 225 DN) veils every place a little, not enough;
+    # and once the scene's own veil is undone, hardly at all, while cloud under haze stands out
     assert 0.1 < veil_over(before, hazy, GRID, under) < OBSCURED_AT
+    assert veil_over(before, hazy, GRID, under, scene=scene_veil(before, hazy)) < 0.1
+    cloud_in_haze = _dense_cloud(hazy)
+    assert veil_over(before, cloud_in_haze, GRID, under, scene=scene_veil(before, cloud_in_haze)) >= OBSCURED_AT
 
 
 def test_the_veil_leaves_out_the_items_around_a_place():

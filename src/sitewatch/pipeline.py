@@ -20,7 +20,7 @@ import numpy as np
 
 from sitewatch.assess.posture import Judgement, assess, pixel_window
 from sitewatch.change.events import NO_EVIDENCE
-from sitewatch.change.footprint import OBSCURED_AT, box_change, radiometric_match, veil_over
+from sitewatch.change.footprint import OBSCURED_AT, box_change, radiometric_match, scene_veil, veil_over
 from sitewatch.change.matching import MatchParams, replacement_evidence
 from sitewatch.change.pixel import ChangedThroughout, change_regions
 from sitewatch.change.tracking import Look, TrackingResult, corroborate_all, track
@@ -63,6 +63,7 @@ def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | N
     and find unexplained change between each consecutive pair."""
     looks = sorted(looks, key=lambda lk: lk.image.acquired)
     radiometry: dict[tuple[str, str], tuple] = {}
+    scene_veils: dict[tuple[str, str], float] = {}
 
     by_image = {lk.image.id: lk.detections for lk in looks}
     params = MatchParams()
@@ -73,7 +74,10 @@ def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | N
         # the detections that can fall in its ring (a large aircraft reaches 40 m from its centre)
         near = [d.box for d in (*by_image.get(hidden_id, ()), *by_image.get(other_id, ()))
                 if abs(d.box.cx - det.box.cx) < 150 and abs(d.box.cy - det.box.cy) < 150]
-        return veil_over(pixels[other_id], pixels[hidden_id], site.grid, det.box, near)
+        key = (other_id, hidden_id)
+        if key not in scene_veils:
+            scene_veils[key] = scene_veil(pixels[other_id], pixels[hidden_id])
+        return veil_over(pixels[other_id], pixels[hidden_id], site.grid, det.box, near, scene_veils[key])
 
     def changed(det, before_id: str, after_id: str) -> float:
         if before_id not in pixels or after_id not in pixels:

@@ -98,8 +98,22 @@ OBSCURED_AT = 0.5
 VEIL_REACH_M = 20.0  # the ring of ground around a place whose tone is compared
 
 
+def scene_veil(before: np.ndarray, after: np.ndarray) -> float:
+    """The veil `after` carries over the whole scene compared with `before` (haze, a
+    brighter exposure), from the median luminance of a sparse sample: the share of the way
+    from `before`'s median to AIRLIGHT_DN (negative where `after` is darker). Clouds cover
+    too little of a usable image (alignment refuses more than half) to move the median."""
+    a = _to_float(before[::8, ::8]).mean(axis=2)
+    b = _to_float(after[::8, ::8]).mean(axis=2)
+    ok = (a > 0) & (b > 0)
+    if ok.sum() < 16:
+        return 0.0
+    la, lb = float(np.median(a[ok])), float(np.median(b[ok]))
+    return float(np.clip((lb - la) / max(AIRLIGHT_DN - la, 1.0), -1.0, 0.9))
+
+
 def veil_over(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: OrientedBox,
-              items: Sequence[OrientedBox] = ()) -> float:
+              items: Sequence[OrientedBox] = (), scene: float = 0.0) -> float:
     """How thick a bright veil (cloud, most often) lies over `after` around a box's place
     compared with `before`, in [0, 1]: the share of the way the median luminance of the
     ground around the box moved from `before` towards AIRLIGHT_DN. The ground is a ring
@@ -108,10 +122,9 @@ def veil_over(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Orient
     that left would otherwise brighten it like a cloud. 0 where `after` is no brighter
     there, and where the box lies off the grid or too little ground is left.
 
-    Deliberately not matched to the scene first: a cloud lifts the scene's own statistics,
-    so a global match would hide part of it. Haze and colour balance, which differ between
-    dates scene-wide, move this by up to about 0.35 on simulated dates; cloud that hides an
-    item (0.75 opacity) by 0.7 or more."""
+    scene: the veil over the whole scene (`scene_veil`), undone first, so that only a local
+    veil counts (haze over a whole hazy date is not cloud). Not a full radiometric match: a
+    cloud lifts the scene's spread, and matching it would hide part of the cloud."""
     reach = VEIL_REACH_M + 0.5 * box.width
     context = OrientedBox(box.cx, box.cy, box.length + 2 * reach, box.width + 2 * reach, box.heading_deg)
     pts = np.array([grid.to_pixel(x, y) for x, y in context.corners()])
@@ -133,6 +146,7 @@ def veil_over(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Orient
         return 0.0
     la = float(np.median(a[ground].mean(axis=1)))
     lb = float(np.median(b[ground].mean(axis=1)))
+    lb = (lb - scene * AIRLIGHT_DN) / (1.0 - scene)  # the scene-wide veil undone
     if la >= AIRLIGHT_DN - 10.0:
         return 0.0  # bright ground already: a veil cannot be told from it
     return float(np.clip((lb - la) / (AIRLIGHT_DN - la), 0.0, 1.0))
