@@ -92,8 +92,8 @@ def box_change(before: np.ndarray, after: np.ndarray, grid: SiteGrid, box: Orien
 # the detector say of that date there is no evidence. Simulated vehicles are found a third
 # of the time under cloud of 0.3-0.5 opacity, aircraft up to about 0.7 (bench/eval_sim.py,
 # session 13). On the change benchmark's sites (seeds 5000+, 7000+, 8000+) the veil read
-# 0.5 or more around 0.1% of the items under no cloud, 10-15% under cloud of 0.3-0.5,
-# 25-36% under 0.5-0.7 and 85-100% under 0.7 or more.
+# 0.5 or more around 0.1% of the items under no cloud, 13-14% under cloud of 0.3-0.5,
+# 19-36% under 0.5-0.7 and 82-100% under 0.7 or more.
 OBSCURED_AT = 0.5
 VEIL_REACH_M = 20.0  # the ring of ground around a place whose tone is compared
 
