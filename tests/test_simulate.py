@@ -499,7 +499,7 @@ def _gray(path: Path) -> np.ndarray:
 
 def test_cloud_opacity_follows_the_rendered_cloud_and_hides_what_is_under_it(tmp_path):
     from sitewatch.simulate.plan import plan_scenario
-    from sitewatch.simulate.render.nuisance import _clouds, _date_rng, cloud_opacity_at
+    from sitewatch.simulate.render.nuisance import _clouds, _date_rng, cloud_sampler
     from sitewatch.simulate.truth import HIDDEN_BY_CLOUD
 
     # two dates with nothing changed, the sun overhead (a cloud's shadow lies under it), no
@@ -514,7 +514,7 @@ def test_cloud_opacity_follows_the_rendered_cloud_and_hides_what_is_under_it(tmp
     cloud, _ = _clouds((g.height_px, g.width_px), spec, _date_rng(spec))
     rng = np.random.default_rng(1)
     cols, rows = rng.uniform(0, g.width_px, 2000), rng.uniform(0, g.height_px, 2000)
-    sampled = cloud_opacity_at(spec, cols, rows)
+    sampled = cloud_sampler(spec)(cols, rows)
     assert np.abs(sampled - cloud[rows.astype(int), cols.astype(int)]).max() < 0.02
     assert cloud.max() > 0.8 and (cloud == 0).mean() > 0.05  # dense cores and clear ground both
     # each object's contrast under the cloud is what its truth opacity says is left of it

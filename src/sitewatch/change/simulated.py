@@ -42,6 +42,9 @@ def truth_events(plan, image_ids: dict[str, str], reference_conditions=None) -> 
         before, after = plan.dates[k], plan.dates[k + 1]
         pos_b = {o.track_id: o for o in before.spec.objects}
         pos_a = {o.track_id: o for o in after.spec.objects}
+        # track ids cloud hides, by (date, place): "b" where they stood before, "a" after
+        hidden = {(when, side): _hidden_by_cloud(date, pos) for when, date in (("before", before), ("after", after))
+                  for side, pos in (("b", pos_b), ("a", pos_a))}
         for c in changes:
             o = pos_b[c.track_id] if c.kind == "departed" else pos_a[c.track_id]
             x, y, heading = _where(plan.site, reference_conditions, o)
@@ -50,23 +53,25 @@ def truth_events(plan, image_ids: dict[str, str], reference_conditions=None) -> 
                 origin = _where(plan.site, reference_conditions, pos_b[c.track_id])
             out.append(TruthEvent(c.kind, image_ids[before.label], image_ids[after.label], x, y, c.type, c.track_id,
                                   o.box.length, o.box.width, heading, *origin,
-                                  hidden=_hidden_by_cloud(plan.site, c, before, after, pos_b, pos_a)))
+                                  hidden=any(c.track_id in hidden[n] for n in _MUST_BE_SEEN.get(c.kind, _BOTH))))
     return out
 
 
-def _hidden_by_cloud(site: Site, change, before, after, pos_b, pos_a) -> bool:
-    """Whether cloud hid the item (truth opacity from HIDDEN_BY_CLOUD up, as the image truth
-    marks items difficult) on a date the change needs seen: the earlier for an arrival,
-    the later for a departure, either for a move or a change of state."""
-    from sitewatch.simulate.truth import HIDDEN_BY_CLOUD, cloud_over
+# Where an item must be seen for its change to show: an arrival's new place on the date
+# before, a departure's old place on the date after; both places for a move or a change of
+# state.
+_MUST_BE_SEEN = {"arrived": (("before", "a"),), "departed": (("after", "b"),)}
+_BOTH = (("before", "b"), ("after", "a"))
 
-    looks = {"arrived": [(before, pos_a)], "departed": [(after, pos_b)]}.get(
-        change.kind, [(before, pos_b), (after, pos_a)])
-    for date, where in looks:
-        corners = np.asarray(where[change.track_id].box.corners())
-        if cloud_over(date.spec, *site.grid.to_pixel(corners[:, 0], corners[:, 1])) >= HIDDEN_BY_CLOUD:
-            return True
-    return False
+
+def _hidden_by_cloud(date, pos: dict) -> set[str]:
+    """Track ids of the items `pos` places whose place cloud hides on `date` (truth opacity
+    from HIDDEN_BY_CLOUD up, as the image truth marks items difficult)."""
+    from sitewatch.simulate.truth import HIDDEN_BY_CLOUD, cloud_over_boxes
+
+    ids = list(pos)
+    opacity = cloud_over_boxes(date.spec, [pos[t].box for t in ids])
+    return {t for t, v in zip(ids, opacity) if v >= HIDDEN_BY_CLOUD}
 
 
 def simulated_site(scenario, workdir: str | Path, noise: DetectorNoise | None = None, model=None,

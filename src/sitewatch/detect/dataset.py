@@ -166,7 +166,7 @@ def make_scene_chips(seed: int, chip_px: int, model_gsd: float, native_gsd: floa
     them (misregistration included); those hidden by cloud get no label."""
     from sitewatch.simulate.plan import plan_scenario
     from sitewatch.simulate.random_scenario import random_scenario
-    from sitewatch.simulate.truth import HIDDEN_BY_CLOUD, apparent_pixels, cloud_over
+    from sitewatch.simulate.truth import HIDDEN_BY_CLOUD, apparent_pixels, cloud_over_boxes
 
     if render is None:
         from sitewatch.simulate.render import render_scene as render
@@ -188,9 +188,9 @@ def make_scene_chips(seed: int, chip_px: int, model_gsd: float, native_gsd: floa
             # The misregistration turns the picture, and its shadows with it.
             sun = SunPosition((cond.sun_azimuth_deg + cond.rotation_deg) % 360.0, cond.sun_elevation_deg)
             objects = []
-            for o in date.spec.objects:
-                corners = np.asarray(o.box.corners())
-                if cloud_over(date.spec, *g.to_pixel(corners[:, 0], corners[:, 1])) >= HIDDEN_BY_CLOUD:
+            clouds = cloud_over_boxes(date.spec, [o.box for o in date.spec.objects])
+            for o, cloud in zip(date.spec.objects, clouds):
+                if cloud >= HIDDEN_BY_CLOUD:
                     continue  # nothing of it shows: no label asks the model to see through cloud
                 col, row = g.to_pixel(o.box.cx, o.box.cy)
                 acol, arow = apparent_pixels(g, cond, np.array([col]), np.array([row]))

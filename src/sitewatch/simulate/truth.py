@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -43,7 +44,7 @@ from shapely.geometry import box as shapely_box
 from sitewatch.domain import OrientedBox, SiteGrid
 from sitewatch.errors import InputError
 from sitewatch.simulate.plan import Change, DatePlan, SitePlan
-from sitewatch.simulate.render.nuisance import cloud_opacity_at
+from sitewatch.simulate.render.nuisance import cloud_sampler
 from sitewatch.simulate.scene import Conditions, PlacedObject, SceneSpec
 
 TRUTH_VERSION = 1
@@ -86,18 +87,19 @@ def in_frame_fraction(ring_px: np.ndarray, width_px: int, height_px: int) -> flo
     return float(poly.intersection(shapely_box(0.0, 0.0, float(width_px), float(height_px))).area / poly.area)
 
 
-def cloud_over(spec: SceneSpec, cols: np.ndarray, rows: np.ndarray) -> float:
-    """Mean cloud opacity over an object whose four corners are at true pixels (cols, rows),
-    sampled on a 5 x 5 lattice spanning it."""
-    if spec.conditions.cloud_cover <= 0:
-        return 0.0
+def cloud_over_boxes(spec: SceneSpec, boxes: Sequence[OrientedBox]) -> np.ndarray:
+    """The mean cloud opacity over each box (site CRS) on this date's image, sampled on a
+    5 x 5 lattice spanning it; the cloud field is made once for all of them."""
+    if spec.conditions.cloud_cover <= 0 or not boxes:
+        return np.zeros(len(boxes))
     u = np.linspace(0.05, 0.95, 5)
     a, b = np.meshgrid(u, u)
     # bilinear blend of the corners (0, 1, 2, 3 around the ring)
-    w = [(1 - a) * (1 - b), a * (1 - b), a * b, (1 - a) * b]
-    c = sum(wk * ck for wk, ck in zip(w, cols))
-    r = sum(wk * rk for wk, rk in zip(w, rows))
-    return float(cloud_opacity_at(spec, c.ravel(), r.ravel()).mean())
+    weights = np.stack([(1 - a) * (1 - b), a * (1 - b), a * b, (1 - a) * b]).reshape(4, -1)  # (4, 25)
+    corners = np.array([box.corners() for box in boxes])  # (n, 4, 2), metres
+    cols, rows = spec.site.grid.to_pixel(corners[..., 0], corners[..., 1])
+    opacity = cloud_sampler(spec)((cols @ weights).ravel(), (rows @ weights).ravel())
+    return opacity.reshape(len(boxes), -1).mean(axis=1)
 
 
 def _conditions_dict(c: Conditions, grid: SiteGrid) -> dict[str, Any]:
@@ -134,7 +136,8 @@ def image_truth(plan: SitePlan, date: DatePlan, image_name: str) -> dict[str, An
     to_lonlat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
     cond = date.spec.conditions
     features = []
-    for o in date.spec.objects:
+    clouds = cloud_over_boxes(date.spec, [o.box for o in date.spec.objects])
+    for o, cloud in zip(date.spec.objects, clouds):
         ring = o.box.corners()  # counter-clockwise: front-left, rear-left, rear-right, front-right
         xs, ys = [p[0] for p in ring], [p[1] for p in ring]
         lon, lat = to_lonlat.transform(xs, ys)
@@ -142,7 +145,7 @@ def image_truth(plan: SitePlan, date: DatePlan, image_name: str) -> dict[str, An
         acol, arow = apparent_pixels(grid, cond, cols, rows)
         lonlat = _r(zip(lon, lat), LONLAT_DECIMALS)
         in_frame = round(in_frame_fraction(np.stack([acol, arow], axis=1), grid.width_px, grid.height_px), 4)
-        cloud = round(cloud_over(date.spec, cols, rows), 3)
+        cloud = round(float(cloud), 3)
         features.append({
             "type": "Feature",
             "id": o.track_id,

@@ -4,6 +4,7 @@ sensor noise. None of them is a change at the site; all come from Conditions and
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -79,23 +80,26 @@ def _clouds(shape: tuple[int, int], spec: SceneSpec, rng: np.random.Generator) -
     return cloud, shadow
 
 
-def cloud_opacity_at(spec: SceneSpec, cols: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """The cloud opacity (0 clear .. 0.95) that `render_scene` lays over the given true pixel
-    positions (continuous, origin at the top-left corner) of this date's image, without
-    drawing the image: the same random draws as `apply_conditions`, sampled as its
-    full-resolution resize would be. Zeros where the date has no cloud."""
-    cols, rows = np.asarray(cols, float), np.asarray(rows, float)
+def cloud_sampler(spec: SceneSpec) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """sample(cols, rows) -> the cloud opacity (0 clear .. 0.95) that `render_scene` lays over
+    the given true pixel positions (continuous, origin at the top-left corner) of this
+    date's image, without drawing the image: the same random draws as `apply_conditions`,
+    made once here, sampled as its full-resolution resize would be. Zeros where the date
+    has no cloud."""
     if spec.conditions.cloud_cover <= 0:
-        return np.zeros(np.broadcast(cols, rows).shape)
+        return lambda cols, rows: np.zeros(np.broadcast(np.asarray(cols), np.asarray(rows)).shape)
     from scipy.ndimage import map_coordinates
 
     g = spec.site.grid
     soft, pad_r, pad_c, _, _ = _cloud_field((g.height_px, g.width_px), spec, _date_rng(spec))
-    # cv2's linear resize by CLOUD_STEP reads source (x + 0.5) / step - 0.5 for pixel x,
-    # and pixel x covers [x, x + 1), so a continuous position p reads p / step - 0.5.
-    r = pad_r + np.floor(rows) / CLOUD_STEP + (0.5 / CLOUD_STEP - 0.5)
-    c = pad_c + np.floor(cols) / CLOUD_STEP + (0.5 / CLOUD_STEP - 0.5)
-    return CLOUD_MAX_OPACITY * map_coordinates(soft, [r, c], order=1, mode="nearest")
+
+    def sample(cols: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        # cv2's linear resize by CLOUD_STEP reads source (x + 0.5) / step - 0.5 for pixel x.
+        r = pad_r + (np.floor(np.asarray(rows, float)) + 0.5) / CLOUD_STEP - 0.5
+        c = pad_c + (np.floor(np.asarray(cols, float)) + 0.5) / CLOUD_STEP - 0.5
+        return CLOUD_MAX_OPACITY * map_coordinates(soft, [r, c], order=1, mode="nearest")
+
+    return sample
 
 
 def _haze(shape: tuple[int, int], spec: SceneSpec, rng: np.random.Generator) -> np.ndarray:
@@ -147,7 +151,7 @@ def _pansharpen_bleed(img: np.ndarray, sigma: float) -> None:
 
 
 def _date_rng(spec: SceneSpec) -> np.random.Generator:
-    """The nuisances' random stream; the clouds are its first draws (`cloud_opacity_at`)."""
+    """The nuisances' random stream; the clouds are its first draws (`cloud_sampler`)."""
     return np.random.default_rng([spec.date_seed, 0xDA7E])
 
 
