@@ -33,7 +33,23 @@ def nose_up_crop(image: np.ndarray, box: np.ndarray, crop_px: int, fill: float) 
 
 
 def warp(image: np.ndarray, m: np.ndarray, crop_px: int, crop_w: int | None = None) -> np.ndarray:
+    """The crop that the affine map `m` (image -> crop, both in continuous pixel coordinates
+    whose origin is the top-left corner of the top-left pixel, as boxes are) cuts out.
+
+    OpenCV's warpAffine puts the origin at the centre of the top-left pixel instead. Passing
+    `m` to it unchanged moved the crop's content half a pixel of the crop and half a pixel
+    of the image apart: the refiners trained on such crops came out half a pixel up and to
+    the left of every item (0.3 m at 0.5 m GSD; vehicle AP50 lost about 0.05)."""
     shrink = m[0, 0] ** 2 + m[0, 1] ** 2 < 1.0
-    return cv2.warpAffine(np.ascontiguousarray(image, dtype=np.float32), m, (crop_w or crop_px, crop_px),
+    return cv2.warpAffine(np.ascontiguousarray(image, dtype=np.float32), centre_origin(m), (crop_w or crop_px, crop_px),
                           flags=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(GREY, GREY, GREY))
+
+
+def centre_origin(m: np.ndarray) -> np.ndarray:
+    """A 2x3 affine map between corner-origin pixel coordinates rewritten for OpenCV's
+    centre-origin ones: p_cv = p - 0.5 on both sides, so the translation becomes
+    t + A (0.5, 0.5) - (0.5, 0.5)."""
+    out = np.array(m, dtype=np.float64, copy=True)
+    out[:, 2] += out[:, :2] @ np.array([0.5, 0.5]) - 0.5
+    return out
