@@ -104,9 +104,9 @@ nice -n 10 "$SW" train-verifier --detector "$LOOK/sitewatch-ocn.onnx" --out-dir 
 nice -n 10 "$SW" train-refiner --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
   --detector "$LOOK/sitewatch-ocn.onnx" --out-dir "$LOOK" --hull --sun --classes helicopter --states rotor_removed \
   --members 3 --epochs "${REFINER_EPOCHS:-10}" --version "${BARE_VERSION:-0.8.1}"
-# 0.8.1 is 0.8.0 with its five box refiners and its type reader retrained (same commands as
-# above) once crops were cut true to the box (detect/crops.py, session 14); the shipped
-# state reader and presence check are 0.8.0's, trained on crops half a pixel off. A fresh
+# 0.8.1 is 0.8.0 with its five box refiners, its type reader and its state reader retrained
+# (same commands as above) once crops were cut true to the box (detect/crops.py, session
+# 14); the shipped presence check is 0.8.0's, trained on crops half a pixel off. A fresh
 # run of this script trains all of them on true crops.
 # int8 static quantisation (kept beside it, not shipped), calibrated on training chips.
 nice -n 10 "$PY" -c "from sitewatch.detect.quantize import quantize_model as q; \
