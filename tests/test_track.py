@@ -12,7 +12,13 @@ from sitewatch import equipment
 from sitewatch.change.events import MODERATE, UNCONFIRMED_PRESENCE, EventContext, arrived, corroborate, state_changed
 from sitewatch.change.matching import MatchParams, match, stay_gate_m
 from sitewatch.change.noise import DetectorNoise, noisy_detections
-from sitewatch.change.scoring import TruthEvent, moves_as_comings_and_goings, score_events, what_images_show
+from sitewatch.change.scoring import (
+    TruthEvent,
+    moves_as_comings_and_goings,
+    same_spot_swaps,
+    score_events,
+    what_images_show,
+)
 from sitewatch.change.tracking import Look, corroborate_all, track
 from sitewatch.domain import Detection, Event, Image, OrientedBox, Site, SiteGrid, Zone
 from sitewatch.simulate.scene import PlacedObject
@@ -594,3 +600,17 @@ def test_a_departure_into_cloud_is_not_claimed():
     [dep] = res.events
     assert dep.confidence < MODERATE and "under cloud on the date after" in dep.note
 
+
+
+def test_a_hull_that_came_alongside_one_that_left_is_no_same_spot_swap():
+    """A Kilo leaves and another Kilo comes 35 m abeam of its place (alongside, at another
+    spot on the quay, less than half a hull length away): the images show both, so both stay
+    in what images can show. One that comes 20 m along the first one's axis takes its spot."""
+    kilo = "Kilo submarine"
+    gone = TruthEvent("departed", "a", "b", 0.0, 0.0, kilo, "k1", 74.0, 10.0, 90.0)  # hull along x
+    abeam = TruthEvent("arrived", "a", "b", 5.0, 35.0, kilo, "k2", 74.0, 10.0, 270.0)
+    along = TruthEvent("arrived", "a", "b", 20.0, 2.0, kilo, "k3", 74.0, 10.0, 90.0)
+    assert same_spot_swaps([gone, abeam]) == set()
+    assert same_spot_swaps([gone, along]) == {0, 1}
+    _, _, kept = what_images_show([], [], [gone, abeam])
+    assert len(kept) == 2

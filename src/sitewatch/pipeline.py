@@ -20,7 +20,7 @@ import numpy as np
 
 from sitewatch.assess.posture import Judgement, assess, pixel_window
 from sitewatch.change.events import NO_EVIDENCE
-from sitewatch.change.footprint import OBSCURED_AT, box_change, radiometric_match, scene_veil, veil_over
+from sitewatch.change.footprint import DOUBTFUL_AT, OBSCURED_AT, box_change, radiometric_match, scene_veil, veil_over
 from sitewatch.change.matching import MatchParams, replacement_evidence
 from sitewatch.change.pixel import ChangedThroughout, change_regions
 from sitewatch.change.tracking import Look, TrackingResult, corroborate_all, track
@@ -97,7 +97,16 @@ def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | N
         other = by_image.get(before_id if det.image_id == after_id else after_id, ())
         return max(seen, replacement_evidence(det, other, params))
 
-    result = track(site, looks, pixel_change=changed if pixels else None)
+    def pair_changed(earlier, later, before_id: str, after_id: str) -> float:
+        # Both dates show an item here, so a veil over either date spoils the comparison
+        # under a box; the boxes seen clearly on both dates decide.
+        clear = [det for det in (earlier, later)
+                 if all(veiled(det, hidden_id, other_id) < DOUBTFUL_AT
+                        for hidden_id, other_id in ((before_id, after_id), (after_id, before_id)))]
+        return max((changed(det, before_id, after_id) for det in clear), default=NO_EVIDENCE)
+
+    result = track(site, looks, pixel_change=changed if pixels else None,
+                   pair_change=pair_changed if pixels else None)
     regions: list[ChangeRegion] = []
     incomparable: list[tuple[str, str]] = []
     if pixels:

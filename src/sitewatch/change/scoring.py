@@ -171,16 +171,31 @@ def _class_of(type_name: str) -> str | None:
 
 def same_spot_swaps(truth: Sequence[TruthEvent]) -> set[int]:
     """Indices of true events no image can show: an item leaves and another of the same type
-    takes its spot (within half its length) in the same interval. The pixels see one item
-    that stayed, or that changed state."""
+    takes its spot (`_same_spot`) in the same interval. The pixels see one item that stayed,
+    or that changed state."""
     out: set[int] = set()
     for i, t in enumerate(truth):
         for j, u in enumerate(truth):
             if {t.kind, u.kind} == {"arrived", "departed"} and t.type == u.type \
                     and (t.before_image, t.after_image) == (u.before_image, u.after_image) \
-                    and math.hypot(t.x - u.x, t.y - u.y) < 0.5 * max(t.length_m, u.length_m, 1.0):
+                    and _same_spot(t, u):
                 out |= {i, j}
     return out
+
+
+def _same_spot(t: TruthEvent, u: TruthEvent) -> bool:
+    """Whether u stands where t stood: within half the length of t's centre. A hull is long
+    and narrow: another one within half a length but more than a beam to the side lies
+    alongside, at another place on the quay, and the images show it there (the matching's
+    hull gate, `sitewatch.change.matching`, draws the same line)."""
+    length = max(t.length_m, u.length_m, 1.0)
+    dx, dy = u.x - t.x, u.y - t.y
+    if _class_of(t.type) == "ship" and t.width_m > 0:
+        h = math.radians(t.heading_deg)
+        across = dx * math.cos(h) - dy * math.sin(h)
+        if abs(across) > max(t.width_m, u.width_m):
+            return False
+    return math.hypot(dx, dy) < 0.5 * length
 
 
 def moves_that_were_comings_and_goings(

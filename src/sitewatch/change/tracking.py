@@ -69,15 +69,20 @@ def _site_extent(site: Site) -> float:
 
 
 PixelChange = Callable[[Detection, str, str], float]
+# (earlier sighting, later sighting, before image id, after image id) -> [0, 1]
+PairChange = Callable[[Detection, Detection, str, str], float]
 
 
 def track(site: Site, looks: Sequence[Look], params: MatchParams | None = None, max_missed: int = 1,
-          pixel_change: PixelChange | None = None) -> TrackingResult:
+          pixel_change: PixelChange | None = None, pair_change: PairChange | None = None) -> TrackingResult:
     """Track items across looks (in date order) and emit arrived/departed/moved/state_changed.
 
     pixel_change(detection, before_image_id, after_image_id) -> [0, 1], when given, says how
     much the ground under a detection's box changed between two images; a move is only
-    claimed between a place that emptied and a place that filled (`events.CONTRADICTS`)."""
+    claimed between a place that emptied and a place that filled (`events.CONTRADICTS`).
+    pair_change(earlier, later, before_image_id, after_image_id), when given, answers the
+    same for two sightings in one place whose named types differ (`matching.stay_cost`);
+    without it, the larger of pixel_change under either box."""
     looks = sorted(looks, key=lambda lk: lk.image.acquired)
     params = params or MatchParams()
     result = TrackingResult(image_ids=[lk.image.id for lk in looks])
@@ -110,15 +115,18 @@ def track(site: Site, looks: Sequence[Look], params: MatchParams | None = None, 
         candidates = [t for t in live if t.missed <= max_missed]
         can_leave: Callable[[int], bool] | None = None
         can_arrive: Callable[[int], bool] | None = None
-        pair_change: Callable[[int, int], float] | None = None
+        pair_ij: Callable[[int, int], float] | None = None
         if pixel_change is not None:
             pc, prev_id, cur_id, dets = pixel_change, looks[k - 1].image.id, look.image.id, look.detections
             olds = [t.last for t in candidates]
             can_leave = lambda i: pc(olds[i], prev_id, cur_id) >= ev.CONTRADICTS  # noqa: E731
             can_arrive = lambda j: pc(dets[j], prev_id, cur_id) >= ev.CONTRADICTS  # noqa: E731
-            pair_change = lambda i, j: max(pc(olds[i], prev_id, cur_id), pc(dets[j], prev_id, cur_id))  # noqa: E731
+            if pair_change is not None:
+                pair_ij = lambda i, j: pair_change(olds[i], dets[j], prev_id, cur_id)  # noqa: E731
+            else:
+                pair_ij = lambda i, j: max(pc(olds[i], prev_id, cur_id), pc(dets[j], prev_id, cur_id))  # noqa: E731
         m = match([t.last for t in candidates], list(look.detections), params, _site_extent(site),
-                  can_leave, can_arrive, pair_change)
+                  can_leave, can_arrive, pair_ij)
         unchanged = 0
         for p in m.pairs:
             t = candidates[p.before]
