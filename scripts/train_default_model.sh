@@ -103,11 +103,12 @@ nice -n 10 "$SW" train-verifier --detector "$LOOK/sitewatch-ocn.onnx" --out-dir 
 # sun, run once the state is read; three seeds averaged (about 5 minutes).
 nice -n 10 "$SW" train-refiner --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
   --detector "$LOOK/sitewatch-ocn.onnx" --out-dir "$LOOK" --hull --sun --classes helicopter --states rotor_removed \
-  --members 3 --epochs "${REFINER_EPOCHS:-10}" --version "${BARE_VERSION:-0.8.1}"
+  --members 3 --epochs "${REFINER_EPOCHS:-10}" --version "${BARE_VERSION:-0.8.2}"
 # 0.8.1 is 0.8.0 with its five box refiners, its type reader and its state reader retrained
 # (same commands as above) once crops were cut true to the box (detect/crops.py, session
-# 14); the shipped presence check is 0.8.0's, trained on crops half a pixel off. A fresh
-# run of this script trains all of them on true crops.
+# 14); 0.8.2 is 0.8.1 with its presence check retrained the same way (session 15, held out
+# on 300 scenes, 303000-303299, rather than 1,000). A fresh run of this script trains all
+# of them on true crops.
 # int8 static quantisation (kept beside it, not shipped), calibrated on training chips.
 nice -n 10 "$PY" -c "from sitewatch.detect.quantize import quantize_model as q; \
 q('$OUT/sitewatch-ocn.onnx', '$OUT/sitewatch-ocn-int8.onnx', '$OUT/data', count=32)"
