@@ -326,14 +326,11 @@ def test_a_thin_cloud_over_an_item_named_differently_on_two_dates_does_not_split
         cv2.fillPoly(other_ship, [np.array([GRID.to_pixel(x, y) for x, y in house.corners()], np.int32)],
                      (230, 230, 235))
 
-    def looks():
-        ims = [Image(f"painted-d{i}", "painted", f"/x/d{i}.tif", datetime(2024, 3, 3 + 3 * i), GSD, GRID.crs, N, N)
-               for i in range(2)]
-        first = Detection(hull, "ship", "Admiral Gorshkov frigate", "normal", 0.75, 0.74, 1.0, ims[0].id)
-        second = Detection(hull, "ship", "Admiral Grigorovich frigate", "normal", 0.81, 0.56, 1.0, ims[1].id)
-        return [Look(ims[0], (first,)), Look(ims[1], (second,))], ims
-
-    lks, ims = looks()
+    ims = [Image(f"painted-d{i}", "painted", f"/x/d{i}.tif", datetime(2024, 3, 3 + 3 * i), GSD, GRID.crs, N, N)
+           for i in range(2)]
+    first = Detection(hull, "ship", "Admiral Gorshkov frigate", "normal", 0.75, 0.74, 1.0, ims[0].id)
+    second = Detection(hull, "ship", "Admiral Grigorovich frigate", "normal", 0.81, 0.56, 1.0, ims[1].id)
+    lks = [Look(ims[0], (first,)), Look(ims[1], (second,))]
     assert box_change(before, cloudy_after, GRID, hull) >= SUPPORTS  # the veil alone reads as change
     assert DOUBTFUL_AT <= veil_over(before, cloudy_after, GRID, hull) < OBSCURED_AT  # the ship shows through
     stayed = compare(SITE, lks, {ims[0].id: before, ims[1].id: cloudy_after})

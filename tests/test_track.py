@@ -601,7 +601,6 @@ def test_a_departure_into_cloud_is_not_claimed():
     assert dep.confidence < MODERATE and "under cloud on the date after" in dep.note
 
 
-
 def test_a_hull_that_came_alongside_one_that_left_is_no_same_spot_swap():
     """A Kilo leaves and another Kilo comes 35 m abeam of its place (alongside, at another
     spot on the quay, less than half a hull length away): the images show both, so both stay

@@ -53,11 +53,14 @@ class TruthEvent:
         """Whether the site point (x, y) lies inside the true item's footprint."""
         if self.length_m <= 0 or self.width_m <= 0:
             return False
+        along, across = self.offset(x, y)
+        return abs(along) <= self.length_m / 2 and abs(across) <= self.width_m / 2
+
+    def offset(self, x: float, y: float) -> tuple[float, float]:
+        """The site point (x, y) from the true item's centre: along its axis, and across it."""
         h = math.radians(self.heading_deg)
         dx, dy = x - self.x, y - self.y
-        along = dx * math.sin(h) + dy * math.cos(h)
-        across = dx * math.cos(h) - dy * math.sin(h)
-        return abs(along) <= self.length_m / 2 and abs(across) <= self.width_m / 2
+        return dx * math.sin(h) + dy * math.cos(h), dx * math.cos(h) - dy * math.sin(h)
 
 
 @dataclass(frozen=True)
@@ -188,14 +191,9 @@ def _same_spot(t: TruthEvent, u: TruthEvent) -> bool:
     and narrow: another one within half a length but more than a beam to the side lies
     alongside, at another place on the quay, and the images show it there (the matching's
     hull gate, `sitewatch.change.matching`, draws the same line)."""
-    length = max(t.length_m, u.length_m, 1.0)
-    dx, dy = u.x - t.x, u.y - t.y
-    if _class_of(t.type) == "ship" and t.width_m > 0:
-        h = math.radians(t.heading_deg)
-        across = dx * math.cos(h) - dy * math.sin(h)
-        if abs(across) > max(t.width_m, u.width_m):
-            return False
-    return math.hypot(dx, dy) < 0.5 * length
+    if _class_of(t.type) == "ship" and t.width_m > 0 and abs(t.offset(u.x, u.y)[1]) > max(t.width_m, u.width_m):
+        return False
+    return math.hypot(u.x - t.x, u.y - t.y) < 0.5 * max(t.length_m, u.length_m, 1.0)
 
 
 def moves_that_were_comings_and_goings(
