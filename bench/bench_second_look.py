@@ -7,8 +7,8 @@ park, a row of helicopters), so this times the detector on one tile, then the re
 the readers on 10, 100 and 300 items of that tile, through the same per-tile call that
 `DetectionModel.run` makes, and prints each as a share of the detector's time: the box
 refiners on cars and on helicopters (each class has its own), the hull refiners on S-400
-launchers (the box refiner runs on them first, as in `run`), and the presence check on cars
-where the model has one.
+launchers (the box refiner runs on them first, as in `run`), the hull type reader on
+frigates and the presence check on cars where the model has them.
 
 With --scenes K it also runs `sitewatch detect`'s path over K busy simulated airbase scenes
 (0.5 m, seeds 424500+) twice: with the presence check decoding down to its metadata floor,
@@ -104,15 +104,17 @@ def main(argv: list[str] | None = None) -> dict:
     batch = rng.integers(60, 200, (1, 3, size, size)).astype(np.float32)
     refiners, hulls = model.box_refiners, model.hull_refiners
     type_reader, state_reader, verifier = model.type_reader, model.state_reader, model.verifier
+    hull_type_reader = model.hull_type_reader
 
     def attach(k: int | None) -> None:
         """Companions k alone (0 box refiners, 1 type reader, 2 state reader, 3 box and hull
-        refiners, 4 presence check), or none."""
+        refiners, 4 presence check, 5 hull type reader), or none."""
         model.box_refiners = refiners if k in (0, 3) else ()
         model.hull_refiners = hulls if k == 3 else ()
         model.type_reader = type_reader if k == 1 else None
         model.state_reader = state_reader if k == 2 else None
         model.verifier = verifier if k == 4 else None
+        model.hull_type_reader = hull_type_reader if k == 5 else None
 
     attach(None)
     detector_s = best_of(lambda: model.raw(batch), args.repeats)
@@ -134,6 +136,8 @@ def main(argv: list[str] | None = None) -> dict:
                  "launcher_refiners": (3, items(27.0, 6.4, "air_defence", "S-400 launcher")),
                  "type_reader": (1, items(46.6, 29.4, "aircraft", "Su-34")),
                  "state_reader": (2, items(50.0, 42.0, "helicopter", "Mi-8/17"))}
+        if hull_type_reader is not None:
+            looks["hull_type_reader"] = (5, items(250.0, 30.0, "ship", "Admiral Grigorovich frigate"))
         if verifier is not None:
             looks["presence_check"] = (4, items(9.0, 3.6, "vehicle", "car"))
         row = {}
@@ -146,6 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
                                             f"({row[name + '_share']:5.1%} of the detector)" for name in looks))
     model.box_refiners, model.hull_refiners = refiners, hulls
     model.type_reader, model.state_reader, model.verifier = type_reader, state_reader, verifier
+    model.hull_type_reader = hull_type_reader
     if args.scenes and verifier is not None:
         record["decode_floor"] = decode_floor_on_scenes(model, args.scenes)
     print(json.dumps(record))

@@ -227,6 +227,18 @@ def test_train_types_attaches_a_type_reader_whose_types_stay_in_class(tiny_detec
     assert len(d) > 0
     for cls, typ, state in zip(d.cls, d.type, d.state):
         assert m.info.type_classes[typ] == cls and state in m.info.type_states[typ]
+    # A hull type reader for ships attached to that copy: the square reader stays, for aircraft.
+    r = CliRunner().invoke(app, ["train-types", "--data", str(data), "--detector", str(tmp_path / "det.onnx"),
+                                 "--out-dir", str(tmp_path / "hull"), "--epochs", "1", "--threads", "1",
+                                 "--classes", "ship", "--hull"])
+    assert r.exit_code == 0, r.output
+    h = DetectionModel(tmp_path / "hull" / "det.onnx")
+    assert h.hull_type_reader.path.name == "det.hull-types.onnx"
+    assert (h.hull_type_reader.info.crop_px, h.hull_type_reader.info.crop_w, h.hull_type_reader.fill) == (256, 64, 0.9)
+    assert [(r.path.name, c) for r, c in h.type_readers()] == [("det.types.onnx", ("aircraft",)),
+                                                               ("det.hull-types.onnx", ("ship",))]
+    assert h.hull_type_reader.read(np.full((300, 300, 3), 90.0, np.float32),
+                                   np.array([[150.0, 150.0, 240.0, 30.0, 75.0]])).shape == (1, len(h.info.types))
     r = CliRunner().invoke(app, ["train-types", "--data", str(data), "--detector", str(detector), "--out-dir",
                                  str(tmp_path / "no"), "--classes", "aircraft,tanks"])
     assert r.exit_code != 0 and "tanks" in str(r.exception or r.output)
@@ -274,7 +286,7 @@ def test_type_reader_answer_weighed_with_the_size_and_a_state_the_new_type_lacks
                          np.full(4, 0.9), np.array(["Su-35", "Su-35", "Ka-52", "Kilo submarine"], dtype=object),
                          np.full(4, 0.6), np.array(["normal", "normal", "rotor_removed", "normal"], dtype=object),
                          np.full(4, 0.9))
-    m.type_reader = Stub()
+    m.type_reader, m.hull_type_reader = Stub(), None
     out = m.reread_types(np.zeros((100, 100, 3), np.float32), dets)
     assert list(out.type) == ["Su-34", "Su-34", "Mi-8/17", "Ropucha landing ship"]
     assert out.type_score[0] > 0.99 and 0.5 < out.type_score[1] < 0.99
@@ -321,6 +333,49 @@ def test_type_reader_weighs_the_heads_answer_for_its_with_head_classes():
     m.type_reader = Stub(())
     alone = m.reread_types(image, dets)
     assert alone.type[1] == "Ka-52" and alone.type_score[0] < weighed.type_score[0]
+
+
+def test_the_hull_type_reader_takes_the_ships_over_from_the_square_one():
+    """Two readers on one detector: the square reader applies to aircraft and ships and
+    answers Su-34 and Kilo; the hull reader applies to ships and answers Ropucha. The
+    aircraft is read by the square reader, the ship (in a box between a Ropucha's length and
+    a Grigorovich's) by the hull reader only, on a crop 256 along the hull and 64 across it;
+    without the hull reader the square one reads both."""
+    from sitewatch.detect.crop_reader import ReaderInfo
+    from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel, RawDetections
+    from sitewatch.detect.type_reader import TypeReader
+
+    if not DEFAULT_MODEL.exists():
+        pytest.skip("no shipped model")
+    m = DetectionModel(DEFAULT_MODEL)
+    types = m.info.types
+    seen = {}
+
+    class Stub(TypeReader):
+        def __init__(self, name, applies_to, answer, crop_px=112, crop_w=None):
+            self.info = ReaderInfo(types, applies_to, crop_px, {}, {}, crop_w, 0.9 if crop_w else None)
+            self.fill, self.with_head, self.name, self.answer = self.info.fill or 0.8, (), name, answer
+
+        def read_crops(self, crops):
+            seen[self.name] = crops.shape
+            logits = np.zeros((len(crops), len(types)), np.float32)
+            for a in self.answer:
+                logits[:, types.index(a)] = 8.0
+            return logits
+
+    gsd = m.info.gsd_m
+    boxes = np.array([[60.0, 60.0, 21.9 / gsd, 15.3 / gsd, 0.0], [150.0, 150.0, 118.5 / gsd, 15.1 / gsd, 30.0]])
+    dets = RawDetections(boxes, np.array(["aircraft", "ship"], dtype=object), np.full(2, 0.9),
+                         np.array(["Su-35", "Kilo submarine"], dtype=object), np.full(2, 0.6),
+                         np.array(["normal", "normal"], dtype=object), np.full(2, 0.9))
+    image = np.zeros((300, 300, 3), np.float32)
+    m.type_reader = Stub("square", ("aircraft", "ship"), ("Su-34", "Admiral Grigorovich frigate"))
+    m.hull_type_reader = Stub("hull", ("ship",), ("Ropucha landing ship",), 256, 64)
+    out = m.reread_types(image, dets)
+    assert list(out.type) == ["Su-34", "Ropucha landing ship"]
+    assert seen == {"square": (1, 112, 112, 3), "hull": (1, 256, 64, 3)}
+    m.hull_type_reader = None
+    assert list(m.reread_types(image, dets).type) == ["Su-34", "Admiral Grigorovich frigate"]
 
 
 def test_hull_refiner_moves_along_a_long_narrow_crop_and_sets_the_length():

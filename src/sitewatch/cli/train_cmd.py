@@ -120,12 +120,15 @@ def train_types_command(
                                                               "comma-separated (default: all it learns)."),
     with_head: str = typer.Option(None, "--with-head", help="Of those, classes whose reading is weighed with the "
                                                             "detector's own type answer, comma-separated."),
+    hull: bool = typer.Option(False, "--hull", help="A hull type reader: crops long along the item and narrow "
+                                                     "across it, at a finer scale (for ships); it takes its classes "
+                                                     "over from the detector's square type reader."),
     epochs: int = typer.Option(8, "--epochs"),
     version: str = COPY_VERSION,
     threads: int = THREADS,
     seed: int = SEED,
 ) -> None:
-    """Train the type reader on nose-up crops of the chips' items, and attach it to a detector."""
+    """Train a type reader on nose-up crops of the chips' items, and attach it to a detector."""
     tt = _training_module("train-types", "type_train")
     from sitewatch.detect.model import DetectionModel
 
@@ -137,17 +140,20 @@ def train_types_command(
     weighed = _classes_option(with_head) if with_head else ()
     if set(weighed) - set(applied):
         raise InputError("--with-head", f"{', '.join(sorted(set(weighed) - set(applied)))}: not re-read (--applies-to)")
+    from sitewatch.detect import type_reader as tr
+
+    crop = dict(crop_px=tr.HULL_CROP_PX, crop_w=tr.HULL_CROP_W, fill=tr.HULL_FILL) if hull else {}
     cfg = tt.TypeTrainConfig(data=[str(d) for d in data], types=det.info.types,
                              type_classes=tuple(det.info.type_classes[t] for t in det.info.types), classes=chosen,
-                             gsd_m=det.gsd_m, epochs=epochs, threads=threads, seed=seed)
+                             gsd_m=det.gsd_m, epochs=epochs, threads=threads, seed=seed, **crop)
     t0 = time.monotonic()
     (_, labels), net = _crops_then_training(
         lambda show: tt.collect_crops(cfg, show), lambda found, show: tt.train_reader(cfg, *found, show))
     training = tt.summary(cfg, labels, time.monotonic() - t0)
-    name = f"{detector.stem}.types.onnx"
-    reader = tt.export_reader(net, out_dir / name, det.info.types, list(applied), list(weighed), training, {})
-    _attach_and_report(detector, out_dir, "type_reader", reader, version, training, classes=list(chosen),
-                       applies_to=sorted(applied), with_head=sorted(weighed))
+    name = f"{detector.stem}.{'hull-types' if hull else 'types'}.onnx"
+    reader = tt.export_reader(net, cfg, out_dir / name, list(applied), list(weighed), training, {})
+    _attach_and_report(detector, out_dir, "hull_type_reader" if hull else "type_reader", reader, version, training,
+                       classes=list(chosen), applies_to=sorted(applied), with_head=sorted(weighed))
 
 
 def _classes_option(classes: str) -> tuple[str, ...]:

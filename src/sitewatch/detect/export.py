@@ -93,7 +93,8 @@ def with_metadata(src: Path, dst: Path, updates: dict[str, str]) -> Path:
     return dst
 
 
-COMPANION_KEYS = ("box_refiner", "hull_refiner", "state_refiner", "type_reader", "state_reader", "verifier")
+COMPANION_KEYS = ("box_refiner", "hull_refiner", "state_refiner", "type_reader", "hull_type_reader", "state_reader",
+                  "verifier")
 
 
 def attach_companion(detector: Path, out_dir: Path, key: str, name: str, version: str | None,

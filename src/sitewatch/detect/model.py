@@ -31,6 +31,8 @@ it (no configuration travels beside the weights):
     type_reader       optional: the file name of a type reader beside the model
                       (`detect.type_reader`), which re-reads the type of the classes it
                       applies to from a nose-up crop of each detected item
+    hull_type_reader  optional: a type reader for ships on a crop long along the hull and
+                      narrow across it; it takes its classes over from type_reader
     state_reader      optional: the file name of a state reader beside the model
                       (`detect.state_reader`), which re-reads the state of the types it
                       applies to from a nose-up crop of each detected item
@@ -223,7 +225,7 @@ class DetectionModel:
                                         for t in self.info.types])
         self._type_sizes = _catalogue_log_sizes(self.info.types)
         self._outlines = _catalogue_outlines(self.info.type_states, self.info.type_classes)
-        self.state_reader = self.type_reader = self.verifier = None
+        self.state_reader = self.type_reader = self.hull_type_reader = self.verifier = None
         self.box_refiners, self.hull_refiners = self._refiners(meta, "box_refiner", threads), \
             self._refiners(meta, "hull_refiner", threads)
         self.state_refiners = self._refiners(meta, "state_refiner", threads)
@@ -234,6 +236,10 @@ class DetectionModel:
             from sitewatch.detect.type_reader import TypeReader
 
             self.type_reader = TypeReader(self._companion(meta["type_reader"]), self.info.types, threads)
+        if meta.get("hull_type_reader"):
+            from sitewatch.detect.type_reader import TypeReader
+
+            self.hull_type_reader = TypeReader(self._companion(meta["hull_type_reader"]), self.info.types, threads)
         if meta.get("state_reader"):
             from sitewatch.detect.state_reader import StateReader
 
@@ -294,7 +300,7 @@ class DetectionModel:
             dets = dets.take(np.flatnonzero((dets.score >= threshold)
                                             | np.isin(dets.cls, self.verifier.info.applies_to)))
         if not len(dets) or (not self.box_refiners and not self.hull_refiners and not self.state_refiners
-                             and self.type_reader is None and self.state_reader is None and self.verifier is None):
+                             and not self.type_readers() and self.state_reader is None and self.verifier is None):
             return self.fit_outlines(dets)
         # One contiguous (H, W, 3) copy of the tile for all its crops (OpenCV's layout).
         image = np.ascontiguousarray(image_chw.transpose(1, 2, 0), dtype=np.float32)
@@ -303,7 +309,7 @@ class DetectionModel:
         if self.verifier is not None:
             dets = self.check_presence(image, dets)
             dets = dets.take(np.flatnonzero(dets.score >= threshold))
-        if self.type_reader is not None:
+        if self.type_readers():
             dets = self.reread_types(image, dets)
         if self.state_reader is not None:
             dets = self.reread_states(image, dets)
@@ -369,21 +375,40 @@ class DetectionModel:
                 boxes[sel] = refiner.refine(image, boxes[sel], sun)
         return replace(dets, boxes=boxes)
 
+    def type_readers(self) -> list[tuple[object, tuple[str, ...]]]:
+        """(type reader, the classes it reads): the hull type reader's classes, and the
+        square reader's others."""
+        out = []
+        hull = self.hull_type_reader.info.applies_to if self.hull_type_reader is not None else ()
+        if self.type_reader is not None:
+            out.append((self.type_reader, tuple(c for c in self.type_reader.info.applies_to if c not in hull)))
+        if self.hull_type_reader is not None:
+            out.append((self.hull_type_reader, hull))
+        return [(reader, classes) for reader, classes in out if classes]
+
     def reread_types(self, image: np.ndarray, dets: RawDetections) -> RawDetections:
-        """Types of the reader's classes, read again from nose-up crops of the (H, W, 3) tile
-        and weighed with the catalogue's size likelihood of the box (and, for the reader's
-        `with_head` classes, with the detector's own answer), among the detected class's
-        types. An item whose type changes keeps its state only where the new type
-        has it; otherwise it takes the new type's first state, at an even score."""
-        sel = np.flatnonzero(np.isin(dets.cls, self.type_reader.info.applies_to))
+        """Types of the type readers' classes (`type_readers`), read again from nose-up
+        crops of the (H, W, 3) tile."""
+        for reader, classes in self.type_readers():
+            dets = self._reread_types(reader, classes, image, dets)
+        return dets
+
+    def _reread_types(self, reader, classes: tuple[str, ...], image: np.ndarray,
+                      dets: RawDetections) -> RawDetections:
+        """Types of `classes`, read again by `reader` and weighed with the catalogue's size
+        likelihood of the box (and, for the reader's `with_head` classes, with the
+        detector's own answer), among the detected class's types. An item whose type
+        changes keeps its state only where the new type has it; otherwise it takes the new
+        type's first state, at an even score."""
+        sel = np.flatnonzero(np.isin(dets.cls, classes))
         if not len(sel):
             return dets
-        logits = self.type_reader.read(image, dets.boxes[sel]).astype(np.float64)
+        logits = reader.read(image, dets.boxes[sel]).astype(np.float64)
         size_m = np.log(np.maximum(dets.boxes[sel, 2:4], 1e-3) * self.info.gsd_m)
         logits = logits + size_log_likelihood(size_m[:, 0], size_m[:, 1], self._type_sizes)
         cls_idx = np.array([self.info.classes.index(c) for c in dets.cls[sel]])
         same = self._type_class[None, :] == cls_idx[:, None]
-        weigh = np.isin(dets.cls[sel], self.type_reader.with_head)
+        weigh = np.isin(dets.cls[sel], reader.with_head)
         if weigh.any():  # the head's answer as a distribution: its type at its score, the rest shared
             rows = np.flatnonzero(weigh)
             named = np.array([self.info.types.index(t) for t in dets.type[sel][rows]])

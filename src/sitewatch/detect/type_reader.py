@@ -12,12 +12,18 @@ added to the catalogue's size likelihood of the measured box (as the detector do
 own), and only the detected class's types compete.
 
 The reader is an ONNX file beside the detector, named in the detector's metadata
-(`type_reader`); it applies to the classes listed in its own metadata (`applies_to`). For
+(`type_reader`); it applies to the classes listed in its own metadata (`applies_to`).
+
+A *hull* type reader (metadata key `hull_type_reader` of the detector) is the same kind of
+file for ships, on a crop long along the hull and narrow across it (`crop_w` < `crop_px`),
+at a finer scale than the square crop allows: on the square crop a 125 m frigate spans 90
+pixels, and the classes differ in a mast a metre or two across. It takes its classes over
+from the square reader. For
 the classes listed under `with_head`, its answer is weighed with the detector's own (the
 head's named type at its score, the rest shared evenly among the class's other types):
 two looks that err on different items, which on helicopters beat either alone.
 
-Input: float32 (N, 3, CROP, CROP), RGB 0..255 (normalised inside the graph).
+Input: float32 (N, 3, CROP, CROP) (or CROP by CROP_W), RGB 0..255 (normalised inside the graph).
 Output: `type` (N, T) logits over the detector's types.
 """
 
@@ -30,9 +36,12 @@ from sitewatch.detect.crop_reader import CropReader
 from sitewatch.detect.state_reader import CROP_PX, FILL, crop  # the state reader's crop suits types too
 from sitewatch.errors import ModelError
 
-__all__ = ["CROP_PX", "FILL", "FORMAT_TAG", "TypeReader", "crop"]
+__all__ = ["CROP_PX", "FILL", "FORMAT_TAG", "HULL_CROP_PX", "HULL_CROP_W", "HULL_FILL", "TypeReader", "crop"]
 
 FORMAT_TAG = "sitewatch-type-reader/1"
+# The hull reader's crop: at the detector's 0.5 m a 125 m hull spans 225 pixels (about 0.55 m
+# each), and 64 pixels across leave room for its beam and a few degrees of heading error.
+HULL_CROP_PX, HULL_CROP_W, HULL_FILL = 256, 64, 0.9
 
 
 class TypeReader(CropReader):

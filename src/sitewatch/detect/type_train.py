@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 from sitewatch.detect import crop_data as cd
 from sitewatch.detect import type_reader as tr
+from sitewatch.detect.crops import nose_up_matrix, warp
 from sitewatch.errors import InputError
 
 CLASSES_READ = ("aircraft", "helicopter", "ship", "air_defence")
@@ -40,10 +41,15 @@ class TypeTrainConfig:
     max_per_type: int = 1500  # items per type, to bound memory and time
     threads: int = 2
     seed: int = 0
+    # The crop: crop_px along the item's axis, crop_w across it (None: square), the box's
+    # longer side spanning `fill` of crop_px (type_reader.SQUARE or type_reader.HULL).
+    crop_px: int = tr.CROP_PX
+    crop_w: int | None = None
+    fill: float = tr.FILL
 
 
 def collect_crops(cfg: TypeTrainConfig, progress: Callable[[int, int], None] | None = None):
-    """(crops uint8 (N, C, C, 3), type indices (N,)) from the chip folders."""
+    """(crops uint8 (N, crop_px, crop_w or crop_px, 3), type indices (N,)) from the chip folders."""
     rng = np.random.default_rng(cfg.seed)
     index = {t: i for i, t in enumerate(cfg.types)}
     crops, labels = [], []
@@ -55,7 +61,8 @@ def collect_crops(cfg: TypeTrainConfig, progress: Callable[[int, int], None] | N
         for _ in range(cfg.crops_per_item):
             box = cd.disturb(item.box, rng, cd.CENTRE_JITTER * item.box[2], cd.SIZE_JITTER, cd.HEADING_JITTER_DEG,
                              cd.WRONG_END)
-            crops.append(np.clip(tr.crop(item.image, box), 0, 255).astype(np.uint8))
+            crop = warp(item.image, nose_up_matrix(box, cfg.crop_px, cfg.fill, cfg.crop_w), cfg.crop_px, cfg.crop_w)
+            crops.append(np.clip(crop, 0, 255).astype(np.uint8))
             labels.append(index[item.type_name])
     if not crops:
         raise InputError(", ".join(cfg.data), f"the chips hold no typed item of class {', '.join(cfg.classes)}")
@@ -85,15 +92,17 @@ def train_reader(cfg: TypeTrainConfig, crops: np.ndarray, labels: np.ndarray,
     return cd.fit(net, crops, weights, cfg.epochs, cfg.batch, cfg.lr, cfg.seed, loss_of, progress)
 
 
-def export_reader(net: nn.Module, out: Path, types: tuple[str, ...], applies_to: list[str], with_head: list[str],
+def export_reader(net: nn.Module, cfg: TypeTrainConfig, out: Path, applies_to: list[str], with_head: list[str],
                   training: dict, metrics: dict) -> Path:
     from sitewatch.detect.export import export_graph
 
-    meta = {"format": tr.FORMAT_TAG, "types": json.dumps(list(types)), "applies_to": json.dumps(sorted(applies_to)),
-            "with_head": json.dumps(sorted(with_head)), "crop_px": str(tr.CROP_PX), "training": json.dumps(training),
-            "metrics": json.dumps(metrics)}
-    return export_graph(net.eval(), torch.zeros(1, 3, tr.CROP_PX, tr.CROP_PX), Path(out), ["crops"], ["type"],
-                        {"crops": {0: "n"}, "type": {0: "n"}}, meta)
+    meta = {"format": tr.FORMAT_TAG, "types": json.dumps(list(cfg.types)), "applies_to": json.dumps(sorted(applies_to)),
+            "with_head": json.dumps(sorted(with_head)), "crop_px": str(cfg.crop_px), "fill": str(cfg.fill),
+            "training": json.dumps(training), "metrics": json.dumps(metrics)}
+    if cfg.crop_w:
+        meta["crop_w"] = str(cfg.crop_w)
+    return export_graph(net.eval(), torch.zeros(1, 3, cfg.crop_px, cfg.crop_w or cfg.crop_px), Path(out), ["crops"],
+                        ["type"], {"crops": {0: "n"}, "type": {0: "n"}}, meta)
 
 
 def summary(cfg: TypeTrainConfig, labels: np.ndarray, seconds: float) -> dict:
