@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Reproduce the shipped detector: src/sitewatch/models/sitewatch-ocn.onnx and its eight
+# Reproduce the shipped detector: src/sitewatch/models/sitewatch-ocn.onnx and its nine
 # second-look companions, sitewatch-ocn.refiner.onnx, sitewatch-ocn.refiner-helicopter.onnx,
 # sitewatch-ocn.hull.onnx, sitewatch-ocn.hull-air_defence.onnx,
 # sitewatch-ocn.hull-helicopter-rotor_removed.onnx, sitewatch-ocn.states.onnx,
-# sitewatch-ocn.types.onnx and sitewatch-ocn.verifier.onnx
+# sitewatch-ocn.types.onnx, sitewatch-ocn.hull-types.onnx and sitewatch-ocn.verifier.onnx
 #
 #   scripts/train_default_model.sh            # fresh run (about 3.5 h on 2 CPU cores)
 #   RESUME=1 scripts/train_default_model.sh   # continue the first stage from its last checkpoint
@@ -104,6 +104,12 @@ nice -n 10 "$SW" train-verifier --detector "$LOOK/sitewatch-ocn.onnx" --out-dir 
 nice -n 10 "$SW" train-refiner --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
   --detector "$LOOK/sitewatch-ocn.onnx" --out-dir "$LOOK" --hull --sun --classes helicopter --states rotor_removed \
   --members 3 --epochs "${REFINER_EPOCHS:-10}" --version "${BARE_VERSION:-0.8.2}"
+# Hull type reader (0.9.0): ships' types on a crop 256 px along the hull and 64 across it,
+# at about 0.55 m a pixel (the square reader's 112 px crop gives a frigate 90 px); it takes
+# ships over from the square type reader (about 3 minutes).
+nice -n 10 "$SW" train-types --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
+  --detector "$LOOK/sitewatch-ocn.onnx" --out-dir "$LOOK" --hull --classes ship --epochs "${HULL_TYPES_EPOCHS:-8}" \
+  --version "${HULL_TYPES_VERSION:-0.9.0}"
 # 0.8.1 is 0.8.0 with its five box refiners, its type reader and its state reader retrained
 # (same commands as above) once crops were cut true to the box (detect/crops.py, session
 # 14); 0.8.2 is 0.8.1 with its presence check retrained the same way (session 15, held out
@@ -117,5 +123,5 @@ mkdir -p src/sitewatch/models
 cp "$LOOK"/sitewatch-ocn.onnx "$LOOK"/sitewatch-ocn.refiner.onnx "$LOOK"/sitewatch-ocn.hull.onnx \
   "$LOOK"/sitewatch-ocn.hull-air_defence.onnx "$LOOK"/sitewatch-ocn.refiner-helicopter.onnx \
   "$LOOK"/sitewatch-ocn.states.onnx "$LOOK"/sitewatch-ocn.types.onnx "$LOOK"/sitewatch-ocn.verifier.onnx \
-  "$LOOK"/sitewatch-ocn.hull-helicopter-rotor_removed.onnx src/sitewatch/models/
-echo "shipped: src/sitewatch/models/sitewatch-ocn.onnx with its box refiners (vehicles and air defence; helicopters), ship and air-defence hull refiners, the bare-helicopter refiner, state reader, type reader and presence check"
+  "$LOOK"/sitewatch-ocn.hull-helicopter-rotor_removed.onnx "$LOOK"/sitewatch-ocn.hull-types.onnx src/sitewatch/models/
+echo "shipped: src/sitewatch/models/sitewatch-ocn.onnx with its box refiners (vehicles and air defence; helicopters), ship and air-defence hull refiners, the bare-helicopter refiner, state reader, type readers (square; ships' hulls) and presence check"

@@ -19,6 +19,15 @@ def parse_gsds(text: str) -> list[float]:
         raise InputError("--gsd", f"expected comma-separated metres such as 0.3,0.5,0.8, got {text!r}") from exc
 
 
+def parse_sun_range(text: str) -> tuple[float, float]:
+    """A --sun value, "LOW,HIGH" in degrees, as a pair; InputError if it is not one."""
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError("--sun", f"expected LOW,HIGH in degrees, e.g. 10,30; got {text!r}") from None
+    return low, high
+
+
 @app.command("dataset")
 def dataset_command(
     out: Path = typer.Option(..., "--out", help="Folder for images/, labels/ (YOLO-OBB), meta/ (our JSON)."),
@@ -29,13 +38,16 @@ def dataset_command(
     seed: int = typer.Option(0, "--seed", help="Seed; different seeds give disjoint chips."),
     scenes: bool = typer.Option(False, "--scenes/--objects", help="Cut chips from whole random scenarios (ground "
                                                                   "clutter, parking rows) instead of object chips."),
+    sun: str = typer.Option("25,80", "--sun", help="Object chips: the range the sun's elevation is drawn from, "
+                                                   "degrees, LOW,HIGH (scene chips take their scenario's sun)."),
 ) -> None:
     """Render random equipment scenes with nuisances (sun, haze, noise, blur) as training chips."""
     from sitewatch.detect.dataset import write_dataset
 
     gsds = parse_gsds(gsd)
+    sun_range = parse_sun_range(sun)
     with Progress(TextColumn("chips"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
         task = bar.add_task("chips", total=count)
         summary = write_dataset(out, count, gsds, model_gsd, chip, seed, progress=lambda n: bar.update(task, completed=n),
-                                scenes=scenes)
+                                scenes=scenes, sun_elevation_deg=sun_range)
     print(json.dumps(summary))

@@ -59,10 +59,15 @@ class Chip(NamedTuple):
     sun: SunPosition  # as seen on the chip
 
 
-def _random_conditions(rng: np.random.Generator) -> Conditions:
+# Object chips' sun elevation, degrees: drawn evenly in this range unless asked otherwise.
+SUN_ELEVATION_DEG = (25.0, 80.0)
+
+
+def _random_conditions(rng: np.random.Generator, sun_elevation_deg: tuple[float, float] = SUN_ELEVATION_DEG
+                       ) -> Conditions:
     return Conditions(
         sun_azimuth_deg=float(rng.uniform(0, 360)),
-        sun_elevation_deg=float(rng.uniform(25, 80)),
+        sun_elevation_deg=float(rng.uniform(*sun_elevation_deg)),
         haze=float(rng.uniform(0, 0.5) if rng.random() < 0.6 else 0.0),
         colour_balance=tuple(float(v) for v in rng.uniform(0.85, 1.15, 3)),
         noise_sigma=float(rng.uniform(0, 8)),
@@ -129,8 +134,10 @@ def _place(rng: np.random.Generator, types, extent_m: float, max_tries: int = 40
 
 
 def make_chip(seed: int, chip_px: int, model_gsd: float, native_gsd: float,
-              render: Callable[[SceneSpec], np.ndarray] | None = None) -> Chip:
-    """One chip at model_gsd: its image, objects and sun."""
+              render: Callable[[SceneSpec], np.ndarray] | None = None,
+              sun_elevation_deg: tuple[float, float] = SUN_ELEVATION_DEG) -> Chip:
+    """One chip at model_gsd: its image, objects and sun (its elevation drawn in
+    `sun_elevation_deg`)."""
     if render is None:
         from sitewatch.simulate.render import render_scene as render
     rng = np.random.default_rng(seed)
@@ -147,7 +154,7 @@ def make_chip(seed: int, chip_px: int, model_gsd: float, native_gsd: float,
         scene_objects.append(PlacedObject(f"o{i}", t.name, t.cls, state, world, swept, int(rng.integers(1 << 30))))
         objects.append(ChipObject(t.cls, t.name, state, box.cx / model_gsd, -box.cy / model_gsd,
                                   box.length, box.width, box.heading_deg))
-    cond = _random_conditions(rng)
+    cond = _random_conditions(rng, sun_elevation_deg)
     spec = SceneSpec(site, tuple(scene_objects), cond, site_seed=int(rng.integers(1 << 30)),
                      date_seed=int(rng.integers(1 << 30)))
     img = render(spec)
@@ -212,13 +219,19 @@ def yolo_obb_line(obj: ChipObject, chip_px: int, model_gsd: float) -> str:
 
 
 def write_dataset(out: Path, count: int, gsds: Sequence[float], model_gsd: float = 0.5, chip_px: int = 384,
-                  seed: int = 0, progress: Callable[[int], None] | None = None, scenes: bool = False) -> dict:
+                  seed: int = 0, progress: Callable[[int], None] | None = None, scenes: bool = False,
+                  sun_elevation_deg: tuple[float, float] = SUN_ELEVATION_DEG) -> dict:
     """Write `count` chips to `out`; returns the summary written to dataset.json.
 
-    scenes=False: single random equipment chips (`make_chip`); scenes=True: chips cut from
-    whole random scenarios with their ground clutter (`make_scene_chips`)."""
+    scenes=False: single random equipment chips (`make_chip`), the sun's elevation drawn in
+    `sun_elevation_deg`; scenes=True: chips cut from whole random scenarios with their
+    ground clutter (`make_scene_chips`), the sun of the scenario's place and time."""
     if count <= 0:
         raise InputError("--count", f"must be positive, got {count}")
+    low, high = sun_elevation_deg
+    if not 5.0 <= low <= high <= 90.0:
+        raise InputError("--sun", f"the sun's elevation range must lie within 5-90 degrees, low to high; "
+                                  f"got {low:g}-{high:g}")
     if not gsds or any(g <= 0 for g in gsds):
         raise InputError("--gsd", f"GSDs must be positive metres, got {list(gsds)}")
     out = Path(out)
@@ -236,7 +249,8 @@ def write_dataset(out: Path, count: int, gsds: Sequence[float], model_gsd: float
                 draw += 1
             img, objects, sun = pending.pop(0)
         else:
-            img, objects, sun = make_chip(seed * 1_000_003 + i, chip_px, model_gsd, native)
+            img, objects, sun = make_chip(seed * 1_000_003 + i, chip_px, model_gsd, native,
+                                          sun_elevation_deg=sun_elevation_deg)
         cv2.imwrite(str(out / "images" / f"{chip_id}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
         (out / "labels" / f"{chip_id}.txt").write_text(
             "".join(yolo_obb_line(o, chip_px, model_gsd) + "\n" for o in objects))
@@ -251,6 +265,7 @@ def write_dataset(out: Path, count: int, gsds: Sequence[float], model_gsd: float
     summary = {"format": "sitewatch-chips/1", "source": "random scenarios" if scenes else "random chips",
                "gsd_m": model_gsd, "chip_px": chip_px, "count": count,
                "native_gsds_m": list(map(float, gsds)), "seed": seed, "classes": list(CLASSES),
+               **({} if scenes else {"sun_elevation_deg": [float(low), float(high)]}),
                "objects_per_class": per_class, "yolo_obb_classes": {i: c for i, c in enumerate(CLASSES)}}
     (out / "dataset.json").write_text(json.dumps(summary, indent=2))
     return summary
