@@ -67,11 +67,13 @@ class MatchParams:
     max_cost: float = 2.0  # pairs above this are not the same item
     min_move_type_score: float = 0.5  # a move needs a named type on both dates
     confident_type_score: float = SURE_TYPE  # two types this sure and different: not the same item
-    # Classes whose type the detector reads well enough (99% of aircraft, 98-100% of
-    # helicopters, model card) that two sure, different names on one spot mean two items,
-    # whatever the pixels say: a Su-34 parked where a Su-24M stood changes little under
-    # the box, yet it is another aircraft. Ships and air defence are read less surely.
-    replacement_classes: tuple[str, ...] = ("aircraft", "helicopter")
+    # Classes whose type the detector reads well enough (99% of aircraft, 97-100% of
+    # helicopters, 100% of ships since 0.9.0's hull type reader; model card) that two sure,
+    # different names on one spot mean two items, whatever the pixels say: a Su-34 parked
+    # where a Su-24M stood changes little under the box, yet it is another aircraft, and a
+    # Ropucha moored where a frigate lay changes a grey hull for a grey hull. Air defence
+    # is read less surely.
+    replacement_classes: tuple[str, ...] = ("aircraft", "helicopter", "ship")
     replacement_type_score: float = 0.98
     # Classes whose items may be claimed to have moved. Ships of one class look alike at
     # 0.5 m and leave and come in port, so a ship at a new berth is reported as one
