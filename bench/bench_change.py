@@ -40,7 +40,7 @@ import numpy as np
 from sitewatch.change.events import MODERATE
 from sitewatch.change.matching import MatchParams, stay_distance
 from sitewatch.change.noise import DetectorNoise
-from sitewatch.change.scoring import same_spot_swaps, score_events, what_images_show
+from sitewatch.change.scoring import moves_as_comings_and_goings, same_spot_swaps, score_events, what_images_show
 from sitewatch.change.simulated import simulated_site
 from sitewatch.domain import EVENT_KINDS, Event
 from sitewatch.pipeline import compare
@@ -170,7 +170,7 @@ def main() -> int:
         t_track += time.perf_counter() - t
         preds = [e for e in comp.tracking.events if e.confidence >= MODERATE]
         pred_pairs = [comp.tracking.pairs[e.id] for e in preds]
-        n_swaps += len(same_spot_swaps(sim.truth))
+        n_swaps += len(same_spot_swaps(moves_as_comings_and_goings([], [], sim.truth)[2]))
         seen = what_images_show(preds, pred_pairs, sim.truth)
         for tally, (p, pp, truth) in ((ours, (preds, pred_pairs, sim.truth)), (recoverable, seen)):
             for kind_, s in score_events(p, pp, truth).items():

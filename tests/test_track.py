@@ -613,3 +613,19 @@ def test_a_hull_that_came_alongside_one_that_left_is_no_same_spot_swap():
     assert same_spot_swaps([gone, along]) == {0, 1}
     _, _, kept = what_images_show([], [], [gone, abeam])
     assert len(kept) == 2
+
+
+def test_a_hull_that_moved_off_a_berth_another_of_its_type_came_to_is_a_same_spot_swap():
+    """A Kilo moves from berth (0, 0) to (300, 0) while another Kilo comes to (5, 2), in
+    the same interval: the images show a Kilo at the first berth on both dates, so the
+    move's departure and the arrival there are a same-spot swap, left out; the move's
+    arrival at (300, 0) is what the images can show. A claim of that arrival is right, and
+    nothing else is missed."""
+    kilo = "Kilo submarine"
+    moved = TruthEvent("moved", "a", "b", 300.0, 0.0, kilo, "k1", 74.0, 10.0, 90.0, from_x=0.0, from_y=0.0)
+    came = TruthEvent("arrived", "a", "b", 5.0, 2.0, kilo, "k2", 74.0, 10.0, 90.0)
+    there = Event("e1", "arrived", "s", "t1", "ship", kilo, None, _det(300.0, 0.0, kilo), 0.8)
+    events, pairs, kept = what_images_show([there], [("a", "b")], [moved, came])
+    assert [(t.kind, t.x, t.y) for t in kept] == [("arrived", 300.0, 0.0)]
+    scores = score_events(events, pairs, kept)
+    assert [(scores[k].tp, scores[k].fp, scores[k].fn) for k in ("arrived", "departed")] == [(1, 0, 0), (0, 0, 0)]

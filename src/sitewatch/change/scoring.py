@@ -239,14 +239,17 @@ def what_images_show(
 ) -> tuple[list[Event], list[tuple[str, str]], list[TruthEvent]]:
     """Both sides restated as what an image pair can show.
 
-    - Same-spot swaps (`same_spot_swaps`) leave the truth. A state change reported on such a
-      spot is left out too, neither right nor wrong: a Mi-24 with its rotors off replaced
-      by a whole one is, in the pixels, one Mi-24 that got its rotors back.
     - Ship moves become a departure and an arrival (`moves_as_comings_and_goings`).
+    - Same-spot swaps (`same_spot_swaps`) leave the truth, found once ship moves are so
+      restated: a Kilo that moves off its berth while another comes to it leaves a Kilo
+      there on both dates. A state change reported on such a spot is left out too, neither
+      right nor wrong: a Mi-24 with its rotors off replaced by a whole one is, in the
+      pixels, one Mi-24 that got its rotors back.
     - A claimed move whose ends are a true departure and a true arrival of its type is that
       departure and that arrival (`moves_that_were_comings_and_goings`).
     - Changes that cloud hid (`TruthEvent.hidden`) leave the truth, and any event reported
       on their spot in their interval is left out, neither right nor wrong."""
+    predicted, predicted_pairs, truth = moves_as_comings_and_goings(predicted, predicted_pairs, truth)
     swaps = same_spot_swaps(truth)
     spots = [truth[i] for i in swaps]
     clouded = [t for t in truth if t.hidden]
@@ -261,6 +264,5 @@ def what_images_show(
                 continue
         events.append(e)
         pairs.append(pr)
-    events, pairs, kept = moves_as_comings_and_goings(events, pairs, kept)
     events, pairs = moves_that_were_comings_and_goings(events, pairs, kept, tolerance_m)
     return events, pairs, kept
