@@ -230,9 +230,11 @@ def test_train_types_attaches_a_type_reader_whose_types_stay_in_class(tiny_detec
     # A hull type reader for ships attached to that copy: the square reader stays, for aircraft.
     r = CliRunner().invoke(app, ["train-types", "--data", str(data), "--detector", str(tmp_path / "det.onnx"),
                                  "--out-dir", str(tmp_path / "hull"), "--epochs", "1", "--threads", "1",
-                                 "--classes", "ship", "--hull"])
+                                 "--classes", "ship", "--hull", "--max-per-type", "1"])
     assert r.exit_code == 0, r.output
     h = DetectionModel(tmp_path / "hull" / "det.onnx")
+    assert h.hull_type_reader.info.training["max_per_type"] == 1
+    assert json.loads(r.output.strip().splitlines()[-1])["crops"] <= 2 * 5  # one item of each ship type at most
     assert h.hull_type_reader.path.name == "det.hull-types.onnx"
     assert (h.hull_type_reader.info.crop_px, h.hull_type_reader.info.crop_w, h.hull_type_reader.fill) == (256, 64, 0.9)
     assert [(r.path.name, c) for r, c in h.type_readers()] == [("det.types.onnx", ("aircraft",)),

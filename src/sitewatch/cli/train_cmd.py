@@ -124,6 +124,8 @@ def train_types_command(
                                                      "across it, at a finer scale (for ships); it takes its classes "
                                                      "over from the detector's square type reader."),
     epochs: int = typer.Option(8, "--epochs"),
+    max_per_type: int = typer.Option(1500, "--max-per-type", min=1,
+                                     help="At most this many items of each type are cut (two crops each)."),
     version: str = COPY_VERSION,
     threads: int = THREADS,
     seed: int = SEED,
@@ -145,7 +147,8 @@ def train_types_command(
     crop = dict(crop_px=tr.HULL_CROP_PX, crop_w=tr.HULL_CROP_W, fill=tr.HULL_FILL) if hull else {}
     cfg = tt.TypeTrainConfig(data=[str(d) for d in data], types=det.info.types,
                              type_classes=tuple(det.info.type_classes[t] for t in det.info.types), classes=chosen,
-                             gsd_m=det.gsd_m, epochs=epochs, threads=threads, seed=seed, **crop)
+                             gsd_m=det.gsd_m, epochs=epochs, threads=threads, seed=seed, max_per_type=max_per_type,
+                             **crop)
     t0 = time.monotonic()
     (_, labels), net = _crops_then_training(
         lambda show: tt.collect_crops(cfg, show), lambda found, show: tt.train_reader(cfg, *found, show))
