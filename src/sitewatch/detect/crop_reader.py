@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sitewatch.detect.crops import nose_up_matrix, warp
+from sitewatch.detect.crops import nose_up_crop
 from sitewatch.errors import ModelError
 
 
@@ -61,8 +61,7 @@ class CropReader:
         """Logits for pixel boxes on an (H, W, 3) image at the detector's GSD."""
         if not len(boxes):
             return np.zeros((0, len(self.info.labels)), np.float32)
-        height, width = self.info.crop_px, self.info.crop_w
-        return self.read_crops(np.stack([warp(image, nose_up_matrix(b, height, self.fill, width), height, width)
+        return self.read_crops(np.stack([nose_up_crop(image, b, self.info.crop_px, self.fill, self.info.crop_w)
                                          for b in boxes]))
 
     def read_crops(self, crops: np.ndarray) -> np.ndarray:

@@ -26,10 +26,11 @@ def nose_up_matrix(box: np.ndarray, crop_px: int, fill: float, crop_w: int | Non
     return m
 
 
-def nose_up_crop(image: np.ndarray, box: np.ndarray, crop_px: int, fill: float) -> np.ndarray:
-    """(crop_px, crop_px, 3) float32 crop of an (H, W, 3) image around a pixel box, nose up,
-    its longer side spanning `fill` of the crop; grey beyond the image."""
-    return warp(image, nose_up_matrix(box, crop_px, fill), crop_px)
+def nose_up_crop(image: np.ndarray, box: np.ndarray, crop_px: int, fill: float, crop_w: int | None = None
+                 ) -> np.ndarray:
+    """(crop_px, crop_w or crop_px, 3) float32 crop of an (H, W, 3) image around a pixel box,
+    nose up, its longer side spanning `fill` of the crop's height; grey beyond the image."""
+    return warp(image, nose_up_matrix(box, crop_px, fill, crop_w), crop_px, crop_w)
 
 
 def warp(image: np.ndarray, m: np.ndarray, crop_px: int, crop_w: int | None = None) -> np.ndarray:

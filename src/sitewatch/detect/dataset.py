@@ -33,6 +33,7 @@ from sitewatch.detect import geometry
 from sitewatch.domain import CLASSES, OrientedBox, Site, SiteGrid
 from sitewatch.errors import InputError
 from sitewatch.geo.sun import SunPosition
+from sitewatch.simulate.plan import MIN_SUN_ELEVATION_DEG
 from sitewatch.simulate.scene import Conditions, PlacedObject, SceneSpec
 
 _CHIP_CRS = "EPSG:32636"
@@ -229,8 +230,9 @@ def write_dataset(out: Path, count: int, gsds: Sequence[float], model_gsd: float
     if count <= 0:
         raise InputError("--count", f"must be positive, got {count}")
     low, high = sun_elevation_deg
-    if not 5.0 <= low <= high <= 90.0:
-        raise InputError("--sun", f"the sun's elevation range must lie within 5-90 degrees, low to high; "
+    if not MIN_SUN_ELEVATION_DEG <= low <= high <= 90.0:
+        raise InputError("--sun", f"the sun's elevation range must lie within {MIN_SUN_ELEVATION_DEG:g}-90 degrees, "
+                                  f"low to high; "
                                   f"got {low:g}-{high:g}")
     if not gsds or any(g <= 0 for g in gsds):
         raise InputError("--gsd", f"GSDs must be positive metres, got {list(gsds)}")

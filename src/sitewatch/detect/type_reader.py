@@ -33,10 +33,10 @@ import json
 from pathlib import Path
 
 from sitewatch.detect.crop_reader import CropReader
-from sitewatch.detect.state_reader import CROP_PX, FILL, crop  # the state reader's crop suits types too
+from sitewatch.detect.state_reader import CROP_PX, FILL  # the state reader's crop suits types too
 from sitewatch.errors import ModelError
 
-__all__ = ["CROP_PX", "FILL", "FORMAT_TAG", "HULL_CROP_PX", "HULL_CROP_W", "HULL_FILL", "TypeReader", "crop"]
+__all__ = ["CROP_PX", "FILL", "FORMAT_TAG", "HULL_CROP_PX", "HULL_CROP_W", "HULL_FILL", "TypeReader"]
 
 FORMAT_TAG = "sitewatch-type-reader/1"
 # The hull reader's crop: at the detector's 0.5 m a 125 m hull spans 225 pixels (about 0.55 m

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from sitewatch.detect import crop_data as cd
 from sitewatch.detect import type_reader as tr
-from sitewatch.detect.crops import nose_up_matrix, warp
+from sitewatch.detect.crops import nose_up_crop
 from sitewatch.errors import InputError
 
 CLASSES_READ = ("aircraft", "helicopter", "ship", "air_defence")
@@ -42,7 +42,7 @@ class TypeTrainConfig:
     threads: int = 2
     seed: int = 0
     # The crop: crop_px along the item's axis, crop_w across it (None: square), the box's
-    # longer side spanning `fill` of crop_px (type_reader.SQUARE or type_reader.HULL).
+    # longer side spanning `fill` of crop_px (type_reader's CROP_PX and FILL, or its HULL_*).
     crop_px: int = tr.CROP_PX
     crop_w: int | None = None
     fill: float = tr.FILL
@@ -61,7 +61,7 @@ def collect_crops(cfg: TypeTrainConfig, progress: Callable[[int, int], None] | N
         for _ in range(cfg.crops_per_item):
             box = cd.disturb(item.box, rng, cd.CENTRE_JITTER * item.box[2], cd.SIZE_JITTER, cd.HEADING_JITTER_DEG,
                              cd.WRONG_END)
-            crop = warp(item.image, nose_up_matrix(box, cfg.crop_px, cfg.fill, cfg.crop_w), cfg.crop_px, cfg.crop_w)
+            crop = nose_up_crop(item.image, box, cfg.crop_px, cfg.fill, cfg.crop_w)
             crops.append(np.clip(crop, 0, 255).astype(np.uint8))
             labels.append(index[item.type_name])
     if not crops:
