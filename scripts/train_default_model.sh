@@ -70,13 +70,14 @@ nice -n 10 "$SW" train-states --data "$OUT/data" --data "$OUT/scenes" --data "$O
 # it was no better than the detector's own head, its answer is weighed with the head's.
 # Since 0.9.1 it also learns from 4,000 object chips under a low sun (8-25 degrees; the
 # other object chips have 25-80), whose long shadows had it call Su-25s Su-35s (about 3 minutes
-# for the chips, 30 for the reader).
+# for the chips, 30 for the reader). Since 0.9.2 it learns from up to 2,000 items a type
+# (1,500 before), so the low-sun chips add to the others rather than take their place.
 if [ ! -f "$OUT/lowsun/dataset.json" ]; then
   nice -n 10 "$SW" dataset --out "$OUT/lowsun" --count 4000 --gsd 0.3,0.4,0.5,0.6,0.7,0.8 --chip 384 --seed 5 --sun 8,25
 fi
 nice -n 10 "$SW" train-types --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" --data "$OUT/lowsun" \
   --detector "$LOOK/sitewatch-ocn.onnx" --out-dir "$LOOK" --classes aircraft,helicopter,air_defence \
-  --with-head helicopter --epochs "${TYPES_EPOCHS:-6}" --version "${TYPES_VERSION:-0.5.0}"
+  --with-head helicopter --max-per-type 2000 --epochs "${TYPES_EPOCHS:-6}" --version "${TYPES_VERSION:-0.5.0}"
 # Hull refiner (0.5.0): ships' boxes on a crop long along the hull and narrow across it,
 # with their length (about 1 minute).
 nice -n 10 "$SW" train-refiner --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
@@ -116,7 +117,7 @@ nice -n 10 "$SW" train-refiner --data "$OUT/data" --data "$OUT/scenes" --data "$
 # ships over from the square type reader (about 3 minutes).
 nice -n 10 "$SW" train-types --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
   --detector "$LOOK/sitewatch-ocn.onnx" --out-dir "$LOOK" --hull --classes ship --epochs "${HULL_TYPES_EPOCHS:-8}" \
-  --version "${HULL_TYPES_VERSION:-0.9.1}"
+  --version "${HULL_TYPES_VERSION:-0.9.2}"
 # 0.8.1 is 0.8.0 with its five box refiners, its type reader and its state reader retrained
 # (same commands as above) once crops were cut true to the box (detect/crops.py, session
 # 14); 0.8.2 is 0.8.1 with its presence check retrained the same way (session 15, held out
