@@ -60,7 +60,19 @@ if [ ! -f "$OUT/extra/dataset.json" ]; then
   nice -n 10 "$SW" dataset --out "$OUT/extra" --count 5000 --gsd 0.3,0.4,0.5,0.6,0.7,0.8 --chip 384 --seed 3
 fi
 LOOK="$OUT/second-look"
-nice -n 10 "$SW" train-refiner --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
+# Since 0.9.3 the vehicle and air-defence refiners (this one and the air-defence hull refiner
+# below) also learn from 7,200 more chips cut from whole scenarios (seeds 7 and 8, about 4
+# minutes), all scene chips listed three times: batteries and vehicles in packed rows, where
+# a refiner trained mostly on object chips pushed good boxes onto the neighbour.
+for S in 7 8; do
+  if [ ! -f "$OUT/scenes$S/dataset.json" ]; then
+    nice -n 10 "$SW" dataset --out "$OUT/scenes$S" --count $((S == 7 ? 2400 : 4800)) --gsd 0.3,0.4,0.5,0.6,0.7,0.8 \
+      --chip 384 --seed "$S" --scenes
+  fi
+done
+SCENE_DATA=(--data "$OUT/scenes" --data "$OUT/scenes7" --data "$OUT/scenes8")
+ROWS_DATA=(--data "$OUT/data" --data "$OUT/extra" "${SCENE_DATA[@]}" "${SCENE_DATA[@]}" "${SCENE_DATA[@]}")
+nice -n 10 "$SW" train-refiner "${ROWS_DATA[@]}" \
   --detector "$OUT/sitewatch-ocn.onnx" --out-dir "$LOOK" --classes vehicle,air_defence --members 3 --epochs "${REFINER_EPOCHS:-10}" \
   --version "${LOOK_VERSION:-0.4.0}"
 nice -n 10 "$SW" train-states --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
@@ -85,7 +97,7 @@ nice -n 10 "$SW" train-refiner --data "$OUT/data" --data "$OUT/scenes" --data "$
 # Air-defence hull refiner (0.6.0): launchers and radars on the long, narrow crop, which
 # sees them three times finer than the square one; three seeds averaged in one file,
 # since single refiners differ by up to 0.1 AP50 from seed to seed (about 4 minutes).
-nice -n 10 "$SW" train-refiner --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
+nice -n 10 "$SW" train-refiner "${ROWS_DATA[@]}" \
   --detector "$LOOK/sitewatch-ocn.onnx" --out-dir "$LOOK" --hull --classes air_defence --members 3 \
   --epochs "${HULL_EPOCHS:-10}" --version "${AD_HULL_VERSION:-0.6.0}"
 # Helicopter box refiner (0.6.0): the square crop, with the sun, which tells a helicopter
@@ -117,7 +129,7 @@ nice -n 10 "$SW" train-refiner --data "$OUT/data" --data "$OUT/scenes" --data "$
 # ships over from the square type reader (about 3 minutes).
 nice -n 10 "$SW" train-types --data "$OUT/data" --data "$OUT/scenes" --data "$OUT/extra" \
   --detector "$LOOK/sitewatch-ocn.onnx" --out-dir "$LOOK" --hull --classes ship --epochs "${HULL_TYPES_EPOCHS:-8}" \
-  --version "${HULL_TYPES_VERSION:-0.9.2}"
+  --version "${HULL_TYPES_VERSION:-0.9.3}"
 # 0.8.1 is 0.8.0 with its five box refiners, its type reader and its state reader retrained
 # (same commands as above) once crops were cut true to the box (detect/crops.py, session
 # 14); 0.8.2 is 0.8.1 with its presence check retrained the same way (session 15, held out
