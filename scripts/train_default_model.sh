@@ -63,7 +63,7 @@ LOOK="$OUT/second-look"
 # Since 0.9.3 the vehicle and air-defence refiners (this one and the air-defence hull refiner
 # below) also learn from 7,200 more chips cut from whole scenarios (seeds 7 and 8, about 4
 # minutes), all scene chips listed three times: batteries and vehicles in packed rows, where
-# a refiner trained mostly on object chips pushed good boxes onto the neighbour.
+# a refiner trained mostly on object chips pushed good boxes a metre or two across.
 for S in 7 8; do
   if [ ! -f "$OUT/scenes$S/dataset.json" ]; then
     nice -n 10 "$SW" dataset --out "$OUT/scenes$S" --count $((S == 7 ? 2400 : 4800)) --gsd 0.3,0.4,0.5,0.6,0.7,0.8 \
