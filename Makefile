@@ -21,6 +21,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	@if [ -z "$$SITEWATCH_TEST_PG_URL" ]; then echo "make test: SITEWATCH_TEST_PG_URL is unset, PostgreSQL cases will skip (see .ci/run)"; \
 	else echo "make test: catalog tests on SQLite and on PostgreSQL"; fi
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 clean:

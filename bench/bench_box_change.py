@@ -26,7 +26,7 @@ import numpy as np
 
 from sitewatch.change.events import SUPPORTS
 from sitewatch.change.footprint import box_change
-from sitewatch.change.simulated import random_box_cases
+from sitewatch.evaluation.simulated_site import random_box_cases
 
 
 def main() -> int:

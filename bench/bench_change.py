@@ -8,7 +8,7 @@ corroboration) is compared with a greedy nearest-neighbour pairing of consecutiv
 in the same process on the same detections.
 
 Two sets of figures: against the full change truth, and against what an image pair can show
-("recoverable", `sitewatch.change.scoring.what_images_show`): same-spot swaps of one type
+("recoverable", `sitewatch.evaluation.event_scoring.what_images_show`): same-spot swaps of one type
 left out, and a ship that changed berth scored as a departure and an arrival, since one hull
 of a class is every other hull of that class at 0.5 m.
 
@@ -39,9 +39,9 @@ import numpy as np
 
 from sitewatch.change.events import MODERATE
 from sitewatch.change.matching import MatchParams, stay_distance
-from sitewatch.change.noise import DetectorNoise
-from sitewatch.change.scoring import moves_as_comings_and_goings, same_spot_swaps, score_events, what_images_show
-from sitewatch.change.simulated import simulated_site
+from sitewatch.evaluation.detector_noise import DetectorNoise
+from sitewatch.evaluation.event_scoring import moves_as_comings_and_goings, same_spot_swaps, score_events, what_images_show
+from sitewatch.evaluation.simulated_site import simulated_site
 from sitewatch.domain import EVENT_KINDS, Event
 from sitewatch.pipeline import compare
 from sitewatch.simulate.random_scenario import random_scenario
@@ -99,7 +99,7 @@ def _brought_up_to_date(sim, scenario):
     on, and the truth's cloud flags (`TruthEvent.hidden`), from the same plan."""
     from dataclasses import replace
 
-    from sitewatch.change.simulated import truth_events
+    from sitewatch.evaluation.simulated_site import truth_events
     from sitewatch.geo.sharpness import sampled_edge_blur_px
     from sitewatch.simulate import plan_scenario
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_demo.py [--out DIR]
 
-Runs pipeline.run_demo (render, ingest, align, and detect, compare, assess, report when a
+Runs demo.run_demo (render, ingest, align, and detect, compare, assess, report when a
 detection model is installed) and prints one line to quote (total against the 3-minute
 budget of issue 5, and the share of each stage) and a JSON record.
 """
@@ -23,7 +23,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    from sitewatch import pipeline
+    from sitewatch import demo
 
     stages: dict[str, list[float]] = {}
     last = {"t": time.perf_counter()}
@@ -38,7 +38,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp) / "demo"
         t0 = time.perf_counter()
-        result = pipeline.run_demo(out, progress)
+        result = demo.run_demo(out, progress)
         total = time.perf_counter() - t0
     # A stage's time runs from its first report to the next stage's first report.
     order = sorted(stages.items(), key=lambda kv: kv[1][0])

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from eval_sim import GSDS, SCENE_M, labelled
-from sitewatch.detect.evaluate import match_image
+from sitewatch.evaluation.detection import match_image
 from sitewatch.detect.inference import BLURRED_FOR_VEHICLES_M, detect_scene
 from sitewatch.detect.labels import read_geojson_objects
 from sitewatch.detect.model import DetectionModel

@@ -35,7 +35,7 @@ if not DOTA8.exists():
 
 def main(argv: list[str] | None = None) -> dict | None:
     from sitewatch.detect import geometry
-    from sitewatch.detect.evaluate import Labelled, evaluate
+    from sitewatch.evaluation.detection import Labelled, evaluate
     from sitewatch.detect.inference import detect_scene
     from sitewatch.detect.labels import parse_class_map, read_yolo_obb
     from sitewatch.detect.model import DetectionModel

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from sitewatch.detect import geometry
-from sitewatch.detect.evaluate import Labelled, match_image, evaluate
+from sitewatch.evaluation.detection import Labelled, match_image, evaluate
 from sitewatch.detect.inference import detect_scene
 from sitewatch.detect.labels import read_geojson_objects
 from sitewatch.detect.model import DetectionModel

@@ -25,7 +25,7 @@ from collections import defaultdict
 import numpy as np
 
 from sitewatch import equipment
-from sitewatch.detect.dataset import make_chip
+from sitewatch.training.dataset import make_chip
 from sitewatch.detect.model import DetectionModel
 
 GSDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)

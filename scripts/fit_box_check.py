@@ -20,7 +20,7 @@ from rich.progress import track
 from scipy.optimize import minimize
 
 from sitewatch.change.footprint import box_measures
-from sitewatch.change.simulated import random_box_cases
+from sitewatch.evaluation.simulated_site import random_box_cases
 
 PENALTY = 1.0  # L2 on every weight but the bias
 

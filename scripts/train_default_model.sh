@@ -136,7 +136,7 @@ nice -n 10 "$SW" train-types --data "$OUT/data" --data "$OUT/scenes" --data "$OU
 # on 300 scenes, 303000-303299, rather than 1,000). A fresh run of this script trains all
 # of them on true crops.
 # int8 static quantisation (kept beside it, not shipped), calibrated on training chips.
-nice -n 10 "$PY" -c "from sitewatch.detect.quantize import quantize_model as q; \
+nice -n 10 "$PY" -c "from sitewatch.training.quantize import quantize_model as q; \
 q('$OUT/sitewatch-ocn.onnx', '$OUT/sitewatch-ocn-int8.onnx', '$OUT/data', count=32)"
 # The fp32 model ships: int8 is about 1.5x faster but lost air-defence AP (docs/model-card.md).
 mkdir -p src/sitewatch/models

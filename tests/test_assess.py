@@ -7,7 +7,7 @@ import pytest
 
 from sitewatch.assess.posture import assess
 from sitewatch.assess.rules import load_rules
-from sitewatch.change.noise import DetectorNoise, noisy_detections
+from sitewatch.evaluation.detector_noise import DetectorNoise, noisy_detections
 from sitewatch.change.tracking import Look, corroborate_all, track
 from sitewatch.errors import InputError
 from test_track import SITE, _image, baseline, withdrawal

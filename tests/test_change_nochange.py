@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from sitewatch.change.events import MODERATE
-from sitewatch.change.noise import DetectorNoise
-from sitewatch.change.simulated import simulated_site
+from sitewatch.evaluation.detector_noise import DetectorNoise
+from sitewatch.evaluation.simulated_site import simulated_site
 from sitewatch.pipeline import compare_and_report
 from sitewatch.simulate.random_scenario import random_scenario
 from sitewatch.simulate.scenario import load_scenario

@@ -104,7 +104,7 @@ def test_missing_and_corrupt_model_files(tmp_path):
 
 def test_sitewatch_metadata_with_wrong_input_shape(tmp_path):
     pytest.importorskip("torch")
-    from sitewatch.detect.export import metadata
+    from sitewatch.training.export import metadata
 
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["heat"])], "g",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, SIDE, SIDE])],

@@ -10,7 +10,7 @@ bench/eval_sim.py and bench/eval_states.py.
 
 import pytest
 
-from sitewatch.detect.evaluate import Labelled, evaluate
+from sitewatch.evaluation.detection import Labelled, evaluate
 from sitewatch.detect.inference import detect_scene
 from sitewatch.detect.labels import read_geojson_objects
 from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel
@@ -50,7 +50,7 @@ def _unseen_items(model, seed: int, types: tuple[str, ...], count: int, reach_px
     within reach_px (of the same class, if asked), until `count` are found."""
     import numpy as np
 
-    from sitewatch.detect.dataset import make_chip
+    from sitewatch.training.dataset import make_chip
 
     found = []
     while len(found) < count:
@@ -125,7 +125,7 @@ def test_shipped_type_reader_names_aircraft_under_a_low_sun():
     only, 56 (on a change scene at 17 degrees it called a row of Su-25s Su-35s)."""
     import numpy as np
 
-    from sitewatch.detect.dataset import make_chip
+    from sitewatch.training.dataset import make_chip
 
     model = DetectionModel()
     seed, named = 64_000_000, []
@@ -162,7 +162,7 @@ def _boxed_on_chips(model, cls: str, count: int) -> tuple[int, int]:
     chip detected under its own sun."""
     import numpy as np
 
-    from sitewatch.detect.dataset import make_chip
+    from sitewatch.training.dataset import make_chip
     from sitewatch.detect.geometry import rotated_iou
 
     seed, boxed, seen = 62_000_000, 0, 0
@@ -237,7 +237,7 @@ def test_shipped_presence_check_tells_real_items_from_clutter():
     0.998 and 0.980 -> 0.998."""
     pytest.importorskip("torch")  # the crop collection lives in the training module
     from sitewatch.detect import verifier as vf
-    from sitewatch.detect.verify_train import VerifyTrainConfig, collect_crops, ranking_auc
+    from sitewatch.training.verify_train import VerifyTrainConfig, collect_crops, ranking_auc
 
     model = DetectionModel()
     check = model.verifier

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from sitewatch.detect import geometry
-from sitewatch.detect import targets as tg
-from sitewatch.detect.dataset import make_chip, yolo_obb_line
+from sitewatch.training import targets as tg
+from sitewatch.training.dataset import make_chip, yolo_obb_line
 from sitewatch.detect.labels import read_yolo_obb, parse_class_map
 from sitewatch.domain import CLASSES
 
@@ -95,7 +95,7 @@ def test_class_map_parsing():
 
 
 def test_scene_chips_cover_both_dates_and_keep_centres_inside():
-    from sitewatch.detect.dataset import make_scene_chips
+    from sitewatch.training.dataset import make_scene_chips
 
     chip = 192  # 96 m chips; the scenario is 2 x 2 chips
     chips = make_scene_chips(seed=11, chip_px=chip, model_gsd=GSD, native_gsd=0.4)
@@ -115,7 +115,7 @@ def test_chip_meta_records_the_sun_the_chip_was_rendered_under(tmp_path):
     turned with the picture when a scene chip is misregistered."""
     import json
 
-    from sitewatch.detect.dataset import make_scene_chips, write_dataset
+    from sitewatch.training.dataset import make_scene_chips, write_dataset
 
     seen = []
 

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from sitewatch.cli.main import app
 from sitewatch.detect import geometry
-from sitewatch.detect.evaluate import Labelled, average_precision, evaluate
+from sitewatch.evaluation.detection import Labelled, average_precision, evaluate
 
 ROUNDED = 5e-5  # scores are reported rounded to 4 decimals
 

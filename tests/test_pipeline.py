@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sitewatch.change.noise import DetectorNoise, noisy_detections
+from sitewatch.evaluation.detector_noise import DetectorNoise, noisy_detections
 from sitewatch.change.tracking import Look
 from sitewatch.domain import Image
-from sitewatch.pipeline import bundled_scenario, compare_and_report
+from sitewatch.demo import bundled_scenario
+from sitewatch.pipeline import compare_and_report
 
 pytestmark = pytest.mark.slow
 

@@ -213,7 +213,7 @@ def test_the_truth_of_a_move_says_where_the_item_stood_before():
     """Tartus's Kilo submarine moves from the south berth to the north one: its true event
     stands at the new berth and carries the old one, where the submarine stood on the date
     before; other events carry no origin."""
-    from sitewatch.change.simulated import truth_events
+    from sitewatch.evaluation.simulated_site import truth_events
 
     plan = {p.site.name: p for p in plan_scenario(scenario_path())}["tartus"]
     ids = {d.label: d.label for d in plan.dates}

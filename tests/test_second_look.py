@@ -121,7 +121,7 @@ pytest.importorskip("onnx")
 from typer.testing import CliRunner  # noqa: E402
 
 from sitewatch.cli.main import app  # noqa: E402
-from sitewatch.detect.export import with_metadata  # noqa: E402
+from sitewatch.training.export import with_metadata  # noqa: E402
 from sitewatch.detect.model import DetectionModel  # noqa: E402
 from sitewatch.errors import ModelError  # noqa: E402
 
@@ -434,7 +434,7 @@ def test_train_refiner_hull_attaches_a_hull_refiner_beside_the_box_refiner(tiny_
     assert [r.info.applies_to for r in three.hull_refiners] == [("air_defence", "vehicle"), ("aircraft",)]
     assert three.hull_refiners[1].path.parent == tmp_path / "three"
     # Two hull refiners claiming one class are refused.
-    from sitewatch.detect.export import with_metadata
+    from sitewatch.training.export import with_metadata
 
     with_metadata(tmp_path / "two" / "det.onnx", tmp_path / "two" / "bad.onnx",
                   {"hull_refiner": "det.hull-aircraft.onnx,det.hull-aircraft.onnx"})

@@ -11,8 +11,8 @@ import pytest
 from sitewatch import equipment
 from sitewatch.change.events import MODERATE, UNCONFIRMED_PRESENCE, EventContext, arrived, corroborate, state_changed
 from sitewatch.change.matching import MatchParams, match, stay_gate_m
-from sitewatch.change.noise import DetectorNoise, noisy_detections
-from sitewatch.change.scoring import (
+from sitewatch.evaluation.detector_noise import DetectorNoise, noisy_detections
+from sitewatch.evaluation.event_scoring import (
     TruthEvent,
     moves_as_comings_and_goings,
     same_spot_swaps,

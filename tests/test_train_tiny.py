@@ -60,8 +60,8 @@ def test_train_on_yolo_obb_labels_without_types(tmp_path):
     are masked because such labels do not say them."""
     import shutil
 
-    from sitewatch.detect import targets as tg
-    from sitewatch.detect.train import ChipStream, TrainConfig, compute_loss, build_network
+    from sitewatch.training import targets as tg
+    from sitewatch.training.train import ChipStream, TrainConfig, compute_loss, build_network
 
     runner = CliRunner()
     data = tmp_path / "chips"
@@ -91,7 +91,7 @@ def test_relative_centre_error_is_along_over_length_plus_across_over_width():
     0.5 m south (across it): 1/4 + 0.5/2. Offsets are in cells of 2 m, y down."""
     import math
 
-    from sitewatch.detect.train import relative_centre_error
+    from sitewatch.training.train import relative_centre_error
 
     pred = torch.tensor([[0.5 + 0.5, 0.5 + 0.25]])
     target = torch.tensor([[0.5, 0.5]])
@@ -107,8 +107,8 @@ def test_fine_tune_from_an_onnx_detector(tmp_path):
     norms are folded into the convolutions there); `train --init-from FILE.onnx` fine-tunes
     it with the batch-norm statistics frozen, and exports a model that loads and runs. A
     file whose convolutions do not line up is refused by name."""
-    from sitewatch.detect.from_onnx import FOLDED_BN, largest_difference, network_from_onnx
-    from sitewatch.detect.train import build_network
+    from sitewatch.training.from_onnx import FOLDED_BN, largest_difference, network_from_onnx
+    from sitewatch.training.train import build_network
     from sitewatch.errors import ModelError
 
     runner = CliRunner()

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from sitewatch.cli.main import app
 from sitewatch.detect import verifier as vf
-from sitewatch.detect.export import with_metadata
+from sitewatch.training.export import with_metadata
 from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel, RawDetections
 from sitewatch.errors import InputError, ModelError
 
@@ -202,7 +202,7 @@ def test_crops_of_another_floor_or_not_crops_are_refused(trained_check, tmp_path
 
 
 def test_ranking_auc_counts_pairs_ranked_right():
-    from sitewatch.detect.verify_train import ranking_auc
+    from sitewatch.training.verify_train import ranking_auc
 
     # Positives 0.35 and 0.8 against negatives 0.1 and 0.4: three of the four pairs ranked right.
     assert ranking_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([False, False, True, True])) == 0.75

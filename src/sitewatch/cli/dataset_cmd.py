@@ -42,7 +42,7 @@ def dataset_command(
                                                    "degrees, LOW,HIGH (scene chips take their scenario's sun)."),
 ) -> None:
     """Render random equipment scenes with nuisances (sun, haze, noise, blur) as training chips."""
-    from sitewatch.detect.dataset import write_dataset
+    from sitewatch.training.dataset import write_dataset
 
     gsds = parse_gsds(gsd)
     sun_range = parse_sun_range(sun)
@@ -51,3 +51,25 @@ def dataset_command(
         summary = write_dataset(out, count, gsds, model_gsd, chip, seed, progress=lambda n: bar.update(task, completed=n),
                                 scenes=scenes, sun_elevation_deg=sun_range)
     print(json.dumps(summary))
+
+
+@app.command("dataset-real")
+def dataset_real_command(
+    out: Path = typer.Option(..., "--out", help="Folder for images/ and meta/ (our JSON with partial-label flags)."),
+    realdata: Path = typer.Option(None, "--realdata", help="The real-data folder (default: $SITEWATCH_REALDATA or "
+                                                           "../shared/realdata)."),
+    sets: str = typer.Option("airbus,empty_airbases", "--sets", help="Real sets to cut, comma-separated."),
+) -> None:
+    """Cut the training side of real labelled sets into chips; their development side is never read."""
+    from sitewatch.evaluation.realdata import default_root
+    from sitewatch.training.real_chips import write_real_chips
+
+    root = realdata or default_root()
+    if root is None or not Path(root).exists():
+        raise InputError(str(root or "../shared/realdata"), "no real-data folder; give one with --realdata")
+    names = [s.strip() for s in sets.split(",") if s.strip()]
+    with Progress(TextColumn("real images"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
+        task = bar.add_task("images", total=None)
+        summary = write_real_chips(Path(root), names, out,
+                                   progress=lambda n, total: bar.update(task, completed=n, total=total))
+    print(json.dumps({k: v for k, v in summary.items() if k != "images"}))

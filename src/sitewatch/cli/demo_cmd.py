@@ -41,12 +41,12 @@ def summary_lines(outcomes) -> list[str]:
 @app.command("demo")
 def demo(out: Path = typer.Option(Path("sitewatch-demo"), "--out", help="Folder for everything the demo writes.")) -> None:
     """Render the bundled Khmeimim/Tartus scenario, then ingest, align, detect, compare, assess and report."""
-    from sitewatch import pipeline
+    from sitewatch import demo as demo_run
 
     console = Console()
     with Progress(TextColumn("{task.description:<18}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console) as bar:
-        result = pipeline.run_demo(out, StageBars(bar))
+        result = demo_run.run_demo(out, StageBars(bar))
     console.print(f"Rendered {len(result.images)} images into {result.out_dir / 'imagery'}")
     if result.note:
         console.print(f"[yellow]note:[/] {result.note}", highlight=False)

@@ -69,7 +69,7 @@ def eval_command(
 ) -> None:
     """Print JSON: AP50 per class and mean, precision/recall, type/state accuracy, counts."""
     from sitewatch.detect import labels
-    from sitewatch.detect.evaluate import evaluate
+    from sitewatch.evaluation.detection import evaluate
 
     cmap = labels.parse_class_map(class_map)
     p_files, t_files = _files(pred), _files(truth)

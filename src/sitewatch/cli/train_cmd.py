@@ -43,7 +43,7 @@ def train_command(
 ) -> None:
     """Train (or resume), then export the ONNX model with its metadata."""
     try:
-        from sitewatch.detect.train import TrainConfig, export, train
+        from sitewatch.training.train import TrainConfig, export, train
     except ImportError as exc:
         raise InputError("sitewatch train", f"needs the train extra (pip install 'sitewatch[train]'): {exc}") from exc
     from sitewatch.detect.labels import parse_class_map
@@ -287,11 +287,11 @@ def train_verifier_command(
 
 
 def _training_module(command: str, name: str):
-    """sitewatch.detect.<name>, or InputError saying that `command` needs the train extra."""
+    """sitewatch.training.<name>, or InputError saying that `command` needs the train extra."""
     import importlib
 
     try:
-        return importlib.import_module(f"sitewatch.detect.{name}")
+        return importlib.import_module(f"sitewatch.training.{name}")
     except ImportError as exc:
         raise InputError(f"sitewatch {command}", f"needs the train extra (pip install 'sitewatch[train]'): {exc}") from exc
 
@@ -300,7 +300,7 @@ def _attach_and_report(detector: Path, out_dir: Path, key: str, companion: Path,
                        keep: tuple[str, ...] = (), **record) -> None:
     """Write the detector copy that names `companion` (after `keep`) under `key`, and print
     the JSON record."""
-    from sitewatch.detect.export import attach_companion
+    from sitewatch.training.export import attach_companion
 
     copy = attach_companion(detector, out_dir, key, companion.name, version, keep)
     print(json.dumps({key: str(companion), "detector": str(copy), **record, "crops": training["crops"],

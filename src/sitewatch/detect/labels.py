@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from sitewatch.detect import geometry
-from sitewatch.domain import CLASSES
+from sitewatch.domain import CLASSES, UNKNOWN_TYPE
 from sitewatch.errors import InputError
 
 # DOTA v1 class names (and the YOLO-OBB indices of dota8.yaml) onto ours.
@@ -31,6 +31,19 @@ DOTA_CLASS_MAP: dict[str, str] = {
     "small vehicle": "vehicle",
 }
 DOTA_INDEX_NAMES: dict[int, str] = {0: "plane", 1: "ship", 9: "large-vehicle", 10: "small-vehicle", 11: "helicopter"}
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """One object, predicted or true, in a frame shared by both sides (metres or pixels)."""
+
+    cls: str
+    box: tuple[float, float, float, float, float]
+    type: str = UNKNOWN_TYPE
+    state: str | None = None
+    score: float = 1.0
+    directed: bool = True
+    difficult: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,7 +161,7 @@ def geojson_frame(path: Path) -> str:
 
 
 def read_geojson_objects(path: Path, crs: str):
-    """Objects of a detection or truth GeoJSON as `evaluate.Labelled` in `crs` (metres).
+    """Objects of a detection or truth GeoJSON as `Labelled` in `crs` (metres).
 
     Simulator truth (a `grid` and per-feature `pixel_polygon`) is placed where the image
     shows each object, misregistration included, since that is what a detector sees.
@@ -157,8 +170,6 @@ def read_geojson_objects(path: Path, crs: str):
     projected, with `heading_deg` from the properties when present.
     """
     from pyproj import Transformer
-
-    from sitewatch.detect.evaluate import Labelled
 
     doc = _geojson_doc(path)
     same_crs = str(doc.get("site_crs", "")) == crs
@@ -197,9 +208,7 @@ def read_geojson_objects(path: Path, crs: str):
 
 
 def from_labelled_boxes(found: list[LabelledBox]):
-    """Pixel labels as `evaluate.Labelled` in a y-up frame (rows negated, headings kept),
+    """Pixel labels as `Labelled` in a y-up frame (rows negated, headings kept),
     the frame the geometry functions' corners assume."""
-    from sitewatch.detect.evaluate import Labelled
-
     return [Labelled(b.cls, (b.box[0], -b.box[1], b.box[2], b.box[3], b.box[4]), b.type, b.state, b.score,
                      b.directed, b.difficult) for b in found]

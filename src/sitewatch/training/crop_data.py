@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sitewatch.detect import targets as tg
+from sitewatch.training import targets as tg
 from sitewatch.domain import CLASSES
 from sitewatch.errors import InputError
 from sitewatch.geo.sun import SunPosition

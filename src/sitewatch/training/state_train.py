@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sitewatch import equipment
-from sitewatch.detect import crop_data as cd
+from sitewatch.training import crop_data as cd
 from sitewatch.detect import state_reader as sr
 from sitewatch.domain import STATES
 from sitewatch.errors import InputError
@@ -91,7 +91,7 @@ def train_reader(cfg: StateTrainConfig, crops: np.ndarray, types: np.ndarray, st
 
 
 def export_reader(net: nn.Module, out: Path, applies_to: list[str], training: dict, metrics: dict) -> Path:
-    from sitewatch.detect.export import export_graph
+    from sitewatch.training.export import export_graph
 
     meta = {"format": sr.FORMAT_TAG, "states": json.dumps(list(STATES)), "applies_to": json.dumps(sorted(applies_to)),
             "crop_px": str(sr.CROP_PX), "training": json.dumps(training), "metrics": json.dumps(metrics)}

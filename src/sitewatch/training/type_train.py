@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sitewatch.detect import crop_data as cd
+from sitewatch.training import crop_data as cd
 from sitewatch.detect import type_reader as tr
 from sitewatch.detect.crops import nose_up_crop
 from sitewatch.errors import InputError
@@ -94,7 +94,7 @@ def train_reader(cfg: TypeTrainConfig, crops: np.ndarray, labels: np.ndarray,
 
 def export_reader(net: nn.Module, cfg: TypeTrainConfig, out: Path, applies_to: list[str], with_head: list[str],
                   training: dict, metrics: dict) -> Path:
-    from sitewatch.detect.export import export_graph
+    from sitewatch.training.export import export_graph
 
     meta = {"format": tr.FORMAT_TAG, "types": json.dumps(list(cfg.types)), "applies_to": json.dumps(sorted(applies_to)),
             "with_head": json.dumps(sorted(with_head)), "crop_px": str(cfg.crop_px), "fill": str(cfg.fill),

@@ -43,7 +43,7 @@ def network_from_onnx(path: Path | str) -> nn.Module:
     """The detector network of `path` with its (folded) weights, ready to fine-tune.
 
     ModelError when the file's convolutions do not line up with this version's network."""
-    from sitewatch.detect.train import build_network
+    from sitewatch.training.train import build_network
 
     path = Path(path)
     model = onnx.load(str(path))
@@ -82,7 +82,7 @@ def largest_difference(path: Path | str, net: nn.Module, seed: int = 0, size: in
     alone decides which of two equal neighbours is the peak."""
     import onnxruntime as ort
 
-    from sitewatch.detect.network import ExportWrapper
+    from sitewatch.training.network import ExportWrapper
 
     x = np.random.default_rng(seed).uniform(0, 255, (1, 3, size, size)).astype(np.float32)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sitewatch.detect import box_refiner as br
-from sitewatch.detect import crop_data as cd
+from sitewatch.training import crop_data as cd
 from sitewatch.detect.crops import nose_up_matrix, warp
 from sitewatch.domain import STATES
 from sitewatch.errors import InputError
@@ -180,7 +180,7 @@ def _train_one(cfg: RefineTrainConfig, seed: int, crops: np.ndarray, classes: np
 def export_refiner(net: nn.Module, out: Path, applies_to: list[str], training: dict, metrics: dict,
                    crop: tuple[int, int, float] = (br.CROP_PX, br.CROP_PX, br.FILL),
                    states: tuple[str, ...] = ()) -> Path:
-    from sitewatch.detect.export import export_graph
+    from sitewatch.training.export import export_graph
 
     height, width, fill = crop
     meta = {"format": br.FORMAT_TAG, "applies_to": json.dumps(sorted(applies_to)), "crop_px": str(height),

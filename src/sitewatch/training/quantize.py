@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sitewatch.detect import targets as tg
+from sitewatch.training import targets as tg
 
 
 class _Chips:

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from sitewatch.detect import targets as tg
-from sitewatch.detect.from_onnx import FOLDED_BN, network_from_onnx
-from sitewatch.detect.network import STRIDE, OrientedCenterNet, normalise_input
+from sitewatch.training import targets as tg
+from sitewatch.training.from_onnx import FOLDED_BN, network_from_onnx
+from sitewatch.training.network import STRIDE, OrientedCenterNet, normalise_input
 from sitewatch.domain import CLASSES, STATES
 from sitewatch.errors import InputError
 
@@ -61,11 +61,17 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
 
-def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """CenterNet's penalty-reduced focal loss, normalised by the number of centres."""
+def focal_loss(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """CenterNet's penalty-reduced focal loss, normalised by the number of centres.
+
+    mask: (B, C) True where a chip's labels are complete for a class; the other channels
+    are left out (a real airport chip boxes aircraft only, so its cars teach nothing)."""
     p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
     pos = target.eq(1).float()
     neg = 1.0 - pos
+    if mask is not None:
+        keep = mask.float()[:, :, None, None]
+        pos, neg = pos * keep, neg * keep
     pos_loss = -torch.log(p) * (1 - p) ** 2 * pos
     neg_loss = -torch.log(1 - p) * p ** 2 * (1 - target) ** 4 * neg
     return (pos_loss.sum() + neg_loss.sum()) / pos.sum().clamp(min=1.0)
@@ -90,8 +96,11 @@ def relative_centre_error(pred_offset: torch.Tensor, target_offset: torch.Tensor
 
 def compute_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], offset_by_size: float = 0.0,
                  cell_m: float = STRIDE * 0.5) -> dict[str, torch.Tensor]:
-    heat = focal_loss(out["heat"], batch["heat"])
+    heat = focal_loss(out["heat"], batch["heat"], batch.get("heat_mask"))
     bi, cell, wgt = batch["reg_batch"], batch["reg_index"], batch["reg_weight"]
+    # Size and axis learn only from labels that give them (not from axis-aligned real boxes).
+    swgt = wgt * batch["sized"].float() if "sized" in batch else wgt
+    snorm = swgt.sum().clamp(min=1.0)
     zero = out["heat"].sum() * 0.0
     if len(cell) == 0:
         return {"heat": heat, "box": zero, "type": zero, "state": zero, "total": heat}
@@ -101,16 +110,16 @@ def compute_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], o
     if offset_by_size:
         rel = relative_centre_error(box[:, 0:2], batch["offset"], batch["logsize"], batch["sincos"], cell_m)
         offset = offset + offset_by_size * (rel * wgt).sum() / norm
-    size = (F.l1_loss(box[:, 2:4], batch["logsize"], reduction="none").sum(1) * wgt).sum() / norm
+    size = (F.l1_loss(box[:, 2:4], batch["logsize"], reduction="none").sum(1) * swgt).sum() / snorm
     sc = F.normalize(box[:, 4:6], dim=1)
     d_fwd = (sc - batch["sincos"]).abs().sum(1)
     d_any = torch.minimum(d_fwd, (sc + batch["sincos"]).abs().sum(1))
-    heading = (torch.where(batch["directed"], d_fwd, d_any) * wgt).sum() / norm
+    heading = (torch.where(batch["directed"], d_fwd, d_any) * swgt).sum() / snorm
     if "axis" in out:
         t = batch["sincos"]
         axis_t = torch.stack([2 * t[:, 0] * t[:, 1], t[:, 1] ** 2 - t[:, 0] ** 2], dim=1)
         ax = F.normalize(_gather(out["axis"], bi, cell), dim=1)
-        heading = heading + ((ax - axis_t).abs().sum(1) * wgt).sum() / norm
+        heading = heading + ((ax - axis_t).abs().sum(1) * swgt).sum() / snorm
     typ = _masked_ce(_gather(out["type"], bi, cell), batch["type"], wgt)
     state = _masked_ce(_gather(out["state"], bi, cell), batch["state"], wgt)
     total = heat + offset + size + heading + typ + state
@@ -149,9 +158,10 @@ class ChipStream:
         out = {
             "image": normalise_input(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()),
             "heat": torch.from_numpy(np.stack(heats)),
+            "heat_mask": torch.from_numpy(np.stack([t["heat_mask"] for _, t in regs])),
             "reg_batch": torch.from_numpy(np.concatenate([np.full(len(t["reg_index"]), b) for b, t in regs])),
         }
-        for key in ("reg_index", "reg_weight", "offset", "logsize", "sincos", "type", "state", "directed"):
+        for key in ("reg_index", "reg_weight", "offset", "logsize", "sincos", "type", "state", "directed", "sized"):
             out[key] = torch.from_numpy(np.concatenate([t[key] for _, t in regs]))
         return out
 
@@ -291,7 +301,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = 
 
 def export(cfg: TrainConfig, summary: dict, metrics: dict | None = None) -> Path:
     """Export the checkpoint's network to cfg.out with its metadata."""
-    from sitewatch.detect.export import export_onnx, metadata
+    from sitewatch.training.export import export_onnx, metadata
 
     state = torch.load(cfg.checkpoint, map_location="cpu", weights_only=False)
     net, _ = build_network(False)

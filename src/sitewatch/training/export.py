@@ -16,7 +16,7 @@ import torch
 
 from sitewatch import equipment
 from sitewatch.detect.model import FORMAT_TAG
-from sitewatch.detect.network import ExportWrapper, OrientedCenterNet
+from sitewatch.training.network import ExportWrapper, OrientedCenterNet
 from sitewatch.domain import CLASSES, STATES
 
 

@@ -12,27 +12,13 @@ accuracy over the objects matched there (only where the truth says its type or s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from sitewatch.detect import geometry
+from sitewatch.detect.labels import Labelled
 from sitewatch.domain import CLASSES, UNKNOWN_TYPE
 
 HEADING_TOLERANCE_DEG = 30.0
-
-
-@dataclass(frozen=True)
-class Labelled:
-    """One object, predicted or true, in a frame shared by both sides (metres or pixels)."""
-
-    cls: str
-    box: tuple[float, float, float, float, float]
-    type: str = UNKNOWN_TYPE
-    state: str | None = None
-    score: float = 1.0
-    directed: bool = True
-    difficult: bool = False
 
 
 def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:

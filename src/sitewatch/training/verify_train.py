@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sitewatch.detect import crop_data as cd
+from sitewatch.training import crop_data as cd
 from sitewatch.detect import geometry
 from sitewatch.detect import verifier as vf
 from sitewatch.errors import InputError
@@ -228,7 +228,7 @@ def held_out_metrics(net: nn.Module, detector_classes: tuple[str, ...], held: Cr
 
 def export_verifier(net: nn.Module, out: Path, detector_classes: tuple[str, ...], cfg: VerifyTrainConfig,
                     training: dict, metrics: dict) -> Path:
-    from sitewatch.detect.export import export_graph
+    from sitewatch.training.export import export_graph
 
     meta = {"format": vf.FORMAT_TAG, "classes": json.dumps(list(detector_classes)),
             "applies_to": json.dumps(sorted(cfg.classes)), "crop_px": str(vf.CROP_PX), "weight": repr(cfg.weight),

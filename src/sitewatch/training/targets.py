@@ -30,11 +30,21 @@ class Sample:
     type: np.ndarray  # (N,) type index, -1 unknown
     state: np.ndarray  # (N,) state index, -1 unknown
     directed: np.ndarray  # (N,) bool: the heading gives the nose
+    # Real labels are partial. complete: (C,) bool, the classes every instance of which is
+    # labelled (None: all), so only those heatmap channels learn from the chip's background.
+    # sized: (N,) bool, the box gives length, width and axis (None: all); an axis-aligned
+    # label gives only the centre.
+    complete: np.ndarray | None = None
+    sized: np.ndarray | None = None
 
 
 def _empty_sample(image: np.ndarray) -> Sample:
     z = np.zeros(0, np.int64)
     return Sample(image, np.zeros((0, 5)), z, z, z, np.zeros(0, bool))
+
+
+def _sized(sample: Sample) -> np.ndarray:
+    return np.ones(len(sample.boxes), bool) if sample.sized is None else sample.sized
 
 
 def load_chip_dir(root: Path, model_gsd: float, data_gsd: float | None = None,
@@ -75,13 +85,18 @@ def read_sample(image_path: Path, label_path: Path, kind: str, model_gsd: float,
         meta = json.loads(Path(label_path).read_text())
         gsd = float(meta["gsd_m"])
         objs = meta["objects"]
+        complete = None
+        if "complete_classes" in meta:  # real chips: labels partial (training.real_chips)
+            complete = np.array([c in meta["complete_classes"] for c in CLASSES])
         if not objs:
-            return _empty_sample(image)
+            return rescale(replace(_empty_sample(image), complete=complete), gsd / model_gsd)
         boxes = np.array([[o["cx"], o["cy"], o["length_m"] / gsd, o["width_m"] / gsd, o["heading_deg"]] for o in objs])
         cls = np.array([CLASSES.index(o["cls"]) for o in objs])
         typ = np.array([TYPES.index(o["type"]) if o["type"] in TYPES else -1 for o in objs])
-        state = np.array([STATES.index(o["state"]) for o in objs])
-        sample = Sample(image, boxes, cls, typ, state, np.ones(len(objs), bool))
+        state = np.array([STATES.index(o["state"]) if o.get("state") in STATES else -1 for o in objs])
+        directed = np.array([bool(o.get("directed", True)) for o in objs])
+        sized = np.array([bool(o.get("sized", True)) for o in objs])
+        sample = Sample(image, boxes, cls, typ, state, directed, complete, sized)
         return rescale(sample, gsd / model_gsd)
     cmap = class_map or label_io.parse_class_map(None)
     h, w = image.shape[:2]
@@ -123,7 +138,7 @@ def crop_or_pad(sample: Sample, size: int, rng: np.random.Generator) -> Sample:
     boxes[:, 1] -= y0
     inside = (boxes[:, 0] >= 0) & (boxes[:, 0] < size) & (boxes[:, 1] >= 0) & (boxes[:, 1] < size)
     return Sample(canvas, boxes[inside], sample.cls[inside], sample.type[inside], sample.state[inside],
-                  sample.directed[inside])
+                  sample.directed[inside], sample.complete, _sized(sample)[inside])
 
 
 def augment(sample: Sample, rng: np.random.Generator, size: int) -> Sample:
@@ -164,13 +179,15 @@ def build_targets(sample: Sample, n_classes: int, stride: int, gsd_m: float) -> 
     heat: (C, h, w) oriented Gaussians, 1 at each object's centre cell;
     reg_index (K,) flat cell indices, reg_weight (K,), offset (K, 2) in cells,
     logsize (K, 2) log length and width in metres, sincos (K, 2) of the heading,
-    type (K,), state (K,) (-1: unknown), directed (K,).
+    type (K,), state (K,) (-1: unknown), directed (K,), sized (K,): the size and axis are
+    known; heat_mask (C,): the channels whose background is known to be empty.
     Regression covers the centre cell and its 8 neighbours where the object's Gaussian
     is at least 0.5 (weight 0.5), so small objects train on one cell and large on nine.
     """
     h, w = sample.image.shape[0] // stride, sample.image.shape[1] // stride
     heat = np.zeros((n_classes, h, w), np.float32)
     rows: list[tuple] = []
+    sized = _sized(sample)
     for i, (cx, cy, length, width, heading) in enumerate(sample.boxes):
         gx, gy = cx / stride, cy / stride
         ix, iy = int(gx), int(gy)
@@ -201,10 +218,11 @@ def build_targets(sample: Sample, n_classes: int, stride: int, gsd_m: float) -> 
                     if np.exp(-(al ** 2 / (2 * sl ** 2) + ac ** 2 / (2 * sw ** 2))) < 0.5:
                         continue
                 rows.append((jy * w + jx, 1.0 if centre else 0.5, gx - jx, gy - jy, np.log(length * gsd_m), np.log(width * gsd_m),
-                             np.sin(hr), np.cos(hr), sample.type[i], sample.state[i], sample.directed[i]))
+                             np.sin(hr), np.cos(hr), sample.type[i], sample.state[i], sample.directed[i], sized[i]))
     rows = rows[: MAX_OBJECTS * 9]
     k = len(rows)
-    arr = np.array(rows, dtype=np.float64).reshape(k, 11)
+    arr = np.array(rows, dtype=np.float64).reshape(k, 12)
+    heat_mask = np.ones(n_classes, bool) if sample.complete is None else np.asarray(sample.complete, bool)
     return {
         "heat": heat,
         "reg_index": arr[:, 0].astype(np.int64),
@@ -215,4 +233,6 @@ def build_targets(sample: Sample, n_classes: int, stride: int, gsd_m: float) -> 
         "type": arr[:, 8].astype(np.int64),
         "state": arr[:, 9].astype(np.int64),
         "directed": arr[:, 10].astype(bool),
+        "sized": arr[:, 11].astype(bool),
+        "heat_mask": heat_mask,
     }
