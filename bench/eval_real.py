@@ -8,7 +8,12 @@ operating score, and false items per km² of real ground that has none of the cl
 one command. --sim-scenes N adds simulated AP50 on N fresh scenes (bench/eval_sim.py).
 
     .venv/bin/python bench/eval_real.py [--model M] [--baseline-model B] [--sets airbus,dota8,empty_airbases]
-                                        [--dota-gsd 0.25] [--sim-scenes 0]
+                                        [--dota-gsd 0.25] [--sim-scenes 0] [--floor 0.2]
+    .venv/bin/python bench/eval_real.py --model M --split val --sets airbus --pick aircraft
+
+The second form runs on the validation side (never trained on, never reported) and prints
+the aircraft operating point with the best F1 there, as a raw heatmap score for the
+model's `class_score_pivots`.
 
 Skips (exit 0, message) when the real-data folder is absent.
 """
@@ -22,8 +27,8 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from sitewatch.detect.model import DetectionModel
-from sitewatch.evaluation.real_pixels import detect_real, score_real
+from sitewatch.detect.model import DetectionModel, raw_score
+from sitewatch.evaluation.real_pixels import best_f1_threshold, detect_real, in_working_range, score_real
 from sitewatch.evaluation.realdata import default_root, real_images
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,21 +41,35 @@ def _line(name: str, set_name: str, scores: dict) -> str:
             parts.append(f"{cls} AP50 {s['ap50']:.3f} R {s['recall'] or 0:.3f} P {s['precision'] or 0:.3f} (n={s['true']})")
         else:
             parts.append(f"{cls} {s['false_per_km2']:.2f} false/km²")
-    return f"{name} | {set_name} ({scores['images']} images, {scores['area_km2']:.2f} km²): " + "; ".join(parts)
+    coarse = f", {scores['left_out_too_coarse']} too coarse left out" if scores.get("left_out_too_coarse") else ""
+    return f"{name} | {set_name} ({scores['images']} images{coarse}, {scores['area_km2']:.2f} km²): " + "; ".join(parts)
 
 
-def run_model(path: str | None, sets: list[str], root: Path, dota_gsd: float, sim_scenes: int) -> dict:
+def run_model(path: str | None, sets: list[str], root: Path, dota_gsd: float, sim_scenes: int, floor: float,
+              split: str = "dev", pick: str | None = None) -> dict:
     model = DetectionModel(path)
     name = f"{model.info.model_id} {model.info.version} ({Path(str(model.path)).name})"
     record: dict = {"model": name, "path": str(model.path), "sets": {}}
     for set_name in sets:
-        images = real_images(set_name, root, split="dev")
+        every = real_images(set_name, root, split=split)
+        images = [im for im in every if in_working_range(im, model, dota_gsd)]
         with Progress(TextColumn(f"{set_name:<15}"), BarColumn(), MofNCompleteColumn()) as bar:
             task = bar.add_task(set_name, total=len(images))
-            preds, truths, area = detect_real(images, model, dota_gsd, lambda n, t: bar.update(task, completed=n))
+            preds, truths, area = detect_real(images, model, dota_gsd, lambda n, t: bar.update(task, completed=n),
+                                              floor=floor)
         scores = score_real(images, preds, truths, area, model.info.score_threshold)
+        if pick and any(c == pick for im in images for c in im.cls):
+            at, f1 = best_f1_threshold(preds, truths, pick, floor)
+            pivot = model.info.pivots()[model.info.classes.index(pick)] if model.info.pivots() is not None else 0.5
+            scores["best_f1"] = {"class": pick, "score": at, "f1": f1, "raw_pivot": round(raw_score(at, pivot), 4)}
+            print(f"{name} | {set_name} {split}: best F1 for {pick} {f1:.3f} at score {at:.2f} "
+                  f"(raw heatmap {scores['best_f1']['raw_pivot']:.4f}: class_score_pivots)")
         if set_name == "dota8":
             scores["assumed_gsd_m"] = dota_gsd
+        scores["left_out_too_coarse"] = len(every) - len(images)
+        scores["score_floor"] = floor
+        scores["detections"] = {k: [[d.cls, d.type, round(d.score, 4), *(round(v, 2) for v in d.box)] for d in v]
+                                for k, v in preds.items()}
         record["sets"][set_name] = scores
         print(_line(name, set_name, scores))
     if sim_scenes:
@@ -65,6 +84,21 @@ def run_model(path: str | None, sets: list[str], root: Path, dota_gsd: float, si
     return record
 
 
+def set_pivot(record: dict, args) -> None:
+    """Write the picked operating point into the model's class_score_pivots (validation only)."""
+    from sitewatch.training.export import with_metadata
+
+    if args.split != "val" or not args.pick or not args.model:
+        raise SystemExit("--set-pivot needs --split val, --pick CLASS and --model")
+    picked = [s["best_f1"] for s in record["sets"].values() if "best_f1" in s]
+    if not picked:
+        raise SystemExit(f"no {args.pick} on the validation side of {', '.join(record['sets'])}")
+    model = DetectionModel(args.model)
+    pivots = {**model.info.class_score_pivots, args.pick: picked[0]["raw_pivot"]}
+    with_metadata(Path(args.model), Path(args.model), {"class_score_pivots": json.dumps(pivots)})
+    print(f"{args.model}: class_score_pivots = {json.dumps(pivots)}")
+
+
 def main(argv: list[str] | None = None) -> dict | None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="detector ONNX (default: the shipped one)")
@@ -73,6 +107,12 @@ def main(argv: list[str] | None = None) -> dict | None:
     ap.add_argument("--realdata", default=None, help="real-data folder (default: $SITEWATCH_REALDATA or ../shared/realdata)")
     ap.add_argument("--dota-gsd", type=float, default=0.25, help="GSD (m) assumed for the DOTA chips, which state none")
     ap.add_argument("--sim-scenes", type=int, default=0, help="also score simulated AP50 on this many fresh scenes")
+    ap.add_argument("--floor", type=float, default=0.2, help="lowest score kept (AP is measured down to it)")
+    ap.add_argument("--split", default="dev", choices=("dev", "val"),
+                    help="dev: the reported side; val: the side that chooses operating points (with --pick)")
+    ap.add_argument("--pick", default=None, metavar="CLASS", help="print the operating score of CLASS with the best F1")
+    ap.add_argument("--set-pivot", action="store_true",
+                    help="with --split val --pick: write that operating point into --model (class_score_pivots)")
     ap.add_argument("--out", default=str(ROOT / "bench/out/eval_real.json"))
     args = ap.parse_args(argv)
     root = Path(args.realdata) if args.realdata else default_root()
@@ -82,10 +122,14 @@ def main(argv: list[str] | None = None) -> dict | None:
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
     records = []
     if args.baseline_model:
-        records.append(run_model(args.baseline_model, sets, root, args.dota_gsd, args.sim_scenes))
-    records.append(run_model(args.model, sets, root, args.dota_gsd, args.sim_scenes))
-    out = {"split": "dev (never trained on)", "runs": records}
-    print(json.dumps(out))
+        records.append(run_model(args.baseline_model, sets, root, args.dota_gsd, args.sim_scenes, args.floor,
+                                 args.split, args.pick))
+    records.append(run_model(args.model, sets, root, args.dota_gsd, args.sim_scenes, args.floor, args.split, args.pick))
+    if args.set_pivot:
+        set_pivot(records[-1], args)
+    out = {"split": args.split + " (never trained on)", "runs": records}
+    print(json.dumps({"split": out["split"], "runs": [{**r, "sets": {k: {kk: vv for kk, vv in v.items() if kk != "detections"}
+                                                                for k, v in r["sets"].items()}} for r in records]}))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
     return out

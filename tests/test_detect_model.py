@@ -207,3 +207,37 @@ def test_a_helicopter_read_surely_takes_the_catalogue_outline_of_its_state():
     assert np.array_equal(out.boxes[1:], boxes[1:])
     assert np.array_equal(out.boxes[:, [0, 1, 4]], boxes[:, [0, 1, 4]])
     assert dets.boxes is boxes and boxes[0, 2] == 16.5 * px  # the input is left as it was
+
+
+def test_a_class_with_its_own_operating_point_is_decoded_against_it(tmp_path):
+    """class_score_pivots: aircraft's operating point at raw 0.2, the others at the model's
+    0.35. Two peaks of raw 0.25: the aircraft is over its point (0.5 + 0.5 * 0.05 / 0.8 =
+    0.531), the vehicle under its own (0.25 / 0.35 * 0.5 = 0.357), so at 0.5 only the
+    aircraft is kept."""
+    from sitewatch.detect.model import DEFAULT_MODEL
+    from sitewatch.training.export import with_metadata
+
+    import shutil
+
+    shutil.copytree(DEFAULT_MODEL.parent, tmp_path / "models")  # the companions come along
+    path = with_metadata(DEFAULT_MODEL, tmp_path / "models" / DEFAULT_MODEL.name, {"class_score_pivots": '{"aircraft": 0.2}'})
+    model = DetectionModel(path)
+    classes, n_types, n_states = model.info.classes, len(model.info.types), len(model.info.states)
+    heat = np.zeros((len(classes), 8, 8), np.float32)
+    heat[classes.index("aircraft"), 2, 2] = 0.25
+    heat[classes.index("vehicle"), 5, 5] = 0.25
+    box = np.zeros((8, 8, 8), np.float32)
+    box[5] = 1.0  # cos of the heading
+    dets = model.decode(heat, box, np.zeros((n_types, 8, 8), np.float32), np.zeros((n_states, 8, 8), np.float32), 0.5)
+    assert list(dets.cls) == ["aircraft"] and dets.score[0] == pytest.approx(0.53125)
+    low = model.decode(heat, box, np.zeros((n_types, 8, 8), np.float32), np.zeros((n_states, 8, 8), np.float32), 0.3)
+    assert dict(zip(low.cls, low.score)) == pytest.approx({"aircraft": 0.53125, "vehicle": 0.25 / 0.35 * 0.5})
+
+
+def test_an_operating_point_for_an_unknown_class_is_refused(tmp_path):
+    from sitewatch.detect.model import DEFAULT_MODEL
+    from sitewatch.training.export import with_metadata
+
+    path = with_metadata(DEFAULT_MODEL, tmp_path / "sitewatch-ocn.onnx", {"class_score_pivots": '{"tank": 0.2}'})
+    with pytest.raises(ModelError, match="class_score_pivots"):  # refused before its companions are looked for
+        DetectionModel(path)

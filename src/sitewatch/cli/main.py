@@ -8,7 +8,7 @@ import sys
 import typer
 from rich.console import Console
 
-from sitewatch import __version__
+from sitewatch._version import __version__
 from sitewatch.errors import SitewatchError
 
 app = typer.Typer(

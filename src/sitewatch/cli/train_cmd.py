@@ -38,6 +38,8 @@ def train_command(
                                                              "then stay frozen), with a fresh optimiser and schedule."),
     offset_by_size: float = typer.Option(0.0, "--offset-by-size", help="Weight of a centre loss relative to the "
                                                                        "object's length and width (as IoU sees it)."),
+    sensor_look: bool = typer.Option(False, "--sensor-look", help="Augment with a satellite product's look too: "
+                                                                 "sharpening halos, an 11-bit stretch, JPEG."),
     model_id: str = typer.Option("sitewatch-ocn", "--model-id"),
     version: str = typer.Option("0.1.0", "--version"),
 ) -> None:
@@ -52,7 +54,8 @@ def train_command(
                       steps=steps, batch=batch, chip=chip, lr=lr, gsd_m=gsd, data_gsd=data_gsd,
                       class_map=parse_class_map(class_map) if class_map or data_gsd else None,
                       pretrained=pretrained, threads=threads, seed=seed, minutes=minutes, freeze_blocks=freeze_blocks, model_id=model_id, version=version,
-                      init_from=str(init_from) if init_from else None, offset_by_size=offset_by_size)
+                      init_from=str(init_from) if init_from else None, offset_by_size=offset_by_size,
+                      sensor_look=sensor_look)
     with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeRemainingColumn()) as bar:
         task = bar.add_task("", total=steps)

@@ -16,6 +16,9 @@ it (no configuration travels beside the weights):
                       it reads 0.5 and 1 stays 1 ("more likely found than not" from 0.5 up,
                       which is what the change and assessment stages assume); score_threshold
                       is on that rescaled scale.
+    class_score_pivots optional JSON {class: raw score}: classes whose operating point is
+                      their own (chosen on real-pixel validation images), the rest take
+                      score_pivot
     training, metrics JSON summaries
     box_refiner       optional: the file names of box refiners beside the model
                       (`detect.box_refiner`), which move the centres and turn the axes of
@@ -51,7 +54,7 @@ the same interface.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +86,16 @@ class ModelInfo:
     training: dict
     metrics: dict
     score_pivot: float | None = None
+    # Classes whose operating point is their own (real-pixel validation chose it), as raw
+    # heatmap scores; the others take score_pivot.
+    class_score_pivots: dict[str, float] = field(default_factory=dict)
+
+    def pivots(self) -> np.ndarray | None:
+        """(C,) raw operating point of each class, or None when scores are not rescaled."""
+        if self.score_pivot is None and not self.class_score_pivots:
+            return None
+        base = 0.5 if self.score_pivot is None else self.score_pivot
+        return np.array([self.class_score_pivots.get(c, base) for c in self.classes])
 
 
 def rescale_scores(raw: np.ndarray, pivot: float) -> np.ndarray:
@@ -194,11 +207,15 @@ def _parse_info(path: Path, meta: dict[str, str]) -> ModelInfo:
             tile_overlap_px=int(meta["tile_overlap_px"]),
             training=json.loads(meta.get("training", "{}")), metrics=json.loads(meta.get("metrics", "{}")),
             score_pivot=float(meta["score_pivot"]) if meta.get("score_pivot") else None,
+            class_score_pivots={str(k): float(v) for k, v in json.loads(meta.get("class_score_pivots", "{}")).items()},
         )
     except (ValueError, TypeError) as exc:
         raise ModelError(str(path), f"unreadable metadata ({exc})") from exc
     if info.score_pivot is not None and not 0.0 < info.score_pivot < 1.0:
         raise ModelError(str(path), f"bad metadata: score_pivot={info.score_pivot} (must be between 0 and 1)")
+    bad = {c: v for c, v in info.class_score_pivots.items() if c not in info.classes or not 0.0 < v < 1.0}
+    if bad:
+        raise ModelError(str(path), f"bad metadata: class_score_pivots {bad} (known classes, between 0 and 1)")
     if not info.gsd_m > 0 or info.input_size % info.stride:
         raise ModelError(str(path), f"bad metadata: gsd_m={info.gsd_m}, input_size={info.input_size}")
     return info
@@ -445,12 +462,13 @@ class DetectionModel:
 
     def decode(self, heat, box, typ, state, threshold: float) -> RawDetections:
         """Peaks above threshold -> boxes in the tile's pixels, with type and state."""
-        pivot = self.info.score_pivot
-        c, yy, xx = np.nonzero(heat > (threshold if pivot is None else raw_score(threshold, pivot)))
+        pivots = self.info.pivots()
+        floor = threshold if pivots is None else np.array([raw_score(threshold, p) for p in pivots])
+        c, yy, xx = np.nonzero(heat > (floor if pivots is None else floor[:, None, None]))
         if len(c) == 0:
             return RawDetections.empty()
         s = self.info.stride
-        score = heat[c, yy, xx] if pivot is None else rescale_scores(heat[c, yy, xx], pivot)
+        score = heat[c, yy, xx] if pivots is None else rescale_scores(heat[c, yy, xx], pivots[c])
         b = box[:, yy, xx].T.astype(np.float64)
         cx = (xx + b[:, 0]) * s
         cy = (yy + b[:, 1]) * s

@@ -22,11 +22,11 @@ import rasterio
 from affine import Affine
 
 from sitewatch.detect import geometry
-from sitewatch.detect.inference import detect_scene
+from sitewatch.detect.inference import MAX_GSD_RATIO, detect_scene
 from sitewatch.detect.labels import Labelled
 from sitewatch.detect.model import DetectionModel
-from sitewatch.domain import CLASSES
-from sitewatch.evaluation.detection import evaluate
+from sitewatch.domain import CLASSES, UNKNOWN_TYPE
+from sitewatch.evaluation.detection import evaluate, match_image
 from sitewatch.evaluation.realdata import RealImage
 from sitewatch.errors import InputError
 
@@ -35,11 +35,27 @@ SYNTHETIC_CRS = "EPSG:32636"
 SYNTHETIC_ORIGIN = (500000.0, 4000000.0)
 
 
-def map_aabb(boxes: np.ndarray) -> np.ndarray:
-    """(N, 5) map boxes (y up) -> the (N, 5) axis-aligned boxes around them, heading 0."""
-    if not len(boxes):
+# An aircraft or helicopter is a cross, not a rectangle: turned 45 degrees, the axis-aligned
+# box around its L x S oriented box is about twice as wide as the box around its outline, so
+# an axis-aligned label is compared with the box around a cross of a fuselage (L long,
+# FUSELAGE_SHARE of L wide) and a wing (S long, WING_CHORD_SHARE of L wide).
+CROSS_SHAPED = ("aircraft", "helicopter")
+FUSELAGE_SHARE = 0.12
+WING_CHORD_SHARE = 0.2
+
+
+def map_aabb(boxes: np.ndarray, cls: list[str] | tuple[str, ...] | None = None) -> np.ndarray:
+    """(N, 5) map boxes (y up) -> the (N, 5) axis-aligned boxes around them, heading 0; the
+    boxes of `CROSS_SHAPED` classes are taken as cross-shaped outlines."""
+    b = np.asarray(boxes, float).reshape(-1, 5)
+    if not len(b):
         return np.zeros((0, 5))
-    c = geometry.corners(np.asarray(boxes, float))
+    cross = np.isin(np.asarray(cls if cls is not None else [""] * len(b), dtype=object), CROSS_SHAPED)
+    fuselage = b.copy()
+    fuselage[cross, 3] = FUSELAGE_SHARE * b[cross, 2]
+    wing = b.copy()
+    wing[cross, 2], wing[cross, 3] = WING_CHORD_SHARE * b[cross, 2], b[cross, 3]
+    c = np.concatenate([geometry.corners(fuselage), geometry.corners(wing)], axis=1)
     x0, x1, y0, y1 = c[..., 0].min(1), c[..., 0].max(1), c[..., 1].min(1), c[..., 1].max(1)
     return np.column_stack([(x0 + x1) / 2, (y0 + y1) / 2, y1 - y0, x1 - x0, np.zeros(len(c))])
 
@@ -59,13 +75,23 @@ def write_georeferenced(image: RealImage, gsd_m: float, folder: Path) -> tuple[P
     return path, transform, (h, w)
 
 
+def in_working_range(image: RealImage, model: DetectionModel, assumed_gsd_m: float | None = None) -> bool:
+    """Whether `sitewatch detect` takes the image (it refuses imagery coarser than
+    MAX_GSD_RATIO times the model's GSD)."""
+    gsd = image.gsd_m if image.gsd_m is not None else assumed_gsd_m
+    return gsd is not None and gsd <= model.gsd_m * MAX_GSD_RATIO
+
+
 def detect_real(images: list[RealImage], model: DetectionModel, assumed_gsd_m: float | None = None,
-                progress: Callable[[int, int], None] | None = None) -> tuple[dict, dict, float]:
-    """(predictions, truths, area km²) of real images, keyed by image id, in metres."""
+                progress: Callable[[int, int], None] | None = None,
+                floor: float = 0.2) -> tuple[dict, dict, float]:
+    """(predictions, truths, area km²) of real images, keyed by image id, in metres; give
+    only images `in_working_range`. Detections are kept down to `floor` (on the model's
+    0.5-at-the-operating-point scale): AP is the area under the curve down to there, and
+    every candidate above it gets the second look, whose cost grows with their number."""
     preds: dict[str, list[Labelled]] = {}
     truths: dict[str, list[Labelled]] = {}
     area_km2 = 0.0
-    floor = min(model.info.score_threshold, 0.05)  # low enough to draw the whole precision-recall curve
     with tempfile.TemporaryDirectory() as tmp:
         for n, image in enumerate(images, start=1):
             gsd = image.gsd_m if image.gsd_m is not None else assumed_gsd_m
@@ -76,7 +102,7 @@ def detect_real(images: list[RealImage], model: DetectionModel, assumed_gsd_m: f
             dets, _, _ = detect_scene(path, model, image_id=image.image_id, score_threshold=floor)
             boxes = geometry.box_array([d.box for d in dets]).reshape(-1, 5)
             if image.axis_aligned:
-                boxes = map_aabb(boxes)
+                boxes = map_aabb(boxes, [d.cls for d in dets])
             preds[image.image_id] = [Labelled(d.cls, tuple(float(v) for v in b), d.type, d.state, d.score)
                                      for d, b in zip(dets, boxes)]
             true_boxes = geometry.boxes_pixel_to_map(image.boxes, transform)
@@ -94,6 +120,8 @@ def score_real(images: list[RealImage], preds: dict, truths: dict, area_km2: flo
     complete = set().union(*(im.complete for im in images)) if images else set()
     result = evaluate(preds, truths, score_threshold=threshold)
     out: dict = {"images": len(images), "area_km2": round(area_km2, 3), "score_threshold": threshold, "classes": {}}
+    if images and all(im.outside_catalogue for im in images):
+        out["catalogue_type_share"] = catalogue_type_share(preds, truths, threshold)
     for cls in CLASSES:
         if cls not in complete:
             continue
@@ -106,3 +134,30 @@ def score_real(images: list[RealImage], preds: dict, truths: dict, area_km2: flo
             out["classes"][cls] = {"true": 0, "false_items": found,
                                    "false_per_km2": round(found / area_km2, 2) if area_km2 else None}
     return out
+
+
+def catalogue_type_share(preds: dict, truths: dict, threshold: float) -> float | None:
+    """Share of the true items found at `threshold` that are given a catalogue type, on a set
+    whose items are all outside the catalogue (civil airliners): every such name is wrong;
+    the right answer is `unknown`."""
+    named = found = 0
+    for key, truth in truths.items():
+        kept = [p for p in preds.get(key, []) if p.score >= threshold]
+        for pred, m in zip(kept, match_image(kept, truth, 0.5)):
+            if m >= 0:
+                found += 1
+                named += pred.type != UNKNOWN_TYPE
+    return round(named / found, 4) if found else None
+
+
+def best_f1_threshold(preds: dict, truths: dict, cls: str, floor: float) -> tuple[float, float]:
+    """(score, F1): the operating score of `cls` with the best F1 over images (scores on the
+    model's scale; candidates kept down to `floor`)."""
+    best = (floor, -1.0)
+    for t in np.arange(floor, 0.96, 0.01):
+        r = evaluate(preds, truths, score_threshold=float(t))["per_class"][cls]
+        p, rc = r["precision"] or 0.0, r["recall"] or 0.0
+        f1 = 2 * p * rc / (p + rc) if p + rc else 0.0
+        if f1 > best[1]:
+            best = (round(float(t), 2), round(f1, 4))
+    return best

@@ -26,8 +26,10 @@ from sitewatch.detect.labels import DOTA_CLASS_MAP, read_yolo_obb
 from sitewatch.errors import InputError
 
 ENV_VAR = "SITEWATCH_REALDATA"
-# A quarter of each set is kept for development: never trained on, always reported.
+# A quarter of each set is kept for development: never trained on, always reported. An
+# eighth more is kept for validation: never trained on, used to choose operating points.
 DEV_SHARE = 4
+VAL_SHARE = 8
 # Airbus images that show one airport on two dates (the dataset's README): a pair goes to
 # one side of the split together, so no airport is both trained on and measured.
 AIRBUS_PAIRS = (("534ba32c", "b7ab0316"), ("6627e7c7", "af67041b"), ("03f84930", "e18dde99"))
@@ -46,13 +48,16 @@ class RealImage:
     cls: tuple[str, ...]  # (N,) our class names
     axis_aligned: bool  # the labels are axis-aligned boxes, not oriented outlines
     complete: tuple[str, ...]  # classes every instance of which is labelled
-    split: str  # 'dev' (never trained on) or 'train'
+    split: str  # 'dev' (never trained on, reported), 'val' (never trained on, tunes) or 'train'
+    outside_catalogue: bool = False  # every labelled item is of a type the catalogue lacks
 
 
 def split_of(group: str) -> str:
-    """'dev' or 'train', fixed by a hash of the group name (stable across machines)."""
+    """'dev', 'val' or 'train', fixed by a hash of the group name (stable across machines)."""
     h = int(hashlib.sha1(group.encode()).hexdigest()[:8], 16)
-    return "dev" if h % DEV_SHARE == 0 else "train"
+    if h % DEV_SHARE == 0:
+        return "dev"
+    return "val" if h % VAL_SHARE == 1 else "train"
 
 
 def default_root() -> Path | None:
@@ -75,7 +80,9 @@ def aabb_boxes(corners: np.ndarray) -> np.ndarray:
 
 
 def airbus_aircraft(root: Path) -> list[RealImage]:
-    """Airbus Pleiades airports at 0.5 m: every aircraft boxed (truncated ones too)."""
+    """Airbus Pleiades airports at 0.5 m: every aircraft boxed (truncated ones too). Civil
+    airports, so the aircraft are airliners, business jets and light aircraft: types the
+    catalogue (Russian military) lacks."""
     folder = root / "airbus_aircraft"
     table = folder / "annotations.csv"
     if not table.exists():
@@ -95,7 +102,8 @@ def airbus_aircraft(root: Path) -> list[RealImage]:
         prefix = path.stem[:8]
         boxes = aabb_boxes(np.array(by_image.get(path.name, []), float))
         out.append(RealImage("airbus", path.stem, path, AIRBUS_GSD_M, boxes, ("aircraft",) * len(boxes), True,
-                             ("aircraft", "helicopter", "air_defence"), split_of("airbus:" + pair_of.get(prefix, prefix))))
+                             ("aircraft", "helicopter", "air_defence"), split_of("airbus:" + pair_of.get(prefix, prefix)),
+                             outside_catalogue=True))
     return out
 
 

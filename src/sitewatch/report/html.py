@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from sitewatch import __version__
+from sitewatch._version import __version__
 from sitewatch.assess.posture import Judgement, pixel_window
 from sitewatch.change.events import confidence_band
 from sitewatch.change.tracking import Look

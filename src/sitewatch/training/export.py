@@ -116,3 +116,29 @@ def attach_companion(detector: Path, out_dir: Path, key: str, name: str, version
     if version:
         updates["version"] = version
     return with_metadata(detector, out_dir / detector.name, updates)
+
+
+def adopt_companions(detector: Path, donor: Path, out_dir: Path, version: str | None = None) -> Path:
+    """Write `detector` (a retrained detector network) into `out_dir` as `donor`'s name, with
+    `donor`'s second-look companions (copied beside it) and its operating point
+    (`score_pivot`, `score_threshold`), so a new detector runs with the companions the donor shipped with."""
+    import shutil
+
+    from sitewatch.detect.model import companion_names
+
+    donor_meta = {p.key: p.value for p in onnx.load(str(donor), load_external_data=False).metadata_props}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    updates = {}
+    for key in COMPANION_KEYS:
+        names = companion_names(donor_meta, key)
+        for name in names:
+            if (donor.parent / name).resolve() != (out_dir / name).resolve():
+                shutil.copyfile(donor.parent / name, out_dir / name)
+        if names:
+            updates[key] = ",".join(names)
+    for key in ("score_pivot", "score_threshold"):
+        if key in donor_meta:
+            updates[key] = donor_meta[key]
+    if version:
+        updates["version"] = version
+    return with_metadata(detector, out_dir / donor.name, updates)

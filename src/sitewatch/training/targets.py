@@ -141,9 +141,10 @@ def crop_or_pad(sample: Sample, size: int, rng: np.random.Generator) -> Sample:
                   sample.directed[inside], sample.complete, _sized(sample)[inside])
 
 
-def augment(sample: Sample, rng: np.random.Generator, size: int) -> Sample:
+def augment(sample: Sample, rng: np.random.Generator, size: int, sensor: bool = False) -> Sample:
     """Domain randomisation: scale within the GSD tolerance, flips and quarter turns that
-    keep headings consistent, colour, blur, noise, grey."""
+    keep headings consistent, colour, blur, noise, grey; with `sensor`, a satellite
+    product's look too (`sensor_look`)."""
     s = rescale(sample, float(rng.uniform(0.93, 1.07)))
     s = crop_or_pad(s, size, rng)
     img, b = s.image, s.boxes.copy()
@@ -170,7 +171,28 @@ def augment(sample: Sample, rng: np.random.Generator, size: int) -> Sample:
     if rng.random() < 0.5:
         img = img + rng.normal(0, rng.uniform(1, 8), img.shape).astype(np.float32)
     img = np.clip(img, 0, 255).astype(np.uint8)
+    if sensor:
+        img = sensor_look(img, rng)
     return replace(s, image=np.ascontiguousarray(img), boxes=b)
+
+
+def sensor_look(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """What a satellite product does to pixels, each step at random: sharpening halos (the
+    pansharpening and MTF compensation of Maxar/Airbus products), a stretch of an 11-bit
+    range into 8 bits with a gamma, and JPEG compression (8-bit delivery, web mosaics)."""
+    out = img.astype(np.float32)
+    if rng.random() < 0.4:  # unsharp mask: a bright and a dark fringe along every edge
+        blur = cv2.GaussianBlur(out, (0, 0), float(rng.uniform(0.8, 2.0)))
+        out = out + float(rng.uniform(0.3, 1.2)) * (out - blur)
+    if rng.random() < 0.4:  # 11-bit DN range clipped at chosen percentiles, with a gamma
+        lo, hi = np.percentile(out, [float(rng.uniform(0, 3)), float(rng.uniform(97, 100))])
+        out = 255.0 * (np.clip((out - lo) / max(hi - lo, 1.0), 0, 1) ** float(rng.uniform(0.7, 1.4)))
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(35, 90))])
+        if ok:
+            out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).reshape(out.shape)
+    return out
 
 
 def build_targets(sample: Sample, n_classes: int, stride: int, gsd_m: float) -> dict[str, np.ndarray]:

@@ -58,6 +58,7 @@ class TrainConfig:
     # counts a 0.5 m miss the same on a car and on an An-124; this term weighs it by the
     # car's size (0 turns it off, as in stages 1-3 of the shipped model).
     offset_by_size: float = 0.0
+    sensor_look: bool = False  # augment with a satellite product's look (targets.sensor_look)
     extra: dict = field(default_factory=dict)
 
 
@@ -150,7 +151,7 @@ class ChipStream:
         for b in range(cfg.batch):
             img_path, lab_path, kind = self.items[int(self.rng.integers(len(self.items)))]
             s = tg.read_sample(img_path, lab_path, kind, cfg.gsd_m, cfg.data_gsd, cfg.class_map)
-            s = tg.augment(s, self.rng, cfg.chip)
+            s = tg.augment(s, self.rng, cfg.chip, cfg.sensor_look)
             t = tg.build_targets(s, len(CLASSES), STRIDE, cfg.gsd_m)
             images.append(s.image)
             heats.append(t["heat"])
@@ -290,6 +291,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = 
         "pretrained_lite0_tensors": loaded,
         "frozen_lite0_blocks": cfg.freeze_blocks,
         "offset_by_size": cfg.offset_by_size,
+        "sensor_look": cfg.sensor_look,
         "final_loss": history[-1] if history else {},
     }
     for d in cfg.data:

@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from sitewatch import __version__
+from sitewatch._version import __version__
 from sitewatch.web import problems
 from sitewatch.web.jobs import JobBoard
 from sitewatch.web.settings import WebSettings, from_env

@@ -1,0 +1,139 @@
+"""Real labelled sets: readers, the fixed development split, partial-label training chips,
+and scoring against axis-aligned labels. Built on small fabricated folders in the sets'
+own formats, so they run without ../shared/realdata; one test reads the real folder and
+skips without it."""
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from sitewatch.domain import CLASSES
+from sitewatch.detect.labels import Labelled
+from sitewatch.evaluation import realdata as rd
+from sitewatch.evaluation.real_pixels import map_aabb, score_real
+from sitewatch.training import targets as tg
+from sitewatch.training.real_chips import write_real_chips
+
+REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "realdata"
+
+
+def _airbus_folder(root: Path, names: list[str]) -> None:
+    """Airbus-format images (2560 px would be slow; 600 px is enough) with one plane each,
+    a 40 x 30 px box at (100, 200)-(140, 230)."""
+    (root / "airbus_aircraft" / "images").mkdir(parents=True)
+    rows = ["id,image_id,geometry,class"]
+    for n, name in enumerate(names):
+        cv2.imwrite(str(root / "airbus_aircraft" / "images" / f"{name}.jpg"), np.full((600, 600, 3), 90, np.uint8))
+        rows.append(f'{n},{name}.jpg,"[(100, 200), (140, 200), (140, 230), (100, 230), (100, 200)]",Airplane')
+    (root / "airbus_aircraft" / "annotations.csv").write_text("\n".join(rows) + "\n")
+
+
+def test_airbus_reader_turns_corner_lists_into_centre_boxes(tmp_path):
+    _airbus_folder(tmp_path, ["aaaaaaaa-1"])
+    (im,) = rd.airbus_aircraft(tmp_path)
+    assert im.gsd_m == 0.5 and im.axis_aligned and im.cls == ("aircraft",)
+    # Centre (120, 215); heading 0, so length runs along the rows (30 px) and width across (40 px).
+    assert im.boxes[0] == pytest.approx([120.0, 215.0, 30.0, 40.0, 0.0])
+    assert "aircraft" in im.complete and "vehicle" not in im.complete
+
+
+def test_the_split_is_fixed_and_keeps_each_airport_pair_on_one_side(tmp_path):
+    names = [f"{i:08x}-x" for i in range(40)] + [f"{a}-x" for pair in rd.AIRBUS_PAIRS for a in pair]
+    _airbus_folder(tmp_path, names)
+    images = {im.image_id[:8]: im.split for im in rd.airbus_aircraft(tmp_path)}
+    assert images == {im.image_id[:8]: im.split for im in rd.airbus_aircraft(tmp_path)}  # same on a second read
+    for a, b in rd.AIRBUS_PAIRS:
+        assert images[a] == images[b]
+    dev = sum(s == "dev" for s in images.values())
+    assert 0 < dev < len(images)  # both sides are used (about a quarter dev, DEV_SHARE)
+
+
+def test_real_chips_never_read_the_development_side(tmp_path):
+    names = [f"{i:08x}-x" for i in range(12)]
+    _airbus_folder(tmp_path, names)
+    summary = write_real_chips(tmp_path, ["airbus"], tmp_path / "chips", chip=512)
+    train = {f"airbus/{im.image_id}" for im in rd.airbus_aircraft(tmp_path) if im.split == "train"}
+    assert set(summary["images"]) == train and train
+    metas = [json.loads(p.read_text()) for p in (tmp_path / "chips" / "meta").glob("*.json")]
+    assert {m["source"] for m in metas} == train
+    # 600 px cut into 512 px chips with overlap: 2 x 2 windows an image; the plane is in one row of them.
+    assert len(metas) == 4 * len(train)
+    obj = next(o for m in metas for o in m["objects"])
+    assert obj["sized"] is False and obj["directed"] is False and obj["length_m"] == pytest.approx(15.0)
+
+
+def test_partial_labels_mask_the_heatmap_and_the_size_in_training(tmp_path):
+    """A real chip's unlabelled classes and an axis-aligned box's size teach nothing."""
+    torch = pytest.importorskip("torch")
+    from sitewatch.training.train import compute_loss
+
+    names = [f"{i:08x}-x" for i in range(12)]
+    _airbus_folder(tmp_path, names)
+    write_real_chips(tmp_path, ["airbus"], tmp_path / "chips", chip=512)
+    path = next(p for p in sorted((tmp_path / "chips" / "meta").glob("*.json")) if json.loads(p.read_text())["objects"])
+    s = tg.read_sample(tmp_path / "chips" / "images" / f"{path.stem}.png", path, "meta", 0.5)
+    t = tg.build_targets(s, len(CLASSES), 4, 0.5)
+    assert list(t["heat_mask"]) == [c in ("aircraft", "helicopter", "air_defence") for c in CLASSES]
+    assert len(t["sized"]) and not t["sized"].any()
+    k = len(t["reg_index"])
+    batch = {"heat": torch.from_numpy(t["heat"][None]), "heat_mask": torch.from_numpy(t["heat_mask"][None]),
+             "reg_batch": torch.zeros(k, dtype=torch.long)}
+    for key in ("reg_index", "reg_weight", "offset", "logsize", "sincos", "type", "state", "directed", "sized"):
+        batch[key] = torch.from_numpy(t[key])
+    h, w = t["heat"].shape[1:]
+    out = {"heat": torch.full((1, len(CLASSES), h, w), -4.0), "box": torch.zeros(1, 6, h, w),
+           "type": torch.zeros(1, 22, h, w), "state": torch.zeros(1, 6, h, w)}
+    base = compute_loss(out, batch)
+    vehicle = CLASSES.index("vehicle")
+    out["heat"][:, vehicle] = 4.0  # vehicles everywhere: not labelled on this chip, so no loss
+    out["box"][:, 2:4] = 5.0  # absurd sizes: the box gives none, so no loss
+    changed = compute_loss(out, batch)
+    assert changed["heat"].item() == pytest.approx(base["heat"].item())
+    assert changed["box"].item() == pytest.approx(base["box"].item())
+    out["heat"][:, CLASSES.index("air_defence")] = 4.0  # labelled complete: false air defence costs
+    assert compute_loss(out, batch)["heat"].item() > base["heat"].item() + 1.0
+
+
+def test_an_aircraft_at_45_degrees_matches_its_axis_aligned_label():
+    # A 40 m x 40 m rectangle turned 45 degrees fills a 56.6 m square box ...
+    pred = np.array([[10.0, 20.0, 40.0, 40.0, 45.0]])
+    assert map_aabb(pred)[0] == pytest.approx([10.0, 20.0, 40 * 2 ** 0.5, 40 * 2 ** 0.5, 0.0])
+    # ... but an aircraft is a cross: its fuselage (40 m x 4.8 m) and wing (40 m x 8 m) turned
+    # 45 degrees fill (40 + 8) / sqrt(2) = 33.9 m, which is what its outline's label boxes.
+    side = (40 + 0.2 * 40) / 2 ** 0.5
+    assert map_aabb(pred, ["aircraft"])[0] == pytest.approx([10.0, 20.0, side, side, 0.0])
+    assert map_aabb(np.array([[0.0, 0.0, 40.0, 30.0, 0.0]]), ["aircraft"])[0] == pytest.approx([0, 0, 40, 30, 0])
+    image = rd.RealImage("t", "a", Path("a.jpg"), 0.5, np.zeros((1, 5)), ("aircraft",), True,
+                         ("aircraft", "helicopter"), "dev")
+    preds = {"a": [Labelled("aircraft", tuple(map_aabb(pred)[0]), score=0.9),  # the rectangle's box
+                   Labelled("helicopter", (300.0, 300.0, 20.0, 20.0, 0.0), score=0.8),
+                   Labelled("helicopter", (400.0, 300.0, 20.0, 20.0, 0.0), score=0.1)]}
+    truths = {"a": [Labelled("aircraft", (10.0, 20.0, 56.0, 57.0, 0.0), directed=False)]}
+    scores = score_real([image], preds, truths, area_km2=0.5, threshold=0.5)
+    assert scores["classes"]["aircraft"] == {"true": 1, "ap50": 1.0, "recall": 1.0, "precision": 1.0}
+    # One helicopter over the operating score on 0.5 km² that has none: 2 false a km².
+    assert scores["classes"]["helicopter"]["false_per_km2"] == 2.0
+    assert "vehicle" not in scores["classes"]  # not labelled: neither scored nor counted as false
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not (REAL / "airbus_aircraft").is_dir(), reason="../shared/realdata is absent (not shipped, licences)")
+def test_the_real_sets_read_and_split_as_the_model_card_says():
+    airbus = rd.real_images("airbus", REAL)
+    dev = [im for im in airbus if im.split == "dev"]
+    assert len(airbus) == 80 and sum(len(im.boxes) for im in airbus) == 2707
+    assert len(dev) == 25 and sum(len(im.boxes) for im in dev) == 873
+    assert all(im.split == "dev" for im in rd.real_images("dota8", REAL))
+
+
+def test_the_sensor_look_rings_edges_and_keeps_the_chip_shape():
+    """A 50 -> 200 step edge: an unsharp mask leaves a fringe brighter than 200 beside it."""
+    img = np.full((64, 64, 3), 50, np.uint8)
+    img[:, 32:] = 200
+    outs = [tg.sensor_look(img, np.random.default_rng(seed)) for seed in range(30)]
+    assert all(o.shape == img.shape and o.dtype == np.uint8 for o in outs)
+    assert any(int(o[:, 33:36].max()) > 205 for o in outs)  # halos (JPEG alone rings by a few levels)
+    assert all(abs(float(o[:, 40:].mean()) - 200) < 60 for o in outs)  # flat areas stay near their level
