@@ -1,5 +1,5 @@
 # make demo: set up .venv from scratch and run the main job on the bundled example.
-# make test: set up .venv from scratch and run the test suite.
+# make test: set up .venv from scratch, lint (ruff), check the import contracts (import-linter) and run the tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -21,6 +21,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	@if [ -z "$$SITEWATCH_TEST_PG_URL" ]; then echo "make test: SITEWATCH_TEST_PG_URL is unset, PostgreSQL cases will skip (see .ci/run)"; \
 	else echo "make test: catalog tests on SQLite and on PostgreSQL"; fi
+	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 

@@ -35,6 +35,7 @@ import resource
 import subprocess
 import sys
 import time
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -106,12 +107,12 @@ def make_pair(workdir: Path, side: int) -> tuple[Path, Path]:
 
 
 def _image(path: Path, side: int):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from sitewatch.domain import Image
 
     grid = _grid(side)
-    return Image(path.name, "bench", str(path), datetime(2024, 12, 5, tzinfo=timezone.utc), GSD, grid.crs,
+    return Image(path.name, "bench", str(path), datetime(2024, 12, 5, tzinfo=UTC), GSD, grid.crs,
                  side + 2 * MARGIN, side + 2 * MARGIN)
 
 

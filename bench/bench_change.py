@@ -39,10 +39,10 @@ import numpy as np
 
 from sitewatch.change.events import MODERATE
 from sitewatch.change.matching import MatchParams, stay_distance
+from sitewatch.domain import EVENT_KINDS, Event
 from sitewatch.evaluation.detector_noise import DetectorNoise
 from sitewatch.evaluation.event_scoring import moves_as_comings_and_goings, same_spot_swaps, score_events, what_images_show
 from sitewatch.evaluation.simulated_site import simulated_site
-from sitewatch.domain import EVENT_KINDS, Event
 from sitewatch.pipeline import compare
 from sitewatch.simulate.random_scenario import random_scenario
 

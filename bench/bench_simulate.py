@@ -49,7 +49,8 @@ def scenario() -> dict:
         {"name": "buildings", "kind": "building_area", "rect": {"center": [700, 200], "size": [250, 300]}},
     ]
     return {"seed": 1, "sites": [{
-        "name": "bench", "kind": "airbase", "lat": 35.401, "lon": 35.948, "extent_m": [(SIZE_PX - 1) * GSD_M] * 2,  # snapping the origin to the GSD adds a pixel
+        # snapping the origin to the GSD adds a pixel, hence SIZE_PX - 1
+        "name": "bench", "kind": "airbase", "lat": 35.401, "lon": 35.948, "extent_m": [(SIZE_PX - 1) * GSD_M] * 2,
         "gsd_m": GSD_M, "zones": zones,
         "dates": [{"date": "2024-12-10", "conditions": {
             "haze": 0.15, "colour_balance": [1.05, 1.0, 0.95], "noise_sigma": 3.0, "blur_sigma_px": 0.7,

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,7 @@ def tiles_over(image: dict, zooms: range, rng: random.Random, count: int) -> lis
 def make_big(folder: Path, db: str, side: int) -> None:
     """A side x side px 3-band COG-like GeoTIFF of the sample site's ground, ingested as a
     fourth date. Cached: written once per folder."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     import rasterio
     from rasterio.enums import Resampling
@@ -88,7 +89,7 @@ def make_big(folder: Path, db: str, side: int) -> None:
             dst.build_overviews([2, 4, 8, 16, 32], Resampling.average)
         os.replace(tmp, path)
     with open_catalog(db) as cat:
-        ingest(cat, [str(path)], site=SITE, when=datetime(2024, 12, 20, 9, tzinfo=timezone.utc))
+        ingest(cat, [str(path)], site=SITE, when=datetime(2024, 12, 20, 9, tzinfo=UTC))
 
 
 async def drive(base: str, paths: list[str], clients: int) -> dict:

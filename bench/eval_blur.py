@@ -21,12 +21,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-
 from eval_sim import GSDS, SCENE_M, labelled
-from sitewatch.evaluation.detection import match_image
+
 from sitewatch.detect.inference import BLURRED_FOR_VEHICLES_M, detect_scene
 from sitewatch.detect.labels import read_geojson_objects
 from sitewatch.detect.model import DetectionModel
+from sitewatch.evaluation.detection import match_image
 from sitewatch.simulate import simulate_scenario
 from sitewatch.simulate.random_scenario import random_scenario
 

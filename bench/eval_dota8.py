@@ -35,10 +35,10 @@ if not DOTA8.exists():
 
 def main(argv: list[str] | None = None) -> dict | None:
     from sitewatch.detect import geometry
-    from sitewatch.evaluation.detection import Labelled, evaluate
     from sitewatch.detect.inference import detect_scene
     from sitewatch.detect.labels import parse_class_map, read_yolo_obb
     from sitewatch.detect.model import DetectionModel
+    from sitewatch.evaluation.detection import Labelled, evaluate
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None)

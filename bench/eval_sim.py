@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from sitewatch.detect import geometry
-from sitewatch.evaluation.detection import Labelled, match_image, evaluate
 from sitewatch.detect.inference import detect_scene
 from sitewatch.detect.labels import read_geojson_objects
 from sitewatch.detect.model import DetectionModel
+from sitewatch.evaluation.detection import Labelled, evaluate, match_image
 from sitewatch.simulate import simulate_scenario
 from sitewatch.simulate.random_scenario import gsd_and_kind_of_scene, random_scenario
 

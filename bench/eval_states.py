@@ -25,8 +25,8 @@ from collections import defaultdict
 import numpy as np
 
 from sitewatch import equipment
-from sitewatch.training.dataset import make_chip
 from sitewatch.detect.model import DetectionModel
+from sitewatch.training.dataset import make_chip
 
 GSDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 CHIP_PX = 384

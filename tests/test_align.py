@@ -7,7 +7,7 @@ The residual is measured at an 11 x 11 grid of points across the site grid.
 """
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -23,8 +23,18 @@ from sitewatch.geo.align import align_pair, align_site, read_aligned
 from sitewatch.geo.coregister import apply, describe
 from sitewatch.geo.grid import grid_transform, site_grid
 from sitewatch.geo.ingest import ingest
-from sitewatch.geo.synthetic import (Look, change_patch, compose, ground_texture, invert, misregistration_matrix,
-                                     observe, restyle, to_dtype, write_geotiff)
+from sitewatch.geo.synthetic import (
+    Look,
+    change_patch,
+    compose,
+    ground_texture,
+    invert,
+    misregistration_matrix,
+    observe,
+    restyle,
+    to_dtype,
+    write_geotiff,
+)
 from sitewatch.store import add_site, aligned_images, alignments_for_site
 
 GSD = 0.5  # metres, very-high-resolution imagery
@@ -64,7 +74,7 @@ def residual_rmse(matrix, truth) -> float:
 
 
 def image(path, cloud=None) -> Image:
-    return Image(str(path), "s", str(path), datetime(2024, 12, 1, tzinfo=timezone.utc), GSD, GRID.crs, BIG, BIG,
+    return Image(str(path), "s", str(path), datetime(2024, 12, 1, tzinfo=UTC), GSD, GRID.crs, BIG, BIG,
                  cloud_cover=cloud)
 
 

@@ -3,9 +3,9 @@ takes a path, an open dataset or an array with its georeference alike."""
 
 import contextlib
 import io
-from datetime import datetime, timezone
 import re
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +61,7 @@ def test_detection_is_the_same_from_a_path_a_dataset_and_an_array(example_run):
         pixels, transform, crs = ds.read(), ds.transform, ds.crs
     # The array's acquisition time, as the file's tag gives it (the sun guides the helicopter refiner).
     by_array = sitewatch.detect_image(pixels, model, transform=transform, crs=crs,
-                                      acquired=datetime(2024, 12, 10, 8, 15, tzinfo=timezone.utc))
+                                      acquired=datetime(2024, 12, 10, 8, 15, tzinfo=UTC))
     key = [(d.cls, d.type, round(d.box.cx, 3), round(d.box.cy, 3)) for d in by_path]
     assert key and key == [(d.cls, d.type, round(d.box.cx, 3), round(d.box.cy, 3)) for d in by_dataset]
     assert key == [(d.cls, d.type, round(d.box.cx, 3), round(d.box.cy, 3)) for d in by_array]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_track import SITE, _image, baseline, withdrawal
 
 from sitewatch.assess.posture import assess
 from sitewatch.assess.rules import load_rules
-from sitewatch.evaluation.detector_noise import DetectorNoise, noisy_detections
 from sitewatch.change.tracking import Look, corroborate_all, track
 from sitewatch.errors import InputError
-from test_track import SITE, _image, baseline, withdrawal
+from sitewatch.evaluation.detector_noise import DetectorNoise, noisy_detections
 
 NOISE = DetectorNoise(position_sigma_m=0.7, heading_sigma_deg=5)
 

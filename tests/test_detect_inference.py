@@ -7,6 +7,7 @@ the failure the seam merge must repair.
 
 import warnings
 from dataclasses import dataclass
+from datetime import UTC
 
 import cv2
 import numpy as np
@@ -128,7 +129,7 @@ def test_seam_objects_come_out_once_and_whole(tmp_path):
 def test_the_sun_over_the_scene_goes_to_the_model_when_the_image_says_when(tmp_path):
     """From the acquisition time in the TIFF tags and the scene's centre: the sun in the
     grid's frame, the same for every batch; without a time, unknown (None)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from pyproj import Transformer
 
@@ -140,7 +141,7 @@ def test_the_sun_over_the_scene_goes_to_the_model_when_the_image_says_when(tmp_p
     model = RectFinder()
     detect_scene(dated, model)
     centre = (ORIGIN[0] + 128.0, ORIGIN[1] - 128.0)
-    expected = sun_on_grid(CRS, *centre, datetime(2024, 5, 1, 8, 30, tzinfo=timezone.utc))
+    expected = sun_on_grid(CRS, *centre, datetime(2024, 5, 1, 8, 30, tzinfo=UTC))
     lon, lat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(*centre)
     assert expected is not None and 90.0 < expected.azimuth_deg < 180.0  # a May morning in the Levant
     assert 33.0 < lat < 35.0 and 31.0 < lon < 33.5

@@ -214,10 +214,10 @@ def test_a_class_with_its_own_operating_point_is_decoded_against_it(tmp_path):
     0.35. Two peaks of raw 0.25: the aircraft is over its point (0.5 + 0.5 * 0.05 / 0.8 =
     0.531), the vehicle under its own (0.25 / 0.35 * 0.5 = 0.357), so at 0.5 only the
     aircraft is kept."""
+    import shutil
+
     from sitewatch.detect.model import DEFAULT_MODEL
     from sitewatch.training.export import with_metadata
-
-    import shutil
 
     shutil.copytree(DEFAULT_MODEL.parent, tmp_path / "models")  # the companions come along
     path = with_metadata(DEFAULT_MODEL, tmp_path / "models" / DEFAULT_MODEL.name, {"class_score_pivots": '{"aircraft": 0.2}'})

@@ -10,10 +10,10 @@ bench/eval_sim.py and bench/eval_states.py.
 
 import pytest
 
-from sitewatch.evaluation.detection import Labelled, evaluate
 from sitewatch.detect.inference import detect_scene
 from sitewatch.detect.labels import read_geojson_objects
 from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel
+from sitewatch.evaluation.detection import Labelled, evaluate
 from sitewatch.simulate import simulate_scenario
 from sitewatch.simulate.random_scenario import random_scenario
 
@@ -162,8 +162,8 @@ def _boxed_on_chips(model, cls: str, count: int) -> tuple[int, int]:
     chip detected under its own sun."""
     import numpy as np
 
-    from sitewatch.training.dataset import make_chip
     from sitewatch.detect.geometry import rotated_iou
+    from sitewatch.training.dataset import make_chip
 
     seed, boxed, seen = 62_000_000, 0, 0
     while seen < count:
@@ -200,7 +200,8 @@ def test_shipped_helicopter_refiner_takes_the_sun_and_boxes_helicopters():
     """Helicopters at rotated IoU 0.5 on chips, each under its own sun: the helicopter box
     refiner (0.6.0, sun-aware, three seeds averaged) boxes 50 of 60 when written, the
     detector alone 48; retrained on corner-true crops in 0.8.1, 54 of 60, and 54 without
-    it on these chips (on scenes it still helps: docs/model-card.md). On scenes the detector's helicopter boxes leaned 0.8 m towards the
+    it on these chips (on scenes it still helps: docs/model-card.md). On scenes the detector's
+    helicopter boxes leaned 0.8 m towards the
     shadow on average; helicopter AP50 on the second held-out set went 0.88 -> 0.97, and a
     refiner trained without the sun reached 0.92 (docs/model-card.md)."""
     model = DetectionModel()

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from sitewatch.detect import geometry
+from sitewatch.detect.labels import parse_class_map, read_yolo_obb
+from sitewatch.domain import CLASSES
 from sitewatch.training import targets as tg
 from sitewatch.training.dataset import make_chip, yolo_obb_line
-from sitewatch.detect.labels import read_yolo_obb, parse_class_map
-from sitewatch.domain import CLASSES
 
 STRIDE = 4
 GSD = 0.5
@@ -74,7 +74,8 @@ def test_chip_labels_round_trip_through_yolo_obb():
     img, objects, _ = make_chip(seed=3, chip_px=256, model_gsd=GSD, native_gsd=0.3)
     assert img.shape == (256, 256, 3) and objects
     lines = "".join(yolo_obb_line(o, 256, GSD) + "\n" for o in objects)
-    import tempfile, pathlib
+    import pathlib
+    import tempfile
     with tempfile.TemporaryDirectory() as d:
         p = pathlib.Path(d) / "x.txt"
         p.write_text(lines)

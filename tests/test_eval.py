@@ -117,8 +117,9 @@ def test_eval_cli_yolo_obb_and_dota_folders(tmp_path):
 def test_eval_cli_reports_bad_input(tmp_path):
     (tmp_path / "p.txt").write_text("0 0.1 0.2\n")
     (tmp_path / "t.txt").write_text("")
-    from sitewatch.cli.main import main
     import sys
+
+    from sitewatch.cli.main import main
     argv = sys.argv
     sys.argv = ["sitewatch", "eval", "--pred", str(tmp_path / "p.txt"), "--truth", str(tmp_path / "t.txt"),
                 "--image-size", "10,10"]

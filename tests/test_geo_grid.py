@@ -1,8 +1,7 @@
 import pytest
 from pyproj import Transformer
 
-from sitewatch.geo.grid import (check_grid_crs, grid_for_polygon, grid_from_bounds, grid_transform,
-                                site_grid, utm_crs)
+from sitewatch.geo.grid import check_grid_crs, grid_for_polygon, grid_from_bounds, grid_transform, site_grid, utm_crs
 
 KHMEIMIM = (35.401, 35.948)  # lat, lon: UTM zone 36 north
 TARTUS = (34.915, 35.873)

@@ -5,7 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +61,7 @@ def test_utm_raster_is_recorded_with_its_facts(site_catalog, tmp_path):
     [o] = ingest(site_catalog, [path])
     assert o.status == "added", o.message
     img = o.image
-    assert img.acquired == datetime(2024, 12, 9, 8, 31, tzinfo=timezone.utc)
+    assert img.acquired == datetime(2024, 12, 9, 8, 31, tzinfo=UTC)
     assert img.gsd_m == pytest.approx(GSD) and img.crs == GRID.crs
     assert (img.bands, img.dtype, img.width_px, img.height_px) == (3, "uint8", SIZE, SIZE)
     assert len(img.checksum) == 64 and img.id == img.checksum[:16]
@@ -131,18 +131,18 @@ def test_nodata_and_black_borders_are_masked(site_catalog, tmp_path):
 
 
 def test_datetime_order_stac_then_tag_then_option_then_name(site_catalog, tmp_path):
-    option = datetime(2024, 12, 20, tzinfo=timezone.utc)
-    stac_time = datetime(2024, 12, 1, 9, 0, tzinfo=timezone.utc)
+    option = datetime(2024, 12, 20, tzinfo=UTC)
+    stac_time = datetime(2024, 12, 1, 9, 0, tzinfo=UTC)
     tagged = utm_raster(tmp_path / "20240101_tagged.tif")
     o = ingest_source(site_catalog, Source(tagged, stac_datetime=stac_time), when=option)
     assert o.image.acquired == stac_time
     o = ingest_source(site_catalog, Source(utm_raster(tmp_path / "20240101_b.tif")), when=option)
-    assert o.image.acquired == datetime(2024, 12, 9, 8, 31, tzinfo=timezone.utc)  # the tag
+    assert o.image.acquired == datetime(2024, 12, 9, 8, 31, tzinfo=UTC)  # the tag
     o = ingest_source(site_catalog, Source(utm_raster(tmp_path / "20240101_c.tif", tags=None)), when=option)
     assert o.image.acquired == option
     o = ingest_source(site_catalog, Source(utm_raster(tmp_path / "scene_20240101T103000.tif", tags=None)))
-    assert o.image.acquired == datetime(2024, 1, 1, 10, 30, tzinfo=timezone.utc)
-    assert datetime_from_name("img_2024-12-09.tif") == datetime(2024, 12, 9, tzinfo=timezone.utc)
+    assert o.image.acquired == datetime(2024, 1, 1, 10, 30, tzinfo=UTC)
+    assert datetime_from_name("img_2024-12-09.tif") == datetime(2024, 12, 9, tzinfo=UTC)
     assert datetime_from_name("img_12345678.tif") is None  # 8 digits that are not a date
 
 
@@ -150,7 +150,7 @@ def test_stac_item_and_catalog(site_catalog, tmp_path):
     import pystac
 
     utm_raster(tmp_path / "scene.tif", tags=None)
-    item = pystac.Item("scene-1", geometry=None, bbox=None, datetime=datetime(2024, 12, 3, 7, 45, tzinfo=timezone.utc),
+    item = pystac.Item("scene-1", geometry=None, bbox=None, datetime=datetime(2024, 12, 3, 7, 45, tzinfo=UTC),
                        properties={"eo:cloud_cover": 12.5})
     item.add_asset("visual", pystac.Asset("./scene.tif", media_type=pystac.MediaType.COG))
     cat = pystac.Catalog("c", "test catalog")
@@ -159,7 +159,7 @@ def test_stac_item_and_catalog(site_catalog, tmp_path):
     shutil.copy(tmp_path / "scene.tif", tmp_path / "stac" / "scene-1" / "scene.tif")
     [o] = ingest(site_catalog, [str(tmp_path / "stac" / "catalog.json")])
     assert o.status == "added", o.message
-    assert o.image.acquired == datetime(2024, 12, 3, 7, 45, tzinfo=timezone.utc)
+    assert o.image.acquired == datetime(2024, 12, 3, 7, 45, tzinfo=UTC)
     assert o.image.cloud_cover == pytest.approx(0.125)
     assert image_details(site_catalog, o.image.id)["datetime_source"] == "stac"
 

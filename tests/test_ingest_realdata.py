@@ -1,7 +1,7 @@
 """Ingestion and alignment on real georeferenced files from ../shared/realdata (skipped
 when absent: they are not ours to ship)."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,7 @@ def test_real_rasters_ingest_with_metric_gsd(catalog, tmp_path):
     for name, (lat, lon, gsd, *_rest) in EXPECTED.items():
         size = max(20 * gsd, 10.0)  # a site a few pixels wide around the scene's middle
         add_site(catalog, Site(name.split(".")[0].lower(), "airbase", lat, lon, site_grid(lat, lon, size, gsd_m=gsd)))
-    when = datetime(2024, 12, 5, tzinfo=timezone.utc)
+    when = datetime(2024, 12, 5, tzinfo=UTC)
     outcomes = ingest(catalog, [str(REAL / n) for n in EXPECTED], when=when)
     for o in outcomes:
         name = Path(o.path).name
@@ -69,7 +69,9 @@ def test_real_panchromatic_pixels_align_to_a_fraction_of_a_pixel(tmp_path):
     write_geotiff(tmp_path / "tgt.tif", (hazy * 4000).astype(np.uint16), crs, transform)
     lon_lat = (-84.47893, 33.63839)
     grid = site_grid(lon_lat[1], lon_lat[0], 400, gsd_m=0.5)  # 800 px, inside the 900 px scene
-    img = lambda p: Image(str(p), "s", str(p), datetime(2024, 1, 1, tzinfo=timezone.utc), 0.5, crs.to_string(), w, h)
+    def img(p):
+        return Image(str(p), "s", str(p), datetime(2024, 1, 1, tzinfo=UTC), 0.5, crs.to_string(), w, h)
+
     res = align_pair(img(tmp_path / "ref.tif"), img(tmp_path / "tgt.tif"), grid)
     assert res.status == "ok", res.reason
     # truth on the grid: grid and raster share pixel size and orientation, offset by (ox, oy)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sitewatch.evaluation.detector_noise import DetectorNoise, noisy_detections
 from sitewatch.change.tracking import Look
-from sitewatch.domain import Image
 from sitewatch.demo import bundled_scenario
+from sitewatch.domain import Image
+from sitewatch.evaluation.detector_noise import DetectorNoise, noisy_detections
 from sitewatch.pipeline import compare_and_report
 
 pytestmark = pytest.mark.slow

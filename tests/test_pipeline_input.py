@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from test_change_pixel import GRID, SITE, _scene
 
 from sitewatch.errors import CatalogError
 from sitewatch.geo.ingest import ingest
 from sitewatch.pipeline import run_site
 from sitewatch.simulate.writer import write_cog
 from sitewatch.store import add_site, open_catalog
-from test_change_pixel import GRID, SITE, _scene
 
 EXE = str(Path(sys.executable).with_name("sitewatch"))
 
@@ -27,7 +27,7 @@ def _catalog(tmp_path, n_dates: int):
         p = tmp_path / "img" / f"2024-12-{5 + 5 * i:02d}.tif"
         p.parent.mkdir(exist_ok=True)
         write_cog(p, _scene(135, 50, 0.1 * i, (1, 1, 1), (0, 0), seed=i), GRID,
-                  datetime(2024, 12, 5 + 5 * i, 8, 30, tzinfo=timezone.utc))
+                  datetime(2024, 12, 5 + 5 * i, 8, 30, tzinfo=UTC))
         paths.append(str(p))
     with open_catalog(str(db)) as cat:
         add_site(cat, SITE)

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from sitewatch.domain import CLASSES
 from sitewatch.detect.labels import Labelled
+from sitewatch.domain import CLASSES
 from sitewatch.evaluation import realdata as rd
 from sitewatch.evaluation.real_pixels import map_aabb, score_real
 from sitewatch.training import targets as tg

@@ -3,19 +3,30 @@ of a pair whose images differ throughout: it is a caveat of the run, not of the 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import cv2
 import numpy as np
+from test_change_pixel import AIRCRAFT, GRID, SITE, N, _scene
 
 from sitewatch.domain import Detection
 from sitewatch.geo.ingest import ingest
 from sitewatch.pipeline import INCOMPARABLE_PAIRS, run_site
 from sitewatch.simulate.writer import write_cog
-from sitewatch.store import (AlignmentResult, add_site, add_verdict, events_for_site, get_site, images_for_site,
-                             latest_assessment_run, open_catalog, save_alignment, save_detections, start_run)
+from sitewatch.store import (
+    AlignmentResult,
+    add_site,
+    add_verdict,
+    events_for_site,
+    get_site,
+    images_for_site,
+    latest_assessment_run,
+    open_catalog,
+    save_alignment,
+    save_detections,
+    start_run,
+)
 from sitewatch.web.verdicts import latest_verdicts, reviewed_judgement
-from test_change_pixel import AIRCRAFT, GRID, N, SITE, _scene
 
 
 def _wholly_other_ground() -> np.ndarray:
@@ -29,7 +40,7 @@ def test_a_rejection_reassesses_with_the_incomparable_pair_caveat(tmp_path):
     for day, pixels in ((5, _scene(135, 50, 0.0, (1, 1, 1), (0, 0), seed=1)), (10, _wholly_other_ground())):
         p = tmp_path / "img" / f"2024-12-{day:02d}.tif"
         p.parent.mkdir(exist_ok=True)
-        write_cog(p, pixels, GRID, datetime(2024, 12, day, 8, 30, tzinfo=timezone.utc))
+        write_cog(p, pixels, GRID, datetime(2024, 12, day, 8, 30, tzinfo=UTC))
         paths.append(str(p))
     with open_catalog(str(tmp_path / "catalog.db")) as cat:
         add_site(cat, SITE)

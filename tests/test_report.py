@@ -9,12 +9,12 @@ from datetime import datetime
 
 import fiona
 import pytest
+from test_change_pixel import GRID, SITE, _aircraft_detection, _scene
 
 from sitewatch.change.tracking import Look
 from sitewatch.domain import Image
 from sitewatch.pipeline import compare_and_report
 from sitewatch.report import exports
-from test_change_pixel import GRID, SITE, _aircraft_detection, _scene
 
 
 def _img(i):

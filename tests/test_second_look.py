@@ -121,9 +121,9 @@ pytest.importorskip("onnx")
 from typer.testing import CliRunner  # noqa: E402
 
 from sitewatch.cli.main import app  # noqa: E402
-from sitewatch.training.export import with_metadata  # noqa: E402
 from sitewatch.detect.model import DetectionModel  # noqa: E402
 from sitewatch.errors import ModelError  # noqa: E402
+from sitewatch.training.export import with_metadata  # noqa: E402
 
 
 @pytest.fixture(scope="module")

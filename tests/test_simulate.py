@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC
 from pathlib import Path
 
 import cv2
@@ -102,9 +103,9 @@ def test_large_images_get_internal_tiles_and_overviews(tmp_path):
 
     grid = SiteGrid("EPSG:32636", 767000.0, 3922000.0, 0.5, 1200, 1100)  # > 2 tiles of 512 each way
     rgb = np.random.default_rng(0).integers(0, 255, (1100, 1200, 3), dtype=np.uint8)
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    write_cog(tmp_path / "x.tif", rgb, grid, datetime(2024, 12, 5, 8, 6, tzinfo=timezone.utc))
+    write_cog(tmp_path / "x.tif", rgb, grid, datetime(2024, 12, 5, 8, 6, tzinfo=UTC))
     with rasterio.open(tmp_path / "x.tif") as ds:
         assert ds.block_shapes[0] == (512, 512)
         assert ds.overviews(1) == [2, 4]  # down to one tile

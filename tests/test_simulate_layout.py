@@ -7,13 +7,13 @@ import itertools
 
 import pytest
 from shapely.geometry import Polygon
+from test_scenario import BASE  # tests/ is on sys.path (pytest prepend import mode)
 
 from sitewatch import equipment
 from sitewatch.scenarios import scenario_path
 from sitewatch.simulate.layout import HEADING_JITTER_DEG, SPACING_M
 from sitewatch.simulate.plan import plan_scenario
 from sitewatch.simulate.random_scenario import random_scenario
-from test_scenario import BASE  # tests/ is on sys.path (pytest prepend import mode)
 
 
 def _plans():

@@ -1,26 +1,60 @@
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
-from sitewatch.domain import (Assessment, ChangeRegion, Detection, Event, Evidence, Image, OrientedBox, PixelWindow,
-                              Site, Track, Zone)
+from sitewatch.domain import (
+    Assessment,
+    ChangeRegion,
+    Detection,
+    Event,
+    Evidence,
+    Image,
+    OrientedBox,
+    PixelWindow,
+    Site,
+    Track,
+    Zone,
+)
 from sitewatch.errors import CatalogError
 from sitewatch.geo.grid import site_grid
-from sitewatch.store import (AlignmentResult, ImageRecord, add_image, add_site, add_verdict, alignment_for,
-                             catalog_url, change_regions_for_site, detections_for_image, event_evidence,
-                             events_for_site, finish_run, get_image, get_run, get_site, image_count, images_for_site,
-                             latest_assessment, list_sites, open_catalog, save_alignment, save_assessment,
-                             save_detections, save_site_results, start_run,
-                             tracks_for_site, verdicts_for_event)
+from sitewatch.store import (
+    AlignmentResult,
+    ImageRecord,
+    add_image,
+    add_site,
+    add_verdict,
+    alignment_for,
+    catalog_url,
+    change_regions_for_site,
+    detections_for_image,
+    event_evidence,
+    events_for_site,
+    finish_run,
+    get_image,
+    get_run,
+    get_site,
+    image_count,
+    images_for_site,
+    latest_assessment,
+    list_sites,
+    open_catalog,
+    save_alignment,
+    save_assessment,
+    save_detections,
+    save_site_results,
+    start_run,
+    tracks_for_site,
+    verdicts_for_event,
+)
 from sitewatch.store.models import DetectionRow
 
 GRID = site_grid(35.401, 35.948, 2000, gsd_m=0.5)  # Khmeimim, 2 km square
 APRON = Zone("north_apron", "apron", ((GRID.origin_x + 100, GRID.origin_y - 100), (GRID.origin_x + 400, GRID.origin_y - 100),
                                       (GRID.origin_x + 400, GRID.origin_y - 300)))
 SITE = Site("khmeimim", "airbase", 35.401, 35.948, GRID, (APRON,))
-T0 = datetime(2024, 12, 1, 8, 30, tzinfo=timezone.utc)
+T0 = datetime(2024, 12, 1, 8, 30, tzinfo=UTC)
 
 
 def _record(n: int, sites=(("khmeimim", 1.0),), when=T0) -> ImageRecord:
@@ -84,7 +118,7 @@ def test_site_round_trip_with_zones(catalog):
 
 def test_images_round_trip_in_date_order(catalog):
     add_site(catalog, SITE)
-    later = datetime(2024, 12, 9, 8, 30, tzinfo=timezone.utc)
+    later = datetime(2024, 12, 9, 8, 30, tzinfo=UTC)
     add_image(catalog, _record(2, when=later))
     add_image(catalog, _record(1))
     imgs = images_for_site(catalog, "khmeimim")
@@ -137,7 +171,7 @@ def test_detections_are_stored_per_run_and_all_or_nothing(catalog):
 def test_tracks_events_regions_assessment_verdicts(catalog):
     add_site(catalog, SITE)
     add_image(catalog, _record(1))
-    add_image(catalog, _record(2, when=datetime(2024, 12, 9, tzinfo=timezone.utc)))
+    add_image(catalog, _record(2, when=datetime(2024, 12, 9, tzinfo=UTC)))
     run = start_run(catalog, "compare", "khmeimim")
     a, b = _det("img0001", 10.0, state="normal"), _det("img0002", 10.5)
     track = Track("t1", "khmeimim", "aircraft", "An-124", {"img0001": a, "img0002": b})
@@ -149,7 +183,7 @@ def test_tracks_events_regions_assessment_verdicts(catalog):
     assert events_for_site(catalog, "khmeimim") == [ev]
     assert event_evidence(catalog, "e1") == evidence
     assert change_regions_for_site(catalog, "khmeimim") == [region]
-    assessment = Assessment("khmeimim", T0, datetime(2024, 12, 9, tzinfo=timezone.utc), "withdrawal", "likely",
+    assessment = Assessment("khmeimim", T0, datetime(2024, 12, 9, tzinfo=UTC), "withdrawal", "likely",
                             "moderate", "A withdrawal is likely under way.", ("heavy transports loading",),
                             tuple(evidence), ("one pair of dates",))
     save_assessment(catalog, run, assessment)

@@ -11,8 +11,15 @@ from sqlalchemy.exc import IntegrityError
 
 from sitewatch.domain import ChangeRegion
 from sitewatch.errors import CatalogError
-from sitewatch.store import (add_verdict, change_regions_for_site, events_for_site, open_catalog, save_site_results,
-                             tracks_for_site, verdicts_for_event)
+from sitewatch.store import (
+    add_verdict,
+    change_regions_for_site,
+    events_for_site,
+    open_catalog,
+    save_site_results,
+    tracks_for_site,
+    verdicts_for_event,
+)
 from sitewatch.web.sample import SITE, sample_copy
 
 

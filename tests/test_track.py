@@ -11,6 +11,8 @@ import pytest
 from sitewatch import equipment
 from sitewatch.change.events import MODERATE, UNCONFIRMED_PRESENCE, EventContext, arrived, corroborate, state_changed
 from sitewatch.change.matching import MatchParams, match, stay_gate_m
+from sitewatch.change.tracking import Look, corroborate_all, track
+from sitewatch.domain import Detection, Event, Image, OrientedBox, Site, SiteGrid, Zone
 from sitewatch.evaluation.detector_noise import DetectorNoise, noisy_detections
 from sitewatch.evaluation.event_scoring import (
     TruthEvent,
@@ -19,8 +21,6 @@ from sitewatch.evaluation.event_scoring import (
     score_events,
     what_images_show,
 )
-from sitewatch.change.tracking import Look, corroborate_all, track
-from sitewatch.domain import Detection, Event, Image, OrientedBox, Site, SiteGrid, Zone
 from sitewatch.simulate.scene import PlacedObject
 
 GSD = 0.5

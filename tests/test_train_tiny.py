@@ -61,7 +61,7 @@ def test_train_on_yolo_obb_labels_without_types(tmp_path):
     import shutil
 
     from sitewatch.training import targets as tg
-    from sitewatch.training.train import ChipStream, TrainConfig, compute_loss, build_network
+    from sitewatch.training.train import ChipStream, TrainConfig, build_network, compute_loss
 
     runner = CliRunner()
     data = tmp_path / "chips"
@@ -107,9 +107,9 @@ def test_fine_tune_from_an_onnx_detector(tmp_path):
     norms are folded into the convolutions there); `train --init-from FILE.onnx` fine-tunes
     it with the batch-norm statistics frozen, and exports a model that loads and runs. A
     file whose convolutions do not line up is refused by name."""
+    from sitewatch.errors import ModelError
     from sitewatch.training.from_onnx import FOLDED_BN, largest_difference, network_from_onnx
     from sitewatch.training.train import build_network
-    from sitewatch.errors import ModelError
 
     runner = CliRunner()
     data = tmp_path / "chips"

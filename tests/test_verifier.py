@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from sitewatch.cli.main import app
 from sitewatch.detect import verifier as vf
-from sitewatch.training.export import with_metadata
 from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel, RawDetections
 from sitewatch.errors import InputError, ModelError
+from sitewatch.training.export import with_metadata
 
 
 def test_combine_keeps_the_operating_point_and_follows_both_answers():

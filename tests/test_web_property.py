@@ -4,7 +4,6 @@ reach past the authorisation check) must never get a 5xx."""
 
 from __future__ import annotations
 
-
 import pytest
 
 pytest.importorskip("fastapi")

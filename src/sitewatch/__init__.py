@@ -26,8 +26,18 @@ Errors derive from `sitewatch.errors.SitewatchError`.
 """
 
 from sitewatch._version import __version__
-from sitewatch.api import (Detector, add_sites, detect_image, ingest, load_detector, open_catalog, run_site,
-                           simulate, site_assessment, site_events)
+from sitewatch.api import (
+                           Detector,
+                           add_sites,
+                           detect_image,
+                           ingest,
+                           load_detector,
+                           open_catalog,
+                           run_site,
+                           simulate,
+                           site_assessment,
+                           site_events,
+)
 
 __all__ = ["Detector", "__version__", "add_sites", "detect_image", "ingest", "load_detector", "open_catalog",
            "run_site", "simulate", "site_assessment", "site_events"]

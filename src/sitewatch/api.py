@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -98,7 +98,7 @@ def _detect_array(array: np.ndarray, model: Detector, transform, crs, acquired, 
                            tiled=True, blockxsize=256, blockysize=256) as ds:
             ds.write(pixels)
             if acquired is not None:
-                ds.update_tags(ACQUISITION_DATETIME=acquired.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+                ds.update_tags(ACQUISITION_DATETIME=acquired.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
         return detect_scene(path, model, score_threshold=score_threshold)[0]  # type: ignore[arg-type]
 
 

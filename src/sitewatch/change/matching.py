@@ -47,8 +47,8 @@ from scipy.optimize import linear_sum_assignment
 
 from sitewatch.change.events import CONTRADICTS, SUPPORTS, SURE_TYPE
 from sitewatch.domain import UNKNOWN_TYPE, Detection
-from sitewatch.equipment import is_known_type
 from sitewatch.equipment import get as equipment_type
+from sitewatch.equipment import is_known_type
 
 FORBIDDEN = 1e6
 

@@ -81,7 +81,9 @@ class PixelChangeParams:
     min_shadow_regions: int = 3
     cast_shadow_max_hue_deg: float = 12.0  # sky light tints shadows on coloured ground: allow more hue shift
     relit_hue_share: float = 0.8  # relit: this share of the region keeps its hue...
-    relit_step: float = 0.15  # ...and at least shadow_side_min of it darkened, and brightened, by this log ratio  # shadow-like regions needed to measure the shadow factor
+    # ...and at least shadow_side_min of it darkened, and brightened, by this log ratio (shadow-like
+    # regions needed to measure the shadow factor)
+    relit_step: float = 0.15
     object_margin_m: float = 3.0
     shadow_reach_m: float = 25.0  # how far an object's shadow may fall, any direction
     veil_min: float = 0.08  # a cloud veil: the ground pulled at least this far toward the cloud's tone...

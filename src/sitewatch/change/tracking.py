@@ -4,9 +4,10 @@ Dates are processed in order. Every track keeps its last sighting; a track that 
 matched on a date *coasts*: it stays a candidate for one more date (`max_missed`), so an
 item the detector missed once and found again is one track with no event, not a departure
 followed by an arrival. With pixels, a track coasts only where the ground under its box did
-not clearly change; where it did, the item left, and the track ends there. A track missing on more than `max_missed` dates in a row, or on the
-last date, is reported as departed at the first date it went missing; the more later dates
-confirm the absence, the higher the departure's confidence.
+not clearly change; where it did, the item left, and the track ends there. A track missing on
+more than `max_missed` dates in a row, or on the last date, is reported as departed at the
+first date it went missing; the more later dates confirm the absence, the higher the
+departure's confidence.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from sitewatch.change import events as ev
-from sitewatch.change.matching import (MatchParams, match, same_or_unnamed_type, state_change_of_one_item,
-                                       stay_distance)
 from sitewatch.change.footprint import OBSCURED_AT
+from sitewatch.change.matching import MatchParams, match, same_or_unnamed_type, state_change_of_one_item, stay_distance
 from sitewatch.change.zones import zone_of
 from sitewatch.domain import Detection, Event, Image, Site, Track
 

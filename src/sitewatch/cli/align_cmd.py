@@ -17,7 +17,6 @@ from sitewatch.geo.ongrid import write_aligned
 from sitewatch.store import aligned_images, get_site, images_for_site, open_catalog
 
 
-
 @app.command("align")
 def align_cmd(
     site: str = typer.Option(..., "--site", help="The site whose images to align."),

@@ -40,7 +40,8 @@ def _register() -> None:
     # Each module adds its commands to `app` when imported. Keep this list in pipeline order.
     import importlib
 
-    for module in ("simulate_cmd", "sites_cmd", "ingest_cmd", "align_cmd", "detect_cmd", "dataset_cmd", "train_cmd", "eval_cmd", "compare_cmd", "assess_cmd", "report_cmd", "run_cmd", "demo_cmd", "serve_cmd"):
+    for module in ("simulate_cmd", "sites_cmd", "ingest_cmd", "align_cmd", "detect_cmd", "dataset_cmd", "train_cmd",
+                   "eval_cmd", "compare_cmd", "assess_cmd", "report_cmd", "run_cmd", "demo_cmd", "serve_cmd"):
         importlib.import_module(f"sitewatch.cli.{module}")
 
 

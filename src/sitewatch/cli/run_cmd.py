@@ -20,11 +20,10 @@ def run_cmd(site: str = typer.Option(..., "--site", help="Site name in the catal
             model: Path = typer.Option(None, "--model", help="ONNX model (default: the shipped one)."),
             db: str = DB_OPTION) -> None:
     """Align, detect, compare, assess and report one site."""
+    from sitewatch.cli.demo_cmd import StageBars
     from sitewatch.detect.model import DetectionModel
     from sitewatch.pipeline import run_site
     from sitewatch.store import open_catalog
-
-    from sitewatch.cli.demo_cmd import StageBars
 
     m = DetectionModel(model)
     with open_catalog(db) as catalog, Progress(TextColumn("{task.description:<18}"), BarColumn(),

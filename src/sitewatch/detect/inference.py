@@ -35,9 +35,9 @@ from rasterio.warp import transform_bounds
 
 from sitewatch.detect import geometry, tiling
 from sitewatch.detect.model import DetectionModel, RawDetections
-from sitewatch.geo.sharpness import BLURRED_FOR_VEHICLES_M, edge_blur_px
 from sitewatch.domain import Detection, PixelWindow
 from sitewatch.errors import InputError
+from sitewatch.geo.sharpness import BLURRED_FOR_VEHICLES_M, edge_blur_px
 
 # The coarsest imagery a model is used on: twice its GSD (0.5 m model: 1 m imagery).
 # Coarser images are refused: objects are then too few pixels for the model's training.

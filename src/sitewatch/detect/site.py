@@ -27,7 +27,6 @@ from sitewatch.detect.plausible import plausible
 from sitewatch.domain import Image, Site, SiteGrid
 from sitewatch.errors import CatalogError, InputError
 
-
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # warp_window with no alignment correction
 
 

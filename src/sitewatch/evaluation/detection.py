@@ -96,7 +96,7 @@ def evaluate(preds: dict[str, list[Labelled]], truths: dict[str, list[Labelled]]
         return round(sum(ok(p, t) for p, t in pairs) / len(pairs), 4) if pairs else None
 
     return {
-        "ap_method": "all-point interpolated AP, rotated IoU >= %.2f, greedy matching by score" % iou_threshold,
+        "ap_method": f"all-point interpolated AP, rotated IoU >= {iou_threshold:.2f}, greedy matching by score",
         "iou_threshold": iou_threshold,
         "score_threshold": score_threshold,
         "images": len(keys),

@@ -9,7 +9,8 @@ item can stand inside its hull. Each true event is matched at most once (Hungari
 assignment, nearest first).
 
 `what_images_show` turns both sides into what an image pair can show at all (the
-"recoverable" figures of `bench/bench_change.py`). `moves_as_comings_and_goings` rewrites the moves of classes whose items cannot be told apart
+"recoverable" figures of `bench/bench_change.py`). `moves_as_comings_and_goings` rewrites the
+moves of classes whose items cannot be told apart
 (ships of one class at 0.5 m) as what an image pair can show of them: one departure from the
 old place and one arrival at the new one, on both the true and the recovered side.
 """

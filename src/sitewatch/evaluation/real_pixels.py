@@ -26,9 +26,9 @@ from sitewatch.detect.inference import MAX_GSD_RATIO, detect_scene
 from sitewatch.detect.labels import Labelled
 from sitewatch.detect.model import DetectionModel
 from sitewatch.domain import CLASSES, UNKNOWN_TYPE
+from sitewatch.errors import InputError
 from sitewatch.evaluation.detection import evaluate, match_image
 from sitewatch.evaluation.realdata import RealImage
-from sitewatch.errors import InputError
 
 # A synthetic UTM frame for images without georeferencing; any metric CRS would do.
 SYNTHETIC_CRS = "EPSG:32636"

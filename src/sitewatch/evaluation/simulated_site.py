@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from sitewatch.change.looks import site_looks
-from sitewatch.evaluation.detector_noise import DetectorNoise, noisy_detections
-from sitewatch.evaluation.event_scoring import TruthEvent
 from sitewatch.change.tracking import Look
 from sitewatch.domain import OrientedBox, Site, SiteGrid
+from sitewatch.evaluation.detector_noise import DetectorNoise, noisy_detections
+from sitewatch.evaluation.event_scoring import TruthEvent
 
 
 @dataclass

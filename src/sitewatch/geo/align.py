@@ -25,11 +25,17 @@ import rasterio
 from sitewatch.domain import Image, Site, SiteGrid
 from sitewatch.errors import AlignmentError, CatalogError
 from sitewatch.geo import coregister as cr
-from sitewatch.geo.ongrid import (alignment_matrix, coarse_on_grid, lattice_offset, lum_bands, luminance, read_aligned,
-                                  read_plain, warp_window)
-from sitewatch.store import (AlignmentResult, Catalog, image_details, images_for_site, save_alignment,
-                             set_reference_image)
-
+from sitewatch.geo.ongrid import (
+    alignment_matrix,
+    coarse_on_grid,
+    lattice_offset,
+    lum_bands,
+    luminance,
+    read_aligned,
+    read_plain,
+    warp_window,
+)
+from sitewatch.store import AlignmentResult, Catalog, image_details, images_for_site, save_alignment, set_reference_image
 
 __all__ = ["AlignParams", "align_pair", "align_site", "alignment_matrix", "estimate", "read_aligned", "warp_window"]
 

@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from shapely.geometry.base import BaseGeometry
@@ -76,7 +76,7 @@ def datetime_from_name(name: str) -> datetime | None:
         for m in pat.finditer(stem):
             parts = [int(g) for g in m.groups()]
             try:
-                return datetime(*parts, tzinfo=timezone.utc)  # type: ignore[misc]
+                return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
             except ValueError:
                 continue  # 8 digits that are not a date
     return None
@@ -85,11 +85,11 @@ def datetime_from_name(name: str) -> datetime | None:
 def acquisition_time(source: Source, facts: RasterFacts, option: datetime | None) -> tuple[datetime, str]:
     """The datetime and where it came from, in the order STAC, TIFF tag, option, file name."""
     if source.stac_datetime is not None:
-        return source.stac_datetime.astimezone(timezone.utc), "stac"
+        return source.stac_datetime.astimezone(UTC), "stac"
     if facts.tag_datetime is not None:
         return facts.tag_datetime, "tiff_tag"
     if option is not None:
-        return (option if option.tzinfo else option.replace(tzinfo=timezone.utc)).astimezone(timezone.utc), "option"
+        return (option if option.tzinfo else option.replace(tzinfo=UTC)).astimezone(UTC), "option"
     from_name = datetime_from_name(source.path)
     if from_name is not None:
         return from_name, "filename"

@@ -12,12 +12,12 @@ import os
 import re
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import rasterio
-from pyproj import CRS, Geod, Transformer
 from affine import Affine
+from pyproj import CRS, Geod, Transformer
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from shapely.geometry import MultiPolygon, Polygon, shape
@@ -113,14 +113,14 @@ def parse_datetime(text: str) -> datetime | None:
         tz = m.group(8)
         iso = f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}{frac or ''}{'+00:00' if tz in (None, 'Z') else tz}"
         try:
-            return datetime.fromisoformat(iso).astimezone(timezone.utc)
+            return datetime.fromisoformat(iso).astimezone(UTC)
         except ValueError:
             return None
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return (dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt).astimezone(timezone.utc)
+    return (dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt).astimezone(UTC)
 
 
 def tag_datetime(ds) -> tuple[datetime | None, str | None]:

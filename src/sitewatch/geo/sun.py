@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # Below this elevation shadows are long and faint, and the time was most likely not a real
 # acquisition time (a date without one): the sun is taken as unknown.
@@ -30,7 +30,7 @@ class SunPosition:
 
 def sun_position(lat: float, lon: float, when: datetime) -> tuple[float, float]:
     """(azimuth clockwise from true north, elevation above the horizon), in degrees."""
-    when = when.astimezone(timezone.utc) if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
     doy = when.timetuple().tm_yday
     hours = when.hour + when.minute / 60.0 + when.second / 3600.0
     g = 2.0 * math.pi / 365.0 * (doy - 1 + (hours - 12.0) / 24.0)  # fractional year, radians
@@ -62,7 +62,7 @@ def sun_on_grid(crs, x: float, y: float, when: datetime | None) -> SunPosition |
 
     if when is None:
         return None
-    when = when.astimezone(timezone.utc) if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
     if (when.hour, when.minute, when.second, when.microsecond) == (0, 0, 0, 0):
         return None
     to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)

@@ -88,7 +88,8 @@ def overview(inp: ReportInput) -> dict | None:
             "caption": f"{last.image.id}, {last.image.acquired:%d %b %Y}: detections coloured by class ({legend})."}
 
 
-def chip(pixels: np.ndarray, site: Site, centre: tuple[float, float], half_m: float, boxes: Sequence[tuple[OrientedBox, str]]) -> str:
+def chip(pixels: np.ndarray, site: Site, centre: tuple[float, float], half_m: float,
+         boxes: Sequence[tuple[OrientedBox, str]]) -> str:
     """A square PNG chip centred on a map point, with boxes drawn, scaled to CHIP_PX."""
     col, row = site.grid.to_pixel(*centre)
     half_px = max(int(half_m / site.grid.gsd_m), 8)

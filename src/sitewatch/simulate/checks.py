@@ -8,8 +8,14 @@ from datetime import date, datetime
 from shapely.geometry import Polygon, box
 
 from sitewatch import equipment
-from sitewatch.simulate.scenario import (PLACEMENT_ZONE_KINDS, Scenario, ZoneModel, acquisition_datetime, build_grid,
-                                         site_extent_box)
+from sitewatch.simulate.scenario import (
+    PLACEMENT_ZONE_KINDS,
+    Scenario,
+    ZoneModel,
+    acquisition_datetime,
+    build_grid,
+    site_extent_box,
+)
 
 
 def _check_type_state(t: str, state: str | None, path: str, field: str, problems: list[str]) -> None:

@@ -20,12 +20,20 @@ import numpy as np
 from sitewatch import equipment
 from sitewatch.domain import OrientedBox, Site
 from sitewatch.errors import ScenarioError
-from sitewatch.simulate.layout import (HEADING_JITTER_DEG, SPACING_M, NoRoom, RowPlacer, place_in_ring,
-                                       zone_frame)
-from sitewatch.simulate.scenario import (ConditionsModel, DateModel, SiteModel, ZoneModel, acquisition_datetime,
-                                         build_site, load_scenario, scenario_error, site_point_xy)
-from sitewatch.simulate.scene import Conditions, PlacedObject, SceneSpec
 from sitewatch.geo.sun import sun_position
+from sitewatch.simulate.layout import HEADING_JITTER_DEG, SPACING_M, NoRoom, RowPlacer, place_in_ring, zone_frame
+from sitewatch.simulate.scenario import (
+    ConditionsModel,
+    DateModel,
+    SiteModel,
+    ZoneModel,
+    acquisition_datetime,
+    build_site,
+    load_scenario,
+    scenario_error,
+    site_point_xy,
+)
+from sitewatch.simulate.scene import Conditions, PlacedObject, SceneSpec
 
 MIN_SUN_ELEVATION_DEG = 5.0  # below this an optical image is of no use
 

@@ -16,8 +16,8 @@ import math
 from typing import Any
 
 import numpy as np
-from shapely.geometry import Polygon, box
 from shapely.affinity import rotate
+from shapely.geometry import Polygon, box
 
 from sitewatch import equipment
 from sitewatch.errors import ScenarioError

@@ -16,13 +16,12 @@ or a `polygon` (a list of [x, y] vertices).
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator,
-                      model_validator)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator, model_validator
 from shapely.geometry import Polygon
 
 from sitewatch.domain import Site, SiteGrid, Zone
@@ -192,7 +191,7 @@ def _parse_when(v: Any) -> date | datetime:
         except ValueError:
             raise ValueError(f"{v!r} {_WHEN_HELP}") from None
     if isinstance(v, datetime):
-        dt = v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
+        dt = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
         return dt.replace(microsecond=0)
     if isinstance(v, date):
         return v
@@ -362,7 +361,7 @@ def acquisition_datetime(site: SiteModel, dm: DateModel) -> datetime:
     if isinstance(dm.date, datetime):
         return dm.date
     minutes = round((LOCAL_OVERPASS_HOUR - site.lon / 15.0) * 60)
-    return datetime.combine(dm.date, time(0, 0), tzinfo=timezone.utc) + timedelta(minutes=minutes)
+    return datetime.combine(dm.date, time(0, 0), tzinfo=UTC) + timedelta(minutes=minutes)
 
 
 def dump_scenario(scenario: Scenario) -> str:

@@ -5,20 +5,44 @@ objects after. Schema changes go through the Alembic migrations in store/migrati
 """
 
 from sitewatch.store.catalog import Catalog, catalog_url, open_catalog
-from sitewatch.store.images import (add_image, aligned_images, alignment_for, alignments_for_site, get_image,
-                                    image_by_checksum, image_count, image_details, images_for_site, save_alignment)
+from sitewatch.store.images import (
+                                    add_image,
+                                    aligned_images,
+                                    alignment_for,
+                                    alignments_for_site,
+                                    get_image,
+                                    image_by_checksum,
+                                    image_count,
+                                    image_details,
+                                    images_for_site,
+                                    save_alignment,
+)
 from sitewatch.store.records import AlignmentResult, ImageRecord, Run
-from sitewatch.store.results import (CarriedVerdicts, add_verdict, change_regions_for_site, detections_for_image, event_evidence,
-                                     events_for_site, finish_run, get_run, latest_assessment, latest_assessment_run,
-                                     record_run, runs_of_kind,
-                                     save_assessment,
-                                     save_detections, save_site_results, start_run, tracks_for_site,
-                                     verdicts_for_event)
-from sitewatch.store.sites import (add_site, get_site, list_sites, reference_image_id, set_reference_image,
-                                   site_polygons)
+from sitewatch.store.results import (
+                                    CarriedVerdicts,
+                                    add_verdict,
+                                    change_regions_for_site,
+                                    detections_for_image,
+                                    event_evidence,
+                                    events_for_site,
+                                    finish_run,
+                                    get_run,
+                                    latest_assessment,
+                                    latest_assessment_run,
+                                    record_run,
+                                    runs_of_kind,
+                                    save_assessment,
+                                    save_detections,
+                                    save_site_results,
+                                    start_run,
+                                    tracks_for_site,
+                                    verdicts_for_event,
+)
+from sitewatch.store.sites import add_site, get_site, list_sites, reference_image_id, set_reference_image, site_polygons
 
 __all__ = [
-    "AlignmentResult", "CarriedVerdicts", "Catalog", "ImageRecord", "Run", "add_image", "add_site", "aligned_images", "add_verdict", "alignment_for",
+    "AlignmentResult", "CarriedVerdicts", "Catalog", "ImageRecord", "Run", "add_image", "add_site", "aligned_images",
+    "add_verdict", "alignment_for",
     "alignments_for_site", "catalog_url", "change_regions_for_site", "detections_for_image", "event_evidence",
     "events_for_site", "finish_run", "get_image", "get_run", "get_site", "image_by_checksum", "image_count",
     "image_details", "images_for_site", "latest_assessment", "latest_assessment_run", "list_sites", "open_catalog", "record_run",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
 
@@ -14,11 +14,11 @@ from sitewatch.store.records import AlignmentResult, ImageRecord
 
 
 def _naive_utc(dt: datetime) -> datetime:
-    return dt.astimezone(timezone.utc).replace(tzinfo=None) if dt.tzinfo else dt
+    return dt.astimezone(UTC).replace(tzinfo=None) if dt.tzinfo else dt
 
 
 def _aware_utc(dt: datetime) -> datetime:
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
 
 
 def add_image(catalog: Catalog, record: ImageRecord) -> Image:
@@ -39,7 +39,7 @@ def add_image(catalog: Catalog, record: ImageRecord) -> Image:
                        dtype=img.dtype, nodata=record.nodata, footprint_wkt=record.footprint_wkt,
                        valid_fraction=record.valid_fraction, cloud_cover=img.cloud_cover,
                        checksum=img.checksum or img.id, tiled=record.tiled, source=record.source,
-                       ingested=datetime.now(timezone.utc).replace(tzinfo=None)))
+                       ingested=datetime.now(UTC).replace(tzinfo=None)))
         s.flush()
         for name, overlap in record.sites:
             s.add(SiteImageRow(site=name, image_id=img.id, overlap=overlap))
@@ -106,7 +106,7 @@ def save_alignment(catalog: Catalog, site: str, result: AlignmentResult) -> None
                            rotation_deg=result.rotation_deg, scale=result.scale, matrix=list(result.matrix),
                            quality=result.quality, residual_px=result.residual_px,
                            windows_used=result.windows_used, windows_total=result.windows_total,
-                           created=datetime.now(timezone.utc).replace(tzinfo=None)))
+                           created=datetime.now(UTC).replace(tzinfo=None)))
 
 
 def _to_alignment(row: AlignmentRow, path: str) -> AlignmentResult:

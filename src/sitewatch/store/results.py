@@ -4,18 +4,16 @@ regions, assessments and analyst verdicts. Every function takes and returns doma
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
 
-from sitewatch.domain import (Assessment, ChangeRegion, Detection, Event, Evidence, OrientedBox, PixelWindow,
-                              Track)
+from sitewatch.domain import Assessment, ChangeRegion, Detection, Event, Evidence, OrientedBox, PixelWindow, Track
 from sitewatch.errors import CatalogError
 from sitewatch.store.catalog import Catalog
-from sitewatch.store.models import (AnalystVerdictRow, AssessmentRow, ChangeRegionRow, DetectionRow, EventRow,
-                                    RunRow, TrackRow)
+from sitewatch.store.models import AnalystVerdictRow, AssessmentRow, ChangeRegionRow, DetectionRow, EventRow, RunRow, TrackRow
 from sitewatch.store.records import Run
 from sitewatch.store.verdict_carry import HeldVerdicts, anchor, assign
 
@@ -31,17 +29,17 @@ class CarriedVerdicts:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _naive(dt: datetime | None) -> datetime | None:
     if dt is None:
         return None
-    return dt.astimezone(timezone.utc).replace(tzinfo=None) if dt.tzinfo else dt
+    return dt.astimezone(UTC).replace(tzinfo=None) if dt.tzinfo else dt
 
 
 def _aware(dt: datetime | None) -> datetime | None:
-    return None if dt is None else dt.replace(tzinfo=timezone.utc)
+    return None if dt is None else dt.replace(tzinfo=UTC)
 
 
 def _run_id(run: Run | str | None) -> str | None:

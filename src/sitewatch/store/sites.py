@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pyproj import Transformer
 from shapely import wkt as shapely_wkt
@@ -45,7 +45,7 @@ def add_site(catalog: Catalog, site: Site, polygon_lonlat: Sequence[tuple[float,
         s.add(SiteRow(name=site.name, kind=site.kind, lat=site.lat, lon=site.lon, polygon_wkt=outline.wkt,
                       grid_crs=g.crs, grid_origin_x=g.origin_x, grid_origin_y=g.origin_y, grid_gsd_m=g.gsd_m,
                       grid_width_px=g.width_px, grid_height_px=g.height_px,
-                      created=datetime.now(timezone.utc).replace(tzinfo=None)))
+                      created=datetime.now(UTC).replace(tzinfo=None)))
         s.flush()
         for z in site.zones:
             s.add(ZoneRow(site=site.name, name=z.name, kind=z.kind, polygon=[list(p) for p in z.polygon]))

@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sitewatch.training import targets as tg
 from sitewatch.domain import CLASSES
 from sitewatch.errors import InputError
 from sitewatch.geo.sun import SunPosition
-
+from sitewatch.training import targets as tg
 
 # How the readers' crops are disturbed: the detector's centres are off by about 1 m on small
 # items and a few per cent of the length on large ones; its headings by a few degrees.

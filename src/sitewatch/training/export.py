@@ -16,8 +16,8 @@ import torch
 
 from sitewatch import equipment
 from sitewatch.detect.model import FORMAT_TAG
-from sitewatch.training.network import ExportWrapper, OrientedCenterNet
 from sitewatch.domain import CLASSES, STATES
+from sitewatch.training.network import ExportWrapper, OrientedCenterNet
 
 
 def metadata(model_id: str, version: str, gsd_m: float, input_size: int, tile_overlap_px: int,

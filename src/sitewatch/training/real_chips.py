@@ -18,8 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sitewatch.evaluation.realdata import RealImage, real_images
 from sitewatch.errors import InputError
+from sitewatch.evaluation.realdata import RealImage, real_images
 
 CHIP_PX = 512
 OVERLAP_PX = 96

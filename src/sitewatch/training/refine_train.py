@@ -24,10 +24,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from sitewatch.detect import box_refiner as br
-from sitewatch.training import crop_data as cd
 from sitewatch.detect.crops import nose_up_matrix, warp
 from sitewatch.domain import STATES
 from sitewatch.errors import InputError
+from sitewatch.training import crop_data as cd
 
 # The detector's centre error on small items: median 0.6 m on vehicles, 1 m on air
 # defence (bench notes in docs/model-card.md); the training spread covers it with room.

@@ -21,10 +21,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from sitewatch import equipment
-from sitewatch.training import crop_data as cd
 from sitewatch.detect import state_reader as sr
 from sitewatch.domain import STATES
 from sitewatch.errors import InputError
+from sitewatch.training import crop_data as cd
+
 
 @dataclass
 class StateTrainConfig:

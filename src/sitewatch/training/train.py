@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from sitewatch.domain import CLASSES, STATES
+from sitewatch.errors import InputError
 from sitewatch.training import targets as tg
 from sitewatch.training.from_onnx import FOLDED_BN, network_from_onnx
 from sitewatch.training.network import STRIDE, OrientedCenterNet, normalise_input
-from sitewatch.domain import CLASSES, STATES
-from sitewatch.errors import InputError
 
 
 @dataclass

@@ -19,10 +19,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sitewatch.training import crop_data as cd
 from sitewatch.detect import type_reader as tr
 from sitewatch.detect.crops import nose_up_crop
 from sitewatch.errors import InputError
+from sitewatch.training import crop_data as cd
 
 CLASSES_READ = ("aircraft", "helicopter", "ship", "air_defence")
 

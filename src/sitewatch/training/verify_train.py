@@ -25,10 +25,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sitewatch.training import crop_data as cd
 from sitewatch.detect import geometry
 from sitewatch.detect import verifier as vf
 from sitewatch.errors import InputError
+from sitewatch.training import crop_data as cd
 
 PRESENT_IOU = 0.3
 ABSENT_IOU = 0.1

@@ -17,7 +17,7 @@ detect stages), so they are whatever sitewatch concludes from those detections.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -30,8 +30,8 @@ SITE = "khmeimim-sample"
 LAT, LON = 35.401, 35.948
 GSD_M = 0.5
 SIDE_PX = 800  # 400 m: the transport apron, the helipad, the S-400 site and a row of fighters
-DATES = (datetime(2024, 11, 28, 8, 30, tzinfo=timezone.utc), datetime(2024, 12, 5, 8, 40, tzinfo=timezone.utc),
-         datetime(2024, 12, 13, 8, 35, tzinfo=timezone.utc))
+DATES = (datetime(2024, 11, 28, 8, 30, tzinfo=UTC), datetime(2024, 12, 5, 8, 40, tzinfo=UTC),
+         datetime(2024, 12, 13, 8, 35, tzinfo=UTC))
 HEADING = 355.0  # aprons parallel to the runway, which runs 355 degrees
 
 
@@ -130,8 +130,16 @@ def build_sample(folder: str | Path, db: str | None = None, run_pipeline: bool =
     from sitewatch.geo.grid import grid_transform
     from sitewatch.geo.ingest import ingest
     from sitewatch.geo.synthetic import write_geotiff
-    from sitewatch.store import (AlignmentResult, add_site, finish_run, open_catalog, save_alignment,
-                                 save_detections, set_reference_image, start_run)
+    from sitewatch.store import (
+        AlignmentResult,
+        add_site,
+        finish_run,
+        open_catalog,
+        save_alignment,
+        save_detections,
+        set_reference_image,
+        start_run,
+    )
 
     out = Path(folder)
     (out / "imagery").mkdir(parents=True, exist_ok=True)

@@ -15,9 +15,19 @@ from shapely.geometry import mapping, shape
 from sitewatch.detect.geojson import to_feature_collection
 from sitewatch.domain import Detection, Event, Image, Site
 from sitewatch.errors import CatalogError
-from sitewatch.store import (Catalog, alignments_for_site, detections_for_image, event_evidence, get_image,
-                             get_site, image_details, images_for_site, latest_assessment, list_sites,
-                             site_polygons)
+from sitewatch.store import (
+    Catalog,
+    alignments_for_site,
+    detections_for_image,
+    event_evidence,
+    get_image,
+    get_site,
+    image_details,
+    images_for_site,
+    latest_assessment,
+    list_sites,
+    site_polygons,
+)
 from sitewatch.store.models import EventRow
 from sitewatch.web import verdicts as verdict_rules
 from sitewatch.web.problems import Problem
@@ -300,4 +310,5 @@ def assessment(catalog: Catalog, name: str) -> dict:
                           "window": None if x.window is None else [x.window.col_off, x.window.row_off,
                                                                    x.window.width, x.window.height]}
                          for x in a.evidence]}
-    return {"site": name, "assessment": body, "review": rev, "reviewed": verdict_rules.reviewed_judgement(catalog, get_site(catalog, name), evs, vs)}
+    reviewed = verdict_rules.reviewed_judgement(catalog, get_site(catalog, name), evs, vs)
+    return {"site": name, "assessment": body, "review": rev, "reviewed": reviewed}

@@ -19,8 +19,7 @@ import numpy as np
 
 from sitewatch.domain import Zone
 from sitewatch.simulate.render import pavement
-from sitewatch.simulate.render.furniture import (Structure, berm_ring, buildings_in, crane, shelters_beside, tanks_in,
-                                                 trees)
+from sitewatch.simulate.render.furniture import Structure, berm_ring, buildings_in, crane, shelters_beside, tanks_in, trees
 from sitewatch.simulate.render.raster import sun_vector
 from sitewatch.simulate.render.textures import fbm, palette, smoothstep
 from sitewatch.simulate.render.zones import frame_of, mask_in, paint, poly_px, window
@@ -257,7 +256,8 @@ def _water(img, water, pal, large, mid, fine, rng, g, zones, grid) -> None:
             f = frame_of(z.polygon)
             zr = np.random.default_rng([len(z.name), 0x51])
             if _kind(z) == "breakwater":
-                rock = np.asarray(pal.gravel, np.float32) * (0.85 + 0.25 * np.clip(mid[win] + 0.8 * fine[win], -1.5, 1.5))[..., None]
+                shade = 0.85 + 0.25 * np.clip(mid[win] + 0.8 * fine[win], -1.5, 1.5)
+                rock = np.asarray(pal.gravel, np.float32) * shade[..., None]
                 paint(img, win, cov, rock)
             else:
                 pavement.concrete(img, grid, win, cov, f, pal, mid, fine, int(zr.integers(1 << 30)), 4.0,

@@ -23,7 +23,6 @@ from sitewatch.simulate.render.ships import ship_parts
 from sitewatch.simulate.render.vehicles import vehicle_parts
 from sitewatch.simulate.scene import PlacedObject
 
-
 # Glossy paint on aircraft, a little on ships, matte on vehicles; highlights are near white.
 _GLOSS = {"aircraft": 0.35, "helicopter": 0.2, "ship": 0.1}
 _SPECULAR = np.array([250.0, 250.0, 245.0], np.float32)
