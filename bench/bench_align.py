@@ -177,13 +177,13 @@ def scenario_residuals(path: str | None, workdir: Path) -> dict:
     misregistration, relative to the reference image's."""
     from importlib import resources
 
-    from sitewatch.geo.align import align_site
     from sitewatch.geo.coregister import apply
-    from sitewatch.geo.ingest import ingest
     from sitewatch.geo.synthetic import compose, invert, misregistration_matrix
     from sitewatch.simulate import simulate_scenario
     from sitewatch.simulate.scenario import build_site, load_scenario
     from sitewatch.store import add_site, images_for_site, open_catalog
+    from sitewatch.workflow.align_site import align_site
+    from sitewatch.workflow.ingest import ingest
 
     source = path or str(resources.files("sitewatch") / "scenarios" / "khmeimim-tartus-2024-12.yaml")
     sc, _ = load_scenario(source)

@@ -43,8 +43,8 @@ from sitewatch.domain import EVENT_KINDS, Event
 from sitewatch.evaluation.detector_noise import DetectorNoise
 from sitewatch.evaluation.event_scoring import moves_as_comings_and_goings, same_spot_swaps, score_events, what_images_show
 from sitewatch.evaluation.simulated_site import simulated_site
-from sitewatch.pipeline import compare
 from sitewatch.simulate.random_scenario import random_scenario
+from sitewatch.workflow.pipeline import compare
 
 NOISE = DetectorNoise(position_sigma_m=0.7, heading_sigma_deg=5, size_sigma_frac=0.04, miss_rate=0.05,
                       spurious_per_image=1.0, type_error_rate=0.03)
@@ -147,7 +147,7 @@ def main() -> int:
     model = None
     if args.detector == "model":
         from sitewatch.detect.model import DetectionModel
-        from sitewatch.pipeline import default_model
+        from sitewatch.workflow.pipeline import default_model
 
         model = DetectionModel(args.model) if args.model else default_model()
         if model is None:

@@ -23,7 +23,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    from sitewatch import demo
+    from sitewatch.workflow import demo
 
     stages: dict[str, list[float]] = {}
     last = {"t": time.perf_counter()}

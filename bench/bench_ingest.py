@@ -3,7 +3,7 @@
 Writes (once, cached in --workdir) N distinct 3-band uint8 GeoTIFFs of a site, tiled with
 overviews like COGs, each with a TIFFTAG_DATETIME. Then, in the same process:
 
-1. ours: `sitewatch.geo.ingest.ingest` on the folder (inspection through decimated reads,
+1. ours: `sitewatch.workflow.ingest.ingest` on the folder (inspection through decimated reads,
    footprint, checksum, site assignment, one transaction per image);
 2. baseline: a naive ingest that reads every raster whole (to find its valid pixels) and
    hashes the file, with no catalog at all: the cost of touching all the pixels once.
@@ -75,8 +75,8 @@ def main() -> None:
 
     from sitewatch.domain import Site
     from sitewatch.geo.grid import site_grid
-    from sitewatch.geo.ingest import ingest
     from sitewatch.store import add_site, open_catalog
+    from sitewatch.workflow.ingest import ingest
 
     paths = make_images(args.workdir, args.count, args.side)
     with tempfile.TemporaryDirectory() as tmp:

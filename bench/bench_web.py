@@ -68,10 +68,10 @@ def make_big(folder: Path, db: str, side: int) -> None:
     from rasterio.windows import Window
 
     from sitewatch.geo.grid import grid_transform, site_grid
-    from sitewatch.geo.ingest import ingest
     from sitewatch.geo.synthetic import ground_texture
     from sitewatch.store import open_catalog
     from sitewatch.web.sample import GSD_M, LAT, LON, SITE
+    from sitewatch.workflow.ingest import ingest
 
     path = folder / "imagery" / f"big_{side}.tif"
     if not path.exists():

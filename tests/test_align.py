@@ -19,10 +19,9 @@ from typer.testing import CliRunner
 from sitewatch.cli.main import app
 from sitewatch.domain import Image, Site
 from sitewatch.errors import AlignmentError
-from sitewatch.geo.align import align_pair, align_site, read_aligned
+from sitewatch.geo.align import align_pair, read_aligned
 from sitewatch.geo.coregister import apply, describe
 from sitewatch.geo.grid import grid_transform, site_grid
-from sitewatch.geo.ingest import ingest
 from sitewatch.geo.synthetic import (
     Look,
     change_patch,
@@ -36,6 +35,8 @@ from sitewatch.geo.synthetic import (
     write_geotiff,
 )
 from sitewatch.store import add_site, aligned_images, alignments_for_site
+from sitewatch.workflow.align_site import align_site
+from sitewatch.workflow.ingest import ingest
 
 GSD = 0.5  # metres, very-high-resolution imagery
 GRID = site_grid(35.401, 35.948, 512, gsd_m=GSD)  # 1024 x 1024 px

@@ -6,11 +6,11 @@ residual misalignment, measured at an 11 x 11 lattice across the grid, is at mos
 import numpy as np
 import pytest
 
-from sitewatch.geo.align import align_site
 from sitewatch.geo.coregister import apply
-from sitewatch.geo.ingest import ingest
 from sitewatch.geo.synthetic import compose, invert, misregistration_matrix
 from sitewatch.store import add_site, get_site, open_catalog
+from sitewatch.workflow.align_site import align_site
+from sitewatch.workflow.ingest import ingest
 
 RESIDUAL_RMSE_PX = 0.2  # acceptance: at most 0.2 site-grid pixels
 

@@ -78,6 +78,6 @@ def test_both_kinds_of_model_are_detectors_and_the_api_is_documented():
     with contextlib.redirect_stdout(text):
         help(sitewatch)
     for name in ("detect_image", "open_catalog", "add_sites", "ingest", "run_site", "site_events",
-                 "site_assessment", "simulate", "load_detector", "Detector"):
+                 "site_assessment", "simulate_scenario", "load_detector", "Detector"):
         assert name in text.getvalue()
     assert sitewatch.__version__ == sitewatch.load_detector().info.version

@@ -203,7 +203,7 @@ def test_the_pipeline_records_a_pair_that_differs_throughout_and_keeps_going():
 
     from sitewatch.change.tracking import Look
     from sitewatch.domain import Image
-    from sitewatch.pipeline import compare
+    from sitewatch.workflow.pipeline import compare
 
     before = _scene(135, 50, 0.0, (1.0, 1.0, 1.0), (0, 0), seed=1)
     rng = np.random.default_rng(5)
@@ -224,7 +224,7 @@ def test_the_pipeline_takes_a_sure_new_name_on_unchanged_pixels_for_another_airc
 
     from sitewatch.change.tracking import Look
     from sitewatch.domain import Image
-    from sitewatch.pipeline import compare
+    from sitewatch.workflow.pipeline import compare
 
     before = _scene(135, 50, 0.0, (1.0, 1.0, 1.0), (0, 0), seed=1)
     after = _scene(160, 35, 0.15, (1.05, 1.0, 0.95), (0.2, 0), seed=2)
@@ -311,7 +311,7 @@ def test_the_pipeline_takes_a_sure_new_name_on_an_unchanged_hull_for_another_shi
 
     from sitewatch.change.tracking import Look
     from sitewatch.domain import Image
-    from sitewatch.pipeline import compare
+    from sitewatch.workflow.pipeline import compare
 
     before, after = _painted_hull((120, 122, 128), 1), _painted_hull((120, 122, 128), 2)
     ims = [Image(iid, "painted", f"/x/{iid}.tif", datetime(2024, 3, d), GSD, GRID.crs, N, N)
@@ -341,7 +341,7 @@ def test_a_thin_cloud_over_an_item_named_differently_on_two_dates_does_not_split
     from sitewatch.change.footprint import DOUBTFUL_AT, OBSCURED_AT, veil_over
     from sitewatch.change.tracking import Look
     from sitewatch.domain import Image
-    from sitewatch.pipeline import compare
+    from sitewatch.workflow.pipeline import compare
 
     hull, painted = HULL, _painted_hull
     yy, xx = np.mgrid[0:N, 0:N]

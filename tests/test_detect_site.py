@@ -6,14 +6,14 @@ import numpy as np
 from affine import Affine
 from test_detect_inference import GSD, RectFinder
 
-from sitewatch.change.looks import to_reference_frame
-from sitewatch.detect.site import detect_site
 from sitewatch.domain import Site
-from sitewatch.geo.align import align_site
 from sitewatch.geo.grid import grid_transform, site_grid
-from sitewatch.geo.ingest import ingest
 from sitewatch.geo.synthetic import ground_texture, observe, to_dtype, write_geotiff
 from sitewatch.store import add_site, alignment_for, detections_for_image, images_for_site
+from sitewatch.workflow.align_site import align_site
+from sitewatch.workflow.detect_site import detect_site
+from sitewatch.workflow.ingest import ingest
+from sitewatch.workflow.looks import to_reference_frame
 
 GRID = site_grid(35.401, 35.948, 256, gsd_m=GSD)  # 512 x 512 px
 MARGIN = 32

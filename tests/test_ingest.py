@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 from sitewatch.cli.main import app
 from sitewatch.domain import Site
 from sitewatch.geo.grid import site_grid
-from sitewatch.geo.ingest import Source, datetime_from_name, ingest, ingest_source
 from sitewatch.geo.synthetic import ground_texture, to_dtype, write_geotiff
 from sitewatch.store import add_site, image_details, images_for_site
+from sitewatch.workflow.ingest import Source, datetime_from_name, ingest, ingest_source
 
 LAT, LON = 35.401, 35.948  # Khmeimim
 GSD = 1.0  # metres: small rasters keep these tests fast

@@ -12,9 +12,9 @@ from sitewatch.domain import Image, Site
 from sitewatch.geo.align import align_pair
 from sitewatch.geo.coregister import apply
 from sitewatch.geo.grid import site_grid
-from sitewatch.geo.ingest import ingest
 from sitewatch.geo.synthetic import Look, misregistration_matrix, observe, restyle, write_geotiff
 from sitewatch.store import add_site, image_details
+from sitewatch.workflow.ingest import ingest
 
 REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "realdata" / "geotiff"
 pytestmark = [pytest.mark.realdata,

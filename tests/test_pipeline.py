@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from sitewatch.change.tracking import Look
-from sitewatch.demo import bundled_scenario
 from sitewatch.domain import Image
 from sitewatch.evaluation.detector_noise import DetectorNoise, noisy_detections
-from sitewatch.pipeline import compare_and_report
+from sitewatch.workflow.demo import bundled_scenario
+from sitewatch.workflow.pipeline import compare_and_report
 
 pytestmark = pytest.mark.slow
 

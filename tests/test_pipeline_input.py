@@ -12,10 +12,10 @@ import pytest
 from test_change_pixel import GRID, SITE, _scene
 
 from sitewatch.errors import CatalogError
-from sitewatch.geo.ingest import ingest
-from sitewatch.pipeline import run_site
 from sitewatch.simulate.writer import write_cog
 from sitewatch.store import add_site, open_catalog
+from sitewatch.workflow.ingest import ingest
+from sitewatch.workflow.pipeline import run_site
 
 EXE = str(Path(sys.executable).with_name("sitewatch"))
 
@@ -71,8 +71,8 @@ def test_compare_and_assess_commands_print_json_for_an_aligned_site(tmp_path):
 
     db = _catalog(tmp_path, 2)
     with open_catalog(str(db)) as cat:
-        from sitewatch.pipeline import align_stage
         from sitewatch.store import get_site
+        from sitewatch.workflow.pipeline import align_stage
 
         align_stage(cat, get_site(cat, "painted"))
     r = subprocess.run([EXE, "compare", "--site", "painted", "--db", str(db), "--json"], capture_output=True,

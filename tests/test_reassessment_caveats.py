@@ -10,8 +10,6 @@ import numpy as np
 from test_change_pixel import AIRCRAFT, GRID, SITE, N, _scene
 
 from sitewatch.domain import Detection
-from sitewatch.geo.ingest import ingest
-from sitewatch.pipeline import INCOMPARABLE_PAIRS, run_site
 from sitewatch.simulate.writer import write_cog
 from sitewatch.store import (
     AlignmentResult,
@@ -27,6 +25,8 @@ from sitewatch.store import (
     start_run,
 )
 from sitewatch.web.verdicts import latest_verdicts, reviewed_judgement
+from sitewatch.workflow.ingest import ingest
+from sitewatch.workflow.pipeline import INCOMPARABLE_PAIRS, run_site
 
 
 def _wholly_other_ground() -> np.ndarray:

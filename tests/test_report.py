@@ -13,8 +13,8 @@ from test_change_pixel import GRID, SITE, _aircraft_detection, _scene
 
 from sitewatch.change.tracking import Look
 from sitewatch.domain import Image
-from sitewatch.pipeline import compare_and_report
 from sitewatch.report import exports
+from sitewatch.workflow.pipeline import compare_and_report
 
 
 def _img(i):

@@ -9,7 +9,7 @@ import pytest
 from test_change_pixel import SITE
 from test_report import _inputs
 
-from sitewatch.pipeline import compare_and_report
+from sitewatch.workflow.pipeline import compare_and_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 sync_api = pytest.importorskip("playwright.sync_api")

@@ -20,24 +20,24 @@ Watch a site::
         events = sitewatch.site_events(catalog, "khmeimim")
         judgement = sitewatch.site_assessment(catalog, "khmeimim")
 
-`simulate` renders test imagery with its truth; `load_detector` opens the shipped model,
+`simulate_scenario` renders test imagery with its truth; `load_detector` opens the shipped model,
 another sitewatch model, or a YOLO-OBB export, all of which satisfy the `Detector` protocol.
 Errors derive from `sitewatch.errors.SitewatchError`.
 """
 
 from sitewatch._version import __version__
 from sitewatch.api import (
-                           Detector,
-                           add_sites,
-                           detect_image,
-                           ingest,
-                           load_detector,
-                           open_catalog,
-                           run_site,
-                           simulate,
-                           site_assessment,
-                           site_events,
+    Detector,
+    add_sites,
+    detect_image,
+    ingest,
+    load_detector,
+    open_catalog,
+    run_site,
+    simulate_scenario,
+    site_assessment,
+    site_events,
 )
 
 __all__ = ["Detector", "__version__", "add_sites", "detect_image", "ingest", "load_detector", "open_catalog",
-           "run_site", "simulate", "site_assessment", "site_events"]
+           "run_site", "simulate_scenario", "site_assessment", "site_events"]

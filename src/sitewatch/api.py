@@ -21,10 +21,10 @@ if TYPE_CHECKING:
     from affine import Affine
 
     from sitewatch.domain import Assessment, Detection, Event, Site
-    from sitewatch.geo.ingest import IngestOutcome
-    from sitewatch.pipeline import SiteOutcome
     from sitewatch.simulate import SimulationResult
     from sitewatch.store import Catalog
+    from sitewatch.workflow.ingest import IngestOutcome
+    from sitewatch.workflow.pipeline import SiteOutcome
 
 
 @runtime_checkable
@@ -133,14 +133,14 @@ def add_sites(catalog: Catalog, path: str | Path) -> list[Site]:
 
 def ingest(catalog: Catalog, paths: Sequence[str | Path], site: str | None = None) -> list[IngestOutcome]:
     """Ingest images (files, folders, STAC items or catalogs) and assign them to sites."""
-    from sitewatch.geo.ingest import ingest as _ingest
+    from sitewatch.workflow.ingest import ingest as _ingest
 
     return _ingest(catalog, [str(p) for p in paths], site=site)
 
 
 def run_site(catalog: Catalog, site: str, out_dir: str | Path, detector: Detector | None = None) -> SiteOutcome:
     """Align, detect, compare, assess and report one site, storing the results."""
-    from sitewatch.pipeline import run_site as _run
+    from sitewatch.workflow.pipeline import run_site as _run
 
     return _run(catalog, site, out_dir, model=detector if detector is not None else load_detector())
 
@@ -159,8 +159,9 @@ def site_assessment(catalog: Catalog, site: str) -> Assessment | None:
     return latest_assessment(catalog, site)
 
 
-def simulate(scenario: str | Path, out_dir: str | Path, seed: int | None = None) -> SimulationResult:
-    """Render a scenario YAML into true-to-scale COGs with their truth."""
-    from sitewatch.simulate import simulate_scenario
+def simulate_scenario(scenario: str | Path, out_dir: str | Path, seed: int | None = None) -> SimulationResult:
+    """Render a scenario YAML into true-to-scale COGs with their truth. (Not `simulate`:
+    that name is the `sitewatch.simulate` package's.)"""
+    from sitewatch.simulate import simulate_scenario as _simulate
 
-    return simulate_scenario(scenario, out_dir, seed=seed)
+    return _simulate(scenario, out_dir, seed=seed)

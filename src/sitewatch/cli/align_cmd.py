@@ -12,9 +12,9 @@ from rich.table import Table
 
 from sitewatch.cli.main import app
 from sitewatch.cli.sites_cmd import DB_OPTION
-from sitewatch.geo.align import align_site
 from sitewatch.geo.ongrid import write_aligned
 from sitewatch.store import aligned_images, get_site, images_for_site, open_catalog
+from sitewatch.workflow.align_site import align_site
 
 
 @app.command("align")

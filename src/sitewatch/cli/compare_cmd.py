@@ -17,9 +17,9 @@ console = Console()
 def _compare(db: str | None, site: str):
     """Looks, comparison and judgement of a site, without writing anything."""
     from sitewatch.assess.posture import assess
-    from sitewatch.change.looks import site_looks
-    from sitewatch.pipeline import compare
     from sitewatch.store import get_site, open_catalog
+    from sitewatch.workflow.looks import site_looks
+    from sitewatch.workflow.pipeline import compare
 
     with open_catalog(db) as catalog:
         s = get_site(catalog, site)

@@ -41,7 +41,7 @@ def summary_lines(outcomes) -> list[str]:
 @app.command("demo")
 def demo(out: Path = typer.Option(Path("sitewatch-demo"), "--out", help="Folder for everything the demo writes.")) -> None:
     """Render the bundled Khmeimim/Tartus scenario, then ingest, align, detect, compare, assess and report."""
-    from sitewatch import demo as demo_run
+    from sitewatch.workflow import demo as demo_run
 
     console = Console()
     with Progress(TextColumn("{task.description:<18}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

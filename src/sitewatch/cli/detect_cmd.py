@@ -48,8 +48,8 @@ def detect_command(
 
     m = load_model(model, yolo_obb, class_map, model_gsd, threads)
     if site:
-        from sitewatch.detect.site import detect_site
         from sitewatch.store import open_catalog
+        from sitewatch.workflow.detect_site import detect_site
 
         cat = open_catalog(catalog)
         try:

@@ -11,9 +11,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sitewatch.cli.main import app
 from sitewatch.cli.sites_cmd import DB_OPTION
 from sitewatch.errors import CatalogError, InputError
-from sitewatch.geo.ingest import ingest
 from sitewatch.geo.raster import parse_datetime
 from sitewatch.store import open_catalog
+from sitewatch.workflow.ingest import ingest
 
 console = Console(stderr=True)
 

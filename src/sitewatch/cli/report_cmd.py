@@ -18,8 +18,8 @@ def report_cmd(site: str = typer.Option(..., "--site", help="Site name in the ca
                out: Path = typer.Option(Path("sitewatch-report"), "--out", help="Folder for the report and exports."),
                db: str = DB_OPTION) -> None:
     """Write the HTML report (self-contained) with GeoJSON, GeoPackage, KML and CSV beside it."""
-    from sitewatch.pipeline import run_site
     from sitewatch.store import open_catalog
+    from sitewatch.workflow.pipeline import run_site
 
     with open_catalog(db) as catalog:
         o = run_site(catalog, site, out, align=False, detect=False)

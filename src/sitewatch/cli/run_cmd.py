@@ -22,8 +22,8 @@ def run_cmd(site: str = typer.Option(..., "--site", help="Site name in the catal
     """Align, detect, compare, assess and report one site."""
     from sitewatch.cli.demo_cmd import StageBars
     from sitewatch.detect.model import DetectionModel
-    from sitewatch.pipeline import run_site
     from sitewatch.store import open_catalog
+    from sitewatch.workflow.pipeline import run_site
 
     m = DetectionModel(model)
     with open_catalog(db) as catalog, Progress(TextColumn("{task.description:<18}"), BarColumn(),

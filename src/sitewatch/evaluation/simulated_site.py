@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sitewatch.change.looks import site_looks
 from sitewatch.change.tracking import Look
 from sitewatch.domain import OrientedBox, Site, SiteGrid
 from sitewatch.evaluation.detector_noise import DetectorNoise, noisy_detections
 from sitewatch.evaluation.event_scoring import TruthEvent
+from sitewatch.workflow.looks import site_looks
 
 
 @dataclass
@@ -77,10 +77,10 @@ def _hidden_by_cloud(date, pos: dict) -> set[str]:
 def simulated_site(scenario, workdir: str | Path, noise: DetectorNoise | None = None, model=None,
                    rng: np.random.Generator | None = None) -> SimulatedSite:
     """Render, ingest and align the (single-site) scenario; detect with noise or model."""
-    from sitewatch.geo.align import align_site
-    from sitewatch.geo.ingest import ingest
     from sitewatch.simulate import plan_scenario, simulate_scenario
     from sitewatch.store import add_site, open_catalog, save_detections, start_run
+    from sitewatch.workflow.align_site import align_site
+    from sitewatch.workflow.ingest import ingest
 
     work = Path(workdir)
     plans = plan_scenario(scenario)

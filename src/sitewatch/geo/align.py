@@ -15,15 +15,13 @@ are marked failed with the reason, and never used as aligned.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import rasterio
 
-from sitewatch.domain import Image, Site, SiteGrid
-from sitewatch.errors import AlignmentError, CatalogError
+from sitewatch.domain import AlignmentResult, Image, SiteGrid
 from sitewatch.geo import coregister as cr
 from sitewatch.geo.ongrid import (
     alignment_matrix,
@@ -35,9 +33,8 @@ from sitewatch.geo.ongrid import (
     read_plain,
     warp_window,
 )
-from sitewatch.store import AlignmentResult, Catalog, image_details, images_for_site, save_alignment, set_reference_image
 
-__all__ = ["AlignParams", "align_pair", "align_site", "alignment_matrix", "estimate", "read_aligned", "warp_window"]
+__all__ = ["AlignParams", "align_pair", "alignment_matrix", "estimate", "read_aligned", "warp_window"]
 
 
 @dataclass(frozen=True)
@@ -256,44 +253,3 @@ def align_pair(reference: Image, image: Image, grid: SiteGrid, params: AlignPara
         return failed(f"implausible correction ({dx:.1f}, {dy:.1f}) px, scale {scale:.3f}: check the georeferencing",
                       **{k: v for k, v in result.items() if k not in counts}, **counts)
     return AlignmentResult(image.id, reference.id, "ok", path=image.path, **result)
-
-
-def choose_reference(catalog: Catalog, site: Site, images: list[Image], params: AlignParams) -> Image:
-    """The first good date: enough of the site covered and not too cloudy."""
-    for img in images:
-        if img.cloud_cover is not None and img.cloud_cover > params.max_cloud_cover:
-            continue
-        overlap = dict(image_details(catalog, img.id)["sites"]).get(site.name, 0.0)
-        if overlap >= 0.5:
-            return img
-    raise AlignmentError(f"site {site.name!r}: no image covers at least half the site with little cloud; "
-                         "nothing can serve as the reference")
-
-
-def align_site(catalog: Catalog, site: Site, reference: str | None = None, params: AlignParams = AlignParams(),
-               progress: Callable[[int, int, Image], None] | None = None) -> list[AlignmentResult]:
-    """Align every image of the site to its reference (the first good date, or the image
-    id given) and store the results. Returns them oldest first."""
-    images = images_for_site(catalog, site.name)
-    if not images:
-        raise CatalogError(f"site {site.name!r} has no images; run `sitewatch ingest` first")
-    if reference is not None:
-        matches = [i for i in images if i.id == reference or i.id.startswith(reference)]
-        if len(matches) != 1:
-            raise CatalogError(f"site {site.name!r}: reference {reference!r} matches {len(matches)} images")
-        ref = matches[0]
-    else:
-        ref = choose_reference(catalog, site, images, params)
-    set_reference_image(catalog, site.name, ref.id)
-    results = []
-    for k, img in enumerate(images):
-        if img.id == ref.id:
-            res = AlignmentResult(img.id, ref.id, "reference", quality=1.0, residual_px=0.0, path=img.path,
-                                  reason="reference image")
-        else:
-            res = align_pair(ref, img, site.grid, params)
-        save_alignment(catalog, site.name, res)
-        results.append(res)
-        if progress is not None:
-            progress(k + 1, len(images), img)
-    return results

@@ -21,10 +21,9 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject
 from rasterio.windows import Window
 
-from sitewatch.domain import Image, PixelWindow, SiteGrid
+from sitewatch.domain import AlignmentResult, Image, PixelWindow, SiteGrid
 from sitewatch.errors import AlignmentError, InputError
 from sitewatch.geo.grid import grid_transform
-from sitewatch.store import AlignmentResult
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 

@@ -1,6 +1,6 @@
 """Processing jobs: `run` for one site in a background thread, with progress to poll.
 
-A job opens its own connection to the catalog and runs sitewatch.pipeline.run_site, which
+A job opens its own connection to the catalog and runs sitewatch.workflow.pipeline.run_site, which
 carries the analyst's verdicts over to the events it stores (sitewatch.store). Each job is
 also recorded in the catalog (a run of kind "job") when it is queued, starts and ends, so a
 restarted server still lists past jobs; a job the server was running when it stopped is
@@ -129,8 +129,8 @@ class JobBoard:
         return report
 
     def _run(self, job: Job) -> None:
-        from sitewatch import pipeline
         from sitewatch.store import open_catalog
+        from sitewatch.workflow import pipeline
 
         with self._lock:
             job.status = "running"

@@ -91,6 +91,6 @@ async def upload_image(request: Request, site: str | None = Query(None, max_leng
 
 
 def _ingest(cat, path: str, site: str | None, acquired: datetime | None):
-    from sitewatch.geo.ingest import ingest
+    from sitewatch.workflow.ingest import ingest
 
     return ingest(cat, [path], site=site, when=acquired)[0]

@@ -125,10 +125,9 @@ def _draw(site: Site, date_index: int, seed: int) -> np.ndarray:
 def build_sample(folder: str | Path, db: str | None = None, run_pipeline: bool = True):
     """Write the sample imagery into folder/imagery and its catalog (folder/catalog.db unless
     db names another); returns (db, site, image ids in date order). With run_pipeline the
-    events, tracks, assessment and report come from sitewatch.pipeline.run_site (report into
+    events, tracks, assessment and report come from sitewatch.workflow.pipeline.run_site (report into
     folder/reports/<site>), as the web app's jobs write them."""
     from sitewatch.geo.grid import grid_transform
-    from sitewatch.geo.ingest import ingest
     from sitewatch.geo.synthetic import write_geotiff
     from sitewatch.store import (
         AlignmentResult,
@@ -140,6 +139,7 @@ def build_sample(folder: str | Path, db: str | None = None, run_pipeline: bool =
         set_reference_image,
         start_run,
     )
+    from sitewatch.workflow.ingest import ingest
 
     out = Path(folder)
     (out / "imagery").mkdir(parents=True, exist_ok=True)
@@ -170,8 +170,8 @@ def build_sample(folder: str | Path, db: str | None = None, run_pipeline: bool =
             save_detections(catalog, run, detections_on(site, k, image_id), site=SITE, crs=site.grid.crs)
         finish_run(catalog, run)
         if run_pipeline:
-            from sitewatch.pipeline import run_site
             from sitewatch.web.security import folder_name
+            from sitewatch.workflow.pipeline import run_site
 
             run_site(catalog, SITE, out / "reports" / folder_name(SITE), align=False, detect=False)
     return db, site, ids

@@ -68,9 +68,9 @@ def reviewed_judgement(catalog: Catalog, site: Site, evs: Sequence[Event],
     departures and moves drop only the event. None when nothing is rejected (the stored
     assessment stands)."""
     from sitewatch.assess.posture import assess
-    from sitewatch.change.looks import site_looks
-    from sitewatch.pipeline import INCOMPARABLE_PAIRS
     from sitewatch.store import change_regions_for_site, latest_assessment_run
+    from sitewatch.workflow.looks import site_looks
+    from sitewatch.workflow.pipeline import INCOMPARABLE_PAIRS
 
     rejected = [e for e in evs if e.id in verdicts and verdicts[e.id].verdict == "rejected"]
     if not rejected:

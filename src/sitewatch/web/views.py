@@ -149,7 +149,7 @@ def detections(catalog: Catalog, name: str, on: date | None = None, image_id: st
     the reference frame (default) each image's boxes are moved by its alignment, as the
     tiles are, so that boxes of every date sit on the same ground; property `frame` says
     which frame each feature is in."""
-    from sitewatch.change.looks import to_reference_frame
+    from sitewatch.workflow.looks import to_reference_frame
 
     site = site_or_404(catalog, name)
     area = _parse_bbox(bbox)

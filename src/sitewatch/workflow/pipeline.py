@@ -5,7 +5,7 @@
     report(...)                   -> HTML and exports                (report/)
 
 `compare_and_report` runs compare, assess and report on domain objects (no database), so it
-can be tested on its own; `sitewatch.demo` runs them on the bundled scenario.
+can be tested on its own; `sitewatch.workflow.demo` runs them on the bundled scenario.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def default_model():
 
 
 def align_stage(catalog, site: Site, progress: Progress | None = None):
-    from sitewatch.geo.align import align_site
+    from sitewatch.workflow.align_site import align_site
 
     cb = (lambda done, total, img: progress(f"align {site.name}", done, total)) if progress else None
     return align_site(catalog, site, progress=cb)
@@ -152,7 +152,7 @@ def align_stage(catalog, site: Site, progress: Progress | None = None):
 def detect_stage(catalog, site: Site, model, progress: Progress | None = None) -> int:
     """Detect on every usable image of the site and store the detections (one run), each
     image reprojected onto the site grid so boxes are always in the site CRS."""
-    from sitewatch.detect.site import detect_site
+    from sitewatch.workflow.detect_site import detect_site
 
     done = detect_site(catalog, site.name, model)
     if progress:
@@ -177,8 +177,8 @@ def run_site(catalog, site_name: str, out_dir: str | Path, model=None, align: bo
 
     Unknown site: CatalogError. Images not aligned (align=False): CatalogError. One usable
     date: an insufficient_evidence report that says why. Nothing is written on failure."""
-    from sitewatch.change.looks import site_looks
     from sitewatch.store import finish_run, get_site, save_assessment, save_site_results, start_run
+    from sitewatch.workflow.looks import site_looks
 
     site = get_site(catalog, site_name)
     if align:

@@ -4,7 +4,7 @@ in the catalog (through `sitewatch.store`, no SQL here).
 Stored detections are in each image's own georeferencing, expressed in the site CRS (the
 image is reprojected onto the site grid, no alignment correction): what the sensor saw.
 Later stages move them into the reference frame with the stored alignment
-(`sitewatch.change.looks.to_reference_frame`, and the web app's boxes), so the correction
+(`sitewatch.workflow.looks.to_reference_frame`, and the web app's boxes), so the correction
 is applied exactly once, and a re-alignment never invalidates stored detections.
 
 The site grid is resampled to the model's GSD when they differ.

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from sitewatch.change.tracking import Look
-from sitewatch.domain import Detection, Image, OrientedBox, Site, SiteGrid
+from sitewatch.domain import AlignmentResult, Detection, Image, OrientedBox, Site, SiteGrid
 from sitewatch.errors import CatalogError
 from sitewatch.geo.sharpness import sampled_edge_blur_px
 from sitewatch.store import Catalog, alignments_for_site, detections_for_image, images_for_site
-from sitewatch.store.records import AlignmentResult
 
 # An alignment residual (RMS, grid pixels) at which a look's quality halves. Two pixels
 # (1 m at 0.5 m) is about the detector's own centre error: a residual well below it cannot

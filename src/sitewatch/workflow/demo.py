@@ -1,6 +1,6 @@
 """The demo: render the bundled scenario, then run every stage on each of its sites.
 
-Kept apart from `sitewatch.pipeline` because it needs the simulator, which the stages and
+Kept apart from `sitewatch.workflow.pipeline` because it needs the simulator, which the stages and
 the web app (through the pipeline) never import.
 """
 
@@ -11,11 +11,11 @@ from importlib import resources
 from pathlib import Path
 
 from sitewatch.errors import InputError
-from sitewatch.geo.ingest import ingest
-from sitewatch.pipeline import Progress, SiteOutcome, align_stage, default_model, run_site
 from sitewatch.simulate import simulate_scenario
 from sitewatch.simulate.scenario import build_site, load_scenario
 from sitewatch.store import add_site, open_catalog
+from sitewatch.workflow.ingest import ingest
+from sitewatch.workflow.pipeline import Progress, SiteOutcome, align_stage, default_model, run_site
 
 BUNDLED_SCENARIO = "khmeimim-tartus-2024-12.yaml"
 
