@@ -1,5 +1,6 @@
 # make demo: set up .venv from scratch and run the main job on the bundled example.
-# make test: set up .venv from scratch, lint (ruff), check the import contracts (import-linter) and run the tests.
+# make test: set up .venv from scratch, lint (ruff), check the import contracts (import-linter) and the
+# stages' types (mypy, files in pyproject.toml), then run the tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -23,6 +24,7 @@ test: $(STAMP)
 	else echo "make test: catalog tests on SQLite and on PostgreSQL"; fi
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -121,7 +121,7 @@ def add_sites(catalog: Catalog, path: str | Path) -> list[Site]:
         from sitewatch.simulate.scenario import build_site, load_scenario
 
         scenario, _ = load_scenario(path)
-        found = [(build_site(s), None) for s in scenario.sites]
+        found: list[tuple[Site, list[tuple[float, float]] | None]] = [(build_site(s), None) for s in scenario.sites]
     else:
         from sitewatch.geo.sitefile import read_sites_geojson
 

@@ -72,6 +72,13 @@ def pixel_window(grid: SiteGrid, d: Detection, margin_px: int = 16) -> PixelWind
     return PixelWindow(c0, r0, max(c1 - c0, 1), max(r1 - r0, 1))
 
 
+def _shown(e: Event) -> Detection:
+    """The detection an event is told by: after it, or before it for a departure."""
+    d = e.after if e.after is not None else e.before
+    assert d is not None  # every event has a detection on at least one side
+    return d
+
+
 def _counted(items: Sequence[str]) -> str:
     c = Counter(items)
     return ", ".join(f"{n} {plural(t, n)}" for t, n in sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))
@@ -93,10 +100,10 @@ def _event_finding(name: str, ind: Indicator, site: Site, events: Sequence[Event
     for kind in ind.events:
         ks = [e for e in hits if e.kind == kind]
         if ks:
-            label = _counted([type_label(e.after or e.before) for e in ks])
+            label = _counted([type_label(_shown(e)) for e in ks])
             word = _EVENT_WORDS[kind]
             if kind == "state_changed":
-                word = _STATE_WORDS.get(ks[0].after.state, word) or word
+                word = _STATE_WORDS.get(_shown(ks[0]).state, word) or word
             parts.append(f"{label} {word}")
     ev = []
     for e in hits:
@@ -127,7 +134,7 @@ def _reduced_finding(name: str, ind: Indicator, site: Site, first: Look, events:
     drop = len(gone) - len(came)
     if drop < ind.min_count or (n0 and drop / n0 < ind.min_fraction):
         return None
-    summary = f"{ind.text}: {_counted([type_label(e.before) for e in gone])} no longer seen"
+    summary = f"{ind.text}: {_counted([type_label(_shown(e)) for e in gone])} no longer seen"
     if came:
         summary += f", {len(came)} arrived"
     summary += f" ({drop} fewer; {n0} counted on {first.image.acquired:%d %b})"

@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -172,7 +173,7 @@ def object_mask(grid: SiteGrid, boxes: Sequence[OrientedBox], params: PixelChang
     reach = int(math.ceil(params.shadow_reach_m / grid.gsd_m))
     if reach > 0 and mask.any():
         k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
-        mask = cv2.dilate(mask, k)
+        mask = cv2.dilate(mask, k)  # type: ignore[assignment]  # OpenCV's stubs widen the dtype
     return mask.astype(bool)
 
 
@@ -214,8 +215,9 @@ def _refuse_if_changed_throughout(x: np.ndarray, y: np.ndarray, valid: np.ndarra
 
 
 def change_mask(before: np.ndarray, after: np.ndarray, ignore: np.ndarray | None, gsd_m: float,
-                params: PixelChangeParams | None = None) -> tuple[np.ndarray, np.ndarray, int]:
-    """Changed pixels at the working GSD. Returns (mask, chi2, factor from site grid pixels)."""
+                params: PixelChangeParams | None = None) -> tuple[Any, ...]:
+    """Changed pixels at the working GSD. Returns (mask, chi2, factor from site grid pixels,
+    shade, log ratio, hue, cloud-like)."""
     params = params or PixelChangeParams()
     factor = max(1, int(round(params.work_gsd_m / gsd_m)))
     x = downsample(_to_float(before), factor)

@@ -160,7 +160,7 @@ def track(site: Site, looks: Sequence[Look], params: MatchParams | None = None, 
             live.append(t)
             result.events.append(ev.arrived(event_id(k), ctx(k), t.track.id, det, zone_of(site, det)))
         result.unchanged[(looks[k - 1].image.id, look.image.id)] = unchanged
-        still = []
+        still: list = []
         for t in live:
             (still if t.missed <= max_missed else ended).append(t)
         live = still
@@ -250,7 +250,7 @@ def corroborate_all(result: TrackingResult, pixel_change: Callable[[Event, str, 
         # for a departure), and the date that shows the item.
         empty, shown = (b, a) if e.kind == "arrived" else (a, b)
         thickness = veil(e, empty, shown) if veil is not None else 0.0
-        if thickness >= OBSCURED_AT:
+        if veil is not None and thickness >= OBSCURED_AT:
             # Cloud there. The nearest clear date beyond the cloudy one stands in for it.
             k = order[empty] + (-1 if e.kind == "arrived" else 1)
             beyond = result.image_ids[k] if 0 <= k < len(order) else None

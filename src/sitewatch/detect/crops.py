@@ -22,7 +22,7 @@ def nose_up_matrix(box: np.ndarray, crop_px: int, fill: float, crop_w: int | Non
     # OpenCV turns counter-clockwise for a positive angle: turning by the heading brings a
     # nose that points `heading` degrees clockwise from up back to up.
     m = cv2.getRotationMatrix2D((cx, cy), heading, scale)
-    m[:, 2] += ((crop_w or crop_px) / 2.0 - cx, crop_px / 2.0 - cy)
+    m[:, 2] += np.array([(crop_w or crop_px) / 2.0 - cx, crop_px / 2.0 - cy])
     return m
 
 

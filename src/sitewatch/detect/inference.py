@@ -147,8 +147,8 @@ def _value_scale(src, bands: list[int]) -> tuple[np.ndarray, np.ndarray]:
         p2, p98 = (np.percentile(v, [2, 98]) if v.size else (0.0, 1.0))
         lo.append(p2)
         hi.append(max(p98, p2 + 1e-6))
-    lo, hi = np.array(lo, np.float32), np.array(hi, np.float32)
-    return lo, 255.0 / (hi - lo)
+    low, high = np.array(lo, np.float32), np.array(hi, np.float32)
+    return low, 255.0 / (high - low)
 
 
 class SceneReader:
@@ -259,6 +259,7 @@ def detect_tiles(reader, model: DetectionModel, image_id: str, batch: int = 2, s
         groups = list(_batches(tiles, batch))
         pending = pool.submit(read_group, groups[0]) if groups else None
         for gi, group in enumerate(groups):
+            assert pending is not None  # submitted for every group before it is read
             reads = pending.result()
             if gi + 1 < len(groups):
                 pending = pool.submit(read_group, groups[gi + 1])
@@ -294,9 +295,9 @@ def detect_tiles(reader, model: DetectionModel, image_id: str, batch: int = 2, s
         msg = f"{reader.path}: the image is all nodata; no detections"
         stats.warnings.append(msg)
         warnings.warn(msg, stacklevel=3)
-    blurs = [b for b in blurs if b is not None]
-    if blurs:
-        stats.edge_blur_m = float(np.median(blurs)) * model.gsd_m
+    measured = [b for b in blurs if b is not None]
+    if measured:
+        stats.edge_blur_m = float(np.median(measured)) * model.gsd_m
         if stats.edge_blur_m >= BLURRED_FOR_VEHICLES_M:
             msg = (f"{reader.path}: edges blurred over about {stats.edge_blur_m:.1f} m on the ground; vehicles are "
                    f"under-counted on images this blurred (docs/model-card.md, working range)")
@@ -316,6 +317,8 @@ def _middle(arr: np.ndarray, side: int = BLUR_CROP_PX) -> np.ndarray:
 def _to_detections(dets: RawDetections, grid: SceneGrid, src, image_id: str, model: DetectionModel) -> list[Detection]:
     if len(dets) == 0:
         return []
+    presence = dets.presence
+    assert presence is not None  # RawDetections fills it (NaN: no presence check)
     boxes = geometry.boxes_pixel_to_map(dets.boxes, grid.transform)
     corners = geometry.corners(boxes)  # (N, 4, 2) in the grid CRS
     xs, ys = corners[..., 0].ravel(), corners[..., 1].ravel()
@@ -337,7 +340,7 @@ def _to_detections(dets: RawDetections, grid: SceneGrid, src, image_id: str, mod
             box=geometry.to_oriented_box(boxes[i]), cls=str(dets.cls[i]), type=str(dets.type[i]),
             state=str(dets.state[i]), score=float(dets.score[i]), type_score=float(dets.type_score[i]),
             state_score=float(dets.state_score[i]),
-            presence_score=None if np.isnan(dets.presence[i]) else float(dets.presence[i]), image_id=image_id,
+            presence_score=None if np.isnan(presence[i]) else float(presence[i]), image_id=image_id,
             window=PixelWindow(c0, r0, max(0, c1 - c0), max(0, r1 - r0)),
             model_id=model.info.model_id, model_version=model.info.version,
         ))

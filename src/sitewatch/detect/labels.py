@@ -201,7 +201,7 @@ def read_geojson_objects(path: Path, crs: str):
             b = geometry.box_from_corners(np.column_stack([x, y])[None])[0]
             if heading is not None:  # the polygon gives the axis, the property the nose
                 b[4] = float(heading) % 360.0
-            box = tuple(float(v) for v in b)
+            box = (float(b[0]), float(b[1]), float(b[2]), float(b[3]), float(b[4]))
         out.append(Labelled(cls, box, str(p.get("type", "unknown")), p.get("state"), float(p.get("score", 1.0)),
                             heading is not None, bool(p.get("difficult", False))))
     return out

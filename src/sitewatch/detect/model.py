@@ -56,6 +56,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -98,7 +99,7 @@ class ModelInfo:
         return np.array([self.class_score_pivots.get(c, base) for c in self.classes])
 
 
-def rescale_scores(raw: np.ndarray, pivot: float) -> np.ndarray:
+def rescale_scores(raw: np.ndarray, pivot: float | np.ndarray) -> np.ndarray:
     """Raw heatmap scores onto the scale where the operating point `pivot` reads 0.5:
     linear from 0 to the pivot and from the pivot to 1."""
     raw = np.asarray(raw, dtype=np.float64)
@@ -173,7 +174,7 @@ def _session(path: Path, threads: int):
         raise ModelError(str(path), f"not a readable ONNX model ({str(exc).splitlines()[0][:200]})") from exc
 
 
-def open_companion(path: Path, format_tag: str, threads: int) -> tuple[object, dict[str, str]]:
+def open_companion(path: Path, format_tag: str, threads: int) -> tuple[Any, dict[str, str]]:
     """The session and metadata of a second-look model beside a detector, refused by name
     unless its metadata carries `format_tag`."""
     session = _session(path, threads)
@@ -373,12 +374,14 @@ class DetectionModel:
         of the (H, W, 3) tile."""
         from sitewatch.detect.verifier import combine
 
-        sel = np.flatnonzero(np.isin(dets.cls, self.verifier.info.applies_to))
+        verifier = self.verifier
+        assert verifier is not None and dets.presence is not None  # called only with a presence check
+        sel = np.flatnonzero(np.isin(dets.cls, verifier.info.applies_to))
         if not len(sel):
             return dets
         score, presence = dets.score.copy(), dets.presence.copy()
-        presence[sel] = self.verifier.presence(image, dets.boxes[sel], dets.cls[sel])
-        score[sel] = combine(score[sel], presence[sel], self.verifier.weight)
+        presence[sel] = verifier.presence(image, dets.boxes[sel], dets.cls[sel])
+        score[sel] = combine(score[sel], presence[sel], verifier.weight)
         return replace(dets, score=score, presence=presence)
 
     def refine_boxes(self, image: np.ndarray, dets: RawDetections, sun: SunPosition | None = None) -> RawDetections:
@@ -448,10 +451,12 @@ class DetectionModel:
 
     def reread_states(self, image: np.ndarray, dets: RawDetections) -> RawDetections:
         """States of the reader's types, read again from nose-up crops of the (H, W, 3) tile."""
-        sel = np.flatnonzero(np.isin(dets.type, self.state_reader.info.applies_to))
+        reader = self.state_reader
+        assert reader is not None  # called only with a state reader
+        sel = np.flatnonzero(np.isin(dets.type, reader.info.applies_to))
         if not len(sel):
             return dets
-        logits = self.state_reader.read(image, dets.boxes[sel]).astype(np.float64)
+        logits = reader.read(image, dets.boxes[sel]).astype(np.float64)
         ok = self._type_state_ok[[self.info.types.index(t) for t in dets.type[sel]]]
         sp = _softmax(np.where(ok, logits, -np.inf))
         s_idx = sp.argmax(1)
@@ -463,8 +468,11 @@ class DetectionModel:
     def decode(self, heat, box, typ, state, threshold: float) -> RawDetections:
         """Peaks above threshold -> boxes in the tile's pixels, with type and state."""
         pivots = self.info.pivots()
-        floor = threshold if pivots is None else np.array([raw_score(threshold, p) for p in pivots])
-        c, yy, xx = np.nonzero(heat > (floor if pivots is None else floor[:, None, None]))
+        if pivots is None:
+            c, yy, xx = np.nonzero(heat > threshold)
+        else:
+            floors = np.array([raw_score(threshold, float(p)) for p in pivots])
+            c, yy, xx = np.nonzero(heat > floors[:, None, None])
         if len(c) == 0:
             return RawDetections.empty()
         s = self.info.stride

@@ -85,7 +85,7 @@ class YoloObbModel:
 
     def raw(self, batch: np.ndarray) -> list[np.ndarray]:
         b, _, h, w = batch.shape
-        x = batch / 255.0
+        x: np.ndarray = batch / 255.0
         if self.fixed_input and (h, w) != (self.tile_size, self.tile_size):
             pad = np.full((b, 3, self.tile_size, self.tile_size), 114 / 255.0, np.float32)
             pad[:, :, :h, :w] = x

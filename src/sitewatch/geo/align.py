@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -240,7 +241,7 @@ def align_pair(reference: Image, image: Image, grid: SiteGrid, params: AlignPara
     agreeing = int(est.fit.inliers.sum())
     quality = agreeing / max(1, est.measured)
     dx, dy, rot, scale = cr.describe(est.matrix, grid.width_px, grid.height_px)
-    result = dict(dx_px=dx, dy_px=dy, rotation_deg=rot, scale=scale, quality=quality, residual_px=est.fit.rms,
+    result: dict[str, Any] = dict(dx_px=dx, dy_px=dy, rotation_deg=rot, scale=scale, quality=quality, residual_px=est.fit.rms,
                   matrix=tuple(float(v) for v in est.matrix.reshape(-1)), **counts)
     if agreeing < p.min_agreeing or quality < p.min_quality:
         return failed(f"too different from the reference (only {agreeing} of {est.measured} matched windows agree; "

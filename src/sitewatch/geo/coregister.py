@@ -40,8 +40,8 @@ def structure(img: np.ndarray, valid: np.ndarray | None = None, shadow_quantile:
         vals = f[valid] if valid is not None else f.reshape(-1)
         if vals.size:
             k = int(shadow_quantile * (vals.size - 1))
-            f = np.maximum(f, np.partition(vals, k)[k])
-    f = cv2.GaussianBlur(f, (0, 0), 1.0)
+            f = np.maximum(f, np.partition(vals, k)[k]).astype(np.float32, copy=False)
+    f = cv2.GaussianBlur(f, (0, 0), 1.0)  # type: ignore[assignment]  # float32 in, float32 out
     gx = cv2.Sobel(f, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(f, cv2.CV_32F, 0, 1, ksize=3)
     mag = np.sqrt(gx * gx + gy * gy)

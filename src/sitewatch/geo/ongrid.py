@@ -116,7 +116,7 @@ def read_plain(ds, grid: SiteGrid, window, bands: list[int] | None = None,
                offset: tuple[int, int] | None | bool = False) -> np.ndarray:
     """float32 (bands, h, w) of the plain reprojection on a grid window, NaN where there is
     no data. offset: lattice_offset(ds, grid), computed when not given."""
-    if offset is False:
+    if offset is False or offset is True:
         offset = lattice_offset(ds, grid)
     bands = bands or list(range(1, ds.count + 1))
     if offset is None:

@@ -67,5 +67,5 @@ def sampled_edge_blur_px(image: np.ndarray, crop_px: int = 512, per_side: int = 
             crop = gray[r0:r0 + crop_px, c0:c0 + crop_px]
             if crop.size and crop.max() > 0:
                 blurs.append(edge_blur_px(crop, valid=crop > 0))
-    blurs = [b for b in blurs if b is not None]
-    return float(np.median(blurs)) if blurs else None
+    measured = [b for b in blurs if b is not None]
+    return float(np.median(measured)) if measured else None

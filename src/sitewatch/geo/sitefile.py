@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pyproj import Transformer
 from shapely.geometry import Polygon, shape
 
@@ -90,8 +91,10 @@ def read_sites_geojson(path: str | Path) -> list[tuple[Site, list[tuple[float, f
             if zprops.get("site", name) != name:
                 continue
             zpoly = _polygon(zf, path, f"features[{j}]")
-            xs, ys = to_site.transform(*zip(*list(zpoly.exterior.coords)[:-1]))
-            zones.append(Zone(str(zprops["zone"]), str(zprops.get("zone_kind", "area")), tuple(zip(xs, ys))))
+            corners = np.asarray(zpoly.exterior.coords)[:-1, :2]
+            xs, ys = to_site.transform(corners[:, 0], corners[:, 1])
+            zones.append(Zone(str(zprops["zone"]), str(zprops.get("zone_kind", "area")),
+                              tuple((float(x), float(y)) for x, y in zip(xs, ys))))
         c = poly.centroid
         out.append((Site(name=name, kind=kind, lat=c.y, lon=c.x, grid=grid, zones=tuple(zones)), ring))
     return out

@@ -14,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 from pyproj import Transformer
@@ -96,6 +97,7 @@ def _features(site: Site, detections: Sequence[Detection], events: Sequence[Even
            "events": [], "change_regions": []}
     for e in events:
         d = e.after if e.after is not None else e.before
+        assert d is not None  # an event has a detection on at least one side
         out["events"].append(feat(d.box.corners(), {"layer": "event", **event_props(e, pairs.get(e.id))}))
     for r in regions:
         out["change_regions"].append(feat(r.polygon, {"layer": "change_region", "region_id": r.id,
@@ -115,7 +117,7 @@ def write_geojson(path: str | Path, site: Site, detections: Sequence[Detection],
     return write_text_atomic(path, json.dumps(fc, indent=1))
 
 
-_GPKG_SCHEMAS = {
+_GPKG_SCHEMAS: dict[str, dict[str, str]] = {
     "detections": {"layer": "str", "class": "str", "type": "str", "state": "str", "score": "float",
                    "type_score": "float", "state_score": "float", "presence_score": "float", "image_id": "str",
                    "heading_deg": "float",
@@ -137,7 +139,7 @@ def write_geopackage(path: str | Path, site: Site, detections: Sequence[Detectio
     layers = _features(site, detections, events, pairs, regions, lonlat=False)
     with atomic_path(path) as tmp:
         for name, feats in layers.items():
-            schema = {"geometry": "Polygon", "properties": _GPKG_SCHEMAS[name]}
+            schema: dict[str, Any] = {"geometry": "Polygon", "properties": _GPKG_SCHEMAS[name]}
             with fiona.open(tmp, "w", driver="GPKG", layer=name, crs=CRS.from_user_input(site.grid.crs),
                             schema=schema) as dst:
                 for f in feats:

@@ -93,7 +93,7 @@ def _migrations_dir() -> str:
 def head_revision() -> str:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory(_migrations_dir()).get_current_head()
+    return str(ScriptDirectory(_migrations_dir()).get_current_head())
 
 
 def current_revision(catalog: Catalog) -> str | None:

@@ -81,7 +81,8 @@ def runs_of_kind(catalog: Catalog, kind: str) -> list[Run]:
     """Every run of one kind, oldest first."""
     with catalog.reading() as s:
         rows = s.scalars(select(RunRow).where(RunRow.kind == kind).order_by(RunRow.started, RunRow.id)).all()
-        return [Run(r.id, r.kind, r.site, _aware(r.started), _aware(r.finished), r.status, dict(r.params))
+        return [Run(r.id, r.kind, r.site, _aware(r.started), _aware(r.finished), r.status,  # type: ignore[arg-type]
+                    dict(r.params))  # (started is NOT NULL)
                 for r in rows]
 
 
@@ -135,7 +136,8 @@ def save_detections(catalog: Catalog, run: Run | str, detections: Sequence[Detec
 
 
 def _to_detection(r: DetectionRow) -> Detection:
-    window = None if r.win_col is None else PixelWindow(r.win_col, r.win_row, r.win_width, r.win_height)
+    window = (None if r.win_col is None  # the window's four columns are set together
+              else PixelWindow(r.win_col, r.win_row, r.win_width, r.win_height))  # type: ignore[arg-type]
     return Detection(box=OrientedBox(r.cx, r.cy, r.length, r.width, r.heading_deg), cls=r.cls, type=r.type,
                      state=r.state, score=r.score, type_score=r.type_score, state_score=r.state_score,
                      presence_score=r.presence_score, image_id=r.image_id, window=window, model_id=r.model_id,
@@ -284,7 +286,8 @@ def save_site_results(catalog: Catalog, run: Run | str | None, site: str, tracks
     verdicts move to the new event that describes the same finding, with their original
     times; verdicts on findings the new run no longer reports are dropped and listed."""
     evidence = evidence or {}
-    for x in (*tracks, *events, *regions):
+    results: list[Track | Event | ChangeRegion] = [*tracks, *events, *regions]
+    for x in results:
         if x.site != site:
             raise CatalogError(f"result {x.id!r} is for site {x.site!r}, not {site!r}")
     with catalog.transaction() as s:
