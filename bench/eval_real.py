@@ -42,6 +42,11 @@ def _line(name: str, set_name: str, scores: dict) -> str:
         else:
             parts.append(f"{cls} {s['false_per_km2']:.2f} false/km²")
     coarse = f", {scores['left_out_too_coarse']} too coarse left out" if scores.get("left_out_too_coarse") else ""
+    for cls, f in scores.get("found_by_centre", {}).items():
+        if f["found_share"] is not None:
+            parts.append(f"{cls} centred in {f['found_share']:.3f} of labels, box/label {f['size_ratio_median']}")
+    if scores.get("catalogue_type_share") is not None:
+        parts.append(f"civil aircraft given a catalogue type {scores['catalogue_type_share']:.3f}")
     return f"{name} | {set_name} ({scores['images']} images{coarse}, {scores['area_km2']:.2f} km²): " + "; ".join(parts)
 
 

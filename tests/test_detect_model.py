@@ -162,9 +162,9 @@ def test_scores_rescaled_so_the_operating_point_reads_one_half():
     box[2:4] = math.log(20.0)
     box[5] = 1.0
     typ, state = np.zeros((t, 8, 8), np.float32), np.zeros((s, 8, 8), np.float32)
-    m.info = replace(info, score_pivot=None)
+    m.info = replace(info, score_pivot=None, class_score_pivots={})  # one operating point for all classes here
     plain = m.decode(heat, box, typ, state, 0.3)
-    m.info = replace(info, score_pivot=0.3)
+    m.info = replace(info, score_pivot=0.3, class_score_pivots={})
     scaled = m.decode(heat, box, typ, state, 0.5)
     assert np.allclose(scaled.boxes, plain.boxes)  # the same peaks kept at the operating point
     assert np.allclose(sorted(plain.score), [0.35, 0.9]) and np.allclose(sorted(scaled.score), [0.5 + 0.5 * 0.05 / 0.7,

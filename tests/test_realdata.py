@@ -137,3 +137,12 @@ def test_the_sensor_look_rings_edges_and_keeps_the_chip_shape():
     assert all(o.shape == img.shape and o.dtype == np.uint8 for o in outs)
     assert any(int(o[:, 33:36].max()) > 205 for o in outs)  # halos (JPEG alone rings by a few levels)
     assert all(abs(float(o[:, 40:].mean()) - 200) < 60 for o in outs)  # flat areas stay near their level
+
+
+def test_found_by_centre_tells_a_small_box_from_a_miss():
+    from sitewatch.evaluation.real_pixels import found_by_centre
+
+    truths = {"a": [Labelled("aircraft", (0.0, 0.0, 40.0, 40.0, 0.0)), Labelled("aircraft", (100.0, 0.0, 40.0, 40.0, 0.0))]}
+    # One 30 m box centred on the first aircraft (too small for IoU 0.5 but found), none near the second.
+    preds = {"a": [Labelled("aircraft", (2.0, -1.0, 30.0, 30.0, 0.0), score=0.9)]}
+    assert found_by_centre(preds, truths, 0.5) == {"aircraft": {"found_share": 0.5, "size_ratio_median": [0.75, 0.75]}}

@@ -95,15 +95,15 @@ def test_run_decodes_the_checked_classes_down_to_what_the_check_can_lift(air_def
     """The check sees the air-defence detections down to the lowest score it could still
     lift to the threshold: with weight 0.5, a sure "present" lifts 0.25 to 0.5, so it sees
     those over 0.25 and none of those at 0.2-0.25 (a dozen candidates over its floor 0.2 on
-    this site, two of them over 0.5). A check of weight 0 cannot lift anything and sees only
+    this site, a few of them over 0.5). A check of weight 0 cannot lift anything and sees only
     those over the threshold, and run then gives exactly what the detector alone gives."""
     model = DetectionModel()
-    model.verifier = None  # the shipped check (0.7.0 on) would rescore: the detector alone first
+    model.verifier = None  # the shipped check would rescore: the detector alone first
     batch = air_defence_tile[None]
     alone = model.run(batch, score_threshold=0.5)[0]
-    assert (alone.cls == "air_defence").sum() == 2
+    n_alone = int((alone.cls == "air_defence").sum())
     over = {t: int((model.run(batch, score_threshold=t)[0].cls == "air_defence").sum()) for t in (0.2, 0.25)}
-    assert over[0.2] >= 10 and 2 < over[0.25] < over[0.2], over
+    assert n_alone >= 1 and over[0.2] >= 10 and n_alone < over[0.25] < over[0.2], (n_alone, over)
     seen = []
 
     class Even:
@@ -111,7 +111,7 @@ def test_run_decodes_the_checked_classes_down_to_what_the_check_can_lift(air_def
             seen.append(len(feeds["crops"]))
             return [np.zeros((len(feeds["crops"]), len(model.info.classes)), np.float32)]
 
-    for weight, expected in ((0.5, over[0.25]), (0.0, 2)):
+    for weight, expected in ((0.5, over[0.25]), (0.0, n_alone)):
         seen.clear()
         model.verifier = _stub_verifier(model, np.zeros((0, 5)), weight=weight, floor=0.2)
         model.verifier.session = Even()

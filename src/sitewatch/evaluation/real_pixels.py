@@ -122,6 +122,8 @@ def score_real(images: list[RealImage], preds: dict, truths: dict, area_km2: flo
     out: dict = {"images": len(images), "area_km2": round(area_km2, 3), "score_threshold": threshold, "classes": {}}
     if images and all(im.outside_catalogue for im in images):
         out["catalogue_type_share"] = catalogue_type_share(preds, truths, threshold)
+    if images and all(im.axis_aligned for im in images) and any(truths.values()):
+        out["found_by_centre"] = found_by_centre(preds, truths, threshold)
     for cls in CLASSES:
         if cls not in complete:
             continue
@@ -161,3 +163,26 @@ def best_f1_threshold(preds: dict, truths: dict, cls: str, floor: float) -> tupl
         if f1 > best[1]:
             best = (round(float(t), 2), round(f1, 4))
     return best
+
+
+def found_by_centre(preds: dict, truths: dict, threshold: float) -> dict:
+    """Per class, against axis-aligned labels: the share of true items with a detection of
+    their class at `threshold` centred inside their box (found, whatever its size), and the
+    median ratio of that detection's box to the label's, height and width. Tells a miss from
+    a box of the wrong size."""
+    out = {}
+    for cls in sorted({t.cls for ts in truths.values() for t in ts}):
+        found, ratios, total = 0, [], 0
+        for key, ts in truths.items():
+            cands = np.array([p.box for p in preds.get(key, []) if p.cls == cls and p.score >= threshold]).reshape(-1, 5)
+            for t in (t for t in ts if t.cls == cls):
+                total += 1
+                inside = (np.abs(cands[:, 0] - t.box[0]) < t.box[3] / 2) & (np.abs(cands[:, 1] - t.box[1]) < t.box[2] / 2)
+                if inside.any():
+                    found += 1
+                    near = cands[inside][np.argmin(np.hypot(*(cands[inside, :2] - np.array(t.box[:2])).T))]
+                    ratios.append((near[2] / t.box[2], near[3] / t.box[3]))
+        r = np.array(ratios).reshape(-1, 2)
+        out[cls] = {"found_share": round(found / total, 4) if total else None,
+                    "size_ratio_median": [round(float(v), 3) for v in np.median(r, axis=0)] if len(r) else None}
+    return out
