@@ -19,10 +19,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from sitewatch.detect import geometry
-from sitewatch.detect.labels import DOTA_CLASS_MAP, read_yolo_obb
+from sitewatch.detect.labels import parse_class_map, read_yolo_obb
 from sitewatch.errors import InputError
 
 ENV_VAR = "SITEWATCH_REALDATA"
@@ -112,11 +112,7 @@ def dota8(root: Path) -> list[RealImage]:
     Academic-use terms: measured on only, never trained on, so all are 'dev'."""
     folder = root / "dota8"
     out = []
-    index_map = {str(i): DOTA_CLASS_MAP.get(n, "") for i, n in {0: "plane", 1: "ship", 9: "large-vehicle",
-                                                                10: "small-vehicle", 11: "helicopter"}.items()}
-    cmap = {k: v for k, v in index_map.items() if v}
-    import cv2
-
+    cmap = parse_class_map(None)  # DOTA's names and dota8's YOLO indices onto our classes
     for path in sorted((folder / "images").glob("*.jpg")):
         img = cv2.imread(str(path))
         if img is None:
@@ -133,10 +129,8 @@ def dota8(root: Path) -> list[RealImage]:
 
 
 def empty_airbases(root: Path) -> list[RealImage]:
-    """Thirty real military aprons with no aircraft on them (about 0.6-1.1 m a pixel); each
+    """Thirty real military aprons with no aircraft on them (about 0.5-1.3 m a pixel); each
     label's first line is the image's extent in metres (x first), which gives its GSD."""
-    import cv2
-
     folder = root / "military_aircraft" / "empty_airbases"
     out = []
     for path in sorted((folder / "images").glob("*.png"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0):
@@ -162,14 +156,3 @@ def real_images(set_name: str, root: Path, split: str | None = None) -> list[Rea
         raise InputError(set_name, f"unknown real set; one of {', '.join(READERS)}")
     images = READERS[set_name](root)
     return [im for im in images if split is None or im.split == split]
-
-
-def pixel_aabb(boxes: np.ndarray) -> np.ndarray:
-    """(N, 5) oriented pixel boxes -> (N, 5) their axis-aligned boxes, heading 0, which is how
-    a prediction is compared with an axis-aligned label."""
-    if not len(boxes):
-        return np.zeros((0, 5))
-    corners = geometry.corners(np.asarray(boxes, float), y_down=True)
-    x0, x1 = corners[..., 0].min(1), corners[..., 0].max(1)
-    y0, y1 = corners[..., 1].min(1), corners[..., 1].max(1)
-    return aabb_boxes(np.column_stack([x0, y0, x1, y1]))
