@@ -65,10 +65,11 @@ def test_real_chips_never_read_the_development_side(tmp_path):
     assert obj["sized"] is False and obj["directed"] is False and obj["length_m"] == pytest.approx(15.0)
 
 
-def test_partial_labels_mask_the_heatmap_and_the_size_in_training(tmp_path):
-    """A real chip's unlabelled classes and an axis-aligned box's size teach nothing."""
+def test_partial_labels_mask_the_heatmap_and_bound_the_size_in_training(tmp_path):
+    """A real chip's unlabelled classes teach nothing; an axis-aligned box teaches the size
+    only through the box around the predicted outline."""
     torch = pytest.importorskip("torch")
-    from sitewatch.training.train import compute_loss
+    from sitewatch.training.train import compute_loss, outline_extent
 
     names = [f"{i:08x}-x" for i in range(12)]
     _airbus_folder(tmp_path, names)
@@ -77,24 +78,37 @@ def test_partial_labels_mask_the_heatmap_and_the_size_in_training(tmp_path):
     s = tg.read_sample(tmp_path / "chips" / "images" / f"{path.stem}.png", path, "meta", 0.5)
     t = tg.build_targets(s, len(CLASSES), 4, 0.5)
     assert list(t["heat_mask"]) == [c in ("aircraft", "helicopter", "air_defence") for c in CLASSES]
-    assert len(t["sized"]) and not t["sized"].any()
+    assert len(t["sized"]) and not t["sized"].any() and t["cross"].all()
+    # The label is 40 x 30 px at 0.5 m: 20 m wide, 15 m high.
+    assert np.exp(t["extent"][0]) == pytest.approx([20.0, 15.0], rel=1e-4)
     k = len(t["reg_index"])
     batch = {"heat": torch.from_numpy(t["heat"][None]), "heat_mask": torch.from_numpy(t["heat_mask"][None]),
              "reg_batch": torch.zeros(k, dtype=torch.long)}
-    for key in ("reg_index", "reg_weight", "offset", "logsize", "sincos", "type", "state", "directed", "sized"):
+    for key in ("reg_index", "reg_weight", "offset", "logsize", "sincos", "type", "state", "directed", "sized",
+                "extent", "cross"):
         batch[key] = torch.from_numpy(t[key])
     h, w = t["heat"].shape[1:]
     out = {"heat": torch.full((1, len(CLASSES), h, w), -4.0), "box": torch.zeros(1, 6, h, w),
            "type": torch.zeros(1, 22, h, w), "state": torch.zeros(1, 6, h, w)}
-    base = compute_loss(out, batch)
+    # A 15 m aircraft with a 20 m span pointing north has exactly the label's box around it.
+    out["box"][:, 2] = float(np.log(15.0))
+    out["box"][:, 3] = float(np.log(20.0))
+    out["box"][:, 5] = 1.0
+    fitted = compute_loss(out, batch)
+    centre_only = compute_loss(out, {k: v for k, v in batch.items() if k not in ("extent", "cross")})
+    assert fitted["box"].item() == pytest.approx(centre_only["box"].item(), abs=1e-4)  # the size costs nothing
+    # Turned 45 degrees the same cross fills (15 * 0.2 + 20) / sqrt(2) = 16.3 m each way.
+    side = (3.0 + 20.0) / 2 ** 0.5
+    assert outline_extent(torch.tensor([[np.log(15.0), np.log(20.0)]]), torch.tensor([[2 ** -0.5, 2 ** -0.5]]),
+                          torch.tensor([True])).exp()[0].tolist() == pytest.approx([side, side])
     vehicle = CLASSES.index("vehicle")
     out["heat"][:, vehicle] = 4.0  # vehicles everywhere: not labelled on this chip, so no loss
-    out["box"][:, 2:4] = 5.0  # absurd sizes: the box gives none, so no loss
-    changed = compute_loss(out, batch)
-    assert changed["heat"].item() == pytest.approx(base["heat"].item())
-    assert changed["box"].item() == pytest.approx(base["box"].item())
+    assert compute_loss(out, batch)["heat"].item() == pytest.approx(fitted["heat"].item())
+    out["box"][:, 2:4] = 5.0  # a 148 m outline: far outside the label's box, so it costs
+    assert compute_loss(out, batch)["box"].item() > fitted["box"].item() + 1.0
+    out["box"][:, 2:4] = 0.0
     out["heat"][:, CLASSES.index("air_defence")] = 4.0  # labelled complete: false air defence costs
-    assert compute_loss(out, batch)["heat"].item() > base["heat"].item() + 1.0
+    assert compute_loss(out, batch)["heat"].item() > fitted["heat"].item() + 1.0
 
 
 def test_an_aircraft_at_45_degrees_matches_its_axis_aligned_label():

@@ -17,6 +17,7 @@ from sitewatch import equipment
 from sitewatch.detect import labels as label_io
 from sitewatch.domain import CLASSES, STATES
 from sitewatch.errors import InputError
+from sitewatch.evaluation.real_pixels import CROSS_SHAPED
 
 TYPES: tuple[str, ...] = equipment.TYPE_NAMES
 MAX_OBJECTS = 128
@@ -202,7 +203,10 @@ def build_targets(sample: Sample, n_classes: int, stride: int, gsd_m: float) -> 
     reg_index (K,) flat cell indices, reg_weight (K,), offset (K, 2) in cells,
     logsize (K, 2) log length and width in metres, sincos (K, 2) of the heading,
     type (K,), state (K,) (-1: unknown), directed (K,), sized (K,): the size and axis are
-    known; heat_mask (C,): the channels whose background is known to be empty.
+    known; extent (K, 2) log width and height in metres of the image-axis-aligned box around
+    the labelled box, and cross (K,): the class is cross-shaped (`CROSS_SHAPED`), which is
+    what an unsized (axis-aligned) label can still teach the size with;
+    heat_mask (C,): the channels whose background is known to be empty.
     Regression covers the centre cell and its 8 neighbours where the object's Gaussian
     is at least 0.5 (weight 0.5), so small objects train on one cell and large on nine.
     """
@@ -210,6 +214,7 @@ def build_targets(sample: Sample, n_classes: int, stride: int, gsd_m: float) -> 
     heat = np.zeros((n_classes, h, w), np.float32)
     rows: list[tuple] = []
     sized = _sized(sample)
+    cross_ids = [CLASSES.index(c) for c in CROSS_SHAPED]
     for i, (cx, cy, length, width, heading) in enumerate(sample.boxes):
         gx, gy = cx / stride, cy / stride
         ix, iy = int(gx), int(gy)
@@ -226,6 +231,9 @@ def build_targets(sample: Sample, n_classes: int, stride: int, gsd_m: float) -> 
         across = dx * np.cos(hr) + dy * np.sin(hr)
         g = np.exp(-(along ** 2 / (2 * sl ** 2) + across ** 2 / (2 * sw ** 2))).astype(np.float32)
         c = int(sample.cls[i])
+        # An unsized label is axis-aligned at heading 0 or, after a quarter turn, 90.
+        x_extent = abs(length * np.sin(hr)) + abs(width * np.cos(hr))
+        y_extent = abs(length * np.cos(hr)) + abs(width * np.sin(hr))
         heat[c, y0:y1, x0:x1] = np.maximum(heat[c, y0:y1, x0:x1], g)
         heat[c, iy, ix] = 1.0
         for ddy in (-1, 0, 1):
@@ -240,10 +248,11 @@ def build_targets(sample: Sample, n_classes: int, stride: int, gsd_m: float) -> 
                     if np.exp(-(al ** 2 / (2 * sl ** 2) + ac ** 2 / (2 * sw ** 2))) < 0.5:
                         continue
                 rows.append((jy * w + jx, 1.0 if centre else 0.5, gx - jx, gy - jy, np.log(length * gsd_m), np.log(width * gsd_m),
-                             np.sin(hr), np.cos(hr), sample.type[i], sample.state[i], sample.directed[i], sized[i]))
+                             np.sin(hr), np.cos(hr), sample.type[i], sample.state[i], sample.directed[i], sized[i],
+                             np.log(x_extent * gsd_m), np.log(y_extent * gsd_m), c in cross_ids))
     rows = rows[: MAX_OBJECTS * 9]
     k = len(rows)
-    arr = np.array(rows, dtype=np.float64).reshape(k, 12)
+    arr = np.array(rows, dtype=np.float64).reshape(k, 15)
     heat_mask = np.ones(n_classes, bool) if sample.complete is None else np.asarray(sample.complete, bool)
     return {
         "heat": heat,
@@ -256,5 +265,7 @@ def build_targets(sample: Sample, n_classes: int, stride: int, gsd_m: float) -> 
         "state": arr[:, 9].astype(np.int64),
         "directed": arr[:, 10].astype(bool),
         "sized": arr[:, 11].astype(bool),
+        "extent": arr[:, 12:14].astype(np.float32),
+        "cross": arr[:, 14].astype(bool),
         "heat_mask": heat_mask,
     }

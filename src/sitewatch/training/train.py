@@ -20,6 +20,7 @@ from torch.nn import functional as F
 
 from sitewatch.domain import CLASSES, STATES
 from sitewatch.errors import InputError
+from sitewatch.evaluation.real_pixels import FUSELAGE_SHARE, WING_CHORD_SHARE
 from sitewatch.training import targets as tg
 from sitewatch.training.from_onnx import FOLDED_BN, network_from_onnx
 from sitewatch.training.network import STRIDE, OrientedCenterNet, normalise_input
@@ -95,6 +96,24 @@ def relative_centre_error(pred_offset: torch.Tensor, target_offset: torch.Tensor
     return along.abs() / logsize[:, 0].exp() + across.abs() / logsize[:, 1].exp()
 
 
+def outline_extent(logsize: torch.Tensor, sincos: torch.Tensor, cross: torch.Tensor) -> torch.Tensor:
+    """(K, 2) log width and height of the image-axis-aligned box around each predicted
+    outline: a rectangle, or for `cross` a fuselage and wing cross as the real-pixel scoring
+    draws it (`evaluation.real_pixels.map_aabb`)."""
+    length, width = logsize[:, 0].exp(), logsize[:, 1].exp()
+    s, c = sincos[:, 0].abs(), sincos[:, 1].abs()
+
+    def rect(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return a * s + b * c, a * c + b * s
+
+    rx, ry = rect(length, width)
+    fx, fy = rect(length, FUSELAGE_SHARE * length)
+    wx, wy = rect(WING_CHORD_SHARE * length, width)
+    x = torch.where(cross, torch.maximum(fx, wx), rx)
+    y = torch.where(cross, torch.maximum(fy, wy), ry)
+    return torch.stack([x, y], dim=1).clamp(min=1e-3).log()
+
+
 def compute_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], offset_by_size: float = 0.0,
                  cell_m: float = STRIDE * 0.5) -> dict[str, torch.Tensor]:
     heat = focal_loss(out["heat"], batch["heat"], batch.get("heat_mask"))
@@ -113,6 +132,14 @@ def compute_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], o
         offset = offset + offset_by_size * (rel * wgt).sum() / norm
     size = (F.l1_loss(box[:, 2:4], batch["logsize"], reduction="none").sum(1) * swgt).sum() / snorm
     sc = F.normalize(box[:, 4:6], dim=1)
+    if "extent" in batch:
+        # An axis-aligned label still bounds the size: the box around the predicted outline,
+        # at the predicted heading (held fixed, as the label cannot tell it), must match it.
+        awgt = wgt - swgt
+        if float(awgt.sum()) > 0:
+            ext = outline_extent(box[:, 2:4], sc.detach(), batch["cross"])
+            aabb = (F.l1_loss(ext, batch["extent"], reduction="none").sum(1) * awgt).sum() / awgt.sum()
+            size = size + aabb
     d_fwd = (sc - batch["sincos"]).abs().sum(1)
     d_any = torch.minimum(d_fwd, (sc + batch["sincos"]).abs().sum(1))
     heading = (torch.where(batch["directed"], d_fwd, d_any) * swgt).sum() / snorm
@@ -162,7 +189,8 @@ class ChipStream:
             "heat_mask": torch.from_numpy(np.stack([t["heat_mask"] for _, t in regs])),
             "reg_batch": torch.from_numpy(np.concatenate([np.full(len(t["reg_index"]), b) for b, t in regs])),
         }
-        for key in ("reg_index", "reg_weight", "offset", "logsize", "sincos", "type", "state", "directed", "sized"):
+        for key in ("reg_index", "reg_weight", "offset", "logsize", "sincos", "type", "state", "directed", "sized",
+                    "extent", "cross"):
             out[key] = torch.from_numpy(np.concatenate([t[key] for _, t in regs]))
         return out
 
