@@ -132,7 +132,7 @@ nice -n 10 "$SW" train-types --data "$OUT/data" --data "$OUT/scenes" --data "$OU
   --detector "$LOOK/sitewatch-ocn.onnx" --out-dir "$LOOK" --hull --classes ship --epochs "${HULL_TYPES_EPOCHS:-8}" \
   --version "${HULL_TYPES_VERSION:-0.9.3}"
 # 0.8.1 is 0.8.0 with its five box refiners, its type reader and its state reader retrained
-# (same commands as above) once crops were cut true to the box (detect/crops.py, session
+# (same commands as above) once crops were cut true to the box (detect/second_look/crops.py, session
 # 14); 0.8.2 is 0.8.1 with its presence check retrained the same way (session 15, held out
 # on 300 scenes, 303000-303299, rather than 1,000). A fresh run of this script trains all
 # of them on true crops.

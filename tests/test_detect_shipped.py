@@ -237,7 +237,7 @@ def test_shipped_presence_check_tells_real_items_from_clutter():
     127 right (119), AUC 0.988 -> 1.000; on its 830 and 2,502 held-out crops, AUC 0.967 ->
     0.998 and 0.980 -> 0.998."""
     pytest.importorskip("torch")  # the crop collection lives in the training module
-    from sitewatch.detect import verifier as vf
+    from sitewatch.detect.second_look import verifier as vf
     from sitewatch.training.verify_train import VerifyTrainConfig, collect_crops, ranking_auc
 
     model = DetectionModel()
@@ -260,8 +260,8 @@ def test_each_checked_detection_carries_the_answer_its_score_was_mixed_with(tmp_
     classes carries the check's own answer (and no other detection does), in the GeoJSON
     too, and its score is the detector's own score (the same scene run without the check)
     mixed with exactly that answer."""
-    from sitewatch.detect import verifier as vf
     from sitewatch.detect.geojson import to_feature_collection
+    from sitewatch.detect.second_look import verifier as vf
 
     model = DetectionModel()
     checked, weight = model.verifier.info.applies_to, model.verifier.weight

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from sitewatch.detect.crops import nose_up_crop
-from sitewatch.detect.state_reader import CROP_PX, FILL
+from sitewatch.detect.second_look.crops import nose_up_crop
+from sitewatch.detect.second_look.state_reader import CROP_PX, FILL
 
 
 @pytest.mark.parametrize("heading", [0.0, 37.0, 90.0, 180.0, 251.0, 315.0])
@@ -62,7 +62,7 @@ def test_refiner_answer_moves_the_centre_toward_the_nose_and_turns_the_axis(head
     the nose in a nose-up crop) and "turned 0.2 units clockwise" moves the box
     0.1 * crop / scale pixels along its heading (scale = FILL * crop / length) and turns it
     by 0.2 * HEADING_UNIT_DEG; an answer beyond MAX_SHIFT or MAX_TURN_DEG is not used."""
-    from sitewatch.detect import box_refiner as br
+    from sitewatch.detect.second_look import box_refiner as br
 
     class Session:
         def __init__(self, answers):
@@ -98,8 +98,8 @@ def test_refiner_answer_moves_the_centre_toward_the_nose_and_turns_the_axis(head
 def test_sun_features_give_the_shadows_direction_in_the_nose_up_crop(heading, sun_azimuth, expected):
     """Shadows fall away from the sun; in a crop turned nose-up their direction turns with
     it, and their length per unit height is 1 / tan(elevation), capped at MAX_SHADOW."""
-    from sitewatch.detect import box_refiner as br
-    from sitewatch.detect.crops import nose_up_matrix
+    from sitewatch.detect.second_look import box_refiner as br
+    from sitewatch.detect.second_look.crops import nose_up_matrix
     from sitewatch.geo.sun import SunPosition
 
     mats = [nose_up_matrix(np.array([100.0, 100.0, 20.0, 8.0, heading]), br.CROP_PX, br.FILL)]
@@ -170,7 +170,7 @@ def test_train_states_attaches_a_reader_the_detector_uses(tiny_detector, tmp_pat
     assert [r.info.applies_to for r in both.box_refiners] == [("air_defence", "vehicle")]
     assert both.info.version == "9.9.9"
     # The refiner moves centres of its classes only, by less than MAX_SHIFT of its crop.
-    from sitewatch.detect.box_refiner import MAX_SHIFT
+    from sitewatch.detect.second_look.box_refiner import MAX_SHIFT
 
     batch = np.full((1, 3, 128, 128), 120.0, np.float32)
     both.box_refiners, refiners = (), both.box_refiners
@@ -259,9 +259,9 @@ def test_type_reader_answer_weighed_with_the_size_and_a_state_the_new_type_lacks
     second, whose 23.3 x 14.7 m box is a Su-34's size; strongly Mi-8/17 for a helicopter the
     detector called a Ka-52 with its rotors removed, a state a Mi-8/17 also has; and strongly
     Ropucha for a ship the detector called a Kilo in state 'normal'."""
-    from sitewatch.detect.crop_reader import ReaderInfo
     from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel, RawDetections
-    from sitewatch.detect.type_reader import TypeReader
+    from sitewatch.detect.second_look.crop_reader import ReaderInfo
+    from sitewatch.detect.second_look.type_reader import TypeReader
 
     if not DEFAULT_MODEL.exists():
         pytest.skip("no shipped model")
@@ -302,9 +302,9 @@ def test_type_reader_weighs_the_heads_answer_for_its_with_head_classes():
     sizes: weighed with the head's "Mi-24/35 at 0.9" it is a Mi-24/35, and surely; a reader
     sure of a Ka-52 still overrules a head at 0.6. Without with_head the head's answer is
     not used."""
-    from sitewatch.detect.crop_reader import ReaderInfo
     from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel, RawDetections
-    from sitewatch.detect.type_reader import TypeReader
+    from sitewatch.detect.second_look.crop_reader import ReaderInfo
+    from sitewatch.detect.second_look.type_reader import TypeReader
 
     if not DEFAULT_MODEL.exists():
         pytest.skip("no shipped model")
@@ -343,9 +343,9 @@ def test_the_hull_type_reader_takes_the_ships_over_from_the_square_one():
     aircraft is read by the square reader, the ship (in a box between a Ropucha's length and
     a Grigorovich's) by the hull reader only, on a crop 256 along the hull and 64 across it;
     without the hull reader the square one reads both."""
-    from sitewatch.detect.crop_reader import ReaderInfo
     from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel, RawDetections
-    from sitewatch.detect.type_reader import TypeReader
+    from sitewatch.detect.second_look.crop_reader import ReaderInfo
+    from sitewatch.detect.second_look.type_reader import TypeReader
 
     if not DEFAULT_MODEL.exists():
         pytest.skip("no shipped model")
@@ -386,7 +386,7 @@ def test_hull_refiner_moves_along_a_long_narrow_crop_and_sets_the_length():
     right, no turn, 10% longer" moves a ship's box 0.1 * 96 / scale pixels along its heading
     and 0.05 * 32 / scale across it, and scales its length by 1.1; a length answer beyond
     MAX_LOG_LENGTH is not used."""
-    from sitewatch.detect import box_refiner as br
+    from sitewatch.detect.second_look import box_refiner as br
 
     class Session:
         def run(self, _, feeds):
@@ -415,7 +415,7 @@ def test_train_refiner_hull_attaches_a_hull_refiner_beside_the_box_refiner(tiny_
                                  str(tmp_path), "--epochs", "1", "--threads", "1", "--hull", "--classes", "aircraft"])
     assert r.exit_code == 0, r.output
     m = DetectionModel(tmp_path / "det.onnx")
-    from sitewatch.detect import box_refiner as br
+    from sitewatch.detect.second_look import box_refiner as br
 
     (hull,) = m.hull_refiners
     assert m.box_refiners == () and hull.info.applies_to == ("aircraft",)
@@ -487,8 +487,8 @@ def test_state_refiner_moves_only_items_read_in_its_states_and_keeps_a_catalogue
     rotor_removed and nothing else; where the catalogue's outline sized the box (type and
     state read surely) the size stays the catalogue's, elsewhere the refiner's length
     answer is taken."""
-    from sitewatch.detect import box_refiner as br
     from sitewatch.detect.model import RawDetections
+    from sitewatch.detect.second_look import box_refiner as br
 
     _, detector = tiny_detector
     m = DetectionModel(detector)

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from sitewatch.cli.main import app
-from sitewatch.detect import verifier as vf
 from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel, RawDetections
+from sitewatch.detect.second_look import verifier as vf
 from sitewatch.errors import InputError, ModelError
 from sitewatch.training.export import with_metadata
 
@@ -38,7 +38,7 @@ class _Answers:
 
 
 def _stub_verifier(model: DetectionModel, logits, applies_to=("air_defence",), weight=0.5, floor=0.2):
-    from sitewatch.detect.crop_reader import ReaderInfo
+    from sitewatch.detect.second_look.crop_reader import ReaderInfo
 
     check = object.__new__(vf.Verifier)
     check.info = ReaderInfo(model.info.classes, applies_to, vf.CROP_PX, {}, {})

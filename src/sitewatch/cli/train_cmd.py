@@ -146,7 +146,7 @@ def train_types_command(
     weighed = _classes_option(with_head) if with_head else ()
     if set(weighed) - set(applied):
         raise InputError("--with-head", f"{', '.join(sorted(set(weighed) - set(applied)))}: not re-read (--applies-to)")
-    from sitewatch.detect import type_reader as tr
+    from sitewatch.detect.second_look import type_reader as tr
 
     crop = dict(crop_px=tr.HULL_CROP_PX, crop_w=tr.HULL_CROP_W, fill=tr.HULL_FILL) if hull else {}
     cfg = tt.TypeTrainConfig(data=[str(d) for d in data], types=det.info.types,

@@ -251,19 +251,19 @@ class DetectionModel:
         if stateless:
             raise ModelError(str(self.path), f"state refiner {', '.join(stateless)} names no states it applies to")
         if meta.get("type_reader"):
-            from sitewatch.detect.type_reader import TypeReader
+            from sitewatch.detect.second_look.type_reader import TypeReader
 
             self.type_reader = TypeReader(self._companion(meta["type_reader"]), self.info.types, threads)
         if meta.get("hull_type_reader"):
-            from sitewatch.detect.type_reader import TypeReader
+            from sitewatch.detect.second_look.type_reader import TypeReader
 
             self.hull_type_reader = TypeReader(self._companion(meta["hull_type_reader"]), self.info.types, threads)
         if meta.get("state_reader"):
-            from sitewatch.detect.state_reader import StateReader
+            from sitewatch.detect.second_look.state_reader import StateReader
 
             self.state_reader = StateReader(self._companion(meta["state_reader"]), self.info.states, threads)
         if meta.get("verifier"):
-            from sitewatch.detect.verifier import Verifier
+            from sitewatch.detect.second_look.verifier import Verifier
 
             self.verifier = Verifier(self._companion(meta["verifier"]), self.info.classes, threads)
 
@@ -272,7 +272,7 @@ class DetectionModel:
         names = companion_names(meta, key)
         if not names:
             return ()
-        from sitewatch.detect.box_refiner import BoxRefiner
+        from sitewatch.detect.second_look.box_refiner import BoxRefiner
 
         refiners = tuple(BoxRefiner(self._companion(name), threads) for name in names)
         claimed = [c for r in refiners for c in r.info.applies_to]
@@ -372,7 +372,7 @@ class DetectionModel:
     def check_presence(self, image: np.ndarray, dets: RawDetections) -> RawDetections:
         """Scores of the presence check's classes, combined with its answer on nose-up crops
         of the (H, W, 3) tile."""
-        from sitewatch.detect.verifier import combine
+        from sitewatch.detect.second_look.verifier import combine
 
         verifier = self.verifier
         assert verifier is not None and dets.presence is not None  # called only with a presence check

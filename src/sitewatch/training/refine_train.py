@@ -23,8 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sitewatch.detect import box_refiner as br
-from sitewatch.detect.crops import nose_up_matrix, warp
+from sitewatch.detect.second_look import box_refiner as br
+from sitewatch.detect.second_look.crops import nose_up_matrix, warp
 from sitewatch.domain import STATES
 from sitewatch.errors import InputError
 from sitewatch.training import crop_data as cd

@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sitewatch import equipment
-from sitewatch.detect import state_reader as sr
+from sitewatch.detect.second_look import state_reader as sr
 from sitewatch.domain import STATES
 from sitewatch.errors import InputError
 from sitewatch.training import crop_data as cd

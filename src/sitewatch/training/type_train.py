@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sitewatch.detect import type_reader as tr
-from sitewatch.detect.crops import nose_up_crop
+from sitewatch.detect.second_look import type_reader as tr
+from sitewatch.detect.second_look.crops import nose_up_crop
 from sitewatch.errors import InputError
 from sitewatch.training import crop_data as cd
 

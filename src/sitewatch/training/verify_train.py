@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sitewatch.detect import geometry
-from sitewatch.detect import verifier as vf
+from sitewatch.detect.second_look import verifier as vf
 from sitewatch.errors import InputError
 from sitewatch.training import crop_data as cd
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sitewatch.detect.crop_reader import CropReader
-from sitewatch.detect.crops import nose_up_crop
+from sitewatch.detect.second_look.crop_reader import CropReader
+from sitewatch.detect.second_look.crops import nose_up_crop
 
 FORMAT_TAG = "sitewatch-state-reader/1"
 CROP_PX = 112

@@ -32,8 +32,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sitewatch.detect.crop_reader import CropReader
-from sitewatch.detect.state_reader import CROP_PX, FILL  # the state reader's crop suits types too
+from sitewatch.detect.second_look.crop_reader import CropReader
+from sitewatch.detect.second_look.state_reader import CROP_PX, FILL  # the state reader's crop suits types too
 from sitewatch.errors import ModelError
 
 __all__ = ["CROP_PX", "FILL", "FORMAT_TAG", "HULL_CROP_PX", "HULL_CROP_W", "HULL_FILL", "TypeReader"]

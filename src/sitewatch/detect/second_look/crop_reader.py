@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sitewatch.detect.crops import nose_up_crop
+from sitewatch.detect.second_look.crops import nose_up_crop
 from sitewatch.errors import ModelError
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sitewatch.detect.crops import nose_up_matrix, warp
+from sitewatch.detect.second_look.crops import nose_up_matrix, warp
 from sitewatch.errors import ModelError
 from sitewatch.geo.sun import SunPosition
 

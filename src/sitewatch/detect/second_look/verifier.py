@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sitewatch.detect.crop_reader import CropReader
-from sitewatch.detect.crops import nose_up_crop
+from sitewatch.detect.second_look.crop_reader import CropReader
+from sitewatch.detect.second_look.crops import nose_up_crop
 from sitewatch.errors import ModelError
 
 FORMAT_TAG = "sitewatch-verifier/1"
