@@ -180,7 +180,8 @@ def scenario_residuals(path: str | None, workdir: Path) -> dict:
     from sitewatch.geo.coregister import apply
     from sitewatch.geo.synthetic import compose, invert, misregistration_matrix
     from sitewatch.simulate import simulate_scenario
-    from sitewatch.simulate.scenario import build_site, load_scenario
+    from sitewatch.simulate.loading import load_scenario
+    from sitewatch.simulate.scenario import build_site
     from sitewatch.store import add_site, images_for_site, open_catalog
     from sitewatch.workflow.align_site import align_site
     from sitewatch.workflow.ingest import ingest

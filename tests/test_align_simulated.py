@@ -44,7 +44,8 @@ def scenario(shift, rotation):
 @pytest.mark.parametrize("shift,rotation", [((12.5, -9.0), 0.45), ((-15.0, 4.0), -0.5)])
 def test_simulated_pair_aligns_within_a_fifth_of_a_pixel(tmp_path, shift, rotation):
     from sitewatch.simulate import simulate_scenario
-    from sitewatch.simulate.scenario import build_site, load_scenario
+    from sitewatch.simulate.loading import load_scenario
+    from sitewatch.simulate.scenario import build_site
 
     sc, _ = load_scenario(scenario(shift, rotation))
     simulate_scenario(sc, tmp_path / "sim")

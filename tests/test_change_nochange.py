@@ -9,8 +9,8 @@ import pytest
 from sitewatch.change.events import MODERATE
 from sitewatch.evaluation.detector_noise import DetectorNoise
 from sitewatch.evaluation.simulated_site import simulated_site
+from sitewatch.simulate.loading import load_scenario
 from sitewatch.simulate.random_scenario import random_scenario
-from sitewatch.simulate.scenario import load_scenario
 from sitewatch.workflow.pipeline import compare_and_report
 
 pytestmark = pytest.mark.slow

@@ -14,8 +14,9 @@ import yaml
 from sitewatch.errors import ScenarioError
 from sitewatch.scenarios import scenario_path
 from sitewatch.simulate import simulate_scenario
+from sitewatch.simulate.loading import load_scenario
 from sitewatch.simulate.plan import plan_scenario
-from sitewatch.simulate.scenario import acquisition_datetime, load_scenario
+from sitewatch.simulate.scenario import acquisition_datetime
 
 # A small valid site: 160 m x 120 m at 0.5 m (320 x 240 px), an apron and an air-defence site.
 BASE = {

@@ -118,7 +118,8 @@ def add_sites(catalog: Catalog, path: str | Path) -> list[Site]:
     if not path.exists():
         raise InputError(str(path), "no such file")
     if path.suffix.lower() in (".yaml", ".yml"):
-        from sitewatch.simulate.scenario import build_site, load_scenario
+        from sitewatch.simulate.loading import load_scenario
+        from sitewatch.simulate.scenario import build_site
 
         scenario, _ = load_scenario(path)
         found: list[tuple[Site, list[tuple[float, float]] | None]] = [(build_site(s), None) for s in scenario.sites]

@@ -28,7 +28,8 @@ def read_site_file(path: Path) -> list[tuple[Site, list[tuple[float, float]] | N
     if not path.exists():
         raise InputError(str(path), "no such file")
     if path.suffix.lower() in (".yaml", ".yml"):
-        from sitewatch.simulate.scenario import build_site, load_scenario
+        from sitewatch.simulate.loading import load_scenario
+        from sitewatch.simulate.scenario import build_site
 
         scenario, _ = load_scenario(path)
         return [(build_site(s), None) for s in scenario.sites]

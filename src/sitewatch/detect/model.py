@@ -56,10 +56,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from sitewatch.detect.second_look.box_refiner import BoxRefiner
+from sitewatch.detect.second_look.state_reader import StateReader
+from sitewatch.detect.second_look.type_reader import TypeReader
+from sitewatch.detect.second_look.verifier import Verifier, combine
+from sitewatch.detect.sessions import companion_names, open_session
 from sitewatch.errors import ModelError
 from sitewatch.geo.sun import SunPosition
 
@@ -153,43 +157,6 @@ class RawDetections:
 _RAW_FIELDS = ("boxes", "cls", "score", "type", "type_score", "state", "state_score", "presence")
 
 
-def _session(path: Path, threads: int):
-    import onnxruntime as ort
-
-    path = Path(path)
-    if not path.exists():
-        raise ModelError(str(path), "model file not found")
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Idle model threads sleep rather than spin: tiles are read on another thread, and a
-    # spinning pool takes the cores that reading needs (bench/bench_detect.py: end to end
-    # about 7% faster, the bare model about 3% slower).
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if threads:
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-    try:
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ORT raises its own exception types for corrupt files
-        raise ModelError(str(path), f"not a readable ONNX model ({str(exc).splitlines()[0][:200]})") from exc
-
-
-def open_companion(path: Path, format_tag: str, threads: int) -> tuple[Any, dict[str, str]]:
-    """The session and metadata of a second-look model beside a detector, refused by name
-    unless its metadata carries `format_tag`."""
-    session = _session(path, threads)
-    meta = session.get_modelmeta().custom_metadata_map
-    if meta.get("format") != format_tag:
-        raise ModelError(str(path), f"not a {format_tag.split('/')[0]} model (format {meta.get('format')!r})")
-    return session, meta
-
-
-def companion_names(meta: dict[str, str], key: str) -> list[str]:
-    """The companion file names a detector's metadata gives under `key` (comma-separated
-    where a key may name several, as box_refiner and hull_refiner do)."""
-    return [name.strip() for name in meta.get(key, "").split(",") if name.strip()]
-
-
 def _parse_info(path: Path, meta: dict[str, str]) -> ModelInfo:
     missing = [k for k in _REQUIRED if k not in meta]
     if missing:
@@ -227,7 +194,7 @@ class DetectionModel:
 
     def __init__(self, path: Path | str | None = None, threads: int = 0):
         self.path = Path(path) if path else DEFAULT_MODEL
-        self.session = _session(self.path, threads)
+        self.session = open_session(self.path, threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         self.info = _parse_info(self.path, meta)
         inputs = self.session.get_inputs()
@@ -251,20 +218,12 @@ class DetectionModel:
         if stateless:
             raise ModelError(str(self.path), f"state refiner {', '.join(stateless)} names no states it applies to")
         if meta.get("type_reader"):
-            from sitewatch.detect.second_look.type_reader import TypeReader
-
             self.type_reader = TypeReader(self._companion(meta["type_reader"]), self.info.types, threads)
         if meta.get("hull_type_reader"):
-            from sitewatch.detect.second_look.type_reader import TypeReader
-
             self.hull_type_reader = TypeReader(self._companion(meta["hull_type_reader"]), self.info.types, threads)
         if meta.get("state_reader"):
-            from sitewatch.detect.second_look.state_reader import StateReader
-
             self.state_reader = StateReader(self._companion(meta["state_reader"]), self.info.states, threads)
         if meta.get("verifier"):
-            from sitewatch.detect.second_look.verifier import Verifier
-
             self.verifier = Verifier(self._companion(meta["verifier"]), self.info.classes, threads)
 
     def _refiners(self, meta: dict[str, str], key: str, threads: int) -> tuple:
@@ -272,8 +231,6 @@ class DetectionModel:
         names = companion_names(meta, key)
         if not names:
             return ()
-        from sitewatch.detect.second_look.box_refiner import BoxRefiner
-
         refiners = tuple(BoxRefiner(self._companion(name), threads) for name in names)
         claimed = [c for r in refiners for c in r.info.applies_to]
         if len(claimed) != len(set(claimed)):
@@ -372,8 +329,6 @@ class DetectionModel:
     def check_presence(self, image: np.ndarray, dets: RawDetections) -> RawDetections:
         """Scores of the presence check's classes, combined with its answer on nose-up crops
         of the (H, W, 3) tile."""
-        from sitewatch.detect.second_look.verifier import combine
-
         verifier = self.verifier
         assert verifier is not None and dets.presence is not None  # called only with a presence check
         sel = np.flatnonzero(np.isin(dets.cls, verifier.info.applies_to))

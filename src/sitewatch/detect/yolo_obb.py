@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from sitewatch.detect import geometry
-from sitewatch.detect.model import RawDetections, _session
+from sitewatch.detect.model import RawDetections
+from sitewatch.detect.sessions import open_session
 from sitewatch.domain import UNKNOWN_TYPE
 from sitewatch.errors import ModelError
 
@@ -49,7 +50,7 @@ class YoloObbModel:
         self.path = Path(path)
         if not gsd_m > 0:
             raise ModelError(str(path), f"--model-gsd must be positive metres, got {gsd_m}")
-        self.session = _session(self.path, threads)
+        self.session = open_session(self.path, threads)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4 or len(outputs) != 1 or len(outputs[0].shape) != 3:
             raise ModelError(str(path), "expected one (B, 3, S, S) input and one (B, 4 + classes + 1, N) output "

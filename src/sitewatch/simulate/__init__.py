@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sitewatch.simulate.loading import load_scenario
 from sitewatch.simulate.plan import Change, DatePlan, SitePlan, plan_scenario
-from sitewatch.simulate.scenario import Scenario, load_scenario
+from sitewatch.simulate.scenario import Scenario
 
 Progress = Callable[[int, int, str], None]  # (done, total, what is being done)
 

@@ -22,6 +22,7 @@ from sitewatch.domain import OrientedBox, Site
 from sitewatch.errors import ScenarioError
 from sitewatch.geo.sun import sun_position
 from sitewatch.simulate.layout import HEADING_JITTER_DEG, SPACING_M, NoRoom, RowPlacer, place_in_ring, zone_frame
+from sitewatch.simulate.loading import load_scenario, scenario_error
 from sitewatch.simulate.scenario import (
     ConditionsModel,
     DateModel,
@@ -29,8 +30,6 @@ from sitewatch.simulate.scenario import (
     ZoneModel,
     acquisition_datetime,
     build_site,
-    load_scenario,
-    scenario_error,
     site_point_xy,
 )
 from sitewatch.simulate.scene import Conditions, PlacedObject, SceneSpec

@@ -22,8 +22,9 @@ from shapely.geometry import Polygon, box
 from sitewatch import equipment
 from sitewatch.errors import ScenarioError
 from sitewatch.simulate.layout import SPACING_M
+from sitewatch.simulate.loading import load_scenario
 from sitewatch.simulate.plan import derive_seed, plan_scenario, reserve_footprint
-from sitewatch.simulate.scenario import Scenario, load_scenario
+from sitewatch.simulate.scenario import Scenario
 
 ZONE_TYPES: dict[str, tuple[str, ...]] = {
     "apron": ("An-124", "Il-76", "An-26", "An-72", "Su-24M", "Su-25", "Su-34", "Su-35", "Tu-22M3"),

@@ -1,10 +1,10 @@
 """The scenario format: sites, zones, baseline inventories and dated changes, in YAML.
 
-`load_scenario` reads and validates a file (or a mapping, or an already-built `Scenario`)
+`loading.load_scenario` reads and validates a file (or a mapping, or an already-built `Scenario`)
 and raises `ScenarioError(file, "sites[0].zones[2].rect: ...")` naming every problem,
 one per clause, on one line. Shape and ranges are checked by pydantic; what needs the
-catalogue or the site's extent (types, states, zones inside the site) is checked here
-too. What needs the date-by-date inventory (a departure of more items than are present,
+catalogue or the site's extent (types, states, zones inside the site) is checked by
+`checks`. What needs the date-by-date inventory (a departure of more items than are present,
 a zone with no room left) is checked by `sitewatch.simulate.plan`, before anything is
 written.
 
@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 from shapely.geometry import Polygon
 
 from sitewatch.domain import Site, SiteGrid, Zone
-from sitewatch.errors import ScenarioError
 from sitewatch.geo.grid import site_grid
 
 ZONE_KINDS: tuple[str, ...] = (
@@ -254,79 +252,6 @@ class Scenario(_Strict):
     sites: list[SiteModel] = Field(min_length=1)
 
 
-# --- loading -------------------------------------------------------------------------
-
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
-
-
-def _pydantic_problems(exc: ValidationError) -> list[str]:
-    problems = []
-    for err in exc.errors(include_url=False):
-        msg = err["msg"]
-        for prefix in ("Value error, ", "Assertion failed, "):
-            if msg.startswith(prefix):
-                msg = msg[len(prefix):]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field (check the spelling against the scenario format in the README)"
-        elif err["type"] == "missing":
-            msg = "required field is missing"
-        problems.append(f"{_loc(err['loc'])}: {msg}")
-    return problems
-
-
-def scenario_error(source: str, problems: list[str]) -> ScenarioError:
-    """One ScenarioError carrying every problem (as `.problems`), on one line."""
-    text = problems[0] if len(problems) == 1 else f"{len(problems)} problems: " + "; ".join(problems)
-    err = ScenarioError(source, text)
-    err.problems = list(problems)  # type: ignore[attr-defined]
-    return err
-
-
-def load_scenario(source: str | Path | dict[str, Any] | Scenario) -> tuple[Scenario, str]:
-    """Read and validate a scenario. Returns it and a label for messages (the file path,
-    or "<scenario>" for in-memory input). Raises ScenarioError naming every bad field."""
-    from sitewatch.simulate.checks import semantic_problems
-
-    if isinstance(source, Scenario):
-        problems = semantic_problems(source)
-        if problems:
-            raise scenario_error("<scenario>", problems)
-        return source, "<scenario>"
-    data: Any
-    if isinstance(source, dict):
-        label, data = "<scenario>", source
-    else:
-        label = str(source)
-        path = Path(source)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ScenarioError(label, f"cannot read the file ({exc.strerror or exc})") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-            raise ScenarioError(label, f"{where}not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
-    if not isinstance(data, dict):
-        raise ScenarioError(label, "the top level must be a mapping with a `sites` list")
-    try:
-        sc = Scenario.model_validate(data)
-    except ValidationError as exc:
-        raise scenario_error(label, _pydantic_problems(exc)) from None
-    problems = semantic_problems(sc)
-    if problems:
-        raise scenario_error(label, problems)
-    return sc, label
-
-
 # --- from the model to the domain ----------------------------------------------------
 
 def build_grid(site: SiteModel) -> SiteGrid:
@@ -365,6 +290,6 @@ def acquisition_datetime(site: SiteModel, dm: DateModel) -> datetime:
 
 
 def dump_scenario(scenario: Scenario) -> str:
-    """The scenario as YAML that `load_scenario` reads back to an equal Scenario (defaults left out)."""
+    """The scenario as YAML that `loading.load_scenario` reads back to an equal Scenario (defaults left out)."""
     data = scenario.model_dump(mode="json", exclude_defaults=True)
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110)

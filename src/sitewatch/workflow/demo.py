@@ -12,7 +12,8 @@ from pathlib import Path
 
 from sitewatch.errors import InputError
 from sitewatch.simulate import simulate_scenario
-from sitewatch.simulate.scenario import build_site, load_scenario
+from sitewatch.simulate.loading import load_scenario
+from sitewatch.simulate.scenario import build_site
 from sitewatch.store import add_site, open_catalog
 from sitewatch.workflow.ingest import ingest
 from sitewatch.workflow.pipeline import Progress, SiteOutcome, align_stage, default_model, run_site

@@ -42,6 +42,7 @@ import cv2
 import numpy as np
 
 from sitewatch.detect.second_look.crops import nose_up_matrix, warp
+from sitewatch.detect.sessions import open_companion
 from sitewatch.errors import ModelError
 from sitewatch.geo.sun import SunPosition
 
@@ -96,8 +97,6 @@ class BoxRefiner:
     """A box-refiner ONNX file; `refine(image, boxes)` -> boxes with corrected centres."""
 
     def __init__(self, path: Path | str, threads: int = 0):
-        from sitewatch.detect.model import open_companion
-
         self.path = Path(path)
         self.session, meta = open_companion(self.path, FORMAT_TAG, threads)
         try:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from sitewatch.detect.second_look.crops import nose_up_crop
+from sitewatch.detect.sessions import open_companion
 from sitewatch.errors import ModelError
 
 
@@ -36,8 +37,6 @@ class CropReader:
 
     def __init__(self, path: Path | str, format_tag: str, label_key: str, labels: tuple[str, ...], fill: float,
                  threads: int = 0):
-        from sitewatch.detect.model import open_companion
-
         self.path = Path(path)
         what = format_tag.split("/")[0].removeprefix("sitewatch-").replace("-", " ")
         self.session, meta = open_companion(self.path, format_tag, threads)
