@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test,postgres,train,web,web-test]"
+	$(BIN)/pip install --quiet -e ".[all,train,test,web-test]"
 	touch $(STAMP)
 
 demo: $(STAMP)

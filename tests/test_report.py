@@ -6,6 +6,7 @@ import csv
 import json
 import re
 from datetime import datetime
+from xml.etree import ElementTree
 
 import fiona
 import pytest
@@ -58,7 +59,14 @@ def test_exports_carry_their_crs_and_layers(tmp_path):
     lon, lat = gj["features"][0]["geometry"]["coordinates"][0][0]
     # 500 km easting in UTM 37N lies on the zone's central meridian, 39 E; 3900 km north is ~35.2 N.
     assert lon == pytest.approx(39.0, abs=0.01) and lat == pytest.approx(35.2, abs=0.1)
-    assert "<kml" in out.files.kml.read_text()
+    kml = ElementTree.parse(out.files.kml).getroot()  # well-formed XML, in the KML 2.2 namespace
+    ns = {"k": "http://www.opengis.net/kml/2.2"}
+    folders = {f.findtext("k:name", namespaces=ns): f for f in kml.iterfind(".//k:Folder", ns)}
+    event_marks = [m for name, f in folders.items() if "vent" in (name or "") for m in f.iterfind("k:Placemark", ns)]
+    assert len(event_marks) == 1  # the one departure
+    ring = event_marks[0].findtext(".//k:coordinates", namespaces=ns).split()
+    lon, lat = (float(v) for v in ring[0].split(",")[:2])
+    assert lon == pytest.approx(39.0, abs=0.01) and lat == pytest.approx(35.2, abs=0.1)
     rows = list(csv.DictReader(out.files.counts_csv.open()))
     assert {r["image_id"] for r in rows} == {"painted-d0"}  # the aircraft is only on the first date
 

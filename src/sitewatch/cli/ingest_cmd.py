@@ -11,9 +11,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sitewatch.cli.main import app
 from sitewatch.cli.sites_cmd import DB_OPTION
 from sitewatch.errors import CatalogError, InputError
-from sitewatch.geo.raster import parse_datetime
-from sitewatch.store import open_catalog
-from sitewatch.workflow.ingest import ingest
 
 console = Console(stderr=True)
 
@@ -29,6 +26,10 @@ def ingest_cmd(
     db: str = DB_OPTION,
 ) -> None:
     """Add imagery to the catalog. Exit code 1 if any input was refused."""
+    from sitewatch.geo.raster import parse_datetime
+    from sitewatch.store import open_catalog
+    from sitewatch.workflow.ingest import ingest
+
     dt = None
     if when is not None:
         dt = parse_datetime(when)

@@ -7,9 +7,10 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from sitewatch._version import __version__
-from sitewatch.errors import SitewatchError
+from sitewatch.errors import SitewatchError, missing_extra
 
 app = typer.Typer(
     name="sitewatch",
@@ -56,7 +57,14 @@ def main() -> None:
     except SitewatchError as exc:
         if _state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except ModuleNotFoundError as exc:
+        extra = missing_extra(exc)
+        if extra is None or _state["debug"]:
+            raise
+        message = f"this command needs the {extra} extra ({exc.name} is not installed): pip install 'sitewatch[{extra}]'"
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

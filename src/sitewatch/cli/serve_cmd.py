@@ -19,12 +19,7 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to liste
                                       "folder and serve it (for trying the app)."),
           db: str = DB_OPTION) -> None:
     """Serve the web app and REST API (writes need SITEWATCH_TOKEN; OpenAPI at /api/openapi.json)."""
-    try:
-        import uvicorn
-    except ImportError:
-        from sitewatch.errors import InputError
-
-        raise InputError("sitewatch[web]", "the web extra is not installed: pip install 'sitewatch[web]'") from None
+    import uvicorn
     from rich.console import Console
 
     from sitewatch.web import create_app, from_env

@@ -13,7 +13,6 @@ from rich.table import Table
 from sitewatch.cli.main import app
 from sitewatch.domain import Site
 from sitewatch.errors import InputError
-from sitewatch.store import add_site, list_sites, open_catalog
 
 DB_OPTION = typer.Option(None, "--db", help="Catalog: a SQLite file or a database URL "
                          "(default: $SITEWATCH_DB, else ./sitewatch-data/catalog.db).")
@@ -50,6 +49,8 @@ def site_summary(site: Site) -> dict:
 def sites_add(file: Path = typer.Argument(..., help="GeoJSON site polygon(s), or a scenario YAML."),
               db: str = DB_OPTION) -> None:
     """Add the sites a GeoJSON file or scenario YAML defines."""
+    from sitewatch.store import add_site, open_catalog
+
     found = read_site_file(file)
     with open_catalog(db) as catalog:
         for site, ring in found:
@@ -63,6 +64,8 @@ def sites_add(file: Path = typer.Argument(..., help="GeoJSON site polygon(s), or
 def sites_list(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
                db: str = DB_OPTION) -> None:
     """List the catalog's sites with their grids."""
+    from sitewatch.store import list_sites, open_catalog
+
     with open_catalog(db) as catalog:
         sites = list_sites(catalog)
     if as_json:

@@ -28,16 +28,21 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from affine import Affine
+from pyproj import CRS as ProjCRS
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform as warp_points
 from rasterio.warp import transform_bounds
 
 from sitewatch.detect import geometry, tiling
 from sitewatch.detect.model import DetectionModel, RawDetections
 from sitewatch.domain import Detection, PixelWindow
 from sitewatch.errors import InputError
+from sitewatch.geo.grid import utm_crs
+from sitewatch.geo.raster import gsd_metres, tag_datetime
 from sitewatch.geo.sharpness import BLURRED_FOR_VEHICLES_M, edge_blur_px
+from sitewatch.geo.sun import sun_on_grid
 
 # The coarsest imagery a model is used on: twice its GSD (0.5 m model: 1 m imagery).
 # Coarser images are refused: objects are then too few pixels for the model's training.
@@ -86,8 +91,6 @@ class SceneGrid:
     def sun_at_centre(self, when: datetime | None):
         """The sun over the grid's centre at `when` (a SunPosition, or None: unknown), as
         seen on the grid."""
-        from sitewatch.geo.sun import sun_on_grid
-
         x, y = self.transform * (self.width / 2.0, self.height / 2.0)
         return sun_on_grid(self.crs, x, y, when)
 
@@ -101,13 +104,8 @@ def _projected_metric(crs) -> bool:
 
 
 def scene_grid(src, model_gsd: float, path: str) -> SceneGrid:
-    from sitewatch.geo.grid import utm_crs
-    from sitewatch.geo.raster import gsd_metres
-
     if src.crs is None:
         raise InputError(path, "image has no CRS; sitewatch detect needs georeferenced imagery")
-    from pyproj import CRS as ProjCRS
-
     native = gsd_metres(ProjCRS.from_wkt(src.crs.to_wkt()), src.transform, src.width, src.height)
     if native > model_gsd * MAX_GSD_RATIO:
         raise InputError(path, f"image GSD is {native:.2f} m, too coarse for this model, which works at "
@@ -161,8 +159,6 @@ class SceneReader:
         except RasterioIOError as exc:
             raise InputError(self.path, f"cannot open image ({str(exc).splitlines()[0]})") from exc
         self.grid = scene_grid(self.src, model_gsd, self.path)
-        from sitewatch.geo.raster import tag_datetime
-
         self.sun = self.grid.sun_at_centre(tag_datetime(self.src)[0])
         n = self.src.count
         self.bands = [1, 2, 3] if n >= 3 else [1]
@@ -323,8 +319,6 @@ def _to_detections(dets: RawDetections, grid: SceneGrid, src, image_id: str, mod
     corners = geometry.corners(boxes)  # (N, 4, 2) in the grid CRS
     xs, ys = corners[..., 0].ravel(), corners[..., 1].ravel()
     if src.crs != rasterio.crs.CRS.from_user_input(grid.crs):
-        from rasterio.warp import transform as warp_points
-
         xs, ys = (np.asarray(v) for v in warp_points(grid.crs, src.crs, xs, ys))
     inv = ~src.transform
     cols = inv.a * xs + inv.b * ys + inv.c

@@ -11,14 +11,17 @@ Both give quadrilaterals without a nose, so headings read from them are folded i
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pyproj import Transformer
 
 from sitewatch.detect import geometry
 from sitewatch.domain import CLASSES, UNKNOWN_TYPE
 from sitewatch.errors import InputError
+from sitewatch.geo.grid import utm_crs
 
 # DOTA v1 class names (and the YOLO-OBB indices of dota8.yaml) onto ours.
 DOTA_CLASS_MAP: dict[str, str] = {
@@ -135,8 +138,6 @@ def looks_like_dota(path: Path) -> bool:
 
 
 def _geojson_doc(path: Path) -> dict:
-    import json
-
     try:
         doc = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
@@ -149,8 +150,6 @@ def _geojson_doc(path: Path) -> dict:
 def geojson_frame(path: Path) -> str:
     """The metric CRS objects of a GeoJSON file are best compared in: its `site_crs`, or the
     UTM zone of its first feature."""
-    from sitewatch.geo.grid import utm_crs
-
     doc = _geojson_doc(path)
     if doc.get("site_crs"):
         return str(doc["site_crs"])
@@ -169,8 +168,6 @@ def read_geojson_objects(path: Path, crs: str):
     used when the file's `site_crs` is `crs`, else the EPSG:4326 polygon (RFC 7946) is
     projected, with `heading_deg` from the properties when present.
     """
-    from pyproj import Transformer
-
     doc = _geojson_doc(path)
     same_crs = str(doc.get("site_crs", "")) == crs
     grid = doc.get("grid") if same_crs else None

@@ -59,6 +59,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sitewatch import equipment
 from sitewatch.detect.second_look.box_refiner import BoxRefiner
 from sitewatch.detect.second_look.state_reader import StateReader
 from sitewatch.detect.second_look.type_reader import TypeReader
@@ -481,8 +482,6 @@ SURE_OUTLINE = 0.9
 def _catalogue_outlines(type_states: dict, type_classes: dict) -> dict[tuple[str, str], tuple[float, float]]:
     """(type, state) -> the catalogue's (length, width) in metres, for the OUTLINE_FROM_STATE
     types the catalogue knows and whose outline one state fixes (not swing-wing aircraft)."""
-    from sitewatch import equipment
-
     out = {}
     for name, states in type_states.items():
         if type_classes.get(name) not in OUTLINE_FROM_STATE or not equipment.is_known_type(name):
@@ -496,8 +495,6 @@ def _catalogue_outlines(type_states: dict, type_classes: dict) -> dict[tuple[str
 def _catalogue_log_sizes(types) -> list[np.ndarray]:
     """Per type, the (log length, log width) in metres of each outline it can show (its
     states, swept wings); an empty array for a type the catalogue does not know."""
-    from sitewatch import equipment
-
     out = []
     for name in types:
         try:

@@ -9,16 +9,25 @@ detector noise model (`noise`) or from a detection model (`model`).
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from sitewatch.change.footprint import radiometric_match
 from sitewatch.change.tracking import Look
+from sitewatch.detect.inference import detect_scene
 from sitewatch.domain import OrientedBox, Site, SiteGrid
 from sitewatch.evaluation.detector_noise import DetectorNoise, noisy_detections
 from sitewatch.evaluation.event_scoring import TruthEvent
+from sitewatch.simulate import plan_scenario, simulate_scenario
+from sitewatch.simulate.random_scenario import random_scenario
+from sitewatch.simulate.truth import HIDDEN_BY_CLOUD, apparent_pixels, cloud_over_boxes
+from sitewatch.store import add_site, images_for_site, open_catalog, save_detections, start_run
+from sitewatch.workflow.align_site import align_site
+from sitewatch.workflow.ingest import ingest
 from sitewatch.workflow.looks import site_looks
 
 
@@ -67,8 +76,6 @@ _BOTH = (("before", "b"), ("after", "a"))
 def _hidden_by_cloud(date, pos: dict) -> set[str]:
     """Track ids of the items `pos` places whose place cloud hides on `date` (truth opacity
     from HIDDEN_BY_CLOUD up, as the image truth marks items difficult)."""
-    from sitewatch.simulate.truth import HIDDEN_BY_CLOUD, cloud_over_boxes
-
     ids = list(pos)
     opacity = cloud_over_boxes(date.spec, [pos[t].box for t in ids])
     return {t for t, v in zip(ids, opacity) if v >= HIDDEN_BY_CLOUD}
@@ -77,11 +84,6 @@ def _hidden_by_cloud(date, pos: dict) -> set[str]:
 def simulated_site(scenario, workdir: str | Path, noise: DetectorNoise | None = None, model=None,
                    rng: np.random.Generator | None = None) -> SimulatedSite:
     """Render, ingest and align the (single-site) scenario; detect with noise or model."""
-    from sitewatch.simulate import plan_scenario, simulate_scenario
-    from sitewatch.store import add_site, open_catalog, save_detections, start_run
-    from sitewatch.workflow.align_site import align_site
-    from sitewatch.workflow.ingest import ingest
-
     work = Path(workdir)
     plans = plan_scenario(scenario)
     if len(plans) != 1:
@@ -93,8 +95,6 @@ def simulated_site(scenario, workdir: str | Path, noise: DetectorNoise | None = 
         add_site(catalog, plan.site)
         ingest(catalog, [str(p) for p in sim.images])
         align_site(catalog, plan.site)
-        from sitewatch.store import images_for_site
-
         images = images_for_site(catalog, plan.site.name)
         ids = {Path(i.path).stem: i.id for i in images}
         run = start_run(catalog, "detect", plan.site.name, {"source": "noise" if model is None else "model"})
@@ -106,8 +106,6 @@ def simulated_site(scenario, workdir: str | Path, noise: DetectorNoise | None = 
                 dets = _as_seen(noisy_detections(d.spec.objects, iid, plan.site, noise or DetectorNoise(), rng),
                                 plan.site, d.spec.conditions)
             else:
-                from sitewatch.detect.inference import detect_scene
-
                 dets, _, _ = detect_scene(next(i.path for i in images if i.id == iid), model, image_id=iid)
             save_detections(catalog, run, dets, site=plan.site.name, crs=plan.site.grid.crs)
         found, pixels = site_looks(catalog, plan.site)
@@ -129,8 +127,6 @@ def _where(site: Site, reference_conditions, obj) -> tuple[float, float, float]:
 
 def _apparent(site: Site, conditions, x: float, y: float) -> tuple[float, float]:
     """Where a true map point appears in an image taken under these conditions."""
-    from sitewatch.simulate.truth import apparent_pixels
-
     col, row = site.grid.to_pixel(x, y)
     c, r = apparent_pixels(site.grid, conditions, np.array([col]), np.array([row]))
     return site.grid.to_map(float(c[0]), float(r[0]))
@@ -138,8 +134,6 @@ def _apparent(site: Site, conditions, x: float, y: float) -> tuple[float, float]
 
 def _as_seen(dets, site: Site, conditions):
     """Move true-frame detections to where the misregistered image shows them."""
-    from dataclasses import replace
-
     out = []
     for d in dets:
         x, y = _apparent(site, conditions, d.box.cx, d.box.cy)
@@ -170,10 +164,6 @@ def random_box_cases(first_seed: int, scenes: int, progress: Callable[[Iterable[
     """Box cases (see `box_cases`) on random three-date sites of seeds first_seed onwards,
     airbases and naval bases in turn, rendered, ingested and aligned for real: the sites of
     the change benchmarks. progress wraps the loop over sites (a rich `track`, say)."""
-    import tempfile
-
-    from sitewatch.simulate.random_scenario import random_scenario
-
     for k in progress(range(scenes)):
         seed = first_seed + k
         scenario = random_scenario(seed, kind="airbase" if k % 2 == 0 else "naval_base", n_dates=3, size_px=1024,
@@ -189,9 +179,6 @@ def box_cases(scenario, sim: SimulatedSite) -> list[BoxCase]:
     Each item counts once per pair of consecutive dates: an item that left (or moved away)
     at its earlier place, one that arrived (or moved in) at its new place, one that stayed
     at its place. Items that changed state are left out: their pixels change by design."""
-    from sitewatch.change.footprint import radiometric_match
-    from sitewatch.simulate import plan_scenario
-
     plan = plan_scenario(scenario)[0]
     ids = {Path(lk.image.path).stem: lk.image.id for lk in sim.looks}
     ref_id = next(a.reference_id for a in sim.alignments.values())

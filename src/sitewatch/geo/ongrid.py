@@ -17,6 +17,7 @@ import math
 import numpy as np
 import rasterio
 from affine import Affine
+from pyproj import CRS
 from rasterio.enums import Resampling
 from rasterio.warp import reproject
 from rasterio.windows import Window
@@ -24,6 +25,7 @@ from rasterio.windows import Window
 from sitewatch.domain import AlignmentResult, Image, PixelWindow, SiteGrid
 from sitewatch.errors import AlignmentError, InputError
 from sitewatch.geo.grid import grid_transform
+from sitewatch.geo.raster import gsd_metres
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
@@ -159,10 +161,6 @@ def coarse_on_grid(ds, grid: SiteGrid, factor: int) -> tuple[np.ndarray, np.ndar
 
 
 def _approx_gsd_m(ds) -> float:
-    from pyproj import CRS
-
-    from sitewatch.geo.raster import gsd_metres
-
     return gsd_metres(CRS.from_wkt(ds.crs.to_wkt()), ds.transform, ds.width, ds.height)
 
 

@@ -14,10 +14,12 @@ import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import cv2
 import numpy as np
 import rasterio
 from affine import Affine
 from pyproj import CRS, Geod, Transformer
+from rasterio import features
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from shapely.geometry import MultiPolygon, Polygon, shape
@@ -148,8 +150,6 @@ def _tag_cloud(ds) -> float | None:
 def valid_mask(data: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Valid pixels: GDAL's mask says valid, and not part of an all-black (all bands zero)
     region that touches the image border. Interior black pixels (shadows) stay valid."""
-    import cv2
-
     valid = mask > 0
     black = np.all(data == 0, axis=0)
     if black.any():
@@ -175,8 +175,6 @@ def decimated(ds, max_side: int = FOOTPRINT_MAX_SIDE) -> tuple[np.ndarray, np.nd
 def footprint_lonlat(ds, valid: np.ndarray, factor: float) -> Polygon | MultiPolygon:
     """Outline of the valid pixels in EPSG:4326, traced on the decimated mask, simplified
     to about one decimated pixel."""
-    from rasterio import features
-
     t = ds.transform @ Affine.scale(ds.width / valid.shape[1], ds.height / valid.shape[0])
     polys = [shape(g) for g, v in features.shapes(valid.astype(np.uint8), mask=valid, transform=t) if v == 1]
     if not polys:

@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pyproj import Transformer
+
 # Below this elevation shadows are long and faint, and the time was most likely not a real
 # acquisition time (a date without one): the sun is taken as unknown.
 MIN_ELEVATION_DEG = 10.0
@@ -58,8 +60,6 @@ def sun_on_grid(crs, x: float, y: float, when: datetime | None) -> SunPosition |
     None (unknown) without a time, for a time of exactly midnight UTC (what a date without a
     time reads as; a real acquisition at that second is rare), and for a sun below
     MIN_ELEVATION_DEG."""
-    from pyproj import Transformer
-
     if when is None:
         return None
     when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)

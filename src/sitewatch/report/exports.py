@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+import fiona
+from fiona.crs import CRS
 from pyproj import Transformer
 
 from sitewatch.change.zones import ZoneCount
@@ -133,9 +135,6 @@ _GPKG_SCHEMAS: dict[str, dict[str, str]] = {
 def write_geopackage(path: str | Path, site: Site, detections: Sequence[Detection], events: Sequence[Event],
                      pairs: dict[str, tuple[str, str]], regions: Sequence[ChangeRegion]) -> Path:
     """A GeoPackage in the site CRS with layers detections, events and change_regions."""
-    import fiona
-    from fiona.crs import CRS
-
     layers = _features(site, detections, events, pairs, regions, lonlat=False)
     with atomic_path(path) as tmp:
         for name, feats in layers.items():

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
+from matplotlib.figure import Figure
 
 from sitewatch._version import __version__
 from sitewatch.assess.posture import Judgement, pixel_window
@@ -140,12 +144,9 @@ def count_table(looks: Sequence[Look]) -> tuple[list[str], list[dict]]:
 def count_chart(dates: Sequence[str], rows: Sequence[dict]) -> str | None:
     if not rows:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 3.6), dpi=100)
+    # A bare Figure draws with Agg and leaves pyplot's global state (and backend) alone.
+    fig = Figure(figsize=(9, 3.6), dpi=100)
+    ax = fig.subplots()
     n = len(dates)
     width = 0.8 / max(n, 1)
     x = np.arange(len(rows))
@@ -158,7 +159,6 @@ def count_chart(dates: Sequence[str], rows: Sequence[dict]) -> str | None:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -217,10 +217,6 @@ def write_report(inp: ReportInput, out_dir: str | Path) -> ReportFiles:
     """Write `<site>.html` and the exports into out_dir. Everything is built in a hidden
     folder inside out_dir and moved into place only once all of it exists, so a failure
     leaves no half-written output."""
-    import os
-    import shutil
-    import tempfile
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = inp.site.name

@@ -22,7 +22,10 @@ from typing import Any
 
 from sitewatch.simulate.loading import load_scenario
 from sitewatch.simulate.plan import Change, DatePlan, SitePlan, plan_scenario
+from sitewatch.simulate.render import render_scene
 from sitewatch.simulate.scenario import Scenario
+from sitewatch.simulate.truth import change_truth, dumps, image_truth
+from sitewatch.simulate.writer import site_definition, write_catalog, write_cog, write_json
 
 Progress = Callable[[int, int, str], None]  # (done, total, what is being done)
 
@@ -39,8 +42,6 @@ class SimulationResult:
 
 def render_date(date: DatePlan) -> Any:
     """The image of one date: (H, W, 3) uint8 on the site grid."""
-    from sitewatch.simulate.render import render_scene
-
     return render_scene(date.spec)
 
 
@@ -48,9 +49,6 @@ def simulate_scenario(source: str | Path | dict[str, Any] | Scenario, out_dir: s
                       progress: Progress | None = None) -> SimulationResult:
     """Validate, plan, render and write a scenario. Raises ScenarioError (writing nothing)
     for a bad scenario; `seed` overrides the scenario's own."""
-    from sitewatch.simulate.truth import change_truth, dumps, image_truth
-    from sitewatch.simulate.writer import site_definition, write_catalog, write_cog, write_json
-
     plans = plan_scenario(source, seed=seed)
     out = Path(out_dir)
     created = not out.exists()

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
+from pyproj import Transformer
 from shapely.geometry import Polygon
 
 from sitewatch.domain import Site, SiteGrid, Zone
@@ -260,8 +261,6 @@ def build_grid(site: SiteModel) -> SiteGrid:
 
 def site_point_xy(site: SiteModel, crs: str) -> tuple[float, float]:
     """The site point (lat/lon) in the site CRS: the origin of zone coordinates."""
-    from pyproj import Transformer
-
     return Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(site.lon, site.lat)
 
 

@@ -14,6 +14,9 @@ from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -91,8 +94,6 @@ def _migrations_dir() -> str:
 
 
 def head_revision() -> str:
-    from alembic.script import ScriptDirectory
-
     return str(ScriptDirectory(_migrations_dir()).get_current_head())
 
 
@@ -110,7 +111,8 @@ def _migration_lock(catalog: Catalog) -> Iterator[None]:
     if not catalog.is_sqlite:
         yield
         return
-    import fcntl
+    # fcntl is POSIX-only: module level would stop the catalog (PostgreSQL too) importing on Windows
+    import fcntl  # noqa: PLC0415
 
     lock_path = catalog.url[len("sqlite:///"):] + ".lock"
     with open(lock_path, "a") as f:
@@ -127,9 +129,6 @@ _MIGRATION_LOCK_KEY = 0x5157  # any constant shared by every sitewatch process
 def upgrade(catalog: Catalog) -> None:
     """Bring the schema to the newest migration (no-op when it is there already). Safe
     when several processes open a new catalog at the same moment."""
-    from alembic import command
-    from alembic.config import Config
-
     head = head_revision()
     if current_revision(catalog) == head:
         return

@@ -33,8 +33,11 @@ from sitewatch.detect import geometry
 from sitewatch.domain import CLASSES, OrientedBox, Site, SiteGrid
 from sitewatch.errors import InputError
 from sitewatch.geo.sun import SunPosition
-from sitewatch.simulate.plan import MIN_SUN_ELEVATION_DEG
+from sitewatch.simulate.plan import MIN_SUN_ELEVATION_DEG, plan_scenario
+from sitewatch.simulate.random_scenario import random_scenario
+from sitewatch.simulate.render import render_scene
 from sitewatch.simulate.scene import Conditions, PlacedObject, SceneSpec
+from sitewatch.simulate.truth import HIDDEN_BY_CLOUD, apparent_pixels, cloud_over_boxes
 
 _CHIP_CRS = "EPSG:32636"
 _ORIGIN = (500000.0, 3900000.0)
@@ -140,7 +143,7 @@ def make_chip(seed: int, chip_px: int, model_gsd: float, native_gsd: float,
     """One chip at model_gsd: its image, objects and sun (its elevation drawn in
     `sun_elevation_deg`)."""
     if render is None:
-        from sitewatch.simulate.render import render_scene as render
+        render = render_scene
     rng = np.random.default_rng(seed)
     extent = chip_px * model_gsd
     native_px = int(round(extent / native_gsd))
@@ -172,13 +175,8 @@ def make_scene_chips(seed: int, chip_px: int, model_gsd: float, native_gsd: floa
     split into 2 x 2 chips. The ground clutter is what the single-object chips lack: it
     teaches the model what is not equipment. Objects are labelled where the image shows
     them (misregistration included); those hidden by cloud get no label."""
-    from sitewatch.simulate.plan import plan_scenario
-    from sitewatch.simulate.random_scenario import random_scenario
-    from sitewatch.simulate.truth import HIDDEN_BY_CLOUD, apparent_pixels, cloud_over_boxes
-
     if render is None:
-        from sitewatch.simulate.render import render_scene as render
-
+        render = render_scene
     rng = np.random.default_rng(seed)
     kind = "naval_base" if rng.random() < 0.3 else "airbase"
     side = 2 * chip_px

@@ -8,6 +8,7 @@ states), states, input size, stride, thresholds, tile overlap, training summary,
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import torch
 
 from sitewatch import equipment
 from sitewatch.detect.model import FORMAT_TAG
+from sitewatch.detect.sessions import companion_names
 from sitewatch.domain import CLASSES, STATES
 from sitewatch.training.network import ExportWrapper, OrientedCenterNet
 
@@ -103,10 +105,6 @@ def attach_companion(detector: Path, out_dir: Path, key: str, name: str, version
     `name` (already in out_dir) under `key`, after the files in `keep` (others it named
     under that key, for a key that takes several); companions it named under the other
     keys come along."""
-    import shutil
-
-    from sitewatch.detect.model import companion_names
-
     meta = {p.key: p.value for p in onnx.load(str(detector), load_external_data=False).metadata_props}
     if detector.parent.resolve() != out_dir.resolve():
         for other in COMPANION_KEYS:
@@ -122,10 +120,6 @@ def adopt_companions(detector: Path, donor: Path, out_dir: Path, version: str | 
     """Write `detector` (a retrained detector network) into `out_dir` as `donor`'s name, with
     `donor`'s second-look companions (copied beside it) and its operating point
     (`score_pivot`, `score_threshold`), so a new detector runs with the companions the donor shipped with."""
-    import shutil
-
-    from sitewatch.detect.model import companion_names
-
     donor_meta = {p.key: p.value for p in onnx.load(str(donor), load_external_data=False).metadata_props}
     out_dir.mkdir(parents=True, exist_ok=True)
     updates = {}

@@ -16,11 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import torch
 from onnx import numpy_helper
 from torch import nn
 
 from sitewatch.errors import ModelError
+from sitewatch.training.network import ExportWrapper, build_network
 
 FOLDED_BN = "folded_batch_norm"
 
@@ -43,8 +45,6 @@ def network_from_onnx(path: Path | str) -> nn.Module:
     """The detector network of `path` with its (folded) weights, ready to fine-tune.
 
     ModelError when the file's convolutions do not line up with this version's network."""
-    from sitewatch.training.train import build_network
-
     path = Path(path)
     model = onnx.load(str(path))
     weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
@@ -80,9 +80,6 @@ def largest_difference(path: Path | str, net: nn.Module, seed: int = 0, size: in
     exported) on a random image: near zero when the rebuild is right. The heat map is
     compared where both keep a peak: on a near-flat map (an untrained network) rounding
     alone decides which of two equal neighbours is the peak."""
-    import onnxruntime as ort
-
-    from sitewatch.training.network import ExportWrapper
 
     x = np.random.default_rng(seed).uniform(0, 255, (1, 3, size, size)).astype(np.float32)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

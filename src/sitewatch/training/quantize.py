@@ -13,6 +13,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import onnx
+from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from sitewatch.training import targets as tg
 
@@ -39,10 +42,6 @@ class _Chips:
 
 
 def quantize_model(src: Path, dst: Path, calibration: Path, count: int = 32, size: int = 384) -> Path:
-    import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
     model = onnx.load(str(src))
     meta = {p.key: p.value for p in model.metadata_props}
     chips = _Chips(Path(calibration), count, size, float(meta["gsd_m"]))

@@ -28,6 +28,7 @@ from sitewatch.detect.second_look.crops import nose_up_matrix, warp
 from sitewatch.domain import STATES
 from sitewatch.errors import InputError
 from sitewatch.training import crop_data as cd
+from sitewatch.training.export import export_graph
 
 # The detector's centre error on small items: median 0.6 m on vehicles, 1 m on air
 # defence (bench notes in docs/model-card.md); the training spread covers it with room.
@@ -180,8 +181,6 @@ def _train_one(cfg: RefineTrainConfig, seed: int, crops: np.ndarray, classes: np
 def export_refiner(net: nn.Module, out: Path, applies_to: list[str], training: dict, metrics: dict,
                    crop: tuple[int, int, float] = (br.CROP_PX, br.CROP_PX, br.FILL),
                    states: tuple[str, ...] = ()) -> Path:
-    from sitewatch.training.export import export_graph
-
     height, width, fill = crop
     meta = {"format": br.FORMAT_TAG, "applies_to": json.dumps(sorted(applies_to)), "crop_px": str(height),
             "fill": repr(fill), "training": json.dumps(training), "metrics": json.dumps(metrics)}

@@ -25,6 +25,7 @@ from sitewatch.detect.second_look import state_reader as sr
 from sitewatch.domain import STATES
 from sitewatch.errors import InputError
 from sitewatch.training import crop_data as cd
+from sitewatch.training.export import export_graph
 
 
 @dataclass
@@ -92,8 +93,6 @@ def train_reader(cfg: StateTrainConfig, crops: np.ndarray, types: np.ndarray, st
 
 
 def export_reader(net: nn.Module, out: Path, applies_to: list[str], training: dict, metrics: dict) -> Path:
-    from sitewatch.training.export import export_graph
-
     meta = {"format": sr.FORMAT_TAG, "states": json.dumps(list(STATES)), "applies_to": json.dumps(sorted(applies_to)),
             "crop_px": str(sr.CROP_PX), "training": json.dumps(training), "metrics": json.dumps(metrics)}
     return export_graph(net.eval(), torch.zeros(1, 3, sr.CROP_PX, sr.CROP_PX), Path(out), ["crops"], ["state"],

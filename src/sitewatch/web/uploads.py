@@ -14,8 +14,10 @@ import re
 import uuid
 from pathlib import Path
 
+import rasterio
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
+from rasterio.errors import RasterioError
 
 from sitewatch.web.problems import Problem
 
@@ -122,9 +124,6 @@ async def receive(request: Request, folder: Path, limit: int) -> Path:
 
 def check_geotiff(path: Path) -> None:
     """415 unless the file is a TIFF raster GDAL can read; 422 if it has no georeferencing."""
-    import rasterio
-    from rasterio.errors import RasterioError
-
     try:
         with rasterio.open(path) as ds:
             driver, crs, transform = ds.driver, ds.crs, ds.transform

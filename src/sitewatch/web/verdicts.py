@@ -11,9 +11,12 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from sitewatch.assess.posture import assess
 from sitewatch.domain import Assessment, Detection, Event, Site
-from sitewatch.store import Catalog
+from sitewatch.store import Catalog, change_regions_for_site, latest_assessment_run
 from sitewatch.store.models import AnalystVerdictRow
+from sitewatch.workflow.looks import site_looks
+from sitewatch.workflow.pipeline import INCOMPARABLE_PAIRS
 
 
 @dataclass(frozen=True)
@@ -67,11 +70,6 @@ def reviewed_judgement(catalog: Catalog, site: Site, evs: Sequence[Event],
     item's earlier state back on its later detection (it is there, unchanged). Rejected
     departures and moves drop only the event. None when nothing is rejected (the stored
     assessment stands)."""
-    from sitewatch.assess.posture import assess
-    from sitewatch.store import change_regions_for_site, latest_assessment_run
-    from sitewatch.workflow.looks import site_looks
-    from sitewatch.workflow.pipeline import INCOMPARABLE_PAIRS
-
     rejected = [e for e in evs if e.id in verdicts and verdicts[e.id].verdict == "rejected"]
     if not rejected:
         return None

@@ -20,6 +20,7 @@ from sitewatch.store import (
     alignments_for_site,
     detections_for_image,
     event_evidence,
+    events_for_site,
     get_image,
     get_site,
     image_details,
@@ -27,10 +28,12 @@ from sitewatch.store import (
     latest_assessment,
     list_sites,
     site_polygons,
+    tracks_for_site,
 )
 from sitewatch.store.models import EventRow
 from sitewatch.web import verdicts as verdict_rules
 from sitewatch.web.problems import Problem
+from sitewatch.workflow.looks import to_reference_frame
 
 CRS_NOTE = "geometry in EPSG:4326 (lon, lat) per RFC 7946"
 
@@ -112,8 +115,6 @@ def frame_of(catalog: Catalog, image: Image, frame: str):
     in the site CRS; then the image is served in its own frame ("image")."""
     if frame != "reference" or not image.site:
         return None, None
-    from sitewatch.store import alignments_for_site
-
     a = alignments_for_site(catalog, image.site).get(image.id)
     if a is None or a.status != "ok":
         return None, None
@@ -149,8 +150,6 @@ def detections(catalog: Catalog, name: str, on: date | None = None, image_id: st
     the reference frame (default) each image's boxes are moved by its alignment, as the
     tiles are, so that boxes of every date sit on the same ground; property `frame` says
     which frame each feature is in."""
-    from sitewatch.workflow.looks import to_reference_frame
-
     site = site_or_404(catalog, name)
     area = _parse_bbox(bbox)
     imgs = images_for_site(catalog, name)
@@ -182,8 +181,6 @@ def detections(catalog: Catalog, name: str, on: date | None = None, image_id: st
 
 
 def _is_reference(catalog: Catalog, img: Image) -> bool:
-    from sitewatch.store import alignments_for_site
-
     a = alignments_for_site(catalog, img.site).get(img.id) if img.site else None
     return a is not None and a.status == "reference"
 
@@ -201,8 +198,6 @@ def counts(catalog: Catalog, name: str) -> dict:
 
 
 def site_events(catalog: Catalog, name: str) -> list[Event]:
-    from sitewatch.store import events_for_site
-
     # A re-run replaces a site's events whole (store.save_site_results): all stored are current.
     return events_for_site(catalog, name)
 
@@ -270,8 +265,6 @@ def evidence_for(catalog: Catalog, event_id: str, cited: dict[str, list]) -> lis
 def tracks(catalog: Catalog, name: str) -> list[dict]:
     """The site's tracks: each item with its sighting on every date it was seen (boxes in the
     reference frame, as events)."""
-    from sitewatch.store import tracks_for_site
-
     site = site_or_404(catalog, name)
     ts = tracks_for_site(catalog, name)
     dates = {i.id: (i.acquired, i.acquired.date().isoformat()) for i in images_for_site(catalog, name)}

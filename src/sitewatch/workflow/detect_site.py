@@ -26,6 +26,8 @@ from sitewatch.detect.model import DetectionModel
 from sitewatch.detect.plausible import plausible
 from sitewatch.domain import Image, Site, SiteGrid
 from sitewatch.errors import CatalogError, InputError
+from sitewatch.geo.align import warp_window
+from sitewatch.store import alignment_for, finish_run, get_site, images_for_site, save_detections, start_run
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # warp_window with no alignment correction
 
@@ -34,8 +36,6 @@ class SiteGridReader:
     """Model-GSD tiles of one catalogued image reprojected onto its site's grid."""
 
     def __init__(self, image: Image, site: Site, model_gsd: float):
-        from sitewatch.geo.align import warp_window  # noqa: F401  (fail early if geo is missing)
-
         self.path = image.path
         try:
             self.src = rasterio.open(image.path)
@@ -55,8 +55,6 @@ class SiteGridReader:
         self.src.close()
 
     def read(self, tile):
-        from sitewatch.geo.align import warp_window
-
         data = warp_window(self.src, self.model_grid, IDENTITY, (tile.col, tile.row, tile.width, tile.height),
                            self.bands, Resampling.average if self.shrink else Resampling.bilinear,
                            dtype="float32", nodata=None)
@@ -81,8 +79,6 @@ def detect_site(catalog, site_name: str, model: DetectionModel, score_threshold:
     (image, detections stored, stats) per image. Detections the site's zones rule out (a
     ship on a runway, a truck on open water: `detect.plausible`) are not stored; each
     image's stats say how many were dropped and why."""
-    from sitewatch.store import alignment_for, finish_run, get_site, images_for_site, save_detections, start_run
-
     site = get_site(catalog, site_name)
     images = images_for_site(catalog, site_name)
     if not images:

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pystac
 from shapely.geometry.base import BaseGeometry
 
 from sitewatch.domain import Image
-from sitewatch.errors import CatalogError, InputError
+from sitewatch.errors import CatalogError, InputError, SitewatchError
 from sitewatch.geo.raster import RasterFacts, inspect_raster, parse_datetime
 from sitewatch.store import Catalog, ImageRecord, add_image, image_by_checksum, site_polygons
 
@@ -111,8 +112,6 @@ def covered_sites(footprint: BaseGeometry, polygons: dict[str, BaseGeometry]) ->
 # --- gathering sources ------------------------------------------------------------------
 
 def _stac_sources(obj) -> list[Source]:
-    import pystac
-
     items: Iterable = [obj] if isinstance(obj, pystac.Item) else obj.get_items(recursive=True)
     out = []
     for item in items:
@@ -132,8 +131,6 @@ def _stac_sources(obj) -> list[Source]:
 
 
 def _read_stac(path: str) -> list[Source]:
-    import pystac
-
     try:
         obj = pystac.read_file(path)
     except Exception as exc:  # pystac raises many kinds for bad JSON
@@ -145,7 +142,8 @@ def _read_stac(path: str) -> list[Source]:
 
 def _stac_api(url: str, bbox: Sequence[float] | None, datetime_range: str | None) -> list[Source]:
     try:
-        from pystac_client import Client
+        # kept local: pystac-client is the optional stac-api extra, needed only to search a STAC API
+        from pystac_client import Client  # noqa: PLC0415
     except ImportError as exc:
         raise InputError(url, "searching a STAC API needs pystac-client (pip install 'sitewatch[stac-api]')") from exc
     try:
@@ -231,8 +229,6 @@ def ingest(catalog: Catalog, targets: Sequence[str], site: str | None = None, wh
            progress: Callable[[int, int, str], None] | None = None) -> list[IngestOutcome]:
     """Ingest every raster the targets name. Bad inputs come back as failed outcomes with
     a message naming the file; they never stop the others or touch the catalog."""
-    from sitewatch.errors import SitewatchError
-
     polygons = site_polygons(catalog)
     if site is not None and site not in polygons:
         known = ", ".join(sorted(polygons)) or "none; run `sitewatch sites add`"

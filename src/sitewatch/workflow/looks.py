@@ -18,6 +18,7 @@ import numpy as np
 from sitewatch.change.tracking import Look
 from sitewatch.domain import AlignmentResult, Detection, Image, OrientedBox, Site, SiteGrid
 from sitewatch.errors import CatalogError
+from sitewatch.geo.align import read_aligned
 from sitewatch.geo.sharpness import sampled_edge_blur_px
 from sitewatch.store import Catalog, alignments_for_site, detections_for_image, images_for_site
 
@@ -100,8 +101,6 @@ def site_looks(catalog: Catalog, site: Site, with_pixels: bool = True) -> tuple[
 def read_site_pixels(image: Image, alignment: AlignmentResult, grid: SiteGrid) -> np.ndarray:
     """The whole site grid of an aligned image as (H, W, 3) uint8 (first three bands; a
     single band is repeated; other dtypes are stretched to 8 bits on their 0.5-99.5%)."""
-    from sitewatch.geo.align import read_aligned
-
     a = None if alignment.status == "reference" else alignment
     arr = read_aligned(image, a, grid, (0, 0, grid.width_px, grid.height_px))
     arr = np.moveaxis(arr, 0, -1)

@@ -23,8 +23,14 @@ from sitewatch.change.footprint import DOUBTFUL_AT, OBSCURED_AT, box_change, rad
 from sitewatch.change.matching import MatchParams, replacement_evidence
 from sitewatch.change.pixel import ChangedThroughout, change_regions
 from sitewatch.change.tracking import Look, TrackingResult, corroborate_all, track
+from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel
 from sitewatch.domain import ChangeRegion, Evidence, Site
+from sitewatch.errors import ModelError
 from sitewatch.report.html import ReportFiles, ReportInput, write_report
+from sitewatch.store import finish_run, get_site, save_assessment, save_site_results, start_run
+from sitewatch.workflow.align_site import align_site
+from sitewatch.workflow.detect_site import detect_site
+from sitewatch.workflow.looks import site_looks
 
 if TYPE_CHECKING:
     from sitewatch.store import CarriedVerdicts
@@ -137,14 +143,10 @@ def compare_and_report(site: Site, looks: Sequence[Look], out_dir: str | Path,
 
 def default_model():
     """The shipped detection model, or None when this installation has none."""
-    from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel
-
     return DetectionModel() if DEFAULT_MODEL.exists() else None
 
 
 def align_stage(catalog, site: Site, progress: Progress | None = None):
-    from sitewatch.workflow.align_site import align_site
-
     cb = (lambda done, total, img: progress(f"align {site.name}", done, total)) if progress else None
     return align_site(catalog, site, progress=cb)
 
@@ -152,8 +154,6 @@ def align_stage(catalog, site: Site, progress: Progress | None = None):
 def detect_stage(catalog, site: Site, model, progress: Progress | None = None) -> int:
     """Detect on every usable image of the site and store the detections (one run), each
     image reprojected onto the site grid so boxes are always in the site CRS."""
-    from sitewatch.workflow.detect_site import detect_site
-
     done = detect_site(catalog, site.name, model)
     if progress:
         progress(f"detect {site.name}", len(done), len(done))
@@ -177,16 +177,11 @@ def run_site(catalog, site_name: str, out_dir: str | Path, model=None, align: bo
 
     Unknown site: CatalogError. Images not aligned (align=False): CatalogError. One usable
     date: an insufficient_evidence report that says why. Nothing is written on failure."""
-    from sitewatch.store import finish_run, get_site, save_assessment, save_site_results, start_run
-    from sitewatch.workflow.looks import site_looks
-
     site = get_site(catalog, site_name)
     if align:
         align_stage(catalog, site, progress)
     if detect:
         if model is None:
-            from sitewatch.errors import ModelError
-
             raise ModelError("sitewatch/models", "no detection model is installed; give one with --model")
         detect_stage(catalog, site, model, progress)
     found, pixels = site_looks(catalog, site)

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from shapely.geometry import Polygon
 
 from sitewatch.domain import SiteGrid
 from sitewatch.simulate.render.textures import Palette
@@ -104,8 +105,6 @@ def shelters_beside(img, grid: SiteGrid, f: Frame, rng: np.random.Generator, sun
                     keep_out) -> list[Structure]:
     """Hardened aircraft shelters in a row behind one long side of a shelter area: arched
     concrete, 8 m high, each opening towards the zone."""
-    from shapely.geometry import Polygon
-
     out = []
     side = 1.0 if rng.random() < 0.5 else -1.0
     width, depth, gap = 24.0, 34.0, float(rng.uniform(12, 25))

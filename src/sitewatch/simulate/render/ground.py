@@ -16,6 +16,8 @@ import math
 
 import cv2
 import numpy as np
+from shapely.geometry import Polygon
+from shapely.ops import unary_union
 
 from sitewatch.domain import Zone
 from sitewatch.simulate.render import pavement
@@ -287,9 +289,6 @@ def _ends_inside(grid, f) -> tuple[bool, bool]:
 
 def _keep_out(zones):
     """For zone i, the union of every other zone (shelters must not stand on them)."""
-    from shapely.geometry import Polygon
-    from shapely.ops import unary_union
-
     polys = [Polygon(z.polygon).buffer(0) for z in zones]
 
     def other(i: int):

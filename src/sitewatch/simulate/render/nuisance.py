@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import cv2
 import numpy as np
+from scipy.ndimage import map_coordinates
 
 from sitewatch.simulate.scene import SceneSpec
 
@@ -88,8 +89,6 @@ def cloud_sampler(spec: SceneSpec) -> Callable[[np.ndarray, np.ndarray], np.ndar
     has no cloud."""
     if spec.conditions.cloud_cover <= 0:
         return lambda cols, rows: np.zeros(np.broadcast(np.asarray(cols), np.asarray(rows)).shape)
-    from scipy.ndimage import map_coordinates
-
     g = spec.site.grid
     soft, pad_r, pad_c, _, _ = _cloud_field((g.height_px, g.width_px), spec, _date_rng(spec))
 
