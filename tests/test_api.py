@@ -3,6 +3,7 @@ takes a path, an open dataset or an array with its georeference alike."""
 
 import contextlib
 import io
+import json
 import re
 import shutil
 from datetime import UTC, datetime
@@ -81,3 +82,16 @@ def test_both_kinds_of_model_are_detectors_and_the_api_is_documented():
                  "site_assessment", "simulate_scenario", "load_detector", "Detector"):
         assert name in text.getvalue()
     assert sitewatch.__version__ == sitewatch.load_detector().info.version
+
+
+def test_the_pipeline_behaves_as_recorded(example_run):
+    """Every detection, event and the assessment on smallbase as `tests/data/smallbase-golden.json`
+    recorded them (`python tests/golden.py` rewrites it when a change means to alter them)."""
+    import golden
+
+    folder, _ = example_run
+    with sitewatch.open_catalog(folder / "catalog.db") as catalog:
+        got = golden.record(catalog)
+    want = json.loads(golden.GOLDEN.read_text())
+    assert len(want["detections"]) > 20 and len(want["events"]) >= 5
+    assert golden.differences(got, want) == []

@@ -283,3 +283,21 @@ def test_a_blurred_image_is_measured_and_warned_about(tmp_path):
     assert sharp[0] < 0.5 and not sharp[1]  # a sharp step reads about 0.8 px, 0.4 m
     assert blurred[0] == pytest.approx(np.hypot(4.0, 0.8) * GSD, rel=0.15) and blurred[0] >= BLURRED_FOR_VEHICLES_M
     assert len(blurred[1]) == 1 and "blurred.tif" in blurred[1][0] and "vehicles" in blurred[1][0]
+
+
+def test_imagery_coarser_than_the_measured_range_is_read_with_a_warning(tmp_path):
+    """0.8 m imagery is detected on, with a warning naming the file and the GSD; 0.5 m is not warned about."""
+    from sitewatch.detect.inference import COARSEST_MEASURED_GSD_M
+
+    said = {}
+    for gsd in (0.5, 0.8):
+        path = tmp_path / f"at-{gsd}.tif"
+        _write(path, np.full((3, 400, 400), 90, np.uint8), gsd=gsd)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _, _, stats = detect_scene(path, RectFinder())
+        said[gsd] = [str(w.message) for w in caught if "coarser than" in str(w.message)]
+        assert stats.native_gsd_m == pytest.approx(gsd)
+    assert 0.5 < COARSEST_MEASURED_GSD_M < 0.8
+    assert not said[0.5]
+    assert len(said[0.8]) == 1 and "at-0.8.tif" in said[0.8][0] and "0.80 m imagery" in said[0.8][0]

@@ -47,6 +47,9 @@ from sitewatch.geo.sun import sun_on_grid
 # The coarsest imagery a model is used on: twice its GSD (0.5 m model: 1 m imagery).
 # Coarser images are refused: objects are then too few pixels for the model's training.
 MAX_GSD_RATIO = 2.0
+# The coarsest imagery the detector is measured on with real labels (docs/model-card.md,
+# working range); coarser, up to MAX_GSD_RATIO, is read with a warning.
+COARSEST_MEASURED_GSD_M = 0.6
 # A tile whose grey-level standard deviation is below this (8-bit numbers) holds nothing.
 FEATURELESS_STD = 2.0
 FILL = 114.0  # grey for nodata pixels inside a partly valid tile
@@ -240,6 +243,12 @@ def detect_tiles(reader, model: DetectionModel, image_id: str, batch: int = 2, s
     stats = RunStats()
     grid = reader.grid
     stats.scene_px, stats.native_gsd_m = (grid.width, grid.height), grid.native_gsd_m
+    if grid.native_gsd_m > COARSEST_MEASURED_GSD_M * 1.01:
+        msg = (f"{reader.path}: {grid.native_gsd_m:.2f} m imagery is coarser than the {COARSEST_MEASURED_GSD_M:g} m "
+               f"the detector is measured at on real images; expect vehicles and small aircraft to be missed "
+               f"(docs/model-card.md, working range)")
+        stats.warnings.append(msg)
+        warnings.warn(msg, stacklevel=3)
     ov = model.info.tile_overlap_px if overlap is None else overlap
     tiles = tiling.plan_tiles(grid.width, grid.height, model.tile_size, ov)
     stats.tiles = len(tiles)
