@@ -1,6 +1,6 @@
 # make demo: set up .venv from scratch and run the main job on the bundled example.
 # make test: set up .venv from scratch, lint (ruff), check the import contracts (import-linter) and the
-# stages' types (mypy, files in pyproject.toml), then run the tests.
+# runtime's types (mypy: the stages, catalog, workflow, web, CLI and API; files in pyproject.toml), then run the tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

@@ -61,8 +61,8 @@ def detect_command(
         for w in caught:
             err_console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
         for _img, _n, st in done:
-            for w in st.warnings:
-                err_console.print(f"[yellow]note:[/] {w}", highlight=False)
+            for note in st.warnings:
+                err_console.print(f"[yellow]note:[/] {note}", highlight=False)
         print(json.dumps({"site": site, "model_id": m.info.model_id, "model_version": m.info.version,
                           "images": [{"image_id": img.id, "detections": n, "tiles_run": st.tiles_run,
                                       "seconds": round(st.seconds_total, 2),

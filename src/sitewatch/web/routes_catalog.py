@@ -4,7 +4,7 @@ events, assessments) and the one write on it: an analyst's verdict on an event."
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
@@ -16,9 +16,10 @@ from sitewatch.web.security import require_token
 from sitewatch.web.verdicts import latest_verdicts
 
 router = APIRouter(prefix="/api")
-PROBLEMS = {404: {"model": schemas.ProblemDoc, "description": "unknown site, image or event"},
-            422: {"model": schemas.ProblemDoc, "description": "invalid parameters"}}
-WRITE_PROBLEMS = {**PROBLEMS, 401: {"model": schemas.ProblemDoc, "description": "missing or wrong token"}}
+Responses = dict[int | str, dict[str, Any]]  # what APIRouter's `responses=` takes
+PROBLEMS: Responses = {404: {"model": schemas.ProblemDoc, "description": "unknown site, image or event"},
+                       422: {"model": schemas.ProblemDoc, "description": "invalid parameters"}}
+WRITE_PROBLEMS: Responses = {**PROBLEMS, 401: {"model": schemas.ProblemDoc, "description": "missing or wrong token"}}
 Frame = Literal["reference", "image"]
 FRAME = Query("reference", description="reference: moved by the image's alignment onto the site's reference "
                                        "image (what events use); image: the image's own georeferencing")

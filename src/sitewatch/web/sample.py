@@ -157,6 +157,7 @@ def build_sample(folder: str | Path, db: str | None = None, run_pipeline: bool =
             o = ingest(catalog, [str(p)], site=SITE, when=when)[0]
             if o.status == "failed":
                 raise RuntimeError(o.message)
+            assert o.image is not None  # set on every outcome but a failed one
             ids.append(o.image.id)
         set_reference_image(catalog, SITE, ids[0])
         for k, image_id in enumerate(ids):

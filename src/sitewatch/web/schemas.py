@@ -165,8 +165,8 @@ class VerdictIn(BaseModel):
 
 class JobIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    align: bool = Field(True, description="align the site's images first")
-    detect: bool = Field(True, description="detect with the installed model (false: reassess stored detections)")
+    align: bool = Field(default=True, description="align the site's images first")
+    detect: bool = Field(default=True, description="detect with the installed model (false: reassess stored detections)")
 
 
 class JobOut(BaseModel):

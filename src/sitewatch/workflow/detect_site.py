@@ -15,6 +15,7 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import rasterio
@@ -99,7 +100,7 @@ def detect_site(catalog, site_name: str, model: DetectionModel, score_threshold:
             reader = SiteGridReader(image, site, model.gsd_m)
             try:
                 dets, _, stats = detect_tiles(reader, model, image.id, batch, score_threshold,
-                                              progress=(lambda n, t, i=image: progress(i.id, n, t)) if progress else None)
+                                              progress=partial(progress, image.id) if progress else None)
             finally:
                 reader.close()
             dets, dropped = plausible(site, dets)

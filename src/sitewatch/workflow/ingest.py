@@ -75,9 +75,10 @@ def datetime_from_name(name: str) -> datetime | None:
     stem = Path(name).name
     for pat in _NAME_PATTERNS:
         for m in pat.finditer(stem):
-            parts = [int(g) for g in m.groups()]
+            year, month, day, *hms = (int(g) for g in m.groups())
+            hour, minute, second = hms or (0, 0, 0)
             try:
-                return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+                return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
             except ValueError:
                 continue  # 8 digits that are not a date
     return None

@@ -54,7 +54,7 @@ class SiteOutcome:
     site: Site
     comparison: Comparison
     judgement: Judgement
-    files: ReportFiles | None = None
+    files: ReportFiles
     verdicts: CarriedVerdicts | None = None  # the analyst's verdicts across this run, once stored
 
 
@@ -69,6 +69,7 @@ def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | N
     params = MatchParams()
 
     def veiled(det, hidden_id: str, other_id: str) -> float:
+        assert pixels is not None  # called only with pixels (see track and corroborate_all below)
         if hidden_id not in pixels or other_id not in pixels:
             return 0.0
         # the detections that can fall in its ring (a large aircraft reaches 40 m from its centre)
@@ -80,6 +81,7 @@ def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | N
         return veil_over(pixels[other_id], pixels[hidden_id], site.grid, det.box, near, scene_veils[key])
 
     def changed(det, before_id: str, after_id: str) -> float:
+        assert pixels is not None  # called only with pixels (see track and corroborate_all below)
         if before_id not in pixels or after_id not in pixels:
             return NO_EVIDENCE  # no pixels: neither support nor contradiction
         key = (before_id, after_id)
@@ -166,8 +168,10 @@ def event_pair_evidence(site: Site, tracking: TrackingResult) -> dict[str, list[
     out = {}
     for e in tracking.events:
         b, a = tracking.pairs[e.id]
-        out[e.id] = [Evidence(b, pixel_window(site.grid, e.before or e.after), e.id, "before"),
-                     Evidence(a, pixel_window(site.grid, e.after or e.before), e.id, "after")]
+        before, after = e.before or e.after, e.after or e.before
+        assert before is not None and after is not None  # every event has a before or an after detection
+        out[e.id] = [Evidence(b, pixel_window(site.grid, before), e.id, "before"),
+                     Evidence(a, pixel_window(site.grid, after), e.id, "after")]
     return out
 
 
