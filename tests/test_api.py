@@ -95,3 +95,18 @@ def test_the_pipeline_behaves_as_recorded(example_run):
     want = json.loads(golden.GOLDEN.read_text())
     assert len(want["detections"]) > 20 and len(want["events"]) >= 5
     assert golden.differences(got, want) == []
+
+
+def test_the_recorded_behaviour_check_tells_a_moved_box_and_a_lost_event():
+    import copy
+
+    import golden
+
+    want = json.loads(golden.GOLDEN.read_text())
+    assert golden.differences(copy.deepcopy(want), want) == []
+    moved = copy.deepcopy(want)
+    moved["detections"][0]["cx"] += 0.5
+    assert len(golden.differences(moved, want)) == 1
+    lost = copy.deepcopy(want)
+    lost["events"] = lost["events"][1:]
+    assert any(line.startswith("events") for line in golden.differences(lost, want))
