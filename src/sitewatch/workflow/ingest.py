@@ -148,7 +148,7 @@ def _stac_api(url: str, bbox: Sequence[float] | None, datetime_range: str | None
     except ImportError as exc:
         raise InputError(url, "searching a STAC API needs pystac-client (pip install 'sitewatch[stac-api]')") from exc
     try:
-        items = Client.open(url).search(bbox=bbox, datetime=datetime_range, max_items=500).items()
+        items = Client.open(url).search(bbox=None if bbox is None else list(bbox), datetime=datetime_range, max_items=500).items()
         return [s for item in items for s in _stac_sources(item)]
     except Exception as exc:  # network, HTTP, API errors
         raise InputError(url, f"STAC API search failed ({exc.__class__.__name__}: {exc})") from exc
