@@ -157,14 +157,20 @@ fi
 if [ ! -f "$REAL/sim_scn/dataset.json" ]; then
   nice -n 10 "$SW" dataset --out "$REAL/sim_scn" --count 2000 --gsd 0.3,0.4,0.5,0.6,0.7,0.8 --chip 384 --seed 22 --scenes
 fi
+# Stage 1 learns centres from the axis-aligned real boxes (55 minutes); stage 2 goes on with
+# their sizes too, through the box around each predicted outline (70 minutes).
 nice -n 10 "$SW" train --data "$REAL/chips" --data "$REAL/chips" --data "$REAL/sim_obj" --data "$REAL/sim_scn" \
-  --init-from "$LOOK/sitewatch-ocn.onnx" --out "$REAL/detector.onnx" --checkpoint "$REAL/checkpoint.pt" \
+  --init-from "$LOOK/sitewatch-ocn.onnx" --out "$REAL/centres.onnx" --checkpoint "$REAL/centres.pt" \
   --steps 8000 --minutes "${REAL_MINUTES:-55}" --batch 8 --chip 384 --lr 3e-4 --threads 2 --seed 32 --sensor-look \
-  --model-id sitewatch-ocn --version "${VERSION_REAL:-0.10.0}"
+  --no-outline-size --model-id sitewatch-ocn --version "${VERSION_REAL:-0.11.0}"
+nice -n 10 "$SW" train --data "$REAL/chips" --data "$REAL/chips" --data "$REAL/sim_obj" --data "$REAL/sim_scn" \
+  --init-from "$REAL/centres.onnx" --out "$REAL/detector.onnx" --checkpoint "$REAL/checkpoint.pt" \
+  --steps 8000 --minutes "${REAL_SIZE_MINUTES:-70}" --batch 8 --chip 384 --lr 2e-4 --threads 2 --seed 33 --sensor-look \
+  --model-id sitewatch-ocn --version "${VERSION_REAL:-0.11.0}"
 # The simulated stages' companions and operating point, then the aircraft operating point
 # chosen on the real validation side.
 nice -n 10 "$PY" -c "from pathlib import Path; from sitewatch.training.export import adopt_companions as a; \
-a(Path('$REAL/detector.onnx'), Path('$LOOK/sitewatch-ocn.onnx'), Path('$REAL/look'), '${VERSION_REAL:-0.10.0}')"
+a(Path('$REAL/detector.onnx'), Path('$LOOK/sitewatch-ocn.onnx'), Path('$REAL/look'), '${VERSION_REAL:-0.11.0}')"
 if [[ "$REAL_SETS" == *airbus* ]]; then
   nice -n 10 "$PY" bench/eval_real.py --model "$REAL/look/sitewatch-ocn.onnx" --realdata "$REALDATA" --split val \
     --sets airbus --pick aircraft --set-pivot --out "$REAL/validation.json"

@@ -59,6 +59,7 @@ def test_train_on_yolo_obb_labels_without_types(tmp_path):
     """Text labels (YOLO-OBB here) train the box and class heads; type and state losses
     are masked because such labels do not say them."""
     import shutil
+    from dataclasses import replace
 
     from sitewatch.training import targets as tg
     from sitewatch.training.network import build_network
@@ -77,6 +78,7 @@ def test_train_on_yolo_obb_labels_without_types(tmp_path):
     cfg = TrainConfig(data=[str(data)], batch=2, chip=CHIP, data_gsd=0.5, class_map=parse_class_map(cmap),
                       pretrained=False)
     batch = ChipStream(cfg).batch()
+    assert "extent" in batch and "extent" not in ChipStream(replace(cfg, outline_size=False)).batch()
     assert (batch["type"] == -1).all() and (batch["state"] == -1).all() and not batch["directed"].any()
     net, _ = build_network(False)
     losses = compute_loss(net(batch["image"]), batch)

@@ -38,6 +38,9 @@ def train_command(
                                                              "then stay frozen), with a fresh optimiser and schedule."),
     offset_by_size: float = typer.Option(0.0, "--offset-by-size", help="Weight of a centre loss relative to the "
                                                                        "object's length and width (as IoU sees it)."),
+    outline_size: bool = typer.Option(True, "--outline-size/--no-outline-size",
+                                      help="Axis-aligned real labels teach the size through the box around the "
+                                           "predicted outline (off: the centre only)."),
     sensor_look: bool = typer.Option(False, "--sensor-look", help="Augment with a satellite product's look too: "
                                                                  "sharpening halos, an 11-bit stretch, JPEG."),
     model_id: str = typer.Option("sitewatch-ocn", "--model-id"),
@@ -56,7 +59,7 @@ def train_command(
                       pretrained=pretrained, threads=threads, seed=seed, minutes=minutes, freeze_blocks=freeze_blocks,
                       model_id=model_id, version=version,
                       init_from=str(init_from) if init_from else None, offset_by_size=offset_by_size,
-                      sensor_look=sensor_look)
+                      sensor_look=sensor_look, outline_size=outline_size)
     with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeRemainingColumn()) as bar:
         task = bar.add_task("", total=steps)

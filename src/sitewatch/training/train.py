@@ -61,6 +61,9 @@ class TrainConfig:
     # car's size (0 turns it off, as in stages 1-3 of the shipped model).
     offset_by_size: float = 0.0
     sensor_look: bool = False  # augment with a satellite product's look (targets.sensor_look)
+    # An axis-aligned (unsized) label teaches the size through the box around the predicted
+    # outline (`outline_extent`); off, such a label teaches the centre only.
+    outline_size: bool = True
     extra: dict = field(default_factory=dict)
 
 
@@ -190,8 +193,8 @@ class ChipStream:
             "heat_mask": torch.from_numpy(np.stack([t["heat_mask"] for _, t in regs])),
             "reg_batch": torch.from_numpy(np.concatenate([np.full(len(t["reg_index"]), b) for b, t in regs])),
         }
-        for key in ("reg_index", "reg_weight", "offset", "logsize", "sincos", "type", "state", "directed", "sized",
-                    "extent", "cross"):
+        keys = ["reg_index", "reg_weight", "offset", "logsize", "sincos", "type", "state", "directed", "sized"]
+        for key in keys + (["extent", "cross"] if cfg.outline_size else []):
             out[key] = torch.from_numpy(np.concatenate([t[key] for _, t in regs]))
         return out
 
@@ -305,6 +308,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = 
         "frozen_lite0_blocks": cfg.freeze_blocks,
         "offset_by_size": cfg.offset_by_size,
         "sensor_look": cfg.sensor_look,
+        "outline_size": cfg.outline_size,
         "final_loss": history[-1] if history else {},
     }
     for d in cfg.data:
