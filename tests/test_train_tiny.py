@@ -133,6 +133,7 @@ def test_fine_tune_from_an_onnx_detector(tmp_path):
     assert means and all(float(v.abs().max()) == 0.0 for v in means)  # statistics never updated
     m = DetectionModel(tmp_path / "ft.onnx")
     assert len(m.run(np.zeros((1, 3, CHIP, CHIP), np.float32), score_threshold=0.0)) == 1
-    torch.onnx.export(torch.nn.Conv2d(3, 4, 3), torch.zeros(1, 3, 8, 8), str(tmp_path / "other.onnx"), dynamo=False)
+    torch.onnx.export(torch.nn.Conv2d(3, 4, 3).eval(), torch.zeros(1, 3, 8, 8), str(tmp_path / "other.onnx"), dynamo=True,
+                      verbose=False)
     with pytest.raises(ModelError, match="other.onnx"):
         network_from_onnx(tmp_path / "other.onnx")

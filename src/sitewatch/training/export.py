@@ -47,7 +47,7 @@ def metadata(model_id: str, version: str, gsd_m: float, input_size: int, tile_ov
 
 
 def export_onnx(net: OrientedCenterNet, path: Path, meta: dict[str, str], input_size: int) -> Path:
-    """Write `net` as ONNX (opset 17, dynamic batch and size) with `meta` as metadata_props."""
+    """Write `net` as ONNX (dynamic batch and size) with `meta` as metadata_props."""
     return export_graph(
         ExportWrapper(net).eval(), torch.zeros(1, 3, input_size, input_size), Path(path), ["image"],
         ["heat", "box", "type", "state"],
@@ -57,17 +57,25 @@ def export_onnx(net: OrientedCenterNet, path: Path, meta: dict[str, str], input_
         meta)
 
 
+# torch.export's ONNX exporter (onnxscript); opset 18 is the lowest it writes without a
+# version conversion.
+OPSET = 18
+
+
 def export_graph(module: torch.nn.Module, dummy: torch.Tensor | tuple[torch.Tensor, ...], path: Path,
                  inputs: list[str], outputs: list[str], dynamic_axes: dict, meta: dict[str, str]) -> Path:
-    """Write an eval-mode module as an opset-17 ONNX file with `meta` as metadata_props,
+    """Write an eval-mode module as an ONNX file (opset OPSET) with `meta` as metadata_props,
     replacing `path` only once the file is whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.onnx")
+    args = dummy if isinstance(dummy, tuple) else (dummy,)
+    # The inputs' dynamic axes; the outputs' follow from them.
+    shapes = tuple({axis: torch.export.Dim.DYNAMIC for axis in dynamic_axes.get(name, {})} for name in inputs)
     with torch.no_grad(), warnings.catch_warnings():
-        # The TorchScript exporter is deprecated but gives the plain opset-17 graph ORT runs fastest.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(module, dummy, str(tmp), opset_version=17, input_names=inputs, output_names=outputs,
-                          dynamic_axes=dynamic_axes, dynamo=False)
+        # torch's own pytree raises this inside torch.export (torch 2.13); nothing of ours to change
+        warnings.filterwarnings("ignore", message=".*LeafSpec.* is deprecated", category=FutureWarning)
+        torch.onnx.export(module, args, str(tmp), opset_version=OPSET, input_names=inputs, output_names=outputs,
+                          dynamic_shapes=shapes, dynamo=True, external_data=False, verbose=False)
     model = onnx.load(str(tmp))
     _set_metadata(model, meta)
     onnx.save(model, str(tmp))
