@@ -159,4 +159,5 @@ def test_found_by_centre_tells_a_small_box_from_a_miss():
     truths = {"a": [Labelled("aircraft", (0.0, 0.0, 40.0, 40.0, 0.0)), Labelled("aircraft", (100.0, 0.0, 40.0, 40.0, 0.0))]}
     # One 30 m box centred on the first aircraft (too small for IoU 0.5 but found), none near the second.
     preds = {"a": [Labelled("aircraft", (2.0, -1.0, 30.0, 30.0, 0.0), score=0.9)]}
-    assert found_by_centre(preds, truths, 0.5) == {"aircraft": {"found_share": 0.5, "size_ratio_median": [0.75, 0.75]}}
+    assert found_by_centre(preds, truths, 0.5) == {"aircraft": {"found_share": 0.5, "size_ratio_median": [0.75, 0.75],
+                                                                "found_by_size_m": {"40-60": [1, 2]}}}

@@ -165,24 +165,37 @@ def best_f1_threshold(preds: dict, truths: dict, cls: str, floor: float) -> tupl
     return best
 
 
+# Bands of a label's longer side (m) in which `found_by_centre` also counts what is found.
+SIZE_BANDS_M = (0.0, 15.0, 25.0, 40.0, 60.0, 100.0)
+
+
 def found_by_centre(preds: dict, truths: dict, threshold: float) -> dict:
     """Per class, against axis-aligned labels: the share of true items with a detection of
-    their class at `threshold` centred inside their box (found, whatever its size), and the
-    median ratio of that detection's box to the label's, height and width. Tells a miss from
-    a box of the wrong size."""
+    their class at `threshold` centred inside their box (found, whatever its size), the
+    median ratio of that detection's box to the label's, height and width, and the found
+    share per band of the label's longer side (`SIZE_BANDS_M`; "lo-hi": [found, labels]).
+    Tells a miss from a box of the wrong size, and which sizes are missed."""
     out = {}
     for cls in sorted({t.cls for ts in truths.values() for t in ts}):
         found, ratios, total = 0, [], 0
+        bands = {f"{lo:g}-{hi:g}": [0, 0] for lo, hi in zip(SIZE_BANDS_M[:-1], SIZE_BANDS_M[1:])}
         for key, ts in truths.items():
             cands = np.array([p.box for p in preds.get(key, []) if p.cls == cls and p.score >= threshold]).reshape(-1, 5)
             for t in (t for t in ts if t.cls == cls):
                 total += 1
                 inside = (np.abs(cands[:, 0] - t.box[0]) < t.box[3] / 2) & (np.abs(cands[:, 1] - t.box[1]) < t.box[2] / 2)
+                band = next((b for (lo, hi), b in zip(zip(SIZE_BANDS_M[:-1], SIZE_BANDS_M[1:]), bands.values())
+                             if lo <= max(t.box[2], t.box[3]) < hi), None)
+                if band is not None:
+                    band[1] += 1
                 if inside.any():
                     found += 1
+                    if band is not None:
+                        band[0] += 1
                     near = cands[inside][np.argmin(np.hypot(*(cands[inside, :2] - np.array(t.box[:2])).T))]
                     ratios.append((near[2] / t.box[2], near[3] / t.box[3]))
         r = np.array(ratios).reshape(-1, 2)
         out[cls] = {"found_share": round(found / total, 4) if total else None,
-                    "size_ratio_median": [round(float(v), 3) for v in np.median(r, axis=0)] if len(r) else None}
+                    "size_ratio_median": [round(float(v), 3) for v in np.median(r, axis=0)] if len(r) else None,
+                    "found_by_size_m": {k: v for k, v in bands.items() if v[1]}}
     return out
