@@ -45,7 +45,9 @@ def _line(name: str, set_name: str, scores: dict) -> str:
     for cls, f in scores.get("found_by_centre", {}).items():
         if f["found_share"] is not None:
             by_size = ", ".join(f"{band} m {k}/{n}" for band, (k, n) in f.get("found_by_size_m", {}).items())
-            parts.append(f"{cls} centred in {f['found_share']:.3f} of labels ({by_size}), box/label {f['size_ratio_median']}")
+            floor = scores.get("found_by_centre_at_floor", {}).get(cls, {}).get("found_share")
+            parts.append(f"{cls} centred in {f['found_share']:.3f} of labels ({by_size}; by any candidate {floor}), "
+                         f"box/label {f['size_ratio_median']}")
     if scores.get("catalogue_type_share") is not None:
         parts.append(f"civil aircraft given a catalogue type {scores['catalogue_type_share']:.3f}")
     return f"{name} | {set_name} ({scores['images']} images{coarse}, {scores['area_km2']:.2f} km²): " + "; ".join(parts)

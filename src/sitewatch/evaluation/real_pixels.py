@@ -124,6 +124,8 @@ def score_real(images: list[RealImage], preds: dict, truths: dict, area_km2: flo
         out["catalogue_type_share"] = catalogue_type_share(preds, truths, threshold)
     if images and all(im.axis_aligned for im in images) and any(truths.values()):
         out["found_by_centre"] = found_by_centre(preds, truths, threshold)
+        # and by any candidate kept (down to the detection floor): seen, but scored too low?
+        out["found_by_centre_at_floor"] = found_by_centre(preds, truths, 0.0)
     for cls in CLASSES:
         if cls not in complete:
             continue
