@@ -2,7 +2,7 @@
 
 `import sitewatch` re-exports these. Each imports the stage it drives when called: so
 `import sitewatch` takes about 0.2 s rather than 1.7 s with every stage at module level
-(measured on the CI machine), and works on the core install, where the catalog functions
+(measured on a 2-core machine like CI's), and works on the core install, where the catalog functions
 raise ModuleNotFoundError until the `catalog` extra is installed. The stages themselves
 import at module level.
 """
