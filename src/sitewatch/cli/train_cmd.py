@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from sitewatch.cli.main import app
 from sitewatch.errors import InputError
+
+T = TypeVar("T")  # what a trainer's crop collection gives
 
 
 @app.command("train")
@@ -47,11 +51,8 @@ def train_command(
     version: str = typer.Option("0.1.0", "--version"),
 ) -> None:
     """Train (or resume), then export the ONNX model with its metadata."""
-    try:
-        from sitewatch.training.train import TrainConfig, export, train
-    except ImportError as exc:
-        raise InputError("sitewatch train", f"needs the train extra (pip install 'sitewatch[train]'): {exc}") from exc
     from sitewatch.detect.labels import parse_class_map
+    from sitewatch.training.train import TrainConfig, export, train
 
     cfg = TrainConfig(data=[str(d) for d in data], out=str(out), checkpoint=str(checkpoint), resume=resume,
                       steps=steps, batch=batch, chip=chip, lr=lr, gsd_m=gsd, data_gsd=data_gsd,
@@ -97,8 +98,8 @@ def train_states_command(
     seed: int = SEED,
 ) -> None:
     """Train the state reader on nose-up crops of the chips' items, and attach it to a detector."""
-    st = _training_module("train-states", "state_train")
     from sitewatch.detect.model import DetectionModel
+    from sitewatch.training import state_train as st
 
     det = DetectionModel(detector)  # refuses a missing or foreign detector before any work
     kinds = st.stateful_types()
@@ -138,8 +139,8 @@ def train_types_command(
     seed: int = SEED,
 ) -> None:
     """Train a type reader on nose-up crops of the chips' items, and attach it to a detector."""
-    tt = _training_module("train-types", "type_train")
     from sitewatch.detect.model import DetectionModel
+    from sitewatch.training import type_train as tt
 
     det = DetectionModel(detector)
     chosen = _classes_option(classes)
@@ -151,7 +152,7 @@ def train_types_command(
         raise InputError("--with-head", f"{', '.join(sorted(set(weighed) - set(applied)))}: not re-read (--applies-to)")
     from sitewatch.detect.second_look import type_reader as tr
 
-    crop = dict(crop_px=tr.HULL_CROP_PX, crop_w=tr.HULL_CROP_W, fill=tr.HULL_FILL) if hull else {}
+    crop: dict[str, Any] = dict(crop_px=tr.HULL_CROP_PX, crop_w=tr.HULL_CROP_W, fill=tr.HULL_FILL) if hull else {}
     cfg = tt.TypeTrainConfig(data=[str(d) for d in data], types=det.info.types,
                              type_classes=tuple(det.info.type_classes[t] for t in det.info.types), classes=chosen,
                              gsd_m=det.gsd_m, epochs=epochs, threads=threads, seed=seed, max_per_type=max_per_type,
@@ -201,9 +202,9 @@ def train_refiner_command(
 ) -> None:
     """Train the box refiner (or, with --hull, the hull refiner; with --states, a refiner for items in those
     states) on crops around displaced boxes, and attach it to a detector."""
-    rt = _training_module("train-refiner", "refine_train")
     from sitewatch.detect.model import DetectionModel
     from sitewatch.domain import STATES
+    from sitewatch.training import refine_train as rt
 
     det = DetectionModel(detector)
     chosen = _classes_option(classes or ("ship" if hull else "vehicle,air_defence"))
@@ -255,10 +256,10 @@ def train_verifier_command(
     """Train the presence check on the detector's own detections on fresh simulated scenes (right ones and
     mistakes), and attach it to a detector. Collected crops are saved in --out-dir
     (verifier-crops-SEED-SCENES.npz) for --crops."""
-    vt = _training_module("train-verifier", "verify_train")
     import numpy as np
 
     from sitewatch.detect.model import DetectionModel
+    from sitewatch.training import verify_train as vt
 
     det = DetectionModel(detector)
     cfg = vt.VerifyTrainConfig(classes=_classes_option(classes), scenes=scenes, first_seed=first_seed, floor=floor,
@@ -293,16 +294,6 @@ def train_verifier_command(
                        counts=cfg.counts, metrics=metrics)
 
 
-def _training_module(command: str, name: str):
-    """sitewatch.training.<name>, or InputError saying that `command` needs the train extra."""
-    import importlib
-
-    try:
-        return importlib.import_module(f"sitewatch.training.{name}")
-    except ImportError as exc:
-        raise InputError(f"sitewatch {command}", f"needs the train extra (pip install 'sitewatch[train]'): {exc}") from exc
-
-
 def _attach_and_report(detector: Path, out_dir: Path, key: str, companion: Path, version: str | None, training: dict,
                        keep: tuple[str, ...] = (), **record) -> None:
     """Write the detector copy that names `companion` (after `keep`) under `key`, and print
@@ -314,7 +305,8 @@ def _attach_and_report(detector: Path, out_dir: Path, key: str, companion: Path,
                       "seconds": training["seconds"]}))
 
 
-def _crops_then_training(collect, train):
+def _crops_then_training(collect: Callable[[Callable[[int, int], None]], T],
+                         train: Callable[[T, Callable[[int, int, float], None]], Any]) -> tuple[T, Any]:
     """collect(progress) then train(collected, progress) under one two-stage progress bar;
     returns what each gave."""
     with Progress(TextColumn("{task.fields[stage]}"), BarColumn(), MofNCompleteColumn(),

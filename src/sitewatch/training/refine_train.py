@@ -105,7 +105,8 @@ class RefineNet(nn.Module):
         return self.head(torch.cat([f, sun], dim=1) if self.sun else f)
 
 
-def collect_crops(cfg: RefineTrainConfig, progress: Callable[[int, int], None] | None = None):
+def collect_crops(cfg: RefineTrainConfig,
+                  progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(crops uint8 (N, H, W, 3), classes (N,), targets float32 (N, 3 or 4), sun features
     float32 (N, 3), zeros where unknown or withheld) from the chip folders."""
     rng = np.random.default_rng(cfg.seed)

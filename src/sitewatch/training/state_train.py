@@ -45,7 +45,8 @@ def stateful_types() -> dict[str, tuple[str, ...]]:
     return {t.name: t.states for t in equipment.CATALOGUE.values() if len(t.states) > 1}
 
 
-def collect_crops(cfg: StateTrainConfig, progress: Callable[[int, int], None] | None = None):
+def collect_crops(cfg: StateTrainConfig,
+                  progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(crops uint8 (N, C, C, 3), type names (N,), state indices (N,)) from the chip folders."""
     kinds = stateful_types()
     rng = np.random.default_rng(cfg.seed)

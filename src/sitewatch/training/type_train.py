@@ -49,7 +49,8 @@ class TypeTrainConfig:
     fill: float = tr.FILL
 
 
-def collect_crops(cfg: TypeTrainConfig, progress: Callable[[int, int], None] | None = None):
+def collect_crops(cfg: TypeTrainConfig,
+                  progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(crops uint8 (N, crop_px, crop_w or crop_px, 3), type indices (N,)) from the chip folders."""
     rng = np.random.default_rng(cfg.seed)
     index = {t: i for i, t in enumerate(cfg.types)}
