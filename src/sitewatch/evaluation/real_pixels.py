@@ -178,26 +178,23 @@ def found_by_centre(preds: dict, truths: dict, threshold: float) -> dict:
     share per band of the label's longer side (`SIZE_BANDS_M`; "lo-hi": [found, labels]).
     Tells a miss from a box of the wrong size, and which sizes are missed."""
     out = {}
+    edges = np.asarray(SIZE_BANDS_M)
+    names = [f"{lo:g}-{hi:g}" for lo, hi in zip(edges[:-1], edges[1:])]
     for cls in sorted({t.cls for ts in truths.values() for t in ts}):
-        found, ratios, total = 0, [], 0
-        bands = {f"{lo:g}-{hi:g}": [0, 0] for lo, hi in zip(SIZE_BANDS_M[:-1], SIZE_BANDS_M[1:])}
+        ratios, sides, hits = [], [], []
         for key, ts in truths.items():
             cands = np.array([p.box for p in preds.get(key, []) if p.cls == cls and p.score >= threshold]).reshape(-1, 5)
             for t in (t for t in ts if t.cls == cls):
-                total += 1
                 inside = (np.abs(cands[:, 0] - t.box[0]) < t.box[3] / 2) & (np.abs(cands[:, 1] - t.box[1]) < t.box[2] / 2)
-                band = next((b for (lo, hi), b in zip(zip(SIZE_BANDS_M[:-1], SIZE_BANDS_M[1:]), bands.values())
-                             if lo <= max(t.box[2], t.box[3]) < hi), None)
-                if band is not None:
-                    band[1] += 1
+                sides.append(max(t.box[2], t.box[3]))
+                hits.append(bool(inside.any()))
                 if inside.any():
-                    found += 1
-                    if band is not None:
-                        band[0] += 1
                     near = cands[inside][np.argmin(np.hypot(*(cands[inside, :2] - np.array(t.box[:2])).T))]
                     ratios.append((near[2] / t.box[2], near[3] / t.box[3]))
-        r = np.array(ratios).reshape(-1, 2)
-        out[cls] = {"found_share": round(found / total, 4) if total else None,
+        r, hit = np.array(ratios).reshape(-1, 2), np.array(hits, bool)
+        band = np.searchsorted(edges, np.array(sides), side="right") - 1  # -1 or len(names): outside every band
+        by_size = {name: [int(hit[band == i].sum()), int((band == i).sum())] for i, name in enumerate(names)}
+        out[cls] = {"found_share": round(float(hit.mean()), 4) if len(hit) else None,
                     "size_ratio_median": [round(float(v), 3) for v in np.median(r, axis=0)] if len(r) else None,
-                    "found_by_size_m": {k: v for k, v in bands.items() if v[1]}}
+                    "found_by_size_m": {k: v for k, v in by_size.items() if v[1]}}
     return out
