@@ -58,3 +58,12 @@ def test_a_catalog_command_names_the_extra_it_needs(tmp_path):
 def test_the_web_app_names_its_extra():
     done = _sitewatch("serve")
     assert done.returncode == 1 and "sitewatch[web]" in done.stderr
+
+
+def test_every_extra_the_cli_can_name_is_one_the_package_declares():
+    from importlib.metadata import metadata
+
+    from sitewatch.errors import EXTRA_OF_LIBRARY
+
+    declared = set(metadata("sitewatch").get_all("Provides-Extra") or [])
+    assert set(EXTRA_OF_LIBRARY.values()) <= declared
