@@ -143,7 +143,7 @@ class JobBoard:
                 job.status, job.finished = "done", _now()
                 job.verdicts_restored = outcome.verdicts.kept if outcome.verdicts else 0
                 job.message = outcome.judgement.assessment.headline
-                job.report = outcome.files.html.name if outcome.files else None
+                job.report = outcome.files.html.name
         except SitewatchError as exc:
             with self._lock:
                 job.status, job.finished, job.message = "failed", _now(), str(exc)
