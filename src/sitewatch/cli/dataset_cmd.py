@@ -59,17 +59,35 @@ def dataset_real_command(
     realdata: Path = typer.Option(None, "--realdata", help="The real-data folder (default: $SITEWATCH_REALDATA or "
                                                            "../shared/realdata)."),
     sets: str = typer.Option("airbus,empty_airbases", "--sets", help="Real sets to cut, comma-separated."),
+    paste: str = typer.Option(None, "--paste", metavar="FEWEST,MOST",
+                              help="Also paste that many real military cut-outs (training side) on each chip's "
+                                   "bare ground, for example 1,3."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the pasting."),
 ) -> None:
     """Cut the training side of real labelled sets into chips; their development side is never read."""
     from sitewatch.evaluation.realdata import default_root
-    from sitewatch.training.real_chips import write_real_chips
+    from sitewatch.training.real_chips import write_pasted_chips, write_real_chips
 
     root = realdata or default_root()
     if root is None or not Path(root).exists():
         raise InputError(str(root or "../shared/realdata"), "no real-data folder; give one with --realdata")
     names = [s.strip() for s in sets.split(",") if s.strip()]
+    per_chip = None
+    if paste:
+        try:
+            per_chip = tuple(int(v) for v in paste.split(","))
+        except ValueError:
+            per_chip = ()
+        if len(per_chip) != 2 or not 0 <= per_chip[0] <= per_chip[1]:
+            raise InputError("--paste", f"{paste!r}: give FEWEST,MOST, two whole numbers, FEWEST <= MOST")
     with Progress(TextColumn("real images"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
         task = bar.add_task("images", total=None)
-        summary = write_real_chips(Path(root), names, out,
-                                   progress=lambda n, total: bar.update(task, completed=n, total=total))
-    print(json.dumps({k: v for k, v in summary.items() if k != "images"}))
+
+        def show(n: int, total: int) -> None:
+            bar.update(task, completed=n, total=total)
+
+        if per_chip:
+            summary = write_pasted_chips(Path(root), names, out, (per_chip[0], per_chip[1]), seed, progress=show)
+        else:
+            summary = write_real_chips(Path(root), names, out, progress=show)
+    print(json.dumps({k: v for k, v in summary.items() if k not in ("images", "cutouts")}))

@@ -294,6 +294,47 @@ def train_verifier_command(
                        counts=cfg.counts, metrics=metrics)
 
 
+@app.command("train-catalogue-check")
+def train_catalogue_check_command(
+    data: list[Path] = CHIPS,
+    detector: Path = DETECTOR,
+    realdata: Path = typer.Option(None, "--realdata", help="The real labelled sets (default: $SITEWATCH_REALDATA or "
+                                                           "../shared/realdata); only their training and validation "
+                                                           "sides are read."),
+    out_dir: Path = typer.Option(Path("runs/catalogue"), "--out-dir", help="Folder for the check and the detector copy."),
+    max_simulated: int = typer.Option(5000, "--max-simulated", min=10, help="Simulated aircraft cut from the chips."),
+    pastes: int = typer.Option(40, "--pastes", min=1, help="Pastes of each real cut-out on real ground."),
+    epochs: int = typer.Option(10, "--epochs"),
+    version: str = COPY_VERSION,
+    threads: int = THREADS,
+    seed: int = SEED,
+) -> None:
+    """Train the catalogue check (is a detected aircraft of a type the catalogue knows?) on simulated aircraft,
+    real civil aircraft and real military cut-outs, and attach it to a detector."""
+    from sitewatch.detect.model import DetectionModel
+    from sitewatch.evaluation.realdata import default_root
+    from sitewatch.training import catalogue_train as ct
+
+    det = DetectionModel(detector)
+    root = realdata or default_root()
+    if root is None or not Path(root).is_dir():
+        raise InputError(str(root or "--realdata"), "no real-data folder: the check learns from real aircraft")
+    cfg = ct.CatalogueTrainConfig(data=[str(d) for d in data], realdata=str(root), gsd_m=det.gsd_m,
+                                  max_simulated=max_simulated, pastes=pastes, epochs=epochs, threads=threads, seed=seed)
+    t0 = time.monotonic()
+    found, net = _crops_then_training(lambda show: ct.collect_crops(cfg, show),
+                                      lambda found, show: ct.train_check(cfg, det.info.classes, found, show))
+    held = found.take(found.held_out)
+    p = ct.outside_probability(net, det.info.classes, held.crops)
+    threshold = ct.choose_threshold(p, held)
+    metrics = ct.held_out_metrics(p, held, threshold)
+    training = ct.summary(cfg, time.monotonic() - t0)
+    check = ct.export_check(net, out_dir / f"{detector.stem}.catalogue.onnx", det.info.classes, threshold, training,
+                            metrics)
+    _attach_and_report(detector, out_dir, "catalogue_check", check, version, training, counts=cfg.counts,
+                       metrics=metrics)
+
+
 def _attach_and_report(detector: Path, out_dir: Path, key: str, companion: Path, version: str | None, training: dict,
                        keep: tuple[str, ...] = (), **record) -> None:
     """Write the detector copy that names `companion` (after `keep`) under `key`, and print

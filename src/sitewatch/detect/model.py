@@ -42,6 +42,9 @@ it (no configuration travels beside the weights):
     verifier          optional: the file name of a presence check beside the model
                       (`detect.verifier`), which looks again at whether an item of the
                       detected class is there and rescores the classes it applies to
+    catalogue_check   optional: the file name of a catalogue check beside the model
+                      (`detect.catalogue_check`), which looks again at whether a detected
+                      item is of a type the catalogue knows, and names it `unknown` if not
 
 Input: float32 (B, 3, H, W) RGB 0..255. Outputs: heat (B, C, H/s, W/s) sigmoid scores with
 non-peaks zeroed, box (B, 6 or 8, ...) offset x, offset y (cells), log length m, log width
@@ -61,10 +64,12 @@ import numpy as np
 
 from sitewatch import equipment
 from sitewatch.detect.second_look.box_refiner import BoxRefiner
+from sitewatch.detect.second_look.catalogue_check import CatalogueCheck
 from sitewatch.detect.second_look.state_reader import StateReader
 from sitewatch.detect.second_look.type_reader import TypeReader
 from sitewatch.detect.second_look.verifier import Verifier, combine
 from sitewatch.detect.sessions import companion_names, open_session
+from sitewatch.domain import UNKNOWN_TYPE
 from sitewatch.errors import ModelError
 from sitewatch.geo.sun import SunPosition
 
@@ -211,7 +216,7 @@ class DetectionModel:
                                         for t in self.info.types])
         self._type_sizes = _catalogue_log_sizes(self.info.types)
         self._outlines = _catalogue_outlines(self.info.type_states, self.info.type_classes)
-        self.state_reader = self.type_reader = self.hull_type_reader = self.verifier = None
+        self.state_reader = self.type_reader = self.hull_type_reader = self.verifier = self.catalogue_check = None
         self.box_refiners, self.hull_refiners = self._refiners(meta, "box_refiner", threads), \
             self._refiners(meta, "hull_refiner", threads)
         self.state_refiners = self._refiners(meta, "state_refiner", threads)
@@ -226,6 +231,8 @@ class DetectionModel:
             self.state_reader = StateReader(self._companion(meta["state_reader"]), self.info.states, threads)
         if meta.get("verifier"):
             self.verifier = Verifier(self._companion(meta["verifier"]), self.info.classes, threads)
+        if meta.get("catalogue_check"):
+            self.catalogue_check = CatalogueCheck(self._companion(meta["catalogue_check"]), self.info.classes, threads)
 
     def _refiners(self, meta: dict[str, str], key: str, threads: int) -> tuple:
         """The refiners the metadata names under `key`, in order; no two for one class."""
@@ -276,7 +283,8 @@ class DetectionModel:
             dets = dets.take(np.flatnonzero((dets.score >= threshold)
                                             | np.isin(dets.cls, self.verifier.info.applies_to)))
         if not len(dets) or (not self.box_refiners and not self.hull_refiners and not self.state_refiners
-                             and not self.type_readers() and self.state_reader is None and self.verifier is None):
+                             and not self.type_readers() and self.state_reader is None and self.verifier is None
+                             and self.catalogue_check is None):
             return self.fit_outlines(dets)
         # One contiguous (H, W, 3) copy of the tile for all its crops (OpenCV's layout).
         image = np.ascontiguousarray(image_chw.transpose(1, 2, 0), dtype=np.float32)
@@ -287,6 +295,8 @@ class DetectionModel:
             dets = dets.take(np.flatnonzero(dets.score >= threshold))
         if self.type_readers():
             dets = self.reread_types(image, dets)
+        if self.catalogue_check is not None:
+            dets = self.check_catalogue(image, dets)
         if self.state_reader is not None:
             dets = self.reread_states(image, dets)
         dets = self.fit_outlines(dets)
@@ -339,6 +349,26 @@ class DetectionModel:
         presence[sel] = verifier.presence(image, dets.boxes[sel], dets.cls[sel])
         score[sel] = combine(score[sel], presence[sel], verifier.weight)
         return replace(dets, score=score, presence=presence)
+
+    def check_catalogue(self, image: np.ndarray, dets: RawDetections) -> RawDetections:
+        """Items of the catalogue check's classes that it finds outside the catalogue (at
+        or over its threshold, on nose-up crops of the (H, W, 3) tile) get type `unknown`,
+        that probability as their type score, and state `normal` at an even score: no type,
+        so no state of one is read."""
+        check = self.catalogue_check
+        assert check is not None  # called only with a catalogue check
+        sel = np.flatnonzero(np.isin(dets.cls, check.info.applies_to))
+        if not len(sel):
+            return dets
+        p = check.outside(image, dets.boxes[sel], dets.cls[sel])
+        out = sel[p >= check.threshold]
+        if not len(out):
+            return dets
+        typ, type_score = dets.type.copy(), dets.type_score.copy()
+        state, state_score = dets.state.copy(), dets.state_score.copy()
+        typ[out], type_score[out] = UNKNOWN_TYPE, p[p >= check.threshold]
+        state[out], state_score[out] = "normal", 0.5
+        return replace(dets, type=typ, type_score=type_score, state=state, state_score=state_score)
 
     def refine_boxes(self, image: np.ndarray, dets: RawDetections, sun: SunPosition | None = None) -> RawDetections:
         """Centres and axes (and, by the hull refiners, lengths) of the refiners' classes,

@@ -104,7 +104,7 @@ def with_metadata(src: Path, dst: Path, updates: dict[str, str]) -> Path:
 
 
 COMPANION_KEYS = ("box_refiner", "hull_refiner", "state_refiner", "type_reader", "hull_type_reader", "state_reader",
-                  "verifier")
+                  "verifier", "catalogue_check")
 
 
 def attach_companion(detector: Path, out_dir: Path, key: str, name: str, version: str | None,

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from sitewatch.errors import InputError
+from sitewatch.evaluation import cutouts as co
 from sitewatch.evaluation.realdata import RealImage, real_images
 
 CHIP_PX = 512
@@ -83,3 +84,70 @@ def write_real_chips(root: Path, sets: list[str], out: Path, chip: int = CHIP_PX
                "chips": chips, "objects": objects, "chip_px": chip}
     (out / "dataset.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def write_pasted_chips(root: Path, sets: list[str], out: Path, per_chip: tuple[int, int] = (1, 3), seed: int = 0,
+                       chip: int = CHIP_PX, progress: Callable[[int, int], None] | None = None) -> dict:
+    """The training side's real chips (as `write_real_chips` cuts them) with training-side
+    real military cut-outs (`evaluation.cutouts`) pasted on their bare ground: per_chip
+    (fewest, most) a chip, at random places, headings, sizes within 10% and suns. A pasted
+    aircraft is labelled like an axis-aligned real one (centre and outline box, not its
+    axis), with its type where the set's folder names one catalogue type. Development and
+    validation cut-outs are never read here."""
+    rng = np.random.default_rng(seed)
+    out = Path(out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "meta").mkdir(parents=True, exist_ok=True)
+    images = [im for s in sets for im in real_images(s, root, split="train")]
+    cutouts = co.military_cutouts(root, split="train")
+    if not images or not cutouts:
+        raise InputError(str(root), "no training images or no training cut-outs to paste")
+    chips = pasted = 0
+    for n, image in enumerate(images, start=1):
+        for name, bgr, meta in chip_records(image, chip):
+            ground = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32)
+            taken = np.array([[o["cx"], o["cy"], o["length_m"] / image.gsd_m, o["width_m"] / image.gsd_m, 0.0]
+                              for o in meta["objects"]]).reshape(-1, 5)
+            for _ in range(int(rng.integers(per_chip[0], per_chip[1] + 1))):
+                cutout = cutouts[int(rng.integers(len(cutouts)))]
+                aircraft = co.read_cutout(cutout, image.gsd_m / rng.uniform(0.9, 1.1))
+                reach = max(aircraft.shape[:2]) / 2 + 4
+                centre = _free_place(ground.shape, reach, taken, rng)
+                if centre is None:
+                    break
+                ground, box = co.paste(ground, aircraft, centre, rng.uniform(0, 360), rng.uniform(0, 360),
+                                       rng.uniform(20, 80), image.gsd_m, rng.uniform(*co.MTF_SIGMA_PX))
+                taken = np.vstack([taken, box])
+                typ = cutout.catalogue_types[0] if len(cutout.catalogue_types) == 1 else "unknown"
+                meta["objects"].append({"cx": float(box[0]), "cy": float(box[1]), "length_m": float(box[2] * image.gsd_m),
+                                        "width_m": float(box[3] * image.gsd_m), "heading_deg": 0.0, "cls": "aircraft",
+                                        "type": typ, "state": None, "directed": False, "sized": False,
+                                        "pasted": cutout.path.stem})
+                pasted += 1
+            rgb = np.clip(ground, 0, 255).astype(np.uint8)
+            cv2.imwrite(str(out / "images" / f"{name}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            tmp = out / "meta" / f"{name}.json.tmp"
+            tmp.write_text(json.dumps(meta))
+            tmp.replace(out / "meta" / f"{name}.json")
+            chips += 1
+        if progress:
+            progress(n, len(images))
+    summary = {"kind": "real, with pasted cut-outs", "sets": sets, "cutouts": [c.path.stem for c in cutouts],
+               "chips": chips, "pasted": pasted, "chip_px": chip, "seed": seed}
+    (out / "dataset.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _free_place(shape: tuple[int, ...], reach: float, taken: np.ndarray, rng: np.random.Generator,
+                tries: int = 50) -> tuple[float, float] | None:
+    """A centre `reach` px inside the chip whose square of half-side `reach` meets none of
+    the `taken` axis-aligned boxes; None when none is found."""
+    h, w = shape[:2]
+    if min(h, w) <= 2 * reach:
+        return None
+    for _ in range(tries):
+        cx, cy = rng.uniform(reach, w - reach), rng.uniform(reach, h - reach)
+        if not len(taken) or not (((np.abs(taken[:, 0] - cx) < taken[:, 3] / 2 + reach)
+                                   & (np.abs(taken[:, 1] - cy) < taken[:, 2] / 2 + reach)).any()):
+            return float(cx), float(cy)
+    return None
