@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Reproduce the shipped detector: src/sitewatch/models/sitewatch-ocn.onnx and its nine
+# Reproduce the shipped detector: src/sitewatch/models/sitewatch-ocn.onnx and its ten
 # second-look companions, sitewatch-ocn.refiner.onnx, sitewatch-ocn.refiner-helicopter.onnx,
 # sitewatch-ocn.hull.onnx, sitewatch-ocn.hull-air_defence.onnx,
 # sitewatch-ocn.hull-helicopter-rotor_removed.onnx, sitewatch-ocn.states.onnx,
-# sitewatch-ocn.types.onnx, sitewatch-ocn.hull-types.onnx and sitewatch-ocn.verifier.onnx
+# sitewatch-ocn.types.onnx, sitewatch-ocn.hull-types.onnx, sitewatch-ocn.verifier.onnx and
+# sitewatch-ocn.catalogue.onnx
 #
-#   scripts/train_default_model.sh            # fresh run (about 4.5 h on 2 CPU cores)
+#   scripts/train_default_model.sh            # fresh run (about 7.5 h on 2 CPU cores)
 #   RESUME=1 scripts/train_default_model.sh   # continue the first stage from its last checkpoint
 #
 # Needs the train extra: pip install -e '.[train]', and for the last stage the real labelled
@@ -142,14 +143,21 @@ q('$OUT/sitewatch-ocn.onnx', '$OUT/sitewatch-ocn-int8.onnx', '$OUT/data', count=
 # Real pixels: the detector fine-tuned on the training side of the real labelled sets in
 # $REALDATA (sitewatch.evaluation.realdata fixes the split; the development and validation
 # sides are never read here) beside fresh simulated chips. Data and terms:
-#   airbus          Airbus Pleiades airports, 0.5 m, aircraft boxes   CC BY-NC-SA 4.0
-#   empty_airbases  real military aprons without aircraft             MIT
-# REAL_SETS=empty_airbases trains without the Airbus images (no non-commercial terms).
+#   airbus            Airbus Pleiades airports, 0.5 m, aircraft boxes      CC BY-NC-SA 4.0
+#   empty_airbases    real military aprons without aircraft                MIT
+#   military cut-outs real Russian military aircraft cut out of satellite
+#                     images (military_aircraft/chips), pasted on the
+#                     chips' bare ground (sitewatch.evaluation.cutouts)    MIT
+# REAL_SETS=empty_airbases trains without the Airbus images (no non-commercial terms; the
+# catalogue check, which learns "outside the catalogue" from them, is then left out).
 REALDATA=${REALDATA:-../shared/realdata}
 REAL_SETS=${REAL_SETS:-airbus,empty_airbases}
 REAL="$OUT/real"
 if [ ! -f "$REAL/chips/dataset.json" ]; then
   "$SW" dataset-real --realdata "$REALDATA" --sets "$REAL_SETS" --out "$REAL/chips"
+fi
+if [ ! -f "$REAL/pasted/dataset.json" ]; then  # the same chips with 1-3 cut-outs pasted on each (about 3 minutes)
+  "$SW" dataset-real --realdata "$REALDATA" --sets "$REAL_SETS" --out "$REAL/pasted" --paste 1,3 --seed 41
 fi
 if [ ! -f "$REAL/sim_obj/dataset.json" ]; then
   nice -n 10 "$SW" dataset --out "$REAL/sim_obj" --count 3000 --gsd 0.3,0.4,0.5,0.6,0.7,0.8 --chip 384 --seed 21
@@ -157,25 +165,34 @@ fi
 if [ ! -f "$REAL/sim_scn/dataset.json" ]; then
   nice -n 10 "$SW" dataset --out "$REAL/sim_scn" --count 2000 --gsd 0.3,0.4,0.5,0.6,0.7,0.8 --chip 384 --seed 22 --scenes
 fi
+V=${VERSION_REAL:-0.12.0}
 # Stage 1 learns centres from the axis-aligned real boxes (55 minutes); stage 2 goes on with
-# their sizes too, through the box around each predicted outline (70 minutes).
+# their sizes too, through the box around each predicted outline (70 minutes); stage 3 with
+# the pasted military cut-outs in place of one of the two passes over the real chips (60
+# minutes).
 nice -n 10 "$SW" train --data "$REAL/chips" --data "$REAL/chips" --data "$REAL/sim_obj" --data "$REAL/sim_scn" \
   --init-from "$LOOK/sitewatch-ocn.onnx" --out "$REAL/centres.onnx" --checkpoint "$REAL/centres.pt" \
   --steps 8000 --minutes "${REAL_MINUTES:-55}" --batch 8 --chip 384 --lr 3e-4 --threads 2 --seed 32 --sensor-look \
-  --no-outline-size --model-id sitewatch-ocn --version "${VERSION_REAL:-0.11.0}"
+  --no-outline-size --model-id sitewatch-ocn --version "$V"
 nice -n 10 "$SW" train --data "$REAL/chips" --data "$REAL/chips" --data "$REAL/sim_obj" --data "$REAL/sim_scn" \
-  --init-from "$REAL/centres.onnx" --out "$REAL/detector.onnx" --checkpoint "$REAL/checkpoint.pt" \
+  --init-from "$REAL/centres.onnx" --out "$REAL/sizes.onnx" --checkpoint "$REAL/sizes.pt" \
   --steps 8000 --minutes "${REAL_SIZE_MINUTES:-70}" --batch 8 --chip 384 --lr 2e-4 --threads 2 --seed 33 --sensor-look \
-  --model-id sitewatch-ocn --version "${VERSION_REAL:-0.11.0}"
-# The simulated stages' companions and operating point, then the aircraft operating point
-# chosen on the real validation side.
+  --model-id sitewatch-ocn --version "$V"
+nice -n 10 "$SW" train --data "$REAL/chips" --data "$REAL/pasted" --data "$REAL/sim_obj" --data "$REAL/sim_scn" \
+  --init-from "$REAL/sizes.pt" --out "$REAL/detector.onnx" --checkpoint "$REAL/checkpoint.pt" \
+  --steps 8000 --minutes "${REAL_PASTED_MINUTES:-60}" --batch 8 --chip 384 --lr 1.5e-4 --threads 2 --seed 34 --sensor-look \
+  --model-id sitewatch-ocn --version "$V"
+# The simulated stages' companions and operating point; then the catalogue check (about 5
+# minutes) and the aircraft operating point chosen on the real validation side.
 nice -n 10 "$PY" -c "from pathlib import Path; from sitewatch.training.export import adopt_companions as a; \
-a(Path('$REAL/detector.onnx'), Path('$LOOK/sitewatch-ocn.onnx'), Path('$REAL/look'), '${VERSION_REAL:-0.11.0}')"
+a(Path('$REAL/detector.onnx'), Path('$LOOK/sitewatch-ocn.onnx'), Path('$REAL/look'), '$V')"
 if [[ "$REAL_SETS" == *airbus* ]]; then
+  nice -n 10 "$SW" train-catalogue-check --data "$REAL/sim_obj" --data "$REAL/sim_scn" --realdata "$REALDATA" \
+    --detector "$REAL/look/sitewatch-ocn.onnx" --out-dir "$REAL/look" --epochs 10 --pastes 80 --version "$V"
   nice -n 10 "$PY" bench/eval_real.py --model "$REAL/look/sitewatch-ocn.onnx" --realdata "$REALDATA" --split val \
     --sets airbus --pick aircraft --set-pivot --out "$REAL/validation.json"
 fi
 # The fp32 model ships: int8 is about 1.5x faster but lost air-defence AP (CHANGELOG.md, 0.1.0).
 mkdir -p src/sitewatch/models
 cp "$REAL"/look/sitewatch-ocn*.onnx src/sitewatch/models/
-echo "shipped: src/sitewatch/models/sitewatch-ocn.onnx (real-pixel fine-tune) with its nine second-look companions"
+echo "shipped: src/sitewatch/models/sitewatch-ocn.onnx (real-pixel fine-tune) with its second-look companions"

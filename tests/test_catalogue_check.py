@@ -184,3 +184,31 @@ def test_the_cut_outs_read_with_their_types_and_split():
         ys, xs = np.nonzero(aircraft[..., 3] > 0.5)
         (_, _), (a, b), _ = cv2.minAreaRect(np.column_stack([xs, ys]).astype(np.float32))
         assert max(a, b) * 0.5 == pytest.approx(cutout.span_m, rel=0.1)
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not (REAL / "military_aircraft" / "chips").is_dir() or not (REAL / "airbus_aircraft").is_dir(),
+                    reason="../shared/realdata is absent (not shipped, licences)")
+def test_train_catalogue_check_attaches_a_check_the_detector_uses(tmp_path):
+    """A check trained for one short epoch on a few simulated aircraft, the real civil
+    aircraft and the cut-outs: the detector copy names it, loads it with a threshold in
+    (0, 1), and its metrics measure each held-out source."""
+    runner = CliRunner()
+    data = tmp_path / "chips"
+    r = runner.invoke(app, ["dataset", "--out", str(data), "--count", "8", "--gsd", "0.5", "--chip", "192"])
+    assert r.exit_code == 0, r.output
+    shipped = DetectionModel().path
+    r = runner.invoke(app, ["train-catalogue-check", "--data", str(data), "--detector", str(shipped), "--realdata",
+                            str(REAL), "--out-dir", str(tmp_path / "check"), "--max-simulated", "40", "--pastes", "1",
+                            "--epochs", "1", "--threads", "1"])
+    assert r.exit_code == 0, r.output
+    m = DetectionModel(tmp_path / "check" / shipped.name)
+    check = m.catalogue_check
+    assert check is not None and check.path.name == "sitewatch-ocn.catalogue.onnx"
+    assert check.info.applies_to == ("aircraft",) and 0.5 <= check.threshold <= 0.99
+    assert {"catalogue simulated: called outside", "outside airbus: called outside",
+            "catalogue cut-outs: called outside"} <= set(check.info.metrics)
+    assert m.verifier is not None and m.type_reader is not None  # the other companions came along
+    crops = np.full((2, cc.CROP_PX, cc.CROP_PX, 3), 120.0, np.float32)
+    p = check.outside_of_crops(crops, np.array(["aircraft", "aircraft"]))
+    assert p.shape == (2,) and ((p >= 0) & (p <= 1)).all()
