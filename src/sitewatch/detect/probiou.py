@@ -1,0 +1,81 @@
+"""Probabilistic IoU and the non-maximum suppression YOLO oriented-box models are trained
+for, so that a bring-your-own model keeps the boxes its own tool (Ultralytics) keeps.
+
+Each box (cx, cy, w, h, r: the w side along (cos r, sin r), radians) is read as a 2-D
+Gaussian with the covariance of a uniform rectangle (w^2 / 12, h^2 / 12, turned by r). The
+overlap of two boxes is 1 minus the Hellinger distance of their Gaussians, taken from the
+Bhattacharyya distance (Llerena et al., 2021, arXiv:2106.06072). Unlike polygon IoU it
+is smooth and cheap, and it is what the model's duplicates were tuned against.
+
+The suppression is "fast NMS": candidates sorted by score, and a candidate is dropped when
+any higher-scored candidate of its class overlaps it at `iou` or more, even one that was
+itself dropped. It is not greedy NMS, and the difference is what Ultralytics does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPS = 1e-7
+# Rows of the pairwise matrix computed at once: memory stays near BLOCK x N floats.
+BLOCK = 512
+
+
+def _covariance(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    a, b, r = boxes[..., 2] ** 2 / 12.0, boxes[..., 3] ** 2 / 12.0, boxes[..., 4]
+    cos, sin = np.cos(r), np.sin(r)
+    return a * cos ** 2 + b * sin ** 2, a * sin ** 2 + b * cos ** 2, (a - b) * cos * sin
+
+
+def _probiou(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Probabilistic IoU of xywhr boxes in broadcastable (..., 5) arrays."""
+    a1, b1, c1 = _covariance(p)
+    a2, b2, c2 = _covariance(q)
+    dx, dy = p[..., 0] - q[..., 0], p[..., 1] - q[..., 1]
+    sa, sb, sc = a1 + a2, b1 + b2, c1 + c2
+    det = sa * sb - sc ** 2
+    shift = (sa * dy ** 2 + sb * dx ** 2) / (det + EPS) * 0.25 + (sc * -dx * dy) / (det + EPS) * 0.5
+    spread = 0.5 * np.log(det / (4.0 * np.sqrt(np.clip(a1 * b1 - c1 ** 2, 0, None)
+                                               * np.clip(a2 * b2 - c2 ** 2, 0, None)) + EPS) + EPS)
+    bhattacharyya = np.clip(shift + spread, EPS, 100.0)
+    return 1.0 - np.sqrt(1.0 - np.exp(-bhattacharyya) + EPS)
+
+
+def probiou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
+    """(N, M) probabilistic IoU of (N, 5) and (M, 5) xywhr boxes (pixels, radians)."""
+    p = np.asarray(boxes1, dtype=np.float64).reshape(-1, 5)
+    q = np.asarray(boxes2, dtype=np.float64).reshape(-1, 5)
+    return _probiou(p[:, None, :], q[None, :, :])
+
+
+def probiou_pairs(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
+    """(N,) probabilistic IoU of each box of `boxes1` with the box in the same row of `boxes2`."""
+    return _probiou(np.asarray(boxes1, dtype=np.float64).reshape(-1, 5),
+                    np.asarray(boxes2, dtype=np.float64).reshape(-1, 5))
+
+
+def xywhr(boxes: np.ndarray) -> np.ndarray:
+    """Pixel-space (N, 5) boxes (length along a heading clockwise from image up) as xywhr
+    boxes: the w side along (cos r, sin r) on screen is the length, so r = heading - 90."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
+    return np.column_stack([b[:, :4], np.radians(b[:, 4] - 90.0)])
+
+
+def fast_nms(boxes: np.ndarray, scores: np.ndarray, iou: float, classes: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the boxes kept (see the module doc), highest score first. Boxes of
+    different `classes` never suppress each other."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
+    n = len(boxes)
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    boxes = boxes[order]
+    cls = None if classes is None else np.asarray(classes)[order]
+    dropped = np.zeros(n, dtype=bool)
+    for start in range(0, n, BLOCK):
+        rows = slice(start, min(n, start + BLOCK))
+        over = probiou(boxes[rows], boxes[start:]) >= iou
+        # Only a higher-scored box (an earlier row) suppresses: the strict upper triangle.
+        over &= np.arange(start, rows.stop)[:, None] < np.arange(start, n)[None, :]
+        if cls is not None:
+            over &= cls[rows][:, None] == cls[None, start:]
+        dropped[start:] |= over.any(axis=0)
+    return order[~dropped]
