@@ -250,9 +250,11 @@ def detect_tiles(reader, model: DetectionModel, image_id: str, batch: int = 2, s
         stats.warnings.append(msg)
         warnings.warn(msg, stacklevel=3)
     ov = model.info.tile_overlap_px if overlap is None else overlap
-    tiles = tiling.plan_tiles(grid.width, grid.height, model.tile_size, ov)
+    # Models that ask for it (YOLO exports) get tiles on their stride and a seam-only merge.
+    align = getattr(model.info, "tile_align", 1)
+    tiles = tiling.plan_tiles(grid.width, grid.height, model.tile_size, ov, align)
     stats.tiles = len(tiles)
-    parts, margins = [], []
+    parts, margins, tile_ids = [], [], []
     done = 0
     blurs: list[float | None] = []  # edge blur (px) of every `every`-th tile run, a few a scene
     every = max(1, len(tiles) // BLUR_SAMPLE_TILES)
@@ -274,16 +276,16 @@ def detect_tiles(reader, model: DetectionModel, image_id: str, batch: int = 2, s
                     stats.skipped_nodata += why == "nodata"
                     stats.skipped_featureless += why == "featureless"
                 else:
-                    run.append((tile, arr))
+                    run.append((k, tile, _fill_to_tile(arr, model.tile_size, grid)))
                     if k % every == 0:
                         blurs.append(edge_blur_px(_middle(arr).mean(axis=0)))
-            for shape in {a.shape for _, a in run}:
-                same = [(t, a) for t, a in run if a.shape == shape]
+            for shape in {a.shape for _, _, a in run}:
+                same = [(k, t, a) for k, t, a in run if a.shape == shape]
                 t0 = time.perf_counter()
-                outs = model.run(np.stack([a for _, a in same]), score_threshold, reader.sun)
+                outs = model.run(np.stack([a for _, _, a in same]), score_threshold, reader.sun)
                 stats.seconds_model += time.perf_counter() - t0
                 stats.tiles_run += len(same)
-                for (tile, _), det in zip(same, outs):
+                for (k, tile, _), det in zip(same, outs):
                     if len(det) == 0:
                         continue
                     boxes = det.boxes.copy()
@@ -291,11 +293,16 @@ def detect_tiles(reader, model: DetectionModel, image_id: str, batch: int = 2, s
                     boxes[:, 1] += tile.row
                     parts.append(replace(det, boxes=boxes))
                     margins.append(tiling.edge_margin(boxes, tile, grid.width, grid.height))
+                    tile_ids.append(np.full(len(det), k))
             done += len(group)
             if progress:
                 progress(done, len(tiles))
-    merged = tiling.merge(RawDetections.concat(parts), np.concatenate(margins) if margins else np.zeros(0),
-                          model.info.nms_iou, ov)
+    found, margin = RawDetections.concat(parts), np.concatenate(margins) if margins else np.zeros(0)
+    if getattr(model.info, "seam_merge", "") == "seams":
+        merged = tiling.merge_seams(found, margin, np.concatenate(tile_ids) if tile_ids else np.zeros(0, int),
+                                    model.info.nms_iou)
+    else:
+        merged = tiling.merge(found, margin, model.info.nms_iou, ov)
     if stats.skipped_nodata == stats.tiles:
         msg = f"{reader.path}: the image is all nodata; no detections"
         stats.warnings.append(msg)
@@ -311,6 +318,18 @@ def detect_tiles(reader, model: DetectionModel, image_id: str, batch: int = 2, s
     detections = _to_detections(merged, grid, reader.src, image_id, model)
     stats.seconds_total = time.perf_counter() - t_start
     return detections, grid, stats
+
+
+def _fill_to_tile(arr: np.ndarray, size: int, grid: SceneGrid) -> np.ndarray:
+    """A tile cut short by the scene's end, in a scene larger than a tile, filled out to the
+    full tile past that end, so that its pixels keep their place on the model's grid. (A
+    scene smaller than a tile stays as it is: the model pads it as it pads.)"""
+    h, w = arr.shape[1:]
+    ph = size - h if h < size < grid.height else 0
+    pw = size - w if w < size < grid.width else 0
+    if not (ph or pw):
+        return arr
+    return np.pad(arr, ((0, 0), (0, ph), (0, pw)), constant_values=FILL)
 
 
 def _middle(arr: np.ndarray, side: int = BLUR_CROP_PX) -> np.ndarray:
