@@ -46,17 +46,21 @@ class Detector(Protocol):
 
 
 def load_detector(path: str | Path | None = None, *, yolo_obb: bool = False, class_map: str | None = None,
-                  model_gsd: float | None = None, threads: int = 0) -> Detector:
+                  model_gsd: float | None = None, threads: int = 0, nms_iou: float | None = None) -> Detector:
     """The shipped detector (no path), another sitewatch model, or with `yolo_obb` an
     Ultralytics-layout oriented-box ONNX export (give `model_gsd`, and `class_map` as
-    "name=class,..." unless its classes are DOTA's)."""
+    "name=class,..." unless its classes are DOTA's; `nms_iou` defaults to 0.7, as
+    Ultralytics)."""
     if yolo_obb:
         from sitewatch.detect.labels import parse_class_map
-        from sitewatch.detect.yolo_obb import YoloObbModel
+        from sitewatch.detect.yolo_obb import DEFAULT_NMS_IOU, YoloObbModel
 
         if path is None or model_gsd is None:
             raise InputError("load_detector", "a YOLO-OBB model needs its path and model_gsd (metres)")
-        return YoloObbModel(path, parse_class_map(class_map), model_gsd, threads=threads)
+        return YoloObbModel(path, parse_class_map(class_map), model_gsd, threads=threads,
+                            nms_iou=DEFAULT_NMS_IOU if nms_iou is None else nms_iou)
+    if nms_iou is not None:
+        raise InputError("load_detector", "nms_iou applies to YOLO-OBB models only")
     from sitewatch.detect.model import DetectionModel
 
     return DetectionModel(path, threads=threads)

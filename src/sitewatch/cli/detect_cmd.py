@@ -15,14 +15,20 @@ from sitewatch.cli.sites_cmd import DB_OPTION
 from sitewatch.errors import InputError
 
 
-def load_model(model: Path | None, yolo_obb: bool, class_map: str | None, model_gsd: float | None, threads: int):
+def load_model(model: Path | None, yolo_obb: bool, class_map: str | None, model_gsd: float | None, threads: int,
+               nms_iou: float | None = None):
+    if nms_iou is not None and not 0.0 < nms_iou <= 1.0:
+        raise InputError("--nms-iou", f"must be above 0 and at most 1, got {nms_iou}")
     if yolo_obb:
         from sitewatch.detect.labels import parse_class_map
-        from sitewatch.detect.yolo_obb import YoloObbModel
+        from sitewatch.detect.yolo_obb import DEFAULT_NMS_IOU, YoloObbModel
 
         if model is None or model_gsd is None:
             raise InputError("--yolo-obb", "needs --model PATH and --model-gsd METRES (the GSD it was trained at)")
-        return YoloObbModel(model, parse_class_map(class_map), model_gsd, threads=threads)
+        return YoloObbModel(model, parse_class_map(class_map), model_gsd, threads=threads,
+                            nms_iou=DEFAULT_NMS_IOU if nms_iou is None else nms_iou)
+    if nms_iou is not None:
+        raise InputError("--nms-iou", "applies to --yolo-obb models only (a sitewatch model carries its own)")
     from sitewatch.detect.model import DetectionModel
 
     return DetectionModel(model, threads=threads)
@@ -41,12 +47,14 @@ def detect_command(
     yolo_obb: bool = typer.Option(False, "--yolo-obb", help="The model is an Ultralytics-layout OBB export."),
     class_map: str = typer.Option(None, "--class-map", help="With --yolo-obb: name=class,... (default DOTA)."),
     model_gsd: float = typer.Option(None, "--model-gsd", help="With --yolo-obb: the model's GSD in metres."),
+    nms_iou: float = typer.Option(None, "--nms-iou", help="With --yolo-obb: IoU of its probiou NMS (default 0.7, "
+                                                           "as Ultralytics)."),
 ) -> None:
     """Detect aircraft, helicopters, ships, vehicles and air defence: class, type, state, heading."""
     from sitewatch.detect import geojson
     from sitewatch.detect.inference import detect_scene
 
-    m = load_model(model, yolo_obb, class_map, model_gsd, threads)
+    m = load_model(model, yolo_obb, class_map, model_gsd, threads, nms_iou)
     if site:
         from sitewatch.store import open_catalog
         from sitewatch.workflow.detect_site import detect_site
