@@ -10,10 +10,14 @@ one command. --sim-scenes N adds simulated AP50 on N fresh scenes (bench/eval_si
     .venv/bin/python bench/eval_real.py [--model M] [--baseline-model B] [--sets airbus,dota8,empty_airbases]
                                         [--dota-gsd 0.25] [--sim-scenes 0] [--floor 0.2]
     .venv/bin/python bench/eval_real.py --model M --split val --sets airbus --pick aircraft
+    .venv/bin/python bench/eval_real.py --model M --split val --sets airbus --pick aircraft \
+                                        --coarse-lengths 40,50,60,70,80 [--set-coarse]
 
 The second form runs on the validation side (never trained on, never reported) and prints
 the aircraft operating point with the best F1 there, as a raw heatmap score for the
-model's `class_score_pivots`.
+model's `class_score_pivots`. The third tries the coarse pass (`detect.model.merge_coarse`)
+from each shortest length given, and none, on the validation side, and with --set-coarse
+writes the one with the best F1 into the model's `coarse_pass`.
 
 Skips (exit 0, message) when the real-data folder is absent.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -41,6 +46,9 @@ def _line(name: str, set_name: str, scores: dict) -> str:
             parts.append(f"{cls} AP50 {s['ap50']:.3f} R {s['recall'] or 0:.3f} P {s['precision'] or 0:.3f} (n={s['true']})")
         else:
             parts.append(f"{cls} {s['false_per_km2']:.2f} false/km²")
+    unlabelled = scores.get("found_unlabelled_per_km2", {})
+    if unlabelled:
+        parts.append("found where none is labelled, per km²: " + ", ".join(f"{c} {v:.1f}" for c, v in unlabelled.items()))
     coarse = f", {scores['left_out_too_coarse']} too coarse left out" if scores.get("left_out_too_coarse") else ""
     for cls, f in scores.get("found_by_centre", {}).items():
         if f["found_share"] is not None:
@@ -107,6 +115,38 @@ def set_pivot(record: dict, args) -> None:
     print(f"{args.model}: class_score_pivots = {json.dumps(pivots)}")
 
 
+def pick_coarse(args, sets: list[str], root: Path) -> None:
+    """The coarse pass's shortest item of class --pick with the best F1 on the validation
+    side (no pass among the choices); written into --model with --set-coarse."""
+    from sitewatch.training.export import with_metadata
+
+    if args.split != "val" or not args.pick:
+        raise SystemExit("--coarse-lengths needs --split val and --pick CLASS")
+    model = DetectionModel(args.model)
+    base = model.info
+    images = [im for s in sets for im in real_images(s, root, split="val")
+              if args.pick in im.cls and in_working_range(im, model, args.dota_gsd)]
+    f1: dict[float, float] = {}
+    for length in [0.0, *(float(v) for v in args.coarse_lengths.split(","))]:
+        model.info = replace(base, coarse_factor=COARSE_FACTOR if length else 0,
+                             coarse_min_length_m={args.pick: length} if length else {})
+        preds, truths, _ = detect_real(images, model, args.dota_gsd, floor=args.floor)
+        f1[length] = best_f1_threshold(preds, truths, args.pick, args.floor)[1]
+        print(f"coarse pass for {args.pick} from {length:g} m: best F1 {f1[length]:.4f}" if length
+              else f"no coarse pass: best F1 {f1[length]:.4f}")
+    best = max(f1, key=lambda k: f1[k])
+    if not best:
+        print("no coarse pass is best; nothing written")
+    elif args.set_coarse:
+        spec = {"factor": COARSE_FACTOR, "min_length_m": {**base.coarse_min_length_m, args.pick: best}}
+        with_metadata(Path(str(model.path)), Path(str(model.path)), {"coarse_pass": json.dumps(spec)})
+        print(f"{model.path}: coarse_pass = {json.dumps(spec)}")
+
+
+# Each tile shrunk twice: 0.5 m tiles seen at 1 m, where a 70 m aircraft looks 35 m long.
+COARSE_FACTOR = 2
+
+
 def main(argv: list[str] | None = None) -> dict | None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="detector ONNX (default: the shipped one)")
@@ -121,6 +161,10 @@ def main(argv: list[str] | None = None) -> dict | None:
     ap.add_argument("--pick", default=None, metavar="CLASS", help="print the operating score of CLASS with the best F1")
     ap.add_argument("--set-pivot", action="store_true",
                     help="with --split val --pick: write that operating point into --model (class_score_pivots)")
+    ap.add_argument("--coarse-lengths", default=None, metavar="M,M,...",
+                    help="with --split val --pick: try the coarse pass from each of these lengths (m)")
+    ap.add_argument("--set-coarse", action="store_true",
+                    help="with --coarse-lengths: write the best into --model (coarse_pass)")
     ap.add_argument("--out", default=str(ROOT / "bench/out/eval_real.json"))
     args = ap.parse_args(argv)
     root = Path(args.realdata) if args.realdata else default_root()
@@ -128,6 +172,9 @@ def main(argv: list[str] | None = None) -> dict | None:
         print("skipped: no real-data folder (../shared/realdata or $SITEWATCH_REALDATA); real images are not in the repository")
         return None
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    if args.coarse_lengths:
+        pick_coarse(args, sets, root)
+        return None
     records = []
     if args.baseline_model:
         records.append(run_model(args.baseline_model, sets, root, args.dota_gsd, args.sim_scenes, args.floor,

@@ -131,6 +131,17 @@ def test_an_aircraft_at_45_degrees_matches_its_axis_aligned_label():
     # One helicopter over the operating score on 0.5 km² that has none: 2 false a km².
     assert scores["classes"]["helicopter"]["false_per_km2"] == 2.0
     assert "vehicle" not in scores["classes"]  # not labelled: neither scored nor counted as false
+    assert "found_unlabelled_per_km2" not in scores  # the image labels an aircraft
+
+
+def test_on_ground_with_nothing_labelled_the_unvouched_classes_are_counted_apart():
+    image = rd.RealImage("t", "apron", Path("a.jpg"), 0.5, np.zeros((0, 5)), (), True, ("aircraft", "helicopter"), "dev")
+    preds = {"apron": [Labelled("vehicle", (10.0 * i, 0.0, 4.5, 2.0, 0.0), score=0.7) for i in range(3)]
+             + [Labelled("vehicle", (0.0, 50.0, 4.5, 2.0, 0.0), score=0.2),  # under the operating score
+                Labelled("aircraft", (0.0, 90.0, 30.0, 30.0, 0.0), score=0.6)]}
+    scores = score_real([image], preds, {"apron": []}, area_km2=0.25, threshold=0.5)
+    assert scores["classes"]["aircraft"]["false_per_km2"] == 4.0  # vouched for: false
+    assert scores["found_unlabelled_per_km2"] == {"ship": 0.0, "vehicle": 12.0, "air_defence": 0.0}
 
 
 @pytest.mark.realdata

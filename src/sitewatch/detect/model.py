@@ -45,6 +45,10 @@ it (no configuration travels beside the weights):
     catalogue_check   optional: the file name of a catalogue check beside the model
                       (`detect.catalogue_check`), which looks again at whether a detected
                       item is of a type the catalogue knows, and names it `unknown` if not
+    coarse_pass       optional JSON {"factor": k, "min_length_m": {class: metres}}: the
+                      network also runs on each tile shrunk k times, and the items of those
+                      classes at least that long found there join the tile's detections
+                      (`merge_coarse`); the second look then reads them at full resolution
 
 Input: float32 (B, 3, H, W) RGB 0..255. Outputs: heat (B, C, H/s, W/s) sigmoid scores with
 non-peaks zeroed, box (B, 6 or 8, ...) offset x, offset y (cells), log length m, log width
@@ -60,9 +64,11 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from sitewatch import equipment
+from sitewatch.detect import geometry
 from sitewatch.detect.second_look.box_refiner import BoxRefiner
 from sitewatch.detect.second_look.catalogue_check import CatalogueCheck
 from sitewatch.detect.second_look.state_reader import StateReader
@@ -74,6 +80,8 @@ from sitewatch.errors import ModelError
 from sitewatch.geo.sun import SunPosition
 
 FORMAT_TAG = "sitewatch-ocn/1"
+# The network's input sides must be multiples of its deepest stride.
+STRIDE_MULTIPLE = 32
 _REQUIRED = ("format", "model_id", "version", "gsd_m", "classes", "types", "type_classes", "type_states",
              "states", "input_size", "stride", "score_threshold", "nms_iou", "tile_overlap_px")
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "sitewatch-ocn.onnx"
@@ -100,6 +108,10 @@ class ModelInfo:
     # Classes whose operating point is their own (real-pixel validation chose it), as raw
     # heatmap scores; the others take score_pivot.
     class_score_pivots: dict[str, float] = field(default_factory=dict)
+    # The coarse pass: how many times each tile is shrunk (0: no pass), and the classes it
+    # adds items of, with the shortest length (m) it adds.
+    coarse_factor: int = 0
+    coarse_min_length_m: dict[str, float] = field(default_factory=dict)
 
     def pivots(self) -> np.ndarray | None:
         """(C,) raw operating point of each class, or None when scores are not rescaled."""
@@ -182,17 +194,79 @@ def _parse_info(path: Path, meta: dict[str, str]) -> ModelInfo:
             training=json.loads(meta.get("training", "{}")), metrics=json.loads(meta.get("metrics", "{}")),
             score_pivot=float(meta["score_pivot"]) if meta.get("score_pivot") else None,
             class_score_pivots={str(k): float(v) for k, v in json.loads(meta.get("class_score_pivots", "{}")).items()},
+            **_coarse_pass(json.loads(meta.get("coarse_pass", "{}"))),
         )
-    except (ValueError, TypeError) as exc:
-        raise ModelError(str(path), f"unreadable metadata ({exc})") from exc
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ModelError(str(path), f"unreadable metadata ({exc!r})") from exc
     if info.score_pivot is not None and not 0.0 < info.score_pivot < 1.0:
         raise ModelError(str(path), f"bad metadata: score_pivot={info.score_pivot} (must be between 0 and 1)")
     bad = {c: v for c, v in info.class_score_pivots.items() if c not in info.classes or not 0.0 < v < 1.0}
     if bad:
         raise ModelError(str(path), f"bad metadata: class_score_pivots {bad} (known classes, between 0 and 1)")
+    bad = {c: v for c, v in info.coarse_min_length_m.items() if c not in info.classes or not v > 0}
+    if info.coarse_factor < 0 or info.coarse_factor == 1 or bad:
+        raise ModelError(str(path), f"bad metadata: coarse_pass {meta.get('coarse_pass')} (a factor of 2 or more, "
+                                    "known classes, lengths above 0)")
     if not info.gsd_m > 0 or info.input_size % info.stride:
         raise ModelError(str(path), f"bad metadata: gsd_m={info.gsd_m}, input_size={info.input_size}")
     return info
+
+
+def _coarse_pass(spec: dict) -> dict:
+    """ModelInfo's coarse-pass fields from the metadata's JSON ({} when absent)."""
+    if not spec:
+        return {}
+    return {"coarse_factor": int(spec["factor"]),
+            "coarse_min_length_m": {str(k): float(v) for k, v in dict(spec["min_length_m"]).items()}}
+
+
+def shrink(batch: np.ndarray, factor: int, multiple: int) -> np.ndarray:
+    """A (B, 3, H, W) batch averaged over factor x factor blocks, its sides padded (by
+    reflection) up to a multiple of `multiple`, which the network's strides need."""
+    b, c, h, w = batch.shape
+    h2, w2 = h // factor, w // factor
+    # OpenCV's area resampling is the block mean at an integer factor, ten times numpy's speed.
+    small = np.stack([np.stack([cv2.resize(batch[i, j, :h2 * factor, :w2 * factor], (w2, h2),
+                                           interpolation=cv2.INTER_AREA) for j in range(c)]) for i in range(b)])
+    ph, pw = -h2 % multiple, -w2 % multiple
+    if ph or pw:
+        small = np.pad(small, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect")
+    return np.ascontiguousarray(small, dtype=np.float32)
+
+
+# A fine view agreeing this well with the coarse view of an item shows the item whole.
+WHOLE_VIEW_IOU = 0.5
+# A fine view lying this much inside a coarse item's box is a view of that item.
+SAME_ITEM_SHARE = 0.5
+
+
+def merge_coarse(fine: RawDetections, coarse: RawDetections) -> RawDetections:
+    """The tile's detections with the coarse pass's joined. The fine views of a coarse item
+    are those of its class lying mostly inside its box. Where one of them shows the item
+    whole (IoU with the coarse box at least WHOLE_VIEW_IOU), it stays, the surer of the two
+    scores (its box is drawn at twice the detail); the other views go. Where they are only
+    fragments, the coarse item replaces them if it scores higher than all of them, and is
+    dropped otherwise. A coarse item with no fine view is added."""
+    if not len(coarse):
+        return fine
+    keep = np.ones(len(fine), bool)
+    score = fine.score.copy()
+    fine_up, coarse_up = geometry.y_up(fine.boxes), geometry.y_up(coarse.boxes)
+    inside = geometry.intersection_share(fine_up, coarse_up)  # (fine, coarse)
+    iou = geometry.rotated_iou(fine_up, coarse_up)
+    added = []
+    for i in np.argsort(-coarse.score):
+        views = np.flatnonzero(keep & (fine.cls == coarse.cls[i]) & (inside[:, i] >= SAME_ITEM_SHARE))
+        whole = views[iou[views, i] >= WHOLE_VIEW_IOU]
+        if len(whole):
+            best = whole[np.argmax(score[whole])]
+            score[best] = max(score[best], coarse.score[i])
+            keep[views[views != best]] = False
+        elif not len(views) or score[views].max() < coarse.score[i]:
+            keep[views] = False
+            added.append(int(i))
+    lifted = replace(fine, score=score)
+    return RawDetections.concat([lifted.take(np.flatnonzero(keep)), coarse.take(np.array(added, int))])
 
 
 class DetectionModel:
@@ -271,8 +345,27 @@ class DetectionModel:
         thr = self.info.score_threshold if score_threshold is None else score_threshold
         # The presence check may lift an item the detector scored under the threshold.
         floor = thr if self.verifier is None else self.verifier.decode_floor(thr)
-        return [self.second_look(batch[i], self.decode(heat[i], box[i], typ[i], state[i], floor), sun, thr)
-                for i in range(len(heat))]
+        dets = [self.decode(heat[i], box[i], typ[i], state[i], floor) for i in range(len(heat))]
+        if self.info.coarse_factor:
+            dets = [merge_coarse(d, c) for d, c in zip(dets, self.coarse_pass(batch, floor))]
+        return [self.second_look(batch[i], dets[i], sun, thr) for i in range(len(heat))]
+
+    def coarse_pass(self, batch: np.ndarray, threshold: float) -> list[RawDetections]:
+        """Per tile, the items of the coarse pass's classes and lengths found on the tile
+        shrunk `coarse_factor` times (large aircraft the network scores surer seen at half
+        the detail), in the full tile's pixels."""
+        k = self.info.coarse_factor
+        h, w = batch.shape[2] // k, batch.shape[3] // k
+        heat, box, typ, state = self.raw(shrink(batch, k, STRIDE_MULTIPLE))
+        out = []
+        for i in range(len(heat)):
+            d = self.decode(heat[i], box[i], typ[i], state[i], threshold, scale=k)
+            small = d.boxes / [k, k, 1, 1, 1]  # centres back on the shrunk tile, to drop the padding's
+            length_m = d.boxes[:, 2] * self.info.gsd_m
+            wanted = np.array([length_m[j] >= self.info.coarse_min_length_m.get(str(c), np.inf)
+                               for j, c in enumerate(d.cls)], bool)
+            out.append(d.take(np.flatnonzero(wanted & (small[:, 0] < w) & (small[:, 1] < h))))
+        return out
 
     def second_look(self, image_chw: np.ndarray, dets: RawDetections, sun: SunPosition | None = None,
                     threshold: float = 0.0) -> RawDetections:
@@ -451,8 +544,10 @@ class DetectionModel:
         state_score[sel] = sp[np.arange(len(sel)), s_idx]
         return replace(dets, state=state, state_score=state_score)
 
-    def decode(self, heat, box, typ, state, threshold: float) -> RawDetections:
-        """Peaks above threshold -> boxes in the tile's pixels, with type and state."""
+    def decode(self, heat, box, typ, state, threshold: float, scale: int = 1) -> RawDetections:
+        """Peaks above threshold -> boxes in the tile's pixels, with type and state; `scale`:
+        how many times the tile was shrunk before the network saw it (boxes and sizes are
+        given back at full size)."""
         pivots = self.info.pivots()
         if pivots is None:
             c, yy, xx = np.nonzero(heat > threshold)
@@ -464,8 +559,9 @@ class DetectionModel:
         s = self.info.stride
         score = heat[c, yy, xx] if pivots is None else rescale_scores(heat[c, yy, xx], pivots[c])
         b = box[:, yy, xx].T.astype(np.float64)
-        cx = (xx + b[:, 0]) * s
-        cy = (yy + b[:, 1]) * s
+        b[:, 2:4] += np.log(scale)  # the network measured a shrunk item
+        cx = (xx + b[:, 0]) * s * scale
+        cy = (yy + b[:, 1]) * s * scale
         length = np.exp(b[:, 2]) / self.info.gsd_m
         width = np.exp(b[:, 3]) / self.info.gsd_m
         heading = np.mod(np.degrees(np.arctan2(b[:, 4], b[:, 5])), 360.0)
