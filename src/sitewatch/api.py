@@ -76,11 +76,14 @@ def detect_image(image: Any, detector: Detector | None = None, *, transform: Aff
     (rows, cols) numpy array with its `transform` and `crs`, and `acquired` (UTC) if known:
     the sun's direction at that time guides the helicopter refiner, as a file's time tag does."""
     from sitewatch.detect.inference import detect_scene
+    from sitewatch.geo.imagefile import check_image
 
     model = detector if detector is not None else load_detector()
     if isinstance(image, (str, Path)):
+        check_image(image)
         return detect_scene(image, model, score_threshold=score_threshold)[0]  # type: ignore[arg-type]
     if hasattr(image, "name") and hasattr(image, "read"):  # an open rasterio dataset
+        check_image(image.name)
         return detect_scene(image.name, model, score_threshold=score_threshold)[0]  # type: ignore[arg-type]
     if isinstance(image, np.ndarray):
         return _detect_array(image, model, transform, crs, acquired, score_threshold)

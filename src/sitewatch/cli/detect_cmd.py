@@ -79,6 +79,9 @@ def detect_command(
         return
     if image is None:
         raise InputError("sitewatch detect", "give an IMAGE or --site NAME")
+    from sitewatch.geo.imagefile import check_image
+
+    check_image(image)
     with warnings.catch_warnings(record=True) as caught, Progress(
             TextColumn("tiles"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
             console=err_console, transient=True) as bar:

@@ -1,6 +1,7 @@
 """Rasters on site grids: grids, reading and co-registration (no catalog here).
 
   grid        site grids: local UTM zone from lat/lon, origin snapped to the GSD
+  imagefile   opening users' images: real raster formats only (no VRT), no sibling or network lookups
   raster      what a raster is, read through decimated reads: CRS, GSD in metres, valid-data
               footprint in EPSG:4326, tag datetimes
   sitefile    sites and zones from GeoJSON

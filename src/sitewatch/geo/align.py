@@ -24,6 +24,7 @@ import rasterio
 
 from sitewatch.domain import AlignmentResult, Image, SiteGrid
 from sitewatch.geo import coregister as cr
+from sitewatch.geo.imagefile import open_image
 from sitewatch.geo.ongrid import (
     alignment_matrix,
     coarse_on_grid,
@@ -227,7 +228,7 @@ def align_pair(reference: Image, image: Image, grid: SiteGrid, params: AlignPara
     if image.cloud_cover is not None and image.cloud_cover > p.max_cloud_cover:
         return failed(f"too cloudy ({image.cloud_cover:.0%} cloud cover, more than {p.max_cloud_cover:.0%})")
     try:
-        with rasterio.open(reference.path) as ref_ds, rasterio.open(image.path) as tgt_ds:
+        with open_image(reference.path) as ref_ds, open_image(image.path) as tgt_ds:
             est = estimate(ref_ds, tgt_ds, grid, p)
     except rasterio.errors.RasterioIOError as exc:
         return failed(f"cannot read the pixels ({str(exc).splitlines()[0]})")

@@ -25,6 +25,7 @@ from rasterio.windows import Window
 from sitewatch.domain import AlignmentResult, Image, PixelWindow, SiteGrid
 from sitewatch.errors import AlignmentError, InputError
 from sitewatch.geo.grid import grid_transform
+from sitewatch.geo.imagefile import open_image
 from sitewatch.geo.raster import gsd_metres
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
@@ -79,7 +80,7 @@ def read_aligned(image: Image | str, alignment: AlignmentResult | None, grid: Si
     m = alignment_matrix(alignment)
     path = image if isinstance(image, str) else image.path
     try:
-        with rasterio.open(path) as ds:
+        with open_image(path) as ds:
             fill = ds.nodata if ds.nodata is not None else 0
             return warp_window(ds, grid, m, window, bands, resampling, dtype=ds.dtypes[0], nodata=fill)
     except rasterio.errors.RasterioIOError as exc:
@@ -171,7 +172,7 @@ def write_aligned(image: Image, alignment: AlignmentResult | None, grid: SiteGri
     at a few blocks whatever the grid's size). Returns the path."""
     m = alignment_matrix(alignment)
     try:
-        src = rasterio.open(image.path)
+        src = open_image(image.path)
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(image.path, f"cannot read the image ({str(exc).splitlines()[0]})") from exc
     with src:

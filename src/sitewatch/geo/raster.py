@@ -26,6 +26,7 @@ from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.ops import unary_union
 
 from sitewatch.errors import InputError
+from sitewatch.geo.imagefile import open_checked
 
 FOOTPRINT_MAX_SIDE = 512  # pixels of the decimated mask the footprint is traced on
 _GEOD = Geod(ellps="WGS84")
@@ -53,17 +54,9 @@ class RasterFacts:
 
 
 def _open(path: str) -> rasterio.DatasetReader:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(path)
-    except RasterioIOError as exc:
-        msg = str(exc)
-        if "not recognized as" in msg or "not a supported file format" in msg:
-            raise InputError(path, "not a raster GDAL can read") from exc
-        if "No such file" in msg or "does not exist" in msg:
-            raise InputError(path, "no such file") from exc
-        raise InputError(path, f"unreadable raster ({msg.splitlines()[0]})") from exc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return open_checked(path)
 
 
 def crs_name(crs: CRS) -> str:

@@ -14,13 +14,13 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
-import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 
 from sitewatch.errors import InputError
+from sitewatch.geo.imagefile import open_image
 
 TILE_PX = 256
 WEB_MERCATOR = "EPSG:3857"
@@ -60,7 +60,7 @@ def _encode(rgba: np.ndarray, fmt: str) -> bytes:
 def _facts(path: str, mtime: float) -> dict:
     """What a tile needs to know about a file, read once: bounds in Web Mercator, ground
     resolution, overview factors, bands to show, and the display stretch."""
-    with rasterio.open(path) as ds:
+    with open_image(path) as ds:
         if ds.crs is None:
             raise InputError(path, "the raster has no CRS; it cannot be shown on the map")
         merc = transform_bounds(ds.crs, WEB_MERCATOR, *ds.bounds, densify_pts=21)
@@ -75,7 +75,7 @@ def _facts(path: str, mtime: float) -> dict:
         stretch = None
         if ds.dtypes[0] != "uint8":
             level = len(overviews) - 1
-            with rasterio.open(path, overview_level=level) if level >= 0 else rasterio.open(path) as small:
+            with open_image(path, overview_level=level) if level >= 0 else open_image(path) as small:
                 data = small.read(sorted(set(bands)), masked=True)
             vals = data.compressed() if np.ma.isMaskedArray(data) else data.ravel()
             lo, hi = (np.percentile(vals, [2, 98]) if vals.size else (0.0, 1.0))
@@ -108,7 +108,7 @@ def render_tile(path: str, z: int, x: int, y: int, fmt: str = "png", correction:
         return _blank(fmt)
     tile_ground_px = (right - left) / TILE_PX * math.cos(math.radians(f["centre_lat"]))
     level = _overview_level(f["overviews"], tile_ground_px / f["ground_px"])
-    opener = rasterio.open(path, overview_level=level) if level >= 0 else rasterio.open(path)
+    opener = open_image(path, overview_level=level) if level >= 0 else open_image(path)
     with opener as src:
         extra = {} if correction is None else {"src_transform": correction @ src.transform, "src_crs": src.crs}
         with WarpedVRT(src, crs=WEB_MERCATOR, transform=Affine((right - left) / TILE_PX, 0.0, left, 0.0,

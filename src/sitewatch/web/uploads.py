@@ -14,11 +14,11 @@ import re
 import uuid
 from pathlib import Path
 
-import rasterio
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 from rasterio.errors import RasterioError
 
+from sitewatch.geo.imagefile import open_image
 from sitewatch.web.problems import Problem
 
 # Multipart framing (boundaries, part headers) on top of the file itself.
@@ -123,9 +123,10 @@ async def receive(request: Request, folder: Path, limit: int) -> Path:
 
 
 def check_geotiff(path: Path) -> None:
-    """415 unless the file is a TIFF raster GDAL can read; 422 if it has no georeferencing."""
+    """415 unless the file is a TIFF raster GDAL can read; 422 if it has no georeferencing.
+    Opened as every user image is (geo.imagefile): VRTs and other indirect formats fail here."""
     try:
-        with rasterio.open(path) as ds:
+        with open_image(path) as ds:
             driver, crs, transform = ds.driver, ds.crs, ds.transform
             gcps = ds.gcps[0]
     except (RasterioError, OSError):

@@ -28,6 +28,7 @@ from sitewatch.detect.plausible import plausible
 from sitewatch.domain import Image, Site, SiteGrid
 from sitewatch.errors import CatalogError, InputError
 from sitewatch.geo.align import warp_window
+from sitewatch.geo.imagefile import open_image
 from sitewatch.store import alignment_for, finish_run, get_site, images_for_site, save_detections, start_run
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # warp_window with no alignment correction
@@ -39,7 +40,7 @@ class SiteGridReader:
     def __init__(self, image: Image, site: Site, model_gsd: float):
         self.path = image.path
         try:
-            self.src = rasterio.open(image.path)
+            self.src = open_image(image.path)
         except rasterio.errors.RasterioIOError as exc:
             raise InputError(image.path, f"cannot open image ({str(exc).splitlines()[0]})") from exc
         g = site.grid
