@@ -8,7 +8,9 @@ the readers on 10, 100 and 300 items of that tile, through the same per-tile cal
 `DetectionModel.run` makes, and prints each as a share of the detector's time: the box
 refiners on cars and on helicopters (each class has its own), the hull refiners on S-400
 launchers (the box refiner runs on them first, as in `run`), the hull type reader on
-frigates and the presence check on cars where the model has them.
+frigates, the presence check on cars and the catalogue check on aircraft where the model
+has them, and the coarse pass (the tile shrunk, `DetectionModel.coarse_pass`) where its
+metadata asks for one.
 
 With --scenes K it also runs `sitewatch detect`'s path over K busy simulated airbase scenes
 (0.5 m, seeds 424500+) twice: with the presence check decoding down to its metadata floor,
@@ -104,23 +106,29 @@ def main(argv: list[str] | None = None) -> dict:
     batch = rng.integers(60, 200, (1, 3, size, size)).astype(np.float32)
     refiners, hulls = model.box_refiners, model.hull_refiners
     type_reader, state_reader, verifier = model.type_reader, model.state_reader, model.verifier
-    hull_type_reader = model.hull_type_reader
+    hull_type_reader, catalogue_check = model.hull_type_reader, model.catalogue_check
 
     def attach(k: int | None) -> None:
         """Companions k alone (0 box refiners, 1 type reader, 2 state reader, 3 box and hull
-        refiners, 4 presence check, 5 hull type reader), or none."""
+        refiners, 4 presence check, 5 hull type reader, 6 catalogue check), or none."""
         model.box_refiners = refiners if k in (0, 3) else ()
         model.hull_refiners = hulls if k == 3 else ()
         model.type_reader = type_reader if k == 1 else None
         model.state_reader = state_reader if k == 2 else None
         model.verifier = verifier if k == 4 else None
         model.hull_type_reader = hull_type_reader if k == 5 else None
+        model.catalogue_check = catalogue_check if k == 6 else None
 
     attach(None)
     detector_s = best_of(lambda: model.raw(batch), args.repeats)
     record = {"bench": "second_look", "model": f"{model.info.model_id} {model.info.version}", "tile_px": size,
               "detector_ms": round(detector_s * 1000, 1), "items": {}}
     print(f"detector, one {size} px tile: {detector_s * 1000:.0f} ms")
+    if model.info.coarse_factor:
+        coarse_s = best_of(lambda: model.coarse_pass(batch, model.info.score_threshold), args.repeats)
+        record["coarse_pass_ms"] = round(coarse_s * 1000, 1)
+        print(f"coarse pass, the same tile shrunk {model.info.coarse_factor} times: {coarse_s * 1000:.0f} ms "
+              f"({coarse_s / detector_s:.1%} of the detector)")
     for n in (10, 100, 300):
         # Cars, Su-34s and Mi-8s (pixel boxes at 0.5 m) spread over the tile, timed through
         # the same call `run` makes per tile, with one companion attached at a time.
@@ -140,6 +148,8 @@ def main(argv: list[str] | None = None) -> dict:
             looks["hull_type_reader"] = (5, items(250.0, 30.0, "ship", "Admiral Grigorovich frigate"))
         if verifier is not None:
             looks["presence_check"] = (4, items(9.0, 3.6, "vehicle", "car"))
+        if catalogue_check is not None:
+            looks["catalogue_check"] = (6, items(46.6, 29.4, "aircraft", "Su-34"))
         row = {}
         for name, (k, dets) in looks.items():
             attach(k)
@@ -150,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
                                             f"({row[name + '_share']:5.1%} of the detector)" for name in looks))
     model.box_refiners, model.hull_refiners = refiners, hulls
     model.type_reader, model.state_reader, model.verifier = type_reader, state_reader, verifier
-    model.hull_type_reader = hull_type_reader
+    model.hull_type_reader, model.catalogue_check = hull_type_reader, catalogue_check
     if args.scenes and verifier is not None:
         record["decode_floor"] = decode_floor_on_scenes(model, args.scenes)
     print(json.dumps(record))
