@@ -26,12 +26,15 @@ def align_cmd(
 ) -> None:
     """Co-register every image of a site to its reference on the site grid."""
     from sitewatch.geo.ongrid import write_aligned
+    from sitewatch.names import path_inside
     from sitewatch.store import aligned_images, get_site, images_for_site, open_catalog
     from sitewatch.workflow.align_site import align_site
 
     console, err_console = Console(), Console(stderr=True)
     with open_catalog(db) as catalog:
         s = get_site(catalog, site)
+        if write is not None:
+            path_inside(write, f"{site}.tif")  # before aligning: a bad name stores nothing
         dates = {i.id: i.acquired for i in images_for_site(catalog, site)}
         with Progress(TextColumn("align"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       TextColumn("{task.description}"), console=err_console, transient=True) as bar:
@@ -43,7 +46,7 @@ def align_cmd(
                 write.mkdir(parents=True, exist_ok=True)
                 for img, res in aligned_images(catalog, site):
                     wtask = bar.add_task(f"write {img.id}", total=None)
-                    out = write / f"{site}_{img.acquired:%Y%m%dT%H%M%S}_{img.id}.tif"
+                    out = path_inside(write, f"{site}_{img.acquired:%Y%m%dT%H%M%S}_{img.id}.tif")
                     written[img.id] = write_aligned(img, res, s.grid, out,
                                                     progress=lambda k, n, t=wtask: bar.update(t, completed=k, total=n))
     if as_json:

@@ -1,7 +1,7 @@
 """Sites from GeoJSON: a Polygon feature per site, with properties, and optional zone
 features.
 
-A site feature has properties `name` (required), `kind` (airbase or naval_base; default
+A site feature has properties `name` (required; a safe name, see sitewatch.names), `kind` (airbase or naval_base; default
 airbase), `gsd_m` (grid GSD, default 0.5) and `margin_m` (grid margin around the polygon,
 default 0). A zone feature has properties `zone` (its name), `zone_kind` (apron, helipad,
 ...) and, when the file holds several sites, `site`. Coordinates are lon/lat (RFC 7946);
@@ -21,6 +21,7 @@ from shapely.geometry import Polygon, shape
 from sitewatch.domain import Site, Zone
 from sitewatch.errors import InputError
 from sitewatch.geo.grid import DEFAULT_GSD_M, grid_for_polygon
+from sitewatch.names import check_name
 
 SITE_KINDS = ("airbase", "naval_base")
 
@@ -66,9 +67,7 @@ def read_sites_geojson(path: str | Path) -> list[tuple[Site, list[tuple[float, f
     for i, f in site_feats:
         props = f.get("properties") or {}
         where = f"features[{i}]"
-        name = props.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise InputError(path, f"{where}.properties.name: a site needs a name")
+        name = check_name(props.get("name"), path, f"{where}.properties.name")
         kind = props.get("kind", "airbase")
         if kind not in SITE_KINDS:
             raise InputError(path, f"{where}.properties.kind: must be one of {', '.join(SITE_KINDS)}, got {kind!r}")
@@ -90,10 +89,11 @@ def read_sites_geojson(path: str | Path) -> list[tuple[Site, list[tuple[float, f
                 raise InputError(path, f"features[{j}].properties.site: the file has several sites; say whose zone this is")
             if zprops.get("site", name) != name:
                 continue
+            zone_name = check_name(zprops["zone"], path, f"features[{j}].properties.zone")
             zpoly = _polygon(zf, path, f"features[{j}]")
             corners = np.asarray(zpoly.exterior.coords)[:-1, :2]
             xs, ys = to_site.transform(corners[:, 0], corners[:, 1])
-            zones.append(Zone(str(zprops["zone"]), str(zprops.get("zone_kind", "area")),
+            zones.append(Zone(zone_name, str(zprops.get("zone_kind", "area")),
                               tuple((float(x), float(y)) for x, y in zip(xs, ys))))
         c = poly.centroid
         out.append((Site(name=name, kind=kind, lat=c.y, lon=c.x, grid=grid, zones=tuple(zones)), ring))

@@ -24,6 +24,7 @@ from sitewatch.change.events import confidence_band
 from sitewatch.change.tracking import Look
 from sitewatch.change.zones import ZoneCount, type_label, zone_counts
 from sitewatch.domain import ChangeRegion, Detection, Event, OrientedBox, Site
+from sitewatch.names import path_inside
 from sitewatch.report import exports
 
 CHIP_PX = 192  # chips are shown at this size
@@ -213,13 +214,24 @@ def render_html(inp: ReportInput) -> str:
         min_region_m2=inp.min_region_m2)
 
 
+REPORT_SUFFIXES = (".html", ".geojson", ".gpkg", ".kml", ".counts.csv")
+
+
+def check_report_name(out_dir: str | Path, site_name: str) -> None:
+    """InputError unless every report file of the site lands inside out_dir: callers check
+    before the work whose results the report would hold."""
+    for suffix in REPORT_SUFFIXES:
+        path_inside(out_dir, f"{site_name}{suffix}")
+
+
 def write_report(inp: ReportInput, out_dir: str | Path) -> ReportFiles:
     """Write `<site>.html` and the exports into out_dir. Everything is built in a hidden
     folder inside out_dir and moved into place only once all of it exists, so a failure
     leaves no half-written output."""
+    name = inp.site.name
+    check_report_name(out_dir, name)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    name = inp.site.name
     html = render_html(inp)
     dets: list[Detection] = [d for lk in inp.looks for d in lk.detections]
     counts = _all_counts(inp)

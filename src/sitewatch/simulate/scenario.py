@@ -26,6 +26,7 @@ from shapely.geometry import Polygon
 
 from sitewatch.domain import Site, SiteGrid, Zone
 from sitewatch.geo.grid import site_grid
+from sitewatch.names import NAME_MAX
 
 ZONE_KINDS: tuple[str, ...] = (
     # Zones where equipment is placed.
@@ -75,7 +76,7 @@ class InventoryItemModel(_Strict):
 
 
 class ZoneModel(_Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")
+    name: str = Field(min_length=1, max_length=NAME_MAX, pattern=r"^[A-Za-z0-9_\-]+$")
     kind: str
     rect: RectModel | None = None
     polygon: list[tuple[float, float]] | None = None
@@ -223,7 +224,7 @@ class DateModel(_Strict):
 
 
 class SiteModel(_Strict):
-    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    name: str = Field(min_length=1, max_length=NAME_MAX, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
     kind: Literal["airbase", "naval_base"]
     lat: float = Field(ge=-80, le=84)
     lon: float = Field(ge=-180, le=180)

@@ -22,11 +22,11 @@ from sitewatch.change.events import NO_EVIDENCE
 from sitewatch.change.footprint import DOUBTFUL_AT, OBSCURED_AT, box_change, radiometric_match, scene_veil, veil_over
 from sitewatch.change.matching import MatchParams, replacement_evidence
 from sitewatch.change.pixel import ChangedThroughout, change_regions
-from sitewatch.change.tracking import Look, TrackingResult, corroborate_all, track
+from sitewatch.change.tracking import Look, TrackingResult, corroborate_all, track, weigh_coarse_looks
 from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel
 from sitewatch.domain import ChangeRegion, Evidence, Site
 from sitewatch.errors import ModelError
-from sitewatch.report.html import ReportFiles, ReportInput, write_report
+from sitewatch.report.html import ReportFiles, ReportInput, check_report_name, write_report
 from sitewatch.store import finish_run, get_site, save_assessment, save_site_results, start_run
 from sitewatch.workflow.align_site import align_site
 from sitewatch.workflow.detect_site import detect_site
@@ -127,6 +127,7 @@ def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | N
                                               objects)
                 except ChangedThroughout:
                     incomparable.append((a.image.id, b.image.id))
+    weigh_coarse_looks(result, looks)
     return Comparison(result, regions, incomparable)
 
 
@@ -182,6 +183,7 @@ def run_site(catalog, site_name: str, out_dir: str | Path, model=None, align: bo
     Unknown site: CatalogError. Images not aligned (align=False): CatalogError. One usable
     date: an insufficient_evidence report that says why. Nothing is written on failure."""
     site = get_site(catalog, site_name)
+    check_report_name(out_dir, site.name)  # a name from before names were checked: refuse before any work
     if align:
         align_stage(catalog, site, progress)
     if detect:
