@@ -7,10 +7,11 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from sitewatch.cli.main import app
+from sitewatch.cli.main import app, say
 from sitewatch.cli.sites_cmd import DB_OPTION
 
 
@@ -37,7 +38,7 @@ def align_cmd(
             path_inside(write, f"{site}.tif")  # before aligning: a bad name stores nothing
         dates = {i.id: i.acquired for i in images_for_site(catalog, site)}
         with Progress(TextColumn("align"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      TextColumn("{task.description}"), console=err_console, transient=True) as bar:
+                      TextColumn("{task.description}", markup=False), console=err_console, transient=True) as bar:
             task = bar.add_task("", total=None)
             results = align_site(catalog, s, reference,
                                  progress=lambda k, n, img: bar.update(task, completed=k, total=n, description=img.id))
@@ -61,7 +62,7 @@ def align_cmd(
                                       "aligned_path": written.get(r.image_id)} for r in results]},
                          indent=2))
     else:
-        table = Table(title=f"alignment of {site} ({s.grid.crs}, {s.grid.gsd_m:g} m pixels)")
+        table = Table(title=f"alignment of {escape(site)} ({s.grid.crs}, {s.grid.gsd_m:g} m pixels)")
         for col in ("image", "date", "status", "dx px", "dy px", "rot deg", "quality", "resid px"):
             table.add_column(col, no_wrap=True)
         table.add_column("note", overflow="fold")
@@ -70,10 +71,10 @@ def align_cmd(
             table.add_row(r.image_id[:12], f"{dates[r.image_id]:%Y-%m-%d %H:%M}", r.status, f"{r.dx_px:+.2f}",
                           f"{r.dy_px:+.2f}", f"{r.rotation_deg:+.3f}", f"{r.quality:.2f}",
                           "-" if r.residual_px is None else f"{r.residual_px:.3f}",
-                          r.reason if r.status == "failed" else "", style=style)
+                          escape(r.reason or "") if r.status == "failed" else "", style=style)
         console.print(table)
     for path in written.values():
-        err_console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+        say(err_console, f"wrote {path}")
     failed = [r for r in results if r.status == "failed"]
     for r in failed:
-        err_console.print(f"[yellow]excluded:[/] {r.image_id} ({r.path}): {r.reason}", highlight=False, soft_wrap=True)
+        say(err_console, f"{r.image_id} ({r.path}): {r.reason}", "excluded:")

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from sitewatch.cli.compare_cmd import _compare
-from sitewatch.cli.main import app
+from sitewatch.cli.main import app, say
 from sitewatch.cli.sites_cmd import DB_OPTION
 
 console = Console()
@@ -30,8 +30,8 @@ def assess_cmd(site: str = typer.Option(..., "--site", help="Site name in the ca
                                        for e in a.evidence],
                           "caveats": list(a.caveats)}, indent=1))
         return
-    console.print(a.headline, highlight=False)
+    say(console, a.headline)
     for i in a.indicators:
-        console.print(f"  - {i}", highlight=False)
+        say(console, f"  - {i}")
     for c in a.caveats:
-        console.print(f"  caveat: {c}", highlight=False)
+        say(console, f"  caveat: {c}")

@@ -6,9 +6,10 @@ import json
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from sitewatch.cli.main import app
+from sitewatch.cli.main import app, say
 from sitewatch.cli.sites_cmd import DB_OPTION
 
 console = Console()
@@ -47,11 +48,12 @@ def compare_cmd(site: str = typer.Option(..., "--site", help="Site name in the c
                           "change_regions": [{"id": r.id, "area_m2": round(r.area_m2, 1), "zone": r.zone}
                                              for r in comp.regions]}, indent=1))
         return
-    t = Table(title=f"{site}: events")
+    t = Table(title=f"{escape(site)}: events")
     for col in ("event", "kind", "item", "zone", "confidence", "note"):
         t.add_column(col)
     for e in events:
-        t.add_row(e.id, e.kind, e.type, e.zone or "", f"{confidence_band(e.confidence)} ({e.confidence:.2f})", e.note)
+        t.add_row(e.id, e.kind, e.type, escape(e.zone or ""), f"{confidence_band(e.confidence)} ({e.confidence:.2f})",
+                  escape(e.note))
     console.print(t)
     for (b, a), n in comp.tracking.unchanged.items():
-        console.print(f"{b} -> {a}: {n} items unchanged", highlight=False)
+        say(console, f"{b} -> {a}: {n} items unchanged")

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from sitewatch.cli.main import app
+from sitewatch.cli.main import app, say
 
 
 class StageBars:
@@ -44,17 +44,17 @@ def demo(out: Path = typer.Option(Path("sitewatch-demo"), "--out", help="Folder 
     from sitewatch.workflow import demo as demo_run
 
     console = Console()
-    with Progress(TextColumn("{task.description:<18}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+    with Progress(TextColumn("{task.description:<18}", markup=False), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console) as bar:
         result = demo_run.run_demo(out, StageBars(bar))
-    console.print(f"Rendered {len(result.images)} images into {result.out_dir / 'imagery'}")
+    say(console, f"Rendered {len(result.images)} images into {result.out_dir / 'imagery'}")
     if result.note:
-        console.print(f"[yellow]note:[/] {result.note}", highlight=False)
+        say(console, result.note, "note:")
         return
     console.print()
     for line in summary_lines(result.outcomes):
-        console.print(line, highlight=False)
+        say(console, line)
     console.print()
     for o in result.outcomes:
-        console.print(f"Report for {o.site.name}: {o.files.html}", highlight=False)
-    console.print(f"Browse the dates, events and verdicts: sitewatch serve --data {result.out_dir}", highlight=False)
+        say(console, f"Report for {o.site.name}: {o.files.html}")
+    say(console, f"Browse the dates, events and verdicts: sitewatch serve --data {result.out_dir}")

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from sitewatch.cli.main import app, err_console
+from sitewatch.cli.main import app, err_console, say
 from sitewatch.cli.sites_cmd import DB_OPTION
 from sitewatch.errors import InputError
 
@@ -67,10 +67,10 @@ def detect_command(
         finally:
             cat.close()
         for w in caught:
-            err_console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+            say(err_console, w.message, "warning:")
         for _img, _n, st in done:
             for note in st.warnings:
-                err_console.print(f"[yellow]note:[/] {note}", highlight=False)
+                say(err_console, note, "note:")
         print(json.dumps({"site": site, "model_id": m.info.model_id, "model_version": m.info.version,
                           "images": [{"image_id": img.id, "detections": n, "tiles_run": st.tiles_run,
                                       "seconds": round(st.seconds_total, 2),
@@ -90,7 +90,7 @@ def detect_command(
         dets, grid, stats = detect_scene(image, m, batch=batch, score_threshold=threshold,
                                          progress=lambda n, total: bar.update(task, completed=n, total=total))
     for w in caught:
-        err_console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+        say(err_console, w.message, "warning:")
     doc = geojson.to_feature_collection(dets, grid.crs, str(image), m.gsd_m, {"stats": {
         "tiles": stats.tiles, "tiles_run": stats.tiles_run, "skipped_nodata": stats.skipped_nodata,
         "skipped_featureless": stats.skipped_featureless, "seconds": round(stats.seconds_total, 3),
@@ -98,7 +98,7 @@ def detect_command(
         "edge_blur_m": None if stats.edge_blur_m is None else round(stats.edge_blur_m, 3)}})
     if out:
         geojson.write(out, doc)
-        err_console.print(f"{len(dets)} detections -> {out}", highlight=False)
+        say(err_console, f"{len(dets)} detections -> {out}")
     else:
         json.dump(doc, sys.stdout)
         sys.stdout.write("\n")

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from sitewatch.cli.main import app
+from sitewatch.cli.main import app, say
 from sitewatch.cli.sites_cmd import DB_OPTION
 from sitewatch.errors import CatalogError, InputError
 
@@ -36,7 +36,7 @@ def ingest_cmd(
         if dt is None:
             raise InputError("--datetime", f"not an ISO 8601 date/time: {when!r}")
     with open_catalog(db) as catalog, Progress(TextColumn("ingest"), BarColumn(), MofNCompleteColumn(),
-                                               TimeRemainingColumn(), TextColumn("{task.description}"),
+                                               TimeRemainingColumn(), TextColumn("{task.description}", markup=False),
                                                console=console, transient=True) as bar:
         task = bar.add_task("", total=None)
 
@@ -47,12 +47,12 @@ def ingest_cmd(
     failed = 0
     for o in outcomes:
         for w in o.warnings:
-            console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+            say(console, w, "warning:")
         if o.status == "failed":
             failed += 1
-            console.print(f"[bold red]error:[/] {o.message}", highlight=False, soft_wrap=True)
+            say(console, o.message, "error:")
         elif not as_json:
-            console.print(f"{o.status}: {o.path}: {o.message}", highlight=False, soft_wrap=True)
+            say(console, f"{o.status}: {o.path}: {o.message}")
         if as_json:
             print(json.dumps({"path": o.path, "status": o.status, "image_id": o.image.id if o.image else None,
                               "message": o.message}))
@@ -61,4 +61,4 @@ def ingest_cmd(
     if failed:
         # a SitewatchError, so that the entry point prints it as the last line and exits 1
         raise CatalogError(f"ingest: {summary}")
-    console.print(summary, highlight=False)
+    say(console, summary)

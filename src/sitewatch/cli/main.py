@@ -7,7 +7,7 @@ import sys
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from sitewatch._version import __version__
 from sitewatch.errors import SitewatchError, missing_extra
@@ -21,6 +21,15 @@ app = typer.Typer(
 )
 err_console = Console(stderr=True)
 _state = {"debug": False}
+
+LABEL_STYLES = {"error:": "bold red", "warning:": "yellow", "note:": "yellow", "excluded:": "yellow"}
+
+
+def say(console: Console, text: object, label: str | None = None) -> None:
+    """Print one line as is: paths, names and messages may hold [brackets], which are never
+    read as rich markup. label, one of LABEL_STYLES, goes first in its colour."""
+    line = Text(str(text)) if label is None else Text.assemble((label, LABEL_STYLES[label]), " ", str(text))
+    console.print(line, highlight=False, soft_wrap=True)
 
 
 def _version(value: bool) -> None:
@@ -57,14 +66,14 @@ def main() -> None:
     except SitewatchError as exc:
         if _state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        say(err_console, exc, "error:")
         sys.exit(1)
     except ModuleNotFoundError as exc:
         extra = missing_extra(exc)
         if extra is None or _state["debug"]:
             raise
         message = f"this command needs the {extra} extra ({exc.name} is not installed): pip install 'sitewatch[{extra}]'"
-        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        say(err_console, message, "error:")
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

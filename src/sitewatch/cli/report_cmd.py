@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from sitewatch.cli.main import app
+from sitewatch.cli.main import app, say
 from sitewatch.cli.sites_cmd import DB_OPTION
 
 console = Console()
@@ -23,5 +23,5 @@ def report_cmd(site: str = typer.Option(..., "--site", help="Site name in the ca
 
     with open_catalog(db) as catalog:
         o = run_site(catalog, site, out, align=False, detect=False)
-    console.print(o.judgement.assessment.headline, highlight=False)
-    console.print(f"report: {o.files.html}", highlight=False)
+    say(console, o.judgement.assessment.headline)
+    say(console, f"report: {o.files.html}")

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sitewatch.cli.main import app
+from sitewatch.cli.main import app, say
 from sitewatch.cli.sites_cmd import DB_OPTION
 
 console = Console()
@@ -26,14 +26,14 @@ def run_cmd(site: str = typer.Option(..., "--site", help="Site name in the catal
     from sitewatch.workflow.pipeline import run_site
 
     m = DetectionModel(model)
-    with open_catalog(db) as catalog, Progress(TextColumn("{task.description:<18}"), BarColumn(),
+    with open_catalog(db) as catalog, Progress(TextColumn("{task.description:<18}", markup=False), BarColumn(),
                                                TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                                                console=console) as bar:
         o = run_site(catalog, site, out, model=m, progress=StageBars(bar))
-    console.print(o.judgement.assessment.headline, highlight=False)
+    say(console, o.judgement.assessment.headline)
     v = o.verdicts
     if v and (v.kept or v.dropped):
         console.print(f"analyst verdicts: kept on {v.kept} event(s)"
                       + (f"; dropped from {len(v.dropped)} the new run no longer reports "
                          f"({', '.join(v.dropped)})" if v.dropped else ""), highlight=False)
-    console.print(f"report: {o.files.html}", highlight=False)
+    say(console, f"report: {o.files.html}")

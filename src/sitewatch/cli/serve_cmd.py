@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from sitewatch.cli.main import app
+from sitewatch.cli.main import app, say
 from sitewatch.cli.sites_cmd import DB_OPTION
 
 
@@ -33,10 +33,10 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to liste
 
         db_path = settings.data_dir / "catalog.db"
         if not db_path.exists():
-            console.print(f"writing the sample site into {settings.data_dir} ...")
+            say(console, f"writing the sample site into {settings.data_dir} ...")
             build_sample(settings.data_dir, str(db_path))
         settings = replace(settings, db=str(db_path))
     if not settings.token:
         console.print("[yellow]note:[/] SITEWATCH_TOKEN is not set: the app is read-only (writes answer 401)")
-    console.print(f"sitewatch on http://{host}:{port}/  (data folder {settings.data_dir})", highlight=False)
+    say(console, f"sitewatch on http://{host}:{port}/  (data folder {settings.data_dir})")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

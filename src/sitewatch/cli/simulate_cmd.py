@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sitewatch.cli.main import app
@@ -42,8 +43,8 @@ def simulate(
     """Render each site and date of a scenario as a COG, with truth GeoJSON and a STAC catalog."""
     from sitewatch.simulate import simulate_scenario
 
-    with Progress(TextColumn("[bold]simulate[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
+    with Progress(TextColumn("[bold]simulate[/]"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.description}", markup=False), TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("validating", total=None)
 
         def report(done: int, total: int, what: str) -> None:
@@ -57,9 +58,9 @@ def simulate(
     say = Console(highlight=False, soft_wrap=True)
     for s in summary["sites"]:
         say.print(f"[bold]{s['name']}[/] ({s['kind']}, {s['width_px']} x {s['height_px']} px at {s['gsd_m']:g} m, "
-                  f"{s['site_crs']}): {len(s['images'])} images in {out / s['name']}")
+                  f"{s['site_crs']}): {len(s['images'])} images in {escape(str(out / s['name']))}")
         for im in s["images"]:
-            say.print(f"  {im['image']}  ({im['objects']} objects, truth {Path(im['truth']).name})")
+            say.print(f"  {escape(im['image'])}  ({im['objects']} objects, truth {Path(im['truth']).name})")
         n = s["change_count"]
-        say.print(f"  {s['changes']}  ({n} {'change' if n == 1 else 'changes'})")
-    say.print(f"STAC catalog: {summary['catalog']}")
+        say.print(f"  {escape(s['changes'])}  ({n} {'change' if n == 1 else 'changes'})")
+    say.print(f"STAC catalog: {escape(summary['catalog'])}")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sitewatch.cli.main import app
@@ -56,7 +57,7 @@ def sites_add(file: Path = typer.Argument(..., help="GeoJSON site polygon(s), or
         for site, ring in found:
             add_site(catalog, site, ring)
             g = site.grid
-            console.print(f"added site [bold]{site.name}[/] ({site.kind}): {g.width_px} x {g.height_px} px at "
+            console.print(f"added site [bold]{escape(site.name)}[/] ({site.kind}): {g.width_px} x {g.height_px} px at "
                           f"{g.gsd_m} m in {g.crs}, {len(site.zones)} zones", highlight=False)
 
 
@@ -76,6 +77,6 @@ def sites_list(as_json: bool = typer.Option(False, "--json", help="Print JSON in
         table.add_column(col)
     for s in sites:
         g = s.grid
-        table.add_row(s.name, s.kind, f"{s.lat:.5f}", f"{s.lon:.5f}", g.crs, f"{g.gsd_m:g}", f"{g.width_px} x {g.height_px}",
-                      ", ".join(z.name for z in s.zones) or "-")
+        table.add_row(escape(s.name), s.kind, f"{s.lat:.5f}", f"{s.lon:.5f}", g.crs, f"{g.gsd_m:g}",
+                      f"{g.width_px} x {g.height_px}", escape(", ".join(z.name for z in s.zones)) or "-")
     console.print(table)
