@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from sitewatch.cli.main import app
+from sitewatch.cli.main import app, check_range
 from sitewatch.errors import InputError
 
 
@@ -44,6 +44,9 @@ def dataset_command(
     """Render random equipment scenes with nuisances (sun, haze, noise, blur) as training chips."""
     from sitewatch.training.dataset import write_dataset
 
+    check_range("--count", count, 1, 10_000_000)
+    check_range("--model-gsd", model_gsd, 0.01, 100)
+    check_range("--chip", chip, 32, 8192)
     gsds = parse_gsds(gsd)
     sun_range = parse_sun_range(sun)
     with Progress(TextColumn("chips"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:

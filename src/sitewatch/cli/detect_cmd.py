@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from sitewatch.cli.main import app, err_console, say
+from sitewatch.cli.main import app, check_range, err_console, say
 from sitewatch.cli.sites_cmd import DB_OPTION
 from sitewatch.errors import InputError
 
@@ -54,6 +54,9 @@ def detect_command(
     from sitewatch.detect import geojson
     from sitewatch.detect.inference import detect_scene
 
+    check_range("--threshold", threshold, 0, 1)
+    check_range("--batch", batch, 1, 256)
+    check_range("--threads", threads, 0, 1024)
     m = load_model(model, yolo_obb, class_map, model_gsd, threads, nms_iou)
     if site:
         from sitewatch.store import open_catalog

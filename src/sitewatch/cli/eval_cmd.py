@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import typer
 
-from sitewatch.cli.main import app
+from sitewatch.cli.main import app, check_range
 from sitewatch.errors import InputError
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -71,6 +71,8 @@ def eval_command(
     from sitewatch.detect import labels
     from sitewatch.evaluation.detection import evaluate
 
+    check_range("--iou", iou, 0, 1)
+    check_range("--threshold", threshold, 0, 1)
     cmap = labels.parse_class_map(class_map)
     p_files, t_files = _files(pred), _files(truth)
     if "" in p_files or "" in t_files:

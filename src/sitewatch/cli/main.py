@@ -3,6 +3,7 @@ and are registered here, in pipeline order."""
 
 from __future__ import annotations
 
+import math
 import sys
 
 import typer
@@ -10,7 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from sitewatch._version import __version__
-from sitewatch.errors import SitewatchError, missing_extra
+from sitewatch.errors import InputError, SitewatchError, missing_extra
 
 app = typer.Typer(
     name="sitewatch",
@@ -30,6 +31,13 @@ def say(console: Console, text: object, label: str | None = None) -> None:
     read as rich markup. label, one of LABEL_STYLES, goes first in its colour."""
     line = Text(str(text)) if label is None else Text.assemble((label, LABEL_STYLES[label]), " ", str(text))
     console.print(line, highlight=False, soft_wrap=True)
+
+
+def check_range(option: str, value: float | None, low: float, high: float) -> None:
+    """InputError naming the option unless value (None: not given) is a number in [low, high]:
+    click takes 'nan' and 'inf' as floats, and -3 tiles per batch as an int."""
+    if value is not None and not (math.isfinite(value) and low <= value <= high):
+        raise InputError(option, f"must be a number from {low:g} to {high:g}, got {value}")
 
 
 def _version(value: bool) -> None:

@@ -24,6 +24,7 @@ from sitewatch.geo.grid import DEFAULT_GSD_M, grid_for_polygon
 from sitewatch.names import check_name
 
 SITE_KINDS = ("airbase", "naval_base")
+MAX_MARGIN_M = 10_000.0  # a margin wider than any base around it is a typo, and a huge grid
 
 
 def _features(doc: Any, path: str) -> list[dict]:
@@ -78,6 +79,8 @@ def read_sites_geojson(path: str | Path) -> list[tuple[Site, list[tuple[float, f
             raise InputError(path, f"{where}.properties: gsd_m and margin_m must be numbers") from exc
         if not 0 < gsd <= 100:
             raise InputError(path, f"{where}.properties.gsd_m: must be in (0, 100] metres, got {gsd}")
+        if not 0 <= margin <= MAX_MARGIN_M:  # false for NaN too
+            raise InputError(path, f"{where}.properties.margin_m: must be in [0, {MAX_MARGIN_M:g}] metres, got {margin}")
         poly = _polygon(f, path, where)
         ring = [(float(x), float(y)) for x, y in list(poly.exterior.coords)[:-1]]
         grid = grid_for_polygon(ring, gsd_m=gsd, margin_m=margin)
