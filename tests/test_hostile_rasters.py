@@ -116,3 +116,20 @@ def test_sibling_overviews_beside_an_image_are_not_read(tmp_path):
     with open_image(path) as ds:
         assert ds.overviews(1) == []
 
+
+
+def test_jpeg2000_is_admitted_by_content_in_a_folder(site_catalog, tmp_path):
+    import rasterio
+    from affine import Affine
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    left = GRID.origin_x - (SIZE - GRID.width_px) / 2 * GSD
+    top = GRID.origin_y + (SIZE - GRID.height_px) / 2 * GSD
+    data = np.stack([to_dtype(ground_texture(SIZE, SIZE, 5), "uint8")] * 3)
+    with rasterio.open(folder / "pleiades 2024-12-09.jp2", "w", driver="JP2OpenJPEG", width=SIZE, height=SIZE, count=3,
+                       dtype="uint8", crs=GRID.crs, transform=Affine(GSD, 0, left, 0, -GSD, top)) as ds:
+        ds.write(data)
+    [o] = ingest(site_catalog, [str(folder)])
+    assert o.status == "added", o.message
+    assert o.image.gsd_m == pytest.approx(GSD) and o.image.site == "khmeimim"

@@ -17,8 +17,8 @@ console = Console(stderr=True)
 
 @app.command("ingest")
 def ingest_cmd(
-    targets: list[str] = typer.Argument(..., help="GeoTIFF/COG files, folders of them, STAC item or catalog JSON, "
-                                        "or a STAC API URL."),
+    targets: list[str] = typer.Argument(..., help="GeoTIFF/COG, JPEG 2000 or NITF files, folders of them, "
+                                        "STAC item or catalog JSON, or a STAC API URL."),
     site: str = typer.Option(None, "--site", help="Assign images to this site only."),
     when: str = typer.Option(None, "--datetime", help="Acquisition time (ISO 8601, UTC if no zone) for rasters "
                              "whose STAC metadata and TIFF tags give none."),

@@ -1,4 +1,4 @@
-"""Ingestion: GeoTIFF/COG files, folders of them, and STAC items or catalogs into the catalog.
+"""Ingestion: GeoTIFF/COG (and JPEG 2000, NITF) files, folders of them, and STAC items or catalogs into the catalog.
 
 For each raster: inspect it (geo.raster), find its acquisition time (STAC properties, then
 TIFF tags, then the caller's --datetime, then the file name), checksum it, find the sites its
@@ -27,7 +27,9 @@ from sitewatch.errors import CatalogError, InputError, SitewatchError
 from sitewatch.geo.raster import RasterFacts, inspect_raster, parse_datetime
 from sitewatch.store import Catalog, ImageRecord, add_image, image_by_checksum, site_polygons
 
-RASTER_SUFFIXES = (".tif", ".tiff", ".gtiff")
+# Names that mark a raster when listing folders and STAC assets; whether a file is admitted is
+# decided by its content (geo.imagefile), not by these.
+RASTER_SUFFIXES = (".tif", ".tiff", ".gtiff", ".jp2", ".j2k", ".ntf", ".nitf")
 STAC_RASTER_TYPES = ("image/tiff", "image/vnd.stac.geotiff")
 CHECKSUM_CHUNK = 8 << 20
 
@@ -171,7 +173,7 @@ def gather_sources(targets: Sequence[str], bbox: Sequence[float] | None = None) 
             elif os.path.isdir(t):
                 found = sorted(str(p) for p in Path(t).rglob("*") if p.suffix.lower() in RASTER_SUFFIXES)
                 if not found:
-                    raise InputError(t, "folder holds no GeoTIFF files (*.tif, *.tiff)")
+                    raise InputError(t, "folder holds no raster files (*.tif, *.tiff, *.jp2, *.ntf)")
                 out.extend(Source(path=os.path.abspath(p)) for p in found)
             elif t.lower().endswith(".json"):
                 if not os.path.exists(t):
