@@ -209,3 +209,15 @@ def test_a_blurred_image_becomes_a_caveat_with_its_date():
     a = _judge(looks).assessment
     blurred = [c for c in a.caveats if "blurred" in c]
     assert len(blurred) == 1 and "04 Dec 2024" in blurred[0] and "0.9 m" in blurred[0], a.caveats
+
+
+def test_a_coarse_image_becomes_a_caveat_with_its_date_and_gsd():
+    from dataclasses import replace
+
+    base = baseline()
+    looks = _looks(base, base, base)
+    looks[2] = replace(looks[2], image=replace(looks[2].image, gsd_m=0.75))
+    a = _judge(looks).assessment
+    coarse = [c for c in a.caveats if "coarser than" in c]
+    assert len(coarse) == 1 and "0.75 m" in coarse[0] and "vehicles" in coarse[0], a.caveats
+    assert not [c for c in _judge(_looks(base, base, base)).assessment.caveats if "coarser than" in c]

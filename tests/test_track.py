@@ -629,3 +629,27 @@ def test_a_hull_that_moved_off_a_berth_another_of_its_type_came_to_is_a_same_spo
     assert [(t.kind, t.x, t.y) for t in kept] == [("arrived", 300.0, 0.0)]
     scores = score_events(events, pairs, kept)
     assert [(scores[k].tp, scores[k].fp, scores[k].fn) for k in ("arrived", "departed")] == [(1, 0, 0), (0, 0, 0)]
+
+
+def test_vehicle_changes_measured_against_a_coarse_look_drop_to_low_confidence():
+    """A 0.5 m date with nothing, then a 0.8 m date with five cars and an aircraft: the cars
+    are most likely brush (110-240 false vehicles per km² on empty real aprons at 0.75-0.98 m),
+    so their arrivals are weak; the aircraft's is not touched. Between two 0.5 m dates the
+    same cars arrive at the usual confidence."""
+    from sitewatch.change.tracking import weigh_coarse_looks
+
+    came = tuple(_det(X0 + 300 + 20 * i, Y1 - 450) for i in range(5)) + (_det(X0 + 600, Y1 - 450, "Su-24M"),)
+    empty = Look(_image(0), ())
+
+    def arrivals(after_gsd):
+        looks = [empty, Look(replace(_image(1), gsd_m=after_gsd), came), Look(replace(_image(2), gsd_m=after_gsd), came)]
+        result = track(SITE, looks)
+        weigh_coarse_looks(result, looks)
+        return {e.type: e for e in result.events if e.kind == "arrived"}, [e for e in result.events if e.cls == "vehicle"]
+
+    fine, fine_cars = arrivals(GSD)
+    coarse, coarse_cars = arrivals(0.8)
+    assert len(fine_cars) == len(coarse_cars) == 5
+    assert all(e.confidence >= MODERATE for e in fine_cars)
+    assert all(e.confidence < MODERATE * 0.8 and "0.80 m image" in e.note for e in coarse_cars)
+    assert coarse["Su-24M"].confidence == fine["Su-24M"].confidence >= MODERATE

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from sitewatch import equipment
 from sitewatch.assess.rules import Indicator, Rules, Where, load_rules
+from sitewatch.change.events import COARSE_FOR_VEHICLES_M
 from sitewatch.change.tracking import Look
 from sitewatch.change.zones import plural, type_label
 from sitewatch.domain import Assessment, ChangeRegion, Detection, Event, Evidence, PixelWindow, Site, SiteGrid
@@ -180,6 +181,8 @@ def assess(site: Site, looks: Sequence[Look], events: Sequence[Event], regions: 
     for lk in looks:
         if lk.edge_blur_m is not None and lk.edge_blur_m >= BLURRED_FOR_VEHICLES_M:
             caveats.append(rules.caveats.blurred.format(date=dates[lk.image.id], blur_m=lk.edge_blur_m))
+        if lk.image.gsd_m > COARSE_FOR_VEHICLES_M * 1.01:
+            caveats.append(rules.caveats.coarse.format(date=dates[lk.image.id], gsd_m=lk.image.gsd_m))
     if len(looks) < 2:
         when = looks[0].image.acquired if looks else None
         reason = (f"only one usable image of {site.name} ({looks[0].image.id}); a change needs two dates"

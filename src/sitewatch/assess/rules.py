@@ -74,6 +74,8 @@ class Caveats(_Strict):
                                "between them was not assessed.")
     blurred: str = ("The image of {date} is blurred (its sharpest edges spread over about {blur_m:.1f} m): "
                     "vehicles are under-counted on it.")
+    coarse: str = ("The image of {date} is {gsd_m:.2f} m: most vehicles found on it are false, so vehicle "
+                   "changes measured against it are weak evidence.")
 
 
 class Rules(_Strict):
@@ -103,7 +105,8 @@ def _check_vocabulary(rules: Rules, source: str) -> None:
             raise InputError(source, f"indicators.{name}.events: an events indicator must list event kinds")
     for name, text, fields in (("changed_throughout", rules.caveats.changed_throughout,
                                 {"before": "1 Dec 2024", "after": "5 Dec 2024"}),
-                               ("blurred", rules.caveats.blurred, {"date": "1 Dec 2024", "blur_m": 0.9})):
+                               ("blurred", rules.caveats.blurred, {"date": "1 Dec 2024", "blur_m": 0.9}),
+                               ("coarse", rules.caveats.coarse, {"date": "1 Dec 2024", "gsd_m": 0.8})):
         try:
             text.format(**fields)
         except (KeyError, IndexError, ValueError) as exc:

@@ -35,6 +35,11 @@ UNCONFIRMED_PRESENCE = 0.8
 TRANSIENT = 0.5
 # A type score from which the type reading is taken as sure (as `matching` takes it).
 SURE_TYPE = 0.7
+# Imagery coarser than this (native GSD, m) shows "vehicles" that are mostly not there: on
+# the empty real aprons of `bench/eval_real.py` the shipped detector finds 4 per km² at
+# 0.56 m, 110 at 0.75 m and 238 at 0.98 m (brush and clutter). No real labels are measured
+# beyond it either.
+COARSE_FOR_VEHICLES_M = 0.6
 
 
 def confidence_band(confidence: float) -> str:
@@ -156,6 +161,15 @@ def obscured(event: Event, veil: float) -> Event:
     return replace(event, confidence=_clip(min(event.confidence, MODERATE * 0.8) * 0.75),
                    note=f"{event.note}; its place was under cloud on the date {when} (veil {veil:.2f}): "
                         f"it may {may}, unseen")
+
+
+def too_coarse(event: Event, gsd_m: float) -> Event:
+    """A vehicle event measured against an image coarser than COARSE_FOR_VEHICLES_M: most
+    vehicles found on such an image are false, so the claim drops to low confidence
+    whatever the detections and the pixels said."""
+    return replace(event, confidence=_clip(min(event.confidence, MODERATE * 0.8) * 0.75),
+                   note=f"{event.note}; measured against a {gsd_m:.2f} m image, on which most vehicles "
+                        f"found are false")
 
 
 def _seen(last: Detection, seen_score: float | None) -> float:

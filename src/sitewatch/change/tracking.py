@@ -189,6 +189,19 @@ def track(site: Site, looks: Sequence[Look], params: MatchParams | None = None, 
     return result
 
 
+def weigh_coarse_looks(result: TrackingResult, looks: Sequence[Look]) -> None:
+    """Vehicle events measured against a look coarser than `events.COARSE_FOR_VEHICLES_M`
+    drop to low confidence (`events.too_coarse`). Run it after `corroborate_all`, whose
+    pixels would otherwise lift them again."""
+    gsd = {lk.image.id: lk.image.gsd_m for lk in looks}
+    for n, e in enumerate(result.events):
+        if e.cls != "vehicle":
+            continue
+        coarsest = max(gsd.get(i, 0.0) for i in result.pairs[e.id])
+        if coarsest > ev.COARSE_FOR_VEHICLES_M * 1.01:
+            result.events[n] = ev.too_coarse(e, coarsest)
+
+
 def _discount_unsure_reversals(result: TrackingResult) -> None:
     """A state that came and went back on the next look (deployed, stowed, deployed), where
     the middle reading is the least sure of the three: most likely one misreading, not two
