@@ -202,10 +202,9 @@ class YoloObbModel:
         model has no box refiner to use it)."""
         outs, offset = self.raw(batch)
         thr = self.info.score_threshold if score_threshold is None else score_threshold
-        return [self.decode(o, thr, offset, batch.shape[2:]) for o in outs]
+        return [self.decode(o, thr, offset) for o in outs]
 
-    def decode(self, out: np.ndarray, threshold: float, offset: tuple[int, int] = (0, 0),
-               tile_hw: tuple[int, ...] | None = None) -> RawDetections:
+    def decode(self, out: np.ndarray, threshold: float, offset: tuple[int, int] = (0, 0)) -> RawDetections:
         """(4 + nc + 1, N) -> detections mapped onto our classes, in the tile's pixels."""
         nc = out.shape[0] - 5
         if nc < 1:
@@ -224,10 +223,7 @@ class YoloObbModel:
         if len(keep) == 0:
             return RawDetections.empty()
         cx, cy = out[0, keep] - offset[0], out[1, keep] - offset[1]
-        bw, bh, r = out[2, keep], out[3, keep], out[4 + nc, keep]
-        if tile_hw is not None:  # Ultralytics clips centre and sides to the image, as here
-            h, w = tile_hw
-            cx, cy, bw, bh = np.clip(cx, 0, w), np.clip(cy, 0, h), np.clip(bw, 0, w), np.clip(bh, 0, h)
+        bw, bh, r = out[2, keep], out[3, keep], out[4 + nc, keep]  # unclipped, as Ultralytics leaves them
         deg = np.degrees(r.astype(np.float64))
         # The width side runs along (cos r, sin r) on screen: heading 90 + r; the height side 90 deg on.
         heading = np.where(bw >= bh, 90.0 + deg, deg)
