@@ -133,3 +133,14 @@ def test_jpeg2000_is_admitted_by_content_in_a_folder(site_catalog, tmp_path):
     [o] = ingest(site_catalog, [str(folder)])
     assert o.status == "added", o.message
     assert o.image.gsd_m == pytest.approx(GSD) and o.image.site == "khmeimim"
+
+
+def test_the_detector_itself_refuses_a_vrt_naming_the_file(tmp_path, secret):
+    """The Python API's and the workflows' path into detection, not only the CLI's check."""
+    from sitewatch.detect.inference import detect_scene
+    from sitewatch.detect.model import DetectionModel
+
+    evil = vrt_over(tmp_path / "base 2024-12-09.tif", secret, raw=True)
+    with pytest.raises(InputError, match="VRT") as caught:
+        detect_scene(evil, DetectionModel())
+    assert evil in str(caught.value)

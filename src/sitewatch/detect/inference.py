@@ -30,7 +30,6 @@ import rasterio
 from affine import Affine
 from pyproj import CRS as ProjCRS
 from rasterio.enums import Resampling
-from rasterio.errors import RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform as warp_points
 from rasterio.warp import transform_bounds
@@ -40,6 +39,7 @@ from sitewatch.detect.model import DetectionModel, RawDetections
 from sitewatch.domain import Detection, PixelWindow
 from sitewatch.errors import InputError
 from sitewatch.geo.grid import utm_crs
+from sitewatch.geo.imagefile import open_checked
 from sitewatch.geo.raster import gsd_metres, tag_datetime
 from sitewatch.geo.sharpness import BLURRED_FOR_VEHICLES_M, edge_blur_px
 from sitewatch.geo.sun import sun_on_grid
@@ -157,10 +157,7 @@ class SceneReader:
 
     def __init__(self, path: str, model_gsd: float):
         self.path = str(path)
-        try:
-            self.src = rasterio.open(self.path)
-        except RasterioIOError as exc:
-            raise InputError(self.path, f"cannot open image ({str(exc).splitlines()[0]})") from exc
+        self.src = open_checked(self.path)  # real raster formats only, no sibling files read
         self.grid = scene_grid(self.src, model_gsd, self.path)
         self.sun = self.grid.sun_at_centre(tag_datetime(self.src)[0])
         n = self.src.count
