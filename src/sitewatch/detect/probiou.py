@@ -15,9 +15,10 @@ itself dropped. It is not greedy NMS, and the difference is what Ultralytics doe
 from __future__ import annotations
 
 import numpy as np
+import shapely
 
 EPS = 1e-7
-# Rows of the pairwise matrix computed at once: memory stays near BLOCK x N floats.
+# Pairs compared at once: BLOCK x BLOCK keeps memory bounded.
 BLOCK = 512
 
 
@@ -61,21 +62,40 @@ def xywhr(boxes: np.ndarray) -> np.ndarray:
     return np.column_stack([b[:, :4], np.radians(b[:, 4] - 90.0)])
 
 
+def _reach(iou: float, boxes: np.ndarray) -> np.ndarray:
+    """A radius per box beyond which no box overlaps it at `iou`: the overlap needs a
+    Bhattacharyya distance of at most -ln(1 - (1 - iou)^2), and that distance is at least
+    |centre gap|^2 / 4 over the sum of the two covariances' largest variances (the other
+    term is never negative). Two boxes can overlap only if their gap is under the larger
+    of their two radii."""
+    most = max(0.0, float(-np.log(max(1.0 - (1.0 - iou) ** 2 + EPS, EPS))))
+    variance = np.maximum(boxes[:, 2], boxes[:, 3]) ** 2 / 12.0
+    return np.sqrt(8.0 * most * variance) * 1.05 + 1e-6  # 5% to spare, for rounding
+
+
 def fast_nms(boxes: np.ndarray, scores: np.ndarray, iou: float, classes: np.ndarray | None = None) -> np.ndarray:
     """Indices of the boxes kept (see the module doc), highest score first. Boxes of
-    different `classes` never suppress each other."""
+    different `classes` never suppress each other. Only pairs close enough to overlap
+    (`_reach`) are compared, so time and memory grow with the overlaps, not N squared."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
     n = len(boxes)
     order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-    boxes = boxes[order]
-    cls = None if classes is None else np.asarray(classes)[order]
+    boxes = boxes[order]  # from here on a box's index is its rank
+    reach = _reach(iou, boxes)
+    centres = shapely.points(boxes[:, :2])
+    a, b = shapely.STRtree(centres).query(centres, predicate="dwithin", distance=reach)
+    # Each pair once, the higher-scored box first: only it can suppress the other.
+    pairs = np.unique(np.column_stack([np.minimum(a, b), np.maximum(a, b)])[a != b], axis=0)
+    i, j = pairs[:, 0], pairs[:, 1]
+    gap = np.hypot(boxes[i, 0] - boxes[j, 0], boxes[i, 1] - boxes[j, 1])
+    near = gap <= np.maximum(reach[i], reach[j])
+    if classes is not None:
+        cls = np.asarray(classes)[order]
+        near &= cls[i] == cls[j]
+    i, j = i[near], j[near]
     dropped = np.zeros(n, dtype=bool)
-    for start in range(0, n, BLOCK):
-        rows = slice(start, min(n, start + BLOCK))
-        over = probiou(boxes[rows], boxes[start:]) >= iou
-        # Only a higher-scored box (an earlier row) suppresses: the strict upper triangle.
-        over &= np.arange(start, rows.stop)[:, None] < np.arange(start, n)[None, :]
-        if cls is not None:
-            over &= cls[rows][:, None] == cls[None, start:]
-        dropped[start:] |= over.any(axis=0)
+    for start in range(0, len(i), BLOCK * BLOCK):
+        part = slice(start, start + BLOCK * BLOCK)
+        hit = probiou_pairs(boxes[i[part]], boxes[j[part]]) >= iou
+        dropped[j[part][hit]] = True
     return order[~dropped]
