@@ -220,7 +220,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = 
             net.load_state_dict(network_from_onnx(src).state_dict())
             folded = True
         else:
-            start = torch.load(src, map_location="cpu", weights_only=False)
+            start = torch.load(src, map_location="cpu", weights_only=True)
             net.load_state_dict(start["net"])
             loaded = start.get("pretrained_tensors", 0)
             folded = bool(start.get(FOLDED_BN))
@@ -236,7 +236,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = 
     if cfg.resume:
         if not ckpt.exists():
             raise InputError(str(ckpt), "no checkpoint to resume from")
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
         missing, _ = net.load_state_dict(state["net"], strict=False)
         if missing:  # a head added since the checkpoint: it starts fresh, and so does the optimiser
             print(f"resuming without {', '.join(missing)} (new in this network); optimiser state reset")
@@ -320,7 +320,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = 
 
 def export(cfg: TrainConfig, summary: dict, metrics: dict | None = None) -> Path:
     """Export the checkpoint's network to cfg.out with its metadata."""
-    state = torch.load(cfg.checkpoint, map_location="cpu", weights_only=False)
+    state = torch.load(cfg.checkpoint, map_location="cpu", weights_only=True)
     net, _ = build_network(False)
     net.load_state_dict(state["net"], strict=False)
     net.eval()
