@@ -509,3 +509,14 @@ def test_reference_frame_moves_tiles_and_boxes_together(data_dir):
         # the reference image itself is already in the reference frame
         first = c.get(f"/api/images/{imgs[0]['id']}/tiles/19/0/0.png")
         assert first.headers["x-sitewatch-frame"] == "reference"
+
+
+def test_a_short_write_token_is_refused_when_the_server_reads_its_settings(monkeypatch, tmp_path):
+    from sitewatch.errors import InputError
+    from sitewatch.web.settings import from_env
+
+    monkeypatch.setenv("SITEWATCH_TOKEN", "short")
+    with pytest.raises(InputError, match="at least 16 characters, got 5"):
+        from_env(data_dir=tmp_path)
+    monkeypatch.setenv("SITEWATCH_TOKEN", TOKEN)
+    assert from_env(data_dir=tmp_path).token == TOKEN

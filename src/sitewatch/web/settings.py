@@ -17,6 +17,9 @@ DEFAULT_DATA_DIR = Path("sitewatch-data")
 # A 30000 x 30000 px 3-band uint8 scene is 2.7 GB uncompressed; COGs are DEFLATE-compressed,
 # so 4 GiB covers the largest single scene we expect from a vendor.
 DEFAULT_UPLOAD_LIMIT = 4 * 1024 ** 3
+# The write token is the only thing between an anonymous client and the catalog's writes:
+# short ones can be guessed (16 characters of token_urlsafe carry 96 bits).
+MIN_TOKEN_CHARS = 16
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,9 @@ def from_env(db: str | None = None, data_dir: str | os.PathLike | None = None) -
         if limit <= 0:
             raise InputError(UPLOAD_LIMIT_ENV, f"must be positive, got {raw!r}")
     token = os.environ.get(TOKEN_ENV) or None
+    if token is not None and len(token) < MIN_TOKEN_CHARS:
+        raise InputError(TOKEN_ENV, f"must be at least {MIN_TOKEN_CHARS} characters, got {len(token)} (make one with "
+                                    "python -c 'import secrets; print(secrets.token_urlsafe(24))')")
     if db is None and not os.environ.get(CATALOG_ENV):
         db = str(folder / "catalog.db")  # the data folder's own catalog, as every command defaults to
     return WebSettings(data_dir=folder, db=db, token=token, upload_limit_bytes=limit)
