@@ -520,3 +520,25 @@ def test_a_short_write_token_is_refused_when_the_server_reads_its_settings(monke
         from_env(data_dir=tmp_path)
     monkeypatch.setenv("SITEWATCH_TOKEN", TOKEN)
     assert from_env(data_dir=tmp_path).token == TOKEN
+
+
+def test_with_allowed_hosts_another_host_header_is_refused(data_dir):
+    """DNS rebinding: a page whose own name resolves to the server sends that name in Host."""
+    settings = WebSettings(data_dir=data_dir, db=str(data_dir / "catalog.db"), token=TOKEN,
+                           allowed_hosts=("localhost", "127.0.0.1"))
+    app = create_app(settings)
+    with TestClient(app, base_url="http://evil.example") as c:
+        assert c.get("/api/sites").status_code == 400
+    with TestClient(app, base_url="http://localhost:8000") as c:
+        r = c.get("/api/sites")
+        assert r.status_code == 200 and r.json()
+
+
+def test_allowed_hosts_come_from_the_environment(monkeypatch, tmp_path):
+    from sitewatch.web.settings import from_env
+
+    monkeypatch.delenv("SITEWATCH_TOKEN", raising=False)
+    monkeypatch.setenv("SITEWATCH_ALLOWED_HOSTS", "sitewatch.lan, 10.0.0.5")
+    assert from_env(data_dir=tmp_path).allowed_hosts == ("sitewatch.lan", "10.0.0.5")
+    monkeypatch.delenv("SITEWATCH_ALLOWED_HOSTS")
+    assert from_env(data_dir=tmp_path).allowed_hosts is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -23,12 +24,11 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to liste
     from rich.console import Console
 
     from sitewatch.web import create_app, from_env
+    from sitewatch.web.settings import HOSTS_ENV, LOOPBACK_HOSTS
 
     console = Console(stderr=True)
     settings = from_env(db=db, data_dir=data)
     if sample:
-        from dataclasses import replace
-
         from sitewatch.web.sample import build_sample
 
         db_path = settings.data_dir / "catalog.db"
@@ -36,6 +36,11 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to liste
             say(console, f"writing the sample site into {settings.data_dir} ...")
             build_sample(settings.data_dir, str(db_path))
         settings = replace(settings, db=str(db_path))
+    if settings.allowed_hosts is None and host in LOOPBACK_HOSTS:
+        settings = replace(settings, allowed_hosts=LOOPBACK_HOSTS)
+    elif settings.allowed_hosts is None:
+        say(console, f"any Host header is answered: set {HOSTS_ENV} to the names this server is reached by",
+            label="note:")
     if not settings.token:
         console.print("[yellow]note:[/] SITEWATCH_TOKEN is not set: the app is read-only (writes answer 401)")
     say(console, f"sitewatch on http://{host}:{port}/  (data folder {settings.data_dir})")

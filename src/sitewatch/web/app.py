@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from sitewatch._version import __version__
 from sitewatch.store import open_catalog
@@ -50,6 +51,8 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     app.state.catalog = catalog
     app.state.jobs = JobBoard(settings, catalog)
     problems.install(app)
+    if settings.allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):

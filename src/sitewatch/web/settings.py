@@ -13,6 +13,10 @@ from sitewatch.store.catalog import ENV_VAR as CATALOG_ENV
 TOKEN_ENV = "SITEWATCH_TOKEN"
 DATA_ENV = "SITEWATCH_DATA"
 UPLOAD_LIMIT_ENV = "SITEWATCH_UPLOAD_LIMIT_MB"
+HOSTS_ENV = "SITEWATCH_ALLOWED_HOSTS"
+# The names a server on a loopback address answers to: a page elsewhere whose own name
+# resolves to 127.0.0.1 (DNS rebinding) sends its name in Host and is refused.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
 DEFAULT_DATA_DIR = Path("sitewatch-data")
 # A 30000 x 30000 px 3-band uint8 scene is 2.7 GB uncompressed; COGs are DEFLATE-compressed,
 # so 4 GiB covers the largest single scene we expect from a vendor.
@@ -27,12 +31,14 @@ class WebSettings:
     """db: a SQLite path or database URL (None: $SITEWATCH_DB, else the default file).
     data_dir: the only folder the app reads files from or writes files to (uploads,
     reports); imagery paths that the catalog records elsewhere are read but never written.
-    token: the Bearer token that write endpoints demand; None disables every write."""
+    token: the Bearer token that write endpoints demand; None disables every write.
+    allowed_hosts: the Host header values answered (others get 400); None answers any."""
 
     data_dir: Path = DEFAULT_DATA_DIR
     db: str | None = None
     token: str | None = None
     upload_limit_bytes: int = DEFAULT_UPLOAD_LIMIT
+    allowed_hosts: tuple[str, ...] | None = None
 
     @property
     def uploads_dir(self) -> Path:
@@ -63,4 +69,5 @@ def from_env(db: str | None = None, data_dir: str | os.PathLike | None = None) -
                                     "python -c 'import secrets; print(secrets.token_urlsafe(24))')")
     if db is None and not os.environ.get(CATALOG_ENV):
         db = str(folder / "catalog.db")  # the data folder's own catalog, as every command defaults to
-    return WebSettings(data_dir=folder, db=db, token=token, upload_limit_bytes=limit)
+    hosts = tuple(h.strip() for h in os.environ.get(HOSTS_ENV, "").split(",") if h.strip()) or None
+    return WebSettings(data_dir=folder, db=db, token=token, upload_limit_bytes=limit, allowed_hosts=hosts)
