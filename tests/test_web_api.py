@@ -377,6 +377,8 @@ def test_upload_refusals_leave_nothing(data_dir, sample_dir):
         is_problem(c.post("/api/uploads", content=far, headers=AUTH), 422)
         is_problem(c.post("/api/uploads", files={"other": ("x.tif", tif, "image/tiff")}, headers=AUTH), 400)
         is_problem(c.post("/api/uploads", content=b"", headers=AUTH), 400)
+        wrong = is_problem(c.post("/api/uploads", content=tif, headers={**AUTH, "Content-Type": "application/json"}), 415)
+        assert "application/json" in wrong["detail"] and "image/tiff" in wrong["detail"]
         is_problem(c.post("/api/uploads", params={"site": "nowhere"}, content=tif, headers=AUTH), 404)
         n_images = len(c.get(f"/api/sites/{SITE}/images").json())
     assert _uploads(data_dir) == [] and n_images == len(DATES)

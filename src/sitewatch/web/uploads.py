@@ -87,9 +87,18 @@ def _multipart_writer(content_type: str, sink: _Sink) -> MultipartParser:
     return parser
 
 
+# The body types the upload endpoint documents; none declared is taken as raw bytes. The
+# file's content still decides whether it is an image (`check_geotiff`).
+UPLOAD_TYPES = ("image/tiff", "application/octet-stream", "multipart/form-data")
+
+
 async def receive(request: Request, folder: Path, limit: int) -> Path:
-    """Stream the request body into folder/.partial-<uuid>; returns that path. 413 past the
-    limit, 400 for a body with no file; the partial file is removed on any failure."""
+    """Stream the request body into folder/.partial-<uuid>; returns that path. 415 for a
+    body type the endpoint does not take, 413 past the limit, 400 for a body with no file;
+    the partial file is removed on any failure."""
+    declared_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if declared_type and declared_type not in UPLOAD_TYPES:
+        raise Problem(415, f"an upload is sent as {', '.join(UPLOAD_TYPES)} (part 'file'), not {declared_type!r}")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + MULTIPART_SLACK:
         raise Problem(413, f"upload of {int(declared)} bytes is over the limit of {limit} bytes")
