@@ -115,6 +115,10 @@ def set_pivot(record: dict, args) -> None:
     print(f"{args.model}: class_score_pivots = {json.dumps(pivots)}")
 
 
+# Each tile shrunk twice: 0.5 m tiles seen at 1 m, where a 70 m aircraft looks 35 m long.
+COARSE_FACTOR = 2
+
+
 def pick_coarse(args, sets: list[str], root: Path) -> None:
     """The coarse pass's shortest item of class --pick with the best F1 on the validation
     side (no pass among the choices); written into --model with --set-coarse."""
@@ -141,10 +145,6 @@ def pick_coarse(args, sets: list[str], root: Path) -> None:
         spec = {"factor": COARSE_FACTOR, "min_length_m": {**base.coarse_min_length_m, args.pick: best}}
         with_metadata(Path(str(model.path)), Path(str(model.path)), {"coarse_pass": json.dumps(spec)})
         print(f"{model.path}: coarse_pass = {json.dumps(spec)}")
-
-
-# Each tile shrunk twice: 0.5 m tiles seen at 1 m, where a 70 m aircraft looks 35 m long.
-COARSE_FACTOR = 2
 
 
 def main(argv: list[str] | None = None) -> dict | None:

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from functools import partial
 
 import numpy as np
-import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
 
@@ -26,9 +25,9 @@ from sitewatch.detect.inference import FEATURELESS_STD, FILL, RunStats, SceneGri
 from sitewatch.detect.model import DetectionModel
 from sitewatch.detect.plausible import plausible
 from sitewatch.domain import Image, Site, SiteGrid
-from sitewatch.errors import CatalogError, InputError
+from sitewatch.errors import CatalogError
 from sitewatch.geo.align import warp_window
-from sitewatch.geo.imagefile import open_image
+from sitewatch.geo.imagefile import open_checked
 from sitewatch.store import alignment_for, finish_run, get_site, images_for_site, save_detections, start_run
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # warp_window with no alignment correction
@@ -39,10 +38,7 @@ class SiteGridReader:
 
     def __init__(self, image: Image, site: Site, model_gsd: float):
         self.path = image.path
-        try:
-            self.src = open_image(image.path)
-        except rasterio.errors.RasterioIOError as exc:
-            raise InputError(image.path, f"cannot open image ({str(exc).splitlines()[0]})") from exc
+        self.src = open_checked(image.path)
         g = site.grid
         k = model_gsd / g.gsd_m  # model pixels -> site-grid pixels
         w, h = max(1, int(round(g.width_px / k))), max(1, int(round(g.height_px / k)))
