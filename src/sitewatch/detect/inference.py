@@ -237,25 +237,9 @@ def detect_tiles(reader, model: DetectionModel, image_id: str, batch: int = 2, s
     """Tiled detection over any reader with `grid`, `src` (the source dataset, for pixel
     windows), `path`, `sun` (as seen on the grid, or None) and `read(tile) -> (array or None, why)`."""
     t_start = time.perf_counter()
-    stats = RunStats()
-    grid = reader.grid
-    stats.scene_px, stats.native_gsd_m = (grid.width, grid.height), grid.native_gsd_m
-    if grid.native_gsd_m > COARSEST_MEASURED_GSD_M * 1.01:
-        msg = (f"{reader.path}: {grid.native_gsd_m:.2f} m imagery is coarser than the {COARSEST_MEASURED_GSD_M:g} m "
-               f"the detector is measured at on real images; expect small aircraft to be missed, and most vehicles "
-               f"found to be false (brush and clutter: 110-240 per km² on empty real aprons at 0.75-0.98 m; "
-               f"docs/model-card.md, working range)")
-        stats.warnings.append(msg)
-        warnings.warn(msg, stacklevel=3)
-    ov = model.info.tile_overlap_px if overlap is None else overlap
-    # Models that ask for it (YOLO exports) get tiles on their stride and a seam-only merge.
-    align = getattr(model.info, "tile_align", 1)
-    tiles = tiling.plan_tiles(grid.width, grid.height, model.tile_size, ov, align)
-    stats.tiles = len(tiles)
-    parts, margins, tile_ids = [], [], []
-    done = 0
-    blurs: list[float | None] = []  # edge blur (px) of every `every`-th tile run, a few a scene
-    every = max(1, len(tiles) // BLUR_SAMPLE_TILES)
+    tiles, ov = scene_tiles(reader.grid, model, overlap)
+    every = blur_every(len(tiles))
+    found = TileResults()
 
     def read_group(group):
         return [reader.read(t) for t in group]
@@ -263,49 +247,120 @@ def detect_tiles(reader, model: DetectionModel, image_id: str, batch: int = 2, s
     with ThreadPoolExecutor(max_workers=1, initializer=_yield_to_the_model) as pool:
         groups = list(_batches(tiles, batch))
         pending = pool.submit(read_group, groups[0]) if groups else None
+        done = 0
         for gi, group in enumerate(groups):
             assert pending is not None  # submitted for every group before it is read
             reads = pending.result()
             if gi + 1 < len(groups):
                 pending = pool.submit(read_group, groups[gi + 1])
-            run = []
-            for k, (tile, (arr, why)) in enumerate(zip(group, reads), start=done):
-                if arr is None:
-                    stats.skipped_nodata += why == "nodata"
-                    stats.skipped_featureless += why == "featureless"
-                else:
-                    run.append((k, tile, _fill_to_tile(arr, model.tile_size, grid)))
-                    if k % every == 0:
-                        blurs.append(edge_blur_px(_middle(arr).mean(axis=0)))
-            for shape in {a.shape for _, _, a in run}:
-                same = [(k, t, a) for k, t, a in run if a.shape == shape]
-                t0 = time.perf_counter()
-                outs = model.run(np.stack([a for _, _, a in same]), score_threshold, reader.sun)
-                stats.seconds_model += time.perf_counter() - t0
-                stats.tiles_run += len(same)
-                for (k, tile, _), det in zip(same, outs):
-                    if len(det) == 0:
-                        continue
-                    boxes = det.boxes.copy()
-                    boxes[:, 0] += tile.col
-                    boxes[:, 1] += tile.row
-                    parts.append(replace(det, boxes=boxes))
-                    margins.append(tiling.edge_margin(boxes, tile, grid.width, grid.height))
-                    tile_ids.append(np.full(len(det), k))
+            found.extend(run_tiles(model, reader.grid, list(enumerate(group, start=done)), reads, score_threshold,
+                                   reader.sun, every))
             done += len(group)
             if progress:
                 progress(done, len(tiles))
-    found, margin = RawDetections.concat(parts), np.concatenate(margins) if margins else np.zeros(0)
+    detections, stats = finish_scene(reader, model, image_id, len(tiles), ov, found)
+    stats.seconds_total = time.perf_counter() - t_start
+    return detections, reader.grid, stats
+
+
+def scene_tiles(grid: SceneGrid, model, overlap: int | None = None) -> tuple[list[tiling.Tile], int]:
+    """The tiles a scene is read in, in order, and the overlap they were planned with."""
+    ov = model.info.tile_overlap_px if overlap is None else overlap
+    # Models that ask for it (YOLO exports) get tiles on their stride and a seam-only merge.
+    align = getattr(model.info, "tile_align", 1)
+    return tiling.plan_tiles(grid.width, grid.height, model.tile_size, ov, align), ov
+
+
+def blur_every(n_tiles: int) -> int:
+    """Edge blur is measured on every this-many-th tile (by its index in the scene)."""
+    return max(1, n_tiles // BLUR_SAMPLE_TILES)
+
+
+@dataclass
+class TileResults:
+    """The model's detections on some tiles of one scene (scene pixels, before the seam
+    merge), in tile order, with what the seam merge and the run statistics need."""
+
+    parts: list[RawDetections] = field(default_factory=list)
+    margins: list[np.ndarray] = field(default_factory=list)
+    tile_ids: list[np.ndarray] = field(default_factory=list)
+    blurs: list[float | None] = field(default_factory=list)  # edge blur (px) of the sampled tiles
+    tiles_run: int = 0
+    skipped_nodata: int = 0
+    skipped_featureless: int = 0
+    seconds_model: float = 0.0
+
+    def extend(self, other: TileResults) -> None:
+        """Append the results of the tiles that come next."""
+        self.parts += other.parts
+        self.margins += other.margins
+        self.tile_ids += other.tile_ids
+        self.blurs += other.blurs
+        self.tiles_run += other.tiles_run
+        self.skipped_nodata += other.skipped_nodata
+        self.skipped_featureless += other.skipped_featureless
+        self.seconds_model += other.seconds_model
+
+
+def run_tiles(model: DetectionModel, grid: SceneGrid, group: list[tuple[int, tiling.Tile]],
+              reads: list[tuple[np.ndarray | None, str]], score_threshold: float | None, sun,
+              every: int) -> TileResults:
+    """The model on one batch of tiles (k: the tile's index in the scene) and their reads."""
+    out = TileResults()
+    run = []
+    for (k, tile), (arr, why) in zip(group, reads):
+        if arr is None:
+            out.skipped_nodata += why == "nodata"
+            out.skipped_featureless += why == "featureless"
+        else:
+            run.append((k, tile, _fill_to_tile(arr, model.tile_size, grid)))
+            if k % every == 0:
+                out.blurs.append(edge_blur_px(_middle(arr).mean(axis=0)))
+    for shape in {a.shape for _, _, a in run}:
+        same = [(k, t, a) for k, t, a in run if a.shape == shape]
+        t0 = time.perf_counter()
+        outs = model.run(np.stack([a for _, _, a in same]), score_threshold, sun)
+        out.seconds_model += time.perf_counter() - t0
+        out.tiles_run += len(same)
+        for (k, tile, _), det in zip(same, outs):
+            if len(det) == 0:
+                continue
+            boxes = det.boxes.copy()
+            boxes[:, 0] += tile.col
+            boxes[:, 1] += tile.row
+            out.parts.append(replace(det, boxes=boxes))
+            out.margins.append(tiling.edge_margin(boxes, tile, grid.width, grid.height))
+            out.tile_ids.append(np.full(len(det), k))
+    return out
+
+
+def finish_scene(reader, model: DetectionModel, image_id: str, n_tiles: int, overlap: int,
+                 found: TileResults) -> tuple[list[Detection], RunStats]:
+    """The seam merge of all of a scene's tile results (in tile order), its warnings and
+    statistics; `reader` needs `grid`, `src` and `path` only."""
+    grid = reader.grid
+    stats = RunStats(tiles=n_tiles, tiles_run=found.tiles_run, skipped_nodata=found.skipped_nodata,
+                     skipped_featureless=found.skipped_featureless, seconds_model=found.seconds_model,
+                     scene_px=(grid.width, grid.height), native_gsd_m=grid.native_gsd_m)
+    if grid.native_gsd_m > COARSEST_MEASURED_GSD_M * 1.01:
+        msg = (f"{reader.path}: {grid.native_gsd_m:.2f} m imagery is coarser than the {COARSEST_MEASURED_GSD_M:g} m "
+               f"the detector is measured at on real images; expect small aircraft to be missed, and most vehicles "
+               f"found to be false (brush and clutter: 110-240 per km² on empty real aprons at 0.75-0.98 m; "
+               f"docs/model-card.md, working range)")
+        stats.warnings.append(msg)
+        warnings.warn(msg, stacklevel=3)
+    dets = RawDetections.concat(found.parts)
+    margin = np.concatenate(found.margins) if found.margins else np.zeros(0)
     if getattr(model.info, "seam_merge", "") == "seams":
-        merged = tiling.merge_seams(found, margin, np.concatenate(tile_ids) if tile_ids else np.zeros(0, int),
-                                    model.info.nms_iou)
+        tile_ids = np.concatenate(found.tile_ids) if found.tile_ids else np.zeros(0, int)
+        merged = tiling.merge_seams(dets, margin, tile_ids, model.info.nms_iou)
     else:
-        merged = tiling.merge(found, margin, model.info.nms_iou, ov)
+        merged = tiling.merge(dets, margin, model.info.nms_iou, overlap)
     if stats.skipped_nodata == stats.tiles:
         msg = f"{reader.path}: the image is all nodata; no detections"
         stats.warnings.append(msg)
         warnings.warn(msg, stacklevel=3)
-    measured = [b for b in blurs if b is not None]
+    measured = [b for b in found.blurs if b is not None]
     if measured:
         stats.edge_blur_m = float(np.median(measured)) * model.gsd_m
         if stats.edge_blur_m >= BLURRED_FOR_VEHICLES_M:
@@ -313,9 +368,7 @@ def detect_tiles(reader, model: DetectionModel, image_id: str, batch: int = 2, s
                    f"under-counted on images this blurred (docs/model-card.md, working range)")
             stats.warnings.append(msg)
             warnings.warn(msg, stacklevel=3)
-    detections = _to_detections(merged, grid, reader.src, image_id, model)
-    stats.seconds_total = time.perf_counter() - t_start
-    return detections, grid, stats
+    return _to_detections(merged, grid, reader.src, image_id, model), stats
 
 
 def _fill_to_tile(arr: np.ndarray, size: int, grid: SceneGrid) -> np.ndarray:
