@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from sitewatch.cli.main import app, check_range, err_console, say
 from sitewatch.cli.sites_cmd import DB_OPTION
@@ -36,9 +36,11 @@ def load_model(model: Path | None, yolo_obb: bool, class_map: str | None, model_
 
 @app.command("detect")
 def detect_command(
-    image: Path = typer.Argument(None, help="GeoTIFF / COG (any CRS, any size)."),
+    image: Path = typer.Argument(None, help="GeoTIFF / COG (any CRS, any size), or a folder of them (with --out "
+                                             "FOLDER)."),
     model: Path = typer.Option(None, "--model", help="ONNX model (default: the shipped one)."),
-    out: Path = typer.Option(None, "--out", help="GeoJSON to write (default: stdout)."),
+    out: Path = typer.Option(None, "--out", help="GeoJSON to write (default: stdout); for a folder of images, the "
+                                                 "folder to write one GeoJSON per image in."),
     site: str = typer.Option(None, "--site", help="Detect on the catalog's images of this site and store them."),
     catalog: str = DB_OPTION,
     threshold: float = typer.Option(None, "--threshold", help="Score threshold (default: the model's)."),
@@ -49,15 +51,18 @@ def detect_command(
     model_gsd: float = typer.Option(None, "--model-gsd", help="With --yolo-obb: the model's GSD in metres."),
     nms_iou: float = typer.Option(None, "--nms-iou", help="With --yolo-obb: IoU of its probiou NMS (default 0.7, "
                                                            "as Ultralytics)."),
+    cluster: str = typer.Option(None, "--cluster", help="Run on Dask: local[:N] starts N single-threaded workers "
+                                                        "here, tcp://HOST:PORT uses a running scheduler."),
 ) -> None:
     """Detect aircraft, helicopters, ships, vehicles and air defence: class, type, state, heading."""
-    from sitewatch.detect import geojson
-    from sitewatch.detect.inference import detect_scene
-
     check_range("--threshold", threshold, 0, 1)
     check_range("--batch", batch, 1, 256)
     check_range("--threads", threads, 0, 1024)
+    if cluster:
+        cluster_module().parse_cluster(cluster)
     m = load_model(model, yolo_obb, class_map, model_gsd, threads, nms_iou)
+    if site and cluster:
+        raise InputError("--cluster", "runs detection of an IMAGE or a FOLDER; --site detects in-process for now")
     if site:
         from sitewatch.store import open_catalog
         from sitewatch.workflow.detect_site import detect_site
@@ -81,19 +86,108 @@ def detect_command(
                                      for img, n, st in done]}))
         return
     if image is None:
-        raise InputError("sitewatch detect", "give an IMAGE or --site NAME")
-    from sitewatch.geo.imagefile import check_image
-
-    check_image(image)
-    with warnings.catch_warnings(record=True) as caught, Progress(
-            TextColumn("tiles"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=err_console, transient=True) as bar:
+        raise InputError("sitewatch detect", "give an IMAGE, a FOLDER of images or --site NAME")
+    images = _image_files(image)
+    folder = image.is_dir()
+    if folder:
+        if out is None or (out.exists() and not out.is_dir()):
+            raise InputError("--out", "a folder of images needs --out FOLDER (one GeoJSON per image is written there)")
+        if len({p.stem for p in images}) < len(images):
+            raise InputError(str(image), "two images share a file name stem; their GeoJSON files would collide")
+        out.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        task = bar.add_task("tiles", total=None)
-        dets, grid, stats = detect_scene(image, m, batch=batch, score_threshold=threshold,
-                                         progress=lambda n, total: bar.update(task, completed=n, total=total))
+        # Library deprecations (rasterio's own, in the GeoJSON writing) are not the user's to see.
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        runs = _detect_on_cluster(images, m, batch, threshold, cluster) if cluster else \
+            _detect_in_process(images, m, batch, threshold)
+        if not folder:  # written once the progress bar is gone, which would take stdout's GeoJSON
+            runs = list(runs)
+        for path, dets, grid, stats in runs:
+            _write_geojson(path, dets, grid, stats, m, out / f"{path.stem}.geojson" if folder else out)
     for w in caught:
         say(err_console, w.message, "warning:")
+
+
+# The names of raster files in a folder (as ingest lists them); whether one is read is
+# decided by its content (geo.imagefile).
+RASTER_SUFFIXES = (".tif", ".tiff", ".gtiff", ".jp2", ".j2k", ".ntf", ".nitf")
+
+
+def cluster_module():
+    """sitewatch.detect.cluster, or one line naming the extra that brings Dask."""
+    try:
+        from sitewatch.detect import cluster
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in ("dask", "distributed"):
+            raise
+        raise InputError("--cluster", f"needs the cluster extra ({exc.name} is not installed): "
+                                      "pip install 'sitewatch[cluster]'") from exc
+    return cluster
+
+
+def _image_files(image: Path) -> list[Path]:
+    """The image, or the raster files under a folder (sorted), each checked to be a real raster."""
+    from sitewatch.geo.imagefile import check_image
+
+    if image.is_dir():
+        found = sorted(p for p in image.rglob("*") if p.suffix.lower() in RASTER_SUFFIXES and p.is_file())
+        if not found:
+            raise InputError(str(image), "folder holds no raster files (*.tif, *.tiff, *.jp2, *.ntf)")
+    else:
+        found = [image]
+    for p in found:
+        check_image(p)
+    return found
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=err_console, transient=True)
+
+
+def _detect_in_process(images: list[Path], m, batch: int, threshold: float | None):
+    from sitewatch.detect.inference import detect_scene
+
+    with _progress() as bar:
+        for n, path in enumerate(images, start=1):
+            label = "tiles" if len(images) == 1 else f"tiles of {path.name} ({n}/{len(images)})"
+            task = bar.add_task(label, total=None)
+
+            def progress(k: int, total: int, task: TaskID = task) -> None:
+                bar.update(task, completed=k, total=total)
+
+            dets, grid, stats = detect_scene(path, m, batch=batch, score_threshold=threshold, progress=progress)
+            bar.remove_task(task)
+            yield path, dets, grid, stats
+
+
+def _detect_on_cluster(images: list[Path], m, batch: int, threshold: float | None, address: str):
+    """The images' detections on a Dask cluster, as each image finishes; one bar over all
+    their tiles and one for each image in flight."""
+    cluster = cluster_module()
+    plans = [cluster.plan_scene(p, m, batch) for p in images]
+    with cluster.connect(address) as client, _progress() as bar:
+        whole = bar.add_task(f"tiles of {len(images)} image(s)", total=sum(p.n_tiles for p in plans))
+        per_image: dict[int, TaskID] = {}
+        done = [0] * len(plans)
+
+        def progress(i: int, k: int, total: int) -> None:
+            if i not in per_image:
+                per_image[i] = bar.add_task(f"  {images[i].name}", total=total)
+            bar.update(per_image[i], completed=k)
+            bar.advance(whole, k - done[i])
+            done[i] = k
+            if k == total:
+                bar.remove_task(per_image.pop(i))
+
+        for r in cluster.detect_scenes(client, plans, m, threshold, progress):
+            yield images[r.index], r.detections, r.grid, r.stats
+
+
+def _write_geojson(image: Path, dets, grid, stats, m, out: Path | None) -> None:
+    from sitewatch.detect import geojson
+
     doc = geojson.to_feature_collection(dets, grid.crs, str(image), m.gsd_m, {"stats": {
         "tiles": stats.tiles, "tiles_run": stats.tiles_run, "skipped_nodata": stats.skipped_nodata,
         "skipped_featureless": stats.skipped_featureless, "seconds": round(stats.seconds_total, 3),
