@@ -7,7 +7,9 @@ detect`'s code path. Printed per model: aircraft AP50, recall and precision at t
 score (IoU 0.5 against the pasted aircraft's axis-aligned box), and, of those found, for the
 six catalogue types the share given a right type, `unknown` or a wrong type, and for the
 five the catalogue lacks (A-50, MiG-29, MiG-31, Tu-160, Tu-95) the share called `unknown`;
-and for a model with a catalogue check, that check alone on every pasted aircraft, found or not.
+how the footprints of those found fit their own types by size (`equipment.size_matches`,
+both catalogue tables) and how long the boxes are against the types' sizes; and for a model
+with a catalogue check, that check alone on every pasted aircraft, found or not.
 With --baseline-model B, model B is run first on the same scenes.
 
     .venv/bin/python bench/eval_military.py [--model M] [--baseline-model B] [--headings 6]
@@ -28,7 +30,7 @@ import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from sitewatch.detect.model import DetectionModel
-from sitewatch.evaluation.cutouts import pasted_scenes, typing_of
+from sitewatch.evaluation.cutouts import pasted_scenes, sizing_of, typing_of
 from sitewatch.evaluation.real_pixels import detect_real, score_real
 from sitewatch.evaluation.realdata import default_root
 
@@ -70,12 +72,21 @@ def run_model(path: str | None, pairs: list, split: str) -> dict:
           f"catalogue types found {cat['found']}: right {cat['right']}, unknown {cat['unknown']}, wrong {cat['wrong']}; "
           f"types outside the catalogue found {out['found']}: unknown {out['unknown']}, given a catalogue type "
           f"{out['named']}")
+    sizing = sizing_of(pairs, preds, truths, threshold)
+    if sizing["found"]:
+        over = sizing["measured_over_true"]
+        print(f"{name} | footprints of the {sizing['found']} found: own type among the size fits "
+              f"{sizing['own_type_fits']:.3f} (median {sizing['median_types_fitted']:.0f} types fit), own role among "
+              f"the fitting roles {sizing['own_role_fits']:.3f} (median {sizing['median_roles_fitted']:.0f} roles); "
+              "measured over true long and short side, median: "
+              + ", ".join(f"{k} {v[0]:.2f} and {v[1]:.2f} ({v[2]})" for k, v in over.items()))
     crops = check_on_crops(model, pairs)
     if crops:
         (a_share, a_n), (b_share, b_n) = crops.values()
         print(f"{name} | catalogue check on every pasted aircraft: catalogue types called unknown {a_share:.3f} "
               f"(of {a_n}), other types {b_share:.3f} (of {b_n})")
-    return {"model": name, "path": str(model.path), "scores": scores, "typing": typing, "check_on_crops": crops}
+    return {"model": name, "path": str(model.path), "scores": scores, "typing": typing, "sizing": sizing,
+            "check_on_crops": crops}
 
 
 def main(argv: list[str] | None = None) -> dict | None:

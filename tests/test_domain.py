@@ -43,6 +43,6 @@ def test_catalogue_covers_every_class_and_has_design_figures():
 
 def test_unknown_type_error_lists_known_names():
     with pytest.raises(KeyError, match="An-124"):
-        equipment.get("F-16")
+        equipment.get("Su-75")
     with pytest.raises(ValueError, match="rotor_removed"):
         equipment.get("Su-35").footprint("rotor_removed")

@@ -12,6 +12,7 @@ import fiona
 import pytest
 from test_change_pixel import GRID, SITE, _aircraft_detection, _scene
 
+from sitewatch import equipment
 from sitewatch.change.tracking import Look
 from sitewatch.domain import Image
 from sitewatch.report import exports
@@ -89,3 +90,19 @@ def test_one_date_reports_insufficient_evidence(tmp_path):
     out = compare_and_report(SITE, looks[:1], tmp_path, pixels)
     assert out.judgement.assessment.posture == "insufficient_evidence"
     assert "insufficient evidence" in out.files.html.read_text()
+
+
+def test_detections_carry_the_catalogue_role_and_size_fits_in_every_export(tmp_path):
+    looks, pixels = _inputs(departure=False)
+    out = compare_and_report(SITE, looks, tmp_path, pixels)
+    d = looks[0].detections[0]
+    with fiona.open(out.files.geopackage, layer="detections") as src:
+        props = [f["properties"] for f in src]
+    gj = json.loads(out.files.geojson.read_text())
+    dets = [f["properties"] for f in gj["features"] if f["properties"]["layer"] == "detection"]
+    assert props and dets
+    want = equipment.describe_size(d.cls, d.type, d.box.length, d.box.width)
+    assert want["role"] == equipment.get(d.type).role and want["size_matches"]
+    assert all(p["role"] == want["role"] for p in props + dets)
+    assert all(p["size_matches"] == want["size_matches"] for p in dets)  # a list in GeoJSON
+    assert all(p["size_matches"] == ", ".join(want["size_matches"]) for p in props)  # text in a GeoPackage

@@ -56,8 +56,10 @@ def _mutated(path: str, value) -> dict:
 
 # (case, path to replace, new value, text the one-line error must contain)
 BAD = [
-    ("unknown type", "sites[0].zones[0].inventory[0].type", "Su-57",
-     "sites[0].zones[0].inventory[0].type: unknown equipment type 'Su-57'"),
+    ("unknown type", "sites[0].zones[0].inventory[0].type", "Su-75",
+     "sites[0].zones[0].inventory[0].type: unknown equipment type 'Su-75'"),
+    ("type known by size only", "sites[0].zones[0].inventory[0].type", "F-16",
+     "sites[0].zones[0].inventory[0].type: F-16 is known by size only, the simulator cannot draw it"),
     # the site spans x -80..80 m; a 50 m zone centred at x = 75 reaches x = 100
     ("zone outside the site", "sites[0].zones[1].rect.center", [75, -30],
      "sites[0].zones[1].rect: zone 'ad'"),
@@ -116,11 +118,11 @@ def test_a_bad_scenario_leaves_an_existing_output_folder_untouched(tmp_path):
 
 def test_every_problem_is_reported_not_only_the_first():
     doc = _mutated("sites[0].gsd_m", 0)
-    doc["sites"][0]["zones"][0]["inventory"][0]["type"] = "Su-57"
+    doc["sites"][0]["zones"][0]["inventory"][0]["type"] = "Su-75"
     with pytest.raises(ScenarioError) as err:
         load_scenario(doc)
     assert len(err.value.problems) == 1  # pydantic stops at shape errors before semantic checks
-    doc = _mutated("sites[0].zones[0].inventory[0].type", "Su-57")
+    doc = _mutated("sites[0].zones[0].inventory[0].type", "Su-75")
     doc["sites"][0]["dates"][1]["departures"][0]["zone"] = "nowhere"
     with pytest.raises(ScenarioError) as err:
         load_scenario(doc)
@@ -137,13 +139,13 @@ def test_yaml_syntax_error_names_the_line(tmp_path):
 
 def test_the_cli_refuses_a_bad_scenario_with_one_line_and_exit_1(tmp_path):
     f = tmp_path / "bad.yaml"
-    f.write_text(yaml.safe_dump(_mutated("sites[0].zones[0].inventory[0].type", "Su-57")))
+    f.write_text(yaml.safe_dump(_mutated("sites[0].zones[0].inventory[0].type", "Su-75")))
     out = tmp_path / "out"
     run = subprocess.run([sys.executable, "-c", "from sitewatch.cli.main import main; main()", "simulate", str(f),
                           "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 1
     lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "sites[0].zones[0].inventory[0].type: unknown equipment type 'Su-57'" in lines[0]
+    assert len(lines) == 1 and "sites[0].zones[0].inventory[0].type: unknown equipment type 'Su-75'" in lines[0]
     assert not out.exists()
 
 

@@ -41,8 +41,7 @@ class Judgement:
 
 
 def _role(d: Detection) -> str | None:
-    t = equipment.CATALOGUE.get(d.type)
-    return t.role if t else None
+    return equipment.role_of(d.type)
 
 
 def _matches(d: Detection | None, w: Where, from_state: str | None = None) -> bool:

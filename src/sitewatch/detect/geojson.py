@@ -5,7 +5,10 @@ Per feature: the footprint polygon in lon/lat (counter-clockwise, closed) and pr
 `class`, `type`, `state`, `score`, `type_score`, `state_score`, `presence_score` (the presence
 check's own answer, which `score` mixes in; null where the model did not check), `heading_deg`, `length_m`,
 `width_m`, `center_site_crs`, `site_crs_polygon`, `site_crs`, `image_id`, `pixel_window`
-([col_off, row_off, width, height] in the source image), `model_id`, `model_version`.
+([col_off, row_off, width, height] in the source image), `model_id`, `model_version`, and what
+the catalogue says of the item (`equipment.describe_size`): `role` (the named type's; for
+`unknown`, the role all types of its size share, else null), `size_matches` (the types of
+either catalogue table its footprint fits, best first) and `size_roles` (their roles).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 
 from pyproj import Transformer
 
+from sitewatch import equipment
 from sitewatch.domain import Detection
 
 _DEC_LONLAT = 9
@@ -46,6 +50,7 @@ def to_feature_collection(detections: list[Detection], site_crs: str, image: str
                 "image_id": d.image_id,
                 "pixel_window": None if w is None else [w.col_off, w.row_off, w.width, w.height],
                 "model_id": d.model_id, "model_version": d.model_version,
+                **equipment.describe_size(d.cls, d.type, d.box.length, d.box.width),
             },
         })
     doc = {

@@ -47,6 +47,8 @@ class Labelled:
     score: float = 1.0
     directed: bool = True
     difficult: bool = False
+    # A prediction's oriented (length, width) where `box` was mapped to an axis-aligned one.
+    oriented_size: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from sitewatch import equipment
+from sitewatch.detect.labels import Labelled
 from sitewatch.domain import UNKNOWN_TYPE
 from sitewatch.errors import InputError
 from sitewatch.evaluation.detection import match_image
@@ -43,6 +45,12 @@ CUTOUT_TYPES: dict[str, tuple[tuple[str, ...], float]] = {
     "tu-160": ((), 55.7),
     "tu-22": (("Tu-22M3",), 42.5),
     "tu-95": ((), 50.1),
+}
+# Every type in the catalogue's two tables (equipment.CATALOGUE and REFERENCE) each folder may be.
+CUTOUT_NAMES: dict[str, tuple[str, ...]] = {
+    "a-50": ("A-50",), "il-76": ("Il-76",), "mig-29": ("MiG-29",), "mig-31": ("MiG-31",), "su-24": ("Su-24M",),
+    "su-25": ("Su-25",), "su-27_su-35": ("Su-27", "Su-35"), "su-30_su-34": ("Su-30SM", "Su-34"),
+    "tu-160": ("Tu-160",), "tu-22": ("Tu-22M3",), "tu-95": ("Tu-95MS",),
 }
 # A parked aircraft's shadow falls from about this height (fuselage and wing, metres).
 SHADOW_HEIGHT_M = 3.0
@@ -187,6 +195,46 @@ def pasted_scenes(root: Path, split: str, headings: int, folder: Path, seed: int
     return out
 
 
+def _found(pairs: list[tuple[RealImage, Cutout]], preds: dict, truths: dict, threshold: float
+           ) -> Iterator[tuple[Cutout, Labelled]]:
+    """(cut-out, the detection that found it) for each pasted aircraft found at `threshold`."""
+    for image, cutout in pairs:
+        kept = [p for p in preds.get(image.image_id, []) if p.score >= threshold and p.cls == "aircraft"]
+        hits = [p for p, m in zip(kept, match_image(kept, truths[image.image_id], 0.5)) if m >= 0]
+        if hits:
+            yield cutout, hits[0]
+
+
+def sizing_of(pairs: list[tuple[RealImage, Cutout]], preds: dict, truths: dict, threshold: float) -> dict:
+    """How the footprints of the aircraft found at `threshold` compare with their types
+    (`CUTOUT_NAMES`), both catalogue tables: the share whose own type the footprint fits
+    (`equipment.size_matches`), whose own role is among the fitting roles, the median number
+    of types and roles fitted, and the median measured over true length and span (the box's
+    longer and shorter sides over the type's), for aircraft under and over 30 m."""
+    fits, role_fits, n_types, n_roles = [], [], [], []
+    ratios: dict[str, list[tuple[float, float]]] = {"under_30m": [], "over_30m": []}
+    for cutout, hit in _found(pairs, preds, truths, threshold):
+        assert hit.oriented_size is not None  # detect_real keeps it
+        length, width = hit.oriented_size
+        matches = equipment.size_matches("aircraft", length, width)
+        roles = equipment.size_roles("aircraft", length, width)
+        own = [equipment.get(name) for name in CUTOUT_NAMES[cutout.folder]]
+        fits.append(any(t.name in matches for t in own))
+        role_fits.append(any(t.role in roles for t in own))
+        n_types.append(len(matches))
+        n_roles.append(len(roles))
+        true_long, true_short = max(own[0].length_m, own[0].width_m), min(own[0].length_m, own[0].width_m)
+        ratios["over_30m" if true_long > 30 else "under_30m"].append(
+            (max(length, width) / true_long, min(length, width) / true_short))
+    if not fits:
+        return {"found": 0}
+    return {"found": len(fits), "own_type_fits": round(float(np.mean(fits)), 4),
+            "own_role_fits": round(float(np.mean(role_fits)), 4),
+            "median_types_fitted": float(np.median(n_types)), "median_roles_fitted": float(np.median(n_roles)),
+            "measured_over_true": {k: [round(float(np.median([r[i] for r in v])), 3) for i in (0, 1)] + [len(v)]
+                                   for k, v in ratios.items() if v}}
+
+
 def typing_of(pairs: list[tuple[RealImage, Cutout]], preds: dict, truths: dict, threshold: float) -> dict:
     """How the aircraft found at `threshold` (IoU 0.5 with the pasted one's box, as the
     detector's boxes are compared with axis-aligned labels) are typed: for catalogue types,
@@ -195,12 +243,8 @@ def typing_of(pairs: list[tuple[RealImage, Cutout]], preds: dict, truths: dict, 
     `preds` and `truths` as `real_pixels.detect_real` gives them."""
     counts = {"catalogue": {"found": 0, "right": 0, "unknown": 0, "wrong": 0}, "outside": {"found": 0, "unknown": 0,
                                                                                         "named": 0}}
-    for image, cutout in pairs:
-        kept = [p for p in preds.get(image.image_id, []) if p.score >= threshold and p.cls == "aircraft"]
-        hits = [p for p, m in zip(kept, match_image(kept, truths[image.image_id], 0.5)) if m >= 0]
-        if not hits:
-            continue
-        typ = hits[0].type
+    for cutout, hit in _found(pairs, preds, truths, threshold):
+        typ = hit.type
         side = counts["catalogue" if cutout.in_catalogue else "outside"]
         side["found"] += 1
         if cutout.in_catalogue:

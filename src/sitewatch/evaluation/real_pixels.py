@@ -103,7 +103,8 @@ def detect_real(images: list[RealImage], model: DetectionModel, assumed_gsd_m: f
             boxes = geometry.box_array([d.box for d in dets]).reshape(-1, 5)
             if image.axis_aligned:
                 boxes = map_aabb(boxes, [d.cls for d in dets])
-            preds[image.image_id] = [Labelled(d.cls, tuple(float(v) for v in b), d.type, d.state, d.score)
+            preds[image.image_id] = [Labelled(d.cls, tuple(float(v) for v in b), d.type, d.state, d.score,
+                                              oriented_size=(d.box.length, d.box.width))
                                      for d, b in zip(dets, boxes)]
             true_boxes = geometry.boxes_pixel_to_map(image.boxes, transform)
             truths[image.image_id] = [Labelled(c, tuple(float(v) for v in b), directed=False)

@@ -21,6 +21,7 @@ import fiona
 from fiona.crs import CRS
 from pyproj import Transformer
 
+from sitewatch import equipment
 from sitewatch.change.zones import ZoneCount
 from sitewatch.domain import ChangeRegion, Detection, Event, Site
 
@@ -66,7 +67,8 @@ def detection_props(d: Detection) -> dict:
             "type_score": round(d.type_score, 4), "state_score": round(d.state_score, 4),
             "presence_score": None if d.presence_score is None else round(d.presence_score, 4), "image_id": d.image_id,
             "heading_deg": round(d.box.heading_deg, 2), "length_m": round(d.box.length, 2),
-            "width_m": round(d.box.width, 2), "model_id": d.model_id, "model_version": d.model_version}
+            "width_m": round(d.box.width, 2), "model_id": d.model_id, "model_version": d.model_version,
+            **equipment.describe_size(d.cls, d.type, d.box.length, d.box.width)}
 
 
 def event_props(e: Event, pair: tuple[str, str] | None) -> dict:
@@ -123,13 +125,21 @@ _GPKG_SCHEMAS: dict[str, dict[str, str]] = {
     "detections": {"layer": "str", "class": "str", "type": "str", "state": "str", "score": "float",
                    "type_score": "float", "state_score": "float", "presence_score": "float", "image_id": "str",
                    "heading_deg": "float",
-                   "length_m": "float", "width_m": "float", "model_id": "str", "model_version": "str"},
+                   "length_m": "float", "width_m": "float", "model_id": "str", "model_version": "str",
+                   "role": "str", "size_matches": "str", "size_roles": "str"},
     "events": {"layer": "str", "event_id": "str", "event": "str", "class": "str", "type": "str", "state": "str",
                "score": "float", "zone": "str", "track_id": "str", "note": "str", "before_image": "str",
                "after_image": "str", "state_before": "str"},
     "change_regions": {"layer": "str", "region_id": "str", "area_m2": "float", "score": "float", "zone": "str",
                        "before_image": "str", "after_image": "str"},
 }
+
+
+def _field(value: Any, kind: str) -> Any:
+    """A property as a GeoPackage field holds it: lists joined by commas, None as '' in text."""
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return ("" if kind == "str" else None) if value is None else value
 
 
 def write_geopackage(path: str | Path, site: Site, detections: Sequence[Detection], events: Sequence[Event],
@@ -142,7 +152,7 @@ def write_geopackage(path: str | Path, site: Site, detections: Sequence[Detectio
             with fiona.open(tmp, "w", driver="GPKG", layer=name, crs=CRS.from_user_input(site.grid.crs),
                             schema=schema) as dst:
                 for f in feats:
-                    props = {k: f["properties"].get(k, "" if t == "str" else None) for k, t in schema["properties"].items()}
+                    props = {k: _field(f["properties"].get(k), t) for k, t in schema["properties"].items()}
                     dst.write({"geometry": f["geometry"], "properties": props})
     return Path(path)
 

@@ -19,6 +19,10 @@ from sitewatch.simulate.scenario import (
 
 
 def _check_type_state(t: str, state: str | None, path: str, field: str, problems: list[str]) -> None:
+    if t in equipment.REFERENCE:
+        problems.append(f"{path}.type: {t} is known by size only, the simulator cannot draw it; it draws "
+                        f"{', '.join(equipment.TYPE_NAMES)}")
+        return
     if t not in equipment.CATALOGUE:
         problems.append(f"{path}.type: unknown equipment type {t!r}; known types: {', '.join(equipment.TYPE_NAMES)}")
         return

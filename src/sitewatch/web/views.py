@@ -12,6 +12,7 @@ from shapely import wkt as shapely_wkt
 from shapely.geometry import box as lonlat_box
 from shapely.geometry import mapping, shape
 
+from sitewatch import equipment
 from sitewatch.detect.geojson import to_feature_collection
 from sitewatch.domain import Detection, Event, Image, Site
 from sitewatch.errors import CatalogError
@@ -209,6 +210,7 @@ def _side(tr: Transformer, site: Site, d: Detection | None, dates: dict[str, str
     return {"image_id": d.image_id, "date": dates.get(d.image_id), "class": d.cls, "type": d.type, "state": d.state,
             "score": d.score, "heading_deg": d.box.heading_deg, "length_m": d.box.length, "width_m": d.box.width,
             "center_site_crs": [d.box.cx, d.box.cy], "site_crs": site.grid.crs,
+            **equipment.describe_size(d.cls, d.type, d.box.length, d.box.width),
             "geometry": {"type": "Polygon", "coordinates": [ring]}}
 
 
