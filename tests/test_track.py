@@ -653,3 +653,17 @@ def test_vehicle_changes_measured_against_a_coarse_look_drop_to_low_confidence()
     assert all(e.confidence >= MODERATE for e in fine_cars)
     assert all(e.confidence < MODERATE * 0.8 and "0.80 m image" in e.note for e in coarse_cars)
     assert coarse["Su-24M"].confidence == fine["Su-24M"].confidence >= MODERATE
+
+
+def test_an_item_of_unknown_type_is_named_by_its_size_in_the_events_note():
+    ctx = EventContext("s", "a", "b", 1.0)
+    jet = Detection(OrientedBox(0, 0, 38.0, 36.0, 10), "aircraft", "unknown", "normal", 0.9, 0.5, 0.9)
+    note = arrived("e1", ctx, "t1", jet, None).note
+    fits = equipment.size_matches("aircraft", 38.0, 36.0)
+    assert len(fits) > 3
+    assert note == (f"aircraft of unknown type (38 x 36 m: the size of {', '.join(fits[:3])} or {len(fits) - 3} more) "
+                    "appears")
+    odd = replace(jet, box=OrientedBox(0, 0, 4.0, 1.0, 10))
+    assert arrived("e2", ctx, "t1", odd, None).note == "aircraft of unknown type (4 x 1 m) appears"
+    named = replace(jet, type="Il-76")
+    assert arrived("e3", ctx, "t1", named, None).note == "Il-76 appears"

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sitewatch.domain import Detection, Event
+from sitewatch import equipment
+from sitewatch.domain import UNKNOWN_TYPE, Detection, Event
 
 # Bands of event confidence. "Moderate or higher" is what an analyst would act on.
 HIGH = 0.75
@@ -177,8 +178,22 @@ def _seen(last: Detection, seen_score: float | None) -> float:
     return last.score if seen_score is None else max(seen_score, last.score)
 
 
+# The most types an event's note names for an item of unknown type that its size fits.
+SIZE_MATCHES_IN_NOTE = 3
+
+
 def _label(d: Detection) -> str:
-    return d.type if d.type and d.type != "unknown" else d.cls
+    """The item as a note names it: its type, or for `unknown` its class, size and the
+    types of the catalogue's two tables its footprint fits best."""
+    if d.type and d.type != UNKNOWN_TYPE:
+        return d.type
+    fits = equipment.size_matches(d.cls, d.box.length, d.box.width)
+    size = f"{d.box.length:.0f} x {d.box.width:.0f} m"
+    if not fits:
+        return f"{d.cls} of unknown type ({size})"
+    shown = ", ".join(fits[:SIZE_MATCHES_IN_NOTE]) + (f" or {len(fits) - SIZE_MATCHES_IN_NOTE} more"
+                                                      if len(fits) > SIZE_MATCHES_IN_NOTE else "")
+    return f"{d.cls} of unknown type ({size}: the size of {shown})"
 
 
 def _clip(x: float) -> float:
