@@ -1,0 +1,248 @@
+"""Detection on Dask (detect.cluster): the same detections as in-process on a LocalCluster,
+on a scheduler and workers started as separate processes, and after a worker is killed
+with SIGKILL mid-run; work in flight is bounded; the CLI's folder and --cluster modes.
+
+The scenes are small simulated airbases (1500 px at 0.5 m: four 1024-px tiles each, with
+seams) run through the shipped model in batches of one tile, so a run is a dozen tasks.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sitewatch.detect.inference import detect_scene
+from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel
+
+HAVE_DASK = importlib.util.find_spec("distributed") is not None
+needs_dask = pytest.mark.skipif(not HAVE_DASK, reason="dask.distributed is not installed (pip install "
+                                                      "'sitewatch[cluster]')")
+pytestmark = pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no shipped model in src/sitewatch/models")
+
+SEEDS = (424251, 424252, 424253)
+SCENE_PX = 1500
+BATCH = 1  # one tile a task: a dozen tasks, so a worker can be killed mid-run
+START_TIMEOUT_S = 60
+
+
+def _key(d):
+    b = d.box
+    return (d.image_id, d.cls, d.type, d.state, d.score, d.type_score, d.state_score, b.cx, b.cy, b.length, b.width,
+            b.heading_deg, d.window)
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    """(image paths, the model, {path: sorted in-process detections})."""
+    from sitewatch.simulate import simulate_scenario
+    from sitewatch.simulate.random_scenario import random_scenario
+
+    root = tmp_path_factory.mktemp("cluster-scenes")
+    paths = []
+    for seed in SEEDS:
+        scenario = random_scenario(seed, kind="airbase", gsd_m=0.5, size_px=SCENE_PX, n_dates=1, density=1.5)
+        paths.append(str(simulate_scenario(scenario, root / str(seed)).images[0]))
+    model = DetectionModel()
+    expected = {p: sorted(map(_key, detect_scene(p, model, batch=BATCH)[0])) for p in paths}
+    return paths, model, expected
+
+
+def _on_cluster(client, paths, model, **kw):
+    from sitewatch.detect import cluster
+
+    plans = [cluster.plan_scene(p, model, BATCH) for p in paths]
+    return {r.path: sorted(map(_key, r.detections)) for r in cluster.detect_scenes(client, plans, model, **kw)}
+
+
+def test_the_scenes_have_detections_and_seams(scenes):
+    paths, model, expected = scenes
+    from sitewatch.detect import cluster
+
+    assert all(cluster.plan_scene(p, model, BATCH).n_tiles == 4 for p in paths)
+    assert sum(len(v) for v in expected.values()) >= 10  # something to compare, on every scene
+    assert all(expected.values())
+
+
+@needs_dask
+def test_a_local_cluster_gives_the_in_process_detections_with_bounded_work_in_flight(scenes):
+    from sitewatch.detect import cluster
+
+    paths, model, expected = scenes
+    known_to_scheduler, seen = [], {}
+
+    with cluster.connect("local:2") as client:
+        def progress(i, done, total):
+            seen[i] = (done, total)
+            known_to_scheduler.append(client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)))
+
+        got = _on_cluster(client, paths, model, progress=progress, max_in_flight=2)
+        assert sorted(client.nthreads().values()) == [1, 1]
+    assert got == expected
+    assert seen == {i: (4, 4) for i in range(len(paths))}
+    # 12 tasks in all; at most the cap (and one or two just released) are ever on the scheduler
+    assert max(known_to_scheduler) <= 4
+
+
+@pytest.fixture
+def dask_processes(tmp_path):
+    """Start `dask scheduler` and two `dask worker` processes on loopback; yields
+    (address, worker processes); all are ended afterwards."""
+    dask = str(Path(sys.executable).with_name("dask"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    info = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                               "--scheduler-file", str(info)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not info.exists() or not info.read_text().strip():
+            assert time.monotonic() < deadline, "the scheduler did not start"
+            time.sleep(0.2)
+        address = json.loads(info.read_text())["address"]
+        workers = [subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1",
+                                     "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL) for _ in range(2)]
+        procs += workers
+        yield address, workers
+    finally:
+        for p in reversed(procs):  # the workers first, then the scheduler
+            if p.poll() is None:
+                p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+@needs_dask
+def test_a_scheduler_and_two_workers_started_apart_give_the_in_process_detections(scenes, dask_processes):
+    from sitewatch.detect import cluster
+
+    paths, model, expected = scenes
+    address, _ = dask_processes
+    with cluster.connect(address) as client:
+        client.wait_for_workers(2, timeout=START_TIMEOUT_S)
+        assert _on_cluster(client, paths, model) == expected
+
+
+@needs_dask
+def test_a_worker_killed_mid_run_changes_nothing(scenes, dask_processes):
+    from sitewatch.detect import cluster
+
+    paths, model, expected = scenes
+    address, workers = dask_processes
+    killed = {}
+    with cluster.connect(address) as client:
+        client.wait_for_workers(2, timeout=START_TIMEOUT_S)
+        pid_of = client.run(os.getpid)  # worker address -> its process
+        assert set(pid_of.values()) == {p.pid for p in workers}
+
+        def progress(i, done, total):
+            if killed:
+                return
+            busy = [a for a, keys in client.processing().items() if keys]
+            if busy:  # kill a worker while it is running a task
+                killed["pid"], killed["running"] = pid_of[busy[0]], list(client.processing()[busy[0]])
+                os.kill(killed["pid"], signal.SIGKILL)
+
+        got = _on_cluster(client, paths, model, progress=progress)
+    assert killed and killed["running"], "no worker was busy to kill"
+    assert next(p for p in workers if p.pid == killed["pid"]).wait(timeout=10) == -signal.SIGKILL
+    assert got == expected
+
+
+@needs_dask
+def test_task_keys_follow_what_the_task_computes():
+    from sitewatch.detect import cluster
+    from sitewatch.detect.tiling import Tile
+
+    spec = cluster.ModelSpec("/m.onnx", "ab" * 32)
+    one = cluster.WindowsTask("/a.tif", spec, ((0, Tile(0, 0, 1024, 1024)),), None, 1)
+    same = cluster.WindowsTask("/a.tif", spec, ((0, Tile(0, 0, 1024, 1024)),), None, 1)
+    other = cluster.WindowsTask("/a.tif", spec, ((1, Tile(896, 0, 1024, 1024)),), None, 1)
+    assert one.key(0, 0) == same.key(0, 0)
+    assert one.key(0, 0) != other.key(0, 0) and one.key(0, 0) != one.key(1, 0)
+
+
+@needs_dask
+def test_a_worker_with_another_model_file_is_refused_by_name(tmp_path):
+    from sitewatch.detect import cluster
+    from sitewatch.errors import ModelError
+
+    spec = cluster.model_spec(DetectionModel())
+    with pytest.raises(ModelError, match="differs from the client's"):
+        cluster.open_model(cluster.ModelSpec(spec.path, "0" * 64))
+    with pytest.raises(ModelError, match="not found on this worker"):
+        cluster.open_model(cluster.ModelSpec(str(tmp_path / "gone.onnx"), spec.sha256))
+
+
+def _features(path: Path) -> list:
+    return json.loads(path.read_text())["features"]
+
+
+@needs_dask
+def test_detect_a_folder_in_process_and_on_a_local_cluster(scenes, tmp_path):
+    from typer.testing import CliRunner
+
+    from sitewatch.cli.main import app
+
+    paths, _, expected = scenes
+    folder = Path(paths[0]).parents[2]  # holds the three scenes' folders
+    single = tmp_path / "one.geojson"
+    r = CliRunner().invoke(app, ["detect", paths[0], "--out", str(single), "--batch", str(BATCH)])
+    assert r.exit_code == 0, r.output
+    for name, extra in (("in-process", []), ("cluster", ["--cluster", "local:2"])):
+        out = tmp_path / name
+        r = CliRunner().invoke(app, ["detect", str(folder), "--out", str(out), "--batch", str(BATCH), *extra])
+        assert r.exit_code == 0, r.output
+        written = sorted(out.glob("*.geojson"))
+        assert [p.name for p in written] == sorted(Path(p).stem + ".geojson" for p in paths)
+        assert [len(_features(p)) for p in written] == [len(expected[p]) for p in sorted(paths, key=lambda p:
+                                                                                          Path(p).stem)]
+        assert _features(out / f"{Path(paths[0]).stem}.geojson") == _features(single)
+
+
+def test_a_folder_needs_images_and_an_output_folder(scenes, tmp_path):
+    from typer.testing import CliRunner
+
+    from sitewatch.cli.main import app
+
+    r = CliRunner().invoke(app, ["detect", str(tmp_path)])
+    assert r.exit_code != 0 and "folder holds no raster files" in str(r.exception)
+    r = CliRunner().invoke(app, ["detect", str(Path(scenes[0][0]).parents[2])])
+    assert r.exit_code != 0 and "needs --out FOLDER" in str(r.exception)
+
+
+WITHOUT_DASK = """
+import importlib.abc, sys
+
+class NotInstalled(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("dask", "distributed"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NotInstalled())
+sys.argv = ["sitewatch", *sys.argv[1:]]
+from sitewatch.cli.main import main
+main()
+"""
+
+
+def test_cluster_without_dask_is_one_line_naming_the_extra(tmp_path):
+    image = tmp_path / "x.tif"
+    image.write_bytes(b"not read: the option is checked first")
+    done = subprocess.run([sys.executable, "-c", WITHOUT_DASK, "detect", str(image), "--cluster", "local:2"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "pip install 'sitewatch[cluster]'" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
