@@ -109,6 +109,18 @@ def test_partial_labels_mask_the_heatmap_and_bound_the_size_in_training(tmp_path
     out["box"][:, 2:4] = 0.0
     out["heat"][:, CLASSES.index("air_defence")] = 4.0  # labelled complete: false air defence costs
     assert compute_loss(out, batch)["heat"].item() > fitted["heat"].item() + 1.0
+    # Turned 45 degrees off, the outline's box can be fitted by the size alone (the default)
+    # or also by turning the heading back (outline_heading): only then does the heading learn.
+    turned = {k: v.clone() for k, v in out.items()}
+    turned["box"][:, 2] = float(np.log(15.0))
+    turned["box"][:, 3] = float(np.log(20.0))
+    turned["box"][:, 4:6] = 2 ** -0.5
+    for outline_heading in (False, True):
+        box = turned["box"].clone().requires_grad_(True)
+        compute_loss({**turned, "box": box}, batch, outline_heading=outline_heading)["total"].backward()
+        assert box.grad is not None
+        turns = float(box.grad[:, 4:6].abs().sum())
+        assert (turns > 1e-3) == outline_heading
 
 
 def test_an_aircraft_at_45_degrees_matches_its_axis_aligned_label():

@@ -45,6 +45,8 @@ def train_command(
     outline_size: bool = typer.Option(True, "--outline-size/--no-outline-size",
                                       help="Axis-aligned real labels teach the size through the box around the "
                                            "predicted outline (off: the centre only)."),
+    outline_heading: bool = typer.Option(False, "--outline-heading", help="That box also turns the predicted heading "
+                                                                         "(default: heading held fixed there)."),
     sensor_look: bool = typer.Option(False, "--sensor-look", help="Augment with a satellite product's look too: "
                                                                  "sharpening halos, an 11-bit stretch, JPEG."),
     model_id: str = typer.Option("sitewatch-ocn", "--model-id"),
@@ -60,7 +62,7 @@ def train_command(
                       pretrained=pretrained, threads=threads, seed=seed, minutes=minutes, freeze_blocks=freeze_blocks,
                       model_id=model_id, version=version,
                       init_from=str(init_from) if init_from else None, offset_by_size=offset_by_size,
-                      sensor_look=sensor_look, outline_size=outline_size)
+                      sensor_look=sensor_look, outline_size=outline_size, outline_heading=outline_heading)
     with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeRemainingColumn()) as bar:
         task = bar.add_task("", total=steps)

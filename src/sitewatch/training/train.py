@@ -64,6 +64,9 @@ class TrainConfig:
     # An axis-aligned (unsized) label teaches the size through the box around the predicted
     # outline (`outline_extent`); off, such a label teaches the centre only.
     outline_size: bool = True
+    # The box around the predicted outline also turns the predicted heading (off: the heading
+    # is held fixed there, and where it is off the size grows to fill the label instead).
+    outline_heading: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -119,7 +122,7 @@ def outline_extent(logsize: torch.Tensor, sincos: torch.Tensor, cross: torch.Ten
 
 
 def compute_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], offset_by_size: float = 0.0,
-                 cell_m: float = STRIDE * 0.5) -> dict[str, torch.Tensor]:
+                 cell_m: float = STRIDE * 0.5, outline_heading: bool = False) -> dict[str, torch.Tensor]:
     heat = focal_loss(out["heat"], batch["heat"], batch.get("heat_mask"))
     bi, cell, wgt = batch["reg_batch"], batch["reg_index"], batch["reg_weight"]
     # Size and axis learn only from labels that give them (not from axis-aligned real boxes).
@@ -138,10 +141,11 @@ def compute_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], o
     sc = F.normalize(box[:, 4:6], dim=1)
     if "extent" in batch:
         # An axis-aligned label still bounds the size: the box around the predicted outline,
-        # at the predicted heading (held fixed, as the label cannot tell it), must match it.
+        # at the predicted heading, must match it. The label cannot tell the heading (a
+        # mirror image fits as well), so by default the heading is held fixed here.
         awgt = wgt - swgt
         if float(awgt.sum()) > 0:
-            ext = outline_extent(box[:, 2:4], sc.detach(), batch["cross"])
+            ext = outline_extent(box[:, 2:4], sc if outline_heading else sc.detach(), batch["cross"])
             aabb = (F.l1_loss(ext, batch["extent"], reduction="none").sum(1) * awgt).sum() / awgt.sum()
             size = size + aabb
     d_fwd = (sc - batch["sincos"]).abs().sum(1)
@@ -280,7 +284,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = 
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         batch = stream.batch()
-        losses = compute_loss(net(batch["image"]), batch, cfg.offset_by_size, STRIDE * cfg.gsd_m)
+        losses = compute_loss(net(batch["image"]), batch, cfg.offset_by_size, STRIDE * cfg.gsd_m, cfg.outline_heading)
         opt.zero_grad(set_to_none=True)
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
@@ -309,6 +313,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, dict], None] | None = 
         "offset_by_size": cfg.offset_by_size,
         "sensor_look": cfg.sensor_look,
         "outline_size": cfg.outline_size,
+        "outline_heading": cfg.outline_heading,
         "final_loss": history[-1] if history else {},
     }
     for d in cfg.data:
