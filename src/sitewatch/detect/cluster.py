@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import rasterio
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
 
@@ -155,6 +156,7 @@ class DetectPlugin(WorkerPlugin):
     def setup(self, worker=None) -> None:
         for key, value in WORKER_ENV.items():
             os.environ.setdefault(key, value)
+        cv2.setNumThreads(1)  # the second look's crops: OpenCV's own pool is not governed by OMP
 
     def teardown(self, worker=None) -> None:
         with self.lock:
@@ -191,6 +193,26 @@ def _plugin() -> DetectPlugin:
     except ValueError:  # not on a worker
         plugin = None
     return plugin if isinstance(plugin, DetectPlugin) else _local_plugin
+
+
+def _load_model(spec: ModelSpec, dask_worker=None) -> TaskError | None:
+    plugin = dask_worker.plugins.get(PLUGIN_NAME) if dask_worker is not None else None
+    try:
+        (plugin if isinstance(plugin, DetectPlugin) else _local_plugin).model(spec)
+    except InputError as exc:
+        return TaskError(isinstance(exc, ModelError), exc.source, exc.problem)
+    return None
+
+
+def prepare_workers(client: Client, model) -> ModelSpec:
+    """Register the plugin and open the model on every worker now (a worker that joins
+    later opens it with its first task); a worker that cannot is an error naming the file."""
+    client.register_plugin(DetectPlugin(), name=PLUGIN_NAME)
+    spec = model_spec(model)
+    for failed in client.run(_load_model, spec).values():
+        if failed is not None:
+            failed.raise_it()
+    return spec
 
 
 def run_windows(task: WindowsTask) -> TileResults | TaskError:
@@ -281,8 +303,7 @@ def detect_scenes(client: Client, plans: list[ScenePlan], model, score_threshold
     """Each planned scene's detections, as its last batch comes back. `model` is the
     client's copy (its info drives the merge; workers open their own from its file).
     progress(scene index, tiles done, tiles in the scene) after each batch."""
-    client.register_plugin(DetectPlugin(), name=PLUGIN_NAME)
-    spec = model_spec(model)
+    spec = prepare_workers(client, model)
     cap = max_in_flight or max(2, IN_FLIGHT_PER_THREAD * sum(client.nthreads().values()))
     todo = _tasks(plans, spec, score_threshold)
     running = as_completed()
