@@ -243,6 +243,8 @@ class ScenePlan:
 def plan_scene(path: str | Path, model, batch: int = 2, overlap: int | None = None) -> ScenePlan:
     """The tiles of a scene in batches of `batch`, exactly as `detect_scene` runs them."""
     path = str(path)
+    if "://" not in path and not path.startswith("/vsi"):
+        path = os.path.abspath(path)  # workers may run in another folder
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_checked(path) as src:
         grid = scene_grid(src, model.gsd_m, path)
     tiles, ov = scene_tiles(grid, model, overlap)
