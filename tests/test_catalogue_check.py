@@ -164,6 +164,28 @@ def test_typing_counts_right_unknown_and_wrong_names():
                       "outside": {"found": 2, "unknown": 0.5, "named": 0.5}}
 
 
+def test_sizing_says_how_found_footprints_fit_their_own_types():
+    pairs, preds, truths = [], {}, {}
+    box = (0.0, 0.0, 20.0, 20.0, 0.0)
+    su25 = co.Cutout("su-25", Path("su25_1.png"), ("Su-25",), 15.5, "dev")
+    tu95 = co.Cutout("tu-95", Path("tu95_1.png"), (), 50.1, "dev")
+    # An Su-25 boxed true to size (15.4 x 14.5 m), a Tu-95 boxed true (46.2 x 50.1) and one
+    # boxed 1.3x long, which fits no type of its role's size that well, and one not found.
+    for k, (cutout, size) in enumerate([(su25, (15.4, 14.5)), (tu95, (46.2, 50.1)), (tu95, (60.1, 65.1)),
+                                        (tu95, None)]):
+        image = RealImage("military_cutouts", f"i{k}", Path(f"i{k}.png"), 0.5, np.zeros((1, 5)), ("aircraft",), True,
+                          ("aircraft",), "dev")
+        pairs.append((image, cutout))
+        truths[image.image_id] = [Labelled("aircraft", box, directed=False)]
+        preds[image.image_id] = [Labelled("aircraft", box, UNKNOWN_TYPE, None, 0.9, oriented_size=size)] if size else []
+    sizing = co.sizing_of(pairs, preds, truths, 0.5)
+    assert sizing["found"] == 3
+    assert sizing["own_type_fits"] == pytest.approx(2 / 3, abs=1e-4)
+    assert sizing["measured_over_true"]["under_30m"] == [1.0, 1.0, 1]
+    assert sizing["measured_over_true"]["over_30m"] == [pytest.approx(1.15, abs=0.01), pytest.approx(1.15, abs=0.01), 2]
+    assert co.sizing_of(pairs, {}, truths, 0.5) == {"found": 0}
+
+
 def test_dataset_real_refuses_a_bad_paste_range(tmp_path):
     r = CliRunner().invoke(app, ["dataset-real", "--out", str(tmp_path / "c"), "--realdata", str(tmp_path),
                                  "--paste", "3,1"])
