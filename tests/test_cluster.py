@@ -246,3 +246,20 @@ def test_cluster_without_dask_is_one_line_naming_the_extra(tmp_path):
     assert done.returncode == 1
     assert "pip install 'sitewatch[cluster]'" in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_run_all_sites_runs_each_site_and_names_those_that_fail(tmp_path):
+    from typer.testing import CliRunner
+
+    from sitewatch.cli.main import app
+    from sitewatch.errors import InputError
+
+    db = str(tmp_path / "catalog.db")
+    scenario = Path(__file__).resolve().parents[1] / "scenarios" / "khmeimim-tartus-2024-12.yaml"
+    assert CliRunner().invoke(app, ["sites", "add", str(scenario), "--db", db]).exit_code == 0
+    r = CliRunner().invoke(app, ["run", "--all-sites", "--db", db, "--out", str(tmp_path / "reports")])
+    # no images ingested: each site is tried in turn, and fails by name
+    assert isinstance(r.exception, InputError) and "2 of 2 sites failed: khmeimim, tartus" in str(r.exception)
+    assert "site 'khmeimim' has no images" in r.output and "site 'tartus' has no images" in r.output
+    r = CliRunner().invoke(app, ["run", "--all-sites", "--site", "khmeimim", "--db", db])
+    assert isinstance(r.exception, InputError) and "not both" in str(r.exception)

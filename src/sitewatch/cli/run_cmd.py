@@ -15,11 +15,15 @@ console = Console()
 
 
 @app.command("run")
-def run_cmd(site: str = typer.Option(..., "--site", help="Site name in the catalog."),
+def run_cmd(site: str = typer.Option(None, "--site", help="Site name in the catalog."),
             out: Path = typer.Option(Path("sitewatch-report"), "--out", help="Folder for the report and exports."),
             model: Path = typer.Option(None, "--model", help="ONNX model (default: the shipped one)."),
-            db: str = DB_OPTION) -> None:
-    """Align, detect, compare, assess and report one site."""
+            db: str = DB_OPTION,
+            all_sites: bool = typer.Option(False, "--all-sites", help="Every site of the catalog, each reported in "
+                                                                      "OUT/SITE.")) -> None:
+    """Align, detect, compare, assess and report one site (or every site)."""
+    if all_sites or not site:
+        return _run_all_sites(site, out, model, db, all_sites)
     from sitewatch.cli.demo_cmd import StageBars
     from sitewatch.detect.model import DetectionModel
     from sitewatch.store import open_catalog
@@ -37,3 +41,27 @@ def run_cmd(site: str = typer.Option(..., "--site", help="Site name in the catal
                       + (f"; dropped from {len(v.dropped)} the new run no longer reports "
                          f"({', '.join(v.dropped)})" if v.dropped else ""), highlight=False)
     say(console, f"report: {o.files.html}")
+
+
+def _run_all_sites(site: str | None, out: Path, model: Path, db: str, all_sites: bool) -> None:
+    """`run` on each site of the catalog in turn; a site that fails is named and the rest still run."""
+    from sitewatch.errors import InputError, SitewatchError
+    from sitewatch.store import list_sites, open_catalog
+
+    if not all_sites or site:
+        raise InputError("sitewatch run", "give --site NAME or --all-sites, not both" if site else
+                         "give --site NAME or --all-sites")
+    with open_catalog(db) as catalog:
+        names = [s.name for s in list_sites(catalog)]
+    if not names:
+        raise InputError(db or "the catalog", "has no sites (sitewatch sites add FILE)")
+    failed = []
+    for name in names:
+        say(console, f"site {name}")
+        try:
+            run_cmd(site=name, out=out / name, model=model, db=db, all_sites=False)
+        except SitewatchError as exc:
+            say(console, exc, "error:")
+            failed.append(name)
+    if failed:
+        raise InputError("sitewatch run --all-sites", f"{len(failed)} of {len(names)} sites failed: {', '.join(failed)}")
