@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -57,6 +58,12 @@ def write_sparse(path: Path, side: int, seed: int = 7) -> None:
             ds.write(patch, window=rasterio.windows.Window(at, at, PATCH_PX, PATCH_PX))
 
 
+def cpu_seconds() -> float:
+    """This process's CPU time so far (user and system)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def km2(plans) -> float:
     return sum(p.grid.width * p.grid.height for p in plans) * GSD * GSD / 1e6
 
@@ -74,11 +81,15 @@ def on_cluster(client, paths, model) -> dict:
 
     cluster.prepare_workers(client, model)  # the workers' models loaded before the clock starts
     plans = [cluster.plan_scene(p, model) for p in paths]
+    cpu0 = client.run(cpu_seconds)
     t0 = time.perf_counter()
     results = list(cluster.detect_scenes(client, plans, model))
     seconds = time.perf_counter() - t0
+    cpu = client.run(cpu_seconds)
+    # How much of the wall time each worker had a core: below 1 is waiting (for work or for a core).
+    busy = sorted(round((cpu[a] - cpu0[a]) / seconds, 2) for a in cpu)
     return {"seconds": seconds, "model_seconds": sum(r.stats.seconds_model for r in results),
-            "workers": len(client.nthreads())}
+            "workers": len(client.nthreads()), "cpu_share": busy}
 
 
 def throughput(args, tmp: Path, model) -> dict:
@@ -97,7 +108,8 @@ def throughput(args, tmp: Path, model) -> dict:
         with cluster.connect(f"local:{n}") as client:
             r = on_cluster(client, paths, model)
         out[f"workers_{n}"] = {"km2_s": round(area / r["seconds"], 3),
-                               "model_share": round(r["model_seconds"] / (r["seconds"] * n), 3)}
+                               "model_share": round(r["model_seconds"] / (r["seconds"] * n), 3),
+                               "worker_cpu_share": r["cpu_share"]}
     out["ratio_2_to_1"] = round(out["workers_2"]["km2_s"] / out["workers_1"]["km2_s"], 3)
     return out
 
@@ -145,7 +157,8 @@ def main() -> None:
               f"1 worker {t['workers_1']['km2_s']} km²/s, 2 workers {t['workers_2']['km2_s']} km²/s: "
               f"2 workers / 1 worker = {t['ratio_2_to_1']}x; model share of the time: in-process "
               f"{t['in_process']['model_share']}, per worker {t['workers_1']['model_share']} (1), "
-              f"{t['workers_2']['model_share']} (2)", flush=True)
+              f"{t['workers_2']['model_share']} (2); CPU per worker over the wall time "
+              f"{t['workers_1']['worker_cpu_share']} (1), {t['workers_2']['worker_cpu_share']} (2)", flush=True)
         if not args.no_big:
             record["big"] = b = big_scene(args, Path(tmp), model)
             print(f"{b['side_px']} x {b['side_px']} px sparse scene ({b['file_mb']} MB on disk, {b['tiles']} tiles, "
