@@ -250,9 +250,13 @@ TYPE_NAMES: tuple[str, ...] = tuple(CATALOGUE)
 REFERENCE: dict[str, EquipmentType] = {t.name: t for t in _REFERENCE_TYPES}
 
 
+def _lookup(name: str) -> EquipmentType | None:
+    return CATALOGUE.get(name) or REFERENCE.get(name)
+
+
 def get(name: str) -> EquipmentType:
     """The entry for a type name in either table, or a KeyError that lists the known names."""
-    found = CATALOGUE.get(name) or REFERENCE.get(name)
+    found = _lookup(name)
     if found is None:
         raise KeyError(f"unknown equipment type {name!r}; known types: {', '.join(TYPE_NAMES)}, "
                        f"and by size only: {', '.join(REFERENCE)}")
@@ -261,7 +265,7 @@ def get(name: str) -> EquipmentType:
 
 def role_of(name: str) -> str | None:
     """The role of a type in either table; None for `unknown` or a name neither table has."""
-    found = CATALOGUE.get(name) or REFERENCE.get(name)
+    found = _lookup(name)
     return found.role if found else None
 
 
@@ -309,7 +313,11 @@ def size_matches(cls: str, length_m: float, width_m: float, limit: float = SIZE_
 
 def size_roles(cls: str, length_m: float, width_m: float) -> list[str]:
     """The roles of the types a measured footprint fits, the most often fitted first."""
-    roles = [role_of(name) for name in size_matches(cls, length_m, width_m)]
+    return _roles(size_matches(cls, length_m, width_m))
+
+
+def _roles(names: list[str]) -> list[str]:
+    roles = [role_of(name) for name in names]
     return sorted({r for r in roles if r}, key=lambda r: (-roles.count(r), r))
 
 
@@ -317,6 +325,6 @@ def describe_size(cls: str, type_name: str, length_m: float, width_m: float) -> 
     """What the catalogue says of an item: its role (the named type's; for `unknown`, the
     one role every fitting type shares, else None) and the types and roles its footprint fits."""
     matches = size_matches(cls, length_m, width_m)
-    roles = size_roles(cls, length_m, width_m)
+    roles = _roles(matches)
     role = role_of(type_name) if type_name != UNKNOWN_TYPE else (roles[0] if len(roles) == 1 else None)
     return {"role": role, "size_matches": matches, "size_roles": roles}

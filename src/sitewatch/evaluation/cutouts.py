@@ -216,8 +216,8 @@ def sizing_of(pairs: list[tuple[RealImage, Cutout]], preds: dict, truths: dict, 
     for cutout, hit in _found(pairs, preds, truths, threshold):
         assert hit.oriented_size is not None  # detect_real keeps it
         length, width = hit.oriented_size
-        matches = equipment.size_matches("aircraft", length, width)
-        roles = equipment.size_roles("aircraft", length, width)
+        fit = equipment.describe_size("aircraft", UNKNOWN_TYPE, length, width)
+        matches, roles = fit["size_matches"], fit["size_roles"]
         own = [equipment.get(name) for name in CUTOUT_NAMES[cutout.folder]]
         fits.append(any(t.name in matches for t in own))
         role_fits.append(any(t.role in roles for t in own))
