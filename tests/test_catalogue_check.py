@@ -107,28 +107,59 @@ def test_the_threshold_strips_few_simulated_and_few_real_catalogue_aircraft_of_t
         ct.choose_threshold(p[:1000], found.take(np.arange(n) < 1000))
 
 
-def _rectangle_cutout(tmp_path, length_px=100, width_px=20):
-    """An RGBA cut-out of a white rectangle, long along the image's rows."""
-    rgba = np.zeros((length_px + 20, width_px + 20, 4), np.uint8)
-    rgba[10:10 + length_px, 10:10 + width_px] = (255, 255, 255, 255)
-    path = tmp_path / "rect.png"
+def _tee_cutout(tmp_path, length_px=100, width_px=20, tail_px=60):
+    """An RGBA cut-out of a white T: a fuselage long along the image's rows with a tailplane
+    across its bottom end, mirror-symmetric only about the fuselage."""
+    rgba = np.zeros((length_px + 20, tail_px + 20, 4), np.uint8)
+    left = 10 + (tail_px - width_px) // 2
+    rgba[10:10 + length_px, left:left + width_px] = (255, 255, 255, 255)
+    rgba[length_px:10 + length_px, 10:10 + tail_px] = (255, 255, 255, 255)
+    path = tmp_path / "tee.png"
     cv2.imwrite(str(path), rgba)
     return co.Cutout("su-25", path, ("Su-25",), 10.0, "train")
 
 
-def test_a_cut_out_is_scaled_by_its_types_size_and_pasted_with_its_shadow_away_from_the_sun(tmp_path):
-    """A cut-out 100 px long whose type is 10 m at its longer side is 20 px long at 0.5 m;
-    turned 90 degrees and pasted on grey ground under a sun in the north, its axis-aligned
-    box is 20 px wide and 4 high, and its shadow darkens the ground south of it, not north."""
-    cutout = _rectangle_cutout(tmp_path)
+def _drawn_aircraft(heading_deg: float, length_px: float = 200, span_px: float = 160) -> np.ndarray:
+    """A boolean outline of a swept-wing aircraft with a tailplane, nose at `heading_deg`
+    clockwise from the image's up."""
+    canvas = np.zeros((400, 400), np.uint8)
+    t = np.radians(heading_deg)
+    nose, right, centre = np.array([np.sin(t), -np.cos(t)]), np.array([np.cos(t), np.sin(t)]), np.array([200, 200])
+
+    def fill(points):
+        cv2.fillPoly(canvas, [np.array([centre + a * nose + b * right for a, b in points]).round().astype(np.int32)], 1)
+
+    half, tail = length_px / 2, -length_px / 2
+    fill([(half, -8), (half, 8), (tail, 8), (tail, -8)])
+    fill([(10, 0), (-30, span_px / 2), (-45, span_px / 2), (-20, 0), (-45, -span_px / 2), (-30, -span_px / 2)])
+    fill([(tail + 25, 0), (tail, 40), (tail, -40)])
+    return canvas.astype(bool)
+
+
+@pytest.mark.parametrize("heading", [0.0, 30.0, 75.0, 120.0, 161.0])
+def test_the_fuselage_is_the_axis_of_mirror_symmetry_and_gives_length_and_span(heading):
+    outline = _drawn_aircraft(heading)
+    axis = co.fuselage_axis(outline)
+    assert min(abs(axis - heading), 180 - abs(axis - heading)) <= 0.5
+    along, across = co.outline_extent(outline, axis)
+    assert along == pytest.approx(201, abs=2) and across == pytest.approx(161, abs=2)
+
+
+def test_a_cut_out_is_scaled_by_its_types_length_and_pasted_with_its_shadow_away_from_the_sun(tmp_path):
+    """A cut-out 100 px long whose type is 10 m long is 20 px long at 0.5 m, its 60 px
+    tailplane 12 px; turned 90 degrees and pasted on grey ground under a sun in the north,
+    its axis-aligned box is 20 px wide and 12 high, and its shadow darkens the ground south
+    of it, not north."""
+    cutout = _tee_cutout(tmp_path)
     small = co.read_cutout(cutout, 0.5)
-    assert small.shape[2] == 4 and abs(small.shape[0] - 24) <= 1 and abs(small.shape[1] - 8) <= 1
+    assert small.shape[2] == 4 and abs(small.shape[0] - 24) <= 1 and abs(small.shape[1] - 16) <= 1
     ys, xs = np.nonzero(small[..., 3] > 0.5)
     assert ys.max() - ys.min() + 1 == pytest.approx(20, abs=1)
+    assert xs.max() - xs.min() + 1 == pytest.approx(12, abs=1)
     ground = np.full((80, 80, 3), 100.0, np.float32)
     image, box = co.paste(ground, small, (40.0, 40.0), 90.0, 0.0, 30.0, 0.5, 0.0)
     assert box[:2] == pytest.approx((40.0, 40.0), abs=1.0)
-    assert box[3] == pytest.approx(20, abs=1.5) and box[2] == pytest.approx(4, abs=1.5)
+    assert box[3] == pytest.approx(20, abs=1.5) and box[2] == pytest.approx(12, abs=1.5)
     assert image[40, 40].mean() > 200  # the aircraft
     # 3 m up under a sun 30 degrees high: the shadow falls 5.2 m (10.4 px) to the south
     below, above = image[40 + 9:40 + 12, 35:45].mean(), image[40 - 12:40 - 9, 35:45].mean()
@@ -201,11 +232,11 @@ def test_the_cut_outs_read_with_their_types_and_split():
     assert len(cutouts) == 59 and {c.folder for c in cutouts} == set(co.CUTOUT_TYPES)
     assert {c.split for c in cutouts} == {"train", "val", "dev"}
     assert sum(c.in_catalogue for c in cutouts) == 33  # Il-76, Su-24, Su-25, Su-27/35, Su-30/34, Tu-22
-    for cutout in cutouts[::10]:  # each at 0.5 m spans its type's size (its soft edge a pixel less)
+    for cutout in cutouts[::5]:  # each at 0.5 m is its type's length along its fuselage
         aircraft = co.read_cutout(cutout, 0.5)
-        ys, xs = np.nonzero(aircraft[..., 3] > 0.5)
-        (_, _), (a, b), _ = cv2.minAreaRect(np.column_stack([xs, ys]).astype(np.float32))
-        assert max(a, b) * 0.5 == pytest.approx(cutout.span_m, rel=0.1)
+        outline = aircraft[..., 3] > 0.5
+        along, _ = co.outline_extent(outline, co.fuselage_axis(outline))
+        assert along * 0.5 == pytest.approx(cutout.length_m, rel=0.05)
 
 
 @pytest.mark.realdata

@@ -8,9 +8,11 @@ aircraft on real ground: training material for the second look (their training s
 measure of it (their development side, `bench/eval_military.py`).
 
 The set's `size-labels` are not the aircraft's lengths (a MiG-29's reads 11 m, its length is
-17.3 m), so each cut-out's scale comes from the type's published dimensions instead: the
-larger of length and wingspan spans the long side of the smallest rectangle around the
-cut-out.
+17.3 m), so each cut-out's scale comes from the type's published length instead, measured
+along the cut-out's fuselage: the axis about which its outline is most nearly a mirror image
+(`fuselage_axis`). The smallest rectangle around an aircraft is no measure of it: for a
+cross-shaped airframe such as a Tu-95 that rectangle lies at about 45 degrees to the
+fuselage, and its long side is a fifth shorter than the aircraft.
 """
 
 from __future__ import annotations
@@ -30,21 +32,22 @@ from sitewatch.evaluation.detection import match_image
 from sitewatch.evaluation.realdata import RealImage, real_images, split_of
 
 # Type folder -> (the catalogue types a reader may rightly call it, none where the catalogue
-# lacks the type; the larger of its length and its wingspan, wings spread, in metres).
-# The set puts look-alikes in one folder: a Su-30 is a Su-27 airframe, so "su-30_su-34"
-# may rightly be read as either catalogue Flanker.
+# lacks the type; its length, nose to tail, in metres). Length, not wingspan, because three
+# of these types sweep their wings. The set puts look-alikes in one folder: a Su-30 is a
+# Su-27 airframe, so "su-30_su-34" may rightly be read as either catalogue Flanker, and its
+# length is the mean of the Su-30's 21.9 m and the Su-34's 23.3 m (each within 3 %).
 CUTOUT_TYPES: dict[str, tuple[tuple[str, ...], float]] = {
-    "a-50": ((), 50.5),
-    "il-76": (("Il-76",), 50.5),
+    "a-50": ((), 46.6),
+    "il-76": (("Il-76",), 46.6),
     "mig-29": ((), 17.3),
     "mig-31": ((), 22.7),
     "su-24": (("Su-24M",), 22.7),
-    "su-25": (("Su-25",), 15.5),
+    "su-25": (("Su-25",), 15.4),
     "su-27_su-35": (("Su-35",), 21.9),
-    "su-30_su-34": (("Su-34", "Su-35"), 23.3),
-    "tu-160": ((), 55.7),
+    "su-30_su-34": (("Su-34", "Su-35"), 22.6),
+    "tu-160": ((), 54.1),
     "tu-22": (("Tu-22M3",), 42.5),
-    "tu-95": ((), 50.1),
+    "tu-95": ((), 46.2),
 }
 # Every type in the catalogue's two tables (equipment.CATALOGUE and REFERENCE) each folder may be.
 CUTOUT_NAMES: dict[str, tuple[str, ...]] = {
@@ -67,7 +70,7 @@ class Cutout:
     folder: str  # the set's type folder, e.g. "su-30_su-34"
     path: Path
     catalogue_types: tuple[str, ...]  # () for a type the catalogue lacks
-    span_m: float  # its larger dimension
+    length_m: float  # nose to tail
     split: str  # 'dev', 'val' or 'train' (`realdata.split_of`)
 
     @property
@@ -84,12 +87,46 @@ def military_cutouts(root: Path, split: str | None = None) -> list[Cutout]:
     for type_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
         if type_dir.name not in CUTOUT_TYPES:
             raise InputError(str(type_dir), f"a type folder this reader does not know; known: {', '.join(CUTOUT_TYPES)}")
-        types, span = CUTOUT_TYPES[type_dir.name]
+        types, length = CUTOUT_TYPES[type_dir.name]
         for path in sorted((type_dir / "no-background").glob("*.png")):
             side = split_of(f"military_cutouts:{type_dir.name}/{path.stem}")
             if split is None or side == split:
-                out.append(Cutout(type_dir.name, path, types, span, side))
+                out.append(Cutout(type_dir.name, path, types, length, side))
     return out
+
+
+def fuselage_axis(mask: np.ndarray, step_deg: float = 1.0) -> float:
+    """The direction (degrees clockwise from the image's up, 0-180) of the axis about which
+    the boolean outline `mask` is most nearly its own mirror image: an aircraft's fuselage
+    seen from above. Searched in `step_deg` steps, then to a tenth of a degree."""
+    ys, xs = np.nonzero(mask)
+    centre = (float(xs.mean()), float(ys.mean()))
+    reach = int(np.ceil(np.hypot(xs - centre[0], ys - centre[1]).max())) + 2
+    shrink = min(1.0, 100.0 / reach)  # symmetry is judged on an outline about 200 px across
+    side = 2 * int(np.ceil(reach * shrink)) + 1
+
+    def mirror_overlap(angle: float) -> float:
+        # Turn the outline so that the candidate axis points up, then compare it with its
+        # left-right mirror about the centre column.
+        turn = cv2.getRotationMatrix2D(centre, angle, shrink)  # counter-clockwise by angle
+        turn[:, 2] += (side - 1) / 2 - np.array(centre)
+        upright = cv2.warpAffine(mask.astype(np.float32), turn, (side, side), flags=cv2.INTER_LINEAR) > 0.5
+        both = np.count_nonzero(upright & upright[:, ::-1])
+        return both / max(1, np.count_nonzero(upright | upright[:, ::-1]))
+
+    coarse = max(np.arange(0.0, 180.0, step_deg), key=mirror_overlap)
+    fine = max(coarse + np.arange(-step_deg, step_deg + 1e-9, 0.1), key=mirror_overlap)
+    return float(fine % 180.0)
+
+
+def outline_extent(mask: np.ndarray, axis_deg: float) -> tuple[float, float]:
+    """Extent in pixels of the boolean outline `mask` along and across the axis at `axis_deg`
+    (degrees clockwise from the image's up), counting whole pixels."""
+    ys, xs = np.nonzero(mask)
+    t = np.radians(axis_deg)
+    along = xs * np.sin(t) - ys * np.cos(t)  # rows grow downwards
+    across = xs * np.cos(t) + ys * np.sin(t)
+    return float(np.ptp(along)) + 1.0, float(np.ptp(across)) + 1.0
 
 
 def read_cutout(cutout: Cutout, gsd_m: float) -> np.ndarray:
@@ -98,11 +135,10 @@ def read_cutout(cutout: Cutout, gsd_m: float) -> np.ndarray:
     if rgba is None or rgba.ndim != 3 or rgba.shape[2] != 4:
         raise InputError(str(cutout.path), "not an RGBA image (a cut-out needs its transparency)")
     alpha = rgba[..., 3].astype(np.float32) / 255.0
-    ys, xs = np.nonzero(alpha > 0.5)
-    if len(xs) < 10:
+    if np.count_nonzero(alpha > 0.5) < 10:
         raise InputError(str(cutout.path), "its transparency leaves no aircraft")
-    (_, _), (a, b), _ = cv2.minAreaRect(np.column_stack([xs, ys]).astype(np.float32))
-    native_gsd = cutout.span_m / max(a, b)
+    along, _ = outline_extent(alpha > 0.5, fuselage_axis(alpha > 0.5))
+    native_gsd = cutout.length_m / along
     rgb = cv2.cvtColor(rgba[..., :3], cv2.COLOR_BGR2RGB).astype(np.float32) * alpha[..., None]
     out = np.dstack([rgb, alpha])
     scale = native_gsd / gsd_m
