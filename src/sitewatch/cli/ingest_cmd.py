@@ -26,7 +26,7 @@ def ingest_cmd(
     db: str = DB_OPTION,
 ) -> None:
     """Add imagery to the catalog. Exit code 1 if any input was refused."""
-    from sitewatch.geo.raster import parse_datetime
+    from sitewatch.geo.raster import checked_time, parse_datetime
     from sitewatch.store import open_catalog
     from sitewatch.workflow.ingest import ingest
 
@@ -35,6 +35,7 @@ def ingest_cmd(
         dt = parse_datetime(when)
         if dt is None:
             raise InputError("--datetime", f"not an ISO 8601 date/time: {when!r}")
+        dt = checked_time("--datetime", dt)
     with open_catalog(db) as catalog, Progress(TextColumn("ingest"), BarColumn(), MofNCompleteColumn(),
                                                TimeRemainingColumn(), TextColumn("{task.description}", markup=False),
                                                console=console, transient=True) as bar:

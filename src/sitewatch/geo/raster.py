@@ -12,7 +12,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import cv2
 import numpy as np
@@ -109,13 +109,41 @@ def parse_datetime(text: str) -> datetime | None:
         iso = f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}{frac or ''}{'+00:00' if tz in (None, 'Z') else tz}"
         try:
             return datetime.fromisoformat(iso).astimezone(UTC)
-        except ValueError:
+        except (ValueError, OverflowError):  # 0001-01-01 00:00+01:00 is before datetime.min in UTC
             return None
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return (dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt).astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return (dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt).astimezone(UTC)
+
+
+# No Earth-observation image predates 1960 (the first Corona pictures were taken that August):
+# a time before it, or later than tomorrow, is an unset clock or a placeholder, not an acquisition.
+EARLIEST_ACQUISITION = datetime(1960, 1, 1, tzinfo=UTC)
+
+
+def implausible_time(when: datetime) -> str | None:
+    """Why when cannot be an acquisition time (naive: taken as UTC), or None if it can be."""
+    try:
+        when = (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        return f"{when.isoformat()} is out of range"
+    if when < EARLIEST_ACQUISITION:
+        return f"{when.isoformat()} is before {EARLIEST_ACQUISITION.year}, when the first images from orbit were taken"
+    if when > datetime.now(UTC) + timedelta(days=1):
+        return f"{when.isoformat()} is in the future"
+    return None
+
+
+def checked_time(source: str, when: datetime | None) -> datetime | None:
+    """A caller's acquisition time in UTC (naive: taken as UTC), or an InputError naming source."""
+    if when is None:
+        return None
+    problem = implausible_time(when)
+    if problem is not None:
+        raise InputError(source, f"not a plausible acquisition time: {problem}")
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def tag_datetime(ds) -> tuple[datetime | None, str | None]:
@@ -191,6 +219,25 @@ def footprint_lonlat(ds, valid: np.ndarray, factor: float) -> Polygon | MultiPol
     return MultiPolygon([poly(p) for p in dense.geoms]).buffer(0)
 
 
+def earth_crs(path: str, crs) -> CRS:
+    """The raster's CRS as pyproj reads it, or an InputError naming the file unless it places
+    pixels on the Earth: a local or engineering CRS (WKT LOCAL_CS) has no datum to go to
+    longitude and latitude from, so no footprint, site or map can be worked out."""
+    try:
+        parsed = CRS.from_wkt(crs.to_wkt())
+    except Exception as exc:  # pyproj cannot parse it
+        raise InputError(path, f"unusable CRS ({exc})") from exc
+    if not (parsed.is_geographic or parsed.is_projected):
+        raise InputError(path, f"the CRS {parsed.name!r} ({parsed.type_name}) is neither projected nor geographic, "
+                               "so the image cannot be placed on the Earth; georeference it in UTM or another "
+                               "projected or geographic CRS")
+    try:
+        Transformer.from_crs(parsed, "EPSG:4326", always_xy=True)
+    except Exception as exc:  # pyproj.exceptions.ProjError and kin
+        raise InputError(path, f"the CRS {parsed.name!r} cannot be converted to longitude and latitude ({exc})") from exc
+    return parsed
+
+
 def inspect_raster(path: str) -> RasterFacts:
     """What the raster is, or an InputError naming the file and the problem."""
     path = str(path)
@@ -203,10 +250,7 @@ def inspect_raster(path: str) -> RasterFacts:
             raise InputError(path, "the raster has no CRS (not georeferenced)")
         if ds.transform.is_identity or (ds.transform.a == 0 and ds.transform.b == 0):
             raise InputError(path, "the raster has no geotransform (not georeferenced)")
-        try:
-            crs = CRS.from_wkt(ds.crs.to_wkt())
-        except Exception as exc:  # pyproj cannot parse it
-            raise InputError(path, f"unusable CRS ({exc})") from exc
+        crs = earth_crs(path, ds.crs)
         try:
             data, mask, factor = decimated(ds)
         except RasterioIOError as exc:

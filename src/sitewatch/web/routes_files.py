@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 
+from sitewatch.geo.raster import checked_time
 from sitewatch.web import schemas, uploads, views
 from sitewatch.web.problems import Problem
 from sitewatch.web.routes_catalog import PROBLEMS, WRITE_PROBLEMS, SiteName, catalog
@@ -66,6 +67,7 @@ async def upload_image(request: Request, site: str | None = Query(None, max_leng
     under a generated name and ingested into the catalog. Over the limit: 413; not a
     GeoTIFF: 415; no georeferencing or no site covered: 422. Refused uploads are deleted."""
     settings = request.app.state.settings
+    acquired = checked_time("acquired", acquired)
     if site is not None:
         await run_in_threadpool(views.site_or_404, cat, site)
     partial = await uploads.receive(request, settings.uploads_dir, settings.upload_limit_bytes)
@@ -82,7 +84,7 @@ async def upload_image(request: Request, site: str | None = Query(None, max_leng
         raise
     if outcome.status == "failed":
         final.unlink(missing_ok=True)
-        message = outcome.message.replace(str(final), "the upload")
+        message = outcome.message.replace(str(final), "the upload").replace("--datetime", "the 'acquired' parameter")
         if "duplicate of image" in message:  # say which image, not where the server keeps its file
             raise Problem(409, re.sub(r"\s*\([^()]*\)$", "", message))
         raise Problem(422, message)

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 from fastapi import Request
+from python_multipart.exceptions import ParseError as MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from rasterio.errors import RasterioError
 
@@ -87,6 +88,18 @@ def _multipart_writer(content_type: str, sink: _Sink) -> MultipartParser:
     return parser
 
 
+def _feed(parser: MultipartParser, chunk: bytes | None) -> None:
+    """Give the parser the next chunk (None: the body ended); a body that breaks the
+    multipart framing is the client's error, a 400 naming what the parser found."""
+    try:
+        if chunk is None:
+            parser.finalize()
+        else:
+            parser.write(chunk)
+    except MultipartParseError as exc:
+        raise Problem(400, f"malformed multipart body ({exc})") from None
+
+
 # The body types the upload endpoint documents; none declared is taken as raw bytes. The
 # file's content still decides whether it is an image (`check_geotiff`).
 UPLOAD_TYPES = ("image/tiff", "application/octet-stream", "multipart/form-data")
@@ -94,7 +107,8 @@ UPLOAD_TYPES = ("image/tiff", "application/octet-stream", "multipart/form-data")
 
 async def receive(request: Request, folder: Path, limit: int) -> Path:
     """Stream the request body into folder/.partial-<uuid>; returns that path. 415 for a
-    body type the endpoint does not take, 413 past the limit, 400 for a body with no file;
+    body type the endpoint does not take, 413 past the limit, 400 for a body with no file
+    or broken multipart framing;
     the partial file is removed on any failure."""
     declared_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if declared_type and declared_type not in UPLOAD_TYPES:
@@ -110,11 +124,11 @@ async def receive(request: Request, folder: Path, limit: int) -> Path:
         parser = _multipart_writer(ctype, sink) if ctype.lower().startswith("multipart/form-data") else None
         async for chunk in request.stream():
             if parser is not None:
-                parser.write(chunk)
+                _feed(parser, chunk)
             else:
                 sink.write(chunk)
         if parser is not None:
-            parser.finalize()
+            _feed(parser, None)
             if not parser.found():  # type: ignore[attr-defined]
                 raise Problem(400, "multipart upload has no part named 'file'")
         if sink.size == 0:

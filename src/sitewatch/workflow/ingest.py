@@ -12,6 +12,7 @@ writes images into the catalog.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -24,7 +25,7 @@ from shapely.geometry.base import BaseGeometry
 
 from sitewatch.domain import Image
 from sitewatch.errors import CatalogError, InputError, SitewatchError
-from sitewatch.geo.raster import RasterFacts, inspect_raster, parse_datetime
+from sitewatch.geo.raster import RasterFacts, implausible_time, inspect_raster, parse_datetime
 from sitewatch.store import Catalog, ImageRecord, add_image, image_by_checksum, site_polygons
 
 # Names that mark a raster when listing folders and STAC assets; whether a file is admitted is
@@ -86,17 +87,26 @@ def datetime_from_name(name: str) -> datetime | None:
     return None
 
 
-def acquisition_time(source: Source, facts: RasterFacts, option: datetime | None) -> tuple[datetime, str]:
-    """The datetime and where it came from, in the order STAC, TIFF tag, option, file name."""
-    if source.stac_datetime is not None:
-        return source.stac_datetime.astimezone(UTC), "stac"
-    if facts.tag_datetime is not None:
-        return facts.tag_datetime, "tiff_tag"
-    if option is not None:
-        return (option if option.tzinfo else option.replace(tzinfo=UTC)).astimezone(UTC), "option"
-    from_name = datetime_from_name(source.path)
-    if from_name is not None:
-        return from_name, "filename"
+def acquisition_time(source: Source, facts: RasterFacts, option: datetime | None,
+                     notes: list[str] | None = None) -> tuple[datetime, str]:
+    """The datetime and where it came from, in the order STAC, TIFF tag, option, file name.
+    A time no image can have been taken at (year 1, next year) is passed over, with a note."""
+    tag = f"TIFF tag {facts.tag_datetime_name}"
+    candidates = (("stac", "the STAC item's datetime", source.stac_datetime), ("tiff_tag", tag, facts.tag_datetime),
+                  ("option", "--datetime", option), ("filename", "the file name", datetime_from_name(source.path)))
+    passed_over = []
+    for origin, label, when in candidates:
+        if when is None:
+            continue
+        problem = implausible_time(when)
+        if problem is None:
+            if passed_over and notes is not None:
+                notes.append(f"{source.path}: {'; '.join(passed_over)}: not used")
+            return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC), origin
+        passed_over.append(f"{label} says {problem}")
+    if passed_over:
+        raise InputError(source.path, f"no plausible acquisition datetime ({'; '.join(passed_over)}); "
+                                      "give one with --datetime")
     raise InputError(source.path, "no acquisition datetime: none in STAC, TIFF tags (TIFFTAG_DATETIME, "
                      "ACQUISITION_DATETIME) or the file name; give one with --datetime")
 
@@ -114,13 +124,27 @@ def covered_sites(footprint: BaseGeometry, polygons: dict[str, BaseGeometry]) ->
 
 # --- gathering sources ------------------------------------------------------------------
 
+def _stac_cloud(item) -> float | None:
+    """The item's eo:cloud_cover as a fraction, or an InputError naming the item unless it is
+    a number of percent from 0 to 100."""
+    raw = item.properties.get("eo:cloud_cover")
+    if raw is None:
+        return None
+    try:
+        percent = float(raw)
+    except (TypeError, ValueError):
+        percent = math.nan
+    if isinstance(raw, bool) or not 0.0 <= percent <= 100.0:
+        raise InputError(item.get_self_href() or item.id, f"eo:cloud_cover must be a percentage from 0 to 100, got {raw!r}")
+    return percent / 100.0
+
+
 def _stac_sources(obj) -> list[Source]:
     items: Iterable = [obj] if isinstance(obj, pystac.Item) else obj.get_items(recursive=True)
     out = []
     for item in items:
         when = item.datetime or parse_datetime(str(item.properties.get("start_datetime", "")))
-        cloud = item.properties.get("eo:cloud_cover")
-        cloud = None if cloud is None else float(cloud) / 100.0
+        cloud = _stac_cloud(item)
         for key in sorted(item.assets):
             asset = item.assets[key]
             href = asset.get_absolute_href() or asset.href
@@ -206,7 +230,7 @@ def ingest_source(catalog: Catalog, source: Source, site: str | None = None, whe
         if os.path.abspath(existing.path) == os.path.abspath(path) or existing.path == path:
             return IngestOutcome(path, "unchanged", existing, f"already in the catalog as image {existing.id}", notes)
         raise CatalogError(f"{path}: duplicate of image {existing.id} already in the catalog ({existing.path})")
-    acquired, dt_source = acquisition_time(source, facts, when)
+    acquired, dt_source = acquisition_time(source, facts, when, notes)
     polygons = site_polygons(catalog) if polygons is None else polygons
     if site is not None:
         if site not in polygons:
