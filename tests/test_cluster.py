@@ -21,6 +21,7 @@ import pytest
 
 from sitewatch.detect.inference import detect_scene
 from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel
+from sitewatch.errors import InputError
 
 HAVE_DASK = importlib.util.find_spec("distributed") is not None
 needs_dask = pytest.mark.skipif(not HAVE_DASK, reason="dask.distributed is not installed (pip install "
@@ -92,11 +93,14 @@ def test_a_local_cluster_gives_the_in_process_detections_with_bounded_work_in_fl
 
 
 @pytest.fixture
-def dask_processes(tmp_path):
+def dask_processes(tmp_path, request):
     """Start `dask scheduler` and two `dask worker` processes on loopback; yields
-    (address, worker processes); all are ended afterwards."""
+    (address, worker processes); all are ended afterwards. Indirectly parametrised, the
+    parameter is the scheduler's allowed failures of a task (dask's default without)."""
     dask = str(Path(sys.executable).with_name("dask"))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    if getattr(request, "param", None) is not None:
+        env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] = str(request.param)
     info = tmp_path / "scheduler.json"
     procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                                "--scheduler-file", str(info)], env=env, stdout=subprocess.DEVNULL,
@@ -158,6 +162,36 @@ def test_a_worker_killed_mid_run_changes_nothing(scenes, dask_processes):
     assert killed and killed["running"], "no worker was busy to kill"
     assert next(p for p in workers if p.pid == killed["pid"]).wait(timeout=10) == -signal.SIGKILL
     assert got == expected
+
+
+def _kill_a_busy_worker(client, killed: dict):
+    """A progress callback that SIGKILLs the first worker seen running a task."""
+    pid_of = client.run(os.getpid)
+
+    def progress(i, done, total):
+        busy = [a for a, keys in client.processing().items() if keys]
+        if busy and not killed:
+            killed["pid"] = pid_of[busy[0]]
+            os.kill(killed["pid"], signal.SIGKILL)
+    return progress
+
+
+@needs_dask
+@pytest.mark.parametrize("dask_processes", [0], indirect=True)
+def test_a_task_that_kills_its_workers_is_one_error_naming_the_image(scenes, dask_processes):
+    """With no failures allowed, the scheduler gives up on the task the killed worker ran:
+    the run stops with the project's error naming that image, not dask's KilledWorker."""
+    from sitewatch.detect import cluster
+
+    paths, model, _ = scenes
+    address, _ = dask_processes
+    killed: dict = {}
+    with cluster.connect(address) as client:
+        client.wait_for_workers(2, timeout=START_TIMEOUT_S)
+        with pytest.raises(InputError, match="killed the workers that ran it") as caught:
+            _on_cluster(client, paths, model, progress=_kill_a_busy_worker(client, killed))
+    assert killed
+    assert caught.value.source in {str(p) for p in paths}
 
 
 @needs_dask

