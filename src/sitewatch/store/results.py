@@ -3,17 +3,20 @@ regions, assessments and analyst verdicts. Every function takes and returns doma
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from sitewatch.domain import Assessment, ChangeRegion, Detection, Event, Evidence, OrientedBox, PixelWindow, Track
 from sitewatch.errors import CatalogError
 from sitewatch.store.catalog import Catalog
 from sitewatch.store.models import AnalystVerdictRow, AssessmentRow, ChangeRegionRow, DetectionRow, EventRow, RunRow, TrackRow
+from sitewatch.store.owner import Owner, is_gone, this_process
 from sitewatch.store.records import Run
 from sitewatch.store.verdict_carry import HeldVerdicts, anchor, assign
 
@@ -48,11 +51,81 @@ def _run_id(run: Run | str | None) -> str | None:
 
 # --- runs -------------------------------------------------------------------------------
 
-def start_run(catalog: Catalog, kind: str, site: str | None = None, params: Mapping | None = None) -> Run:
-    run = Run(id=uuid.uuid4().hex, kind=kind, site=site, started=_now(), params=dict(params or {}))
+# The params key that names the process holding a run (store.owner.Owner.text()).
+PROCESS_KEY = "process"
+
+
+def sweep_stale_runs(catalog: Catalog) -> list[str]:
+    """Mark `abandoned` every run still `running` whose process is certainly gone (killed on
+    this host: store.owner.is_gone); returns their ids. Runs that name no process (from
+    before processes were recorded, and the web app's jobs, which its job board restates)
+    and runs of other hosts are left as they are."""
+    with catalog.transaction() as s:
+        rows = s.scalars(select(RunRow).where(RunRow.status == "running")).all()
+        stale = [r for r in rows if (o := Owner.parse((r.params or {}).get(PROCESS_KEY))) is not None and is_gone(o)]
+        for r in stale:
+            r.status, r.finished = "abandoned", _now()
+        return [r.id for r in stale]
+
+
+def _insert_run(catalog: Catalog, run_id: str, kind: str, site: str | None, params: Mapping | None) -> Run:
+    run = Run(id=run_id, kind=kind, site=site, started=_now(),
+              params={**(params or {}), PROCESS_KEY: this_process().text()})
     with catalog.transaction() as s:
         s.add(RunRow(id=run.id, kind=kind, site=site, started=run.started, status="running", params=run.params))
     return run
+
+
+def start_run(catalog: Catalog, kind: str, site: str | None = None, params: Mapping | None = None) -> Run:
+    """Record a new run, held by this process (params[PROCESS_KEY]); runs that killed
+    processes left `running` are swept first."""
+    sweep_stale_runs(catalog)
+    return _insert_run(catalog, uuid.uuid4().hex, kind, site, params)
+
+
+SITE_HOLD = "pipeline"  # the kind of the run that holds a site while `run_site` works on it
+
+
+def _hold_id(site: str) -> str:
+    """One run id per site: the primary key lets the database refuse a second hold at once."""
+    return "hold-" + hashlib.sha256(site.encode()).hexdigest()[:40]
+
+
+def hold_site(catalog: Catalog, site: str, params: Mapping | None = None) -> Run:
+    """A run that holds the site for this process until release_site; a CatalogError naming
+    the site and the process that holds it if another live process does. A hold left by a
+    killed process is cleared and taken over."""
+    sweep_stale_runs(catalog)
+    for _ in range(2):  # the second try follows clearing a dead process's hold
+        try:
+            return _insert_run(catalog, _hold_id(site), SITE_HOLD, site, params)
+        except IntegrityError:
+            holder = _clear_dead_hold(catalog, site)
+        if holder is not None:
+            break
+    owner = Owner.parse(holder.params.get(PROCESS_KEY)) if holder else None
+    who = f"process {owner.pid} on {owner.host}" if owner else "another process"
+    when = f" since {holder.started:%Y-%m-%d %H:%M:%S} UTC" if holder else ""
+    raise CatalogError(f"site {site!r} is being processed by {who}{when}; wait for it to end and run again")
+
+
+def _clear_dead_hold(catalog: Catalog, site: str) -> Run | None:
+    """The live hold of the site, or None after deleting one that is no longer running (only
+    that very row: a hold another process has just taken instead stays)."""
+    with catalog.transaction() as s:
+        row = s.get(RunRow, _hold_id(site))
+        if row is None:
+            return None
+        if row.status == "running":
+            return Run(row.id, row.kind, row.site, row.started, row.finished, row.status, dict(row.params))
+        s.execute(delete(RunRow).where(RunRow.id == row.id, RunRow.started == row.started))
+        return None
+
+
+def release_site(catalog: Catalog, hold: Run) -> None:
+    """Let the site go: its hold run is deleted (the stages' own runs are the record)."""
+    with catalog.transaction() as s:
+        s.execute(delete(RunRow).where(RunRow.id == hold.id, RunRow.started == hold.started))
 
 
 def finish_run(catalog: Catalog, run: Run | str, status: str = "done") -> None:

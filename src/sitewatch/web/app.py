@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from sitewatch._version import __version__
-from sitewatch.store import open_catalog
+from sitewatch.store import open_catalog, sweep_stale_runs
 from sitewatch.web import problems, routes_catalog, routes_files, routes_jobs
 from sitewatch.web.jobs import JobBoard
 from sitewatch.web.settings import WebSettings, from_env
@@ -35,6 +35,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     """The app over the catalog and data folder that settings name (default: the environment)."""
     settings = settings or from_env()
     catalog = open_catalog(settings.db)
+    sweep_stale_runs(catalog)  # runs a killed process left `running` (the job board restates its own)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):

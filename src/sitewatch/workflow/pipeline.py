@@ -27,7 +27,7 @@ from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel
 from sitewatch.domain import ChangeRegion, Evidence, Site
 from sitewatch.errors import ModelError
 from sitewatch.report.html import ReportFiles, ReportInput, check_report_name, write_report
-from sitewatch.store import finish_run, get_site, save_assessment, save_site_results, start_run
+from sitewatch.store import finish_run, get_site, hold_site, release_site, save_assessment, save_site_results, start_run
 from sitewatch.workflow.align_site import align_site
 from sitewatch.workflow.detect_site import detect_site
 from sitewatch.workflow.looks import site_looks
@@ -181,9 +181,19 @@ def run_site(catalog, site_name: str, out_dir: str | Path, model=None, align: bo
     """align, detect, compare, assess, report one site of the catalog, and store the results.
 
     Unknown site: CatalogError. Images not aligned (align=False): CatalogError. One usable
-    date: an insufficient_evidence report that says why. Nothing is written on failure."""
+    date: an insufficient_evidence report that says why. Nothing is written on failure.
+    Another process running the same site: CatalogError naming it, before any work."""
     site = get_site(catalog, site_name)
     check_report_name(out_dir, site.name)  # a name from before names were checked: refuse before any work
+    hold = hold_site(catalog, site.name, {"out": str(out_dir)})
+    try:
+        return _run_stages(catalog, site, out_dir, model, align, detect, progress)
+    finally:
+        release_site(catalog, hold)
+
+
+def _run_stages(catalog, site: Site, out_dir: str | Path, model, align: bool, detect: bool,
+                progress: Progress | None) -> SiteOutcome:
     if align:
         align_stage(catalog, site, progress)
     if detect:
