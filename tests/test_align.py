@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from sitewatch.cli.main import app
 from sitewatch.domain import Image, Site
 from sitewatch.errors import AlignmentError
-from sitewatch.geo.align import align_pair, read_aligned
+from sitewatch.geo.align import AlignParams, align_pair, read_aligned
 from sitewatch.geo.coregister import apply, describe
 from sitewatch.geo.grid import grid_transform, site_grid
 from sitewatch.geo.synthetic import (
@@ -114,12 +114,16 @@ def test_epsg4326_and_utm_copies_land_on_the_same_grid(tmp_path):
     assert np.hypot(res.dx_px, res.dy_px) <= SAME_GRID_PX
 
 
-def test_unalignable_images_are_failed_with_the_reason(tmp_path):
+def test_unalignable_images_are_kept_on_their_georeference_or_failed_with_the_reason(tmp_path):
     scene(tmp_path / "ref.tif", 0, 0, 0)
     unrelated = ground_texture(BIG, BIG, seed=99)
     scene(tmp_path / "other.tif", 3, 3, 0.1, ground=unrelated, seed=2)
     res = align_pair(image(tmp_path / "ref.tif"), image(tmp_path / "other.tif"), GRID)
-    assert res.status == "failed" and "too different" in res.reason
+    # no fit, but it covers the site: kept as it is georeferenced, with an uncertainty and a caveat
+    assert res.status == "georef" and res.usable and "too different" in res.reason
+    assert res.ce90_m == AlignParams().georef_ce90_m and "CE90" in res.reason
+    assert res.matrix == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    assert res.changed_fraction is not None and res.changed_fraction > 0.5  # unrelated ground throughout
     res = align_pair(image(tmp_path / "ref.tif"), image(tmp_path / "ref.tif", cloud=0.8), GRID)
     assert res.status == "failed" and "too cloudy" in res.reason
     # a raster covering only a corner (an eighth of each side) of the grid
@@ -149,21 +153,30 @@ def test_read_aligned_windows_match_the_reference_and_tile_seamlessly(tmp_path):
 
 
 def test_align_site_stores_results_and_excludes_failures(catalog, tmp_path):
+    """An image that cannot be fitted is kept on its georeference; one that does not cover
+    the site is left out."""
     site = Site("khmeimim", "airbase", 35.401, 35.948, GRID)
     add_site(catalog, site)
     p_ref = scene(tmp_path / "a_ref.tif", 1.0, 1.0, 0.0, seed=0)
     p_tgt = scene(tmp_path / "b_tgt.tif", -7.5, 4.25, 0.25, look=HAZY, changed=0.1, seed=1)
     scene(tmp_path / "c_other.tif", 0, 0, 0, ground=ground_texture(BIG, BIG, seed=77), seed=2)
+    # a raster covering only a corner (an eighth of each side) of the grid, dated last
+    write_geotiff(tmp_path / "d_corner.tif", to_dtype(GROUND[:N // 8, :N // 8], "uint8"), GRID.crs,
+                  grid_transform(GRID), tags={"TIFFTAG_DATETIME": "2024:12:09 08:30:00"})
     assert all(o.status == "added" for o in ingest(catalog, [str(tmp_path)]))
     results = align_site(catalog, site)
-    assert [r.status for r in results] == ["reference", "ok", "failed"]
+    assert [r.status for r in results] == ["reference", "ok", "georef", "failed"]
     assert residual_rmse(results[1].matrix, true_correction(p_ref, p_tgt)) <= RESIDUAL_RMSE_PX
     stored = alignments_for_site(catalog, "khmeimim")
-    # later stages get only the comparable images: the reference and the one aligned ok
-    assert [img.id for img, _ in aligned_images(catalog, "khmeimim")] == [r.image_id for r in results[:2]]
-    assert stored[results[2].image_id].status == "failed" and "too different" in stored[results[2].image_id].reason
+    # later stages get the reference, the one aligned ok and the one on its own georeference
+    assert [img.id for img, _ in aligned_images(catalog, "khmeimim")] == [r.image_id for r in results[:3]]
+    kept = stored[results[2].image_id]
+    assert kept.ce90_m == results[2].ce90_m > 0 and "too different" in kept.reason
+    assert kept.changed_fraction == pytest.approx(results[2].changed_fraction)
+    assert stored[results[1].image_id].ce90_m is not None and stored[results[1].image_id].ce90_m < 0.5
+    assert stored[results[3].image_id].status == "failed" and "too little overlap" in stored[results[3].image_id].reason
     with pytest.raises(AlignmentError, match="excluded from comparison"):
-        read_aligned(str(tmp_path / "c_other.tif"), stored[results[2].image_id], GRID, (0, 0, 64, 64))
+        read_aligned(str(tmp_path / "d_corner.tif"), stored[results[3].image_id], GRID, (0, 0, 64, 64))
 
 
 def test_align_cli_json_lists_each_image(catalog_url, tmp_path):
@@ -196,3 +209,14 @@ def test_align_cli_json_lists_each_image(catalog_url, tmp_path):
     assert (b["dx"], b["dy"]) == (pytest.approx(tdx, abs=RESIDUAL_RMSE_PX), pytest.approx(tdy, abs=RESIDUAL_RMSE_PX))
     r = runner.invoke(app, ["align", "--site", "khmeimim", "--db", catalog_url], env={"COLUMNS": "160"})
     assert r.exit_code == 0 and "reference" in r.stdout and a["id"][:12] in r.stdout
+
+
+def test_an_image_kept_on_its_georeference_widens_the_stay_gate():
+    from sitewatch.change.matching import MatchParams
+    from sitewatch.change.tracking import Look, widened_for
+
+    looks = [Look(image(f"{k}.tif"), (), registration_ce90_m=ce90) for k, ce90 in enumerate((None, 0.2, 25.0))]
+    p = MatchParams()
+    assert widened_for(p, looks, 1) is p  # a sub-pixel fit changes nothing
+    wide = widened_for(p, looks, 2)
+    assert wide.align_sigma_m == pytest.approx(np.hypot(25.0, 0.2) / 2.146)  # about 11.6 m per axis

@@ -237,7 +237,10 @@ class Assessment:
     caveats: tuple[str, ...] = ()
 
 
-ALIGNMENT_STATUSES = ("reference", "ok", "failed")
+# georef: no fit was possible, so the image is kept on its own georeference, with its
+# registration uncertainty (ce90_m) and the reason as a caveat; failed: left out (no
+# coverage of the site, unreadable, under cloud).
+ALIGNMENT_STATUSES = ("reference", "ok", "georef", "failed")
 
 
 @dataclass(frozen=True)
@@ -248,7 +251,11 @@ class AlignmentResult:
     reference, to the pixel of this image's plain reprojection onto the grid that shows the
     same ground: col' = a*col + b*row + c, row' = d*col + e*row + f. dx_px/dy_px are that
     correction at the grid centre (the displacement of the image content, east and south),
-    rotation_deg its rotation, clockwise.
+    rotation_deg its rotation, clockwise. ce90_m: the radius, in metres, within which a
+    point of this image lies from the same ground in the reference with 90% probability
+    (None for the reference). changed_fraction: the share of the overlap whose structure
+    differs between the two dates after the correction (change, or relief seen from another
+    angle), None where not measured.
     """
 
     image_id: str
@@ -263,8 +270,10 @@ class AlignmentResult:
     residual_px: float | None = None  # RMS misfit of the agreeing windows, grid pixels
     windows_used: int = 0
     windows_total: int = 0
-    reason: str = ""
+    reason: str = ""  # why it failed, or the caveat of a georef result
     path: str = ""
+    ce90_m: float | None = None
+    changed_fraction: float | None = None
 
     def __post_init__(self) -> None:
         if self.status not in ALIGNMENT_STATUSES:
@@ -272,4 +281,4 @@ class AlignmentResult:
 
     @property
     def usable(self) -> bool:
-        return self.status in ("reference", "ok")
+        return self.status in ("reference", "ok", "georef")

@@ -80,19 +80,58 @@ class WindowShift:
     response: float
 
 
-def window_shift(ref: np.ndarray, tgt: np.ndarray, cx: float, cy: float) -> WindowShift | None:
+def window_shift(ref: np.ndarray, tgt: np.ndarray, cx: float, cy: float,
+                 max_fraction: float = 0.25) -> WindowShift | None:
     """Phase correlation of two equal-size structure windows, refined to a fraction of a
-    pixel; None if either is blank or the peak is too weak (flat ground, noise, change)."""
+    pixel; None if either is blank, the peak is too weak (flat ground, noise, change), or
+    the shift exceeds max_fraction of the window (aliased or wrong)."""
     if ref.std() == 0 or tgt.std() == 0:
         return None
     w = hann(ref.shape)
     (dx, dy), resp = cv2.phaseCorrelate(ref.astype(np.float64), tgt.astype(np.float64), w)
     if not (resp >= MIN_RESPONSE and math.isfinite(dx) and math.isfinite(dy)):
         return None
-    # a shift near half the window is aliased or wrong
-    if abs(dx) > ref.shape[1] / 4 or abs(dy) > ref.shape[0] / 4:
+    if abs(dx) > ref.shape[1] * max_fraction or abs(dy) > ref.shape[0] * max_fraction:
         return None
     return WindowShift(cx, cy, float(dx), float(dy), float(resp))
+
+
+def global_shift(ref: np.ndarray, ref_valid: np.ndarray, tgt: np.ndarray, tgt_valid: np.ndarray) -> WindowShift | None:
+    """The translation of the whole (decimated) overlap: one phase correlation of the two
+    structure images, allowed up to a third of the image. Large scene change still leaves
+    a peak where the stable ground (roads, runways, field edges) agrees; None without one."""
+    h, w = ref.shape
+    return window_shift(structure(ref, ref_valid), structure(tgt, tgt_valid), w / 2, h / 2, max_fraction=1 / 3)
+
+
+def shifted(img: np.ndarray, dx: float, dy: float, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """img resampled so that out(x, y) = img(x + dx, y + dy): a target whose content sits
+    (dx, dy) away brought back over the reference; 0 outside."""
+    m = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
+    return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), flags=interpolation | cv2.WARP_INVERSE_MAP)
+
+
+def changed_share(ref: np.ndarray, ref_valid: np.ndarray, tgt: np.ndarray, tgt_valid: np.ndarray,
+                  cell: int = 16, min_ncc: float = 0.3) -> float | None:
+    """Share of the textured overlap whose structure differs between two co-registered
+    images: cells of cell x cell pixels, valid in both, with texture in at least one, whose
+    structure correlation is below min_ncc. Flat cells (open water, bare apron) say nothing
+    and are not counted. None without any cell to judge."""
+    valid = ref_valid & tgt_valid
+    a, b = structure(ref, valid, shadow_quantile=0), structure(tgt, valid, shadow_quantile=0)
+    h, w = a.shape
+    changed = judged = 0
+    for y in range(0, h - cell + 1, cell):
+        for x in range(0, w - cell + 1, cell):
+            if valid[y:y + cell, x:x + cell].mean() < 0.9:
+                continue
+            ca, cb = a[y:y + cell, x:x + cell], b[y:y + cell, x:x + cell]
+            if max(ca.std(), cb.std()) < 0.5:  # no texture in either (structure has unit variance overall)
+                continue
+            judged += 1
+            ncc = float(np.mean((ca - ca.mean()) * (cb - cb.mean())) / (ca.std() * cb.std() + 1e-6))
+            changed += ncc < min_ncc
+    return changed / judged if judged else None
 
 
 # --- model fitting ------------------------------------------------------------------------
@@ -136,11 +175,23 @@ class Fit:
 
 
 def robust_similarity(src: np.ndarray, dst: np.ndarray, weights: np.ndarray, threshold: float,
-                      iterations: int = 300, seed: int = 0, rigid: bool = False) -> Fit | None:
+                      iterations: int = 300, seed: int = 0, rigid: bool = False,
+                      max_bound: float | None = None, l1: bool = False) -> Fit | None:
     """RANSAC over two-point similarity hypotheses, then weighted least squares on the
     consensus set, re-selected until stable. Windows over real change disagree with the
     consensus and are dropped. rigid: the final model has no scale (rotation and shift
-    only). None with fewer than three correspondences."""
+    only). None with fewer than three correspondences.
+
+    The consensus is re-selected within 3 robust sigmas of the current fit, between
+    threshold / 4 and max_bound (threshold when None). A max_bound above the threshold
+    lets the consensus widen to the real spread of the ground: two dates seen from
+    different angles, or orthorectified on different elevation models, disagree locally
+    by a pixel or two even on flat ground, and the narrow RANSAC mode of such a field is
+    one arbitrary part of it, not its centre. l1: the final model minimises the sum of
+    the consensus' distances, not of their squares (reweighted least squares), so it sits
+    at the median of such a field, which a one-sided tail (buildings leaning away from a
+    slanted view) does not drag."""
+    bound = threshold if max_bound is None else max_bound
     final = fit_rigid if rigid else fit_similarity
     n = len(src)
     if n < 3:
@@ -162,15 +213,20 @@ def robust_similarity(src: np.ndarray, dst: np.ndarray, weights: np.ndarray, thr
         return None
     inl = best
     m = final(src[inl], dst[inl], weights[inl])
-    for _ in range(10):
+    for _ in range(20):
         err = np.linalg.norm(apply(m, src) - dst, axis=1)
         # consensus: within the threshold, and within 3 robust sigmas of the current fit
         sigma = 1.4826 * float(np.median(err[inl])) if inl.any() else threshold
-        new = err < min(threshold, max(3.0 * sigma, threshold / 4))
+        new = err < min(bound, max(3.0 * sigma, threshold / 4))
         if new.sum() < 3 or np.array_equal(new, inl):
             break
         inl = new
         m = final(src[inl], dst[inl], weights[inl])
+    if l1:
+        floor = threshold / 20  # keeps a window sitting on the fit from taking all the weight
+        for _ in range(20):
+            err = np.linalg.norm(apply(m, src) - dst, axis=1)
+            m = final(src[inl], dst[inl], weights[inl] / np.maximum(err[inl], floor))
     err = np.linalg.norm(apply(m, src) - dst, axis=1)
     rms = float(np.sqrt(np.mean(err[inl] ** 2)))
     return Fit(m, inl, rms)

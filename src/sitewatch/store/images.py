@@ -106,6 +106,7 @@ def save_alignment(catalog: Catalog, site: str, result: AlignmentResult) -> None
                            rotation_deg=result.rotation_deg, scale=result.scale, matrix=list(result.matrix),
                            quality=result.quality, residual_px=result.residual_px,
                            windows_used=result.windows_used, windows_total=result.windows_total,
+                           ce90_m=result.ce90_m, changed_fraction=result.changed_fraction,
                            created=datetime.now(UTC).replace(tzinfo=None)))
 
 
@@ -114,7 +115,8 @@ def _to_alignment(row: AlignmentRow, path: str) -> AlignmentResult:
                            dx_px=row.dx_px, dy_px=row.dy_px, rotation_deg=row.rotation_deg, scale=row.scale,
                            matrix=tuple(float(v) for v in row.matrix),  # type: ignore[arg-type]
                            quality=row.quality, residual_px=row.residual_px, windows_used=row.windows_used,
-                           windows_total=row.windows_total, reason=row.reason, path=path)
+                           windows_total=row.windows_total, reason=row.reason, path=path,
+                           ce90_m=row.ce90_m, changed_fraction=row.changed_fraction)
 
 
 def alignments_for_site(catalog: Catalog, site: str) -> dict[str, AlignmentResult]:
@@ -135,7 +137,8 @@ def alignment_for(catalog: Catalog, site: str, image_id: str) -> AlignmentResult
 
 def aligned_images(catalog: Catalog, site: str) -> list[tuple[Image, AlignmentResult]]:
     """The site's images that may be compared, oldest first, each with its alignment: the
-    reference and those aligned ok. Images never aligned or whose alignment failed are left
+    reference, those aligned ok and those kept on their own georeference (georef, with
+    their registration uncertainty). Images never aligned or whose alignment failed are left
     out, so no later stage uses them by mistake."""
     alignments = alignments_for_site(catalog, site)
     return [(img, alignments[img.id]) for img in images_for_site(catalog, site)

@@ -87,7 +87,7 @@ class AlignmentRow(Base):
     site: Mapped[str] = mapped_column(ForeignKey("sites.name", ondelete="CASCADE"), index=True)
     image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
     reference_image_id: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(20))  # reference, ok, failed
+    status: Mapped[str] = mapped_column(String(20))  # reference, ok, georef, failed
     reason: Mapped[str] = mapped_column(Text, default="")
     dx_px: Mapped[float] = mapped_column(Float)
     dy_px: Mapped[float] = mapped_column(Float)
@@ -98,6 +98,8 @@ class AlignmentRow(Base):
     residual_px: Mapped[float | None] = mapped_column(Float, nullable=True)
     windows_used: Mapped[int] = mapped_column(Integer)
     windows_total: Mapped[int] = mapped_column(Integer)
+    ce90_m: Mapped[float | None] = mapped_column(Float, nullable=True)  # registration uncertainty
+    changed_fraction: Mapped[float | None] = mapped_column(Float, nullable=True)
     created: Mapped[datetime] = mapped_column(DateTime)
 
 
