@@ -29,13 +29,32 @@ class Look:
 
     quality in [0, 1] folds alignment quality and cloud into one figure; 1 is a clean,
     well-aligned image. edge_blur_m: how blurred the image is on the ground (the blur of
-    its sharpest edges, `geo.sharpness`), None where not measured.
+    its sharpest edges, `geo.sharpness`), None where not measured. registration_ce90_m:
+    how far (CE90, metres) its ground may lie from the reference's (`AlignmentResult.ce90_m`);
+    the stay gate widens by it (`widened_for`).
     """
 
     image: Image
     detections: tuple[Detection, ...]
     quality: float = 1.0
     edge_blur_m: float | None = None
+    registration_ce90_m: float | None = None
+
+
+CE90_PER_SIGMA = 2.146  # CE90 of a circular normal error, in units of its per-axis sigma
+
+
+def widened_for(params: MatchParams, looks: Sequence[Look], k: int) -> MatchParams:
+    """The matching gates for look k against the looks before it: the alignment sigma is
+    at least the combined registration uncertainty of look k and the least certain earlier
+    look (each is registered to the reference, so their errors add)."""
+    def sigma(lk: Look) -> float:
+        return (lk.registration_ce90_m or 0.0) / CE90_PER_SIGMA
+
+    combined = math.hypot(sigma(looks[k]), max((sigma(lk) for lk in looks[:k]), default=0.0))
+    if combined <= params.align_sigma_m:
+        return params
+    return replace(params, align_sigma_m=combined)
 
 
 @dataclass
@@ -125,7 +144,8 @@ def track(site: Site, looks: Sequence[Look], params: MatchParams | None = None, 
                 pair_ij = lambda i, j: pair_change(olds[i], dets[j], prev_id, cur_id)  # noqa: E731
             else:
                 pair_ij = lambda i, j: max(pc(olds[i], prev_id, cur_id), pc(dets[j], prev_id, cur_id))  # noqa: E731
-        m = match([t.last for t in candidates], list(look.detections), params, _site_extent(site),
+        gates = widened_for(params, looks, k)
+        m = match([t.last for t in candidates], list(look.detections), gates, _site_extent(site),
                   can_leave, can_arrive, pair_ij)
         unchanged = 0
         for p in m.pairs:

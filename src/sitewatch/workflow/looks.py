@@ -94,7 +94,7 @@ def site_looks(catalog: Catalog, site: Site, with_pixels: bool = True) -> tuple[
             pixels[img.id] = read_site_pixels(img, a, site.grid)
             blur_px = sampled_edge_blur_px(pixels[img.id])
             blur_m = None if blur_px is None else blur_px * site.grid.gsd_m
-        out.looks.append(Look(img, tuple(dets), look_quality(img, a), blur_m))
+        out.looks.append(Look(img, tuple(dets), look_quality(img, a), blur_m, a.ce90_m))
     return out, pixels
 
 
