@@ -20,6 +20,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
+from rasterio.warp import calculate_default_transform, reproject
 
 
 def ground_texture(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -129,3 +130,66 @@ def write_geotiff(path, data: np.ndarray, crs: str, transform: Affine, nodata: f
         if overviews:
             dst.build_overviews([2, 4, 8, 16], Resampling.average)
     return str(path)
+
+
+def wrap_pixels(path, data: np.ndarray, crs: str, origin: tuple[float, float], gsd_m: float,
+                shift_m: tuple[float, float] = (0.0, 0.0), to_crs: str | None = None,
+                to_gsd_m: float | None = None) -> str:
+    """Write plain pixels (an array from a JPEG or PNG) as a GeoTIFF whose top-left corner
+    is at origin (x, y in crs) with square pixels of gsd_m, its georeference wrong by
+    shift_m (east, south metres: the content then lies that far east and south of where it
+    belongs). to_crs and to_gsd_m reproject it (cubic) to another CRS or pixel size, as a
+    second provider would deliver it. 0 is nodata, so data values are lifted to at least 1."""
+    if data.ndim == 2:
+        data = data[None]
+    data = np.maximum(data, 1)
+    east, south = shift_m
+    transform = Affine(gsd_m, 0.0, origin[0] + east, 0.0, -gsd_m, origin[1] - south)
+    if to_crs is None and to_gsd_m is None:
+        return write_geotiff(path, data, crs, transform, nodata=0)
+    dst_crs = to_crs or crs
+    h, w = data.shape[1:]
+    left, top = transform.c, transform.f
+    bounds = (left, top - h * gsd_m, left + w * gsd_m, top)
+    t, dw, dh = calculate_default_transform(crs, dst_crs, w, h, *bounds)
+    if to_gsd_m is not None:  # same footprint, pixels of to_gsd_m (in the new CRS's units per metre)
+        k = to_gsd_m / gsd_m
+        t = t * Affine.scale(k)
+        dw, dh = max(1, round(dw / k)), max(1, round(dh / k))
+    out = np.zeros((data.shape[0], dh, dw), data.dtype)
+    reproject(data, out, src_transform=transform, src_crs=crs, dst_transform=t, dst_crs=dst_crs,
+              src_nodata=0, dst_nodata=0, resampling=Resampling.cubic)
+    return write_geotiff(path, out, dst_crs, t, nodata=0)
+
+
+def stable_shift(ref: np.ndarray, tgt: np.ndarray, stable: np.ndarray, patch: int = 256,
+                 min_correlation: float = 0.5) -> tuple[float, float, int]:
+    """An estimate of the shift between two single-band images that shares nothing with
+    sitewatch's own (intensity ECC, not phase correlation of gradients): OpenCV's
+    findTransformECC, translation only, on every patch x patch tile lying wholly on stable
+    ground (stable: boolean, True where nothing changed), and the median (dx, dy) of those
+    that converge with a correlation of at least min_correlation. The target's content sits
+    at the reference's position + (dx, dy). Returns (dx, dy, tiles used); (nan, nan, 0)
+    when no tile qualifies."""
+    h, w = ref.shape
+    found = []
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 200, 1e-6)
+    for y in range(0, h - patch + 1, patch // 2):
+        for x in range(0, w - patch + 1, patch // 2):
+            if stable[y:y + patch, x:x + patch].mean() < 0.99:
+                continue
+            a = ref[y:y + patch, x:x + patch].astype(np.float32)
+            b = tgt[y:y + patch, x:x + patch].astype(np.float32)
+            if a.std() < 1 or b.std() < 1:
+                continue
+            try:
+                cc, warp = cv2.findTransformECC(a, b, np.eye(2, 3, dtype=np.float32), cv2.MOTION_TRANSLATION,
+                                                criteria, None, 5)
+            except cv2.error:  # did not converge
+                continue
+            if cc >= min_correlation:
+                found.append((float(warp[0, 2]), float(warp[1, 2])))
+    if not found:
+        return math.nan, math.nan, 0
+    d = np.median(np.array(found), axis=0)
+    return float(d[0]), float(d[1]), len(found)
