@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sitewatch.domain import CLASSES, EVENT_KINDS, STATES
 from sitewatch.equipment import ROLES
 from sitewatch.errors import InputError
+from sitewatch.textfiles import read_text, safe_load_yaml
 
 
 class _Strict(BaseModel):
@@ -120,13 +121,9 @@ def load_rules(path: str | Path | None = None) -> Rules:
         ref = resources.files("sitewatch.assess") / "rules.yaml"
         source, text = "sitewatch/assess/rules.yaml", ref.read_text(encoding="utf-8")
     else:
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputError(source, f"cannot read the rules file: {exc.strerror}") from None
+        source, text = str(path), read_text(path)
     try:
-        raw = yaml.safe_load(text)
+        raw = safe_load_yaml(text)
     except yaml.YAMLError as exc:
         raise InputError(source, f"not valid YAML: {exc}") from None
     try:

@@ -67,7 +67,8 @@ _register()
 
 
 def main() -> None:
-    """Entry point: run the app and turn SitewatchError into one line and exit code 1."""
+    """Entry point: run the app and turn SitewatchError (and an OSError about a path) into one
+    line and exit code 1."""
     try:
         # Without standalone mode click returns a command's typer.Exit code instead of exiting.
         rc = app(standalone_mode=False)
@@ -82,6 +83,13 @@ def main() -> None:
             raise
         message = f"this command needs the {extra} extra ({exc.name} is not installed): pip install 'sitewatch[{extra}]'"
         say(err_console, message, "error:")
+        sys.exit(1)
+    except OSError as exc:
+        # a path the user gave that the system refuses: below a file, a folder where a file
+        # goes, no permission, a full disk; anything else is a bug and keeps its traceback
+        if exc.filename is None or _state["debug"]:
+            raise
+        say(err_console, f"{exc.filename}: {exc.strerror or exc}", "error:")
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -12,6 +12,7 @@ Both give quadrilaterals without a nose, so headings read from them are folded i
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from sitewatch.detect import geometry
 from sitewatch.domain import CLASSES, UNKNOWN_TYPE
 from sitewatch.errors import InputError
 from sitewatch.geo.grid import utm_crs
+from sitewatch.textfiles import read_text
 
 # DOTA v1 class names (and the YOLO-OBB indices of dota8.yaml) onto ours.
 DOTA_CLASS_MAP: dict[str, str] = {
@@ -84,7 +86,7 @@ def parse_class_map(text: str | None) -> dict[str, str]:
 def read_yolo_obb(path: Path, width: int, height: int, class_map: dict[str, str]) -> list[LabelledBox]:
     """Labels of one YOLO-OBB file; classes absent from the map are skipped."""
     out = []
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for n, line in enumerate(read_text(path).splitlines(), 1):
         parts = line.split()
         if not parts:
             continue
@@ -95,7 +97,7 @@ def read_yolo_obb(path: Path, width: int, height: int, class_map: dict[str, str]
             idx = str(int(float(parts[0])))
             pts = np.array([float(v) for v in parts[1:9]]).reshape(4, 2) * (width, height)
             score = float(parts[9]) if len(parts) == 10 else 1.0
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:  # int(float('inf')) overflows
             raise InputError(str(path), f"line {n}: {exc}") from exc
         cls = class_map.get(idx)
         if cls is None:
@@ -107,7 +109,7 @@ def read_yolo_obb(path: Path, width: int, height: int, class_map: dict[str, str]
 def read_dota(path: Path, class_map: dict[str, str]) -> list[LabelledBox]:
     """Labels of one DOTA text file; classes absent from the map are skipped."""
     out = []
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for n, line in enumerate(read_text(path).splitlines(), 1):
         parts = line.split()
         if len(parts) < 9 or parts[0].endswith(":"):
             continue  # header lines: imagesource:, gsd:
@@ -124,13 +126,13 @@ def read_dota(path: Path, class_map: dict[str, str]) -> list[LabelledBox]:
 
 
 def looks_like_dota(path: Path) -> bool:
-    """DOTA lines end in a class name; YOLO-OBB lines start with an index."""
-    for line in Path(path).read_text().splitlines():
+    """DOTA lines end in a class name; YOLO-OBB lines start with an index and hold only
+    finite numbers (a DOTA class named 'inf' or 'nan' parses as a float, never a finite one)."""
+    for line in read_text(path).splitlines():
         parts = line.split()
         if len(parts) >= 9 and not parts[0].endswith(":"):
             try:
-                float(parts[8])
-                return False
+                return not math.isfinite(float(parts[8]))
             except ValueError:
                 return True
     return False
@@ -141,8 +143,8 @@ def looks_like_dota(path: Path) -> bool:
 
 def _geojson_doc(path: Path) -> dict:
     try:
-        doc = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
+        doc = json.loads(read_text(path))
+    except ValueError as exc:
         raise InputError(str(path), f"not a readable GeoJSON file ({exc})") from exc
     if doc.get("type") != "FeatureCollection":
         raise InputError(str(path), "expected a GeoJSON FeatureCollection")

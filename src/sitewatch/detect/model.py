@@ -334,8 +334,23 @@ class DetectionModel:
         return self.info.input_size
 
     def raw(self, batch: np.ndarray) -> list[np.ndarray]:
-        """Bare model outputs for a float32 (B, 3, H, W) batch."""
-        return self.session.run(None, {self.input_name: batch})
+        """Bare model outputs for a float32 (B, 3, H, W) batch: heat, box, type, state, each
+        checked to have the shape decoding reads (a ModelError naming the model if not)."""
+        outs = self.session.run(["heat", "box", "type", "state"], {self.input_name: batch})
+        self._check_shapes(outs, len(batch))
+        return outs
+
+    def _check_shapes(self, outs: list[np.ndarray], batch: int) -> None:
+        """Each output (B, channels, h, w) on one h x w map: heat one channel per class, box 6
+        (or 8, with an axis head), type one per type, state one per state."""
+        want = {"heat": (len(self.info.classes),), "box": (6, 8), "type": (len(self.info.types),),
+                "state": (len(self.info.states),)}
+        maps = {o.shape[2:] for o in outs if o.ndim == 4}
+        for (name, channels), out in zip(want.items(), outs):
+            if out.ndim != 4 or out.shape[0] != batch or out.shape[1] not in channels or len(maps) != 1:
+                raise ModelError(str(self.path), f"output {name} has shape {tuple(out.shape)}; expected ({batch}, "
+                                                 f"{' or '.join(map(str, channels))}, h, w) on the same h x w map "
+                                                 "as the other outputs")
 
     def run(self, batch: np.ndarray, score_threshold: float | None = None,
             sun: SunPosition | None = None) -> list[RawDetections]:

@@ -11,6 +11,7 @@ zone polygons are converted to the site CRS.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from sitewatch.domain import Site, Zone
 from sitewatch.errors import InputError
 from sitewatch.geo.grid import DEFAULT_GSD_M, grid_for_polygon
 from sitewatch.names import check_name
+from sitewatch.textfiles import read_text
 
 SITE_KINDS = ("airbase", "naval_base")
 MAX_MARGIN_M = 10_000.0  # a margin wider than any base around it is a typo, and a huge grid
@@ -31,17 +33,45 @@ def _features(doc: Any, path: str) -> list[dict]:
     if not isinstance(doc, dict) or "type" not in doc:
         raise InputError(path, "not a GeoJSON object (no `type`)")
     if doc["type"] == "FeatureCollection":
-        return list(doc.get("features") or [])
-    if doc["type"] == "Feature":
-        return [doc]
-    raise InputError(path, f"expected a Feature or FeatureCollection, got {doc['type']!r}")
+        feats = doc.get("features") or []
+        if not isinstance(feats, list):
+            raise InputError(path, f"features: must be a list of Feature objects, got {type(feats).__name__}")
+    elif doc["type"] == "Feature":
+        feats = [doc]
+    else:
+        raise InputError(path, f"expected a Feature or FeatureCollection, got {doc['type']!r}")
+    for i, f in enumerate(feats):
+        if not isinstance(f, dict) or not isinstance(f.get("properties") or {}, dict):
+            raise InputError(path, f"features[{i}]: must be a Feature object with a properties object")
+    return feats
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_rings(rings: Any, path: str, where: str) -> None:
+    """Polygon coordinates as RFC 7946 writes them: rings of 4 or more positions, each two
+    (or three, with an altitude, which is dropped) finite numbers."""
+    if not isinstance(rings, list) or not rings:
+        raise InputError(path, f"{where}.geometry.coordinates: must be a list of rings")
+    for r, ring in enumerate(rings):
+        at = f"{where}.geometry.coordinates[{r}]"
+        if not isinstance(ring, list) or len(ring) < 4:
+            raise InputError(path, f"{at}: a ring needs at least 4 positions (the first repeated last)")
+        for k, pos in enumerate(ring):
+            if not isinstance(pos, list) or len(pos) not in (2, 3) or not all(_is_number(v) for v in pos):
+                raise InputError(path, f"{at}[{k}]: a position is [lon, lat] (or [lon, lat, altitude]) in "
+                                       f"numbers, got {json.dumps(pos)[:60]}")
 
 
 def _polygon(feature: dict, path: str, where: str) -> Polygon:
     geom = feature.get("geometry")
-    if not geom or geom.get("type") != "Polygon":
-        raise InputError(path, f"{where}: geometry must be a Polygon, got {geom and geom.get('type')!r}")
-    poly = shape(geom)
+    if not isinstance(geom, dict) or geom.get("type") != "Polygon":
+        kind = geom.get("type") if isinstance(geom, dict) else geom
+        raise InputError(path, f"{where}: geometry must be a Polygon, got {kind!r}")
+    _check_rings(geom.get("coordinates"), path, where)
+    poly = shape({"type": "Polygon", "coordinates": [[p[:2] for p in ring] for ring in geom["coordinates"]]})
     if not poly.is_valid or poly.area == 0:
         raise InputError(path, f"{where}: the polygon is not a valid area")
     lon0, lat0, lon1, lat1 = poly.bounds
@@ -54,9 +84,7 @@ def read_sites_geojson(path: str | Path) -> list[tuple[Site, list[tuple[float, f
     """Sites (with their zones) and each site's outline in lon/lat."""
     path = str(path)
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(path, f"cannot read the file ({exc.strerror})") from exc
+        doc = json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise InputError(path, f"not valid JSON (line {exc.lineno}: {exc.msg})") from exc
     feats = _features(doc, path)
@@ -83,7 +111,10 @@ def read_sites_geojson(path: str | Path) -> list[tuple[Site, list[tuple[float, f
             raise InputError(path, f"{where}.properties.margin_m: must be in [0, {MAX_MARGIN_M:g}] metres, got {margin}")
         poly = _polygon(f, path, where)
         ring = [(float(x), float(y)) for x, y in list(poly.exterior.coords)[:-1]]
-        grid = grid_for_polygon(ring, gsd_m=gsd, margin_m=margin)
+        try:
+            grid = grid_for_polygon(ring, gsd_m=gsd, margin_m=margin)
+        except ValueError as exc:  # outside the UTM range, and other places no site grid fits
+            raise InputError(path, f"{where}: {exc}") from None
         to_site = Transformer.from_crs("EPSG:4326", grid.crs, always_xy=True)
         zones = []
         for j, zf in zone_feats:

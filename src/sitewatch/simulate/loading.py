@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from sitewatch.errors import ScenarioError
 from sitewatch.simulate.checks import semantic_problems
 from sitewatch.simulate.scenario import Scenario
+from sitewatch.textfiles import read_text, safe_load_yaml
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -60,13 +61,9 @@ def load_scenario(source: str | Path | dict[str, Any] | Scenario) -> tuple[Scena
         label, data = "<scenario>", source
     else:
         label = str(source)
-        path = Path(source)
+        text = read_text(source, ScenarioError)
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ScenarioError(label, f"cannot read the file ({exc.strerror or exc})") from None
-        try:
-            data = yaml.safe_load(text)
+            data = safe_load_yaml(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

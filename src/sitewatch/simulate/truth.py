@@ -46,6 +46,7 @@ from sitewatch.errors import InputError
 from sitewatch.simulate.plan import Change, DatePlan, SitePlan
 from sitewatch.simulate.render.nuisance import cloud_sampler
 from sitewatch.simulate.scene import Conditions, PlacedObject, SceneSpec
+from sitewatch.textfiles import read_text
 
 TRUTH_VERSION = 1
 LONLAT_DECIMALS = 9  # about 0.1 mm
@@ -230,9 +231,7 @@ class ChangePair:
 
 def _load(path: str | Path) -> dict[str, Any]:
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read the truth file ({exc.strerror or exc})") from None
+        doc = json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise InputError(str(path), f"not valid JSON (line {exc.lineno}: {exc.msg})") from None
     if not isinstance(doc, dict) or doc.get("truth_version") != TRUTH_VERSION:

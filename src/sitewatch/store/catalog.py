@@ -9,6 +9,7 @@ migration, so a catalog written by an older sitewatch keeps working.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -18,6 +19,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sitewatch.errors import CatalogError
@@ -37,6 +39,17 @@ def catalog_url(url_or_path: str | os.PathLike | None = None) -> str:
     return f"sqlite:///{Path(target).expanduser().resolve()}"
 
 
+def _server_engine(url: str) -> Engine:
+    """The engine for a database server's URL, or a CatalogError naming the URL (its password
+    hidden) when SQLAlchemy knows no such database or cannot read the URL."""
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        shown = re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
+        raise CatalogError(f"{shown}: not a catalog sitewatch can open ({exc}); give a SQLite file path or a "
+                           "postgresql://user@host/db URL") from None
+
+
 class Catalog:
     """An open catalog: an engine and a session factory. Use transaction() for writes."""
 
@@ -52,7 +65,7 @@ class Catalog:
             self.engine: Engine = create_engine(url, connect_args={"timeout": 60})
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True)
+            self.engine = _server_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -1,0 +1,42 @@
+"""Reading users' text files (site GeoJSON, scenarios, rules, labels, truth) so that a bad
+file is one InputError naming it: unreadable, not UTF-8, or YAML whose values do not
+construct (a date like 2024-13-45)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from sitewatch.errors import InputError
+
+
+def read_text(path: str | Path, error: type[InputError] = InputError) -> str:
+    """The file's text as UTF-8, or an error (InputError or a subclass) naming the file."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(str(path), f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
+    except OSError as exc:
+        raise error(str(path), f"cannot read the file ({exc.strerror or exc})") from None
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.SafeLoader, but a value that looks like a date and is none (2024-13-45) is a
+    YAML error at its line and column, not a ValueError from inside the loader."""
+
+
+def _timestamp(loader: _Loader, node: yaml.Node):
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except (ValueError, OverflowError) as exc:
+        raise yaml.constructor.ConstructorError(None, None, f"{node.value!r} is not a date ({exc})",
+                                                node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+
+
+def safe_load_yaml(text: str):
+    """yaml.safe_load that raises only yaml.YAMLError for bad input."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
