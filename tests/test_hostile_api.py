@@ -180,3 +180,96 @@ def test_after_a_malformed_multipart_body_the_keep_alive_connection_still_serves
         sock_ids.append(id(conn.sock))
     assert len(set(sock_ids)) == 1, "the server closed the connection"
     conn.close()
+
+
+# --- the documented error content type ----------------------------------------------------------
+
+def test_errors_are_declared_as_the_problem_json_they_are_sent_as(client):
+    doc = client.get("/api/openapi.json").json()
+    declared = {(path, method, status): set(r.get("content", {}))
+                for path, ops in doc["paths"].items() for method, op in ops.items()
+                for status, r in op["responses"].items() if status[0] in "45"}
+    assert declared and all(types == {"application/problem+json"} for types in declared.values() if types), declared
+    for (path, method, status), r in ((("/api/sites/{site}", "get", "404"), client.get("/api/sites/nowhere")),
+                                      (("/api/uploads", "post", "401"), client.post("/api/uploads", content=b"x"))):
+        assert declared[path, method, status] == {"application/problem+json"}
+        assert r.status_code == int(status) and r.headers["content-type"] == "application/problem+json"
+
+
+# --- slow clients: `serve`'s uvicorn settings -------------------------------------------------------
+
+@pytest.fixture
+def guarded_server(data_dir):
+    from sitewatch.web.server import server_config
+
+    port = _free_port()
+    config = server_config(_app(data_dir), "127.0.0.1", port, header_timeout=1.0, keep_alive=1)
+    config.log_level = "critical"
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "uvicorn did not start"
+    yield port
+    srv.should_exit = True
+    thread.join(10)
+
+
+def _closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"") -> float | None:
+    """Send trickle a byte every 0.2 s; the time until the server closes the connection, or None."""
+    start = time.monotonic()
+    sock.settimeout(0.2)
+    sent = 0
+    while time.monotonic() - start < seconds:
+        try:
+            if sock.recv(4096) == b"":
+                return time.monotonic() - start
+        except TimeoutError:
+            pass
+        except ConnectionResetError:
+            return time.monotonic() - start
+        if sent < len(trickle):
+            try:
+                sock.sendall(trickle[sent:sent + 1])
+            except (BrokenPipeError, ConnectionResetError):
+                return time.monotonic() - start
+            sent += 1
+    return None
+
+
+def test_a_client_that_sends_nothing_is_let_go(guarded_server):
+    with socket.create_connection(("127.0.0.1", guarded_server)) as sock:
+        took = _closed_within(sock, 6)
+    assert took is not None and took < 4, took
+
+
+def test_headers_trickled_a_byte_at_a_time_are_cut_off(guarded_server):
+    with socket.create_connection(("127.0.0.1", guarded_server)) as sock:
+        took = _closed_within(sock, 8, b"GET /api/sites HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200)
+    assert took is not None and took < 4, took
+
+
+def test_a_prompt_client_is_served_and_an_idle_one_closed_after_the_keep_alive(guarded_server):
+    conn = http.client.HTTPConnection("127.0.0.1", guarded_server, timeout=10)
+    for _ in range(2):
+        conn.request("GET", "/api/sites")
+        r = conn.getresponse()
+        assert r.status == 200 and SITE.name in r.read().decode()
+    took = _closed_within(conn.sock, 6)
+    assert took is not None and took < 4, took
+    conn.close()
+
+
+def test_oversized_headers_are_refused(guarded_server):
+    """h11 refuses a request head once more than MAX_HEADER_BYTES of it wait incomplete: a
+    head of 1 MiB never reaches the app."""
+    conn = http.client.HTTPConnection("127.0.0.1", guarded_server, timeout=10)
+    conn.request("GET", "/api/sites", headers={"X-Big": "a" * (1024 * 1024)})
+    try:
+        status = conn.getresponse().status
+    except (ConnectionResetError, http.client.RemoteDisconnected):
+        status = None  # closed without an answer: refused all the same
+    assert status in (None, 400, 431)
+    conn.close()

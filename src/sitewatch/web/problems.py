@@ -39,8 +39,28 @@ def problem_response(request: Request, status: int, detail: str, title: str | No
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+def declare_problem_media_type(schema: dict) -> dict:
+    """The OpenAPI document with every error response (4xx, 5xx) declared as MEDIA_TYPE, the
+    type these handlers send: FastAPI declares a response model as application/json."""
+    for operation in (op for path in schema.get("paths", {}).values() for op in path.values()):
+        for status, response in operation.get("responses", {}).items():
+            content = response.get("content", {})
+            if str(status)[:1] in "45" and "application/json" in content:
+                content[MEDIA_TYPE] = content.pop("application/json")
+    return schema
+
+
 def install(app: FastAPI) -> None:
-    """Register the handlers that turn every error into a problem document."""
+    """Register the handlers that turn every error into a problem document, and declare them
+    so in the OpenAPI document."""
+    build_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = declare_problem_media_type(build_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem):
