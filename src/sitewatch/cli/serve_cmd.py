@@ -24,6 +24,7 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to liste
     from rich.console import Console
 
     from sitewatch.web import create_app, from_env
+    from sitewatch.web.server import server_config
     from sitewatch.web.settings import HOSTS_ENV, LOOPBACK_HOSTS
 
     console = Console(stderr=True)
@@ -44,4 +45,4 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to liste
     if not settings.token:
         console.print("[yellow]note:[/] SITEWATCH_TOKEN is not set: the app is read-only (writes answer 401)")
     say(console, f"sitewatch on http://{host}:{port}/  (data folder {settings.data_dir})")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    uvicorn.Server(server_config(create_app(settings), host, port)).run()
