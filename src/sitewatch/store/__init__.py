@@ -4,6 +4,7 @@ Open it with open_catalog(); every other function takes the open Catalog first a
 objects after. Schema changes go through the Alembic migrations in store/migrations.
 """
 
+from sitewatch.store.alerts import Alert, add_alerts, due_alerts, list_alerts, record_attempt
 from sitewatch.store.catalog import Catalog, catalog_url, open_catalog
 from sitewatch.store.images import (
                                     add_image,
@@ -42,6 +43,16 @@ from sitewatch.store.results import (
                                     verdicts_for_event,
 )
 from sitewatch.store.sites import add_site, get_site, list_sites, reference_image_id, set_reference_image, site_polygons
+from sitewatch.store.subscriptions import (
+                                    Subscription,
+                                    WatchSource,
+                                    add_subscription,
+                                    get_subscription,
+                                    list_subscriptions,
+                                    remove_subscription,
+                                    webhook_secret,
+)
+from sitewatch.store.watched import FileVersion, record_file, refuse_file, taken_versions, watched_files
 
 __all__ = [
     "AlignmentResult", "CarriedVerdicts", "Catalog", "ImageRecord", "Run", "add_image", "add_site", "aligned_images",
@@ -53,4 +64,8 @@ __all__ = [
     "reference_image_id", "runs_of_kind",
     "save_alignment", "save_assessment", "save_detections", "save_site_results",
     "set_reference_image", "site_polygons", "start_run", "sweep_stale_runs", "tracks_for_site", "verdicts_for_event",
+    # watching sites: subscriptions, the file versions their sources took, the alerts outbox
+    "Alert", "FileVersion", "Subscription", "WatchSource", "add_alerts", "add_subscription", "due_alerts",
+    "get_subscription", "list_alerts", "list_subscriptions", "record_attempt", "record_file", "refuse_file",
+    "remove_subscription", "taken_versions", "watched_files", "webhook_secret",
 ]

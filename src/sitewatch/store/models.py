@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -212,3 +212,70 @@ class AnalystVerdictRow(Base):
     verdict: Mapped[str] = mapped_column(String(40))  # confirmed, rejected, unsure
     note: Mapped[str] = mapped_column(Text, default="")
     created: Mapped[datetime] = mapped_column(DateTime)
+
+
+# --- watching sites (issue 30) -------------------------------------------------------------
+
+class SubscriptionRow(Base):
+    """A site watched for new imagery, the findings that alert, and where alerts go."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    site: Mapped[str] = mapped_column(ForeignKey("sites.name", ondelete="CASCADE"), index=True)
+    rules: Mapped[dict] = mapped_column(JSON)  # watch.rules.AlertRules as JSON
+    webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    webhook_secret: Mapped[str | None] = mapped_column(Text, nullable=True)  # never returned by listings
+    created: Mapped[datetime] = mapped_column(DateTime)
+
+
+class WatchSourceRow(Base):
+    """One place a subscription takes new images from: a folder, or a static STAC catalog."""
+
+    __tablename__ = "watch_sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # folder, stac
+    location: Mapped[str] = mapped_column(Text)
+
+
+class WatchedFileRow(Base):
+    """A file version a source has taken (processed) or turned away (refused), never again."""
+
+    __tablename__ = "watched_files"
+    __table_args__ = (UniqueConstraint("source_id", "path", "size", "mtime_ns", "sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("watch_sources.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))  # processed, refused
+    image_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    seen: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AlertRow(Base):
+    """The outbox: an alert a new image triggered, written with its events, and its delivery.
+
+    Alerts outlive their subscription (no foreign key), so a site's feed keeps its history."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the webhook-id: deliveries are idempotent by it
+    subscription_id: Mapped[str] = mapped_column(String(32), index=True)
+    site: Mapped[str] = mapped_column(String(200), index=True)
+    image_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))  # event, posture
+    event_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    title: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict] = mapped_column(JSON)
+    created: Mapped[datetime] = mapped_column(DateTime)
+    delivery: Mapped[str] = mapped_column(String(20))  # pending, delivered, dead, none (no webhook)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    delivered: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

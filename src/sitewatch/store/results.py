@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from sitewatch.domain import Assessment, ChangeRegion, Detection, Event, Evidence, OrientedBox, PixelWindow, Track
 from sitewatch.errors import CatalogError
@@ -282,15 +283,19 @@ def change_regions_for_site(catalog: Catalog, site: str) -> list[ChangeRegion]:
 
 
 def save_assessment(catalog: Catalog, run: Run | str | None, assessment: Assessment) -> int:
+    with catalog.transaction() as s:
+        return _add_assessment(s, run, assessment)
+
+
+def _add_assessment(s: Session, run: Run | str | None, assessment: Assessment) -> int:
     a = assessment
     row = AssessmentRow(site=a.site, run_id=_run_id(run), period_start=_naive(a.period_start),
                         period_end=_naive(a.period_end), posture=a.posture, likelihood=a.likelihood,
                         confidence=a.confidence, headline=a.headline, indicators=list(a.indicators),
                         evidence=[_evidence_json(e) for e in a.evidence], caveats=list(a.caveats), created=_now())
-    with catalog.transaction() as s:
-        s.add(row)
-        s.flush()
-        return row.id
+    s.add(row)
+    s.flush()
+    return row.id
 
 
 def latest_assessment(catalog: Catalog, site: str) -> Assessment | None:
@@ -353,11 +358,16 @@ def _held_verdicts(s, site: str) -> list[HeldVerdicts]:
 
 def save_site_results(catalog: Catalog, run: Run | str | None, site: str, tracks: Sequence[Track],
                       events: Sequence[Event], regions: Sequence[ChangeRegion],
-                      evidence: Mapping[str, Sequence[Evidence]] | None = None) -> CarriedVerdicts:
+                      evidence: Mapping[str, Sequence[Evidence]] | None = None, assessment: Assessment | None = None,
+                      also: Callable[[Session], None] | None = None) -> CarriedVerdicts:
     """Replace the site's tracks, events (each with its evidence list) and change regions with
     a new run's, in one transaction, so a failure leaves the old results whole. The analyst's
     verdicts move to the new event that describes the same finding, with their original
-    times; verdicts on findings the new run no longer reports are dropped and listed."""
+    times; verdicts on findings the new run no longer reports are dropped and listed.
+
+    The run's assessment, if given, is stored in the same transaction, and so is whatever
+    `also` writes with the session it is handed (the watcher's alerts and its record of the
+    file taken): all of it commits, or none."""
     evidence = evidence or {}
     results: list[Track | Event | ChangeRegion] = [*tracks, *events, *regions]
     for x in results:
@@ -389,4 +399,8 @@ def save_site_results(catalog: Catalog, run: Run | str | None, site: str, tracks
         for event_id, h in taken.items():
             for verdict, note, created in h.history:
                 s.add(AnalystVerdictRow(event_id=event_id, verdict=verdict, note=note, created=created))
+        if assessment is not None:
+            _add_assessment(s, run, assessment)
+        if also is not None:
+            also(s)
     return CarriedVerdicts(kept=len(taken), dropped=tuple(h.event_id for h in dropped))

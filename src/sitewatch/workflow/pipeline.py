@@ -27,12 +27,14 @@ from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel
 from sitewatch.domain import ChangeRegion, Evidence, Site
 from sitewatch.errors import ModelError
 from sitewatch.report.html import ReportFiles, ReportInput, check_report_name, write_report
-from sitewatch.store import finish_run, get_site, hold_site, release_site, save_assessment, save_site_results, start_run
+from sitewatch.store import finish_run, get_site, hold_site, release_site, save_site_results, start_run
 from sitewatch.workflow.align_site import align_site
 from sitewatch.workflow.detect_site import detect_site
 from sitewatch.workflow.looks import site_looks
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from sitewatch.store import CarriedVerdicts
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -177,23 +179,25 @@ def event_pair_evidence(site: Site, tracking: TrackingResult) -> dict[str, list[
 
 
 def run_site(catalog, site_name: str, out_dir: str | Path, model=None, align: bool = True, detect: bool = True,
-             progress: Progress | None = None) -> SiteOutcome:
+             progress: Progress | None = None, also: Callable[[Session, SiteOutcome], None] | None = None) -> SiteOutcome:
     """align, detect, compare, assess, report one site of the catalog, and store the results.
 
     Unknown site: CatalogError. Images not aligned (align=False): CatalogError. One usable
     date: an insufficient_evidence report that says why. Nothing is written on failure.
-    Another process running the same site: CatalogError naming it, before any work."""
+    Another process running the same site: CatalogError naming it, before any work.
+    `also(session, outcome)` writes more in the transaction that stores the events and the
+    assessment (the watcher's alerts: `sitewatch.watch`)."""
     site = get_site(catalog, site_name)
     check_report_name(out_dir, site.name)  # a name from before names were checked: refuse before any work
     hold = hold_site(catalog, site.name, {"out": str(out_dir)})
     try:
-        return _run_stages(catalog, site, out_dir, model, align, detect, progress)
+        return _run_stages(catalog, site, out_dir, model, align, detect, progress, also)
     finally:
         release_site(catalog, hold)
 
 
 def _run_stages(catalog, site: Site, out_dir: str | Path, model, align: bool, detect: bool,
-                progress: Progress | None) -> SiteOutcome:
+                progress: Progress | None, also: Callable[[Session, SiteOutcome], None] | None) -> SiteOutcome:
     if align:
         align_stage(catalog, site, progress)
     if detect:
@@ -212,7 +216,8 @@ def _run_stages(catalog, site: Site, out_dir: str | Path, model, align: bool, de
                                                    [list(pair) for pair in outcome.comparison.incomparable]})
     tracking = outcome.comparison.tracking
     outcome.verdicts = save_site_results(catalog, run, site.name, tracking.tracks, tracking.events,
-                                         outcome.comparison.regions, event_pair_evidence(site, tracking))
-    save_assessment(catalog, run, outcome.judgement.assessment)
+                                         outcome.comparison.regions, event_pair_evidence(site, tracking),
+                                         assessment=outcome.judgement.assessment,
+                                         also=None if also is None else (lambda session: also(session, outcome)))
     finish_run(catalog, run)
     return outcome
