@@ -222,3 +222,22 @@ def test_the_atom_feed_has_one_entry_per_alert_newest_first_with_stable_ids():
 def test_new_secrets_are_32_random_bytes():
     a, b = new_secret(), new_secret()
     assert a != b and len(base64.b64decode(a[6:])) == 32
+
+
+def test_the_web_app_serves_the_site_feed(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from fastapi.testclient import TestClient
+
+    from sitewatch.web import create_app
+    from sitewatch.web.settings import WebSettings
+
+    _outbox(tmp_path, "http://127.0.0.1:9/hook", n_alerts=2).close()
+    settings = WebSettings(data_dir=tmp_path, db=str(tmp_path / "catalog.db"))
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        r = client.get(f"/api/sites/{SITE.name}/alerts.atom")
+        missing = client.get("/api/sites/nowhere/alerts.atom")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/atom+xml")
+    entries = ET.fromstring(r.content).findall("{http://www.w3.org/2005/Atom}entry")
+    assert len(entries) == 2 and SECRET not in r.text
+    assert missing.status_code == 404

@@ -1,5 +1,5 @@
 """Read endpoints over the catalog (sites, zones, images, tiles, detections, counts,
-events, assessments) and the one write on it: an analyst's verdict on an event."""
+events, assessments, the alerts feed) and the one write on it: an analyst's verdict on an event."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from sitewatch.geo.grid import grid_transform
-from sitewatch.store import add_verdict, alignments_for_site, events_for_site, images_for_site
+from sitewatch.store import add_verdict, alignments_for_site, events_for_site, images_for_site, list_alerts
+from sitewatch.watch.feed import MEDIA_TYPE, atom_feed
 from sitewatch.web import schemas, tiles, views
 from sitewatch.web.problems import Problem
 from sitewatch.web.security import require_token
@@ -138,3 +139,12 @@ def get_assessment(site: str = SiteName, cat=Depends(catalog)):
     """The latest assessment (null before the first run), its caveats, and how the analyst's
     verdicts bear on the events it cites."""
     return views.assessment(cat, site)
+
+
+@router.get("/sites/{site}/alerts.atom", response_class=Response, tags=["alerts"],
+            responses={**PROBLEMS, 200: {"content": {"application/atom+xml": {}},
+                                         "description": "the site's alerts as an Atom feed, newest first"}})
+def get_alerts_feed(request: Request, site: str = SiteName, cat=Depends(catalog)):
+    """The alerts `sitewatch watch` raised on the site's new images, as an Atom feed."""
+    views.site_or_404(cat, site)
+    return Response(atom_feed(site, list_alerts(cat, site=site), self_url=str(request.url)), media_type=MEDIA_TYPE)
