@@ -195,3 +195,23 @@ def test_the_watcher_survives_its_folder_vanishing_and_coming_back(scenes, watch
         report = w.run_pass()
         assert report.missing == [] and len(report.processed) == 1
         assert any("is back" in line for line in said)
+
+
+def test_a_static_stac_catalog_is_watched_and_its_items_taken_once_with_their_datetimes(scenes, tmp_path):
+    """The simulator's own STAC catalog of the two dates: one pass takes both (oldest first),
+    with the items' datetimes; the 6 alerts are those of the folder test; a pass more takes none."""
+    import sitewatch
+    from sitewatch.detect.model import DetectionModel
+    from sitewatch.store import image_details
+    from sitewatch.watch import Watcher
+
+    db = tmp_path / "catalog.db"
+    with open_catalog(db) as cat:
+        sitewatch.add_sites(cat, ROOT / "scenarios" / "smallbase.yaml")
+        add_subscription(cat, SITE, [("stac", str(scenes.parent / "catalog.json"))], RULES)
+        w = Watcher(cat, DetectionModel(), tmp_path / "out", settle_s=0.0)
+        report = w.run_pass()
+        assert [t.status for t in report.taken] == ["processed", "processed"], report.failed
+        assert len(list_alerts(cat)) == 6
+        assert {image_details(cat, i.id)["datetime_source"] for i in images_for_site(cat, SITE)} == {"stac"}
+        assert w.run_pass().taken == []

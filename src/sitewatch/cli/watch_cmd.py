@@ -46,6 +46,8 @@ def _secret_from(path: Path) -> str:
 def subs_add(site: str = typer.Option(..., "--site", help="Site name in the catalog."),
              folder: list[Path] = typer.Option(None, "--folder", help="A folder whose new images are taken "
                                                "(repeat for more)."),
+             stac: list[Path] = typer.Option(None, "--stac", help="A static STAC catalog (catalog.json) whose "
+                                             "new items' local assets are taken (repeat for more)."),
              kinds: list[str] = typer.Option(None, "--kinds", help="Event kinds that alert (comma-separated; "
                                              "default: all)."),
              classes: list[str] = typer.Option(None, "--classes", help="Equipment classes that alert "
@@ -65,8 +67,10 @@ def subs_add(site: str = typer.Option(..., "--site", help="Site name in the cata
     from sitewatch.watch.webhooks import check_url, shown_url
 
     check_range("--min-confidence", min_confidence, 0.0, 1.0)
-    if not folder:
-        raise InputError("sitewatch subscriptions add", "give at least one --folder to watch")
+    sources = [("folder", str(p.expanduser().resolve())) for p in folder or ()]
+    sources += [("stac", str(p.expanduser().resolve())) for p in stac or ()]
+    if not sources:
+        raise InputError("sitewatch subscriptions add", "give at least one --folder or --stac catalog to watch")
     default = AlertRules()
     rules = AlertRules(_split(kinds) or default.kinds, _split(classes) or default.classes, min_confidence, posture)
     secret = None
@@ -79,8 +83,7 @@ def subs_add(site: str = typer.Option(..., "--site", help="Site name in the cata
     elif secret_file is not None:
         raise InputError("--secret-file", "is for a --webhook; give one")
     with open_catalog(db) as catalog:
-        sub = add_subscription(catalog, site, [("folder", str(p.expanduser().resolve())) for p in folder],
-                               rules.to_json(), webhook, secret)
+        sub = add_subscription(catalog, site, sources, rules.to_json(), webhook, secret)
     say(console, f"subscription {sub.id}: site {sub.site}, {len(sub.sources)} source(s)"
         + (f", webhook {shown_url(webhook)}" if webhook else ""))
 
@@ -159,7 +162,7 @@ def watch_cmd(once: bool = typer.Option(False, "--once", help="One pass over eve
                                          "default: OUT/feeds)."),
               model: Path = typer.Option(None, "--model", help="ONNX model (default: the shipped one)."),
               db: str = DB_OPTION) -> None:
-    """Watch the subscriptions' folders: process each new image as `run` does, alert, deliver."""
+    """Watch the subscriptions' sources: process each new image as `run` does, alert, deliver."""
     from sitewatch.detect.model import DetectionModel
     from sitewatch.store import open_catalog
     from sitewatch.watch import Watcher

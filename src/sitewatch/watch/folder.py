@@ -20,7 +20,7 @@ from rasterio.windows import Window
 
 from sitewatch.geo.imagefile import open_image
 from sitewatch.store import FileVersion
-from sitewatch.workflow.ingest import RASTER_SUFFIXES
+from sitewatch.workflow.ingest import RASTER_SUFFIXES, Source
 
 
 @dataclass
@@ -49,41 +49,61 @@ def _is_candidate(name: str) -> bool:
     return not name.startswith((".", "~")) and name.lower().endswith(RASTER_SUFFIXES)
 
 
-class FolderWatch:
-    """The files of one folder (and its subfolders) as they settle, poll after poll."""
+class Settling:
+    """Files as they settle, poll after poll: each path's size and mtime, and since when."""
 
-    def __init__(self, folder: str, settle_s: float = 2.0):
-        self.folder = os.path.abspath(folder)
+    def __init__(self, location: str, settle_s: float):
+        self.location = os.path.abspath(location)
         self.settle_s = settle_s
-        self.missing = False  # the folder was absent at the last poll
+        self.missing = False  # the watched place was absent at the last poll
         self._seen: dict[str, _Seen] = {}
 
     def observe(self, now: float) -> list[FileVersion]:
-        """Look at the folder now; every raster file in it, as it stands."""
-        if not os.path.isdir(self.folder):
-            self.missing = True
-            self._seen.clear()
-            return []
-        self.missing = False
+        """Look at the place now; every raster file in it, as it stands."""
+        raise NotImplementedError
+
+    def _update(self, paths: list[str], now: float) -> list[FileVersion]:
         found: dict[str, _Seen] = {}
-        for root, dirs, files in os.walk(self.folder, onerror=lambda exc: None):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
-                if not _is_candidate(name):
-                    continue
-                path = str(Path(root) / name)
-                try:
-                    st = os.stat(path)
-                except OSError:  # gone between the listing and now
-                    continue
-                before = self._seen.get(path)
-                same = before is not None and (before.size, before.mtime_ns) == (st.st_size, st.st_mtime_ns)
-                found[path] = before if same else _Seen(st.st_size, st.st_mtime_ns, now)  # type: ignore[assignment]
+        for path in paths:
+            try:
+                st = os.stat(path)
+            except OSError:  # gone between the listing and now
+                continue
+            before = self._seen.get(path)
+            same = before is not None and (before.size, before.mtime_ns) == (st.st_size, st.st_mtime_ns)
+            found[path] = before if same else _Seen(st.st_size, st.st_mtime_ns, now)  # type: ignore[assignment]
         self._seen = found
         return [FileVersion(p, s.size, s.mtime_ns) for p, s in found.items()]
+
+    def _gone(self) -> list[FileVersion]:
+        self.missing = True
+        self._seen.clear()
+        return []
 
     def settled(self, now: float) -> list[FileVersion]:
         """The files last observed unchanged for settle_s seconds up to now (not yet checked
         with GDAL: see `unreadable`)."""
         return [FileVersion(p, s.size, s.mtime_ns) for p, s in sorted(self._seen.items())
                 if s.size > 0 and now - s.since >= self.settle_s]
+
+    def source_for(self, path: str) -> Source:
+        return Source(path=path)
+
+
+class FolderWatch(Settling):
+    """The raster files of one folder and its subfolders."""
+
+    def __init__(self, folder: str, settle_s: float = 2.0):
+        super().__init__(folder, settle_s)
+        self.folder = self.location
+
+    def observe(self, now: float) -> list[FileVersion]:
+        """Look at the folder now; every raster file in it, as it stands."""
+        if not os.path.isdir(self.folder):
+            return self._gone()
+        self.missing = False
+        paths = []
+        for root, dirs, files in os.walk(self.folder, onerror=lambda exc: None):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            paths += [str(Path(root) / name) for name in sorted(files) if _is_candidate(name)]
+        return self._update(paths, now)

@@ -1,5 +1,6 @@
-"""The watcher: poll every subscription's sources, take each new settled file, deliver the
-outbox, and rewrite the sites' feeds; once (`--once`) or for ever.
+"""The watcher: poll every subscription's sources (folders and static STAC catalogs), take
+each new settled file, deliver the outbox, and rewrite the sites' feeds; once (`--once`) or
+for ever.
 
 A pass looks at each folder twice, `settle_s` apart (a long-running watcher's previous poll
 serves as the first look), so a file still being written is left for a later pass. A file
@@ -18,7 +19,8 @@ from sitewatch.errors import SitewatchError
 from sitewatch.store import Catalog, FileVersion, Subscription, WatchSource, list_alerts, list_subscriptions, taken_versions
 from sitewatch.watch.delivery import DeliveryReport, deliver_due
 from sitewatch.watch.feed import atom_feed, write_feed
-from sitewatch.watch.folder import FolderWatch, unreadable
+from sitewatch.watch.folder import FolderWatch, Settling, unreadable
+from sitewatch.watch.stac_catalog import StacCatalogWatch
 from sitewatch.watch.take import Taken, take_file
 
 Say = Callable[[str], None]
@@ -29,7 +31,7 @@ class PassReport:
     taken: list[Taken] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # "path: why", retried next pass
     waiting: list[str] = field(default_factory=list)  # settled but not yet readable
-    missing: list[str] = field(default_factory=list)  # folders absent now
+    missing: list[str] = field(default_factory=list)  # folders (or STAC catalogs) absent now
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
     @property
@@ -47,14 +49,14 @@ class Watcher:
         self.feeds_dir = None if feeds_dir is None else Path(feeds_dir)
         self.settle_s, self.say = settle_s, say or (lambda line: None)
         self.clock, self.sleep = clock, sleep
-        self._folders: dict[int, FolderWatch] = {}
+        self._folders: dict[int, Settling] = {}
         self._was_missing: set[int] = set()
-        self._noted: set[int] = set()  # sources of kinds not watched yet, said once
 
-    def _folder(self, source: WatchSource) -> FolderWatch:
+    def _folder(self, source: WatchSource) -> Settling:
         fw = self._folders.get(source.id)
-        if fw is None or fw.folder != source.location:
-            fw = self._folders[source.id] = FolderWatch(source.location, self.settle_s)
+        if fw is None:
+            kind = StacCatalogWatch if source.kind == "stac" else FolderWatch
+            fw = self._folders[source.id] = kind(source.location, self.settle_s)
         return fw
 
     def run_pass(self, first_look: bool = True) -> PassReport:
@@ -62,7 +64,7 @@ class Watcher:
         (for a single pass, or the first of a loop); a loop's later polls use the last one."""
         report = PassReport()
         subs = list_subscriptions(self.catalog)
-        folders = [(sub, src) for sub in subs for src in sub.sources if src.kind == "folder"]
+        folders = [(sub, src) for sub in subs for src in sub.sources]
         for sub, src in folders:
             if first_look or src.id not in self._folders:
                 self._folder(src).observe(self.clock())
@@ -70,7 +72,6 @@ class Watcher:
             self.sleep(self.settle_s)
         for sub, src in folders:
             self._poll_folder(sub, src, report)
-        self._note_others(subs)
         report.delivery = deliver_due(self.catalog)
         self._write_feeds(subs)
         return report
@@ -79,27 +80,30 @@ class Watcher:
         fw = self._folder(src)
         fw.observe(self.clock())
         if fw.missing:
-            report.missing.append(fw.folder)
+            report.missing.append(fw.location)
             if src.id not in self._was_missing:
-                self.say(f"{fw.folder}: folder not there (yet); watching for it")
+                self.say(f"{fw.location}: {src.kind} not there (yet); watching for it")
                 self._was_missing.add(src.id)
             return
         if src.id in self._was_missing:
-            self.say(f"{fw.folder}: folder is back")
+            self.say(f"{fw.location}: {src.kind} is back")
             self._was_missing.discard(src.id)
+        problem = getattr(fw, "problem", "")
+        if problem:
+            report.failed.append(problem)  # a STAC catalog that does not read (yet): tried again next pass
         taken = taken_versions(self.catalog, src.id)
         for version in fw.settled(self.clock()):
             if version.key in taken:
                 continue
-            self._take(sub, src, version, report)
+            self._take(sub, src, fw, version, report)
 
-    def _take(self, sub: Subscription, src: WatchSource, version: FileVersion, report: PassReport) -> None:
+    def _take(self, sub: Subscription, src: WatchSource, fw: Settling, version: FileVersion, report: PassReport) -> None:
         why = unreadable(version.path)
         if why is not None:
             report.waiting.append(f"{version.path}: {why}")
             return
         try:
-            t = take_file(self.catalog, sub, src, version, self.out_dir, self.model)
+            t = take_file(self.catalog, sub, src, version, self.out_dir, self.model, fw.source_for(version.path))
         except (SitewatchError, OSError) as exc:
             report.failed.append(f"{version.path}: {exc}")
             self.say(f"{version.path}: not taken this pass ({exc})")
@@ -109,13 +113,6 @@ class Watcher:
             self.say(f"{sub.site}: took {version.path}, {t.alerts} new alert(s); {t.message}")
         else:
             self.say(f"{sub.site}: refused {version.path}: {t.message}")
-
-    def _note_others(self, subs: list[Subscription]) -> None:
-        for sub in subs:
-            for src in sub.sources:
-                if src.kind != "folder" and src.id not in self._noted:
-                    self.say(f"{src.location}: {src.kind} sources are not watched yet; skipped")
-                    self._noted.add(src.id)
 
     def _write_feeds(self, subs: list[Subscription]) -> None:
         if self.feeds_dir is None:

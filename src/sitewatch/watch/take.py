@@ -43,12 +43,13 @@ class Taken:
 
 
 def take_file(catalog: Catalog, subscription: Subscription, source: WatchSource, version: FileVersion,
-              out_dir: str | Path, model) -> Taken:
-    """Process one settled, readable file of the source. Ingest refusals are recorded and
-    returned as refused; a failure of the site's run raises (nothing recorded: retried)."""
+              out_dir: str | Path, model, found: Source | None = None) -> Taken:
+    """Process one settled, readable file of the source (found: what a STAC item says of it).
+    Ingest refusals are recorded and returned as refused; a failure of the site's run raises
+    (nothing recorded: retried)."""
     sha = file_checksum(version.path)
     try:
-        ingested = ingest_source(catalog, Source(path=version.path), site=subscription.site)
+        ingested = ingest_source(catalog, found or Source(path=version.path), site=subscription.site)
     except (InputError, CatalogError) as exc:
         refuse_file(catalog, source.id, version, sha, str(exc))
         return Taken(version.path, "refused", message=str(exc))
