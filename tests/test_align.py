@@ -122,6 +122,7 @@ def test_unalignable_images_are_kept_on_their_georeference_or_failed_with_the_re
     # no fit, but it covers the site: kept as it is georeferenced, with an uncertainty and a caveat
     assert res.status == "georef" and res.usable and "too different" in res.reason
     assert res.ce90_m == AlignParams().georef_ce90_m and "CE90" in res.reason
+    assert res.quality == AlignParams().georef_quality  # its events count, at half weight
     assert res.matrix == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
     assert res.changed_fraction is not None and res.changed_fraction > 0.5  # unrelated ground throughout
     res = align_pair(image(tmp_path / "ref.tif"), image(tmp_path / "ref.tif", cloud=0.8), GRID)

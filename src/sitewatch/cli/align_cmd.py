@@ -59,6 +59,7 @@ def align_cmd(
                                       "quality": r.quality,
                                       "residual_px": r.residual_px, "windows_used": r.windows_used,
                                       "windows_total": r.windows_total, "reason": r.reason,
+                                      "ce90_m": r.ce90_m, "changed_fraction": r.changed_fraction,
                                       "aligned_path": written.get(r.image_id)} for r in results]},
                          indent=2))
     else:
@@ -67,11 +68,11 @@ def align_cmd(
             table.add_column(col, no_wrap=True)
         table.add_column("note", overflow="fold")
         for r in results:
-            style = "red" if r.status == "failed" else None
+            style = {"failed": "red", "georef": "yellow"}.get(r.status)
             table.add_row(r.image_id[:12], f"{dates[r.image_id]:%Y-%m-%d %H:%M}", r.status, f"{r.dx_px:+.2f}",
                           f"{r.dy_px:+.2f}", f"{r.rotation_deg:+.3f}", f"{r.quality:.2f}",
                           "-" if r.residual_px is None else f"{r.residual_px:.3f}",
-                          escape(r.reason or "") if r.status == "failed" else "", style=style)
+                          escape(r.reason or "") if r.status in ("failed", "georef") else "", style=style)
         console.print(table)
     for path in written.values():
         say(err_console, f"wrote {path}")

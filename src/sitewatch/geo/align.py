@@ -76,6 +76,10 @@ class AlignParams:
     # (WorldView about 5 m, Pleiades 8.5 m), and providers' images of one site have been
     # seen tens of metres apart (issue 32): 25 m is assumed where nothing better is known.
     georef_ce90_m: float = 25.0
+    # How much an image kept on its own georeference counts as evidence (the alignment
+    # quality that scales its events' confidence; a fitted image's is its share of agreeing
+    # windows). Half: its items are seen, but where they stand is known only to georef_ce90_m.
+    georef_quality: float = 0.5
     # Both images are resampled to the grid's GSD, so what is left is a shift and a rotation;
     # fitting no scale removes one unknown. False fits a similarity (scale free).
     rigid: bool = True
@@ -332,8 +336,7 @@ def align_pair(reference: Image, image: Image, grid: SiteGrid, params: AlignPara
     why = _no_fit(est, grid, p)
     if why is not None:
         changed = None if est.coarse is None else changed_fraction(est.coarse, cr.IDENTITY)
-        quality = 0.0 if est.fit is None else counts["windows_used"] / max(1, est.measured)
-        return AlignmentResult(image.id, reference.id, "georef", quality=quality, path=image.path,
+        return AlignmentResult(image.id, reference.id, "georef", quality=p.georef_quality, path=image.path,
                                reason=georef_caveat(why, p.georef_ce90_m), ce90_m=p.georef_ce90_m,
                                changed_fraction=changed, **counts)
     assert est.fit is not None  # _no_fit says so
