@@ -41,6 +41,21 @@ def utm_crs(lat: float, lon: float) -> str:
     return f"EPSG:{utm_epsg(lat, lon)}"
 
 
+def wrap_longitude(lon: float) -> float:
+    """lon in [-180, 180), the same meridian."""
+    return (lon + 180.0) % 360.0 - 180.0
+
+
+def unwrap_longitudes(lons: Sequence[float], ref: float | None = None) -> list[float]:
+    """Longitudes moved by whole turns to lie within 180 degrees of ref (default: the first),
+    so that a polygon crossing the antimeridian (179.9 next to -179.9) stays small and its
+    centre is not put near 0 degrees east. Sites span far less than 180 degrees."""
+    if not lons:
+        return []
+    ref = lons[0] if ref is None else ref
+    return [ref + wrap_longitude(lon - ref) for lon in lons]
+
+
 def _snap_down(value: float, step: float) -> float:
     return math.floor(value / step + 1e-9) * step
 
@@ -53,6 +68,8 @@ def grid_from_bounds(crs: str, left: float, bottom: float, right: float, top: fl
     """The smallest grid, origin snapped to the GSD, that covers the bounds (site CRS)."""
     if not gsd_m > 0:
         raise ValueError(f"gsd_m must be positive, got {gsd_m}")
+    if not all(math.isfinite(v) for v in (left, bottom, right, top)):
+        raise ValueError(f"bounds {left, bottom, right, top} are not finite (too far from the zone's meridian?)")
     if not (right > left and top > bottom):
         raise ValueError(f"empty bounds {left, bottom, right, top}")
     x0 = _snap_down(left, gsd_m)
@@ -77,12 +94,12 @@ def site_grid(lat: float, lon: float, width_m: float, height_m: float | None = N
 def grid_for_polygon(lonlat: Sequence[tuple[float, float]], gsd_m: float = DEFAULT_GSD_M,
                      margin_m: float = 0.0) -> SiteGrid:
     """The grid covering a polygon given in (lon, lat) degrees, plus a margin, in the UTM
-    zone of the polygon's centre."""
+    zone of the polygon's centre (longitudes unwrapped across the antimeridian)."""
     if len(lonlat) < 3:
         raise ValueError("a polygon needs at least three vertices")
-    lons = [p[0] for p in lonlat]
+    lons = unwrap_longitudes([p[0] for p in lonlat])
     lats = [p[1] for p in lonlat]
-    crs = utm_crs((min(lats) + max(lats)) / 2, (min(lons) + max(lons)) / 2)
+    crs = utm_crs((min(lats) + max(lats)) / 2, wrap_longitude((min(lons) + max(lons)) / 2))
     xs, ys = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lons, lats)
     return grid_from_bounds(crs, min(xs) - margin_m, min(ys) - margin_m, max(xs) + margin_m,
                             max(ys) + margin_m, gsd_m)
