@@ -76,3 +76,84 @@ def sun_on_grid(crs, x: float, y: float, when: datetime | None) -> SunPosition |
     nx, ny = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, min(lat + 0.01, 89.99))
     convergence = math.degrees(math.atan2(nx - x, ny - y))
     return SunPosition((azimuth + convergence) % 360.0, elevation)
+
+
+# --- does the sun the metadata states match the stated time and place? ---------------------
+
+# Differences beyond these (degrees) flag the image. The position above is good to a few
+# tenths of a degree and providers state the sun at the scene centre, so a consistent image
+# is well inside them, while a timestamp three hours off moves the sun by 20-50 degrees.
+SUN_ELEVATION_TOLERANCE_DEG = 3.0
+SUN_AZIMUTH_TOLERANCE_DEG = 5.0
+# With the sun this high its azimuth turns fast near noon and a small time error swings it
+# widely: only the elevation is compared.
+AZIMUTH_CHECK_MAX_ELEVATION_DEG = 80.0
+
+
+@dataclass(frozen=True)
+class SunCheck:
+    """The sun an image's metadata states against the one computed for its time and place.
+    An error is None where that angle was not stated (or, for the azimuth, not compared)."""
+
+    computed_azimuth_deg: float
+    computed_elevation_deg: float
+    azimuth_error_deg: float | None
+    elevation_error_deg: float | None
+    azimuth_tolerance_deg: float = SUN_AZIMUTH_TOLERANCE_DEG
+    elevation_tolerance_deg: float = SUN_ELEVATION_TOLERANCE_DEG
+
+    @property
+    def mismatch(self) -> bool:
+        return ((self.azimuth_error_deg or 0.0) > self.azimuth_tolerance_deg
+                or (self.elevation_error_deg or 0.0) > self.elevation_tolerance_deg)
+
+
+def angle_between(a_deg: float, b_deg: float) -> float:
+    """The smaller angle between two directions, 0 to 180 degrees."""
+    d = (a_deg - b_deg) % 360.0
+    return min(d, 360.0 - d)
+
+
+def check_stated_sun(lat: float, lon: float, when: datetime, azimuth_deg: float | None, elevation_deg: float | None,
+                     azimuth_tolerance_deg: float = SUN_AZIMUTH_TOLERANCE_DEG,
+                     elevation_tolerance_deg: float = SUN_ELEVATION_TOLERANCE_DEG) -> SunCheck | None:
+    """Compare a stated sun (azimuth from true north, elevation; None where not stated) with
+    the sun at (lat, lon) at `when`. None (no check) when neither angle is stated or the time
+    is exactly midnight UTC (a date without a time of day)."""
+    when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    if azimuth_deg is None and elevation_deg is None:
+        return None
+    if (when.hour, when.minute, when.second, when.microsecond) == (0, 0, 0, 0):
+        return None
+    azimuth, elevation = sun_position(lat, lon, when)
+    az_error = None
+    if azimuth_deg is not None and elevation <= AZIMUTH_CHECK_MAX_ELEVATION_DEG:
+        az_error = angle_between(azimuth_deg, azimuth)
+    el_error = None if elevation_deg is None else abs(elevation_deg - elevation)
+    return SunCheck(azimuth, elevation, az_error, el_error, azimuth_tolerance_deg, elevation_tolerance_deg)
+
+
+def sun_caveat(check: SunCheck, lat: float, lon: float, when: datetime, azimuth_deg: float | None,
+               elevation_deg: float | None) -> str | None:
+    """One sentence for an image whose stated sun does not match its time and place; None
+    when it matches."""
+    if not check.mismatch:
+        return None
+    stated = ", ".join(f"{name} {value:.1f}" for name, value in (("azimuth", azimuth_deg), ("elevation", elevation_deg))
+                       if value is not None)
+    errors = ", ".join(f"{value:.1f} deg in {name} (tolerance {tol:g})" for name, value, tol in
+                       (("azimuth", check.azimuth_error_deg, check.azimuth_tolerance_deg),
+                        ("elevation", check.elevation_error_deg, check.elevation_tolerance_deg)) if value is not None)
+    when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    place = f"{abs(lat):.3f} {'N' if lat >= 0 else 'S'}, {abs(lon):.3f} {'E' if lon >= 0 else 'W'}"
+    return (f"sun check: the metadata puts the sun at {stated} deg, but at the stated time ({when:%Y-%m-%d %H:%M} UTC) "
+            f"over {place} it stood at azimuth {check.computed_azimuth_deg:.1f}, elevation "
+            f"{check.computed_elevation_deg:.1f} deg, off by {errors}: a wrong timestamp or a mislabelled image")
+
+
+def stated_sun_caveat(lat: float, lon: float, when: datetime, azimuth_deg: float | None,
+                      elevation_deg: float | None) -> str | None:
+    """The caveat for an image whose stated sun does not match its time and place (default
+    tolerances), or None: it matches, or there was nothing to compare."""
+    check = check_stated_sun(lat, lon, when, azimuth_deg, elevation_deg)
+    return None if check is None else sun_caveat(check, lat, lon, when, azimuth_deg, elevation_deg)
