@@ -5,7 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -247,3 +247,70 @@ def test_unknown_site_is_refused_before_reading_anything(site_catalog, tmp_path)
     with pytest.raises(CatalogError, match="no site named 'tartus'.*known: khmeimim"):
         ingest(site_catalog, [utm_raster(tmp_path / "a.tif")], site="tartus")
     assert dump(site_catalog)["images"] == []
+
+
+def _stac_catalog(tmp_path, when, properties, name="scene"):
+    """A one-item static STAC catalog over a fresh raster; its catalog.json path."""
+    import pystac
+
+    utm_raster(tmp_path / f"{name}.tif", tags=None)
+    item = pystac.Item(name, geometry=None, bbox=None, datetime=when, properties=dict(properties))
+    item.add_asset("visual", pystac.Asset(f"./{name}.tif", media_type=pystac.MediaType.COG))
+    cat = pystac.Catalog(f"c-{name}", "test catalog")
+    cat.add_item(item)
+    root = tmp_path / f"stac-{name}"
+    cat.normalize_and_save(str(root), pystac.CatalogType.SELF_CONTAINED)
+    shutil.copy(tmp_path / f"{name}.tif", root / name / f"{name}.tif")
+    return str(root / "catalog.json")
+
+
+def _stated_sun(when):
+    from sitewatch.geo.sun import sun_position
+
+    az, el = sun_position(LAT, LON, when)
+    return {"view:sun_azimuth": round(az, 1), "view:sun_elevation": round(el, 1)}
+
+
+def test_stac_source_and_angles_are_stored_and_a_consistent_sun_raises_no_caveat(site_catalog, tmp_path):
+    when = datetime(2024, 12, 9, 8, 31, tzinfo=UTC)
+    props = {"platform": "worldview-3", "constellation": "worldview", "instruments": ["wv110"], "gsd": 0.31,
+             "view:off_nadir": 17.2, "view:azimuth": 211.0, **_stated_sun(when),
+             "providers": [{"name": "Maxar", "roles": ["producer"]}]}
+    [o] = ingest(site_catalog, [_stac_catalog(tmp_path, when, props)])
+    assert o.status == "added", o.message
+    assert "Maxar / worldview-3" in o.message and not any("sun check" in w for w in o.warnings)
+    [img] = images_for_site(site_catalog, "khmeimim")
+    obs = img.observation
+    assert (obs.provider, obs.platform, obs.instruments, obs.modality) == ("Maxar", "worldview-3", ("wv110",),
+                                                                          "optical_multispectral")
+    assert (obs.gsd_m, obs.off_nadir_deg, obs.view_azimuth_deg, obs.origin) == (0.31, 17.2, 211.0, "stac")
+    assert obs.sun_elevation_deg == props["view:sun_elevation"] and img.caveats == ()
+
+
+def test_a_stac_time_three_hours_off_its_sun_angles_is_flagged_and_kept(site_catalog, tmp_path):
+    true_time = datetime(2024, 12, 9, 8, 31, tzinfo=UTC)
+    stated_time = true_time + timedelta(hours=3)
+    [o] = ingest(site_catalog, [_stac_catalog(tmp_path, stated_time, _stated_sun(true_time))])
+    assert o.status == "added", o.message
+    assert any("sun check" in w and "wrong timestamp" in w for w in o.warnings)
+    [img] = images_for_site(site_catalog, "khmeimim")
+    [caveat] = img.caveats
+    assert "2024-12-09 11:31 UTC" in caveat and "mislabelled image" in caveat
+
+
+def test_file_tags_give_the_observation_without_stac_and_nothing_is_invented(site_catalog, tmp_path):
+    when = datetime(2024, 12, 9, 8, 31, tzinfo=UTC)
+    sun = _stated_sun(when)
+    tagged = utm_raster(tmp_path / "tagged.tif", bands=1, tags={**TAG_TIME, "SATELLITEID": "PNEO3",
+                                                                 "SUN_AZIMUTH": str(sun["view:sun_azimuth"]),
+                                                                 "SUN_ELEVATION": str(sun["view:sun_elevation"])})
+    bare = utm_raster(tmp_path / "bare.tif", bands=1)
+    outcomes = ingest(site_catalog, [tagged, bare])
+    assert [o.status for o in outcomes] == ["added", "added"]
+    by_path = {i.path: i for i in images_for_site(site_catalog, "khmeimim")}
+    t = by_path[os.path.abspath(tagged)].observation
+    assert (t.platform, t.modality, t.origin, t.sun_azimuth_deg) == ("PNEO3", "optical_pan", "tags", sun["view:sun_azimuth"])
+    assert by_path[os.path.abspath(tagged)].caveats == ()
+    b = by_path[os.path.abspath(bare)]
+    assert b.observation.provider is None and b.observation.modality is None and b.observation.origin is None
+    assert b.observation.sun_elevation_deg is None and b.caveats == ()

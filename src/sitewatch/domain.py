@@ -125,9 +125,49 @@ class Site:
         raise KeyError(f"site {self.name!r} has no zone {name!r}")
 
 
+# What kind of picture an image is. An image whose metadata does not tell is None (unknown).
+MODALITIES: tuple[str, ...] = ("optical_pan", "optical_multispectral", "sar")
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Who took an image and how, as its metadata states it (a STAC item, else the file's
+    tags). Every field is None (or empty) where nothing says: never guessed.
+
+    provider: the producing (else licensing, else first named) organisation; platform: the
+    satellite or aircraft (STAC `platform`, e.g. worldview-3); constellation and instruments
+    as STAC names them; modality: one of MODALITIES; gsd_m: the GSD the metadata states
+    (the sensor's, which the file's pixel spacing, Image.gsd_m, may not equal). Angles in
+    degrees: off-nadir, the view azimuth (from the ground to the sensor, clockwise from
+    true north), the sun's azimuth (clockwise from true north) and elevation. origin: where
+    the fields came from, "stac", "tags", "stac+tags", or None when nothing was found."""
+
+    provider: str | None = None
+    platform: str | None = None
+    constellation: str | None = None
+    instruments: tuple[str, ...] = ()
+    modality: str | None = None
+    gsd_m: float | None = None
+    off_nadir_deg: float | None = None
+    view_azimuth_deg: float | None = None
+    sun_azimuth_deg: float | None = None
+    sun_elevation_deg: float | None = None
+    origin: str | None = None
+
+    @property
+    def source_name(self) -> str | None:
+        """A short name of the source for listings: provider and platform, as known."""
+        parts = [p for p in (self.provider, self.platform or self.constellation) if p]
+        return " / ".join(dict.fromkeys(parts)) or None
+
+
 @dataclass(frozen=True)
 class Image:
-    """One georeferenced image of a site on one date."""
+    """One georeferenced image of a site on one date.
+
+    observation: its source and viewing geometry as its metadata states them; caveats: what
+    the integrity checks found doubtful about it (a sun that does not match its time), one
+    sentence each."""
 
     id: str
     site: str
@@ -141,6 +181,8 @@ class Image:
     dtype: str = "uint8"
     cloud_cover: float | None = None
     checksum: str | None = None
+    observation: Observation = field(default_factory=Observation)
+    caveats: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import math
 import os
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import cv2
@@ -51,6 +51,9 @@ class RasterFacts:
     tag_datetime: datetime | None
     tag_datetime_name: str | None
     tag_cloud_cover: float | None
+    # the file's metadata tags (default domain, then GDAL's IMAGERY and a Maxar IMD block
+    # where its driver reads them), what geo.observation reads the source and angles from
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 def _open(path: str) -> rasterio.DatasetReader:
@@ -154,6 +157,25 @@ def tag_datetime(ds) -> tuple[datetime | None, str | None]:
             if dt is not None:
                 return dt, name
     return None, None
+
+
+METADATA_DOMAINS = ("", "IMAGERY", "IMD")
+MAX_TAG_CHARS = 500  # longer values (XML blocks, RPCs) are not metadata geo.observation reads
+
+
+def metadata_tags(ds) -> dict[str, str]:
+    """The raster's short metadata tags: the default domain first, then the IMAGERY and IMD
+    domains for the names the default one lacks."""
+    out: dict[str, str] = {}
+    for domain in METADATA_DOMAINS:
+        try:
+            tags = ds.tags(ns=domain) if domain else ds.tags()
+        except Exception:  # a driver without that domain
+            continue
+        for name, value in tags.items():
+            if len(value) <= MAX_TAG_CHARS:
+                out.setdefault(name, value)
+    return out
 
 
 def _tag_cloud(ds) -> float | None:
@@ -277,4 +299,5 @@ def inspect_raster(path: str) -> RasterFacts:
                            crs_wkt=ds.crs.to_wkt(), crs_name=crs_name(crs), transform=tuple(ds.transform)[:6],
                            nodata=ds.nodata, gsd_m=gsd_metres(crs, ds.transform, ds.width, ds.height), footprint=fp,
                            valid_fraction=valid_fraction, tiled=tiled, overviews=len(ds.overviews(1)),
-                           tag_datetime=dt, tag_datetime_name=dt_name, tag_cloud_cover=_tag_cloud(ds))
+                           tag_datetime=dt, tag_datetime_name=dt_name, tag_cloud_cover=_tag_cloud(ds),
+                           tags=metadata_tags(ds))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
 
-from sitewatch.domain import Image
+from sitewatch.domain import Image, Observation
 from sitewatch.errors import CatalogError
 from sitewatch.store.catalog import Catalog
 from sitewatch.store.models import AlignmentRow, ImageRow, SiteImageRow, SiteRow
@@ -39,17 +39,35 @@ def add_image(catalog: Catalog, record: ImageRecord) -> Image:
                        dtype=img.dtype, nodata=record.nodata, footprint_wkt=record.footprint_wkt,
                        valid_fraction=record.valid_fraction, cloud_cover=img.cloud_cover,
                        checksum=img.checksum or img.id, tiled=record.tiled, source=record.source,
-                       ingested=datetime.now(UTC).replace(tzinfo=None)))
+                       ingested=datetime.now(UTC).replace(tzinfo=None), **_observation_columns(img)))
         s.flush()
         for name, overlap in record.sites:
             s.add(SiteImageRow(site=name, image_id=img.id, overlap=overlap))
     return img
 
 
+def _observation_columns(img: Image) -> dict:
+    o = img.observation
+    return {"provider": o.provider, "platform": o.platform, "constellation": o.constellation,
+            "instruments": list(o.instruments) or None, "modality": o.modality, "stated_gsd_m": o.gsd_m,
+            "off_nadir_deg": o.off_nadir_deg, "view_azimuth_deg": o.view_azimuth_deg,
+            "sun_azimuth_deg": o.sun_azimuth_deg, "sun_elevation_deg": o.sun_elevation_deg,
+            "observation_origin": o.origin, "caveats": list(img.caveats) or None}
+
+
+def _to_observation(row: ImageRow) -> Observation:
+    return Observation(provider=row.provider, platform=row.platform, constellation=row.constellation,
+                       instruments=tuple(row.instruments or ()), modality=row.modality, gsd_m=row.stated_gsd_m,
+                       off_nadir_deg=row.off_nadir_deg, view_azimuth_deg=row.view_azimuth_deg,
+                       sun_azimuth_deg=row.sun_azimuth_deg, sun_elevation_deg=row.sun_elevation_deg,
+                       origin=row.observation_origin)
+
+
 def _to_image(row: ImageRow, site: str) -> Image:
     return Image(id=row.id, site=site, path=row.path, acquired=_aware_utc(row.acquired), gsd_m=row.gsd_m,
                  crs=row.crs, width_px=row.width_px, height_px=row.height_px, bands=row.bands, dtype=row.dtype,
-                 cloud_cover=row.cloud_cover, checksum=row.checksum)
+                 cloud_cover=row.cloud_cover, checksum=row.checksum, observation=_to_observation(row),
+                 caveats=tuple(row.caveats or ()))
 
 
 def image_by_checksum(catalog: Catalog, checksum: str) -> Image | None:

@@ -69,6 +69,20 @@ class ImageRow(Base):
     tiled: Mapped[bool] = mapped_column(Boolean)
     source: Mapped[str | None] = mapped_column(Text, nullable=True)  # STAC item href, if any
     ingested: Mapped[datetime] = mapped_column(DateTime)
+    # what the image's metadata states about its source and geometry (domain.Observation);
+    # None where it does not (issue 32, migration 0005)
+    provider: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    platform: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    constellation: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    instruments: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    modality: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    stated_gsd_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    off_nadir_deg: Mapped[float | None] = mapped_column(Float, nullable=True)
+    view_azimuth_deg: Mapped[float | None] = mapped_column(Float, nullable=True)
+    sun_azimuth_deg: Mapped[float | None] = mapped_column(Float, nullable=True)
+    sun_elevation_deg: Mapped[float | None] = mapped_column(Float, nullable=True)
+    observation_origin: Mapped[str | None] = mapped_column(String(40), nullable=True)  # stac, tags, stac+tags
+    caveats: Mapped[list | None] = mapped_column(JSON, nullable=True)  # integrity checks' findings
 
 
 class SiteImageRow(Base):

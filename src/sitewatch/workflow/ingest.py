@@ -1,8 +1,10 @@
 """Ingestion: GeoTIFF/COG (and JPEG 2000, NITF) files, folders of them, and STAC items or catalogs into the catalog.
 
 For each raster: inspect it (geo.raster), find its acquisition time (STAC properties, then
-TIFF tags, then the caller's --datetime, then the file name), checksum it, find the sites its
-footprint touches, and add it in one transaction. The same file ingested again is reported
+TIFF tags, then the caller's --datetime, then the file name), read its source and viewing
+geometry (geo.observation: the STAC item, then the tags) and check the sun it states against
+that time (geo.sun), checksum it, find the sites its footprint touches, and add it in one
+transaction. The same file ingested again is reported
 as unchanged; a different file with the same bytes is a duplicate and refused.
 
 This module sits above both geo's pure modules and the store: it is the one place that
@@ -15,7 +17,7 @@ import hashlib
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,9 +25,11 @@ from pathlib import Path
 import pystac
 from shapely.geometry.base import BaseGeometry
 
-from sitewatch.domain import Image
+from sitewatch.domain import Image, Observation
 from sitewatch.errors import CatalogError, InputError, SitewatchError
+from sitewatch.geo.observation import observation_of
 from sitewatch.geo.raster import RasterFacts, implausible_time, inspect_raster, parse_datetime
+from sitewatch.geo.sun import stated_sun_caveat
 from sitewatch.store import Catalog, ImageRecord, add_image, image_by_checksum, site_polygons
 
 # Names that mark a raster when listing folders and STAC assets; whether a file is admitted is
@@ -43,6 +47,9 @@ class Source:
     stac_datetime: datetime | None = None
     stac_cloud_cover: float | None = None  # fraction 0..1
     stac_href: str | None = None
+    # the item's properties with the asset's own fields over them (providers from the item,
+    # else its collection): what geo.observation reads the image's source and angles from
+    stac_properties: Mapping | None = None
 
 
 @dataclass
@@ -139,6 +146,18 @@ def _stac_cloud(item) -> float | None:
     return percent / 100.0
 
 
+def _stac_properties(item, asset) -> dict:
+    """The item's properties, the asset's fields over them, and the providers of its
+    collection where the item names none and the collection is already read (never fetched
+    for this)."""
+    props = {**item.properties, **asset.extra_fields}
+    if not props.get("providers"):
+        link = item.get_single_link("collection")
+        if link is not None and link.is_resolved() and getattr(link.target, "providers", None):
+            props["providers"] = [p.to_dict() for p in link.target.providers]
+    return props
+
+
 def _stac_sources(obj) -> list[Source]:
     items: Iterable = [obj] if isinstance(obj, pystac.Item) else obj.get_items(recursive=True)
     out = []
@@ -153,7 +172,7 @@ def _stac_sources(obj) -> list[Source]:
                 if key in ("thumbnail", "overview"):
                     continue
                 out.append(Source(path=href, stac_datetime=when, stac_cloud_cover=cloud,
-                                  stac_href=item.get_self_href()))
+                                  stac_href=item.get_self_href(), stac_properties=_stac_properties(item, asset)))
     return out
 
 
@@ -214,6 +233,23 @@ def gather_sources(targets: Sequence[str], bbox: Sequence[float] | None = None) 
 
 # --- ingesting one raster ---------------------------------------------------------------
 
+def observed(source: Source, facts: RasterFacts, acquired: datetime,
+             notes: list[str]) -> tuple[Observation, tuple[str, ...]]:
+    """The image's source and geometry (its STAC item, else its tags), and the integrity
+    caveats they raise: a stated sun that does not stand where the stated time puts it over
+    the footprint's centre. A caveat is also a note, so that ingest shows it."""
+    found: list[str] = []
+    observation = observation_of(source.stac_properties, facts.tags, facts.bands, found)
+    notes.extend(f"{source.path}: {n}" for n in found)
+    centre = facts.footprint.centroid
+    caveat = stated_sun_caveat(centre.y, centre.x, acquired, observation.sun_azimuth_deg,
+                               observation.sun_elevation_deg)
+    if caveat is None:
+        return observation, ()
+    notes.append(f"{source.path}: {caveat}")
+    return observation, (caveat,)
+
+
 def ingest_source(catalog: Catalog, source: Source, site: str | None = None, when: datetime | None = None,
                   polygons: dict[str, BaseGeometry] | None = None) -> IngestOutcome:
     """Ingest one raster: added, unchanged (this very file is already there), or an
@@ -241,15 +277,20 @@ def ingest_source(catalog: Catalog, source: Source, site: str | None = None, whe
         where = f"site {site!r}" if site else "any site in the catalog"
         raise InputError(path, f"footprint does not touch {where}")
     cloud = source.stac_cloud_cover if source.stac_cloud_cover is not None else facts.tag_cloud_cover
+    observation, caveats = observed(source, facts, acquired, notes)
     image = Image(id=checksum[:16], site=sites[0][0], path=path, acquired=acquired, gsd_m=facts.gsd_m,
                   crs=facts.crs_name, width_px=facts.width, height_px=facts.height, bands=facts.bands,
-                  dtype=facts.dtype, cloud_cover=cloud, checksum=checksum)
+                  dtype=facts.dtype, cloud_cover=cloud, checksum=checksum, observation=observation,
+                  caveats=caveats)
     record = ImageRecord(image=image, crs_wkt=facts.crs_wkt, footprint_wkt=facts.footprint.wkt,
                          valid_fraction=facts.valid_fraction, datetime_source=dt_source, tiled=facts.tiled,
                          nodata=facts.nodata, source=source.stac_href, sites=tuple(sites))
     add_image(catalog, record)
+    seen_by = f", {observation.source_name}" if observation.source_name else ""
+    modality = f", {observation.modality}" if observation.modality else ""
     return IngestOutcome(path, "added", image, f"image {image.id}, {acquired:%Y-%m-%d %H:%M} UTC "
-                         f"({dt_source}), {facts.gsd_m:.2f} m, sites {', '.join(n for n, _ in sites)}", notes)
+                         f"({dt_source}), {facts.gsd_m:.2f} m{seen_by}{modality}, "
+                         f"sites {', '.join(n for n, _ in sites)}", notes)
 
 
 def ingest(catalog: Catalog, targets: Sequence[str], site: str | None = None, when: datetime | None = None,
