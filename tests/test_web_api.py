@@ -107,6 +107,11 @@ def test_images_with_alignment(client):
     assert all(i["gsd_m"] == pytest.approx(0.5, abs=1e-6) for i in imgs)
     one = client.get(f"/api/images/{imgs[1]['id']}").json()
     assert one["id"] == imgs[1]["id"] and one["alignment"]["quality"] == pytest.approx(1.0)
+    assert "ce90_m" in one["alignment"] and "changed_fraction" in one["alignment"]
+    # the simulator's images state no source or angles: unknown, not invented; a colour image
+    obs = one["observation"]
+    assert obs["provider"] is None and obs["sun_elevation_deg"] is None and obs["instruments"] == []
+    assert obs["modality"] == "optical_multispectral" and one["caveats"] == []
     is_problem(client.get("/api/images/0000000000000000"), 404)
 
 

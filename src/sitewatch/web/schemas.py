@@ -61,6 +61,25 @@ class Alignment(BaseModel):
     windows_used: int
     windows_total: int
     reason: str
+    ce90_m: float | None = Field(default=None, description="registration uncertainty, metres (CE90); None where "
+                                 "not measured (alignments stored before it)")
+    changed_fraction: float | None = Field(default=None, description="share of the overlap that changed, 0..1")
+
+
+class ObservationOut(BaseModel):
+    """Who took the image and how, as its metadata states it; null where it does not."""
+
+    provider: str | None
+    platform: str | None
+    constellation: str | None
+    instruments: list[str]
+    modality: str | None = Field(description="optical_pan, optical_multispectral, sar, or null (unknown)")
+    gsd_m: float | None = Field(description="the GSD the metadata states (the file's pixel spacing is the image's gsd_m)")
+    off_nadir_deg: float | None
+    view_azimuth_deg: float | None = Field(description="ground to sensor, clockwise from true north")
+    sun_azimuth_deg: float | None = Field(description="clockwise from true north")
+    sun_elevation_deg: float | None
+    origin: str | None = Field(description="where these came from: stac, tags, stac+tags, or null")
 
 
 class ImageOut(BaseModel):
@@ -81,6 +100,8 @@ class ImageOut(BaseModel):
     footprint: dict[str, Any] = Field(description="GeoJSON, EPSG:4326")
     bounds_lonlat: list[float]
     alignment: Alignment | None
+    observation: ObservationOut
+    caveats: list[str] = Field(description="what the integrity checks found doubtful (a sun not matching the time)")
     tiles: str = Field(description="XYZ tile URL template (Web Mercator)")
 
 

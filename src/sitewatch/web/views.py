@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import date
 
 from pyproj import Transformer
@@ -94,13 +95,15 @@ def image_view(catalog: Catalog, image: Image, alignment=None) -> dict:
               "quality": alignment.quality, "residual_px": alignment.residual_px, "dx_px": alignment.dx_px,
               "dy_px": alignment.dy_px, "rotation_deg": alignment.rotation_deg, "scale": alignment.scale,
               "windows_used": alignment.windows_used, "windows_total": alignment.windows_total,
-              "reason": alignment.reason}
+              "reason": alignment.reason, "ce90_m": alignment.ce90_m, "changed_fraction": alignment.changed_fraction}
     return {"id": image.id, "site": image.site, "acquired": image.acquired.isoformat(),
             "date": image.acquired.date().isoformat(), "gsd_m": image.gsd_m, "crs": image.crs,
             "width_px": image.width_px, "height_px": image.height_px, "bands": image.bands, "dtype": image.dtype,
             "cloud_cover": image.cloud_cover, "valid_fraction": det["valid_fraction"], "tiled": det["tiled"],
             "datetime_source": det["datetime_source"], "footprint": mapping(footprint),
             "bounds_lonlat": list(footprint.bounds), "alignment": al,
+            "observation": {**asdict(image.observation), "instruments": list(image.observation.instruments)},
+            "caveats": list(image.caveats),
             "tiles": f"/api/images/{image.id}/tiles/{{z}}/{{x}}/{{y}}.png"}
 
 
