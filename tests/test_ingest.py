@@ -314,3 +314,22 @@ def test_file_tags_give_the_observation_without_stac_and_nothing_is_invented(sit
     b = by_path[os.path.abspath(bare)]
     assert b.observation.provider is None and b.observation.modality is None and b.observation.origin is None
     assert b.observation.sun_elevation_deg is None and b.caveats == ()
+
+
+def test_images_lists_source_angles_and_the_sun_caveat(site_catalog, catalog_url, tmp_path):
+    true_time = datetime(2024, 12, 9, 8, 31, tzinfo=UTC)
+    props = {"platform": "pleiades-neo-3", "providers": [{"name": "Airbus", "roles": ["producer"]}],
+             "view:off_nadir": 9.5, **_stated_sun(true_time)}
+    ingest(site_catalog, [_stac_catalog(tmp_path, true_time, props, "good"),
+                          _stac_catalog(tmp_path, true_time + timedelta(hours=3), props, "shifted")])
+    runner = CliRunner()
+    r = runner.invoke(app, ["images", "--site", "khmeimim", "--json", "--db", catalog_url])
+    assert r.exit_code == 0, r.output
+    good, shifted = json.loads(r.stdout)
+    assert good["observation"]["provider"] == "Airbus" and good["observation"]["off_nadir_deg"] == 9.5
+    assert good["caveats"] == [] and good["alignment"] is None
+    assert len(shifted["caveats"]) == 1 and "sun check" in shifted["caveats"][0]
+    r = runner.invoke(app, ["images", "--site", "khmeimim", "--db", catalog_url], env={"COLUMNS": "250"})
+    assert r.exit_code == 0 and "Airbus / pleiades-neo-3" in r.output and "wrong timestamp" in r.output
+    r = runner.invoke(app, ["images", "--site", "nowhere", "--db", catalog_url])
+    assert r.exit_code != 0

@@ -58,7 +58,7 @@ def _register() -> None:
     # Each module adds its commands to `app` when imported. Keep this list in pipeline order.
     import importlib
 
-    for module in ("simulate_cmd", "sites_cmd", "ingest_cmd", "align_cmd", "detect_cmd", "dataset_cmd", "train_cmd",
+    for module in ("simulate_cmd", "sites_cmd", "ingest_cmd", "images_cmd", "align_cmd", "detect_cmd", "dataset_cmd", "train_cmd",
                    "eval_cmd", "compare_cmd", "assess_cmd", "report_cmd", "run_cmd", "watch_cmd", "demo_cmd",
                    "serve_cmd"):
         importlib.import_module(f"sitewatch.cli.{module}")
