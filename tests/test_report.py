@@ -106,3 +106,21 @@ def test_detections_carry_the_catalogue_role_and_size_fits_in_every_export(tmp_p
     assert all(p["role"] == want["role"] for p in props + dets)
     assert all(p["size_matches"] == want["size_matches"] for p in dets)  # a list in GeoJSON
     assert all(p["size_matches"] == ", ".join(want["size_matches"]) for p in props)  # text in a GeoPackage
+
+
+def test_the_image_table_shows_source_angles_registration_and_caveats(tmp_path):
+    from dataclasses import replace
+
+    from sitewatch.domain import Observation
+
+    looks, pixels = _inputs()
+    stated = Observation(provider="Maxar", platform="worldview-3", modality="optical_pan", off_nadir_deg=17.25,
+                         sun_azimuth_deg=163.4, sun_elevation_deg=31.9, origin="stac")
+    caveat = "sun check: the metadata puts the sun at azimuth 163.4 deg ...: a wrong timestamp or a mislabelled image"
+    looks = [replace(looks[0], image=replace(looks[0].image, observation=stated), registration_ce90_m=1.234),
+             replace(looks[1], image=replace(looks[1].image, caveats=(caveat,)))]
+    html = compare_and_report(SITE, looks, tmp_path, pixels).files.html.read_text()
+    table = html[html.index("<h2>Images</h2>"):html.index("</table>", html.index("<h2>Images</h2>"))]
+    assert "Maxar / worldview-3" in table and "optical pan" in table and "17.2" in table
+    assert "163.4 / 31.9" in table and "1.2" in table and "wrong timestamp" in table
+    assert table.count("<tr>") == 3  # the header and one row per image

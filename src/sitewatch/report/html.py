@@ -142,6 +142,25 @@ def count_table(looks: Sequence[Look]) -> tuple[list[str], list[dict]]:
     return dates, [{"type": t, "counts": [c.get(t, 0) for c in per]} for t in types]
 
 
+def _angle(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def image_rows(looks: Sequence[Look]) -> list[dict]:
+    """One row per look for the image table: when, who, how, how well registered, and what
+    the integrity checks doubt. A dash is a fact no metadata states."""
+    rows = []
+    for lk in looks:
+        img, o = lk.image, lk.image.observation
+        ce90 = lk.registration_ce90_m
+        rows.append({"id": img.id, "acquired": f"{img.acquired:%Y-%m-%d %H:%M}", "source": o.source_name or "-",
+                     "modality": (o.modality or "-").replace("_", " "), "gsd": f"{img.gsd_m:.2f}",
+                     "off_nadir": _angle(o.off_nadir_deg),
+                     "sun": f"{_angle(o.sun_azimuth_deg)} / {_angle(o.sun_elevation_deg)}",
+                     "ce90": "-" if ce90 is None else f"{ce90:.1f}", "caveats": list(img.caveats)})
+    return rows
+
+
 def count_chart(dates: Sequence[str], rows: Sequence[dict]) -> str | None:
     if not rows:
         return None
@@ -208,7 +227,8 @@ def render_html(inp: ReportInput) -> str:
                        "before_image": pair[0], "after_image": pair[1],
                        "window": pixel_window(inp.site.grid, d) if d else None, "chips": event_chips(inp, e)})
     return env.get_template("report.html.j2").render(
-        site=inp.site, looks=inp.looks, assessment=inp.judgement.assessment, version=__version__,
+        site=inp.site, looks=inp.looks, image_rows=image_rows(inp.looks), assessment=inp.judgement.assessment,
+        version=__version__,
         overview=overview(inp), events=events, count_dates=dates, count_rows=rows, chart=count_chart(dates, rows),
         zone_rows=zone_rows(inp, counts), regions=inp.regions, region_map=region_map(inp),
         min_region_m2=inp.min_region_m2)
