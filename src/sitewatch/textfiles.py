@@ -4,7 +4,9 @@ construct (a date like 2024-13-45)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -19,6 +21,18 @@ def read_text(path: str | Path, error: type[InputError] = InputError) -> str:
         raise error(str(path), f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
     except OSError as exc:
         raise error(str(path), f"cannot read the file ({exc.strerror or exc})") from None
+
+
+def read_json(path: str | Path) -> Any:
+    """The file's JSON document, or an InputError naming the file: unreadable, not UTF-8,
+    not JSON (with the line), or nested too deeply for the parser."""
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(str(path), f"not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        raise InputError(str(path), "not valid JSON (nested too deeply)") from None
 
 
 class _Loader(yaml.SafeLoader):

@@ -11,7 +11,6 @@ Both give quadrilaterals without a nose, so headings read from them are folded i
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from sitewatch.detect import geometry
 from sitewatch.domain import CLASSES, UNKNOWN_TYPE
 from sitewatch.errors import InputError
 from sitewatch.geo.grid import utm_crs
-from sitewatch.textfiles import read_text
+from sitewatch.textfiles import read_json, read_text
 
 # DOTA v1 class names (and the YOLO-OBB indices of dota8.yaml) onto ours.
 DOTA_CLASS_MAP: dict[str, str] = {
@@ -83,6 +82,11 @@ def parse_class_map(text: str | None) -> dict[str, str]:
     return out
 
 
+def _check_finite(corners: np.ndarray, path: Path, line: int) -> None:
+    if not np.isfinite(corners).all():
+        raise InputError(str(path), f"line {line}: corners must be finite numbers, got {corners.ravel().tolist()}")
+
+
 def read_yolo_obb(path: Path, width: int, height: int, class_map: dict[str, str]) -> list[LabelledBox]:
     """Labels of one YOLO-OBB file; classes absent from the map are skipped."""
     out = []
@@ -95,10 +99,12 @@ def read_yolo_obb(path: Path, width: int, height: int, class_map: dict[str, str]
                                         f"got {len(parts)}")
         try:
             idx = str(int(float(parts[0])))
-            pts = np.array([float(v) for v in parts[1:9]]).reshape(4, 2) * (width, height)
+            with np.errstate(over="ignore"):  # 1e308 x width: refused as not finite below
+                pts = np.array([float(v) for v in parts[1:9]]).reshape(4, 2) * (width, height)
             score = float(parts[9]) if len(parts) == 10 else 1.0
         except (ValueError, OverflowError) as exc:  # int(float('inf')) overflows
             raise InputError(str(path), f"line {n}: {exc}") from exc
+        _check_finite(pts, path, n)
         cls = class_map.get(idx)
         if cls is None:
             continue
@@ -117,6 +123,7 @@ def read_dota(path: Path, class_map: dict[str, str]) -> list[LabelledBox]:
             pts = np.array([float(v) for v in parts[:8]]).reshape(4, 2)
         except ValueError as exc:
             raise InputError(str(path), f"line {n}: {exc}") from exc
+        _check_finite(pts, path, n)
         cls = class_map.get(parts[8])
         if cls is None:
             continue
@@ -142,12 +149,11 @@ def looks_like_dota(path: Path) -> bool:
 
 
 def _geojson_doc(path: Path) -> dict:
-    try:
-        doc = json.loads(read_text(path))
-    except ValueError as exc:
-        raise InputError(str(path), f"not a readable GeoJSON file ({exc})") from exc
-    if doc.get("type") != "FeatureCollection":
+    doc = read_json(path)
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
         raise InputError(str(path), "expected a GeoJSON FeatureCollection")
+    if not isinstance(doc.get("features"), list) or not all(isinstance(f, dict) for f in doc["features"]):
+        raise InputError(str(path), "features: must be a list of Feature objects")
     return doc
 
 
@@ -163,6 +169,10 @@ def geojson_frame(path: Path) -> str:
     return "EPSG:32631"
 
 
+# what reading a feature's numbers and lists can raise on a malformed file
+_MALFORMED = (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError)
+
+
 def read_geojson_objects(path: Path, crs: str):
     """Objects of a detection or truth GeoJSON as `Labelled` in `crs` (metres).
 
@@ -175,37 +185,54 @@ def read_geojson_objects(path: Path, crs: str):
     doc = _geojson_doc(path)
     same_crs = str(doc.get("site_crs", "")) == crs
     grid = doc.get("grid") if same_crs else None
-    turn = float(((doc.get("conditions") or {}).get("misregistration") or {}).get("rotation_deg", 0.0))
+    try:
+        turn = float(((doc.get("conditions") or {}).get("misregistration") or {}).get("rotation_deg", 0.0))
+    except _MALFORMED as exc:
+        raise InputError(str(path), f"conditions.misregistration.rotation_deg: not a number ({exc})") from None
     to_crs = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     out = []
     for n, f in enumerate(doc["features"]):
         p = f.get("properties") or {}
+        if not isinstance(p, dict):
+            raise InputError(str(path), f"feature {n}: properties must be an object")
         cls = p.get("class")
         if cls not in CLASSES:
             raise InputError(str(path), f"feature {n}: class {cls!r} is not one of {', '.join(CLASSES)}")
-        heading = p.get("heading_deg")
-        if grid and "pixel_polygon" in p and "length_m" in p and heading is not None:
-            px = np.asarray(p["pixel_polygon"], float)[:4]
-            gsd = float(grid["gsd_m"])
-            cx = float(grid["origin_x"]) + px[:, 0].mean() * gsd
-            cy = float(grid["origin_y"]) - px[:, 1].mean() * gsd
-            box = (cx, cy, float(p["length_m"]), float(p["width_m"]), (float(heading) + turn) % 360.0)
-        elif same_crs and "center_site_crs" in p and "length_m" in p and heading is not None:
-            cx, cy = p["center_site_crs"]
-            box = (float(cx), float(cy), float(p["length_m"]), float(p["width_m"]), float(heading))
-        else:
-            try:
-                ring = np.asarray(f["geometry"]["coordinates"][0], float)[:4, :2]
-            except (KeyError, TypeError, ValueError, IndexError) as exc:
-                raise InputError(str(path), f"feature {n}: expected a Polygon geometry") from exc
-            x, y = to_crs.transform(ring[:, 0], ring[:, 1])
-            b = geometry.box_from_corners(np.column_stack([x, y])[None])[0]
-            if heading is not None:  # the polygon gives the axis, the property the nose
-                b[4] = float(heading) % 360.0
-            box = (float(b[0]), float(b[1]), float(b[2]), float(b[3]), float(b[4]))
-        out.append(Labelled(cls, box, str(p.get("type", "unknown")), p.get("state"), float(p.get("score", 1.0)),
-                            heading is not None, bool(p.get("difficult", False))))
+        try:
+            box = _feature_box(f, p, grid, same_crs, turn, to_crs, str(path), n)
+            out.append(Labelled(cls, box, str(p.get("type", "unknown")), p.get("state"), float(p.get("score", 1.0)),
+                                p.get("heading_deg") is not None, bool(p.get("difficult", False))))
+        except _MALFORMED as exc:
+            raise InputError(str(path), f"feature {n}: malformed ({type(exc).__name__}: {exc})") from None
     return out
+
+
+def _feature_box(f: dict, p: dict, grid, same_crs: bool, turn: float, to_crs: Transformer, path: str,
+                 n: int) -> tuple[float, float, float, float, float]:
+    """The feature's box (cx, cy, length, width, heading) in the target CRS."""
+    heading = p.get("heading_deg")
+    if grid and "pixel_polygon" in p and "length_m" in p and heading is not None:
+        px = np.asarray(p["pixel_polygon"], float)[:4]
+        gsd = float(grid["gsd_m"])
+        cx = float(grid["origin_x"]) + px[:, 0].mean() * gsd
+        cy = float(grid["origin_y"]) - px[:, 1].mean() * gsd
+        box = (cx, cy, float(p["length_m"]), float(p["width_m"]), (float(heading) + turn) % 360.0)
+    elif same_crs and "center_site_crs" in p and "length_m" in p and heading is not None:
+        cx, cy = p["center_site_crs"]
+        box = (float(cx), float(cy), float(p["length_m"]), float(p["width_m"]), float(heading))
+    else:
+        try:
+            ring = np.asarray(f["geometry"]["coordinates"][0], float)[:4, :2]
+            x, y = to_crs.transform(ring[:, 0], ring[:, 1])
+        except _MALFORMED as exc:
+            raise InputError(path, f"feature {n}: expected a Polygon geometry") from exc
+        b = geometry.box_from_corners(np.column_stack([x, y])[None])[0]
+        if heading is not None:  # the polygon gives the axis, the property the nose
+            b[4] = float(heading) % 360.0
+        box = (float(b[0]), float(b[1]), float(b[2]), float(b[3]), float(b[4]))
+    if not all(math.isfinite(v) for v in box):
+        raise InputError(path, f"feature {n}: its box {tuple(round(v, 3) for v in box)} is not finite")
+    return box
 
 
 def from_labelled_boxes(found: list[LabelledBox]):

@@ -28,7 +28,7 @@ from sitewatch.domain import Site, SiteGrid, Zone
 from sitewatch.errors import InputError
 from sitewatch.geo.grid import DEFAULT_GSD_M, grid_for_polygon, unwrap_longitudes, wrap_longitude
 from sitewatch.names import check_name
-from sitewatch.textfiles import read_text
+from sitewatch.textfiles import read_json
 
 SITE_KINDS = ("airbase", "naval_base")
 MAX_MARGIN_M = 10_000.0  # a margin wider than any base around it is a typo, and a huge grid
@@ -185,12 +185,7 @@ def read_sites_geojson(path: str | Path) -> list[tuple[Site, list[tuple[float, f
     """Sites (with their zones) and each site's outline in lon/lat. The outline of a site
     crossing the antimeridian keeps its longitudes unwrapped (some beyond 180 or -180)."""
     path = str(path)
-    try:
-        doc = json.loads(read_text(path))
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON (line {exc.lineno}: {exc.msg})") from exc
-    except RecursionError:
-        raise InputError(path, "not valid JSON (nested too deeply)") from None
+    doc = read_json(path)
     feats = _features(doc, path)
     site_feats = [(i, f) for i, f in enumerate(feats) if "zone" not in (f.get("properties") or {})]
     zone_feats = [(i, f) for i, f in enumerate(feats) if "zone" in (f.get("properties") or {})]

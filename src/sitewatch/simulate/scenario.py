@@ -41,7 +41,9 @@ LOCAL_OVERPASS_HOUR = 10.5  # date-only acquisitions: 10:30 local solar time, a 
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinities are no coordinate, size or angle: refused at the field, not left to
+    # fail in the geometry (a GEOSException on a ring of NaN)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class RectModel(_Strict):
@@ -191,7 +193,10 @@ def _parse_when(v: Any) -> date | datetime:
         except ValueError:
             raise ValueError(f"{v!r} {_WHEN_HELP}") from None
     if isinstance(v, datetime):
-        dt = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+        try:
+            dt = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+01:00 is before the first UTC datetime
+            raise ValueError(f"{v.isoformat()!r} is out of range in UTC") from None
         return dt.replace(microsecond=0)
     if isinstance(v, date):
         return v

@@ -46,7 +46,7 @@ from sitewatch.errors import InputError
 from sitewatch.simulate.plan import Change, DatePlan, SitePlan
 from sitewatch.simulate.render.nuisance import cloud_sampler
 from sitewatch.simulate.scene import Conditions, PlacedObject, SceneSpec
-from sitewatch.textfiles import read_text
+from sitewatch.textfiles import read_json
 
 TRUTH_VERSION = 1
 LONLAT_DECIMALS = 9  # about 0.1 mm
@@ -229,11 +229,12 @@ class ChangePair:
     changes: tuple[Change, ...]
 
 
+# what reading a truth file's fields can raise when one has the wrong type or range
+_MALFORMED = (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError)
+
+
 def _load(path: str | Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(read_text(path))
-    except json.JSONDecodeError as exc:
-        raise InputError(str(path), f"not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    doc = read_json(path)
     if not isinstance(doc, dict) or doc.get("truth_version") != TRUTH_VERSION:
         raise InputError(str(path), f"not a sitewatch truth file of version {TRUTH_VERSION}")
     return doc
@@ -264,7 +265,7 @@ def read_image_truth(path: str | Path) -> ImageTruth:
         acquired = datetime.fromisoformat(doc["acquired"].replace("Z", "+00:00"))
         return ImageTruth(doc["site"], doc["date"], acquired, doc["image"], grid, cond, tuple(objects),
                           tuple(pixels), tuple(framed))
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
+    except _MALFORMED as exc:
         raise InputError(str(path), f"malformed truth file ({type(exc).__name__}: {exc})") from None
 
 

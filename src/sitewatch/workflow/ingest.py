@@ -158,6 +158,16 @@ def _stac_properties(item, asset) -> dict:
     return props
 
 
+def _asset_href_and_type(item, key: str, asset) -> tuple[str, str]:
+    """The asset's absolute href and bare media type, or an InputError naming the item and
+    asset when either is not a string."""
+    if not isinstance(asset.href, str) or not asset.href or not isinstance(asset.media_type, (str, type(None))):
+        raise InputError(item.get_self_href() or str(item.id), f"assets.{key}: `href` must be a non-empty string and "
+                         f"`type` a media type string, got {asset.href!r} and {asset.media_type!r}"[:300])
+    href = asset.get_absolute_href() or asset.href
+    return href, (asset.media_type or "").split(";")[0].strip()
+
+
 def _stac_sources(obj) -> list[Source]:
     items: Iterable = [obj] if isinstance(obj, pystac.Item) else obj.get_items(recursive=True)
     out = []
@@ -166,8 +176,7 @@ def _stac_sources(obj) -> list[Source]:
         cloud = _stac_cloud(item)
         for key in sorted(item.assets):
             asset = item.assets[key]
-            href = asset.get_absolute_href() or asset.href
-            media = (asset.media_type or "").split(";")[0].strip()
+            href, media = _asset_href_and_type(item, key, asset)
             if media in STAC_RASTER_TYPES or href.lower().endswith(RASTER_SUFFIXES):
                 if key in ("thumbnail", "overview"):
                     continue
