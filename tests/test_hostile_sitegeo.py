@@ -117,3 +117,18 @@ def test_gsd_and_margin_that_are_no_numbers_name_the_field(tmp_path, value):
                                  else str(value)))
     with pytest.raises(InputError, match=r"features\[0\]\.properties\.margin_m: must be"):
         read_sites_geojson(path)
+
+
+@pytest.mark.parametrize("west,east", [(179.991, 179.999), (-179.999, -179.991), (179.995, -179.995)],
+                         ids=["west-of-180", "east-of-180", "across"])
+def test_images_on_either_side_of_the_antimeridian_are_assigned_to_the_site(tmp_path, west, east):
+    from shapely.geometry import box
+
+    from sitewatch.workflow.ingest import covered_sites
+
+    [(site, outline)] = read_sites_geojson(write(tmp_path, feature(ACROSS, name="taveuni", gsd_m=1.0)))
+    if west > east:  # a footprint across the line, unwrapped as the site's outline is
+        east += 360.0
+    footprint = box(west, -16.809, east, -16.791)
+    [(name, fraction)] = covered_sites(footprint, {"taveuni": Polygon(outline)})
+    assert name == "taveuni" and fraction == pytest.approx((east - west) * 0.018 / (0.02 * 0.02), rel=1e-6)

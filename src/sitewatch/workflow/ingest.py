@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pystac
+from shapely.affinity import translate
 from shapely.geometry.base import BaseGeometry
 
 from sitewatch.domain import Image, Observation
@@ -119,14 +120,27 @@ def acquisition_time(source: Source, facts: RasterFacts, option: datetime | None
 
 
 def covered_sites(footprint: BaseGeometry, polygons: dict[str, BaseGeometry]) -> list[tuple[str, float]]:
-    """(site, fraction of the site's outline the footprint covers) for every touched site."""
+    """(site, fraction of the site's outline the footprint covers) for every touched site.
+    The outline of a site across the antimeridian reaches past 180 or -180 degrees (see
+    geo.sitefile), so the footprint is also tried a turn east and west of itself."""
     out = []
     for name, poly in sorted(polygons.items()):
-        if footprint.intersects(poly):
-            inter = footprint.intersection(poly).area
-            if inter > 0:
-                out.append((name, float(inter / poly.area)))
+        inter = sum(f.intersection(poly).area for f in _footprint_turns(footprint, poly) if f.intersects(poly))
+        if inter > 0:
+            out.append((name, float(min(inter / poly.area, 1.0))))
     return out
+
+
+def _footprint_turns(footprint: BaseGeometry, outline: BaseGeometry) -> list[BaseGeometry]:
+    """The footprint, and its copies a whole turn east or west where the outline goes past
+    180 or -180 degrees of longitude."""
+    west, _, east, _ = outline.bounds
+    turns = [footprint]
+    if east > 180:
+        turns.append(translate(footprint, xoff=360.0))
+    if west < -180:
+        turns.append(translate(footprint, xoff=-360.0))
+    return turns
 
 
 # --- gathering sources ------------------------------------------------------------------
