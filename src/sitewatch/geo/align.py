@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -308,6 +309,12 @@ def _no_fit(est: _Estimate, grid: SiteGrid, p: AlignParams) -> str | None:
     return None
 
 
+def _six(matrix: np.ndarray) -> tuple[float, float, float, float, float, float]:
+    """A 2x3 affine as the six floats an AlignmentResult keeps, row by row."""
+    a, b, c, d, e, f = (float(v) for v in matrix.reshape(6))
+    return a, b, c, d, e, f
+
+
 def georef_caveat(why: str, ce90_m: float) -> str:
     return (f"not co-registered, {why}; kept on its own georeference with an assumed registration "
             f"uncertainty of {ce90_m:.0f} m CE90, so positions compared with other dates are uncertain by that much")
@@ -329,7 +336,8 @@ def align_pair(reference: Image, image: Image, grid: SiteGrid, params: AlignPara
             est = estimate(ref_ds, tgt_ds, grid, p)
     except rasterio.errors.RasterioIOError as exc:
         return failed(f"cannot read the pixels ({str(exc).splitlines()[0]})")
-    counts = {"windows_used": 0 if est.fit is None else int(est.fit.inliers.sum()), "windows_total": est.tried}
+    counts: dict[str, Any] = {"windows_used": 0 if est.fit is None else int(est.fit.inliers.sum()),
+                              "windows_total": est.tried}
     if est.covered < p.min_overlap_windows * est.total:
         return failed(f"too little overlap with the reference (both cover {est.covered} of {est.total} window "
                       "positions on the site grid)", **counts)
@@ -344,5 +352,5 @@ def align_pair(reference: Image, image: Image, grid: SiteGrid, params: AlignPara
     changed = None if est.coarse is None else changed_fraction(est.coarse, est.matrix)
     return AlignmentResult(image.id, reference.id, "ok", path=image.path, dx_px=dx, dy_px=dy, rotation_deg=rot,
                            scale=scale, quality=counts["windows_used"] / max(1, est.measured),
-                           residual_px=est.fit.rms, matrix=tuple(float(v) for v in est.matrix.reshape(-1)),
+                           residual_px=est.fit.rms, matrix=_six(est.matrix),
                            ce90_m=ce90_from_misfit(est.fit.rms, grid.gsd_m), changed_fraction=changed, **counts)

@@ -184,7 +184,7 @@ def stable_shift(ref: np.ndarray, tgt: np.ndarray, stable: np.ndarray, patch: in
                 continue
             try:
                 cc, warp = cv2.findTransformECC(a, b, np.eye(2, 3, dtype=np.float32), cv2.MOTION_TRANSLATION,
-                                                criteria, None, 5)
+                                                criteria, None, 5)  # type: ignore[call-overload]
             except cv2.error:  # did not converge
                 continue
             if cc >= min_correlation:

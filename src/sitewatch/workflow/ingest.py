@@ -102,7 +102,7 @@ def acquisition_time(source: Source, facts: RasterFacts, option: datetime | None
     tag = f"TIFF tag {facts.tag_datetime_name}"
     candidates = (("stac", "the STAC item's datetime", source.stac_datetime), ("tiff_tag", tag, facts.tag_datetime),
                   ("option", "--datetime", option), ("filename", "the file name", datetime_from_name(source.path)))
-    passed_over = []
+    passed_over: list[str] = []
     for origin, label, when in candidates:
         if when is None:
             continue
