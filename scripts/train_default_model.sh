@@ -165,11 +165,12 @@ fi
 if [ ! -f "$REAL/sim_scn/dataset.json" ]; then
   nice -n 10 "$SW" dataset --out "$REAL/sim_scn" --count 2000 --gsd 0.3,0.4,0.5,0.6,0.7,0.8 --chip 384 --seed 22 --scenes
 fi
-V=${VERSION_REAL:-0.12.0}
+V=${VERSION_REAL:-0.13.0}
 # Stage 1 learns centres from the axis-aligned real boxes (55 minutes); stage 2 goes on with
 # their sizes too, through the box around each predicted outline (70 minutes); stage 3 with
 # the pasted military cut-outs in place of one of the two passes over the real chips (60
-# minutes).
+# minutes); stage 4 lets the real boxes turn the predicted heading too (--outline-heading,
+# 50 minutes).
 nice -n 10 "$SW" train --data "$REAL/chips" --data "$REAL/chips" --data "$REAL/sim_obj" --data "$REAL/sim_scn" \
   --init-from "$LOOK/sitewatch-ocn.onnx" --out "$REAL/centres.onnx" --checkpoint "$REAL/centres.pt" \
   --steps 8000 --minutes "${REAL_MINUTES:-55}" --batch 8 --chip 384 --lr 3e-4 --threads 2 --seed 32 --sensor-look \
@@ -179,10 +180,14 @@ nice -n 10 "$SW" train --data "$REAL/chips" --data "$REAL/chips" --data "$REAL/s
   --steps 8000 --minutes "${REAL_SIZE_MINUTES:-70}" --batch 8 --chip 384 --lr 2e-4 --threads 2 --seed 33 --sensor-look \
   --model-id sitewatch-ocn --version "$V"
 nice -n 10 "$SW" train --data "$REAL/chips" --data "$REAL/pasted" --data "$REAL/sim_obj" --data "$REAL/sim_scn" \
-  --init-from "$REAL/sizes.pt" --out "$REAL/detector.onnx" --checkpoint "$REAL/checkpoint.pt" \
+  --init-from "$REAL/sizes.pt" --out "$REAL/pasted.onnx" --checkpoint "$REAL/pasted.pt" \
   --steps 8000 --minutes "${REAL_PASTED_MINUTES:-60}" --batch 8 --chip 384 --lr 1.5e-4 --threads 2 --seed 34 --sensor-look \
   --model-id sitewatch-ocn --version "$V"
-# The simulated stages' companions and operating point; then the catalogue check (about 5
+nice -n 10 "$SW" train --data "$REAL/chips" --data "$REAL/pasted" --data "$REAL/sim_obj" --data "$REAL/sim_scn" \
+  --init-from "$REAL/pasted.pt" --out "$REAL/detector.onnx" --checkpoint "$REAL/checkpoint.pt" \
+  --steps 8000 --minutes "${REAL_HEADING_MINUTES:-50}" --batch 8 --chip 384 --lr 1e-4 --threads 2 --seed 36 --sensor-look \
+  --outline-heading --model-id sitewatch-ocn --version "$V"
+# The simulated stages' companions and operating point; then the catalogue check (about 15
 # minutes), the aircraft operating point chosen on the real validation side, and the
 # coarse pass.
 nice -n 10 "$PY" -c "from pathlib import Path; from sitewatch.training.export import adopt_companions as a; \
