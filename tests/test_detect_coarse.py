@@ -70,8 +70,10 @@ def test_the_coarse_pass_finds_large_simulated_aircraft_where_they_are():
 
     model = DetectionModel()
     model.info = dataclasses.replace(model.info, coarse_factor=2, coarse_min_length_m={"aircraft": 40.0})
+    # 30 aircraft, not fewer: at 8 one miss moves the share by an eighth (0.13.0 finds 0.87
+    # of these 30, 0.12.0 0.93).
     big, seed = [], 90500
-    while len(big) < 8 and seed < 90900:
+    while len(big) < 30 and seed < 93000:
         chip = make_chip(seed, 512, 0.5, 0.5)
         seed += 1
         wanted = [o for o in chip.objects if o.cls == "aircraft" and o.length_m >= 45]
@@ -82,7 +84,7 @@ def test_the_coarse_pass_finds_large_simulated_aircraft_where_they_are():
             near = np.hypot(dets.boxes[:, 0] - o.cx, dets.boxes[:, 1] - o.cy) * 0.5 < 4.0
             big.append((bool(near.any()),
                         float(dets.boxes[near, 2].max() * 0.5 / o.length_m) if near.any() else 0.0))
-    assert len(big) >= 8
+    assert len(big) >= 30
     found = [ratio for hit, ratio in big if hit]
     assert len(found) >= 0.8 * len(big), big
     assert 0.8 <= float(np.median(found)) <= 1.2, big
