@@ -105,3 +105,16 @@ def test_json_nested_too_deeply_is_one_error(tmp_path, read):
     path.write_text("[" * 100_000 + "]" * 100_000)  # was a RecursionError from the JSON parser
     with pytest.raises(InputError, match=r"deep.geojson: not valid JSON \(nested too deeply\)"):
         read(path)
+
+
+@pytest.mark.parametrize("read", [read_sites_geojson, read_image_truth,
+                                  lambda p: read_geojson_objects(p, "EPSG:32636")],
+                         ids=["site-geojson", "truth", "label-geojson"])
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_a_number_json_does_not_have_is_one_error_naming_it(tmp_path, read, number):
+    """Python's json reads NaN, Infinity and 1e999 (as inf), numbers JSON does not have; no
+    file of ours holds one, so each is refused where the file is read, naming it."""
+    path = tmp_path / "numbers.geojson"
+    path.write_text(f'{{"truth_version": {TRUTH_VERSION}, "type": "FeatureCollection", "x": {number}, "features": []}}')
+    with pytest.raises(InputError, match=rf"numbers.geojson: not valid JSON \({number} is (not a JSON number|too large)"):
+        read(path)

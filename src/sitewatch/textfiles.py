@@ -5,6 +5,7 @@ construct (a date like 2024-13-45)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +24,33 @@ def read_text(path: str | Path, error: type[InputError] = InputError) -> str:
         raise error(str(path), f"cannot read the file ({exc.strerror or exc})") from None
 
 
+class _NotFinite(ValueError):
+    """A number JSON does not have: NaN, Infinity, or a literal too large for a float."""
+
+
+def _refuse_constant(name: str) -> float:
+    raise _NotFinite(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(f"{text} is too large for a number")
+    return value
+
+
 def read_json(path: str | Path) -> Any:
     """The file's JSON document, or an InputError naming the file: unreadable, not UTF-8,
-    not JSON (with the line), or nested too deeply for the parser."""
+    not JSON (with the line), a number that is not finite (Python's json reads NaN,
+    Infinity and 1e999 without complaint; no file of ours holds them), or nested too
+    deeply for the parser."""
     text = read_text(path)
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise InputError(str(path), f"not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except _NotFinite as exc:
+        raise InputError(str(path), f"not valid JSON ({exc})") from None
     except RecursionError:
         raise InputError(str(path), "not valid JSON (nested too deeply)") from None
 
