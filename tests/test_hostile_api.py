@@ -149,19 +149,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(data_dir):
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(_app(data_dir), host="127.0.0.1", port=port, log_level="critical"))
+def _serving(config: uvicorn.Config):
+    """Run uvicorn with `config` in a thread until the test is done; yields its port."""
+    srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not srv.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert srv.started, "uvicorn did not start"
-    yield port
+    yield config.port
     srv.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture
+def server(data_dir):
+    yield from _serving(uvicorn.Config(_app(data_dir), host="127.0.0.1", port=_free_port(), log_level="critical"))
 
 
 def test_after_a_malformed_multipart_body_the_keep_alive_connection_still_serves(server):
@@ -202,19 +206,9 @@ def test_errors_are_declared_as_the_problem_json_they_are_sent_as(client):
 def guarded_server(data_dir):
     from sitewatch.web.server import server_config
 
-    port = _free_port()
-    config = server_config(_app(data_dir), "127.0.0.1", port, header_timeout=1.0, keep_alive=1)
+    config = server_config(_app(data_dir), "127.0.0.1", _free_port(), header_timeout=1.0, keep_alive=1)
     config.log_level = "critical"
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield port
-    srv.should_exit = True
-    thread.join(10)
+    yield from _serving(config)
 
 
 def _closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"") -> float | None:
