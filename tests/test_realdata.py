@@ -40,6 +40,16 @@ def test_airbus_reader_turns_corner_lists_into_centre_boxes(tmp_path):
     assert "aircraft" in im.complete and "vehicle" not in im.complete
 
 
+def test_an_aircraft_boxed_twice_is_one_label_and_close_neighbours_stay_two():
+    corners = np.array([[100, 200, 140, 230], [102, 199, 141, 233],  # one aircraft, two passes (IoU 0.82)
+                        [150, 200, 190, 230],  # its neighbour, 10 px away
+                        [300, 300, 340, 330], [310, 305, 350, 335]], float)  # IoU 0.45: two aircraft
+    merged = rd.merge_duplicate_labels(corners)
+    assert len(merged) == 4
+    assert merged[0] == pytest.approx([101, 199.5, 140.5, 231.5])
+    assert merged[1:].tolist() == corners[2:].tolist()
+
+
 def test_the_split_is_fixed_and_keeps_each_airport_pair_on_one_side(tmp_path):
     names = [f"{i:08x}-x" for i in range(40)] + [f"{a}-x" for pair in rd.AIRBUS_PAIRS for a in pair]
     _airbus_folder(tmp_path, names)
@@ -161,8 +171,11 @@ def test_on_ground_with_nothing_labelled_the_unvouched_classes_are_counted_apart
 def test_the_real_sets_read_and_split_as_the_model_card_says():
     airbus = rd.real_images("airbus", REAL)
     dev = [im for im in airbus if im.split == "dev"]
-    assert len(airbus) == 80 and sum(len(im.boxes) for im in airbus) == 2707
-    assert len(dev) == 25 and sum(len(im.boxes) for im in dev) == 873
+    # 2,707 rows; six images box every aircraft twice, merged into one label each.
+    assert len(airbus) == 80 and sum(len(im.boxes) for im in airbus) == 2551
+    assert len(dev) == 25 and sum(len(im.boxes) for im in dev) == 810
+    twice = next(im for im in airbus if im.image_id.startswith("48ef8e15"))
+    assert len(twice.boxes) == 18  # 35 rows: 17 aircraft boxed twice, one once
     assert all(im.split == "dev" for im in rd.real_images("dota8", REAL))
 
 
