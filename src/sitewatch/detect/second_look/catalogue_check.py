@@ -2,8 +2,8 @@
 catalogue knows at all.
 
 Why: the type readers choose among the catalogue's types only, so an airliner at a civil
-airport came out as a Tu-22M3, an An-72 or an An-124 (all of the 873 aircraft found on the
-real Airbus development images were given a catalogue type). An analyst reads a named type
+airport came out as a Tu-22M3, an An-72 or an An-124 (without the check, every aircraft found
+on the real Airbus development images is given a catalogue type). An analyst reads a named type
 as a claim; a wrong Russian type on a civil or Western aircraft is worse than none. The
 check looks at the same nose-up crop as the type reader and answers how likely the item is
 of a type outside the catalogue; at or over its `threshold` the item's type becomes
