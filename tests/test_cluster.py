@@ -200,9 +200,10 @@ def test_task_keys_follow_what_the_task_computes():
     from sitewatch.detect.tiling import Tile
 
     spec = cluster.ModelSpec("/m.onnx", "ab" * 32)
-    one = cluster.WindowsTask("/a.tif", spec, ((0, Tile(0, 0, 1024, 1024)),), None, 1)
-    same = cluster.WindowsTask("/a.tif", spec, ((0, Tile(0, 0, 1024, 1024)),), None, 1)
-    other = cluster.WindowsTask("/a.tif", spec, ((1, Tile(896, 0, 1024, 1024)),), None, 1)
+    a = cluster.PathSource("/a.tif")
+    one = cluster.WindowsTask(a, spec, ((0, Tile(0, 0, 1024, 1024)),), None, 1)
+    same = cluster.WindowsTask(cluster.PathSource("/a.tif"), spec, ((0, Tile(0, 0, 1024, 1024)),), None, 1)
+    other = cluster.WindowsTask(a, spec, ((1, Tile(896, 0, 1024, 1024)),), None, 1)
     assert one.key(0, 0) == same.key(0, 0)
     assert one.key(0, 0) != other.key(0, 0) and one.key(0, 0) != one.key(1, 0)
 
@@ -280,6 +281,49 @@ def test_cluster_without_dask_is_one_line_naming_the_extra(tmp_path):
     assert done.returncode == 1
     assert "pip install 'sitewatch[cluster]'" in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def _site_catalog(folder: Path, db: Path, seed: int = 424261):
+    """A catalog holding one simulated airbase site (1500 px at 0.5 m) and its two dates."""
+    from sitewatch.simulate import simulate_scenario
+    from sitewatch.simulate.random_scenario import random_scenario
+    from sitewatch.simulate.scenario import build_site
+    from sitewatch.store import add_site, open_catalog
+    from sitewatch.workflow.ingest import ingest
+
+    scenario = random_scenario(seed, kind="airbase", gsd_m=0.5, size_px=SCENE_PX, n_dates=2, density=1.5)
+    if not folder.exists():
+        simulate_scenario(scenario, folder)
+    catalog = open_catalog(f"sqlite:///{db}")
+    site = build_site(scenario.sites[0])
+    add_site(catalog, site)
+    assert all(o.status == "added" for o in ingest(catalog, [str(folder)]))
+    return catalog, site.name
+
+
+@needs_dask
+def test_detect_site_on_a_local_cluster_stores_the_in_process_detections(tmp_path):
+    from sitewatch.detect import cluster
+    from sitewatch.store import detections_for_image, images_for_site
+    from sitewatch.workflow.detect_site import detect_site
+
+    model = DetectionModel()
+    stored = []
+    for name, on_cluster in (("in-process", False), ("cluster", True)):
+        catalog, site = _site_catalog(tmp_path / "scene", tmp_path / f"{name}.db")
+        try:
+            if on_cluster:
+                with cluster.connect("local:2") as client:
+                    done = detect_site(catalog, site, model, batch=BATCH, client=client)
+            else:
+                done = detect_site(catalog, site, model, batch=BATCH)
+            assert len(done) == 2 and all(st.tiles_run == 4 for _, _, st in done)
+            stored.append({img.path: sorted(map(_key, detections_for_image(catalog, img.id)))
+                           for img in images_for_site(catalog, site)})
+        finally:
+            catalog.close()
+    assert sum(len(v) for v in stored[0].values()) >= 10
+    assert stored[0] == stored[1]
 
 
 def test_run_all_sites_runs_each_site_and_names_those_that_fail(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from contextlib import ExitStack
 from pathlib import Path
 
 import typer
@@ -51,7 +52,7 @@ def detect_command(
     model_gsd: float = typer.Option(None, "--model-gsd", help="With --yolo-obb: the model's GSD in metres."),
     nms_iou: float = typer.Option(None, "--nms-iou", help="With --yolo-obb: IoU of its probiou NMS (default 0.7, "
                                                            "as Ultralytics)."),
-    cluster: str = typer.Option(None, "--cluster", help="Run on Dask: local[:N] starts N single-threaded workers "
+    cluster: str = typer.Option(None, "--cluster", help="Run on Dask (an IMAGE, a FOLDER or --site): local[:N] starts N workers "
                                                         "here, tcp://HOST:PORT uses a running scheduler."),
 ) -> None:
     """Detect aircraft, helicopters, ships, vehicles and air defence: class, type, state, heading."""
@@ -61,17 +62,16 @@ def detect_command(
     if cluster:
         cluster_module().parse_cluster(cluster)
     m = load_model(model, yolo_obb, class_map, model_gsd, threads, nms_iou)
-    if site and cluster:
-        raise InputError("--cluster", "runs detection of an IMAGE or a FOLDER; --site detects in-process for now")
     if site:
         from sitewatch.store import open_catalog
         from sitewatch.workflow.detect_site import detect_site
 
         cat = open_catalog(catalog)
         try:
-            with warnings.catch_warnings(record=True) as caught:
+            with warnings.catch_warnings(record=True) as caught, ExitStack() as stack:
                 warnings.simplefilter("always")
-                done = detect_site(cat, site, m, threshold, batch)
+                client = stack.enter_context(cluster_module().connect(cluster)) if cluster else None
+                done = detect_site(cat, site, m, threshold, batch, client=client)
         finally:
             cat.close()
         for w in caught:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import rasterio
@@ -76,10 +77,26 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class PathSource:
+    """A scene read from its file on its own grid (as `detect_scene` reads it). Any other
+    source is a small picklable object with the same `key` and `open`, such as a catalogued
+    image on its site's grid (`workflow.detect_site.SiteImageSource`)."""
+
+    path: str
+
+    @property
+    def key(self) -> str:
+        return self.path
+
+    def open(self, model_gsd: float) -> SceneReader:
+        return SceneReader(self.path, model_gsd)
+
+
+@dataclass(frozen=True)
 class WindowsTask:
     """One task: a batch of one scene's tiles (k: the tile's index in the scene)."""
 
-    image: str
+    source: PathSource  # or another source with `key` and `open` (see PathSource)
     model: ModelSpec
     tiles: tuple[tuple[int, tiling.Tile], ...]
     score_threshold: float | None
@@ -143,7 +160,7 @@ class DetectPlugin(WorkerPlugin):
 
     def _reset(self) -> None:
         self.models: dict[str, object] = {}
-        self.scenes: OrderedDict[tuple, SceneReader] = OrderedDict()
+        self.scenes: OrderedDict[tuple, Any] = OrderedDict()
         self.lock = threading.Lock()
 
     # Shipped to the workers empty: each opens its own models and scenes.
@@ -170,14 +187,14 @@ class DetectPlugin(WorkerPlugin):
                 self.models[spec.sha256] = open_model(spec)
             return self.models[spec.sha256]
 
-    def scene(self, path: str, gsd_m: float) -> SceneReader:
+    def scene(self, source: PathSource, gsd_m: float):
         # A reader per thread too: a rasterio dataset is not to be shared between threads.
-        key = (path, gsd_m, threading.get_ident())
+        key = (source.key, gsd_m, threading.get_ident())
         with self.lock:
             if key in self.scenes:
                 self.scenes.move_to_end(key)
                 return self.scenes[key]
-            reader = SceneReader(path, gsd_m)
+            reader = source.open(gsd_m)
             self.scenes[key] = reader
             while len(self.scenes) > OPEN_SCENES:
                 self.scenes.popitem(last=False)[1].close()
@@ -221,7 +238,7 @@ def run_windows(task: WindowsTask) -> TileResults | TaskError:
     try:
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
             model = plugin.model(task.model)
-            reader = plugin.scene(task.image, model.gsd_m)
+            reader = plugin.scene(task.source, model.gsd_m)
             reads = [reader.read(t) for _, t in task.tiles]
             return run_tiles(model, reader.grid, list(task.tiles), reads, task.score_threshold, reader.sun,
                              task.blur_every)
@@ -231,13 +248,16 @@ def run_windows(task: WindowsTask) -> TileResults | TaskError:
 
 @dataclass
 class ScenePlan:
-    """One scene as the client plans it: its grid and its batches of tiles."""
+    """One scene as the client plans it: its grid and its batches of tiles. `path` is the
+    image file (its georeferencing converts the boxes), `source` how workers read it."""
 
     path: str
     grid: SceneGrid
     n_tiles: int
     overlap: int
     batches: list[tuple[tuple[int, tiling.Tile], ...]]
+    source: PathSource
+    image_id: str  # what its detections are keyed by
 
 
 def plan_scene(path: str | Path, model, batch: int = 2, overlap: int | None = None) -> ScenePlan:
@@ -247,9 +267,27 @@ def plan_scene(path: str | Path, model, batch: int = 2, overlap: int | None = No
         path = os.path.abspath(path)  # workers may run in another folder
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_checked(path) as src:
         grid = scene_grid(src, model.gsd_m, path)
+    return _plan(path, grid, PathSource(path), Path(path).stem, model, batch, overlap)
+
+
+def plan_source(source, path: str | Path, image_id: str, model, batch: int = 2,
+                overlap: int | None = None) -> ScenePlan:
+    """The tiles of a scene read through `source` (see PathSource), whose grid is read from
+    the source itself; `path` is its image file."""
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        reader = source.open(model.gsd_m)
+        try:
+            grid = reader.grid
+        finally:
+            reader.close()
+    return _plan(str(path), grid, source, image_id, model, batch, overlap)
+
+
+def _plan(path: str, grid: SceneGrid, source, image_id: str, model, batch: int, overlap: int | None) -> ScenePlan:
     tiles, ov = scene_tiles(grid, model, overlap)
     indexed = list(enumerate(tiles))
-    return ScenePlan(path, grid, len(tiles), ov, [tuple(indexed[i:i + batch]) for i in range(0, len(tiles), batch)])
+    return ScenePlan(path, grid, len(tiles), ov, [tuple(indexed[i:i + batch]) for i in range(0, len(tiles), batch)],
+                     source, image_id)
 
 
 @dataclass
@@ -285,7 +323,7 @@ def _finish(index: int, g: _Gathering, model) -> SceneResult:
     for b in range(len(g.plan.batches)):
         found.extend(g.got[b])
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_checked(g.plan.path) as src:
-        dets, stats = finish_scene(_SceneView(g.plan.path, g.plan.grid, src), model, Path(g.plan.path).stem,
+        dets, stats = finish_scene(_SceneView(g.plan.path, g.plan.grid, src), model, g.plan.image_id,
                                    g.plan.n_tiles, g.plan.overlap, found)
     stats.seconds_total = time.perf_counter() - g.started
     return SceneResult(index, g.plan.path, dets, g.plan.grid, stats)
@@ -296,7 +334,7 @@ def _tasks(plans: list[ScenePlan], spec: ModelSpec,
     for i, plan in enumerate(plans):
         every = blur_every(plan.n_tiles)
         for b, tiles in enumerate(plan.batches):
-            yield i, b, WindowsTask(plan.path, spec, tiles, score_threshold, every)
+            yield i, b, WindowsTask(plan.source, spec, tiles, score_threshold, every)
 
 
 def detect_scenes(client: Client, plans: list[ScenePlan], model, score_threshold: float | None = None,

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -24,7 +25,7 @@ from rasterio.enums import Resampling
 from sitewatch.detect.inference import FEATURELESS_STD, FILL, RunStats, SceneGrid, _value_scale, detect_tiles
 from sitewatch.detect.model import DetectionModel
 from sitewatch.detect.plausible import plausible
-from sitewatch.domain import Image, Site, SiteGrid
+from sitewatch.domain import Detection, Image, Site, SiteGrid
 from sitewatch.errors import CatalogError
 from sitewatch.geo.align import warp_window
 from sitewatch.geo.imagefile import open_checked
@@ -71,12 +72,67 @@ class SiteGridReader:
         return data, ""
 
 
+@dataclass(frozen=True)
+class SiteImageSource:
+    """A catalogued image read on its site's grid, as shipped to a Dask worker
+    (`detect.cluster`), which opens the file itself."""
+
+    image: Image
+    site: Site
+
+    @property
+    def key(self) -> str:
+        return f"site:{self.site.name}:{self.image.id}:{self.image.path}"
+
+    def open(self, model_gsd: float) -> SiteGridReader:
+        return SiteGridReader(self.image, self.site, model_gsd)
+
+
+def _usable(catalog, site_name: str, image: Image) -> bool:
+    try:
+        alignment = alignment_for(catalog, site_name, image.id)
+    except CatalogError:
+        warnings.warn(f"{image.path}: not aligned on {site_name} yet; detected all the same", stacklevel=3)
+        return True
+    if not alignment.usable:
+        warnings.warn(f"{image.path}: alignment failed ({alignment.reason}); skipped", stacklevel=3)
+    return alignment.usable
+
+
+def _in_process(images: list[Image], site: Site, model: DetectionModel, score_threshold: float | None, batch: int,
+                progress: Callable[[str, int, int], None] | None) -> Iterator[tuple[list[Detection], RunStats]]:
+    for image in images:
+        reader = SiteGridReader(image, site, model.gsd_m)
+        try:
+            dets, _, stats = detect_tiles(reader, model, image.id, batch, score_threshold,
+                                          progress=partial(progress, image.id) if progress else None)
+        finally:
+            reader.close()
+        yield dets, stats
+
+
+def _on_cluster(client, images: list[Image], site: Site, model: DetectionModel, score_threshold: float | None,
+                batch: int, progress: Callable[[str, int, int], None] | None) -> Iterator[tuple[list[Detection], RunStats]]:
+    """The same detections from a Dask cluster, in image order (images run side by side)."""
+    from sitewatch.detect import cluster  # noqa: PLC0415  (the cluster extra: Dask)
+
+    plans = [cluster.plan_source(SiteImageSource(im, site), im.path, im.id, model, batch) for im in images]
+    on_tiles = (lambda i, k, n: progress(images[i].id, k, n)) if progress else None
+    done: dict[int, tuple[list[Detection], RunStats]] = {}
+    for r in cluster.detect_scenes(client, plans, model, score_threshold, on_tiles):
+        done[r.index] = (r.detections, r.stats)
+    for i in range(len(images)):
+        yield done[i]
+
+
 def detect_site(catalog, site_name: str, model: DetectionModel, score_threshold: float | None = None,
-                batch: int = 2, progress: Callable[[str, int, int], None] | None = None) -> list[tuple[Image, int, RunStats]]:
+                batch: int = 2, progress: Callable[[str, int, int], None] | None = None,
+                client=None) -> list[tuple[Image, int, RunStats]]:
     """Detect on every image of the site and store the detections in one run; returns
     (image, detections stored, stats) per image. Detections the site's zones rule out (a
     ship on a runway, a truck on open water: `detect.plausible`) are not stored; each
-    image's stats say how many were dropped and why."""
+    image's stats say how many were dropped and why. With a Dask `client`
+    (`detect.cluster.connect`), the tiles run on its workers and the results are the same."""
     site = get_site(catalog, site_name)
     images = images_for_site(catalog, site_name)
     if not images:
@@ -86,20 +142,10 @@ def detect_site(catalog, site_name: str, model: DetectionModel, score_threshold:
                                                    "score_threshold": score_threshold})
     out = []
     try:
-        for image in images:
-            try:
-                alignment = alignment_for(catalog, site_name, image.id)
-                if not alignment.usable:
-                    warnings.warn(f"{image.path}: alignment failed ({alignment.reason}); skipped", stacklevel=2)
-                    continue
-            except CatalogError:
-                warnings.warn(f"{image.path}: not aligned on {site_name} yet; detected all the same", stacklevel=2)
-            reader = SiteGridReader(image, site, model.gsd_m)
-            try:
-                dets, _, stats = detect_tiles(reader, model, image.id, batch, score_threshold,
-                                              progress=partial(progress, image.id) if progress else None)
-            finally:
-                reader.close()
+        usable = [image for image in images if _usable(catalog, site_name, image)]
+        found = (_on_cluster(client, usable, site, model, score_threshold, batch, progress) if client is not None
+                 else _in_process(usable, site, model, score_threshold, batch, progress))
+        for image, (dets, stats) in zip(usable, found):
             dets, dropped = plausible(site, dets)
             if dropped:
                 kinds = ", ".join(f"{n} {why.split(' (')[0]}" for why, n in Counter(dropped).most_common())
