@@ -2,7 +2,8 @@
 
     simulate_scenario("scenario.yaml", "out/")   # validate, plan, render, write
 
-writes, for each site and date, `out/<site>/<date>.tif` (a COG on the site grid),
+writes, for each site and date (and each of a date's `sources`, `<date>-<provider>-<modality>`),
+`out/<site>/<date>.tif` (a COG on the site grid),
 `<date>.truth.geojson` and `<date>.stac.json`; per site `changes.truth.json` and
 `site.json`; and `out/catalog.json` (STAC) over everything. The whole scenario is
 validated and planned before the first byte is written, and files are staged in a hidden
@@ -25,7 +26,7 @@ from sitewatch.simulate.plan import Change, DatePlan, SitePlan, plan_scenario
 from sitewatch.simulate.render import render_scene
 from sitewatch.simulate.scenario import Scenario
 from sitewatch.simulate.truth import change_truth, dumps, image_truth
-from sitewatch.simulate.writer import site_definition, write_catalog, write_cog, write_json
+from sitewatch.simulate.writer import site_definition, stated_time, write_catalog, write_cog, write_json
 
 Progress = Callable[[int, int, str], None]  # (done, total, what is being done)
 
@@ -54,19 +55,19 @@ def simulate_scenario(source: str | Path | dict[str, Any] | Scenario, out_dir: s
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".simulate-", dir=out))
-    total = sum(len(p.dates) for p in plans)
+    total = sum(len(d.images) for p in plans for d in p.dates)
     done = 0
     images, truths, changes = [], [], []
     try:
         for plan in plans:
             site_dir = stage / plan.site.name
             site_dir.mkdir()
-            for d in plan.dates:
+            for d in (shot for date in plan.dates for shot in date.images):
                 if progress:
                     progress(done, total, f"{plan.site.name} {d.label}")
                 rgb = render_date(d)
                 name = f"{d.label}.tif"
-                write_cog(site_dir / name, rgb, plan.site.grid, d.acquired,
+                write_cog(site_dir / name, rgb, plan.site.grid, stated_time(d),
                           tags={"SITEWATCH_SITE": plan.site.name, "SITEWATCH_SEED": str(plan.seed)})
                 (site_dir / f"{d.label}.truth.geojson").write_text(dumps(image_truth(plan, d, name)), encoding="utf-8")
                 images.append(out / plan.site.name / name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import zlib
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 
@@ -75,10 +75,30 @@ class Change:
 
 
 @dataclass(frozen=True)
+class SourceInfo:
+    """Who took a date's image: provider, platform, modality, and the acquisition time its
+    metadata states (the true one unless the scenario shifts it)."""
+
+    provider: str
+    platform: str | None
+    modality: str
+    stated_acquired: datetime
+
+
+@dataclass(frozen=True)
 class DatePlan:
-    label: str  # YYYY-MM-DD, the image's file stem
+    label: str  # YYYY-MM-DD, the image's file stem (YYYY-MM-DD-provider for a named source)
     acquired: datetime  # UTC
     spec: SceneSpec
+    # The date's named source (none for a date without `sources`), and the images of the
+    # same date by its other sources, each a DatePlan of its own.
+    source: SourceInfo | None = None
+    others: tuple[DatePlan, ...] = ()
+
+    @property
+    def images(self) -> tuple[DatePlan, ...]:
+        """This image and the date's other sources' images."""
+        return (self, *self.others)
 
 
 @dataclass(frozen=True)
@@ -135,7 +155,8 @@ class _Ground:
             self.placers[key] = RowPlacer(zone, frame, self.pitch[key], inline)
         return self.placers[key]
 
-    def place(self, type_name: str, state: str, wings_swept: bool, zone_name: str, track_id: str) -> _Item:
+    def place(self, type_name: str, state: str, wings_swept: bool, zone_name: str, track_id: str,
+              decoy: bool = False) -> _Item:
         t = equipment.get(type_name)
         zm = self.zone_models[zone_name]
         spacing = zm.spacing_m if zm.spacing_m is not None else SPACING_M[t.cls]
@@ -155,7 +176,7 @@ class _Ground:
         box = OrientedBox(spot.cx, spot.cy, length, width, spot.heading_deg)
         appearance = derive_seed(self.seed, self.model.name, track_id, "appearance") & 0x7FFFFFFF
         obj = PlacedObject(track_id=track_id, type=type_name, cls=t.cls, state=state, box=box,
-                           wings_swept=wings_swept, appearance_seed=appearance, zone=zone_name)
+                           wings_swept=wings_swept, appearance_seed=appearance, zone=zone_name, decoy=decoy)
         item = _Item(obj, spacing / 2.0, spot)
         self.items[track_id] = item
         return item
@@ -232,12 +253,12 @@ def _place_baseline(g: _Ground, model: SiteModel) -> None:
         for k, it in enumerate(zm.inventory):
             state = it.state or equipment.get(it.type).default_state
             for _ in range(it.count):
-                entries.append((k, it.type, state, it.wings, g.new_track_id(it.type)))
+                entries.append((k, it.type, state, it.wings, g.new_track_id(it.type), it.decoy))
         order = list(dict.fromkeys(e[1] for e in entries))
         rank = {name: int(r) for r, name in zip(g.rng.permutation(len(order)), order)}
-        for k, type_name, state, wings, tid in sorted(entries, key=lambda e: (rank[e[1]], e[4])):
+        for k, type_name, state, wings, tid, decoy in sorted(entries, key=lambda e: (rank[e[1]], e[4])):
             try:
-                g.place(type_name, state, g.wings(type_name, wings), zm.name, tid)
+                g.place(type_name, state, g.wings(type_name, wings), zm.name, tid, decoy)
             except NoRoom:
                 raise g.fail(f"zones[{zi}].inventory[{k}]",
                              f"no room left in zone {zm.name!r} for another {type_name}; enlarge the zone, "
@@ -260,7 +281,7 @@ def _apply_changes(g: _Ground, dm: DateModel, where: str, rng: np.random.Generat
                          state=mv.state):
             del g.items[it.obj.track_id]
             try:
-                g.place(it.obj.type, it.obj.state, it.obj.wings_swept, mv.to_zone, it.obj.track_id)
+                g.place(it.obj.type, it.obj.state, it.obj.wings_swept, mv.to_zone, it.obj.track_id, it.obj.decoy)
             except NoRoom:
                 raise g.fail(f"{where}.moves[{k}].to_zone",
                              f"no room left in zone {mv.to_zone!r} for another {mv.type}") from None
@@ -282,7 +303,7 @@ def _apply_changes(g: _Ground, dm: DateModel, where: str, rng: np.random.Generat
         for _ in range(ar.count):
             tid = g.new_track_id(ar.type)
             try:
-                item = g.place(ar.type, state, g.wings(ar.type, ar.wings), ar.zone, tid)
+                item = g.place(ar.type, state, g.wings(ar.type, ar.wings), ar.zone, tid, ar.decoy)
             except NoRoom:
                 raise g.fail(f"{where}.arrivals[{k}]", f"no room left in zone {ar.zone!r} for another "
                                                        f"{ar.type}; enlarge the zone or lower the count") from None
@@ -310,8 +331,31 @@ def _plan_site(model: SiteModel, index: int, seed: int, label: str) -> SitePlan:
             site_seed=derive_seed(seed, model.name, model.seed_offset, "site") & 0x7FFFFFFF,
             date_seed=derive_seed(seed, model.name, model.seed_offset, "nuisance", when.date()) & 0x7FFFFFFF,
         )
-        dates.append(DatePlan(when.date().isoformat(), when, spec))
+        plain = DatePlan(when.date().isoformat(), when, spec)
+        if not dm.sources:
+            dates.append(plain)
+            continue
+        shots = [_source_plan(model, dm, plain, k, f"{g.path}.{where}.sources[{k}]", label)
+                 for k in range(len(dm.sources))]
+        dates.append(replace(shots[0], others=tuple(shots[1:])))
     return SitePlan(site, model, tuple(dates), tuple(changes), seed)
+
+
+def _source_plan(model: SiteModel, dm: DateModel, plain: DatePlan, k: int, where: str, label: str) -> DatePlan:
+    """The date as source k of its `sources` shows it: its own time and sun, conditions,
+    nuisances and georeference offset (as content shifted against the grid, like any
+    misregistration); a radar source without the decoys."""
+    src = dm.sources[k]
+    when = plain.acquired + timedelta(minutes=src.minutes_after)
+    cond = _conditions(model, src.conditions or dm.conditions, when, where, label)
+    gsd = plain.spec.site.grid.gsd_m
+    # content shifted by the offset: east is +col, north is -row
+    shift = (cond.shift_px[0] + src.offset_m[0] / gsd, cond.shift_px[1] - src.offset_m[1] / gsd)
+    objects = tuple(o for o in plain.spec.objects if not (o.decoy and src.modality == "sar"))
+    spec = replace(plain.spec, objects=objects, conditions=replace(cond, shift_px=shift),
+                   date_seed=derive_seed(plain.spec.date_seed, "source", src.provider, src.seed) & 0x7FFFFFFF)
+    info = SourceInfo(src.provider, src.platform, src.modality, when + timedelta(hours=src.stated_time_shift_h))
+    return DatePlan(f"{plain.label}-{slug(src.provider)}-{slug(src.modality)}", when, spec, info)
 
 
 def plan_scenario(source: object, seed: int | None = None) -> list[SitePlan]:
@@ -322,4 +366,4 @@ def plan_scenario(source: object, seed: int | None = None) -> list[SitePlan]:
     return [_plan_site(s, i, use_seed, label) for i, s in enumerate(scenario.sites)]
 
 
-__all__ = ["Change", "DatePlan", "SitePlan", "derive_seed", "plan_scenario"]
+__all__ = ["Change", "DatePlan", "SitePlan", "SourceInfo", "derive_seed", "plan_scenario"]

@@ -75,6 +75,7 @@ class InventoryItemModel(_Strict):
     count: int = Field(ge=1, le=500)
     state: str | None = None  # default: the type's first catalogue state
     wings: Literal["spread", "swept"] | None = None  # swing-wing types only; default: by seed
+    decoy: bool = False  # a dummy: optical sources show it, radar sources do not
 
 
 class ZoneModel(_Strict):
@@ -153,6 +154,7 @@ class ArrivalModel(_Strict):
     zone: str
     state: str | None = None
     wings: Literal["spread", "swept"] | None = None
+    decoy: bool = False  # a dummy: optical sources show it, radar sources do not
 
 
 class DepartureModel(_Strict):
@@ -176,6 +178,35 @@ class StateChangeModel(_Strict):
     zone: str
     to_state: str
     from_state: str | None = None  # default: any state other than to_state
+
+
+MAX_SOURCE_OFFSET_M = 30.0  # a georeference error of tens of metres between providers
+
+
+class SourceModel(_Strict):
+    """One provider's image of a date: the same ground, seen at about the same time by
+    another satellite. `minutes_after` the date's time (its sun follows); `offset_m`
+    [east, north] the error of its georeference; `seed` its own nuisances (noise, cloud
+    shapes); `stated_time_shift_h` how far the time its metadata states is off the true
+    one (its stated sun stays the true one, as a mislabelled image's would); `conditions`
+    in place of the date's. A radar (`sar`) source is drawn by the optical renderer, but
+    shows no decoy: only its metadata and what it sees are a radar's."""
+
+    provider: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.\-]*$")
+    platform: str | None = Field(default=None, max_length=80)
+    modality: Literal["optical_pan", "optical_multispectral", "sar"] = "optical_multispectral"
+    minutes_after: float = Field(default=0.0, ge=-360, le=2880)
+    offset_m: tuple[float, float] = (0.0, 0.0)
+    seed: int = 0
+    stated_time_shift_h: float = Field(default=0.0, ge=-24, le=24)
+    conditions: ConditionsModel | None = None
+
+    @field_validator("offset_m")
+    @classmethod
+    def _offset(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if math.hypot(*v) > MAX_SOURCE_OFFSET_M:
+            raise ValueError(f"a georeference offset of {math.hypot(*v):.1f} m exceeds {MAX_SOURCE_OFFSET_M:g} m")
+        return v
 
 
 _WHEN_HELP = "is not an ISO date or datetime (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)"
@@ -210,6 +241,8 @@ class DateModel(_Strict):
     departures: list[DepartureModel] = Field(default_factory=list)
     moves: list[MoveModel] = Field(default_factory=list)
     state_changes: list[StateChangeModel] = Field(default_factory=list)
+    # Images of this date from several providers; none: one image, of no named source.
+    sources: list[SourceModel] = Field(default_factory=list, max_length=8)
 
     @field_validator("date", mode="plain")
     @classmethod
@@ -226,6 +259,13 @@ class DateModel(_Strict):
 
     def has_changes(self) -> bool:
         return bool(self.arrivals or self.departures or self.moves or self.state_changes)
+
+    @model_validator(mode="after")
+    def _distinct_sources(self) -> DateModel:
+        names = [s.provider.lower() + "/" + s.modality for s in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError("sources: two sources of one date share a provider and modality")
+        return self
 
 
 class SiteModel(_Strict):

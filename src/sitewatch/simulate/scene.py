@@ -29,6 +29,8 @@ class PlacedObject:
     appearance_seed: int = 0
     # The scenario zone the object stands in ("" when placed outside any zone).
     zone: str = ""
+    # A dummy (inflatable, painted): optical sources show it, radar sources do not.
+    decoy: bool = False
 
 
 @dataclass(frozen=True)

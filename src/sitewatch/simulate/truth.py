@@ -169,6 +169,7 @@ def image_truth(plan: SitePlan, date: DatePlan, image_name: str) -> dict[str, An
                 "cloud_opacity": cloud,
                 # DOTA's sense: evaluation ignores it
                 "difficult": in_frame < 0.5 or cloud >= HIDDEN_BY_CLOUD,
+                **({"decoy": True} if o.decoy else {}),
             },
         })
     return {
@@ -182,6 +183,9 @@ def image_truth(plan: SitePlan, date: DatePlan, image_name: str) -> dict[str, An
         "site_crs": grid.crs,
         "grid": _grid_dict(grid),
         "conditions": _conditions_dict(cond, grid),
+        **({} if date.source is None else {"source": {
+            "provider": date.source.provider, "platform": date.source.platform, "modality": date.source.modality,
+            "stated_acquired": _iso(date.source.stated_acquired)}}),
         "features": features,
     }
 

@@ -26,7 +26,7 @@ from rasterio.enums import ColorInterp
 
 from sitewatch.domain import SiteGrid
 from sitewatch.geo.grid import grid_transform
-from sitewatch.simulate.plan import SitePlan
+from sitewatch.simulate.plan import DatePlan, SitePlan
 
 COG_OPTIONS = {
     "COMPRESS": "DEFLATE",
@@ -100,6 +100,28 @@ def site_definition(plan: SitePlan) -> dict[str, Any]:
     }
 
 
+def stated_time(d: DatePlan) -> datetime:
+    """The acquisition time an image's metadata states: its source's, where it has one."""
+    return d.source.stated_acquired if d.source is not None else d.acquired
+
+
+def source_properties(d: DatePlan) -> dict[str, Any]:
+    """STAC properties of an image with a named source: provider, platform, and the sun as
+    it truly stood (view:*); a radar image says so with a sar: field."""
+    if d.source is None:
+        return {}
+    props: dict[str, Any] = {"providers": [{"name": d.source.provider, "roles": ["producer"]}]}
+    if d.source.platform:
+        props["platform"] = d.source.platform
+    if d.source.modality == "sar":
+        props["sar:instrument_mode"] = "SL"
+    else:
+        c = d.spec.conditions
+        props["view:sun_azimuth"] = c.sun_azimuth_deg
+        props["view:sun_elevation"] = c.sun_elevation_deg
+    return props
+
+
 def write_catalog(out_dir: Path, plans: list[SitePlan]) -> Path:
     """A self-contained STAC catalog at out_dir/catalog.json: one collection per site,
     one item per image, assets pointing at the COG and its truth."""
@@ -122,9 +144,9 @@ def write_catalog(out_dir: Path, plans: list[SitePlan]) -> Path:
                                                roles=["metadata"], title="Changes between consecutive dates"))
         coll.add_asset("site", pystac.Asset(str(site_dir / "site.json"), media_type="application/json",
                                             roles=["metadata"], title="Site grid and zones"))
-        for d in plan.dates:
+        for d in (shot for date in plan.dates for shot in date.images):
             item = pystac.Item(id=f"{plan.site.name}-{d.label}", geometry={"type": "Polygon", "coordinates": [ring]},
-                               bbox=bbox, datetime=d.acquired, properties={"gsd": g.gsd_m})
+                               bbox=bbox, datetime=stated_time(d), properties={"gsd": g.gsd_m, **source_properties(d)})
             proj = ProjectionExtension.ext(item, add_if_missing=True)
             proj.apply(code=g.crs, shape=[g.height_px, g.width_px], transform=list(grid_transform(g))[:6])
             item.properties["proj:epsg"] = int(g.crs.split(":")[1])  # for readers of projection v1
