@@ -236,6 +236,28 @@ class Evidence:
     note: str = ""
 
 
+# How far other sources bear out a finding (`change.corroboration`): seen in two or more
+# independent sources of the same moment, in one only, or contradicted by another of
+# adequate quality.
+GRADES: tuple[str, ...] = ("confirmed", "single_source", "disputed")
+# What one source says of a finding: it shows it, it shows the contrary, or it cannot tell
+# (the place under cloud, out of its frame, too coarse or too poor to show the item).
+SOURCE_VERDICTS: tuple[str, ...] = ("supports", "contradicts", "no_evidence")
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    """One source's word on a finding: the image, its source (provider and modality), its
+    verdict (one of SOURCE_VERDICTS), why, and the sighting it rests on, where it has one."""
+
+    image_id: str
+    source: str
+    modality: str | None
+    verdict: str
+    note: str = ""
+    detection: Detection | None = None
+
+
 @dataclass(frozen=True)
 class Event:
     id: str
@@ -249,6 +271,9 @@ class Event:
     confidence: float
     zone: str | None = None
     note: str = ""
+    # The corroboration grade (one of GRADES) and each source's word, once graded.
+    grade: str | None = None
+    sources: tuple[SourceReport, ...] = ()
 
 
 @dataclass(frozen=True)
