@@ -17,7 +17,17 @@ from sitewatch.assess.rules import Indicator, Rules, Where, load_rules
 from sitewatch.change.events import COARSE_FOR_VEHICLES_M
 from sitewatch.change.tracking import Look
 from sitewatch.change.zones import plural, type_label
-from sitewatch.domain import Assessment, ChangeRegion, Detection, Event, Evidence, PixelWindow, Site, SiteGrid
+from sitewatch.domain import (
+    CONFIDENCE_LEVELS,
+    Assessment,
+    ChangeRegion,
+    Detection,
+    Event,
+    Evidence,
+    PixelWindow,
+    Site,
+    SiteGrid,
+)
 from sitewatch.geo.sharpness import BLURRED_FOR_VEHICLES_M
 
 
@@ -161,18 +171,40 @@ def _mean_detection_score(findings: Sequence[Finding], events: Sequence[Event], 
     return sum(scores) / len(scores) if scores else 0.0
 
 
+def graded_confidence(level: str, used: Sequence[Finding], events: Sequence[Event], rules: Rules) -> tuple[str, list[str]]:
+    """The confidence level as the corroboration grades move it, and the caveats that say
+    why: any disputed finding lowers it one step; findings behind the judgement that are
+    all confirmed (by two or more independent sources) raise it one step."""
+    order = list(CONFIDENCE_LEVELS)  # high, moderate, low
+    disputed = [e for e in events if e.grade == "disputed"]
+    if disputed:
+        shown = ", ".join(e.id for e in disputed[:5]) + (f" and {len(disputed) - 5} more" if len(disputed) > 5 else "")
+        return order[min(order.index(level) + 1, len(order) - 1)], [
+            rules.caveats.disputed.format(count=len(disputed), events=shown)]
+    by_id = {e.id: e for e in events}
+    behind = {x.event_id for f in used for x in f.evidence if x.event_id}
+    if behind and all(by_id[i].grade == "confirmed" for i in behind if i in by_id):
+        return order[max(order.index(level) - 1, 0)], [rules.caveats.confirmed]
+    return level, []
+
+
 def assess(site: Site, looks: Sequence[Look], events: Sequence[Event], regions: Sequence[ChangeRegion] = (),
            rules: Rules | None = None, excluded: Sequence[str] = (),
-           incomparable: Sequence[tuple[str, str]] = ()) -> Judgement:
+           incomparable: Sequence[tuple[str, str]] = (), flags: Sequence[str] = ()) -> Judgement:
     """The posture of a site over its usable looks (in any order).
 
     excluded: reasons, one per image left out upstream (unaligned, cloudy); they become caveats.
     incomparable: (before, after) image ids whose pixels could not be compared (the images
-    differ throughout); each becomes a caveat with its dates.
+    differ throughout); each becomes a caveat with its dates. flags: what the integrity
+    checks doubt (a possible decoy), one sentence each; they become caveats, as do the
+    looks' own caveats (a stated sun that does not match its time). The events' corroboration
+    grades move the confidence (`graded_confidence`).
     """
     rules = rules or load_rules()
     looks = sorted(looks, key=lambda lk: lk.image.acquired)
     caveats = list(rules.caveats.always) + [f"Left out: {x}" for x in excluded]
+    caveats += [f"{lk.image.id}: {c}" for lk in looks for c in lk.image.caveats]
+    caveats += [f for f in flags if f]
     dates = {lk.image.id: f"{lk.image.acquired:%d %b %Y}" for lk in looks}
     for before_id, after_id in incomparable:
         caveats.append(rules.caveats.changed_throughout.format(before=dates.get(before_id, before_id),
@@ -236,6 +268,8 @@ def assess(site: Site, looks: Sequence[Look], events: Sequence[Event], regions: 
                                                              rules.unchanged_max_share * items)
         likelihood = "likely" if quiet else "roughly even chance"
         used = findings
+    level, graded = graded_confidence(confidence, used, events, rules)
+    caveats += graded
     if len(looks) == 2 and rules.caveats.two_looks:
         caveats.append(rules.caveats.two_looks)
     posture_caveat = getattr(rules.caveats, posture, "")
@@ -243,10 +277,10 @@ def assess(site: Site, looks: Sequence[Look], events: Sequence[Event], regions: 
         caveats.append(posture_caveat)
     if quality < 0.8 and rules.caveats.low_quality:
         caveats.append(rules.caveats.low_quality)
-    headline = _headline(site, first, last, posture, likelihood, confidence, rules, used,
+    headline = _headline(site, first, last, posture, likelihood, level, rules, used,
                          changes_on_the_ground(strong, looks))
     evidence = tuple(e for f in used for e in f.evidence)
-    a = Assessment(site.name, first.image.acquired, last.image.acquired, posture, likelihood, confidence, headline,
+    a = Assessment(site.name, first.image.acquired, last.image.acquired, posture, likelihood, level, headline,
                    tuple(f"{f.text}: {f.summary}" for f in used), evidence, tuple(caveats))
     return Judgement(a, findings, scores)
 

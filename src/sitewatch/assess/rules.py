@@ -77,6 +77,10 @@ class Caveats(_Strict):
                     "vehicles are under-counted on it.")
     coarse: str = ("The image of {date} is {gsd_m:.2f} m: most vehicles found on it are false, so vehicle "
                    "changes measured against it are weak evidence.")
+    disputed: str = ("{count} finding(s) are disputed between sources ({events}); confidence is lowered "
+                     "one step until another look settles them.")
+    confirmed: str = ("Every finding behind the judgement is confirmed by two or more independent sources; "
+                      "confidence is raised one step.")
 
 
 class Rules(_Strict):
