@@ -184,6 +184,8 @@ class EventRow(Base):
     before: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # a detection as JSON
     after: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     evidence: Mapped[list] = mapped_column(JSON)
+    # {"grade": ..., "sources": [{image_id, source, modality, verdict, note, detection}]}; None: not graded
+    corroboration: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class ChangeRegionRow(Base):

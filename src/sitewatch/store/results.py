@@ -13,7 +13,17 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from sitewatch.domain import Assessment, ChangeRegion, Detection, Event, Evidence, OrientedBox, PixelWindow, Track
+from sitewatch.domain import (
+    Assessment,
+    ChangeRegion,
+    Detection,
+    Event,
+    Evidence,
+    OrientedBox,
+    PixelWindow,
+    SourceReport,
+    Track,
+)
 from sitewatch.errors import CatalogError
 from sitewatch.store.catalog import Catalog
 from sitewatch.store.models import AnalystVerdictRow, AssessmentRow, ChangeRegionRow, DetectionRow, EventRow, RunRow, TrackRow
@@ -255,13 +265,33 @@ def _evidence_from(j: Mapping) -> Evidence:
                     event_id=j.get("event_id"), note=j.get("note", ""))
 
 
+def corroboration_json(e: Event) -> dict | None:
+    """An event's grade and its sources' words as stored; None for an event not graded."""
+    if e.grade is None:
+        return None
+    return {"grade": e.grade, "sources": [
+        {"image_id": r.image_id, "source": r.source, "modality": r.modality, "verdict": r.verdict, "note": r.note,
+         "detection": None if r.detection is None else detection_to_json(r.detection)} for r in e.sources]}
+
+
+def corroboration_from(j: Mapping | None) -> dict:
+    """Event fields (grade, sources) from a stored corroboration; none for an ungraded event."""
+    if not j:
+        return {}
+    return {"grade": j.get("grade"), "sources": tuple(
+        SourceReport(r["image_id"], r.get("source", ""), r.get("modality"), r["verdict"], r.get("note", ""),
+                     None if r.get("detection") is None else detection_from_json(r["detection"]))
+        for r in j.get("sources", ()))}
+
+
 def events_for_site(catalog: Catalog, site: str) -> list[Event]:
     with catalog.reading() as s:
         rows = s.scalars(select(EventRow).where(EventRow.site == site).order_by(EventRow.id)).all()
         return [Event(id=r.id, kind=r.kind, site=r.site, track_id=r.track_id, cls=r.cls, type=r.type,  # type: ignore[arg-type]
                       before=None if r.before is None else detection_from_json(r.before),
                       after=None if r.after is None else detection_from_json(r.after),
-                      confidence=r.confidence, zone=r.zone, note=r.note) for r in rows]
+                      confidence=r.confidence, zone=r.zone, note=r.note, **corroboration_from(r.corroboration))
+                for r in rows]
 
 
 def event_evidence(catalog: Catalog, event_id: str) -> list[Evidence]:
@@ -389,7 +419,8 @@ def save_site_results(catalog: Catalog, run: Run | str | None, site: str, tracks
                            type=e.type, confidence=e.confidence, zone=e.zone, note=e.note,
                            before=None if e.before is None else detection_to_json(e.before),
                            after=None if e.after is None else detection_to_json(e.after),
-                           evidence=[_evidence_json(x) for x in evidence.get(e.id, ())]))
+                           evidence=[_evidence_json(x) for x in evidence.get(e.id, ())],
+                           corroboration=corroboration_json(e)))
         for c in regions:
             s.add(ChangeRegionRow(id=c.id, site=c.site, run_id=run_id, polygon=[list(p) for p in c.polygon],
                                   area_m2=c.area_m2, score=c.score, zone=c.zone, before_image=c.before_image,
