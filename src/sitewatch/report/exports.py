@@ -23,7 +23,7 @@ from pyproj import Transformer
 
 from sitewatch import equipment
 from sitewatch.change.zones import ZoneCount
-from sitewatch.domain import ChangeRegion, Detection, Event, Site
+from sitewatch.domain import ChangeRegion, Detection, Event, Site, SourceReport
 
 CLASS_COLOURS = {"aircraft": "#e6194b", "helicopter": "#f58231", "ship": "#4363d8", "vehicle": "#ffe119",
                  "air_defence": "#911eb4"}
@@ -80,7 +80,15 @@ def event_props(e: Event, pair: tuple[str, str] | None) -> dict:
         p["before_image"], p["after_image"] = pair
     if e.before is not None and e.after is not None:
         p["state_before"] = e.before.state
+    if e.grade is not None:
+        p["grade"] = e.grade
+        p["sources"] = [source_words(r) for r in e.sources]
     return p
+
+
+def source_words(r: SourceReport) -> str:
+    """One source's word on a finding, in one line: image, source, verdict, why."""
+    return f"{r.image_id} ({r.source}): {r.verdict.replace('_', ' ')}" + (f", {r.note}" if r.note else "")
 
 
 def _features(site: Site, detections: Sequence[Detection], events: Sequence[Event],
@@ -129,7 +137,7 @@ _GPKG_SCHEMAS: dict[str, dict[str, str]] = {
                    "role": "str", "size_matches": "str", "size_roles": "str"},
     "events": {"layer": "str", "event_id": "str", "event": "str", "class": "str", "type": "str", "state": "str",
                "score": "float", "zone": "str", "track_id": "str", "note": "str", "before_image": "str",
-               "after_image": "str", "state_before": "str"},
+               "after_image": "str", "state_before": "str", "grade": "str", "sources": "str"},
     "change_regions": {"layer": "str", "region_id": "str", "area_m2": "float", "score": "float", "zone": "str",
                        "before_image": "str", "after_image": "str"},
 }

@@ -132,6 +132,24 @@ def event_chips(inp: ReportInput, e: Event) -> list[dict]:
             if img_id in inp.pixels:
                 out.append({"data": chip(inp.pixels[img_id], inp.site, (spot.box.cx, spot.box.cy), half, boxes),
                             "caption": f"{label or when}: {img_id}"})
+    out += source_chips(inp, e, d)
+    return out
+
+
+VERDICT_COLOURS = {"supports": "#1a9850", "contradicts": "#d73027", "no_evidence": "#999999"}
+
+
+def source_chips(inp: ReportInput, e: Event, d: Detection) -> list[dict]:
+    """One chip per other source of the event's moment, at the item's place, its sighting
+    (where it has one) outlined in the colour of its verdict."""
+    out = []
+    half = max(d.box.length, d.box.width) * 0.9 + 10.0
+    for r in e.sources[1:]:
+        if r.image_id not in inp.pixels:
+            continue
+        boxes = [(r.detection.box, VERDICT_COLOURS[r.verdict])] if r.detection is not None else []
+        out.append({"data": chip(inp.pixels[r.image_id], inp.site, (d.box.cx, d.box.cy), half, boxes),
+                    "caption": f"{r.source}: {r.verdict.replace('_', ' ')} ({r.note}): {r.image_id}"})
     return out
 
 
@@ -225,7 +243,10 @@ def render_html(inp: ReportInput) -> str:
         events.append({"id": e.id, "kind": e.kind.replace("_", " "), "note": e.note, "zone": e.zone,
                        "confidence": e.confidence, "band": confidence_band(e.confidence),
                        "before_image": pair[0], "after_image": pair[1],
-                       "window": pixel_window(inp.site.grid, d) if d else None, "chips": event_chips(inp, e)})
+                       "window": pixel_window(inp.site.grid, d) if d else None, "chips": event_chips(inp, e),
+                       "grade": (e.grade or "").replace("_", " "),
+                       "sources": [{"name": r.source, "verdict": r.verdict.replace("_", " "), "note": r.note,
+                                    "image": r.image_id} for r in e.sources]})
     return env.get_template("report.html.j2").render(
         site=inp.site, looks=inp.looks, image_rows=image_rows(inp.looks), assessment=inp.judgement.assessment,
         version=__version__,

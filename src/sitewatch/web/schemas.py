@@ -134,6 +134,10 @@ class EventOut(Open):
     bounds_lonlat: list[float]
     evidence: list[dict[str, Any]]
     verdict: VerdictOut | None
+    grade: str | None = Field(None, description="corroboration across sources: confirmed, single_source or "
+                                               "disputed; null where not graded")
+    sources: list[dict[str, Any]] = Field(default_factory=list, description="each source's word on the finding "
+                                          "(image, source, modality, verdict: supports, contradicts or no_evidence)")
 
 
 class Sighting(BaseModel):

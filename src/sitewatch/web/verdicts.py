@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from sitewatch.assess.posture import assess
+from sitewatch.change.corroboration import primary_looks
 from sitewatch.domain import Assessment, Detection, Event, Site
 from sitewatch.store import Catalog, change_regions_for_site, latest_assessment_run
 from sitewatch.store.models import AnalystVerdictRow
@@ -93,7 +94,7 @@ def reviewed_judgement(catalog: Catalog, site: Site, evs: Sequence[Event],
     ids = {e.id for e in rejected}
     run = latest_assessment_run(catalog, site.name)
     incomparable = [tuple(pair) for pair in (run.params.get(INCOMPARABLE_PAIRS, []) if run else [])]
-    j = assess(site, looks, [e for e in evs if e.id not in ids], change_regions_for_site(catalog, site.name),
+    j = assess(site, primary_looks(looks)[0], [e for e in evs if e.id not in ids], change_regions_for_site(catalog, site.name),
                excluded=found.excluded, incomparable=incomparable).assessment
     return {"posture": j.posture, "likelihood": j.likelihood, "confidence": j.confidence, "headline": j.headline,
             "indicators": list(j.indicators), "caveats": list(j.caveats), "without_events": sorted(ids)}

@@ -236,7 +236,10 @@ def event_view(site: Site, e: Event, dates: dict[str, str], evidence, verdict) -
                                                                    x.window.width, x.window.height],
                           "note": x.note} for x in evidence],
             "verdict": None if verdict is None else {"verdict": verdict.verdict, "note": verdict.note,
-                                                     "created": verdict.created.isoformat()}}
+                                                     "created": verdict.created.isoformat()},
+            "grade": e.grade,
+            "sources": [{"image_id": r.image_id, "date": dates.get(r.image_id), "source": r.source,
+                         "modality": r.modality, "verdict": r.verdict, "note": r.note} for r in e.sources]}
 
 
 def events(catalog: Catalog, name: str) -> list[dict]:

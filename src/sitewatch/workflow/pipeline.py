@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sitewatch.assess.posture import Judgement, assess, pixel_window
+from sitewatch.change.corroboration import DecoyFlag, Sees, decoys, grade_events, primary_looks
 from sitewatch.change.events import NO_EVIDENCE
 from sitewatch.change.footprint import DOUBTFUL_AT, OBSCURED_AT, box_change, radiometric_match, scene_veil, veil_over
 from sitewatch.change.matching import MatchParams, replacement_evidence
 from sitewatch.change.pixel import ChangedThroughout, change_regions
 from sitewatch.change.tracking import Look, TrackingResult, corroborate_all, track, weigh_coarse_looks
 from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel
-from sitewatch.domain import ChangeRegion, Evidence, Site
+from sitewatch.domain import ChangeRegion, Evidence, OrientedBox, Site
 from sitewatch.errors import ModelError
 from sitewatch.report.html import ReportFiles, ReportInput, check_report_name, write_report
 from sitewatch.store import finish_run, get_site, hold_site, release_site, save_site_results, start_run
@@ -133,13 +134,62 @@ def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | N
     return Comparison(result, regions, incomparable)
 
 
+def pixel_sees(site: Site, primary: Sequence[Look], pixels: dict[str, np.ndarray]) -> Sees:
+    """Whether a look can see a place, from its aligned pixels: no data under the box is out
+    of its frame; a veil there (`footprint.veil_over`) against the nearest primary look is
+    cloud. A radar look sees through cloud."""
+    veils: dict[tuple[str, str], float] = {}
+
+    def sees(look: Look, box: OrientedBox) -> str | None:
+        own = pixels.get(look.image.id)
+        if own is None:
+            return None
+        col, row = site.grid.to_pixel(box.cx, box.cy)
+        c, r = int(col), int(row)
+        half = max(int(box.length / site.grid.gsd_m / 2), 2)
+        patch = own[max(r - half, 0):max(r + half, 0), max(c - half, 0):max(c + half, 0)]
+        if patch.size == 0 or not patch.any():
+            return "out of its frame"
+        if look.image.observation.modality == "sar":
+            return None
+        clear = min((p for p in primary if p.image.id in pixels and p.image.id != look.image.id),
+                    key=lambda p: abs((p.image.acquired - look.image.acquired).total_seconds()), default=None)
+        if clear is None:
+            return None
+        key = (clear.image.id, look.image.id)
+        if key not in veils:
+            veils[key] = scene_veil(pixels[clear.image.id], own)
+        if veil_over(pixels[clear.image.id], own, site.grid, box, (), veils[key]) >= OBSCURED_AT:
+            return "its place is under cloud"
+        return None
+
+    return sees
+
+
+def corroborate(site: Site, looks: Sequence[Look], comp: Comparison,
+                pixels: dict[str, np.ndarray] | None) -> list[DecoyFlag]:
+    """Grade the comparison's events against the other sources of each moment (in place)
+    and return the possible decoys."""
+    primary, _ = primary_looks(looks)
+    sees = pixel_sees(site, primary, pixels) if pixels else None
+    comp.tracking.events[:] = grade_events(comp.tracking.events, comp.tracking.pairs, looks, sees)
+    return decoys(looks, sees)
+
+
 def compare_and_report(site: Site, looks: Sequence[Look], out_dir: str | Path,
                        pixels: dict[str, np.ndarray] | None = None, excluded: Sequence[str] = ()) -> SiteOutcome:
-    """compare, assess and report one site from its looks; returns what it found and wrote."""
+    """compare, assess and report one site from its looks; returns what it found and wrote.
+    Dates are compared on one look per moment (`corroboration.primary_looks`); the other
+    looks of a moment grade the events found (`corroborate`)."""
     looks = sorted(looks, key=lambda lk: lk.image.acquired)
-    comp = compare(site, looks, pixels)
-    judgement = assess(site, looks, comp.tracking.events, comp.regions, excluded=excluded,
-                       incomparable=comp.incomparable)
+    primary, others = primary_looks(looks)
+    comp = compare(site, primary, pixels)
+    flags = [f.note for f in corroborate(site, looks, comp, pixels)]
+    # the other sources' own doubts (a stated sun that does not match its time); assess
+    # states the primary looks' itself
+    flags += [f"{lk.image.id}: {c}" for lk in others for c in lk.image.caveats]
+    judgement = assess(site, primary, comp.tracking.events, comp.regions, excluded=excluded,
+                       incomparable=comp.incomparable, flags=flags)
     inp = ReportInput(site, list(looks), comp.tracking.events, comp.tracking.pairs, comp.regions, judgement,
                       dict(pixels or {}))
     files = write_report(inp, out_dir)

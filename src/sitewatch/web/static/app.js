@@ -220,6 +220,14 @@
       li.appendChild(el('div', { 'class': 'meta' }, eventDates(e) + ' \u00b7 ' + (e.zone || 'no zone') +
                         ' \u00b7 confidence ' + Math.round(e.confidence * 100) + '%'));
       li.appendChild(el('div', { 'class': 'note' }, e.note));
+      if (e.grade) {
+        var chips = el('div', { 'class': 'meta sources' }, e.grade.replace(/_/g, ' ') + ':');
+        (e.sources || []).forEach(function (r) {
+          chips.appendChild(el('span', { 'class': 'source ' + r.verdict, title: r.image_id + (r.note ? ': ' + r.note : '') },
+                               r.source + ' \u00b7 ' + r.verdict.replace(/_/g, ' ')));
+        });
+        li.appendChild(chips);
+      }
       if (e.evidence.length) li.appendChild(el('div', { 'class': 'meta' }, e.evidence.length + ' evidence item(s)'));
       ['confirmed', 'rejected'].forEach(function (v) {
         var b = el('button', { type: 'button', 'data-verdict': v }, v === 'confirmed' ? 'Confirm' : 'Reject');
