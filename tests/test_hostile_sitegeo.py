@@ -132,3 +132,27 @@ def test_images_on_either_side_of_the_antimeridian_are_assigned_to_the_site(tmp_
     footprint = box(west, -16.809, east, -16.791)
     [(name, fraction)] = covered_sites(footprint, {"taveuni": Polygon(outline)})
     assert name == "taveuni" and fraction == pytest.approx((east - west) * 0.018 / (0.02 * 0.02), rel=1e-6)
+
+
+def test_an_image_across_the_antimeridian_has_a_small_footprint_and_covers_the_site(tmp_path):
+    """A 0.8 km GeoTIFF in UTM zone 1 south, centred on 180 degrees at 16.8 S: its outline in
+    longitude and latitude stays on one turn (some longitudes beyond 180), not round the world."""
+    import numpy as np
+    from affine import Affine
+    from pyproj import Transformer
+
+    from sitewatch.geo.raster import inspect_raster
+    from sitewatch.geo.synthetic import write_geotiff
+    from sitewatch.workflow.ingest import covered_sites
+
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:32701", always_xy=True).transform(180.0, -16.80)
+    image = write_geotiff(tmp_path / "across.tif", np.full((3, 400, 400), 120, np.uint8), "EPSG:32701",
+                          Affine(2.0, 0, x - 400, 0, -2.0, y + 400))
+    fp = inspect_raster(str(image)).footprint
+    lon0, lat0, lon1, lat1 = fp.bounds
+    assert lon1 - lon0 == pytest.approx(0.8 / 106.6, rel=0.05)  # 0.8 km at 16.8 S, not 360 degrees
+    assert lon0 < 180.0 < lon1 or lon0 < -180.0 < lon1
+    assert lat1 - lat0 == pytest.approx(0.8 / 110.6, rel=0.05)
+    [(site, outline)] = read_sites_geojson(write(tmp_path, feature(ACROSS, name="taveuni", gsd_m=1.0)))
+    [(name, fraction)] = covered_sites(fp, {"taveuni": Polygon(outline)})
+    assert name == "taveuni" and fraction == pytest.approx(0.64 / (0.02 * 106.6 * 0.02 * 110.6), rel=0.05)  # 0.8 x 0.8 km

@@ -227,11 +227,18 @@ def footprint_lonlat(ds, valid: np.ndarray, factor: float) -> Polygon | MultiPol
     geom = geom.buffer(0)  # repair after simplification
     dense = geom.segmentize(max(abs(t.a), abs(t.e)) * 16)
     to_ll = Transformer.from_crs(ds.crs, "EPSG:4326", always_xy=True)
+    first = dense.geoms[0] if isinstance(dense, MultiPolygon) else dense
+    ref_lon = to_ll.transform(*first.exterior.coords[0])[0]
 
     def ring(coords):
+        # An image across the antimeridian keeps its longitudes unwrapped (some beyond 180
+        # or -180, as a site's outline is read: geo.sitefile), every ring on the same turn,
+        # rather than an outline that goes round the world the other way.
         xs, ys = zip(*coords)
         lons, lats = to_ll.transform(xs, ys)
-        return list(zip(lons, lats))
+        lons = np.unwrap(np.asarray(lons, float), period=360.0)
+        lons += 360.0 * np.round((ref_lon - lons[0]) / 360.0)
+        return list(zip(lons.tolist(), lats))
 
     def poly(p: Polygon) -> Polygon:
         return Polygon(ring(p.exterior.coords), [ring(i.coords) for i in p.interiors])
