@@ -166,6 +166,16 @@ def test_grade_events_uses_only_the_later_looks_moment():
     assert out[0].grade == "confirmed" and [r.image_id for r in out[0].sources] == ["maxar", "airbus"]
 
 
+def test_a_ship_moment_reaching_back_past_the_earlier_look_is_not_asked():
+    gone = _det(400, 200, "ship", "Kilo submarine", length=74, width=9.9, image="d1")
+    e = Event("E4", "departed", "s", "T4", "ship", "Kilo submarine", gone, None, 0.6, None, "Kilo no longer seen")
+    early = _look(_image("d0", "Airbus", minutes=-30 * 60), [replace(gone, image_id="d0")])
+    before = _look(_image("d1", "Maxar", minutes=-10 * 60), [gone])
+    after = _look(_image("d2", "Maxar"), ())
+    out = grade_events([e], {"E4": ("d1", "d2")}, [early, before, after])
+    assert out[0].grade == "single_source" and [r.image_id for r in out[0].sources] == ["d2"]
+
+
 def test_primary_looks_are_one_optical_look_per_moment():
     before, own, _ = _moment()
     radar = _look(_image("radar", "Capella", "sar", minutes=-30), ())

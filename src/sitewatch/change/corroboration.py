@@ -196,7 +196,7 @@ def _window_moments(looks: Sequence[Look], cls: str, windows: Mapping[str, timed
 def grade_events(events: Sequence[Event], pairs: Mapping[str, tuple[str, str]], looks: Sequence[Look],
                  sees: Sees | None = None, windows: Mapping[str, timedelta] | None = None) -> list[Event]:
     """Every event graded against the looks of its later look's moment (for its class),
-    less the two looks it was found between."""
+    less the two looks it was found between and any look not later than its earlier one."""
     by_id = {lk.image.id: lk for lk in looks}
     grouped = {cls: _window_moments(looks, cls, windows) for cls in CLASSES}
     associations: dict[tuple[str, str], Association] = {}
@@ -204,7 +204,11 @@ def grade_events(events: Sequence[Event], pairs: Mapping[str, tuple[str, str]], 
     for e in events:
         before_id, after_id = pairs[e.id]
         moment = next((m for m in grouped[e.cls] if any(i.id == after_id for i in m.images)), None)
-        others = [by_id[i.id] for i in (moment.images if moment else ()) if i.id not in (before_id, after_id)]
+        # a moment (48 h for ships) may reach back past the event's earlier look: only
+        # images after it show the situation the event leads to
+        since = by_id[before_id].image.acquired
+        others = [by_id[i.id] for i in (moment.images if moment else ())
+                  if i.id not in (before_id, after_id) and i.acquired > since]
         for lk in others:
             if (after_id, lk.image.id) not in associations:
                 associations[(after_id, lk.image.id)] = associate(_sightings(by_id[after_id]), _sightings(lk))
