@@ -20,14 +20,14 @@ def _compare(db: str | None, site: str):
     from sitewatch.assess.posture import assess
     from sitewatch.store import get_site, open_catalog
     from sitewatch.workflow.looks import site_looks
-    from sitewatch.workflow.pipeline import compare
+    from sitewatch.workflow.pipeline import compare_sources
 
     with open_catalog(db) as catalog:
         s = get_site(catalog, site)
         found, pixels = site_looks(catalog, s)
-    comp = compare(s, found.looks, pixels)
-    judgement = assess(s, found.looks, comp.tracking.events, comp.regions, excluded=found.excluded,
-                       incomparable=comp.incomparable)
+    primary, comp, flags = compare_sources(s, found.looks, pixels)
+    judgement = assess(s, primary, comp.tracking.events, comp.regions, excluded=found.excluded,
+                       incomparable=comp.incomparable, flags=flags)
     return s, found, comp, judgement
 
 

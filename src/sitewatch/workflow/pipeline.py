@@ -176,18 +176,27 @@ def corroborate(site: Site, looks: Sequence[Look], comp: Comparison,
     return decoys(looks, sees)
 
 
+def compare_sources(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | None = None,
+                    ) -> tuple[list[Look], Comparison, list[str]]:
+    """compare on one look per moment (`corroboration.primary_looks`), the events graded
+    against each moment's other looks (`corroborate`): the primary looks, the comparison, and
+    the integrity flags for the assessment (possible decoys, and the other looks' own
+    caveats: assess states the primary looks' itself)."""
+    looks = sorted(looks, key=lambda lk: lk.image.acquired)
+    primary, others = primary_looks(looks)
+    comp = compare(site, primary, pixels)
+    flags = [f.note for f in corroborate(site, looks, comp, pixels)]
+    flags += [f"{lk.image.id}: {c}" for lk in others for c in lk.image.caveats]
+    return primary, comp, flags
+
+
 def compare_and_report(site: Site, looks: Sequence[Look], out_dir: str | Path,
                        pixels: dict[str, np.ndarray] | None = None, excluded: Sequence[str] = ()) -> SiteOutcome:
     """compare, assess and report one site from its looks; returns what it found and wrote.
     Dates are compared on one look per moment (`corroboration.primary_looks`); the other
     looks of a moment grade the events found (`corroborate`)."""
     looks = sorted(looks, key=lambda lk: lk.image.acquired)
-    primary, others = primary_looks(looks)
-    comp = compare(site, primary, pixels)
-    flags = [f.note for f in corroborate(site, looks, comp, pixels)]
-    # the other sources' own doubts (a stated sun that does not match its time); assess
-    # states the primary looks' itself
-    flags += [f"{lk.image.id}: {c}" for lk in others for c in lk.image.caveats]
+    primary, comp, flags = compare_sources(site, looks, pixels)
     judgement = assess(site, primary, comp.tracking.events, comp.regions, excluded=excluded,
                        incomparable=comp.incomparable, flags=flags)
     inp = ReportInput(site, list(looks), comp.tracking.events, comp.tracking.pairs, comp.regions, judgement,
