@@ -326,6 +326,74 @@ def test_detect_site_on_a_local_cluster_stores_the_in_process_detections(tmp_pat
     assert stored[0] == stored[1]
 
 
+def _stored(db: Path, site: str) -> dict:
+    from sitewatch.store import detections_for_image, images_for_site, open_catalog
+
+    with open_catalog(f"sqlite:///{db}") as catalog:
+        return {img.path: sorted(map(_key, detections_for_image(catalog, img.id))) for img in images_for_site(catalog, site)}
+
+
+@needs_dask
+def test_run_and_web_jobs_on_a_local_cluster_store_the_in_process_detections(tmp_path, monkeypatch):
+    """`sitewatch run --cluster` and a web job with SITEWATCH_CLUSTER's setting detect on
+    Dask; the stored detections and the judgement are those of the in-process run."""
+    from typer.testing import CliRunner
+
+    from sitewatch.cli.main import app
+    from sitewatch.detect import cluster
+    from sitewatch.web.jobs import JobBoard
+    from sitewatch.web.settings import WebSettings
+
+    scenes_on_dask = []
+
+    def counted(client, plans, *args, **kw):
+        scenes_on_dask.extend(p.image_id for p in plans)
+        yield from real_detect_scenes(client, plans, *args, **kw)
+
+    real_detect_scenes = cluster.detect_scenes
+    monkeypatch.setattr(cluster, "detect_scenes", counted)
+    runs = {}
+    for name, extra in (("in-process", []), ("cli", ["--cluster", "local:2"])):
+        catalog, site = _site_catalog(tmp_path / "scene", tmp_path / f"{name}.db")
+        catalog.close()
+        r = CliRunner().invoke(app, ["run", "--site", site, "--db", str(tmp_path / f"{name}.db"),
+                                     "--out", str(tmp_path / f"{name}-report"), *extra])
+        assert r.exit_code == 0, r.output
+        runs[name] = (_stored(tmp_path / f"{name}.db", site), r.output.splitlines()[-2])
+        assert len(scenes_on_dask) == (2 if extra else 0)  # the two dates, on the workers
+    catalog, site = _site_catalog(tmp_path / "scene", tmp_path / "web.db")
+    catalog.close()
+    board = JobBoard(WebSettings(data_dir=tmp_path / "web", db=str(tmp_path / "web.db"), cluster="local:2"))
+    job = board.wait(board.start(site, align=True, detect=True).id, timeout=600)
+    assert job is not None and job.status == "done", job
+    assert len(scenes_on_dask) == 4
+    assert sum(len(v) for v in runs["in-process"][0].values()) >= 10
+    assert runs["cli"] == runs["in-process"]
+    assert _stored(tmp_path / "web.db", site) == runs["in-process"][0]
+
+
+@needs_dask
+def test_run_refuses_site_and_all_sites_together_before_starting_a_cluster(tmp_path):
+    from typer.testing import CliRunner
+
+    from sitewatch.cli.main import app
+
+    r = CliRunner().invoke(app, ["run", "--all-sites", "--site", "x", "--db", str(tmp_path / "c.db"),
+                                 "--cluster", "local:2"])
+    assert isinstance(r.exception, InputError) and "not both" in str(r.exception)
+    r = CliRunner().invoke(app, ["run", "--site", "x", "--db", str(tmp_path / "c.db"), "--cluster", "nowhere"])
+    assert isinstance(r.exception, InputError) and "expected local, local:N or a scheduler" in str(r.exception)
+
+
+@needs_dask
+def test_a_bad_cluster_setting_for_web_jobs_names_the_variable(monkeypatch, tmp_path):
+    from sitewatch.web.settings import from_env
+
+    monkeypatch.setenv("SITEWATCH_CLUSTER", "local:0")
+    with pytest.raises(InputError, match="SITEWATCH_CLUSTER: local:N needs N workers between 1 and 1024"):
+        from_env(data_dir=tmp_path)
+
+
 def test_run_all_sites_runs_each_site_and_names_those_that_fail(tmp_path):
     from typer.testing import CliRunner
 

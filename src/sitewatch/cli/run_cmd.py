@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import typer
@@ -20,10 +21,27 @@ def run_cmd(site: str = typer.Option(None, "--site", help="Site name in the cata
             model: Path = typer.Option(None, "--model", help="ONNX model (default: the shipped one)."),
             db: str = DB_OPTION,
             all_sites: bool = typer.Option(False, "--all-sites", help="Every site of the catalog, each reported in "
-                                                                      "OUT/SITE.")) -> None:
+                                                                      "OUT/SITE."),
+            cluster: str = typer.Option(None, "--cluster", help="Detect on Dask: local[:N] starts N workers here, "
+                                                                "tcp://HOST:PORT uses a running scheduler.")) -> None:
     """Align, detect, compare, assess and report one site (or every site)."""
-    if all_sites or not site:
-        return _run_all_sites(site, out, model, db, all_sites)
+    from sitewatch.cli.detect_cmd import cluster_module
+    from sitewatch.errors import InputError
+
+    if all_sites == bool(site):
+        raise InputError("sitewatch run", "give --site NAME or --all-sites, not both" if site else
+                         "give --site NAME or --all-sites")
+    if cluster:
+        cluster_module().parse_cluster(cluster)
+    with ExitStack() as stack:
+        client = stack.enter_context(cluster_module().connect(cluster)) if cluster else None
+        if all_sites:
+            _run_all_sites(out, model, db, client)
+        else:
+            _run_one(site, out, model, db, client)
+
+
+def _run_one(site: str, out: Path, model: Path, db: str, client) -> None:
     from sitewatch.cli.demo_cmd import StageBars
     from sitewatch.detect.model import DetectionModel
     from sitewatch.store import open_catalog
@@ -33,7 +51,7 @@ def run_cmd(site: str = typer.Option(None, "--site", help="Site name in the cata
     with open_catalog(db) as catalog, Progress(TextColumn("{task.description:<18}", markup=False), BarColumn(),
                                                TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                                                console=console) as bar:
-        o = run_site(catalog, site, out, model=m, progress=StageBars(bar))
+        o = run_site(catalog, site, out, model=m, progress=StageBars(bar), client=client)
     say(console, o.judgement.assessment.headline)
     v = o.verdicts
     if v and (v.kept or v.dropped):
@@ -43,14 +61,11 @@ def run_cmd(site: str = typer.Option(None, "--site", help="Site name in the cata
     say(console, f"report: {o.files.html}")
 
 
-def _run_all_sites(site: str | None, out: Path, model: Path, db: str, all_sites: bool) -> None:
+def _run_all_sites(out: Path, model: Path, db: str, client) -> None:
     """`run` on each site of the catalog in turn; a site that fails is named and the rest still run."""
     from sitewatch.errors import InputError, SitewatchError
     from sitewatch.store import list_sites, open_catalog
 
-    if not all_sites or site:
-        raise InputError("sitewatch run", "give --site NAME or --all-sites, not both" if site else
-                         "give --site NAME or --all-sites")
     with open_catalog(db) as catalog:
         names = [s.name for s in list_sites(catalog)]
     if not names:
@@ -59,7 +74,7 @@ def _run_all_sites(site: str | None, out: Path, model: Path, db: str, all_sites:
     for name in names:
         say(console, f"site {name}")
         try:
-            run_cmd(site=name, out=out / name, model=model, db=db, all_sites=False)
+            _run_one(name, out / name, model, db, client)
         except SitewatchError as exc:
             say(console, exc, "error:")
             failed.append(name)

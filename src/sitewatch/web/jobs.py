@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import threading
 import uuid
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,8 +138,11 @@ class JobBoard:
                 if job.detect and model is None:
                     raise SitewatchError("no detection model is installed; start the job with detect=false "
                                          "to reassess the stored detections")
-                outcome = pipeline.run_site(catalog, job.site, out_dir, model=model, align=job.align,
-                                            detect=job.detect, progress=self._progress(job))
+                with ExitStack() as stack:
+                    client = (stack.enter_context(_cluster().connect(self.settings.cluster))
+                              if job.detect and self.settings.cluster else None)
+                    outcome = pipeline.run_site(catalog, job.site, out_dir, model=model, align=job.align,
+                                                detect=job.detect, progress=self._progress(job), client=client)
             with self._lock:
                 job.status, job.finished = "done", _now()
                 job.verdicts_restored = outcome.verdicts.kept if outcome.verdicts else 0
@@ -153,3 +157,11 @@ class JobBoard:
                 job.status, job.finished = "failed", _now()
                 job.message = f"unexpected {exc.__class__.__name__}; see the server log"
         self._record(job)
+
+
+def _cluster():
+    """sitewatch.detect.cluster: imported only where jobs detect on Dask (the cluster extra,
+    checked when the settings were read)."""
+    from sitewatch.detect import cluster  # noqa: PLC0415  (optional extra)
+
+    return cluster

@@ -215,10 +215,11 @@ def align_stage(catalog, site: Site, progress: Progress | None = None):
     return align_site(catalog, site, progress=cb)
 
 
-def detect_stage(catalog, site: Site, model, progress: Progress | None = None) -> int:
+def detect_stage(catalog, site: Site, model, progress: Progress | None = None, client=None) -> int:
     """Detect on every usable image of the site and store the detections (one run), each
-    image reprojected onto the site grid so boxes are always in the site CRS."""
-    done = detect_site(catalog, site.name, model)
+    image reprojected onto the site grid so boxes are always in the site CRS; with a Dask
+    `client` (`detect.cluster.connect`) on its workers."""
+    done = detect_site(catalog, site.name, model, client=client)
     if progress:
         progress(f"detect {site.name}", len(done), len(done))
     return sum(n for _, n, _ in done)
@@ -238,31 +239,34 @@ def event_pair_evidence(site: Site, tracking: TrackingResult) -> dict[str, list[
 
 
 def run_site(catalog, site_name: str, out_dir: str | Path, model=None, align: bool = True, detect: bool = True,
-             progress: Progress | None = None, also: Callable[[Session, SiteOutcome], None] | None = None) -> SiteOutcome:
+             progress: Progress | None = None, also: Callable[[Session, SiteOutcome], None] | None = None,
+             client=None) -> SiteOutcome:
     """align, detect, compare, assess, report one site of the catalog, and store the results.
 
     Unknown site: CatalogError. Images not aligned (align=False): CatalogError. One usable
     date: an insufficient_evidence report that says why. Nothing is written on failure.
     Another process running the same site: CatalogError naming it, before any work.
     `also(session, outcome)` writes more in the transaction that stores the events and the
-    assessment (the watcher's alerts: `sitewatch.watch`)."""
+    assessment (the watcher's alerts: `sitewatch.watch`). With a Dask `client`, detection
+    runs on its workers (the same detections)."""
     site = get_site(catalog, site_name)
     check_report_name(out_dir, site.name)  # a name from before names were checked: refuse before any work
     hold = hold_site(catalog, site.name, {"out": str(out_dir)})
     try:
-        return _run_stages(catalog, site, out_dir, model, align, detect, progress, also)
+        return _run_stages(catalog, site, out_dir, model, align, detect, progress, also, client)
     finally:
         release_site(catalog, hold)
 
 
 def _run_stages(catalog, site: Site, out_dir: str | Path, model, align: bool, detect: bool,
-                progress: Progress | None, also: Callable[[Session, SiteOutcome], None] | None) -> SiteOutcome:
+                progress: Progress | None, also: Callable[[Session, SiteOutcome], None] | None,
+                client=None) -> SiteOutcome:
     if align:
         align_stage(catalog, site, progress)
     if detect:
         if model is None:
             raise ModelError("sitewatch/models", "no detection model is installed; give one with --model")
-        detect_stage(catalog, site, model, progress)
+        detect_stage(catalog, site, model, progress, client)
     found, pixels = site_looks(catalog, site)
     if progress:
         progress(f"report {site.name}", 0, 1)
