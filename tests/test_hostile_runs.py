@@ -102,6 +102,50 @@ def test_runs_of_other_hosts_or_without_an_owner_are_left_alone(db):
         assert sweep_stale_runs(cat) == []
 
 
+def _as_other_host(cat, run_id: str, beat_age_s: float | None) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    params = {"process": Owner("elsewhere", 1, "-", "-").text()}
+    if beat_age_s is not None:
+        params["heartbeat"] = (datetime.now(UTC) - timedelta(seconds=beat_age_s)).isoformat(timespec="seconds")
+    with cat.engine.begin() as conn:
+        conn.execute(text("UPDATE runs SET params = :p WHERE id = :i"), {"p": json.dumps(params), "i": run_id})
+
+
+def test_a_run_of_another_host_whose_heartbeat_stopped_is_abandoned_and_its_hold_taken_over(db):
+    from sitewatch.store import heartbeat
+
+    with open_catalog(db) as cat:
+        beating, silent = start_run(cat, "detect", SITE.name), start_run(cat, "detect", SITE.name)
+        hold = hold_site(cat, SITE.name)
+        for run in (beating, silent, hold):
+            heartbeat.let_go(run.id)  # as if another host held them: this process writes no beat
+        _as_other_host(cat, beating.id, 60.0)  # beat a minute ago: still going
+        _as_other_host(cat, silent.id, heartbeat.STALE_AFTER_S + 60)
+        _as_other_host(cat, hold.id, heartbeat.STALE_AFTER_S + 60)
+        assert sorted(sweep_stale_runs(cat)) == sorted([silent.id, hold.id])
+        assert get_run(cat, beating.id).status == "running" and get_run(cat, silent.id).status == "abandoned"
+        mine = hold_site(cat, SITE.name)  # the dead host's hold no longer blocks the site
+        release_site(cat, mine)
+
+
+def test_open_runs_beat_until_they_finish(db, monkeypatch):
+    from sitewatch.store import heartbeat
+
+    with open_catalog(db) as cat:
+        run = start_run(cat, "detect", SITE.name)
+        _as_other_host(cat, run.id, heartbeat.STALE_AFTER_S + 60)  # an old beat, as a hung writer's
+        heartbeat.beat_now()
+        age = heartbeat.beat_age_s(get_run(cat, run.id).params)
+        assert age is not None and age < 5  # this process still holds it open: the beat is fresh
+        assert sweep_stale_runs(cat) == []
+        finish_run(cat, run)
+        _as_other_host(cat, run.id, heartbeat.STALE_AFTER_S + 60)
+        assert run.id not in heartbeat._open  # finished: no longer beaten
+        heartbeat.beat_now()
+        assert heartbeat.beat_age_s(get_run(cat, run.id).params) > heartbeat.STALE_AFTER_S
+
+
 def test_a_reused_pid_is_not_taken_for_the_run_s_process():
     me = this_process()
     assert not is_gone(me)

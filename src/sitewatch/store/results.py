@@ -25,6 +25,7 @@ from sitewatch.domain import (
     Track,
 )
 from sitewatch.errors import CatalogError
+from sitewatch.store import heartbeat
 from sitewatch.store.catalog import Catalog
 from sitewatch.store.models import AnalystVerdictRow, AssessmentRow, ChangeRegionRow, DetectionRow, EventRow, RunRow, TrackRow
 from sitewatch.store.owner import Owner, is_gone, this_process
@@ -66,14 +67,25 @@ def _run_id(run: Run | str | None) -> str | None:
 PROCESS_KEY = "process"
 
 
+def _is_stale(params: Mapping) -> bool:
+    owner = Owner.parse(params.get(PROCESS_KEY))
+    if owner is None:
+        return False
+    if owner.host != this_process().host:
+        age = heartbeat.beat_age_s(dict(params))
+        return age is not None and age > heartbeat.STALE_AFTER_S
+    return is_gone(owner)
+
+
 def sweep_stale_runs(catalog: Catalog) -> list[str]:
     """Mark `abandoned` every run still `running` whose process is certainly gone (killed on
-    this host: store.owner.is_gone); returns their ids. Runs that name no process (from
-    before processes were recorded, and the web app's jobs, which its job board restates)
-    and runs of other hosts are left as they are."""
+    this host: store.owner.is_gone), or, for a run of another host, whose heartbeat stopped
+    (`store.heartbeat`); returns their ids. Runs that name no process (from before processes
+    were recorded, and the web app's jobs, which its job board restates), and runs of other
+    hosts that record no heartbeat, are left as they are."""
     with catalog.transaction() as s:
         rows = s.scalars(select(RunRow).where(RunRow.status == "running")).all()
-        stale = [r for r in rows if (o := Owner.parse((r.params or {}).get(PROCESS_KEY))) is not None and is_gone(o)]
+        stale = [r for r in rows if _is_stale(r.params or {})]
         for r in stale:
             r.status, r.finished = "abandoned", _now()
         return [r.id for r in stale]
@@ -81,9 +93,10 @@ def sweep_stale_runs(catalog: Catalog) -> list[str]:
 
 def _insert_run(catalog: Catalog, run_id: str, kind: str, site: str | None, params: Mapping | None) -> Run:
     run = Run(id=run_id, kind=kind, site=site, started=_now(),
-              params={**(params or {}), PROCESS_KEY: this_process().text()})
+              params={**(params or {}), PROCESS_KEY: this_process().text(), heartbeat.HEARTBEAT_KEY: heartbeat.now_text()})
     with catalog.transaction() as s:
         s.add(RunRow(id=run.id, kind=kind, site=site, started=run.started, status="running", params=run.params))
+    heartbeat.keep_alive(catalog, run.id)
     return run
 
 
@@ -135,11 +148,13 @@ def _clear_dead_hold(catalog: Catalog, site: str) -> Run | None:
 
 def release_site(catalog: Catalog, hold: Run) -> None:
     """Let the site go: its hold run is deleted (the stages' own runs are the record)."""
+    heartbeat.let_go(hold.id)
     with catalog.transaction() as s:
         s.execute(delete(RunRow).where(RunRow.id == hold.id, RunRow.started == hold.started))
 
 
 def finish_run(catalog: Catalog, run: Run | str, status: str = "done") -> None:
+    heartbeat.let_go(str(_run_id(run)))
     with catalog.transaction() as s:
         row = s.get(RunRow, _run_id(run))
         if row is None:
