@@ -48,6 +48,12 @@ def subs_add(site: str = typer.Option(..., "--site", help="Site name in the cata
                                                "(repeat for more)."),
              stac: list[Path] = typer.Option(None, "--stac", help="A static STAC catalog (catalog.json) whose "
                                              "new items' local assets are taken (repeat for more)."),
+             stac_api: str = typer.Option(None, "--stac-api", help="A STAC API's landing page URL whose new items "
+                                          "over the site are taken (with --collection)."),
+             collection: list[str] = typer.Option(None, "--collection", help="The STAC API collection to search "
+                                                  "(repeat for more)."),
+             asset: str = typer.Option(None, "--asset", help="Take only this asset key of each STAC API item "
+                                       "(default: every raster asset)."),
              kinds: list[str] = typer.Option(None, "--kinds", help="Event kinds that alert (comma-separated; "
                                              "default: all)."),
              classes: list[str] = typer.Option(None, "--classes", help="Equipment classes that alert "
@@ -69,8 +75,18 @@ def subs_add(site: str = typer.Option(..., "--site", help="Site name in the cata
     check_range("--min-confidence", min_confidence, 0.0, 1.0)
     sources = [("folder", str(p.expanduser().resolve())) for p in folder or ()]
     sources += [("stac", str(p.expanduser().resolve())) for p in stac or ()]
+    if stac_api is not None:
+        from sitewatch.watch.stac_api import ApiSource, check_api_url
+
+        if not collection:
+            raise InputError("--stac-api", "give --collection too: the API collection to search")
+        url = check_api_url(stac_api)
+        sources += [("stac-api", ApiSource(url, c, asset).to_location()) for c in collection]
+    elif collection or asset:
+        raise InputError("--collection", "is for a --stac-api; give one")
     if not sources:
-        raise InputError("sitewatch subscriptions add", "give at least one --folder or --stac catalog to watch")
+        raise InputError("sitewatch subscriptions add", "give at least one --folder, --stac catalog or --stac-api "
+                         "to watch")
     default = AlertRules()
     rules = AlertRules(_split(kinds) or default.kinds, _split(classes) or default.classes, min_confidence, posture)
     secret = None
@@ -88,6 +104,23 @@ def subs_add(site: str = typer.Option(..., "--site", help="Site name in the cata
         + (f", webhook {shown_url(webhook)}" if webhook else ""))
 
 
+def _source_json(src) -> dict:
+    if src.kind == "stac-api":
+        from sitewatch.watch.stac_api import ApiSource
+
+        api = ApiSource.from_location(src.location)
+        return {"kind": src.kind, "location": api.url, "collection": api.collection, "asset": api.asset}
+    return {"kind": src.kind, "location": src.location}
+
+
+def _shown_source(src) -> str:
+    if src.kind == "stac-api":
+        from sitewatch.watch.stac_api import ApiSource
+
+        return "STAC API " + ApiSource.from_location(src.location).shown()
+    return src.location
+
+
 @subs_app.command("list")
 def subs_list(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
               db: str = DB_OPTION) -> None:
@@ -97,7 +130,7 @@ def subs_list(as_json: bool = typer.Option(False, "--json", help="Print JSON ins
 
     with open_catalog(db) as catalog:
         subs = list_subscriptions(catalog)
-    rows = [{"id": s.id, "site": s.site, "sources": [{"kind": x.kind, "location": x.location} for x in s.sources],
+    rows = [{"id": s.id, "site": s.site, "sources": [_source_json(x) for x in s.sources],
              "rules": dict(s.rules), "webhook": shown_url(s.webhook_url) if s.webhook_url else None,
              "secret_set": s.has_secret, "created": s.created.isoformat()} for s in subs]
     if as_json:
@@ -110,7 +143,7 @@ def subs_list(as_json: bool = typer.Option(False, "--json", help="Print JSON ins
         rules = sub.rules
         on = (f"{','.join(rules['kinds'])}; {','.join(rules['classes'])}; >= {rules['min_confidence']:g}"
               + ("; posture" if rules["posture_change"] else ""))
-        table.add_row(sub.id, escape(sub.site), escape("\n".join(x.location for x in sub.sources)), on,
+        table.add_row(sub.id, escape(sub.site), escape("\n".join(_shown_source(x) for x in sub.sources)), on,
                       escape(shown_url(sub.webhook_url) if sub.webhook_url else "-"))
     console.print(table)
 
@@ -161,6 +194,10 @@ def watch_cmd(once: bool = typer.Option(False, "--once", help="One pass over eve
               feeds: Path = typer.Option(None, "--feeds", help="Folder for each site's Atom feed (SITE.atom; "
                                          "default: OUT/feeds)."),
               model: Path = typer.Option(None, "--model", help="ONNX model (default: the shipped one)."),
+              downloads: Path = typer.Option(None, "--downloads", help="Folder the STAC API assets are downloaded "
+                                             "to and kept in (default: OUT/downloads)."),
+              host_rate: float = typer.Option(2.0, "--host-rate", help="At most this many requests a second to "
+                                              "any one STAC API host."),
               db: str = DB_OPTION) -> None:
     """Watch the subscriptions' sources: process each new image as `run` does, alert, deliver."""
     from sitewatch.detect.model import DetectionModel
@@ -169,10 +206,11 @@ def watch_cmd(once: bool = typer.Option(False, "--once", help="One pass over eve
 
     check_range("--interval", interval, 0.1, 86400.0)
     check_range("--settle", settle, 0.0, 3600.0)
+    check_range("--host-rate", host_rate, 0.01, 1000.0)
     m = DetectionModel(model)
     with open_catalog(db) as catalog:
         w = Watcher(catalog, m, out, feeds or out / "feeds", settle_s=settle,
-                    say=lambda line: say(console, line))
+                    say=lambda line: say(console, line), host_rate=host_rate, downloads_dir=downloads)
         if not once:
             say(console, f"watching every {interval:g} s (Ctrl-C to stop)")
             try:

@@ -18,7 +18,9 @@ from sitewatch.errors import CatalogError
 from sitewatch.store.catalog import Catalog
 from sitewatch.store.models import SiteRow, SubscriptionRow, WatchSourceRow
 
-SOURCE_KINDS = ("folder", "stac")  # a local or network folder; a static STAC catalog (JSON file)
+# a local or network folder; a static STAC catalog (JSON file); a STAC API collection (JSON:
+# url, collection, asset; see sitewatch.watch.stac_api)
+SOURCE_KINDS = ("folder", "stac", "stac-api")
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
-"""The watcher: poll every subscription's sources (folders and static STAC catalogs), take
-each new settled file, deliver the outbox, and rewrite the sites' feeds; once (`--once`) or
-for ever.
+"""The watcher: poll every subscription's sources (folders, static STAC catalogs and STAC
+API collections), take each new settled file or item, deliver the outbox, and rewrite the
+sites' feeds; once (`--once`) or for ever.
 
 A pass looks at each folder twice, `settle_s` apart (a long-running watcher's previous poll
 serves as the first look), so a file still being written is left for a later pass. A file
 version the catalog records as taken is never taken again, across restarts. Errors of one
-file are reported and leave it for the next pass; they do not stop the others.
+file are reported and leave it for the next pass; they do not stop the others. A STAC API
+source is searched once a pass (`stac_api`), and needs no settling: its assets are
+downloaded whole before they are taken.
 """
 
 from __future__ import annotations
@@ -15,13 +17,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sitewatch.errors import SitewatchError
-from sitewatch.store import Catalog, FileVersion, Subscription, WatchSource, list_alerts, list_subscriptions, taken_versions
+import requests
+
+from sitewatch.errors import InputError, SitewatchError
+from sitewatch.store import (
+    Catalog,
+    FileVersion,
+    Subscription,
+    WatchSource,
+    list_alerts,
+    list_subscriptions,
+    refuse_file,
+    site_polygons,
+    taken_versions,
+)
 from sitewatch.watch.delivery import DeliveryReport, deliver_due
 from sitewatch.watch.feed import atom_feed, write_feed
 from sitewatch.watch.folder import FolderWatch, Settling, unreadable
+from sitewatch.watch.polite import HostRateLimit
+from sitewatch.watch.stac_api import MAX_FAILURES, ApiSource, Found, StacApiWatch, cursor_ns, untaken
 from sitewatch.watch.stac_catalog import StacCatalogWatch
 from sitewatch.watch.take import Taken, take_file
+from sitewatch.workflow.ingest import Source
 
 Say = Callable[[str], None]
 
@@ -44,13 +61,26 @@ class Watcher:
 
     def __init__(self, catalog: Catalog, model, out_dir: str | Path, feeds_dir: str | Path | None = None,
                  settle_s: float = 2.0, say: Say | None = None, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, host_rate: float = 2.0,
+                 downloads_dir: str | Path | None = None, api_options: dict | None = None):
         self.catalog, self.model, self.out_dir = catalog, model, Path(out_dir)
         self.feeds_dir = None if feeds_dir is None else Path(feeds_dir)
         self.settle_s, self.say = settle_s, say or (lambda line: None)
         self.clock, self.sleep = clock, sleep
+        self.downloads_dir = Path(downloads_dir) if downloads_dir is not None else self.out_dir / "downloads"
+        self.rate_limit = HostRateLimit(host_rate)  # one per watcher: every source of a host shares it
+        self.api_options = dict(api_options or {})  # StacApiWatch's tries, backoff_s, max_wait_s, timeout_s
         self._folders: dict[int, Settling] = {}
+        self._apis: dict[int, StacApiWatch] = {}
         self._was_missing: set[int] = set()
+
+    def api(self, source: WatchSource) -> StacApiWatch:
+        """The STAC API watch of a stac-api source (kept between passes)."""
+        watch = self._apis.get(source.id)
+        if watch is None:
+            watch = self._apis[source.id] = StacApiWatch(ApiSource.from_location(source.location), self.rate_limit,
+                                                          self.downloads_dir, **self.api_options)
+        return watch
 
     def _folder(self, source: WatchSource) -> Settling:
         fw = self._folders.get(source.id)
@@ -64,7 +94,8 @@ class Watcher:
         (for a single pass, or the first of a loop); a loop's later polls use the last one."""
         report = PassReport()
         subs = list_subscriptions(self.catalog)
-        folders = [(sub, src) for sub in subs for src in sub.sources]
+        folders = [(sub, src) for sub in subs for src in sub.sources if src.kind != "stac-api"]
+        apis = [(sub, src) for sub in subs for src in sub.sources if src.kind == "stac-api"]
         for sub, src in folders:
             if first_look or src.id not in self._folders:
                 self._folder(src).observe(self.clock())
@@ -72,6 +103,8 @@ class Watcher:
             self.sleep(self.settle_s)
         for sub, src in folders:
             self._poll_folder(sub, src, report)
+        for sub, src in apis:
+            self._poll_api(sub, src, report)
         report.delivery = deliver_due(self.catalog)
         self._write_feeds(subs)
         return report
@@ -96,6 +129,66 @@ class Watcher:
             if version.key in taken:
                 continue
             self._take(sub, src, fw, version, report)
+
+    def _poll_api(self, sub: Subscription, src: WatchSource, report: PassReport) -> None:
+        watch = self.api(src)
+        taken = taken_versions(self.catalog, src.id)
+        outline = site_polygons(self.catalog).get(sub.site)
+        if outline is None:
+            return
+        try:
+            search = watch.search(outline, cursor_ns(taken), sub.created)
+        except InputError as exc:
+            report.failed.append(str(exc))
+            self.say(f"{watch.location}: {exc}")
+            return
+        report.failed += search.problems
+        for found in untaken(search.found, taken):
+            if not self.take_found(sub, src, watch, found, report):
+                break  # nothing published later is taken before it (the cursor never passes it)
+
+    def take_found(self, sub: Subscription, src: WatchSource, watch: StacApiWatch, found: Found,
+                   report: PassReport) -> bool:
+        """Download and take one asset of a STAC API item; False when it failed for a reason
+        that may pass (it is tried again next pass, up to MAX_FAILURES passes)."""
+        version = found.version
+        why = ""
+        try:
+            local = watch.download(found, sub.site)
+            problem = unreadable(local)
+            if problem is not None:
+                raise InputError(version.path, f"the downloaded asset does not read: {problem}")
+        except InputError as exc:
+            refuse_file(self.catalog, src.id, version, "", str(exc))
+            report.taken.append(Taken(version.path, "refused", message=str(exc)))
+            self.say(f"{sub.site}: refused {version.path}: {exc}")
+            return True
+        except (OSError, requests.RequestException) as exc:
+            why = f"download failed ({exc.__class__.__name__}: {str(exc)[:200]})"
+        if not why:
+            source = Source(local, found.source.stac_datetime, found.source.stac_cloud_cover,
+                            found.source.stac_href, found.source.stac_properties)
+            try:
+                t = take_file(self.catalog, sub, src, version, self.out_dir, self.model, source)
+            except (SitewatchError, OSError) as exc:
+                why = str(exc)
+            else:
+                report.taken.append(t)
+                watch.failures.pop(version.key, None)
+                if t.status == "processed":
+                    self.say(f"{sub.site}: took {version.path}, {t.alerts} new alert(s); {t.message}")
+                else:
+                    self.say(f"{sub.site}: refused {version.path}: {t.message}")
+                return True
+        failures = watch.failures[version.key] = watch.failures.get(version.key, 0) + 1
+        if failures >= MAX_FAILURES:
+            refuse_file(self.catalog, src.id, version, "", f"failed {failures} passes; last: {why}")
+            watch.failures.pop(version.key, None)
+            self.say(f"{sub.site}: gave up on {version.path} after {failures} failed passes: {why}")
+            return True
+        report.failed.append(f"{version.path}: {why}")
+        self.say(f"{version.path}: not taken this pass ({why})")
+        return False
 
     def _take(self, sub: Subscription, src: WatchSource, fw: Settling, version: FileVersion, report: PassReport) -> None:
         why = unreadable(version.path)

@@ -44,10 +44,11 @@ class Taken:
 
 def take_file(catalog: Catalog, subscription: Subscription, source: WatchSource, version: FileVersion,
               out_dir: str | Path, model, found: Source | None = None) -> Taken:
-    """Process one settled, readable file of the source (found: what a STAC item says of it).
-    Ingest refusals are recorded and returned as refused; a failure of the site's run raises
-    (nothing recorded: retried)."""
-    sha = file_checksum(version.path)
+    """Process one settled, readable file of the source (found: what a STAC item says of it,
+    its path the file to read, which for a STAC API asset is its download while the version
+    names the item). Ingest refusals are recorded and returned as refused; a failure of the
+    site's run raises (nothing recorded: retried)."""
+    sha = file_checksum(found.path if found is not None else version.path)
     try:
         ingested = ingest_source(catalog, found or Source(path=version.path), site=subscription.site)
     except (InputError, CatalogError) as exc:
