@@ -22,7 +22,7 @@ def utm_epsg(lat: float, lon: float) -> int:
     """EPSG code of the WGS 84 UTM zone that holds (lat, lon), with the Norway and
     Svalbard exceptions."""
     if not (-80.0 <= lat <= 84.0):
-        raise ValueError(f"latitude {lat} is outside the UTM range (-80..84)")
+        raise ValueError(f"latitude {lat:.6g} is outside the UTM range (-80..84)")
     if not (-180.0 <= lon <= 180.0):
         raise ValueError(f"longitude {lon} is outside -180..180")
     zone = int((lon + 180.0) // 6.0) + 1
