@@ -7,7 +7,7 @@ operating score, and false items per km² of real ground that has none of the cl
 --baseline-model B, model B is run first on the same images, so the two lines compare in
 one command. --sim-scenes N adds simulated AP50 on N fresh scenes (bench/eval_sim.py).
 
-    .venv/bin/python bench/eval_real.py [--model M] [--baseline-model B] [--sets airbus,dota8,empty_airbases]
+    .venv/bin/python bench/eval_real.py [--model M] [--baseline-model B] [--sets airbus,dota8,empty_airbases,fair1m]
                                         [--dota-gsd 0.25] [--sim-scenes 0] [--floor 0.2]
     .venv/bin/python bench/eval_real.py --model M --split val --sets airbus --pick aircraft
     .venv/bin/python bench/eval_real.py --model M --split val --sets airbus --pick aircraft \
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="detector ONNX (default: the shipped one)")
     ap.add_argument("--baseline-model", default=None, help="a second detector, run first on the same images")
-    ap.add_argument("--sets", default="airbus,dota8,empty_airbases")
+    ap.add_argument("--sets", default="airbus,dota8,empty_airbases,fair1m")
     ap.add_argument("--realdata", default=None, help="real-data folder (default: $SITEWATCH_REALDATA or ../shared/realdata)")
     ap.add_argument("--dota-gsd", type=float, default=0.25, help="GSD (m) assumed for the DOTA chips, which state none")
     ap.add_argument("--sim-scenes", type=int, default=0, help="also score simulated AP50 on this many fresh scenes")

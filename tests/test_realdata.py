@@ -50,6 +50,20 @@ def test_an_aircraft_boxed_twice_is_one_label_and_close_neighbours_stay_two():
     assert merged[1:].tolist() == corners[2:].tolist()
 
 
+def test_fair1m_reader_maps_its_classes_and_refuses_an_unknown_one(tmp_path):
+    folder = tmp_path / "fair1m"
+    folder.mkdir()
+    table = folder / "labels_hbb_from_OpenAnote_test_metadata.csv"
+    table.write_text("file_name,xmin,ymin,xmax,ymax,class\nimages/1063.jpg,10,20,50,40,Dry Cargo Ship\n"
+                     "images/1023.jpg,0,0,30,30,A220\n")
+    by_id = {im.image_id: im for im in rd.fair1m(tmp_path)}
+    assert by_id["1063"].cls == ("ship",) and by_id["1063"].boxes[0] == pytest.approx([30, 30, 20, 40, 0])
+    assert by_id["1023"].cls == ("aircraft",) and by_id["1048"].cls == () and by_id["1063"].gsd_m == 0.40
+    table.write_text("file_name,xmin,ymin,xmax,ymax,class\nimages/1063.jpg,10,20,50,40,Submarine\n")
+    with pytest.raises(rd.InputError, match="line 2: expected xmin, ymin, xmax, ymax and a known class"):
+        rd.fair1m(tmp_path)
+
+
 def test_the_split_is_fixed_and_keeps_each_airport_pair_on_one_side(tmp_path):
     names = [f"{i:08x}-x" for i in range(40)] + [f"{a}-x" for pair in rd.AIRBUS_PAIRS for a in pair]
     _airbus_folder(tmp_path, names)
@@ -177,6 +191,9 @@ def test_the_real_sets_read_and_split_as_the_model_card_says():
     twice = next(im for im in airbus if im.image_id.startswith("48ef8e15"))
     assert len(twice.boxes) == 18  # 35 rows: 17 aircraft boxed twice, one once
     assert all(im.split == "dev" for im in rd.real_images("dota8", REAL))
+    fair = rd.real_images("fair1m", REAL)
+    assert [im.image_id for im in fair] == ["1023", "1048", "1063", "1068"] and all(im.split == "dev" for im in fair)
+    assert sum(c == "aircraft" for im in fair for c in im.cls) == 3 and sum(c == "ship" for im in fair for c in im.cls) == 5
 
 
 def test_the_sensor_look_rings_edges_and_keeps_the_chip_shape():
