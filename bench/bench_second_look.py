@@ -58,7 +58,7 @@ def decode_floor_on_scenes(model: DetectionModel, scenes: int) -> dict:
     from sitewatch.simulate import simulate_scenario
     from sitewatch.simulate.random_scenario import random_scenario
 
-    check = model.verifier
+    check = model.verifiers[0]
     shipped = check.decode_floor
     checked = {"metadata": 0, "shipped": 0}
     seconds = {"metadata": 0.0, "shipped": 0.0}
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
     size = model.tile_size
     batch = rng.integers(60, 200, (1, 3, size, size)).astype(np.float32)
     refiners, hulls = model.box_refiners, model.hull_refiners
-    type_reader, state_reader, verifier = model.type_reader, model.state_reader, model.verifier
+    type_reader, state_reader, verifiers = model.type_reader, model.state_reader, model.verifiers
     hull_type_reader, catalogue_check = model.hull_type_reader, model.catalogue_check
 
     def attach(k: int | None) -> None:
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
         model.hull_refiners = hulls if k == 3 else ()
         model.type_reader = type_reader if k == 1 else None
         model.state_reader = state_reader if k == 2 else None
-        model.verifier = verifier if k == 4 else None
+        model.verifiers = verifiers if k == 4 else ()
         model.hull_type_reader = hull_type_reader if k == 5 else None
         model.catalogue_check = catalogue_check if k == 6 else None
 
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
                  "state_reader": (2, items(50.0, 42.0, "helicopter", "Mi-8/17"))}
         if hull_type_reader is not None:
             looks["hull_type_reader"] = (5, items(250.0, 30.0, "ship", "Admiral Grigorovich frigate"))
-        if verifier is not None:
+        if verifiers:
             looks["presence_check"] = (4, items(9.0, 3.6, "vehicle", "car"))
         if catalogue_check is not None:
             looks["catalogue_check"] = (6, items(46.6, 29.4, "aircraft", "Su-34"))
@@ -159,9 +159,9 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{n:4d} items: " + ", ".join(f"{name.replace('_', ' ')} {row[name + '_ms']:6.1f} ms "
                                             f"({row[name + '_share']:5.1%} of the detector)" for name in looks))
     model.box_refiners, model.hull_refiners = refiners, hulls
-    model.type_reader, model.state_reader, model.verifier = type_reader, state_reader, verifier
+    model.type_reader, model.state_reader, model.verifiers = type_reader, state_reader, verifiers
     model.hull_type_reader, model.catalogue_check = hull_type_reader, catalogue_check
-    if args.scenes and verifier is not None:
+    if args.scenes and verifiers:
         record["decode_floor"] = decode_floor_on_scenes(model, args.scenes)
     print(json.dumps(record))
     return record

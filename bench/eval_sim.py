@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> dict:
     model = DetectionModel(args.model)
     thr = model.info.score_threshold if args.threshold is None else args.threshold
     companions = (model.box_refiners, model.hull_refiners, model.type_reader, model.hull_type_reader, model.state_reader,
-                  model.verifier)
+                  model.verifiers)
     plain = args.compare_plain and any(companions)
     baseline = DetectionModel(args.baseline_model) if args.baseline_model else None
     preds, plain_preds, base_preds, truths = {}, {}, {}, {}
@@ -198,11 +198,12 @@ def main(argv: list[str] | None = None) -> dict:
                 key = f"{i}:{image.stem}"
                 for store in (preds, plain_preds) if plain else (preds,):
                     if store is plain_preds:
-                        model.type_reader = model.hull_type_reader = model.state_reader = model.verifier = None
+                        model.type_reader = model.hull_type_reader = model.state_reader = None
+                        model.verifiers = ()
                         model.box_refiners = model.hull_refiners = ()
                     dets, grid, _ = detect_scene(image, model, score_threshold=min(thr, 0.05))
                     (model.box_refiners, model.hull_refiners, model.type_reader, model.hull_type_reader,
-                     model.state_reader, model.verifier) = companions
+                     model.state_reader, model.verifiers) = companions
                     store[key] = labelled(dets)
                 if baseline is not None:
                     base_preds[key] = labelled(detect_scene(image, baseline, score_threshold=min(thr, 0.05))[0])

@@ -36,7 +36,8 @@ class _Answers:
 
 def _bare(model: DetectionModel) -> DetectionModel:
     model.box_refiners = model.hull_refiners = model.state_refiners = ()
-    model.type_reader = model.hull_type_reader = model.state_reader = model.verifier = None
+    model.type_reader = model.hull_type_reader = model.state_reader = None
+    model.verifiers = ()
     return model
 
 
@@ -73,7 +74,7 @@ def test_a_check_that_is_not_one_or_has_no_threshold_is_refused(tmp_path):
     """A detector copy naming its presence check as its catalogue check is refused by the
     check's file name; so is a check whose threshold is outside (0, 1)."""
     shipped = DetectionModel()
-    verifier = shipped.verifier.path
+    verifier = shipped.verifiers[0].path
     (tmp_path / verifier.name).write_bytes(verifier.read_bytes())
     for companion in shipped.path.parent.glob("sitewatch-ocn.*.onnx"):
         if companion.name != verifier.name:
@@ -261,7 +262,7 @@ def test_train_catalogue_check_attaches_a_check_the_detector_uses(tmp_path):
     assert check.info.applies_to == ("aircraft",) and 0.5 <= check.threshold <= 0.99
     assert {"catalogue simulated: called outside", "outside airbus: called outside",
             "catalogue cut-outs: called outside"} <= set(check.info.metrics)
-    assert m.verifier is not None and m.type_reader is not None  # the other companions came along
+    assert m.verifiers and m.type_reader is not None  # the other companions came along
     crops = np.full((2, cc.CROP_PX, cc.CROP_PX, 3), 120.0, np.float32)
     p = check.outside_of_crops(crops, np.array(["aircraft", "aircraft"]))
     assert p.shape == (2,) and ((p >= 0) & (p <= 1)).all()

@@ -241,8 +241,8 @@ def test_shipped_presence_check_tells_real_items_from_clutter():
     from sitewatch.training.verify_train import VerifyTrainConfig, collect_crops, ranking_auc
 
     model = DetectionModel()
-    check = model.verifier
-    assert check is not None and check.info.applies_to == ("air_defence", "vehicle")
+    check = model.verifiers[0]
+    assert check.info.applies_to == ("air_defence", "vehicle")
     cfg = VerifyTrainConfig(classes=check.info.applies_to, scenes=12, first_seed=424290, floor=check.floor, threads=1)
     found = collect_crops(cfg, DEFAULT_MODEL)  # crops labelled present/absent by IoU with the truth
     p = check.presence_of_crops(found.crops, found.classes)  # cut nose-up as the check cuts them
@@ -264,7 +264,7 @@ def test_each_checked_detection_carries_the_answer_its_score_was_mixed_with(tmp_
     from sitewatch.detect.second_look import verifier as vf
 
     model = DetectionModel()
-    checked, weight = model.verifier.info.applies_to, model.verifier.weight
+    checked, weight = model.verifiers[0].info.applies_to, model.verifiers[0].weight
     scenario = random_scenario(424293, kind="airbase", gsd_m=0.5, size_px=600, n_dates=1)  # 4 launchers, 6 vehicles
     image = simulate_scenario(scenario, tmp_path).images[0]
     dets, grid, _ = detect_scene(image, model)
@@ -274,7 +274,7 @@ def test_each_checked_detection_carries_the_answer_its_score_was_mixed_with(tmp_
     props = [f["properties"] for f in to_feature_collection(dets, grid.crs)["features"]]
     assert [p["presence_score"] for p in props] == [None if d.presence_score is None else round(d.presence_score, 4)
                                                     for d in dets]
-    model.verifier = None
+    model.verifiers = ()
     own = {(round(d.box.cx, 3), round(d.box.cy, 3)): d.score for d in detect_scene(image, model)[0]}
     compared = 0
     for d in dets:

@@ -58,7 +58,7 @@ def test_second_look_rescores_the_checked_classes_and_cuts_at_the_threshold():
     logits = np.zeros((2, len(model.info.classes)))
     ad = model.info.classes.index("air_defence")
     logits[:, ad] = [3.0, -3.0]
-    model.verifier = _stub_verifier(model, logits)
+    model.verifiers = (_stub_verifier(model, logits),)
     boxes = np.array([[40.0, 40.0, 27.0, 6.4, 10.0], [120.0, 40.0, 27.0, 6.4, 90.0],
                       [40.0, 120.0, 9.0, 3.6, 0.0], [120.0, 120.0, 9.0, 3.6, 45.0]])
     cls = np.array(["air_defence", "air_defence", "vehicle", "vehicle"], dtype=object)
@@ -70,6 +70,38 @@ def test_second_look_rescores_the_checked_classes_and_cuts_at_the_threshold():
     assert list(out.cls) == ["air_defence", "vehicle"]
     assert out.boxes[0, 0] == 40.0 and out.score[0] == pytest.approx(np.sqrt(0.3 * p))
     assert out.score[1] == pytest.approx(0.7)
+
+
+def test_two_checks_each_rescore_their_own_classes_and_two_for_one_class_are_refused(tmp_path):
+    """An air-defence check that finds both launchers there and a vehicle check (weight 1)
+    that finds both cars absent: the launcher scored 0.3 is lifted over 0.5, both cars
+    fall under it; a detector naming two checks of one class is refused by name."""
+    model = DetectionModel()
+    model.box_refiners = model.hull_refiners = ()
+    model.type_reader = model.state_reader = model.catalogue_check = None
+    ad, veh = model.info.classes.index("air_defence"), model.info.classes.index("vehicle")
+    yes, no = np.zeros((2, len(model.info.classes))), np.zeros((2, len(model.info.classes)))
+    yes[:, ad], no[:, veh] = 3.0, -3.0
+    model.verifiers = (_stub_verifier(model, yes), _stub_verifier(model, no, applies_to=("vehicle",), weight=1.0))
+    assert sorted(model.checked_classes()) == ["air_defence", "vehicle"]
+    boxes = np.array([[40.0, 40.0, 27.0, 6.4, 10.0], [120.0, 40.0, 27.0, 6.4, 90.0],
+                      [40.0, 120.0, 9.0, 3.6, 0.0], [120.0, 120.0, 9.0, 3.6, 45.0]])
+    cls = np.array(["air_defence", "air_defence", "vehicle", "vehicle"], dtype=object)
+    typ = np.array(["S-400 launcher", "S-400 launcher", "car", "car"], dtype=object)
+    state = np.array(["erect", "erect", "normal", "normal"], dtype=object)
+    dets = RawDetections(boxes, cls, np.array([0.3, 0.6, 0.7, 0.9]), typ, np.full(4, 0.9), state, np.full(4, 0.9))
+    out = model.second_look(np.full((3, 160, 160), 120.0, np.float32), dets, threshold=0.5)
+    p = 1 / (1 + np.exp(-3.0))
+    assert list(out.cls) == ["air_defence", "air_defence"]
+    assert out.score == pytest.approx([np.sqrt(0.3 * p), np.sqrt(0.6 * p)])
+    shipped = DetectionModel().verifiers[0].path
+    (tmp_path / shipped.name).write_bytes(shipped.read_bytes())
+    for companion in DEFAULT_MODEL.parent.glob("sitewatch-ocn.*.onnx"):
+        if not (tmp_path / companion.name).exists():
+            (tmp_path / companion.name).write_bytes(companion.read_bytes())
+    twice = with_metadata(DEFAULT_MODEL, tmp_path / "twice.onnx", {"verifier": f"{shipped.name},{shipped.name}"})
+    with pytest.raises(ModelError, match="two presence checks apply to one class"):
+        DetectionModel(twice)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +130,7 @@ def test_run_decodes_the_checked_classes_down_to_what_the_check_can_lift(air_def
     this site, a few of them over 0.5). A check of weight 0 cannot lift anything and sees only
     those over the threshold, and run then gives exactly what the detector alone gives."""
     model = DetectionModel()
-    model.verifier = None  # the shipped check would rescore: the detector alone first
+    model.verifiers = ()  # the shipped checks would rescore: the detector alone first
     batch = air_defence_tile[None]
     alone = model.run(batch, score_threshold=0.5)[0]
     n_alone = int((alone.cls == "air_defence").sum())
@@ -113,8 +145,8 @@ def test_run_decodes_the_checked_classes_down_to_what_the_check_can_lift(air_def
 
     for weight, expected in ((0.5, over[0.25]), (0.0, n_alone)):
         seen.clear()
-        model.verifier = _stub_verifier(model, np.zeros((0, 5)), weight=weight, floor=0.2)
-        model.verifier.session = Even()
+        model.verifiers = (_stub_verifier(model, np.zeros((0, 5)), weight=weight, floor=0.2),)
+        model.verifiers[0].session = Even()
         checked = model.run(batch, score_threshold=0.5)[0]
         assert seen == [expected], (weight, seen)
     assert sorted(checked.score.round(6)) == sorted(alone.score.round(6))
@@ -148,13 +180,13 @@ def test_train_verifier_attaches_a_check_the_detector_uses(trained_check):
     assert record["crops"] == sum(v for k, v in record["counts"].items() if k != "seeds skipped")
     m = DetectionModel(out / DEFAULT_MODEL.name)
     assert m.info.version == "9.9.9"
-    assert m.verifier is not None and m.verifier.info.applies_to == ("air_defence", "vehicle")
-    assert m.verifier.weight == 0.4 and m.verifier.floor == 0.1
-    assert m.verifier.info.training["scenes"] == 6
+    assert [v.info.applies_to for v in m.verifiers] == [("air_defence", "vehicle")]
+    assert m.verifiers[0].weight == 0.4 and m.verifiers[0].floor == 0.1
+    assert m.verifiers[0].info.training["scenes"] == 6
     # The other companions came along, and the shipped detector itself has no check.
     assert m.type_reader is not None and m.state_reader is not None and m.box_refiners
     image = np.full((200, 200, 3), 120.0, np.float32)
-    p = m.verifier.presence(image, np.array([[100.0, 100.0, 27.0, 6.4, 30.0]]), np.array(["air_defence"]))
+    p = m.verifiers[0].presence(image, np.array([[100.0, 100.0, 27.0, 6.4, 30.0]]), np.array(["air_defence"]))
     assert p.shape == (1,) and 0.0 < p[0] < 1.0
 
 
@@ -184,7 +216,7 @@ def test_collected_crops_are_saved_and_train_again(trained_check, tmp_path):
     held = again["metrics"]["air_defence"]
     assert held["present"] == again["counts"]["air_defence present"] and "vehicle" not in again["metrics"]
     assert 0.0 <= held["check_auc"] <= 1.0 and held["auc_by_weight"]["0.0"] > 0.5  # the detector's own ranking
-    assert DetectionModel(tmp_path / DEFAULT_MODEL.name).verifier.info.metrics["air_defence"] == held
+    assert DetectionModel(tmp_path / DEFAULT_MODEL.name).verifiers[0].info.metrics["air_defence"] == held
     assert not list(tmp_path.glob("verifier-crops-*.npz"))  # nothing collected, nothing saved
 
 
@@ -208,3 +240,35 @@ def test_ranking_auc_counts_pairs_ranked_right():
     assert ranking_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([False, False, True, True])) == 0.75
     assert ranking_auc(np.array([0.5, 0.5]), np.array([True, False])) == 0.5  # a tie counts half
     assert ranking_auc(np.array([0.2, 0.3]), np.array([True, True])) is None  # no negative to rank against
+
+
+def test_real_labels_teach_present_absent_or_nothing():
+    """Against axis-aligned real labels: a detection on a label is present, one on bare
+    ground absent, and a badly boxed one centred on a real aircraft is left out rather
+    than taught as absent."""
+    from sitewatch.training.verify_train import real_label
+
+    labels = np.array([[0.0, 0.0, 40.0, 40.0, 0.0], [200.0, 0.0, 30.0, 30.0, 0.0]])
+    assert real_label(np.array([1.0, -1.0, 38.0, 42.0, 0.0]), labels) is True
+    assert real_label(np.array([100.0, 100.0, 30.0, 30.0, 0.0]), labels) is False
+    assert real_label(np.array([2.0, 2.0, 12.0, 12.0, 0.0]), labels) is None  # inside, IoU 0.09: a small box
+    assert real_label(np.array([22.0, 0.0, 30.0, 30.0, 0.0]), labels) is None  # IoU 0.18, centre outside
+    assert real_label(np.array([30.0, 0.0, 30.0, 30.0, 0.0]), np.zeros((0, 5))) is False
+
+
+def test_chip_folders_read_as_real_training_images(tmp_path):
+    import cv2
+
+    from sitewatch.training.verify_train import chip_folder_images
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "meta").mkdir()
+    cv2.imwrite(str(tmp_path / "images" / "c1.png"), np.full((64, 64, 3), 90, np.uint8))
+    (tmp_path / "meta" / "c1.json").write_text(json.dumps({
+        "gsd_m": 0.5, "complete_classes": ["aircraft"],
+        "objects": [{"cx": 20.0, "cy": 30.0, "length_m": 10.0, "width_m": 6.0, "heading_deg": 0.0, "cls": "aircraft"}]}))
+    (im,) = chip_folder_images(tmp_path)
+    assert im.split == "train" and im.axis_aligned and im.complete == ("aircraft",) and im.gsd_m == 0.5
+    assert im.boxes.tolist() == [[20.0, 30.0, 20.0, 12.0, 0.0]] and im.cls == ("aircraft",)
+    with pytest.raises(InputError, match="holds no chips"):
+        chip_folder_images(tmp_path / "images")

@@ -247,6 +247,10 @@ def train_verifier_command(
     collect_only: bool = typer.Option(False, "--collect-only", help="Collect and save the crops, train nothing."),
     held_out: list[Path] = typer.Option(None, "--held-out", help="Crops (.npz, repeatable) to measure the trained "
                                                                  "check on, written into its metrics."),
+    real_chips: list[Path] = typer.Option(None, "--real-chips", help="Also collect on these chip folders of "
+                                                                     "`sitewatch dataset-real` (real training-side "
+                                                                     "ground, repeatable): real items and real "
+                                                                     "hard negatives."),
     floor: float = typer.Option(0.2, "--floor", min=0.01, max=1.0, help="Lowest detector score the check looks at."),
     weight: float = typer.Option(0.5, "--weight", min=0.0, max=1.0, help="Weight of the check's answer against "
                                                                          "the detector's score (geometric mean)."),
@@ -274,7 +278,12 @@ def train_verifier_command(
         found = vt.collect_crops(cfg, detector, show)
         saved = vt.save_crops(out_dir / f"verifier-crops-{first_seed}-{scenes}.npz", found, cfg)
         print(f"crops saved: {saved}")
-        return vt.chosen_crops(cfg, found, str(detector))
+        parts = [found]
+        for folder in real_chips or []:
+            real = vt.collect_real_crops(cfg, detector, vt.chip_folder_images(folder), show)
+            print(f"crops saved: {vt.save_crops(out_dir / f'verifier-crops-{folder.name}.npz', real, cfg)}")
+            parts.append(real)
+        return vt.chosen_crops(cfg, vt.CropSet.join(parts), str(detector))
 
     if collect_only:
         with Progress(BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
@@ -290,9 +299,11 @@ def train_verifier_command(
     if held is not None:
         held = held.take(np.isin(held.classes, cfg.classes))
         metrics = {"held_out": ", ".join(map(str, held_out)), **vt.held_out_metrics(net, det.info.classes, held)}
-    check = vt.export_verifier(net, out_dir / f"{detector.stem}.verifier.onnx", det.info.classes, cfg, training,
-                               metrics)
-    _attach_and_report(detector, out_dir, "verifier", check, version, training, classes=list(cfg.classes),
+    # The detector's other checks (of other classes) stay; a check beside them is named by its classes.
+    keep = tuple(v.path.name for v in det.verifiers if not set(v.info.applies_to) & set(cfg.classes))
+    name = f"{detector.stem}.verifier-{'-'.join(cfg.classes)}.onnx" if keep else f"{detector.stem}.verifier.onnx"
+    check = vt.export_verifier(net, out_dir / name, det.info.classes, cfg, training, metrics)
+    _attach_and_report(detector, out_dir, "verifier", check, version, training, keep, classes=list(cfg.classes),
                        counts=cfg.counts, metrics=metrics)
 
 

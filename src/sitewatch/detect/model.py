@@ -39,9 +39,10 @@ it (no configuration travels beside the weights):
     state_reader      optional: the file name of a state reader beside the model
                       (`detect.state_reader`), which re-reads the state of the types it
                       applies to from a nose-up crop of each detected item
-    verifier          optional: the file name of a presence check beside the model
-                      (`detect.verifier`), which looks again at whether an item of the
-                      detected class is there and rescores the classes it applies to
+    verifier          optional: the file names of presence checks beside the model
+                      (`detect.verifier`; comma-separated, no two for one class), which
+                      look again at whether an item of the detected class is there and
+                      rescore the classes they apply to
     catalogue_check   optional: the file name of a catalogue check beside the model
                       (`detect.catalogue_check`), which looks again at whether a detected
                       item is of a type the catalogue knows, and names it `unknown` if not
@@ -290,7 +291,7 @@ class DetectionModel:
                                         for t in self.info.types])
         self._type_sizes = _catalogue_log_sizes(self.info.types)
         self._outlines = _catalogue_outlines(self.info.type_states, self.info.type_classes)
-        self.state_reader = self.type_reader = self.hull_type_reader = self.verifier = self.catalogue_check = None
+        self.state_reader = self.type_reader = self.hull_type_reader = self.catalogue_check = None
         self.box_refiners, self.hull_refiners = self._refiners(meta, "box_refiner", threads), \
             self._refiners(meta, "hull_refiner", threads)
         self.state_refiners = self._refiners(meta, "state_refiner", threads)
@@ -303,8 +304,11 @@ class DetectionModel:
             self.hull_type_reader = TypeReader(self._companion(meta["hull_type_reader"]), self.info.types, threads)
         if meta.get("state_reader"):
             self.state_reader = StateReader(self._companion(meta["state_reader"]), self.info.states, threads)
-        if meta.get("verifier"):
-            self.verifier = Verifier(self._companion(meta["verifier"]), self.info.classes, threads)
+        self.verifiers = tuple(Verifier(self._companion(name), self.info.classes, threads)
+                               for name in companion_names(meta, "verifier"))
+        checked = [c for v in self.verifiers for c in v.info.applies_to]
+        if len(checked) != len(set(checked)):
+            raise ModelError(str(self.path), f"two presence checks apply to one class ({meta['verifier']})")
         if meta.get("catalogue_check"):
             self.catalogue_check = CatalogueCheck(self._companion(meta["catalogue_check"]), self.info.classes, threads)
 
@@ -359,7 +363,7 @@ class DetectionModel:
         heat, box, typ, state = self.raw(batch)
         thr = self.info.score_threshold if score_threshold is None else score_threshold
         # The presence check may lift an item the detector scored under the threshold.
-        floor = thr if self.verifier is None else self.verifier.decode_floor(thr)
+        floor = min((v.decode_floor(thr) for v in self.verifiers), default=thr)
         dets = [self.decode(heat[i], box[i], typ[i], state[i], floor) for i in range(len(heat))]
         if self.info.coarse_factor:
             dets = [merge_coarse(d, c) for d, c in zip(dets, self.coarse_pass(batch, floor))]
@@ -387,18 +391,17 @@ class DetectionModel:
         """The companions' answers for one tile's detections, then the catalogue's outlines
         where type and state are sure (`fit_outlines`); detections scored under `threshold`
         after the presence check are dropped."""
-        if self.verifier is not None:  # under the threshold, only the checked classes get a second chance
-            dets = dets.take(np.flatnonzero((dets.score >= threshold)
-                                            | np.isin(dets.cls, self.verifier.info.applies_to)))
+        if self.verifiers:  # under the threshold, only the checked classes get a second chance
+            dets = dets.take(np.flatnonzero((dets.score >= threshold) | np.isin(dets.cls, self.checked_classes())))
         if not len(dets) or (not self.box_refiners and not self.hull_refiners and not self.state_refiners
-                             and not self.type_readers() and self.state_reader is None and self.verifier is None
+                             and not self.type_readers() and self.state_reader is None and not self.verifiers
                              and self.catalogue_check is None):
             return self.fit_outlines(dets)
         # One contiguous (H, W, 3) copy of the tile for all its crops (OpenCV's layout).
         image = np.ascontiguousarray(image_chw.transpose(1, 2, 0), dtype=np.float32)
         if self.box_refiners or self.hull_refiners:
             dets = self.refine_boxes(image, dets, sun)
-        if self.verifier is not None:
+        if self.verifiers:
             dets = self.check_presence(image, dets)
             dets = dets.take(np.flatnonzero(dets.score >= threshold))
         if self.type_readers():
@@ -445,17 +448,20 @@ class DetectionModel:
         boxes[sized, 2:4] = dets.boxes[sized, 2:4]
         return replace(dets, boxes=boxes)
 
+    def checked_classes(self) -> list[str]:
+        """The classes a presence check applies to."""
+        return [c for v in self.verifiers for c in v.info.applies_to]
+
     def check_presence(self, image: np.ndarray, dets: RawDetections) -> RawDetections:
-        """Scores of the presence check's classes, combined with its answer on nose-up crops
-        of the (H, W, 3) tile."""
-        verifier = self.verifier
-        assert verifier is not None and dets.presence is not None  # called only with a presence check
-        sel = np.flatnonzero(np.isin(dets.cls, verifier.info.applies_to))
-        if not len(sel):
-            return dets
+        """Scores of each presence check's classes, combined with its answer on nose-up
+        crops of the (H, W, 3) tile."""
+        assert dets.presence is not None  # decoded with a presence column
         score, presence = dets.score.copy(), dets.presence.copy()
-        presence[sel] = verifier.presence(image, dets.boxes[sel], dets.cls[sel])
-        score[sel] = combine(score[sel], presence[sel], verifier.weight)
+        for verifier in self.verifiers:
+            sel = np.flatnonzero(np.isin(dets.cls, verifier.info.applies_to))
+            if len(sel):
+                presence[sel] = verifier.presence(image, dets.boxes[sel], dets.cls[sel])
+                score[sel] = combine(score[sel], presence[sel], verifier.weight)
         return replace(dets, score=score, presence=presence)
 
     def check_catalogue(self, image: np.ndarray, dets: RawDetections) -> RawDetections:

@@ -33,6 +33,8 @@ from sitewatch.detect.model import DetectionModel
 from sitewatch.detect.second_look import verifier as vf
 from sitewatch.detect.tiling import Tile
 from sitewatch.errors import InputError
+from sitewatch.evaluation.real_pixels import map_aabb, write_georeferenced
+from sitewatch.evaluation.realdata import RealImage
 from sitewatch.simulate import simulate_scenario
 from sitewatch.simulate.random_scenario import gsd_and_kind_of_scene, random_scenario
 from sitewatch.training import crop_data as cd
@@ -72,11 +74,16 @@ class CropSet:
     def take(self, keep: np.ndarray) -> CropSet:
         return CropSet(self.crops[keep], self.classes[keep], self.present[keep], self.scores[keep])
 
+    @staticmethod
+    def join(parts: list[CropSet]) -> CropSet:
+        return CropSet(np.concatenate([p.crops for p in parts]), np.concatenate([p.classes for p in parts]),
+                       np.concatenate([p.present for p in parts]), np.concatenate([p.scores for p in parts]))
+
 
 def collect_crops(cfg: VerifyTrainConfig, detector: Path, progress: Callable[[int, int], None] | None = None) -> CropSet:
     """Crops of the detector's detections of cfg.classes on fresh simulated scenes."""
     model = DetectionModel(detector, threads=cfg.threads)
-    model.verifier = None  # the check learns from the detector as it is without one
+    model.verifiers = ()  # the check learns from the detector as it is without one
     crops, classes, present, scores = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(cfg.scenes):
@@ -122,6 +129,91 @@ def collect_crops(cfg: VerifyTrainConfig, detector: Path, progress: Callable[[in
     if not crops:
         raise InputError(str(detector), f"the detector reported no {', '.join(cfg.classes)} on {cfg.scenes} scenes")
     return CropSet(np.stack(crops), np.array(classes).astype(str), np.array(present), np.array(scores))
+
+
+def _scene_pixels(path: Path, model: DetectionModel, floor: float):
+    """(detections down to `floor`, the scene grid, the whole scene as (H, W, 3) at the
+    model's GSD or None)."""
+    reader = SceneReader(str(path), model.gsd_m)
+    try:
+        dets, grid, _ = detect_tiles(reader, model, path.stem, score_threshold=floor)
+        image, _ = reader.read(Tile(0, 0, grid.width, grid.height))
+    finally:
+        reader.close()
+    return dets, grid, None if image is None else np.ascontiguousarray(image.transpose(1, 2, 0))
+
+
+def real_label(det_aabb: np.ndarray, labels: np.ndarray) -> bool | None:
+    """Against axis-aligned real labels (map boxes, heading 0): present where the box
+    around the detected outline overlaps a label at PRESENT_IOU, absent where it overlaps
+    none at ABSENT_IOU and its centre lies in no label (a real item boxed badly is not
+    taught as absent), else None (left out)."""
+    if not len(labels):
+        return False
+    iou = geometry.rotated_iou(det_aabb[None], labels)[0]
+    if iou.max() >= PRESENT_IOU:
+        return True
+    inside = (np.abs(labels[:, 0] - det_aabb[0]) < labels[:, 3] / 2) & (np.abs(labels[:, 1] - det_aabb[1]) < labels[:, 2] / 2)
+    return False if iou.max() < ABSENT_IOU and not inside.any() else None
+
+
+def collect_real_crops(cfg: VerifyTrainConfig, detector: Path, images: list[RealImage],
+                       progress: Callable[[int, int], None] | None = None,
+                       sides: tuple[str, ...] = ("train",)) -> CropSet:
+    """Crops of the detector's detections of cfg.classes on real labelled images, labelled
+    against their axis-aligned labels by `real_label`; a class is taught on an image only
+    where its labels are complete there. Images off `sides` of the split are refused (the
+    validation side is for measuring the trained check; development is never read)."""
+    model = DetectionModel(detector, threads=cfg.threads)
+    model.verifiers = ()  # the check learns from the detector as it is without one
+    crops, classes, present, scores = [], [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, im in enumerate(images):
+            if progress:
+                progress(n, len(images))
+            if im.split not in sides or im.gsd_m is None:
+                raise InputError(str(im.path), f"only {' or '.join(sides)}-side images with a stated GSD are collected on")
+            path, transform, _ = write_georeferenced(im, im.gsd_m, Path(tmp))
+            dets, grid, image = _scene_pixels(path, model, cfg.floor)
+            path.unlink()
+            mine = [d for d in dets if d.cls in cfg.classes and d.cls in im.complete]
+            if image is None or not mine:
+                continue
+            boxes = geometry.box_array([d.box for d in mine])
+            aabb = map_aabb(boxes, [d.cls for d in mine])
+            truth = geometry.boxes_pixel_to_map(im.boxes, transform) if len(im.boxes) else np.zeros((0, 5))
+            det_px = geometry.boxes_map_to_pixel(boxes, grid.transform)
+            for k, d in enumerate(mine):
+                label = real_label(aabb[k], truth[np.asarray(im.cls) == d.cls] if len(truth) else truth)
+                if label is None:
+                    continue
+                crops.append(np.clip(vf.crop(image, det_px[k]), 0, 255).astype(np.uint8))
+                classes.append(d.cls)
+                present.append(label)
+                scores.append(d.score)
+    if progress:
+        progress(len(images), len(images))
+    if not crops:
+        raise InputError(str(detector), f"the detector reported no {', '.join(cfg.classes)} on the real images")
+    return CropSet(np.stack(crops), np.array(classes).astype(str), np.array(present), np.array(scores))
+
+
+def chip_folder_images(folder: Path) -> list[RealImage]:
+    """The chips of a `sitewatch dataset-real` folder (real training-side chips, with or
+    without pasted cut-outs) as real images with their axis-aligned labels."""
+    out = []
+    for meta_path in sorted((Path(folder) / "meta").glob("*.json")):
+        meta = json.loads(meta_path.read_text())
+        gsd = float(meta["gsd_m"])
+        objs = meta.get("objects", [])
+        boxes = np.array([[o["cx"], o["cy"], o["length_m"] / gsd, o["width_m"] / gsd, o["heading_deg"]] for o in objs],
+                         float).reshape(-1, 5)
+        out.append(RealImage(Path(folder).name, meta_path.stem, Path(folder) / "images" / f"{meta_path.stem}.png", gsd,
+                             boxes, tuple(o["cls"] for o in objs), True, tuple(meta.get("complete_classes", ())),
+                             "train"))
+    if not out:
+        raise InputError(str(folder), "holds no chips (meta/*.json)")
+    return out
 
 
 def chosen_crops(cfg: VerifyTrainConfig, found: CropSet, source: str) -> CropSet:
