@@ -18,6 +18,10 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to liste
                                     "(default: $SITEWATCH_DATA, else ./sitewatch-data)."),
           sample: bool = typer.Option(False, "--sample", help="First write a small sample site into the data "
                                       "folder and serve it (for trying the app)."),
+          watch: bool = typer.Option(False, "--watch", help="Also run `sitewatch watch` beside the server, on "
+                                     "the same catalog (reports in DATA/watch)."),
+          watch_interval: float = typer.Option(60.0, "--watch-interval", help="Seconds between the watcher's "
+                                               "polls (with --watch)."),
           db: str = DB_OPTION) -> None:
     """Serve the web app and REST API (writes need SITEWATCH_TOKEN; OpenAPI at /api/openapi.json)."""
     import uvicorn
@@ -45,4 +49,18 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to liste
     if not settings.token:
         console.print("[yellow]note:[/] SITEWATCH_TOKEN is not set: the app is read-only (writes answer 401)")
     say(console, f"sitewatch on http://{host}:{port}/  (data folder {settings.data_dir})")
-    uvicorn.Server(server_config(create_app(settings), host, port)).run()
+    watcher = None
+    if watch:
+        from sitewatch.cli.main import check_range
+        from sitewatch.cli.watch_cmd import start_background_watch
+
+        check_range("--watch-interval", watch_interval, 0.1, 86400.0)
+        watcher = start_background_watch(settings.db, settings.data_dir / "watch", watch_interval,
+                                         report=lambda line: say(console, line))
+        say(console, f"watching the subscriptions every {watch_interval:g} s (reports in {settings.data_dir / 'watch'})")
+    try:
+        uvicorn.Server(server_config(create_app(settings), host, port)).run()
+    finally:
+        if watcher is not None:
+            watcher[1].set()
+            watcher[0].join(30)  # a take cut short here is taken again by the next watcher

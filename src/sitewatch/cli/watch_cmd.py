@@ -1,9 +1,10 @@
-"""`sitewatch watch`, `sitewatch subscriptions add/list/remove` and `sitewatch alerts list`."""
+"""`sitewatch watch`, `sitewatch backfill`, `sitewatch subscriptions add/list/remove` and `sitewatch alerts list`."""
 
 from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -66,6 +67,8 @@ def subs_add(site: str = typer.Option(..., "--site", help="Site name in the cata
                                          "to loopback)."),
              secret_file: Path = typer.Option(None, "--secret-file", help="File holding the webhook secret "
                                               "(whsec_...); created with a new secret if absent."),
+             email: list[str] = typer.Option(None, "--email", help="Send each alert to this address too (repeat "
+                                             "for more; the relay: SITEWATCH_SMTP_HOST etc.)."),
              db: str = DB_OPTION) -> None:
     """Watch a site: its sources, the findings that alert, and the webhook they go to."""
     from sitewatch.store import add_subscription, open_catalog
@@ -98,8 +101,13 @@ def subs_add(site: str = typer.Option(..., "--site", help="Site name in the cata
         secret = _secret_from(secret_file)
     elif secret_file is not None:
         raise InputError("--secret-file", "is for a --webhook; give one")
+    stored_rules = rules.to_json()
+    if email:
+        from sitewatch.watch.email import check_address
+
+        stored_rules["email"] = sorted({check_address(a) for a in _split(email) or ()})
     with open_catalog(db) as catalog:
-        sub = add_subscription(catalog, site, sources, rules.to_json(), webhook, secret)
+        sub = add_subscription(catalog, site, sources, stored_rules, webhook, secret)
     say(console, f"subscription {sub.id}: site {sub.site}, {len(sub.sources)} source(s)"
         + (f", webhook {shown_url(webhook)}" if webhook else ""))
 
@@ -220,10 +228,119 @@ def watch_cmd(once: bool = typer.Option(False, "--once", help="One pass over eve
             return
         report = w.run_pass()
     d = report.delivery
+    e = report.email
     say(console, f"{len(report.processed)} image(s) processed, {len(report.taken) - len(report.processed)} refused, "
         f"{len(report.waiting)} not readable yet, {len(report.failed)} failed; webhooks: {d.delivered} delivered, "
-        f"{d.retried} to retry, {d.dead} given up")
+        f"{d.retried} to retry, {d.dead} given up; e-mails: {e.sent} sent, {e.retried} to retry, {e.dead} given up")
     for line in report.waiting:
         say(console, line, "note:")
     if report.failed:
         raise typer.Exit(1)
+
+
+def _day(option: str, text: str, end: bool) -> datetime:
+    from sitewatch.geo.raster import parse_datetime
+
+    when = parse_datetime(text)
+    if when is None:
+        raise InputError(option, f"not a date or datetime: {text!r} (e.g. 2024-12-01 or 2024-12-01T06:00:00Z)")
+    if end and len(text.strip()) == 10:  # a bare date: to its end
+        when = when.replace(hour=23, minute=59, second=59, microsecond=999999)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@app.command("backfill")
+def backfill_cmd(since: str = typer.Option(..., "--since", help="First day (or datetime, UTC) of acquisition."),
+                 until: str = typer.Option(None, "--until", help="Last day (or datetime, UTC) of acquisition "
+                                           "(default: now)."),
+                 subscription: str = typer.Option(None, "--subscription", help="Only this subscription "
+                                                  "(default: every subscription of --site, or all)."),
+                 site: str = typer.Option(None, "--site", help="Only the subscriptions of this site."),
+                 dry_run: bool = typer.Option(False, "--dry-run", help="Say how many images it would process, "
+                                              "and which; process none."),
+                 deliver: bool = typer.Option(False, "--deliver/--no-deliver", help="Send the backfill's alerts "
+                                              "to the webhooks too (default: stored for the feed only)."),
+                 out: Path = typer.Option(Path("sitewatch-watch"), "--out", help="Folder for each site's report."),
+                 downloads: Path = typer.Option(None, "--downloads", help="Folder the STAC API assets are "
+                                                "downloaded to (default: OUT/downloads)."),
+                 model: Path = typer.Option(None, "--model", help="ONNX model (default: the shipped one)."),
+                 host_rate: float = typer.Option(2.0, "--host-rate", help="At most this many requests a second to "
+                                                 "any one STAC API host."),
+                 db: str = DB_OPTION) -> None:
+    """Take the images of a past period that the subscriptions' sources hold and the watch has not."""
+    from sitewatch.store import get_subscription, list_subscriptions, open_catalog
+    from sitewatch.watch import Watcher, backfill
+
+    start = _day("--since", since, end=False)
+    end = _day("--until", until, end=True) if until else datetime.now(UTC)
+    if end < start:
+        raise InputError("--until", f"{end:%Y-%m-%d %H:%M} is before --since {start:%Y-%m-%d %H:%M}")
+    check_range("--host-rate", host_rate, 0.01, 1000.0)
+    with open_catalog(db) as catalog:
+        subs = [get_subscription(catalog, subscription)] if subscription else list_subscriptions(catalog, site=site)
+        if not subs:
+            raise InputError("sitewatch backfill", "no subscription to backfill (sitewatch subscriptions list)")
+        m = None
+        if not dry_run:
+            from sitewatch.detect.model import DetectionModel
+
+            m = DetectionModel(model)
+        w = Watcher(catalog, m, out, out / "feeds", settle_s=0.0, say=lambda line: say(console, line),
+                    host_rate=host_rate, downloads_dir=downloads)
+        total = processed = failed = 0
+        for sub in subs:
+            p = backfill.plan(w, sub, start, end)
+            for line in p.problems:
+                say(console, line, "note:")
+            total += len(p.candidates)
+            if dry_run:
+                say(console, f"subscription {sub.id} ({sub.site}): would process {len(p.candidates)} image(s) "
+                    f"acquired {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC")
+                for c in p.candidates:
+                    console.print(f"  {c.acquired:%Y-%m-%d %H:%M}  {escape(c.name)}")
+                continue
+            report = backfill.run(w, sub, p.candidates, deliver=deliver)
+            processed += len(report.processed)
+            failed += len(report.failed)
+        if dry_run:
+            say(console, f"dry run: {total} image(s) would be processed; nothing was")
+            return
+        w._write_feeds(subs)
+    say(console, f"backfill: {processed} of {total} image(s) processed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+def start_background_watch(db: str | None, out: Path, interval: float, settle: float = 2.0, host_rate: float = 2.0,
+                           model: Path | None = None, report=None):
+    """`sitewatch watch` in a daemon thread beside another service (`serve --watch`), on its
+    own catalog connection; returns (thread, stop event). A pass that fails is reported and
+    the next one runs at its time, so the watcher never dies quietly beside a live server."""
+    import threading
+    import time
+
+    from sitewatch.detect.model import DetectionModel
+    from sitewatch.store import open_catalog
+    from sitewatch.watch import Watcher
+
+    tell = report or (lambda line: say(console, line))
+    stop = threading.Event()
+    m = DetectionModel(model)  # loaded here, so a bad model stops the server before it starts
+
+    def loop() -> None:
+        with open_catalog(db) as catalog:
+            w = Watcher(catalog, m, out, out / "feeds", settle_s=settle, say=lambda line: tell(f"watch: {line}"),
+                        host_rate=host_rate, sleep=lambda seconds: None if stop.wait(seconds) else None)
+            first = True
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    w.run_pass(first_look=first)
+                    first = False
+                except Exception as exc:  # reported, and tried again next pass; the server goes on
+                    tell(f"watch: the pass failed ({exc.__class__.__name__}: {exc}); next in {interval:g} s")
+                stop.wait(max(0.0, interval - (time.monotonic() - started)))
+
+    thread = threading.Thread(target=loop, name="sitewatch-watch", daemon=True)
+    thread.start()
+    return thread, stop

@@ -6,6 +6,7 @@ objects after. Schema changes go through the Alembic migrations in store/migrati
 
 from sitewatch.store.alerts import Alert, add_alerts, due_alerts, list_alerts, record_attempt
 from sitewatch.store.catalog import Catalog, catalog_url, open_catalog
+from sitewatch.store.emails import QueuedEmail, due_emails, list_emails, queue_emails, record_email
 from sitewatch.store.images import (
                                     add_image,
                                     aligned_images,
@@ -68,4 +69,5 @@ __all__ = [
     "Alert", "FileVersion", "Subscription", "WatchSource", "add_alerts", "add_subscription", "due_alerts",
     "get_subscription", "list_alerts", "list_subscriptions", "record_attempt", "record_file", "refuse_file",
     "remove_subscription", "taken_versions", "watched_files", "webhook_secret",
+    "QueuedEmail", "due_emails", "list_emails", "queue_emails", "record_email",
 ]

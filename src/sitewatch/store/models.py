@@ -295,3 +295,18 @@ class AlertRow(Base):
     next_attempt: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     last_error: Mapped[str] = mapped_column(Text, default="")
     delivered: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class AlertEmailRow(Base):
+    """An alert's e-mail to one recipient: queued with the alert, in its transaction, and
+    its delivery (pending, sent, dead)."""
+
+    __tablename__ = "alert_emails"
+
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(320), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    sent: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

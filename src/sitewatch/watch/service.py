@@ -32,6 +32,7 @@ from sitewatch.store import (
     taken_versions,
 )
 from sitewatch.watch.delivery import DeliveryReport, deliver_due
+from sitewatch.watch.email import EmailReport, SmtpSettings, deliver_emails
 from sitewatch.watch.feed import atom_feed, write_feed
 from sitewatch.watch.folder import FolderWatch, Settling, unreadable
 from sitewatch.watch.polite import HostRateLimit
@@ -50,6 +51,7 @@ class PassReport:
     waiting: list[str] = field(default_factory=list)  # settled but not yet readable
     missing: list[str] = field(default_factory=list)  # folders (or STAC catalogs) absent now
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
+    email: EmailReport = field(default_factory=EmailReport)
 
     @property
     def processed(self) -> list[Taken]:
@@ -69,10 +71,17 @@ class Watcher:
         self.clock, self.sleep = clock, sleep
         self.downloads_dir = Path(downloads_dir) if downloads_dir is not None else self.out_dir / "downloads"
         self.rate_limit = HostRateLimit(host_rate)  # one per watcher: every source of a host shares it
+        self.deliver: bool | None = None  # False: alerts go to the feed only (a backfill)
         self.api_options = dict(api_options or {})  # StacApiWatch's tries, backoff_s, max_wait_s, timeout_s
         self._folders: dict[int, Settling] = {}
         self._apis: dict[int, StacApiWatch] = {}
         self._was_missing: set[int] = set()
+        self._said: set[str] = set()
+
+    def _say_once(self, key: str, line: str) -> None:
+        if key not in self._said:
+            self._said.add(key)
+            self.say(line)
 
     def api(self, source: WatchSource) -> StacApiWatch:
         """The STAC API watch of a stac-api source (kept between passes)."""
@@ -106,6 +115,17 @@ class Watcher:
         for sub, src in apis:
             self._poll_api(sub, src, report)
         report.delivery = deliver_due(self.catalog)
+        if any(sub.rules.get("email") for sub in subs):
+            try:
+                smtp = SmtpSettings.from_env()
+            except SitewatchError as exc:
+                smtp = None
+                self._say_once("smtp", f"e-mail alerts wait: {exc}")
+            if smtp is None:
+                self._say_once("smtp", "e-mail alerts wait: set SITEWATCH_SMTP_HOST (and _PORT, _FROM, _USER, "
+                               "_PASSWORD) to send them")
+            else:
+                report.email = deliver_emails(self.catalog, smtp)
         self._write_feeds(subs)
         return report
 
@@ -169,7 +189,7 @@ class Watcher:
             source = Source(local, found.source.stac_datetime, found.source.stac_cloud_cover,
                             found.source.stac_href, found.source.stac_properties)
             try:
-                t = take_file(self.catalog, sub, src, version, self.out_dir, self.model, source)
+                t = take_file(self.catalog, sub, src, version, self.out_dir, self.model, source, self.deliver)
             except (SitewatchError, OSError) as exc:
                 why = str(exc)
             else:
@@ -190,13 +210,18 @@ class Watcher:
         self.say(f"{version.path}: not taken this pass ({why})")
         return False
 
+    def take_settled(self, sub: Subscription, src: WatchSource, version: FileVersion, report: PassReport) -> None:
+        """Take one file of a folder or static STAC catalog source (readable or left waiting)."""
+        self._take(sub, src, self._folder(src), version, report)
+
     def _take(self, sub: Subscription, src: WatchSource, fw: Settling, version: FileVersion, report: PassReport) -> None:
         why = unreadable(version.path)
         if why is not None:
             report.waiting.append(f"{version.path}: {why}")
             return
         try:
-            t = take_file(self.catalog, sub, src, version, self.out_dir, self.model, fw.source_for(version.path))
+            t = take_file(self.catalog, sub, src, version, self.out_dir, self.model, fw.source_for(version.path),
+                          self.deliver)
         except (SitewatchError, OSError) as exc:
             report.failed.append(f"{version.path}: {exc}")
             self.say(f"{version.path}: not taken this pass ({exc})")

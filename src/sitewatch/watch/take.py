@@ -24,6 +24,7 @@ from sitewatch.store import (
     WatchSource,
     add_alerts,
     latest_assessment,
+    queue_emails,
     record_file,
     refuse_file,
 )
@@ -43,11 +44,12 @@ class Taken:
 
 
 def take_file(catalog: Catalog, subscription: Subscription, source: WatchSource, version: FileVersion,
-              out_dir: str | Path, model, found: Source | None = None) -> Taken:
+              out_dir: str | Path, model, found: Source | None = None, deliver: bool | None = None) -> Taken:
     """Process one settled, readable file of the source (found: what a STAC item says of it,
     its path the file to read, which for a STAC API asset is its download while the version
     names the item). Ingest refusals are recorded and returned as refused; a failure of the
-    site's run raises (nothing recorded: retried)."""
+    site's run raises (nothing recorded: retried). deliver: False stores the alerts for the
+    feed only, not to be sent (a backfill's); None sends them if the subscription has a webhook."""
     sha = file_checksum(found.path if found is not None else version.path)
     try:
         ingested = ingest_source(catalog, found or Source(path=version.path), site=subscription.site)
@@ -64,8 +66,11 @@ def take_file(catalog: Catalog, subscription: Subscription, source: WatchSource,
         tracking = outcome.comparison.tracking
         alerts = triggered_alerts(rules, subscription.id, subscription.site, image.id, tracking.events, tracking.pairs,
                                   previous, outcome.judgement.assessment, datetime.now(UTC),
-                                  deliver=subscription.webhook_url is not None)
+                                  deliver=subscription.webhook_url is not None and deliver is not False)
         counted["alerts"] = add_alerts(session, alerts)
+        recipients = list(subscription.rules.get("email", ()))
+        if recipients and deliver is not False:  # the e-mail outbox, in the same transaction
+            queue_emails(session, [a.id for a in alerts], recipients, datetime.now(UTC))
         record_file(session, source.id, version, sha, "processed", image_id=image.id,
                     message=outcome.judgement.assessment.headline)
 
