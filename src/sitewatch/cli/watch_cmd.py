@@ -167,6 +167,37 @@ def subs_remove(sub_id: str = typer.Argument(..., help="Subscription id (sitewat
     say(console, f"removed subscription {sub_id}")
 
 
+@subs_app.command("rotate-secret")
+def subs_rotate_secret(sub_id: str = typer.Argument(..., help="Subscription id (sitewatch subscriptions list)."),
+                       secret_file: Path = typer.Option(None, "--secret-file", help="File holding the new secret "
+                                                        "(created with a new one if absent); the current secret "
+                                                        "keeps signing beside it until --drop-previous."),
+                       drop_previous: bool = typer.Option(False, "--drop-previous", help="Sign with the newest "
+                                                          "secret only (once the receiver has moved to it)."),
+                       db: str = DB_OPTION) -> None:
+    """Rotate a webhook's secret: deliveries carry a signature under each secret held."""
+    from sitewatch.store import open_catalog, set_webhook_secret, webhook_secret
+    from sitewatch.watch.webhooks import secrets_of
+
+    if (secret_file is None) == (not drop_previous):
+        raise InputError("sitewatch subscriptions rotate-secret", "give --secret-file (a new secret) or "
+                         "--drop-previous (keep the newest only)")
+    with open_catalog(db) as catalog:
+        current = secrets_of(webhook_secret(catalog, sub_id) or "")
+        if drop_previous:
+            if not current:
+                raise InputError(sub_id, "the subscription holds no webhook secret")
+            set_webhook_secret(catalog, sub_id, current[0])
+            say(console, f"subscription {sub_id}: signing with its newest secret only")
+            return
+        assert secret_file is not None
+        new = _secret_from(secret_file)
+        held = [new] + [s for s in current[:1] if s != new]
+        set_webhook_secret(catalog, sub_id, " ".join(held))
+    say(console, f"subscription {sub_id}: signing with {len(held)} secret(s), the new one first "
+        "(--drop-previous once the receiver verifies with it)")
+
+
 @alerts_app.command("list")
 def alerts_list(site: str = typer.Option(None, "--site", help="Only this site's alerts."),
                 limit: int = typer.Option(50, "--limit", min=1, help="At most this many, newest first."),

@@ -51,6 +51,7 @@ from sitewatch.store.subscriptions import (
                                     get_subscription,
                                     list_subscriptions,
                                     remove_subscription,
+                                    set_webhook_secret,
                                     webhook_secret,
 )
 from sitewatch.store.watched import FileVersion, record_file, refuse_file, taken_versions, watched_files
@@ -69,5 +70,5 @@ __all__ = [
     "Alert", "FileVersion", "Subscription", "WatchSource", "add_alerts", "add_subscription", "due_alerts",
     "get_subscription", "list_alerts", "list_subscriptions", "record_attempt", "record_file", "refuse_file",
     "remove_subscription", "taken_versions", "watched_files", "webhook_secret",
-    "QueuedEmail", "due_emails", "list_emails", "queue_emails", "record_email",
+    "set_webhook_secret", "QueuedEmail", "due_emails", "list_emails", "queue_emails", "record_email",
 ]

@@ -104,3 +104,14 @@ def webhook_secret(catalog: Catalog, sub_id: str) -> str | None:
     with catalog.reading() as s:
         row = s.get(SubscriptionRow, sub_id)
         return None if row is None else row.webhook_secret
+
+
+def set_webhook_secret(catalog: Catalog, sub_id: str, secret: str) -> None:
+    """Replace the subscription's webhook secret(s) (space-separated, newest first)."""
+    with catalog.transaction() as s:
+        row = s.get(SubscriptionRow, sub_id)
+        if row is None:
+            raise CatalogError(f"no subscription {sub_id!r} in the catalog (sitewatch subscriptions list)")
+        if row.webhook_url is None:
+            raise CatalogError(f"subscription {sub_id!r} has no webhook, so no secret to rotate")
+        row.webhook_secret = secret

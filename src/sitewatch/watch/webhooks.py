@@ -7,6 +7,17 @@ can drop repeats), `webhook-timestamp` (seconds, of this attempt) and `webhook-s
 `standardwebhooks` library. URLs must be https, except to a loopback address; redirects are
 never followed (a 3xx is a failed attempt). Secrets appear in no message, and URLs are shown
 without their query or credentials (`shown_url`), which often hold tokens.
+
+Where a webhook may go: the host is resolved at each attempt and every address it resolves
+to is checked; one that is not global (private, link-local such as 169.254.169.254, shared,
+reserved, multicast, unspecified) is refused unless SITEWATCH_WEBHOOK_ALLOW lists it
+(comma-separated addresses or CIDR networks); loopback is allowed. The connection is made to
+the address checked, not to a second lookup, so a name that resolves elsewhere the second
+time (DNS rebinding) does not slip past; https still verifies the certificate for the name.
+
+Secret rotation: a subscription may hold several secrets (space-separated, newest first);
+each delivery carries one signature per secret in `webhook-signature`, as the specification
+allows, so a receiver verifies with either while it moves from the old one to the new.
 """
 
 from __future__ import annotations
@@ -15,7 +26,9 @@ import base64
 import http.client
 import ipaddress
 import json
+import os
 import secrets
+import socket
 import ssl
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +36,7 @@ from urllib.parse import urlsplit
 
 from sitewatch.errors import InputError
 
+ALLOW_ENV = "SITEWATCH_WEBHOOK_ALLOW"
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32  # the specification asks for 24 to 64 bytes
 USER_AGENT = "sitewatch-webhooks"
@@ -55,14 +69,93 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def allow_list(env: dict[str, str] | None = None) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The networks SITEWATCH_WEBHOOK_ALLOW opens to webhooks (InputError for a bad entry)."""
+    text = (os.environ if env is None else env).get(ALLOW_ENV, "")
+    out = []
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        try:
+            out.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise InputError(ALLOW_ENV, f"{entry!r} is not an address or CIDR network") from None
+    return out
+
+
+def check_address(ip: str, allowed=None) -> None:
+    """InputError unless a webhook may connect to this address: global, loopback, or allowed."""
+    addr = ipaddress.ip_address(ip.split("%")[0])
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    if addr.is_loopback or (addr.is_global and not addr.is_multicast):
+        return
+    if any(addr in net for net in (allow_list() if allowed is None else allowed)):
+        return
+    kind = "link-local" if addr.is_link_local else "private" if addr.is_private else "not a public"
+    raise InputError(str(addr), f"a {kind} address: webhooks go to public addresses only, unless {ALLOW_ENV} "
+                     "lists it (e.g. 10.0.0.0/8)")
+
+
+def resolve(host: str, port: int, allowed=None) -> str:
+    """The address to connect to: every address the host resolves to must pass
+    `check_address` (one bad one refuses the host); the first is used."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise OSError(f"{host}: does not resolve ({exc})") from exc
+    ips = [str(info[4][0]) for info in infos]
+    if not ips:
+        raise OSError(f"{host}: resolves to no address")
+    for ip in ips:
+        try:
+            check_address(ip, allowed)
+        except InputError as exc:
+            raise InputError(host, f"resolves to {exc}") from None
+    return ips[0]
+
+
 def check_url(url: str) -> str:
-    """The URL if a webhook may be sent to it (https, or http to loopback); else InputError."""
+    """The URL if a webhook may be sent to it (https, or http to loopback; an address written
+    in it must pass `check_address`); else InputError. Names are checked when sent."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise InputError(shown_url(url), "a webhook URL must be https://HOST/...")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise InputError(shown_url(url), "webhooks go over https, except to a loopback address (127.0.0.1, ::1)")
+    try:
+        ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        return url  # a name: resolved and checked at each attempt
+    try:
+        check_address(parts.hostname)
+    except InputError as exc:
+        raise InputError(shown_url(url), str(exc)) from None
     return url
+
+
+def secrets_of(stored: str) -> list[str]:
+    """The secrets a subscription holds (space-separated, newest first)."""
+    return [s for s in stored.split() if s]
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    def __init__(self, host: str, ip: str, port: int | None, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self._ip = ip
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._ip, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, host: str, ip: str, port: int | None, timeout: float, context: ssl.SSLContext):
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._ip, self._ctx = ip, context
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._ip, self.port), self.timeout)
+        self.sock = self._ctx.wrap_socket(sock, server_hostname=self.host)
 
 
 def shown_url(url: str) -> str:
@@ -80,9 +173,10 @@ def body_bytes(payload: dict) -> bytes:
 
 
 def signed_headers(secret: str, msg_id: str, when: datetime, body: bytes) -> dict[str, str]:
+    """The three headers; one signature per secret (several while a secret is rotated)."""
     from standardwebhooks.webhooks import Webhook  # noqa: PLC0415  (the watch extra)
 
-    signature = Webhook(secret).sign(msg_id, when, body)
+    signature = " ".join(Webhook(s).sign(msg_id, when, body) for s in secrets_of(secret))
     return {"webhook-id": msg_id, "webhook-timestamp": str(int(when.timestamp())), "webhook-signature": signature}
 
 
@@ -112,11 +206,15 @@ def send(url: str, secret: str, msg_id: str, payload: dict, when: datetime, time
                **signed_headers(secret, msg_id, when, body)}
     host = parts.hostname or ""  # check_url made sure there is one
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        ip = resolve(host, port)  # InputError (refused: dead) for an address not allowed
+    except OSError as exc:
+        return Attempt(False, None, f"{shown_url(url)}: {exc}")
     if parts.scheme == "https":
-        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-            host, parts.port, timeout=timeout_s, context=ssl.create_default_context())
+        conn: http.client.HTTPConnection = _PinnedHTTPS(host, ip, port, timeout_s, ssl.create_default_context())
     else:
-        conn = http.client.HTTPConnection(host, parts.port, timeout=timeout_s)
+        conn = _PinnedHTTP(host, ip, port, timeout_s)
     try:
         conn.request("POST", target, body=body, headers=headers)
         resp = conn.getresponse()
