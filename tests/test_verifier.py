@@ -272,3 +272,22 @@ def test_chip_folders_read_as_real_training_images(tmp_path):
     assert im.boxes.tolist() == [[20.0, 30.0, 20.0, 12.0, 0.0]] and im.cls == ("aircraft",)
     with pytest.raises(InputError, match="holds no chips"):
         chip_folder_images(tmp_path / "images")
+
+
+def test_real_chips_too_coarse_for_detect_are_left_out_not_fatal(tmp_path):
+    """A 1.2 m chip (which `detect` refuses) is counted and skipped; a bare 0.5 m chip gives
+    no aircraft to learn from, which is one error naming the detector."""
+    import cv2
+
+    from sitewatch.training import verify_train as vt
+
+    for folder in ("images", "meta"):
+        (tmp_path / folder).mkdir()
+    for name, gsd in (("coarse", 1.2), ("bare", 0.5)):
+        cv2.imwrite(str(tmp_path / "images" / f"{name}.png"), np.full((128, 128, 3), 90, np.uint8))
+        (tmp_path / "meta" / f"{name}.json").write_text(json.dumps({"gsd_m": gsd, "complete_classes": ["aircraft"],
+                                                                    "objects": []}))
+    cfg = vt.VerifyTrainConfig(classes=("aircraft",), threads=1)
+    with pytest.raises(InputError, match="reported no aircraft on the real images"):
+        vt.collect_real_crops(cfg, DEFAULT_MODEL, vt.chip_folder_images(tmp_path))
+    assert cfg.counts["real images too coarse"] == 1

@@ -274,16 +274,17 @@ def train_verifier_command(
 
     def collect(show):
         if crops:
-            return vt.chosen_crops(cfg, vt.load_crops(crops, floor), ", ".join(map(str, crops)))
-        found = vt.collect_crops(cfg, detector, show)
-        saved = vt.save_crops(out_dir / f"verifier-crops-{first_seed}-{scenes}.npz", found, cfg)
-        print(f"crops saved: {saved}")
-        parts = [found]
+            parts = [vt.load_crops(crops, floor)]
+        else:
+            found = vt.collect_crops(cfg, detector, show)
+            print(f"crops saved: {vt.save_crops(out_dir / f'verifier-crops-{first_seed}-{scenes}.npz', found, cfg)}")
+            parts = [found]
         for folder in real_chips or []:
             real = vt.collect_real_crops(cfg, detector, vt.chip_folder_images(folder), show)
             print(f"crops saved: {vt.save_crops(out_dir / f'verifier-crops-{folder.name}.npz', real, cfg)}")
             parts.append(real)
-        return vt.chosen_crops(cfg, vt.CropSet.join(parts), str(detector))
+        source = ", ".join(map(str, [*(crops or [detector]), *(real_chips or [])]))
+        return vt.chosen_crops(cfg, vt.CropSet.join(parts), source)
 
     if collect_only:
         with Progress(BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:

@@ -33,7 +33,7 @@ from sitewatch.detect.model import DetectionModel
 from sitewatch.detect.second_look import verifier as vf
 from sitewatch.detect.tiling import Tile
 from sitewatch.errors import InputError
-from sitewatch.evaluation.real_pixels import map_aabb, write_georeferenced
+from sitewatch.evaluation.real_pixels import in_working_range, map_aabb, write_georeferenced
 from sitewatch.evaluation.realdata import RealImage
 from sitewatch.simulate import simulate_scenario
 from sitewatch.simulate.random_scenario import gsd_and_kind_of_scene, random_scenario
@@ -173,6 +173,9 @@ def collect_real_crops(cfg: VerifyTrainConfig, detector: Path, images: list[Real
                 progress(n, len(images))
             if im.split not in sides or im.gsd_m is None:
                 raise InputError(str(im.path), f"only {' or '.join(sides)}-side images with a stated GSD are collected on")
+            if not in_working_range(im, model):  # too coarse: `detect` refuses it
+                cfg.counts["real images too coarse"] = cfg.counts.get("real images too coarse", 0) + 1
+                continue
             path, transform, _ = write_georeferenced(im, im.gsd_m, Path(tmp))
             dets, grid, image = _scene_pixels(path, model, cfg.floor)
             path.unlink()
