@@ -201,6 +201,16 @@ if [[ "$REAL_SETS" == *airbus* ]]; then
   # (about 12 minutes).
   nice -n 10 "$PY" bench/eval_real.py --model "$REAL/look/sitewatch-ocn.onnx" --realdata "$REALDATA" --split val \
     --sets airbus --pick aircraft --coarse-lengths 40,50,60,70,80 --set-coarse
+  # The aircraft presence check (0.14.0): the detector's own aircraft, right and wrong, on
+  # 200 fresh simulated scenes and on the real training-side chips with the cut-outs pasted
+  # (real roofs, yards and aprons as hard negatives; about 15 minutes to collect), trained
+  # beside the air-defence and vehicle check; then the aircraft operating point again.
+  nice -n 10 "$SW" train-verifier --detector "$REAL/look/sitewatch-ocn.onnx" --out-dir "$REAL/check" \
+    --classes aircraft --scenes 200 --first-seed 320000 --real-chips "$REAL/pasted" --weight "${AIRCRAFT_CHECK_WEIGHT:-0.5}" \
+    --version "$V"
+  cp "$REAL"/check/sitewatch-ocn*.onnx "$REAL/look/"
+  nice -n 10 "$PY" bench/eval_real.py --model "$REAL/look/sitewatch-ocn.onnx" --realdata "$REALDATA" --split val \
+    --sets airbus --pick aircraft --set-pivot --out "$REAL/validation-check.json"
 fi
 # The fp32 model ships: int8 is about 1.5x faster but lost air-defence AP (CHANGELOG.md, 0.1.0).
 mkdir -p src/sitewatch/models

@@ -264,7 +264,8 @@ def test_each_checked_detection_carries_the_answer_its_score_was_mixed_with(tmp_
     from sitewatch.detect.second_look import verifier as vf
 
     model = DetectionModel()
-    checked, weight = model.verifiers[0].info.applies_to, model.verifiers[0].weight
+    weight = {c: v.weight for v in model.verifiers for c in v.info.applies_to}  # each checked class's check
+    checked = set(weight)
     scenario = random_scenario(424293, kind="airbase", gsd_m=0.5, size_px=600, n_dates=1)  # 4 launchers, 6 vehicles
     image = simulate_scenario(scenario, tmp_path).images[0]
     dets, grid, _ = detect_scene(image, model)
@@ -280,6 +281,6 @@ def test_each_checked_detection_carries_the_answer_its_score_was_mixed_with(tmp_
     for d in dets:
         s = own.get((round(d.box.cx, 3), round(d.box.cy, 3)))
         if d.presence_score is not None and s is not None:  # without the check, only scores >= 0.5 are kept
-            assert d.score == pytest.approx(float(vf.combine(s, d.presence_score, weight)), abs=1e-6)
+            assert d.score == pytest.approx(float(vf.combine(s, d.presence_score, weight[d.cls])), abs=1e-6)
             compared += 1
     assert compared >= 3

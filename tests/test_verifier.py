@@ -163,6 +163,10 @@ def test_decode_floor_is_the_floor_or_what_a_sure_answer_can_lift():
     assert check.decode_floor(0.5) == pytest.approx(0.2)
 
 
+def _check_of(model: DetectionModel, cls: str) -> vf.Verifier:
+    return next(v for v in model.verifiers if cls in v.info.applies_to)
+
+
 @pytest.fixture(scope="module")
 def trained_check(tmp_path_factory):
     """A check trained for one epoch on the shipped detector's detections on six scenes."""
@@ -180,13 +184,15 @@ def test_train_verifier_attaches_a_check_the_detector_uses(trained_check):
     assert record["crops"] == sum(v for k, v in record["counts"].items() if k != "seeds skipped")
     m = DetectionModel(out / DEFAULT_MODEL.name)
     assert m.info.version == "9.9.9"
-    assert [v.info.applies_to for v in m.verifiers] == [("air_defence", "vehicle")]
-    assert m.verifiers[0].weight == 0.4 and m.verifiers[0].floor == 0.1
-    assert m.verifiers[0].info.training["scenes"] == 6
+    # It takes the place of the shipped check of its classes; the aircraft check stays beside it.
+    assert sorted(v.info.applies_to for v in m.verifiers) == [("air_defence", "vehicle"), ("aircraft",)]
+    check = _check_of(m, "air_defence")
+    assert check.path.name == "sitewatch-ocn.verifier-air_defence-vehicle.onnx"
+    assert check.weight == 0.4 and check.floor == 0.1 and check.info.training["scenes"] == 6
     # The other companions came along, and the shipped detector itself has no check.
     assert m.type_reader is not None and m.state_reader is not None and m.box_refiners
     image = np.full((200, 200, 3), 120.0, np.float32)
-    p = m.verifiers[0].presence(image, np.array([[100.0, 100.0, 27.0, 6.4, 30.0]]), np.array(["air_defence"]))
+    p = check.presence(image, np.array([[100.0, 100.0, 27.0, 6.4, 30.0]]), np.array(["air_defence"]))
     assert p.shape == (1,) and 0.0 < p[0] < 1.0
 
 
@@ -216,7 +222,7 @@ def test_collected_crops_are_saved_and_train_again(trained_check, tmp_path):
     held = again["metrics"]["air_defence"]
     assert held["present"] == again["counts"]["air_defence present"] and "vehicle" not in again["metrics"]
     assert 0.0 <= held["check_auc"] <= 1.0 and held["auc_by_weight"]["0.0"] > 0.5  # the detector's own ranking
-    assert DetectionModel(tmp_path / DEFAULT_MODEL.name).verifiers[0].info.metrics["air_defence"] == held
+    assert _check_of(DetectionModel(tmp_path / DEFAULT_MODEL.name), "air_defence").info.metrics["air_defence"] == held
     assert not list(tmp_path.glob("verifier-crops-*.npz"))  # nothing collected, nothing saved
 
 
