@@ -323,7 +323,22 @@ def test_detect_site_on_a_local_cluster_stores_the_in_process_detections(tmp_pat
         finally:
             catalog.close()
     assert sum(len(v) for v in stored[0].values()) >= 10
-    assert stored[0] == stored[1]
+    _assert_same(stored[1], stored[0])
+
+
+def _assert_same(got: dict, want: dict) -> None:
+    """The same detections per image: every field equal, numbers to 1e-9. Why not exactly:
+    run_site's in-process model uses every core and the workers one thread each, and ONNX
+    Runtime sums a convolution in another order across threads (scores then differ in the
+    13th digit)."""
+    assert got.keys() == want.keys()
+    for path in want:
+        assert len(got[path]) == len(want[path]), path
+        for g, w in zip(got[path], want[path]):
+            assert [type(v) for v in g] == [type(v) for v in w]
+            assert [v for v in g if not isinstance(v, float)] == [v for v in w if not isinstance(v, float)], (g, w)
+            assert [v for v in g if isinstance(v, float)] == pytest.approx([v for v in w if isinstance(v, float)],
+                                                                        abs=1e-9), (g, w)
 
 
 def _stored(db: Path, site: str) -> dict:
@@ -368,8 +383,9 @@ def test_run_and_web_jobs_on_a_local_cluster_store_the_in_process_detections(tmp
     assert job is not None and job.status == "done", job
     assert len(scenes_on_dask) == 4
     assert sum(len(v) for v in runs["in-process"][0].values()) >= 10
-    assert runs["cli"] == runs["in-process"]
-    assert _stored(tmp_path / "web.db", site) == runs["in-process"][0]
+    _assert_same(runs["cli"][0], runs["in-process"][0])
+    assert runs["cli"][1] == runs["in-process"][1]  # the judgement
+    _assert_same(_stored(tmp_path / "web.db", site), runs["in-process"][0])
 
 
 @needs_dask
