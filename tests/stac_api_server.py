@@ -257,3 +257,19 @@ class Served:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+def smallbase_items(folder: Path) -> dict:
+    """The bundled smallbase scenario rendered into `folder`/scenes: date -> (its GeoTIFF,
+    its footprint geometry, its datetime), the items a test serves from the STAC API."""
+    import pystac
+
+    import sitewatch
+
+    scenario = Path(__file__).resolve().parents[1] / "scenarios" / "smallbase.yaml"
+    sitewatch.simulate_scenario(scenario, folder / "scenes")
+    out = {}
+    for item in pystac.read_file(str(folder / "scenes" / "catalog.json")).get_items(recursive=True):
+        (asset,) = [a for a in item.assets.values() if a.href.endswith(".tif")]
+        out[item.datetime.date().isoformat()] = (Path(asset.get_absolute_href()), item.geometry, item.datetime)
+    return out

@@ -18,10 +18,9 @@ pytest.importorskip("pystac_client")
 pytest.importorskip("uvicorn")
 pytest.importorskip("starlette")
 
-import pystac  # noqa: E402
 
 from sitewatch.store import images_for_site, list_alerts, open_catalog  # noqa: E402
-from tests.stac_api_server import Served, StacApiState  # noqa: E402
+from tests.stac_api_server import Served, StacApiState, smallbase_items  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -34,16 +33,7 @@ RULES = {"kinds": ["departed", "arrived"], "classes": ["air_defence", "aircraft"
 
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory):
-    import sitewatch
-
-    folder = tmp_path_factory.mktemp("smallbase-backfill")
-    sitewatch.simulate_scenario(ROOT / "scenarios" / "smallbase.yaml", folder / "scenes")
-    cat = pystac.read_file(str(folder / "scenes" / "catalog.json"))
-    out = {}
-    for item in cat.get_items(recursive=True):
-        (asset,) = [a for a in item.assets.values() if a.href.endswith(".tif")]
-        out[item.datetime.date().isoformat()] = (Path(asset.get_absolute_href()), item.geometry, item.datetime)
-    return out
+    return smallbase_items(tmp_path_factory.mktemp("smallbase-backfill"))
 
 
 def _cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:

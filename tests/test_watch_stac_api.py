@@ -21,11 +21,10 @@ pytest.importorskip("pystac_client")
 pytest.importorskip("uvicorn")
 pytest.importorskip("starlette")
 
-import pystac  # noqa: E402
 import rasterio  # noqa: E402
 
 from sitewatch.store import images_for_site, list_alerts, open_catalog, watched_files  # noqa: E402
-from tests.stac_api_server import Served, StacApiState  # noqa: E402
+from tests.stac_api_server import Served, StacApiState, smallbase_items  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -40,15 +39,8 @@ RULES = {"kinds": ["departed", "arrived"], "classes": ["air_defence", "aircraft"
 def scenes(tmp_path_factory):
     """The two dates (tif, footprint geometry, datetime) and a third: the second's pixels with
     one changed, so a new file of a later date showing the same scene."""
-    import sitewatch
-
     folder = tmp_path_factory.mktemp("smallbase-api")
-    sitewatch.simulate_scenario(ROOT / "scenarios" / "smallbase.yaml", folder / "scenes")
-    cat = pystac.read_file(str(folder / "scenes" / "catalog.json"))
-    out = {}
-    for item in cat.get_items(recursive=True):
-        (asset,) = [a for a in item.assets.values() if a.href.endswith(".tif")]
-        out[item.datetime.date().isoformat()] = (Path(asset.get_absolute_href()), item.geometry, item.datetime)
+    out = smallbase_items(folder)
     tif, geom, when = out["2024-12-10"]
     copy = folder / "2024-12-12.tif"
     with rasterio.open(tif) as src:
