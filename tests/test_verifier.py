@@ -47,6 +47,16 @@ def _stub_verifier(model: DetectionModel, logits, applies_to=("air_defence",), w
     return check
 
 
+def _launchers_and_cars(scores) -> RawDetections:
+    """Two S-400 launchers and two cars on a 160 px tile, scored as given."""
+    boxes = np.array([[40.0, 40.0, 27.0, 6.4, 10.0], [120.0, 40.0, 27.0, 6.4, 90.0],
+                      [40.0, 120.0, 9.0, 3.6, 0.0], [120.0, 120.0, 9.0, 3.6, 45.0]])
+    cls = np.array(["air_defence", "air_defence", "vehicle", "vehicle"], dtype=object)
+    typ = np.array(["S-400 launcher", "S-400 launcher", "car", "car"], dtype=object)
+    state = np.array(["erect", "erect", "normal", "normal"], dtype=object)
+    return RawDetections(boxes, cls, np.array(scores, float), typ, np.full(4, 0.9), state, np.full(4, 0.9))
+
+
 def test_second_look_rescores_the_checked_classes_and_cuts_at_the_threshold():
     """Air defence is checked: one scored 0.3 that the check finds there (logit +3, p 0.95)
     is lifted over the 0.5 threshold, one scored 0.6 it finds absent (logit -3) falls under
@@ -59,12 +69,7 @@ def test_second_look_rescores_the_checked_classes_and_cuts_at_the_threshold():
     ad = model.info.classes.index("air_defence")
     logits[:, ad] = [3.0, -3.0]
     model.verifiers = (_stub_verifier(model, logits),)
-    boxes = np.array([[40.0, 40.0, 27.0, 6.4, 10.0], [120.0, 40.0, 27.0, 6.4, 90.0],
-                      [40.0, 120.0, 9.0, 3.6, 0.0], [120.0, 120.0, 9.0, 3.6, 45.0]])
-    cls = np.array(["air_defence", "air_defence", "vehicle", "vehicle"], dtype=object)
-    typ = np.array(["S-400 launcher", "S-400 launcher", "car", "car"], dtype=object)
-    state = np.array(["erect", "erect", "normal", "normal"], dtype=object)
-    dets = RawDetections(boxes, cls, np.array([0.3, 0.6, 0.7, 0.3]), typ, np.full(4, 0.9), state, np.full(4, 0.9))
+    dets = _launchers_and_cars([0.3, 0.6, 0.7, 0.3])
     out = model.second_look(np.full((3, 160, 160), 120.0, np.float32), dets, threshold=0.5)
     p = 1 / (1 + np.exp(-3.0))
     assert list(out.cls) == ["air_defence", "vehicle"]
@@ -84,12 +89,7 @@ def test_two_checks_each_rescore_their_own_classes_and_two_for_one_class_are_ref
     yes[:, ad], no[:, veh] = 3.0, -3.0
     model.verifiers = (_stub_verifier(model, yes), _stub_verifier(model, no, applies_to=("vehicle",), weight=1.0))
     assert sorted(model.checked_classes()) == ["air_defence", "vehicle"]
-    boxes = np.array([[40.0, 40.0, 27.0, 6.4, 10.0], [120.0, 40.0, 27.0, 6.4, 90.0],
-                      [40.0, 120.0, 9.0, 3.6, 0.0], [120.0, 120.0, 9.0, 3.6, 45.0]])
-    cls = np.array(["air_defence", "air_defence", "vehicle", "vehicle"], dtype=object)
-    typ = np.array(["S-400 launcher", "S-400 launcher", "car", "car"], dtype=object)
-    state = np.array(["erect", "erect", "normal", "normal"], dtype=object)
-    dets = RawDetections(boxes, cls, np.array([0.3, 0.6, 0.7, 0.9]), typ, np.full(4, 0.9), state, np.full(4, 0.9))
+    dets = _launchers_and_cars([0.3, 0.6, 0.7, 0.9])
     out = model.second_look(np.full((3, 160, 160), 120.0, np.float32), dets, threshold=0.5)
     p = 1 / (1 + np.exp(-3.0))
     assert list(out.cls) == ["air_defence", "air_defence"]
