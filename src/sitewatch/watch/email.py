@@ -17,7 +17,6 @@ attempts are retried on the webhooks' schedule (see `delivery`).
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import os
 import smtplib
@@ -32,6 +31,7 @@ from sitewatch.errors import InputError
 from sitewatch.store import Catalog, QueuedEmail, due_emails, record_email
 from sitewatch.watch.delivery import next_wait_s
 from sitewatch.watch.feed import _text as alert_text
+from sitewatch.watch.webhooks import is_loopback_host
 
 
 def check_address(address: str) -> str:
@@ -67,20 +67,11 @@ class SmtpSettings:
         except ValueError:
             raise InputError("SITEWATCH_SMTP_PORT", "must be a port number") from None
         starttls = env.get("SITEWATCH_SMTP_STARTTLS", "on").strip().lower() not in ("off", "0", "no", "false")
-        if not starttls and not _loopback(host):
+        if not starttls and not is_loopback_host(host):
             raise InputError("SITEWATCH_SMTP_STARTTLS", "may be off only for a relay on loopback (127.0.0.1, ::1)")
         return cls(host, port, check_address(env.get("SITEWATCH_SMTP_FROM", "sitewatch@localhost")),
                    env.get("SITEWATCH_SMTP_USER") or None, env.get("SITEWATCH_SMTP_PASSWORD") or None, starttls,
                    env.get("SITEWATCH_SMTP_CAFILE") or None)
-
-
-def _loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def message_id(alert_id: str, recipient: str, domain: str) -> str:

@@ -60,7 +60,8 @@ def check_secret(secret: str, where: str) -> str:
     return s if s.startswith(SECRET_PREFIX) else SECRET_PREFIX + s
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """localhost or a loopback address (the one place plain http or SMTP without TLS may go)."""
     if host.lower() == "localhost":
         return True
     try:
@@ -121,7 +122,7 @@ def check_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise InputError(shown_url(url), "a webhook URL must be https://HOST/...")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise InputError(shown_url(url), "webhooks go over https, except to a loopback address (127.0.0.1, ::1)")
     try:
         ipaddress.ip_address(parts.hostname)
