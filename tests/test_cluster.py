@@ -220,6 +220,32 @@ def test_a_worker_with_another_model_file_is_refused_by_name(tmp_path):
         cluster.open_model(cluster.ModelSpec(str(tmp_path / "gone.onnx"), spec.sha256))
 
 
+@needs_dask
+def test_what_a_worker_notes_of_a_file_is_warned_on_the_client_once(tmp_path):
+    """A raster in strips, read on two workers: the client warns that it is not tiled once,
+    with the same run statistics as in-process (where the reader is the client's own)."""
+    import numpy as np
+    import rasterio
+    from affine import Affine
+
+    from sitewatch.detect import cluster
+
+    path = tmp_path / "strips.tif"
+    pixels = np.random.default_rng(5).integers(80, 160, (3, 256, 4608), dtype=np.uint8)
+    with rasterio.open(path, "w", driver="GTiff", width=4608, height=256, count=3, dtype="uint8", crs="EPSG:32636",
+                       transform=Affine(0.5, 0, 300000, 0, -0.5, 3900000)) as ds:
+        ds.write(pixels)
+    model = DetectionModel()
+    with pytest.warns(UserWarning, match="not tiled") as in_process:
+        _, _, stats = detect_scene(path, model, batch=1)
+    assert sum("not tiled" in w for w in stats.warnings) == 1
+    with cluster.connect("local:2") as client, pytest.warns(UserWarning, match="not tiled") as on_client:
+        (result,) = cluster.detect_scenes(client, [cluster.plan_scene(path, model, batch=1)], model)
+    assert result.stats.warnings == stats.warnings
+    about_the_file = [[str(w.message) for w in record if str(path) in str(w.message)] for record in (on_client, in_process)]
+    assert about_the_file[0] == about_the_file[1] == stats.warnings
+
+
 def _features(path: Path) -> list:
     return json.loads(path.read_text())["features"]
 

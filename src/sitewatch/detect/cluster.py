@@ -240,8 +240,10 @@ def run_windows(task: WindowsTask) -> TileResults | TaskError:
             model = plugin.model(task.model)
             reader = plugin.scene(task.source, model.gsd_m)
             reads = [reader.read(t) for _, t in task.tiles]
-            return run_tiles(model, reader.grid, list(task.tiles), reads, task.score_threshold, reader.sun,
-                             task.blur_every)
+            found = run_tiles(model, reader.grid, list(task.tiles), reads, task.score_threshold, reader.sun,
+                              task.blur_every)
+            found.notes = list(getattr(reader, "notes", ()))  # the client issues them, once a scene
+            return found
     except InputError as exc:  # a file problem: the same on any worker, so not retried
         return TaskError(isinstance(exc, ModelError), exc.source, exc.problem)
 

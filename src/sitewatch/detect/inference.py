@@ -172,8 +172,11 @@ class SceneReader:
             self.view = WarpedVRT(self.src, crs=self.grid.crs, transform=self.grid.transform, width=self.grid.width,
                                   height=self.grid.height,
                                   resampling=Resampling.average if shrink else Resampling.bilinear)
+        # What this reader has to say of its file, issued with the scene's result
+        # (`finish_scene`), so a reader opened on a Dask worker is heard on the client too.
+        self.notes: list[str] = []
         if max(self.src.width, self.src.height) > 4096 and not self.src.profile.get("tiled", False):
-            warnings.warn(f"{self.path}: the raster is not tiled; windowed reads will be slow", stacklevel=2)
+            self.notes.append(f"{self.path}: the raster is not tiled; windowed reads will be slow")
 
     def close(self) -> None:
         if self.view is not self.src:
@@ -289,6 +292,7 @@ class TileResults:
     skipped_nodata: int = 0
     skipped_featureless: int = 0
     seconds_model: float = 0.0
+    notes: list[str] = field(default_factory=list)  # the reader's notes, where it ran elsewhere
 
     def extend(self, other: TileResults) -> None:
         """Append the results of the tiles that come next."""
@@ -300,6 +304,7 @@ class TileResults:
         self.skipped_nodata += other.skipped_nodata
         self.skipped_featureless += other.skipped_featureless
         self.seconds_model += other.seconds_model
+        self.notes += other.notes
 
 
 def run_tiles(model: DetectionModel, grid: SceneGrid, group: list[tuple[int, tiling.Tile]],
@@ -342,6 +347,9 @@ def finish_scene(reader, model: DetectionModel, image_id: str, n_tiles: int, ove
     stats = RunStats(tiles=n_tiles, tiles_run=found.tiles_run, skipped_nodata=found.skipped_nodata,
                      skipped_featureless=found.skipped_featureless, seconds_model=found.seconds_model,
                      scene_px=(grid.width, grid.height), native_gsd_m=grid.native_gsd_m)
+    for msg in dict.fromkeys([*getattr(reader, "notes", ()), *found.notes]):  # each once, in order
+        stats.warnings.append(msg)
+        warnings.warn(msg, stacklevel=3)
     if grid.native_gsd_m > COARSEST_MEASURED_GSD_M * 1.01:
         msg = (f"{reader.path}: {grid.native_gsd_m:.2f} m imagery is coarser than the {COARSEST_MEASURED_GSD_M:g} m "
                f"the detector is measured at on real images; expect small aircraft to be missed, and most vehicles "
