@@ -11,9 +11,7 @@ import hmac
 import json
 import subprocess
 import sys
-import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ from sitewatch.store import Alert, add_alerts, add_site, add_subscription, list_
 from sitewatch.watch.delivery import RETRY_AFTER_S, deliver_due
 from sitewatch.watch.feed import atom_feed
 from sitewatch.watch.webhooks import body_bytes, check_url, new_secret, shown_url, signed_headers
+from tests.webhook_receiver import Receiver
 
 EXE = str(Path(sys.executable).with_name("sitewatch"))
 T0 = datetime(2024, 12, 10, 9, 0, tzinfo=UTC)
@@ -47,37 +46,6 @@ def test_webhook_urls_are_https_or_loopback_and_are_shown_without_query_or_crede
         with pytest.raises(InputError):
             check_url(bad)
     assert shown_url("https://user:pw@hooks.example.org:8443/in?token=s3cret") == "https://hooks.example.org:8443/in?..."
-
-
-class Receiver:
-    """A real HTTP server on loopback that answers with the statuses given, in turn, and keeps
-    every request (path, headers, body)."""
-
-    def __init__(self, statuses, extra_headers=None):
-        self.statuses, self.extra, self.requests = list(statuses), extra_headers or {}, []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers["content-length"]))
-                receiver.requests.append((self.path, dict(self.headers), body))
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                for k, v in receiver.extra.get(status, {}).items():
-                    self.send_header(k, v)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
