@@ -59,7 +59,7 @@ def _register() -> None:
     import importlib
 
     for module in ("simulate_cmd", "sites_cmd", "ingest_cmd", "images_cmd", "align_cmd", "detect_cmd", "dataset_cmd", "train_cmd",
-                   "eval_cmd", "compare_cmd", "assess_cmd", "report_cmd", "run_cmd", "watch_cmd", "demo_cmd",
+                   "eval_cmd", "compare_cmd", "assess_cmd", "report_cmd", "run_cmd", "watch_cmd", "alerts_cmd", "demo_cmd",
                    "serve_cmd"):
         importlib.import_module(f"sitewatch.cli.{module}")
 

@@ -1,4 +1,5 @@
-"""`sitewatch watch`, `sitewatch backfill`, `sitewatch subscriptions add/list/remove` and `sitewatch alerts list`."""
+"""`sitewatch watch`, `sitewatch backfill` and `sitewatch subscriptions add/list/remove/rotate-secret`
+(`sitewatch alerts` is in alerts_cmd)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,7 @@ from sitewatch.errors import InputError
 
 console = Console()
 subs_app = typer.Typer(help="Subscriptions: the sites `sitewatch watch` watches, and what alerts.", no_args_is_help=True)
-alerts_app = typer.Typer(help="Alerts that watched images triggered.", no_args_is_help=True)
 app.add_typer(subs_app, name="subscriptions")
-app.add_typer(alerts_app, name="alerts")
 
 
 def _split(values: list[str] | None) -> tuple[str, ...] | None:
@@ -198,31 +197,6 @@ def subs_rotate_secret(sub_id: str = typer.Argument(..., help="Subscription id (
         "(--drop-previous once the receiver verifies with it)")
 
 
-@alerts_app.command("list")
-def alerts_list(site: str = typer.Option(None, "--site", help="Only this site's alerts."),
-                limit: int = typer.Option(50, "--limit", min=1, help="At most this many, newest first."),
-                as_json: bool = typer.Option(False, "--json", help="Print JSON (the payloads too)."),
-                db: str = DB_OPTION) -> None:
-    """List alerts, newest first, with their delivery state."""
-    from sitewatch.store import list_alerts, open_catalog
-
-    with open_catalog(db) as catalog:
-        alerts = list_alerts(catalog, site=site, limit=limit)
-    if as_json:
-        print(json.dumps([{"id": a.id, "subscription": a.subscription_id, "site": a.site, "image_id": a.image_id,
-                           "kind": a.kind, "title": a.title, "created": a.created.isoformat(),
-                           "delivery": a.delivery, "attempts": a.attempts, "last_error": a.last_error,
-                           "payload": a.payload} for a in alerts], indent=2))
-        return
-    table = Table(title="alerts")
-    for col in ("created (UTC)", "site", "alert", "delivery"):
-        table.add_column(col)
-    for a in alerts:
-        state = a.delivery + (f" ({a.attempts} tries)" if a.attempts > 1 else "")
-        table.add_row(f"{a.created:%Y-%m-%d %H:%M:%S}", escape(a.site), escape(a.title), state)
-    console.print(table)
-
-
 @app.command("watch")
 def watch_cmd(once: bool = typer.Option(False, "--once", help="One pass over every source, then exit."),
               interval: float = typer.Option(60.0, "--interval", help="Seconds between polls."),
@@ -269,7 +243,7 @@ def watch_cmd(once: bool = typer.Option(False, "--once", help="One pass over eve
         raise typer.Exit(1)
 
 
-def _day(option: str, text: str, end: bool) -> datetime:
+def day_option(option: str, text: str, end: bool) -> datetime:
     from sitewatch.geo.raster import parse_datetime
 
     when = parse_datetime(text)
@@ -278,6 +252,15 @@ def _day(option: str, text: str, end: bool) -> datetime:
     if end and len(text.strip()) == 10:  # a bare date: to its end
         when = when.replace(hour=23, minute=59, second=59, microsecond=999999)
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def period_options(since: str, until: str | None) -> tuple[datetime, datetime]:
+    """--since and --until (default: now) as UTC datetimes; InputError if they are reversed."""
+    start = day_option("--since", since, end=False)
+    end = day_option("--until", until, end=True) if until else datetime.now(UTC)
+    if end < start:
+        raise InputError("--until", f"{end:%Y-%m-%d %H:%M} is before --since {start:%Y-%m-%d %H:%M}")
+    return start, end
 
 
 @app.command("backfill")
@@ -302,10 +285,7 @@ def backfill_cmd(since: str = typer.Option(..., "--since", help="First day (or d
     from sitewatch.store import get_subscription, list_subscriptions, open_catalog
     from sitewatch.watch import Watcher, backfill
 
-    start = _day("--since", since, end=False)
-    end = _day("--until", until, end=True) if until else datetime.now(UTC)
-    if end < start:
-        raise InputError("--until", f"{end:%Y-%m-%d %H:%M} is before --since {start:%Y-%m-%d %H:%M}")
+    start, end = period_options(since, until)
     check_range("--host-rate", host_rate, 0.01, 1000.0)
     with open_catalog(db) as catalog:
         subs = [get_subscription(catalog, subscription)] if subscription else list_subscriptions(catalog, site=site)

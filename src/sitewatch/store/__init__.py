@@ -4,7 +4,18 @@ Open it with open_catalog(); every other function takes the open Catalog first a
 objects after. Schema changes go through the Alembic migrations in store/migrations.
 """
 
-from sitewatch.store.alerts import Alert, add_alerts, due_alerts, list_alerts, record_attempt
+from sitewatch.store.alerts import (
+                                    Alert,
+                                    Replayed,
+                                    acknowledge_alert,
+                                    add_alerts,
+                                    dead_alerts,
+                                    due_alerts,
+                                    get_alert,
+                                    list_alerts,
+                                    record_attempt,
+                                    replay_alerts,
+)
 from sitewatch.store.catalog import Catalog, catalog_url, open_catalog
 from sitewatch.store.emails import QueuedEmail, due_emails, list_emails, queue_emails, record_email
 from sitewatch.store.images import (
@@ -71,4 +82,5 @@ __all__ = [
     "get_subscription", "list_alerts", "list_subscriptions", "record_attempt", "record_file", "refuse_file",
     "remove_subscription", "taken_versions", "watched_files", "webhook_secret",
     "set_webhook_secret", "QueuedEmail", "due_emails", "list_emails", "queue_emails", "record_email",
+    "Replayed", "acknowledge_alert", "dead_alerts", "get_alert", "replay_alerts",
 ]

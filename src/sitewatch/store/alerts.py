@@ -4,6 +4,11 @@ Alerts are added inside the transaction that stores the image's events (`add_ale
 alert exists exactly when its events do. Delivery reads the outbox afterwards: an alert is
 `pending` until its webhook answers 2xx (`delivered`) or its retries run out (`dead`);
 alerts of a subscription with no webhook are `none` and only feed the site's Atom feed.
+
+A dead alert (its webhook, or one of its e-mails, gave up) stays in the dead-letter list
+(`dead_alerts`) until it is replayed (`replay_alerts`): its deliveries are queued again under
+the same alert id, so the receiver gets the same `webhook-id` and drops it if it had it.
+The web inbox marks alerts acknowledged (`acknowledge_alert`); that touches no delivery.
 """
 
 from __future__ import annotations
@@ -12,12 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from sitewatch.errors import CatalogError
 from sitewatch.store.catalog import Catalog
-from sitewatch.store.models import AlertRow
+from sitewatch.store.models import AlertEmailRow, AlertRow
 
 DELIVERY_STATES = ("pending", "delivered", "dead", "none")
 
@@ -38,6 +43,9 @@ class Alert:
     next_attempt: datetime | None = None
     last_error: str = ""
     delivered: datetime | None = None
+    dead_at: datetime | None = None
+    replays: int = 0
+    acknowledged: datetime | None = None
 
 
 def _naive(dt: datetime | None) -> datetime | None:
@@ -51,7 +59,7 @@ def _aware(dt: datetime | None) -> datetime | None:
 def _to_alert(r: AlertRow) -> Alert:
     return Alert(r.id, r.subscription_id, r.site, r.image_id, r.kind, r.title, dict(r.payload),
                  _aware(r.created), r.event_id, r.delivery, r.attempts, _aware(r.next_attempt),  # type: ignore[arg-type]
-                 r.last_error, _aware(r.delivered))
+                 r.last_error, _aware(r.delivered), _aware(r.dead_at), r.replays or 0, _aware(r.acknowledged))
 
 
 def add_alerts(session: Session, alerts: Sequence[Alert]) -> int:
@@ -106,4 +114,83 @@ def record_attempt(catalog: Catalog, alert_id: str, now: datetime, delivered: bo
         elif next_attempt is not None:
             row.next_attempt = _naive(next_attempt)
         else:
-            row.delivery, row.next_attempt = "dead", None
+            row.delivery, row.next_attempt, row.dead_at = "dead", None, _naive(now)
+
+
+def get_alert(catalog: Catalog, alert_id: str) -> Alert:
+    with catalog.reading() as s:
+        row = s.get(AlertRow, alert_id)
+        if row is None:
+            raise CatalogError(f"no alert {alert_id!r} in the catalog (sitewatch alerts list)")
+        return _to_alert(row)
+
+
+def _dead_email(alert_id):
+    return exists().where(AlertEmailRow.alert_id == alert_id, AlertEmailRow.state == "dead")
+
+
+def dead_alerts(catalog: Catalog, since: datetime | None = None, until: datetime | None = None,
+                site: str | None = None) -> list[Alert]:
+    """The dead-letter list: alerts whose webhook or one of whose e-mails gave up, created
+    from `since` to `until` (either open), oldest first."""
+    with catalog.reading() as s:
+        q = select(AlertRow).where(or_(AlertRow.delivery == "dead", _dead_email(AlertRow.id)))
+        if since is not None:
+            q = q.where(AlertRow.created >= _naive(since))
+        if until is not None:
+            q = q.where(AlertRow.created <= _naive(until))
+        if site is not None:
+            q = q.where(AlertRow.site == site)
+        return [_to_alert(r) for r in s.scalars(q.order_by(AlertRow.created, AlertRow.id)).all()]
+
+
+@dataclass
+class Replayed:
+    webhooks: list[str] = field(default_factory=list)  # alerts whose webhook is queued again
+    emails: int = 0  # dead e-mails queued again
+    pending: list[str] = field(default_factory=list)  # already queued: left as they are
+    nothing: list[str] = field(default_factory=list)  # no webhook, and no dead e-mail
+
+
+def replay_alerts(catalog: Catalog, alert_ids: Sequence[str], now: datetime, resend: bool = False) -> Replayed:
+    """Queue the alerts' deliveries again, due now, in one transaction, each with a fresh
+    retry schedule: a dead webhook (or, with `resend`, one already delivered) and every dead
+    e-mail. The alert id, hence the webhook-id and the e-mail's Message-ID, stays the same,
+    and a delivery still pending is left alone, so replaying twice sends once. CatalogError
+    for an id not in the catalog (and nothing is queued)."""
+    out = Replayed()
+    with catalog.transaction() as s:
+        rows = []
+        for aid in dict.fromkeys(alert_ids):
+            row = s.get(AlertRow, aid)
+            if row is None:
+                raise CatalogError(f"no alert {aid!r} in the catalog (sitewatch alerts list)")
+            rows.append(row)
+        for row in rows:
+            emails = s.scalars(select(AlertEmailRow).where(AlertEmailRow.alert_id == row.id,
+                                                           AlertEmailRow.state == "dead")).all()
+            for e in emails:
+                e.state, e.attempts, e.next_attempt = "pending", 0, _naive(now)
+            out.emails += len(emails)
+            again = row.delivery == "dead" or (resend and row.delivery == "delivered")
+            if again:
+                row.delivery, row.attempts, row.next_attempt, row.dead_at = "pending", 0, _naive(now), None
+                out.webhooks.append(row.id)
+            elif row.delivery == "pending":
+                out.pending.append(row.id)
+            if again or emails:
+                row.replays = (row.replays or 0) + 1
+            elif row.delivery != "pending":
+                out.nothing.append(row.id)
+    return out
+
+
+def acknowledge_alert(catalog: Catalog, alert_id: str, now: datetime) -> Alert:
+    """Mark an alert acknowledged (the first time counts; again is a no-op)."""
+    with catalog.transaction() as s:
+        row = s.get(AlertRow, alert_id)
+        if row is None:
+            raise CatalogError(f"no alert {alert_id!r} in the catalog (sitewatch alerts list)")
+        if row.acknowledged is None:
+            row.acknowledged = _naive(now)
+    return get_alert(catalog, alert_id)

@@ -295,6 +295,9 @@ class AlertRow(Base):
     next_attempt: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     last_error: Mapped[str] = mapped_column(Text, default="")
     delivered: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    dead_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # when its retries ran out
+    replays: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # `sitewatch alerts replay`
+    acknowledged: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # in the web inbox
 
 
 class AlertEmailRow(Base):
