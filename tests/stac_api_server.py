@@ -236,16 +236,19 @@ def make_app(state: StacApiState) -> Starlette:
 
 
 class Served:
-    """The API on a free loopback port, in a thread, until `stop`."""
+    """The API (or another ASGI app: `app`) on a free loopback port, in a thread, until `stop`."""
 
-    def __init__(self, state: StacApiState):
+    def __init__(self, state: StacApiState | None = None, app=None):
         self.state = state
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         sock.close()
-        state.base = self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(make_app(state), host="127.0.0.1", port=self.port,
+        self.url = f"http://127.0.0.1:{self.port}"
+        if state is not None:
+            state.base = self.url
+            app = make_app(state)
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
                                                     log_level="warning", lifespan="off"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()

@@ -21,29 +21,6 @@ alerts_app = typer.Typer(help="Alerts that watched images triggered, and their d
 app.add_typer(alerts_app, name="alerts")
 
 
-def _when(dt: datetime | None) -> str | None:
-    return None if dt is None else dt.isoformat()
-
-
-def alert_json(a, dead_emails: int = 0) -> dict:
-    """An alert as `alerts list --json` and the REST API show it (no secret is in an alert)."""
-    return {"id": a.id, "subscription": a.subscription_id, "site": a.site, "image_id": a.image_id, "kind": a.kind,
-            "event_id": a.event_id, "title": a.title, "created": _when(a.created), "delivery": a.delivery,
-            "attempts": a.attempts, "last_error": a.last_error, "delivered": _when(a.delivered),
-            "dead_at": _when(a.dead_at), "replays": a.replays, "emails_dead": dead_emails,
-            "acknowledged": _when(a.acknowledged), "payload": a.payload}
-
-
-def _dead_emails(catalog) -> dict[str, int]:
-    from sitewatch.store import list_emails
-
-    out: dict[str, int] = {}
-    for q in list_emails(catalog):
-        if q.state == "dead":
-            out[q.alert.id] = out.get(q.alert.id, 0) + 1
-    return out
-
-
 @alerts_app.command("list")
 def alerts_list(site: str = typer.Option(None, "--site", help="Only this site's alerts."),
                 dead: bool = typer.Option(False, "--dead", help="Only the dead letters: alerts whose webhook or an "
@@ -52,11 +29,12 @@ def alerts_list(site: str = typer.Option(None, "--site", help="Only this site's 
                 as_json: bool = typer.Option(False, "--json", help="Print JSON (the payloads too)."),
                 db: str = DB_OPTION) -> None:
     """List alerts, newest first, with their delivery state."""
-    from sitewatch.store import dead_alerts, list_alerts, open_catalog
+    from sitewatch.store import dead_alerts, dead_email_counts, list_alerts, open_catalog
+    from sitewatch.watch.subscribe import alert_json
 
     with open_catalog(db) as catalog:
         alerts = dead_alerts(catalog, site=site)[:limit] if dead else list_alerts(catalog, site=site, limit=limit)
-        emails_dead = _dead_emails(catalog)
+        emails_dead = dead_email_counts(catalog)
     if as_json:
         print(json.dumps([alert_json(a, emails_dead.get(a.id, 0)) for a in alerts], indent=2))
         return

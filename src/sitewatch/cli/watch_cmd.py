@@ -71,61 +71,26 @@ def subs_add(site: str = typer.Option(..., "--site", help="Site name in the cata
              db: str = DB_OPTION) -> None:
     """Watch a site: its sources, the findings that alert, and the webhook they go to."""
     from sitewatch.store import add_subscription, open_catalog
-    from sitewatch.watch.rules import AlertRules
-    from sitewatch.watch.webhooks import check_url, shown_url
+    from sitewatch.watch.subscribe import subscription_parts
+    from sitewatch.watch.webhooks import shown_url
 
     check_range("--min-confidence", min_confidence, 0.0, 1.0)
-    sources = [("folder", str(p.expanduser().resolve())) for p in folder or ()]
-    sources += [("stac", str(p.expanduser().resolve())) for p in stac or ()]
-    if stac_api is not None:
-        from sitewatch.watch.stac_api import ApiSource, check_api_url
-
-        if not collection:
-            raise InputError("--stac-api", "give --collection too: the API collection to search")
-        url = check_api_url(stac_api)
-        sources += [("stac-api", ApiSource(url, c, asset).to_location()) for c in collection]
-    elif collection or asset:
-        raise InputError("--collection", "is for a --stac-api; give one")
-    if not sources:
-        raise InputError("sitewatch subscriptions add", "give at least one --folder, --stac catalog or --stac-api "
-                         "to watch")
-    default = AlertRules()
-    rules = AlertRules(_split(kinds) or default.kinds, _split(classes) or default.classes, min_confidence, posture)
+    sources, stored_rules = subscription_parts(
+        [str(p.expanduser().resolve()) for p in folder or ()], [str(p.expanduser().resolve()) for p in stac or ()],
+        stac_api, collection or (), asset, _split(kinds), _split(classes), min_confidence, posture, webhook,
+        _split(email) or ())
     secret = None
     if webhook is not None:
-        check_url(webhook)
         if secret_file is None:
             raise InputError("--webhook", "give --secret-file too: the file the signing secret is read from "
                              "(or written to)")
         secret = _secret_from(secret_file)
     elif secret_file is not None:
         raise InputError("--secret-file", "is for a --webhook; give one")
-    stored_rules = rules.to_json()
-    if email:
-        from sitewatch.watch.email import check_address
-
-        stored_rules["email"] = sorted({check_address(a) for a in _split(email) or ()})
     with open_catalog(db) as catalog:
         sub = add_subscription(catalog, site, sources, stored_rules, webhook, secret)
     say(console, f"subscription {sub.id}: site {sub.site}, {len(sub.sources)} source(s)"
         + (f", webhook {shown_url(webhook)}" if webhook else ""))
-
-
-def _source_json(src) -> dict:
-    if src.kind == "stac-api":
-        from sitewatch.watch.stac_api import ApiSource
-
-        api = ApiSource.from_location(src.location)
-        return {"kind": src.kind, "location": api.url, "collection": api.collection, "asset": api.asset}
-    return {"kind": src.kind, "location": src.location}
-
-
-def _shown_source(src) -> str:
-    if src.kind == "stac-api":
-        from sitewatch.watch.stac_api import ApiSource
-
-        return "STAC API " + ApiSource.from_location(src.location).shown()
-    return src.location
 
 
 @subs_app.command("list")
@@ -133,13 +98,12 @@ def subs_list(as_json: bool = typer.Option(False, "--json", help="Print JSON ins
               db: str = DB_OPTION) -> None:
     """List the subscriptions (webhook URLs without their query; secrets never)."""
     from sitewatch.store import list_subscriptions, open_catalog
+    from sitewatch.watch.subscribe import shown_source, subscription_json
     from sitewatch.watch.webhooks import shown_url
 
     with open_catalog(db) as catalog:
         subs = list_subscriptions(catalog)
-    rows = [{"id": s.id, "site": s.site, "sources": [_source_json(x) for x in s.sources],
-             "rules": dict(s.rules), "webhook": shown_url(s.webhook_url) if s.webhook_url else None,
-             "secret_set": s.has_secret, "created": s.created.isoformat()} for s in subs]
+    rows = [subscription_json(s) for s in subs]
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -150,7 +114,7 @@ def subs_list(as_json: bool = typer.Option(False, "--json", help="Print JSON ins
         rules = sub.rules
         on = (f"{','.join(rules['kinds'])}; {','.join(rules['classes'])}; >= {rules['min_confidence']:g}"
               + ("; posture" if rules["posture_change"] else ""))
-        table.add_row(sub.id, escape(sub.site), escape("\n".join(_shown_source(x) for x in sub.sources)), on,
+        table.add_row(sub.id, escape(sub.site), escape("\n".join(shown_source(x) for x in sub.sources)), on,
                       escape(shown_url(sub.webhook_url) if sub.webhook_url else "-"))
     console.print(table)
 

@@ -17,7 +17,7 @@ from sitewatch.store.alerts import (
                                     replay_alerts,
 )
 from sitewatch.store.catalog import Catalog, catalog_url, open_catalog
-from sitewatch.store.emails import QueuedEmail, due_emails, list_emails, queue_emails, record_email
+from sitewatch.store.emails import QueuedEmail, dead_email_counts, due_emails, list_emails, queue_emails, record_email
 from sitewatch.store.images import (
                                     add_image,
                                     aligned_images,
@@ -82,5 +82,5 @@ __all__ = [
     "get_subscription", "list_alerts", "list_subscriptions", "record_attempt", "record_file", "refuse_file",
     "remove_subscription", "taken_versions", "watched_files", "webhook_secret",
     "set_webhook_secret", "QueuedEmail", "due_emails", "list_emails", "queue_emails", "record_email",
-    "Replayed", "acknowledge_alert", "dead_alerts", "get_alert", "replay_alerts",
+    "Replayed", "acknowledge_alert", "dead_email_counts", "dead_alerts", "get_alert", "replay_alerts",
 ]

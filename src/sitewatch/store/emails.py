@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sitewatch.errors import CatalogError
@@ -83,3 +83,11 @@ def record_email(catalog: Catalog, alert_id: str, recipient: str, now: datetime,
             row.state, row.next_attempt = "pending", _naive(next_attempt)
         else:
             row.state, row.next_attempt = "dead", None
+
+
+def dead_email_counts(catalog: Catalog) -> dict[str, int]:
+    """Alert id -> how many of its e-mails gave up (alerts with none are absent)."""
+    with catalog.reading() as s:
+        rows = s.execute(select(AlertEmailRow.alert_id, func.count()).where(AlertEmailRow.state == "dead")
+                         .group_by(AlertEmailRow.alert_id)).all()
+        return {aid: int(n) for aid, n in rows}

@@ -17,7 +17,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from sitewatch._version import __version__
 from sitewatch.store import open_catalog, sweep_stale_runs
-from sitewatch.web import problems, routes_catalog, routes_files, routes_jobs
+from sitewatch.web import problems, routes_catalog, routes_files, routes_jobs, routes_watch
 from sitewatch.web.jobs import JobBoard
 from sitewatch.web.settings import WebSettings, from_env
 
@@ -65,6 +65,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     app.include_router(routes_catalog.router)
     app.include_router(routes_files.router)
     app.include_router(routes_jobs.router)
+    app.include_router(routes_watch.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)

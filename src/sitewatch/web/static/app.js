@@ -8,41 +8,17 @@
                         air_defence: '#e57373' };
   var TYPE_COLOURS = ['#4fc3f7', '#ffb74d', '#e57373', '#81c784', '#ba68c8', '#fff176', '#4db6ac', '#f06292',
                       '#a1887f', '#90a4ae'];
-  var TOKEN_KEY = 'sitewatch-token';
   var state = { sites: [], site: null, images: [], events: [], selected: null, layers: {} };
   var $ = function (id) { return document.getElementById(id); };
 
-  function el(tag, attrs, text) {
-    var e = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    return e;
-  }
+  var page = window.sitewatchPage, el = page.el, say = page.say, api = page.api;
+  var TOKEN_KEY = page.TOKEN_KEY;
 
   // Tooltips get DOM nodes, never HTML strings: names and types come from the catalog.
   function textBlock(lines) {
     var d = el('div', {});
     lines.forEach(function (t) { d.appendChild(el('div', {}, t)); });
     return d;
-  }
-
-  function say(msg, isError) {
-    var s = $('status');
-    s.textContent = msg || '';
-    s.className = isError ? 'error' : '';
-  }
-
-  function api(path, options) {
-    return fetch(path, options).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (body) {
-        if (!r.ok) {
-          var err = new Error(body.detail || (r.status + ' ' + r.statusText));
-          err.status = r.status;
-          throw err;
-        }
-        return body;
-      });
-    });
   }
 
   // --- map, panes and the swipe ---------------------------------------------------------
@@ -98,8 +74,10 @@
       });
       if (!sites.length) { say('The catalog has no sites yet.'); return; }
       var fromHash = decodeURIComponent((location.hash.match(/site=([^&]+)/) || [])[1] || '');
+      var eventHash = decodeURIComponent((location.hash.match(/event=([^&]+)/) || [])[1] || '');
       var first = sites.some(function (s) { return s.name === fromHash; }) ? fromHash : sites[0].name;
-      return selectSite(first);
+      // #site=S&event=E (an alert's review link): the site, then that event selected
+      return selectSite(first).then(function () { if (eventHash && first === fromHash) selectEvent(eventHash); });
     });
   }
 
