@@ -5,11 +5,15 @@
    of two (one thread each), all in this run; throughput in km² per second of the batch,
    with the workers already started and their model loaded, and
    the share of worker time spent in the model (the rest: reading, tiling, shipping, merge).
-2. A very large sparse tiled GeoTIFF (default 100k x 100k pixels: nodata except a few
+2. The bundled scenario's two sites (three dates each), `run_site` end to end: in-process,
+   then on a LocalCluster of one worker and of two (alignment, detection and the pixel
+   change between dates on the workers; tracking, assessment and the report on the client),
+   each on a fresh copy of the ingested catalog; seconds per stage.
+3. A very large sparse tiled GeoTIFF (default 100k x 100k pixels: nodata except a few
    textured patches, so the disk holds it) is detected on two workers with
    memory_limit="2GB" each; the peak RSS (VmHWM) of each worker and of the client.
 
-    .venv/bin/python bench/bench_cluster.py [--scenes 4] [--side 3072] [--big-side 100000] [--no-big]
+    .venv/bin/python bench/bench_cluster.py [--scenes 4] [--side 3072] [--big-side 100000] [--no-site] [--no-big]
 
 Prints the figures and the JSON record (also written to bench/out/). Nothing is asserted.
 """
@@ -114,6 +118,54 @@ def throughput(args, tmp: Path, model) -> dict:
     return out
 
 
+def site_runs(tmp: Path, model) -> dict:
+    import shutil
+
+    from sitewatch.detect import cluster
+    from sitewatch.simulate.loading import load_scenario
+    from sitewatch.simulate.scenario import build_site
+    from sitewatch.store import add_site, open_catalog
+    from sitewatch.workflow.demo import bundled_scenario, simulate_bundled
+    from sitewatch.workflow.ingest import ingest
+    from sitewatch.workflow.pipeline import run_site
+
+    sim = simulate_bundled(tmp / "imagery")
+    sites = [build_site(s) for s in load_scenario(bundled_scenario())[0].sites]
+    ingested = tmp / "ingested.db"
+    with open_catalog(f"sqlite:///{ingested}") as catalog:
+        for site in sites:
+            add_site(catalog, site)
+        ingest(catalog, [str(p) for p in sim.images])
+
+    def timed(name: str, client) -> dict:
+        db = tmp / f"{name}.db"
+        shutil.copy(ingested, db)
+        ends: dict[str, float] = {}
+        t0 = time.perf_counter()
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if done == total:
+                ends[stage.split()[0]] = ends.get(stage.split()[0], 0.0) + time.perf_counter() - mark[0]
+                mark[0] = time.perf_counter()
+
+        with open_catalog(f"sqlite:///{db}") as catalog:
+            for site in sites:
+                mark = [time.perf_counter()]
+                run_site(catalog, site.name, tmp / name / site.name, model=model, progress=progress, client=client)
+        # "report" holds what follows detection: reading the aligned pixels, tracking, the
+        # pixel change between dates, the assessment and the report.
+        return {"seconds": round(time.perf_counter() - t0, 1), "stages_s": {k: round(v, 1) for k, v in ends.items()}}
+
+    out = {"sites": [s.name for s in sites], "images": len(sim.images), "in_process": timed("in-process", None)}
+    for n in (1, 2):
+        with cluster.connect(f"local:{n}") as client:
+            cluster.prepare_workers(client, model)  # workers up and their model loaded before the clock
+            out[f"workers_{n}"] = timed(f"workers-{n}", client)
+    out["ratio_2_to_1"] = round(out["workers_1"]["seconds"] / out["workers_2"]["seconds"], 3)
+    out["ratio_2_to_in_process"] = round(out["in_process"]["seconds"] / out["workers_2"]["seconds"], 3)
+    return out
+
+
 def big_scene(args, tmp: Path, model) -> dict:
     from sitewatch.detect import cluster
 
@@ -142,6 +194,7 @@ def main() -> None:
     ap.add_argument("--scenes", type=int, default=4)
     ap.add_argument("--side", type=int, default=3072)
     ap.add_argument("--big-side", type=int, default=100_000)
+    ap.add_argument("--no-site", action="store_true", help="skip the site runs")
     ap.add_argument("--no-big", action="store_true", help="skip the huge sparse scene")
     args = ap.parse_args()
 
@@ -159,6 +212,13 @@ def main() -> None:
               f"{t['in_process']['model_share']}, per worker {t['workers_1']['model_share']} (1), "
               f"{t['workers_2']['model_share']} (2); CPU per worker over the wall time "
               f"{t['workers_1']['worker_cpu_share']} (1), {t['workers_2']['worker_cpu_share']} (2)", flush=True)
+        if not args.no_site:
+            record["site_runs"] = r = site_runs(Path(tmp), model)
+            print(f"run_site over {', '.join(r['sites'])} ({r['images']} images): in-process "
+                  f"{r['in_process']['seconds']} s {r['in_process']['stages_s']}, 1 worker {r['workers_1']['seconds']} s "
+                  f"{r['workers_1']['stages_s']}, 2 workers {r['workers_2']['seconds']} s {r['workers_2']['stages_s']}: "
+                  f"2 workers / 1 worker = {r['ratio_2_to_1']}x, 2 workers / in-process = "
+                  f"{r['ratio_2_to_in_process']}x", flush=True)
         if not args.no_big:
             record["big"] = b = big_scene(args, Path(tmp), model)
             print(f"{b['side_px']} x {b['side_px']} px sparse scene ({b['file_mb']} MB on disk, {b['tiles']} tiles, "

@@ -414,6 +414,67 @@ def test_run_and_web_jobs_on_a_local_cluster_store_the_in_process_detections(tmp
     _assert_same(_stored(tmp_path / "web.db", site), runs["in-process"][0])
 
 
+def _tartus_catalog(tmp_path: Path):
+    """The bundled scenario's Tartus alone (three dates, 2001 px at 0.5 m; its last pair has
+    pixel-change regions), ingested into a new catalog."""
+    import yaml
+
+    from sitewatch.simulate import simulate_scenario
+    from sitewatch.simulate.loading import load_scenario
+    from sitewatch.simulate.scenario import build_site
+    from sitewatch.store import add_site, open_catalog
+    from sitewatch.workflow.demo import bundled_scenario
+    from sitewatch.workflow.ingest import ingest
+
+    raw = yaml.safe_load(bundled_scenario().read_text())
+    raw["sites"] = [s for s in raw["sites"] if s["name"] == "tartus"]
+    sim = simulate_scenario(raw, tmp_path / "imagery")
+    catalog = open_catalog(f"sqlite:///{tmp_path / 'tartus.db'}")
+    site = build_site(load_scenario(raw)[0].sites[0])
+    add_site(catalog, site)
+    assert all(o.status == "added" for o in ingest(catalog, [str(p) for p in sim.images]))
+    return catalog, site
+
+
+@needs_dask
+def test_alignment_and_pixel_change_on_a_local_cluster_are_the_in_process_ones(tmp_path):
+    from dataclasses import replace
+
+    from distributed import get_task_stream
+
+    from sitewatch.detect import cluster
+    from sitewatch.workflow.align_site import align_site
+    from sitewatch.workflow.looks import site_looks
+    from sitewatch.workflow.on_cluster import regions_in_process, regions_on_cluster
+
+    catalog, site = _tartus_catalog(tmp_path)
+    try:
+        here = align_site(catalog, site)
+        found, pixels = site_looks(catalog, site)
+        pairs = list(zip(found.looks, found.looks[1:]))
+        regions_here = regions_in_process(site, pixels)(pairs)
+        with cluster.connect("local:2") as client, get_task_stream(client) as stream:
+            there = align_site(catalog, site, client=client)
+            regions_there = regions_on_cluster(client, site, found.alignments)(pairs)
+        ran = [t["key"] for t in stream.data]
+    finally:
+        catalog.close()
+    assert [r.status for r in here] == ["reference", "ok", "ok"]
+    assert there == here
+    # The scenario's change; nothing detected here, so nothing is masked (the demo, with its
+    # detections, finds 0 and 3).
+    assert [None if r is None else len(r) for r in regions_here] == [1, 3]
+    # The same regions; their scores to 1e-9 (numpy's BLAS on one thread on a worker, on
+    # all cores here: sums in another order differ in the 15th digit).
+    assert len(regions_there) == len(regions_here)
+    for got, want in zip(regions_there, regions_here):
+        assert got is not None and want is not None
+        assert [replace(r, score=0.0) for r in got] == [replace(r, score=0.0) for r in want]
+        assert [r.score for r in got] == pytest.approx([r.score for r in want], abs=1e-9)
+    assert sum(str(k).startswith("sitewatch-align-") for k in ran) == 2
+    assert sum(str(k).startswith("sitewatch-pixel-change-") for k in ran) == 2
+
+
 @needs_dask
 def test_run_refuses_site_and_all_sites_together_before_starting_a_cluster(tmp_path):
     from typer.testing import CliRunner

@@ -1,4 +1,4 @@
-"""`sitewatch align --site NAME [--reference ID] [--json]`."""
+"""`sitewatch align --site NAME [--reference ID] [--json] [--write DIR] [--cluster ADDRESS]`."""
 
 from __future__ import annotations
 
@@ -24,15 +24,22 @@ def align_cmd(
     write: Path = typer.Option(None, "--write", help="Also write each usable image, aligned on the site grid, as a "
                                "GeoTIFF in this folder (opens in QGIS)."),
     db: str = DB_OPTION,
+    cluster: str = typer.Option(None, "--cluster", help="Align on Dask: local[:N] starts N workers here, "
+                                                        "tcp://HOST:PORT uses a running scheduler."),
 ) -> None:
     """Co-register every image of a site to its reference on the site grid."""
+    from contextlib import ExitStack
+
+    from sitewatch.cli.detect_cmd import cluster_module
     from sitewatch.geo.ongrid import write_aligned
     from sitewatch.names import path_inside
     from sitewatch.store import aligned_images, get_site, images_for_site, open_catalog
     from sitewatch.workflow.align_site import align_site
 
     console, err_console = Console(), Console(stderr=True)
-    with open_catalog(db) as catalog:
+    if cluster:
+        cluster_module().parse_cluster(cluster)  # a bad address is refused before any work
+    with ExitStack() as stack, open_catalog(db) as catalog:
         s = get_site(catalog, site)
         if write is not None:
             path_inside(write, f"{site}.tif")  # before aligning: a bad name stores nothing
@@ -40,7 +47,8 @@ def align_cmd(
         with Progress(TextColumn("align"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       TextColumn("{task.description}", markup=False), console=err_console, transient=True) as bar:
             task = bar.add_task("", total=None)
-            results = align_site(catalog, s, reference,
+            client = stack.enter_context(cluster_module().connect(cluster)) if cluster else None
+            results = align_site(catalog, s, reference, client=client,
                                  progress=lambda k, n, img: bar.update(task, completed=k, total=n, description=img.id))
             written = {}
             if write is not None:

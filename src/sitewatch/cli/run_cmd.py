@@ -22,8 +22,9 @@ def run_cmd(site: str = typer.Option(None, "--site", help="Site name in the cata
             db: str = DB_OPTION,
             all_sites: bool = typer.Option(False, "--all-sites", help="Every site of the catalog, each reported in "
                                                                       "OUT/SITE."),
-            cluster: str = typer.Option(None, "--cluster", help="Detect on Dask: local[:N] starts N workers here, "
-                                                                "tcp://HOST:PORT uses a running scheduler.")) -> None:
+            cluster: str = typer.Option(None, "--cluster", help="Align, detect and find pixel change on Dask: "
+                                                                "local[:N] starts N workers here, tcp://HOST:PORT uses "
+                                                                "a running scheduler.")) -> None:
     """Align, detect, compare, assess and report one site (or every site)."""
     from sitewatch.cli.detect_cmd import cluster_module
     from sitewatch.errors import InputError

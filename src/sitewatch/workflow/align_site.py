@@ -9,6 +9,7 @@ from sitewatch.domain import AlignmentResult, Image, Site
 from sitewatch.errors import AlignmentError, CatalogError
 from sitewatch.geo.align import AlignParams, align_pair
 from sitewatch.store import Catalog, image_details, images_for_site, save_alignment, set_reference_image
+from sitewatch.workflow.on_cluster import align_images
 
 
 def choose_reference(catalog: Catalog, site: Site, images: list[Image], params: AlignParams) -> Image:
@@ -24,9 +25,10 @@ def choose_reference(catalog: Catalog, site: Site, images: list[Image], params: 
 
 
 def align_site(catalog: Catalog, site: Site, reference: str | None = None, params: AlignParams = AlignParams(),
-               progress: Callable[[int, int, Image], None] | None = None) -> list[AlignmentResult]:
+               progress: Callable[[int, int, Image], None] | None = None, client=None) -> list[AlignmentResult]:
     """Align every image of the site to its reference (the first good date, or the image
-    id given) and store the results. Returns them oldest first."""
+    id given) and store the results. Returns them oldest first. With a Dask `client`
+    (`detect.cluster.connect`), the images are aligned on its workers (the same results)."""
     images = images_for_site(catalog, site.name)
     if not images:
         raise CatalogError(f"site {site.name!r} has no images; run `sitewatch ingest` first")
@@ -38,13 +40,16 @@ def align_site(catalog: Catalog, site: Site, reference: str | None = None, param
     else:
         ref = choose_reference(catalog, site, images, params)
     set_reference_image(catalog, site.name, ref.id)
+    others = [img for img in images if img.id != ref.id]
+    aligned = (align_images(client, ref, others, site.grid, params) if client is not None
+               else (align_pair(ref, img, site.grid, params) for img in others))
     results = []
     for k, img in enumerate(images):
         if img.id == ref.id:
             res = AlignmentResult(img.id, ref.id, "reference", quality=1.0, residual_px=0.0, path=img.path,
                                   reason="reference image")
         else:
-            res = align_pair(ref, img, site.grid, params)
+            res = next(aligned)
         save_alignment(catalog, site.name, res)
         results.append(res)
         if progress is not None:

@@ -22,7 +22,6 @@ from sitewatch.change.corroboration import DecoyFlag, Sees, decoys, grade_events
 from sitewatch.change.events import NO_EVIDENCE
 from sitewatch.change.footprint import DOUBTFUL_AT, OBSCURED_AT, box_change, radiometric_match, scene_veil, veil_over
 from sitewatch.change.matching import MatchParams, replacement_evidence
-from sitewatch.change.pixel import ChangedThroughout, change_regions
 from sitewatch.change.tracking import Look, TrackingResult, corroborate_all, track, weigh_coarse_looks
 from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel
 from sitewatch.domain import ChangeRegion, Evidence, OrientedBox, Site
@@ -32,6 +31,7 @@ from sitewatch.store import finish_run, get_site, hold_site, release_site, save_
 from sitewatch.workflow.align_site import align_site
 from sitewatch.workflow.detect_site import detect_site
 from sitewatch.workflow.looks import site_looks
+from sitewatch.workflow.on_cluster import PairRegions, regions_in_process, regions_on_cluster
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -61,7 +61,8 @@ class SiteOutcome:
     verdicts: CarriedVerdicts | None = None  # the analyst's verdicts across this run, once stored
 
 
-def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | None = None) -> Comparison:
+def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | None = None,
+            pair_regions: PairRegions | None = None) -> Comparison:
     """Track items across the looks; with pixels, check arrivals and departures against them
     and find unexplained change between each consecutive pair."""
     looks = sorted(looks, key=lambda lk: lk.image.acquired)
@@ -122,14 +123,12 @@ def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | N
             return veiled(event.after if event.kind == "arrived" else event.before, hidden_id, other_id)
 
         corroborate_all(result, change_at, veil_at)
-        for a, b in zip(looks, looks[1:]):
-            if a.image.id in pixels and b.image.id in pixels:
-                objects = list(a.detections) + list(b.detections)
-                try:
-                    regions += change_regions(site, pixels[a.image.id], pixels[b.image.id], a.image.id, b.image.id,
-                                              objects)
-                except ChangedThroughout:
-                    incomparable.append((a.image.id, b.image.id))
+        pairs = [(a, b) for a, b in zip(looks, looks[1:]) if a.image.id in pixels and b.image.id in pixels]
+        for (a, b), found in zip(pairs, (pair_regions or regions_in_process(site, pixels))(pairs)):
+            if found is None:
+                incomparable.append((a.image.id, b.image.id))
+            else:
+                regions += found
     weigh_coarse_looks(result, looks)
     return Comparison(result, regions, incomparable)
 
@@ -177,26 +176,28 @@ def corroborate(site: Site, looks: Sequence[Look], comp: Comparison,
 
 
 def compare_sources(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | None = None,
-                    ) -> tuple[list[Look], Comparison, list[str]]:
+                    pair_regions: PairRegions | None = None) -> tuple[list[Look], Comparison, list[str]]:
     """compare on one look per moment (`corroboration.primary_looks`), the events graded
     against each moment's other looks (`corroborate`): the primary looks, the comparison, and
     the integrity flags for the assessment (possible decoys, and the other looks' own
     caveats: assess states the primary looks' itself)."""
     looks = sorted(looks, key=lambda lk: lk.image.acquired)
     primary, others = primary_looks(looks)
-    comp = compare(site, primary, pixels)
+    comp = compare(site, primary, pixels, pair_regions)
     flags = [f.note for f in corroborate(site, looks, comp, pixels)]
     flags += [f"{lk.image.id}: {c}" for lk in others for c in lk.image.caveats]
     return primary, comp, flags
 
 
 def compare_and_report(site: Site, looks: Sequence[Look], out_dir: str | Path,
-                       pixels: dict[str, np.ndarray] | None = None, excluded: Sequence[str] = ()) -> SiteOutcome:
+                       pixels: dict[str, np.ndarray] | None = None, excluded: Sequence[str] = (),
+                       pair_regions: PairRegions | None = None) -> SiteOutcome:
     """compare, assess and report one site from its looks; returns what it found and wrote.
     Dates are compared on one look per moment (`corroboration.primary_looks`); the other
-    looks of a moment grade the events found (`corroborate`)."""
+    looks of a moment grade the events found (`corroborate`). `pair_regions`: where the
+    pixel change between dates is computed (default: here, from `pixels`)."""
     looks = sorted(looks, key=lambda lk: lk.image.acquired)
-    primary, comp, flags = compare_sources(site, looks, pixels)
+    primary, comp, flags = compare_sources(site, looks, pixels, pair_regions)
     judgement = assess(site, primary, comp.tracking.events, comp.regions, excluded=excluded,
                        incomparable=comp.incomparable, flags=flags)
     inp = ReportInput(site, list(looks), comp.tracking.events, comp.tracking.pairs, comp.regions, judgement,
@@ -210,9 +211,9 @@ def default_model():
     return DetectionModel() if DEFAULT_MODEL.exists() else None
 
 
-def align_stage(catalog, site: Site, progress: Progress | None = None):
+def align_stage(catalog, site: Site, progress: Progress | None = None, client=None):
     cb = (lambda done, total, img: progress(f"align {site.name}", done, total)) if progress else None
-    return align_site(catalog, site, progress=cb)
+    return align_site(catalog, site, progress=cb, client=client)
 
 
 def detect_stage(catalog, site: Site, model, progress: Progress | None = None, client=None) -> int:
@@ -247,8 +248,8 @@ def run_site(catalog, site_name: str, out_dir: str | Path, model=None, align: bo
     date: an insufficient_evidence report that says why. Nothing is written on failure.
     Another process running the same site: CatalogError naming it, before any work.
     `also(session, outcome)` writes more in the transaction that stores the events and the
-    assessment (the watcher's alerts: `sitewatch.watch`). With a Dask `client`, detection
-    runs on its workers (the same detections)."""
+    assessment (the watcher's alerts: `sitewatch.watch`). With a Dask `client`, alignment,
+    detection and the pixel change between dates run on its workers (the same results)."""
     site = get_site(catalog, site_name)
     check_report_name(out_dir, site.name)  # a name from before names were checked: refuse before any work
     hold = hold_site(catalog, site.name, {"out": str(out_dir)})
@@ -262,7 +263,7 @@ def _run_stages(catalog, site: Site, out_dir: str | Path, model, align: bool, de
                 progress: Progress | None, also: Callable[[Session, SiteOutcome], None] | None,
                 client=None) -> SiteOutcome:
     if align:
-        align_stage(catalog, site, progress)
+        align_stage(catalog, site, progress, client)
     if detect:
         if model is None:
             raise ModelError("sitewatch/models", "no detection model is installed; give one with --model")
@@ -270,7 +271,8 @@ def _run_stages(catalog, site: Site, out_dir: str | Path, model, align: bool, de
     found, pixels = site_looks(catalog, site)
     if progress:
         progress(f"report {site.name}", 0, 1)
-    outcome = compare_and_report(site, found.looks, out_dir, pixels, found.excluded)
+    pair_regions = None if client is None else regions_on_cluster(client, site, found.alignments)
+    outcome = compare_and_report(site, found.looks, out_dir, pixels, found.excluded, pair_regions)
     if progress:
         progress(f"report {site.name}", 1, 1)
     # The pairs refused as incomparable go with the run, so a later re-assessment (the web
