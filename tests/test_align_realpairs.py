@@ -7,6 +7,7 @@ estimate (OpenCV ECC on intensity, `synthetic.stable_shift`), must be at most 0.
 
 Needs ../shared/realdata (its files are never copied here); skips without it."""
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pyproj import Transformer
 
 from sitewatch.domain import Image
 from sitewatch.evaluation import realdata as rd
+from sitewatch.evaluation.real_pairs import pair_truth, same_stand_pairs
 from sitewatch.geo.align import align_pair, read_aligned
 from sitewatch.geo.grid import grid_from_bounds, utm_crs
 from sitewatch.geo.synthetic import stable_shift, wrap_pixels
@@ -113,3 +115,54 @@ def test_levir_pair_with_a_new_neighbourhood_is_kept_with_its_uncertainty(tmp_pa
     assert res.status == "georef" and res.usable, res.reason
     assert res.ce90_m is not None and res.ce90_m >= 10 and "CE90" in res.reason
     assert res.changed_fraction is not None and res.changed_fraction > 0.5
+
+
+# The second Airbus pair, 53 and 49 planes boxed: by the labels alone 19 stayed at their
+# stands, and two stands changed a plane for one of another size.
+EVENT_PAIR = rd.AIRBUS_PAIRS[1]
+
+
+def test_truth_events_of_a_real_pair_follow_from_its_labels():
+    """Every plane of either date either stayed (paired once) or is an event. The planes
+    that stayed lie far nearer their stand than any other plane (within 13 m; a plane that
+    came or went has none of like size within 28 m), so the stand rule decides no
+    borderline case; a plane of the other date nearer than that is of another size (its
+    box 1.47 times larger or smaller, two planes by eye)."""
+    ims = {im.image_id[:8]: im for im in rd.airbus_aircraft(REAL)}
+    first, second = ims[EVENT_PAIR[0]], ims[EVENT_PAIR[1]]
+    a, b = _rgb(first.path), _rgb(second.path)
+    offset = stable_shift(a.mean(axis=0), b.mean(axis=0), _plane_free(a.shape[1:], first.boxes, second.boxes))[:2]
+    events, stayed = pair_truth(first.boxes, second.boxes, offset, GSD, lambda c, r: (c * GSD, -r * GSD), "a", "b")
+    departed = sum(e.kind == "departed" for e in events)
+    arrived = sum(e.kind == "arrived" for e in events)
+    assert (departed, arrived, stayed) == (53 - 19, 49 - 19, 19)
+    moved_b = np.column_stack([second.boxes[:, :2] - np.asarray(offset), second.boxes[:, 2:]])
+    pairs = same_stand_pairs(first.boxes, moved_b, GSD)
+    gap = np.hypot(*(first.boxes[[i for i, _ in pairs], :2] - moved_b[[j for _, j in pairs], :2]).T) * GSD
+    assert gap.max() < 13.0
+    for e in events:
+        others = moved_b if e.kind == "departed" else first.boxes
+        near = np.hypot(others[:, 0] * GSD - e.x, others[:, 1] * GSD + e.y) < 28.0
+        sides = others[near, 2:4].max(axis=1) * GSD
+        own = max(e.length_m, e.width_m)
+        assert np.all(np.maximum(sides, own) >= 1.47 * np.minimum(sides, own))
+
+
+@pytest.mark.slow
+def test_the_planes_that_came_and_went_at_a_real_airport_are_the_events_reported(tmp_path):
+    """The second pair run as a user would (site GeoJSON, ingest, `run_site` with the
+    shipped detector, the second date 25 m E / 15 m S off): `bench/eval_realpair_events.py`
+    measures precision 0.98 and recall 0.90 here (1 false, 6 missed of 58; the misses
+    include both stands where a plane was replaced by one of another size, which tracking
+    takes for a plane that stayed). Both images are on the detector's training side, so
+    that is optimistic; the floors (0.8, about six more wrong events) catch a broken
+    alignment or tracking, not a point of detector noise."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from eval_realpair_events import run_pair
+
+    ims = {im.image_id[:8]: im for im in rd.airbus_aircraft(REAL)}
+    r = run_pair(ims[EVENT_PAIR[0]], ims[EVENT_PAIR[1]], None, tmp_path)
+    assert r["alignment"] == "ok"
+    assert r["truth"] == {"arrived": 25, "departed": 33} and r["stayed"] == 19  # in the interior; all stayed
+    tp, fp, fn = (sum(s[k] for s in r["scores"].values()) for k in ("tp", "fp", "fn"))
+    assert tp / (tp + fp) >= 0.8 and tp / (tp + fn) >= 0.8, r["scores"]
