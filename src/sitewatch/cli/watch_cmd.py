@@ -312,6 +312,7 @@ def start_background_watch(db: str | None, out: Path, interval: float, settle: f
                 try:
                     w.run_pass(first_look=first)
                     first = False
+                    w.settle_until(started + interval, stop.is_set)
                 except Exception as exc:  # reported, and tried again next pass; the server goes on
                     tell(f"watch: the pass failed ({exc.__class__.__name__}: {exc}); next in {interval:g} s")
                 stop.wait(max(0.0, interval - (time.monotonic() - started)))

@@ -86,6 +86,12 @@ class Settling:
         return [FileVersion(p, s.size, s.mtime_ns) for p, s in sorted(self._seen.items())
                 if s.size > 0 and now - s.since >= self.settle_s]
 
+    def next_settle(self, now: float) -> float | None:
+        """When the next file seen but not yet settled will have stayed unchanged settle_s
+        (None: no such file)."""
+        due = [s.since + self.settle_s for s in self._seen.values() if s.size > 0 and s.since + self.settle_s > now]
+        return min(due, default=None)
+
     def source_for(self, path: str) -> Source:
         return Source(path=path)
 

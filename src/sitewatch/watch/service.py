@@ -3,7 +3,10 @@ API collections), take each new settled file or item, deliver the outbox, and re
 sites' feeds; once (`--once`) or for ever.
 
 A pass looks at each folder twice, `settle_s` apart (a long-running watcher's previous poll
-serves as the first look), so a file still being written is left for a later pass. A file
+serves as the first look), so a file still being written is left for a later pass. Between
+two polls, a file first seen by the last one is looked at again once it can have settled
+(`settle_until`: folders only, the STAC APIs keep their interval), so a file that lands
+waits for one poll interval and the settling time, not for two intervals. A file
 version the catalog records as taken is never taken again, across restarts. Errors of one
 file are reported and leave it for the next pass; they do not stop the others. A STAC API
 source is searched once a pass (`stac_api`), and needs no settling: its assets are
@@ -98,13 +101,14 @@ class Watcher:
             fw = self._folders[source.id] = kind(source.location, self.settle_s)
         return fw
 
-    def run_pass(self, first_look: bool = True) -> PassReport:
-        """One poll of every source. first_look: look at each folder settle_s before the poll
-        (for a single pass, or the first of a loop); a loop's later polls use the last one."""
+    def run_pass(self, first_look: bool = True, apis: bool = True) -> PassReport:
+        """One poll of every source (apis=False: folders and static catalogs only). first_look:
+        look at each folder settle_s before the poll (for a single pass, or the first of a
+        loop); a loop's later polls use the last one."""
         report = PassReport()
         subs = list_subscriptions(self.catalog)
         folders = [(sub, src) for sub in subs for src in sub.sources if src.kind != "stac-api"]
-        apis = [(sub, src) for sub in subs for src in sub.sources if src.kind == "stac-api"]
+        searched = [(sub, src) for sub in subs for src in sub.sources if src.kind == "stac-api" and apis]
         for sub, src in folders:
             if first_look or src.id not in self._folders:
                 self._folder(src).observe(self.clock())
@@ -112,7 +116,7 @@ class Watcher:
             self.sleep(self.settle_s)
         for sub, src in folders:
             self._poll_folder(sub, src, report)
-        for sub, src in apis:
+        for sub, src in searched:
             self._poll_api(sub, src, report)
         report.delivery = deliver_due(self.catalog)
         if any(sub.rules.get("email") for sub in subs):
@@ -238,14 +242,38 @@ class Watcher:
         for site in sorted({s.site for s in subs}):
             write_feed(self.feeds_dir / f"{site}.atom", atom_feed(site, list_alerts(self.catalog, site=site)))
 
+    def _said_delivery(self, report: PassReport) -> None:
+        if report.delivery.delivered or report.delivery.dead:
+            self.say(f"webhooks: {report.delivery.delivered} delivered, {report.delivery.retried} to retry, "
+                     f"{report.delivery.dead} given up")
+
+    def next_settle(self) -> float | None:
+        """When a folder's file seen but not yet settled will have settled (clock time)."""
+        now = self.clock()
+        due = [t for fw in self._folders.values() if (t := fw.next_settle(now)) is not None]
+        return min(due, default=None)
+
+    def settle_until(self, deadline: float, stop: Callable[[], bool] = lambda: False) -> list[PassReport]:
+        """Until the next poll at `deadline`: each time a folder's new file can have settled,
+        a folders-only pass takes it (and delivers its alerts) then. Returns those passes."""
+        passes: list[PassReport] = []
+        while not stop():
+            due = self.next_settle()
+            if due is None or due >= deadline:
+                break
+            self.sleep(max(0.0, due - self.clock()))
+            if stop():
+                break
+            passes.append(self.run_pass(first_look=False, apis=False))
+            self._said_delivery(passes[-1])
+        return passes
+
     def run_forever(self, interval_s: float, stop: Callable[[], bool] = lambda: False) -> None:
         """Poll every interval_s seconds until stop() says so (or the process is stopped)."""
         first = True
         while not stop():
             started = self.clock()
-            report = self.run_pass(first_look=first)
+            self._said_delivery(self.run_pass(first_look=first))
             first = False
-            if report.delivery.delivered or report.delivery.dead:
-                self.say(f"webhooks: {report.delivery.delivered} delivered, {report.delivery.retried} to retry, "
-                         f"{report.delivery.dead} given up")
+            self.settle_until(started + interval_s, stop)
             self.sleep(max(0.0, interval_s - (self.clock() - started)))
