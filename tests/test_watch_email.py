@@ -133,6 +133,27 @@ def test_alerts_are_mailed_once_each_over_starttls_and_retried_while_the_relay_i
         assert m["To"] == "analyst@example.org" and m["Subject"].strip() == f"[sitewatch] {alerts[m['X-Sitewatch-Alert']].title}"
         assert all(q.state == "sent" for q in list_emails(cat))
         assert not any(PASSWORD in line for line in said)
+    # each event alert shows the report's before and after chips, inline; the posture alert none
+    import cv2
+    import numpy as np
+
+    from sitewatch.report.html import CHIP_PX
+
+    for m in got:
+        a = alerts[m["X-Sitewatch-Alert"]]
+        pngs = [p for p in m.walk() if p.get_content_type() == "image/png"]
+        if a.kind == "posture":
+            assert pngs == []
+            continue
+        event = a.payload["data"]["event"]
+        assert len(pngs) == 2, a.title  # one source: before and after, no other source's chip
+        text = m.get_body(preferencelist=("plain",)).get_content()
+        assert f"chip: before: {event['before_image']}" in text and f"chip: after: {event['after_image']}" in text
+        html = m.get_body(preferencelist=("html",)).get_content()
+        for p in pngs:
+            assert f"cid:{p['Content-ID'][1:-1]}" in html
+            img = cv2.imdecode(np.frombuffer(p.get_content(), np.uint8), cv2.IMREAD_COLOR)
+            assert img.shape == (CHIP_PX, CHIP_PX, 3) and img.std() > 5  # imagery, not a blank square
 
 
 def test_a_relay_that_offers_no_starttls_is_refused(cert, monkeypatch):

@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,8 +114,12 @@ def chip(pixels: np.ndarray, site: Site, centre: tuple[float, float], half_m: fl
 
 def event_chips(inp: ReportInput, e: Event) -> list[dict]:
     pair = inp.pairs.get(e.id)
-    if not pair:
-        return []
+    return pair_chips(inp.site, inp.pixels, pair, e) if pair else []
+
+
+def pair_chips(site: Site, pixels: Mapping[str, np.ndarray], pair: tuple[str, str], e: Event) -> list[dict]:
+    """The event's before and after chips (each with its box drawn), then one per other
+    source; images absent from `pixels` give none. Dicts of base64 PNG `data` and `caption`."""
     d = e.after if e.after is not None else e.before
     assert d is not None
     if e.kind == "moved" and e.before is not None and e.after is not None:
@@ -129,26 +133,26 @@ def event_chips(inp: ReportInput, e: Event) -> list[dict]:
         boxes_b = [(e.before.box, colour)] if e.before is not None else []
         boxes_a = [(e.after.box, colour)] if e.after is not None else []
         for img_id, boxes, when in ((pair[0], boxes_b, "before"), (pair[1], boxes_a, "after")):
-            if img_id in inp.pixels:
-                out.append({"data": chip(inp.pixels[img_id], inp.site, (spot.box.cx, spot.box.cy), half, boxes),
+            if img_id in pixels:
+                out.append({"data": chip(pixels[img_id], site, (spot.box.cx, spot.box.cy), half, boxes),
                             "caption": f"{label or when}: {img_id}"})
-    out += source_chips(inp, e, d)
+    out += source_chips(site, pixels, e, d)
     return out
 
 
 VERDICT_COLOURS = {"supports": "#1a9850", "contradicts": "#d73027", "no_evidence": "#999999"}
 
 
-def source_chips(inp: ReportInput, e: Event, d: Detection) -> list[dict]:
+def source_chips(site: Site, pixels: Mapping[str, np.ndarray], e: Event, d: Detection) -> list[dict]:
     """One chip per other source of the event's moment, at the item's place, its sighting
     (where it has one) outlined in the colour of its verdict."""
     out = []
     half = max(d.box.length, d.box.width) * 0.9 + 10.0
     for r in e.sources[1:]:
-        if r.image_id not in inp.pixels:
+        if r.image_id not in pixels:
             continue
         boxes = [(r.detection.box, VERDICT_COLOURS[r.verdict])] if r.detection is not None else []
-        out.append({"data": chip(inp.pixels[r.image_id], inp.site, (d.box.cx, d.box.cy), half, boxes),
+        out.append({"data": chip(pixels[r.image_id], site, (d.box.cx, d.box.cy), half, boxes),
                     "caption": f"{r.source}: {r.verdict.replace('_', ' ')} ({r.note}): {r.image_id}"})
     return out
 

@@ -7,7 +7,9 @@ a relay with its own certificate). STARTTLS is required: a relay that does not o
 a failed attempt, unless SITEWATCH_SMTP_STARTTLS=off and the relay is on loopback. The
 password appears in no message.
 
-Each alert goes once to each recipient of its subscription (`subscriptions add --email`),
+An event alert's message carries the event's before and after chips (`chips`) as PNG
+images, inline in an HTML part and named in the plain text. Each alert goes once to each
+recipient of its subscription (`subscriptions add --email`),
 queued with the alert in its transaction. Its Message-ID is derived from the alert id and
 the recipient, the same on every attempt, so a message sent twice after a crash (sent, then
 killed before the sending was recorded) threads as one in the reader's client. Failed
@@ -21,14 +23,16 @@ import json
 import os
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime, make_msgid, parseaddr
+from html import escape
 
 from sitewatch.errors import InputError
 from sitewatch.store import Catalog, QueuedEmail, due_emails, record_email
+from sitewatch.watch.chips import alert_chips
 from sitewatch.watch.delivery import next_wait_s
 from sitewatch.watch.feed import _text as alert_text
 from sitewatch.watch.webhooks import is_loopback_host
@@ -78,7 +82,8 @@ def message_id(alert_id: str, recipient: str, domain: str) -> str:
     return f"<{alert_id}.{hashlib.sha256(recipient.lower().encode()).hexdigest()[:12]}@{domain}>"
 
 
-def compose(q: QueuedEmail, sender: str) -> EmailMessage:
+def compose(q: QueuedEmail, sender: str, chips: Sequence[tuple[str, str, bytes]] = ()) -> EmailMessage:
+    """The message; chips: (file name, caption, PNG) shown inline below the text."""
     a = q.alert
     msg = EmailMessage()
     msg["From"] = sender
@@ -93,7 +98,18 @@ def compose(q: QueuedEmail, sender: str) -> EmailMessage:
     event = data.get("event")
     if event:
         lines += [f"event: {event.get('id')} ({event.get('kind')}, review it in the web app's event page)"]
+    lines += [f"chip: {caption} ({name})" for name, caption, _ in chips]
     msg.set_content("\n".join(lines) + "\n")
+    if chips:
+        cids = [make_msgid(domain=sender.rsplit("@", 1)[-1]) for _ in chips]
+        figures = "".join(f'<figure><img src="cid:{cid[1:-1]}" alt="{escape(caption)}">'
+                          f"<figcaption>{escape(caption)}</figcaption></figure>"
+                          for cid, (_, caption, _) in zip(cids, chips))
+        msg.add_alternative("<html><body>" + "".join(f"<p>{escape(line)}</p>" for line in lines if line)
+                            + figures + "</body></html>", subtype="html")
+        html = next(p for p in msg.iter_parts() if p.get_content_type() == "text/html")
+        for cid, (name, _, png) in zip(cids, chips):
+            html.add_related(png, maintype="image", subtype="png", cid=cid, filename=name)
     msg.add_attachment(json.dumps(a.payload, indent=2, sort_keys=True).encode(), maintype="application",
                        subtype="json", filename=f"{a.id}.json")
     return msg
@@ -126,9 +142,16 @@ def deliver_emails(catalog: Catalog, settings: SmtpSettings, now: datetime | Non
     """One attempt at every due e-mail."""
     now = now or datetime.now(UTC)
     report = EmailReport()
+    cut: dict[str, list[tuple[str, str, bytes]]] = {}  # an alert's chips, once for all its recipients
+
+    def chips_of(alert):
+        if alert.id not in cut:
+            cut[alert.id] = alert_chips(catalog, alert)
+        return cut[alert.id]
+
     for q in due_emails(catalog, now):
         try:
-            sender(settings, compose(q, settings.sender))
+            sender(settings, compose(q, settings.sender, chips_of(q.alert)))
         except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
             error = f"{settings.host}:{settings.port}: {exc.__class__.__name__}: {str(exc)[:300]}"
             permanent = isinstance(exc, smtplib.SMTPRecipientsRefused)
