@@ -167,7 +167,8 @@ def test_an_aircraft_at_45_degrees_matches_its_axis_aligned_label():
     # One helicopter over the operating score on 0.5 km² that has none: 2 false a km².
     assert scores["classes"]["helicopter"]["false_per_km2"] == 2.0
     assert "vehicle" not in scores["classes"]  # not labelled: neither scored nor counted as false
-    assert "found_unlabelled_per_km2" not in scores  # the image labels an aircraft
+    # Classes the image does not vouch for are counted apart, never scored: none found here.
+    assert scores["found_unlabelled_per_km2"] == {"ship": 0.0, "vehicle": 0.0, "air_defence": 0.0}
 
 
 def test_on_ground_with_nothing_labelled_the_unvouched_classes_are_counted_apart():

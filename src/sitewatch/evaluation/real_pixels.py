@@ -127,9 +127,11 @@ def score_real(images: list[RealImage], preds: dict, truths: dict, area_km2: flo
         out["found_by_centre"] = found_by_centre(preds, truths, threshold)
         # and by any candidate kept (down to the detection floor): seen, but scored too low?
         out["found_by_centre_at_floor"] = found_by_centre(preds, truths, 0.0)
-    if images and not any(truths.values()):
-        # Ground with nothing labelled (the empty aprons): what is found of the classes it
-        # does not vouch for, counted but not scored (most are false, a few may be real).
+    if images:
+        # What is found of the classes the set does not vouch for (cars and boats at the
+        # Airbus airports, anything but aircraft on the empty aprons): counted, never scored,
+        # since some are real; where the ground cannot hold them (ships on a runway) they are
+        # false, and only an eye can tell.
         out["found_unlabelled_per_km2"] = {
             cls: round(sum(1 for p in preds.values() for d in p if d.cls == cls and d.score >= threshold) / area_km2, 1)
             for cls in CLASSES if cls not in complete and area_km2}
