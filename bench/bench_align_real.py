@@ -9,14 +9,29 @@ image's georeference off by 25 m east and 15 m south, and (--crs) delivered in a
 
     .venv/bin/python bench/bench_align_real.py [--crs EPSG:4326] [--root ../shared/realdata]
 
-AROSICS (PyPI `arosics`, Apache-2.0) would be the comparison, in this bench only; it does
-not install in this venv (it needs GDAL's Python bindings, built from source against a
-system libgdal with gdal-config), so it is reported as unavailable when absent.
+AROSICS (PyPI `arosics`, Apache-2.0) is the comparison, in this bench only: it needs GDAL's
+Python bindings, so it lives in its own venv, never sitewatch's, and runs there in a child
+process (`bench/arosics_shift.py`: its global shift, one 512 px window at the overlap's
+centre, and the median of its local tie points every 200 px). Its miss is taken as
+sitewatch's is: against the injected offset plus the pair's own, by the independent
+estimate. Make that venv once (Debian 12, libgdal 3.6.2; git-ignored). GDAL 3.6's numpy
+bindings predate numpy 2, so numpy, and with it pandas and geopandas, stay below it:
+
+    apt-get install -y libgdal-dev gdal-bin
+    python3 -m venv .venv-arosics && .venv-arosics/bin/pip install "numpy<2"
+    .venv-arosics/bin/pip install --no-build-isolation "gdal[numpy]==$(gdal-config --version)"
+    printf 'gdal==%s\nnumpy<2\npandas<3\ngeopandas<1.1\n' "$(gdal-config --version)" > /tmp/c.txt
+    .venv-arosics/bin/pip install arosics -c /tmp/c.txt
+
+Without it the line says AROSICS is not there. AROSICS refuses a pair in two projections
+("Input projections are not equal"), so with --crs its lines say so; sitewatch's do not.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +63,20 @@ def pairs(root: Path):
     yield "levir_cd test_2", _rgb(levir / "A" / "test_2_0000_0000.png"), _rgb(levir / "B" / "test_2_0000_0000.png"), ()
 
 
+AROSICS_PYTHON = Path(__file__).resolve().parents[1] / ".venv-arosics" / "bin" / "python"
+
+
+def arosics_shift(reference: str, target: str) -> dict:
+    """AROSICS' global and local shifts of the pair, from its own venv: each x_shift_px,
+    y_shift_px (sitewatch's sign) and seconds, or an error."""
+    run = subprocess.run([str(AROSICS_PYTHON), str(Path(__file__).with_name("arosics_shift.py")), reference, target],
+                         capture_output=True, text=True, timeout=900)
+    try:
+        return json.loads(run.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"run": {"error": (run.stderr.strip().splitlines() or ["no output"])[-1]}}
+
+
 def measure(name, a, b, boxes, to_crs, work: Path) -> str:
     stable = _plane_free(a.shape[1:], *boxes)
     ndx, ndy, _ = stable_shift(a.mean(axis=0), b.mean(axis=0), stable)
@@ -66,7 +95,15 @@ def measure(name, a, b, boxes, to_crs, work: Path) -> str:
     else:
         line += f" kept on its georeference, CE90 {res.ce90_m} m"
     changed = "n/a" if res.changed_fraction is None else f"{res.changed_fraction:.2f}"
-    return line + f", changed {changed}, {took:.1f} s"
+    line += f", changed {changed}, {took:.1f} s"
+    if AROSICS_PYTHON.exists():
+        for kind, ar in arosics_shift(ref.path, tgt.path).items():
+            if "error" in ar:
+                line += f"; AROSICS {kind} failed: {ar['error'][:80]}"
+                continue
+            miss = np.hypot(ar["x_shift_px"] - inj[0] - ndx, ar["y_shift_px"] - inj[1] - ndy)
+            line += f"; AROSICS {kind} ({ar['x_shift_px']:.2f}, {ar['y_shift_px']:.2f}) miss {miss:.2f} px, {ar['seconds']:.1f} s"
+    return line
 
 
 def main() -> None:
@@ -76,11 +113,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.root is None or not (args.root / "README.md").exists():
         sys.exit("no ../shared/realdata here; pass --root")
-    try:
-        import arosics  # noqa: F401
-        print("arosics is installed, but the comparison is not written yet")
-    except ImportError:
-        print("AROSICS: not installed (needs GDAL's Python bindings); no comparison")
+    if not AROSICS_PYTHON.exists():
+        print(f"AROSICS: no {AROSICS_PYTHON.parent.parent.name} here (see this file's docstring); no comparison")
     for name, a, b, boxes in pairs(args.root):
         with tempfile.TemporaryDirectory() as work:
             print(measure(name, a, b, boxes, args.crs, Path(work)))
