@@ -309,6 +309,25 @@ def test_class_disagreement_never_matches_and_unknown_types_do_not_move():
     assert match([unknown], [far]).pairs == []
 
 
+def test_an_aircraft_of_another_length_at_one_stand_is_another_aircraft():
+    """Civil airliners are all `unknown` to the catalogue, so at a gate only size tells a
+    widebody from the narrowbody that took its place: detected 64.7 x 58.8 m, then 33.1 x
+    33.0 m, at one stand of a real Pleiades pair (issue 32). One aircraft whose length is
+    read 10 % apart still stays, a Su-24M sweeping its wings (span 17.6 -> 10.4 m, length
+    unchanged) stays, and so does an An-124 whose raised nose shortens its outline (a
+    change of state)."""
+    def plane(length, width, typ="unknown", state="normal"):
+        return Detection(OrientedBox(0, 0, length, width, 0.0), "aircraft", typ, state, 0.9, 0.9, 0.9)
+
+    assert match([plane(64.7, 58.8)], [plane(33.1, 33.0)]).pairs == []
+    assert len(match([plane(36.0, 34.0)], [plane(39.6, 34.0)]).pairs) == 1
+    su24 = equipment.get("Su-24M")
+    assert len(match([plane(su24.length_m, 17.6, "Su-24M")], [plane(su24.length_m, 10.4, "Su-24M")]).pairs) == 1
+    an124 = equipment.get("An-124")
+    nose_up = plane(an124.length_m * 0.6, an124.width_m, "An-124", "cargo_open")
+    assert len(match([plane(an124.length_m, an124.width_m, "An-124")], [nose_up]).pairs) == 1
+
+
 def test_a_car_gone_here_and_a_car_come_there_are_not_one_car_moved():
     """Nothing tells one car from another: a car whose place emptied and a car on a place
     that filled are a departure and an arrival. A Su-24M named on both dates is one aircraft

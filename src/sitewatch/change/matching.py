@@ -87,6 +87,14 @@ class MatchParams:
     # Classes gated along their axis (see the module doc), and how far along it.
     hull_classes: tuple[str, ...] = ("ship",)
     hull_along_fraction: float = 0.75
+    # Classes whose length, in one state, tells two items apart at one spot: the detector
+    # measures an aircraft's length to 5-10 % (model card), so one seen max_length_ratio
+    # times longer or shorter on another date is another aircraft, whatever its type says
+    # (civil airliners are all `unknown`: issue 32's real Pleiades pairs have widebodies
+    # replaced by narrowbodies at their gates, 1.5-2x). Swing wings change the span, not
+    # the length; a state change (a nose visor raised) is forgiven.
+    length_classes: tuple[str, ...] = ("aircraft",)
+    max_length_ratio: float = 1.4
 
 
 @dataclass(frozen=True)
@@ -188,6 +196,14 @@ def _shape_cost(a: Detection, b: Detection, params: MatchParams) -> float:
     return size_w * min(size, 2.0) + params.heading_weight * heading
 
 
+def _other_length(a: Detection, b: Detection, params: MatchParams) -> bool:
+    """Whether a and b, in one state, differ in length too much to be one item."""
+    if a.cls not in params.length_classes or a.state != b.state:
+        return False
+    longer, shorter = max(a.box.length, b.box.length), min(a.box.length, b.box.length)
+    return longer > params.max_length_ratio * shorter
+
+
 def stay_cost(a: Detection, b: Detection, params: MatchParams,
               pixel_change: Callable[[], float] | None = None) -> float:
     """Cost of calling b the same item as a, in the same place; FORBIDDEN outside the gate.
@@ -195,7 +211,7 @@ def stay_cost(a: Detection, b: Detection, params: MatchParams,
     pixel_change, when given, says how much the ground under the two boxes changed between
     the dates (0-1); it is asked only inside the gate and only when the named types differ,
     and it settles that disagreement (see the module doc)."""
-    if a.cls != b.cls:
+    if a.cls != b.cls or _other_length(a, b, params):
         return FORBIDDEN
     shift = stay_distance(a, b, params)
     if shift > 1.0:
