@@ -262,6 +262,23 @@ def test_real_labels_teach_present_absent_or_nothing():
     assert real_label(np.array([30.0, 0.0, 30.0, 30.0, 0.0]), np.zeros((0, 5))) is False
 
 
+def test_a_class_the_real_ground_holds_none_of_is_taught_absent_even_on_another_label():
+    from pathlib import Path
+
+    from sitewatch.evaluation.realdata import RealImage
+    from sitewatch.training.verify_train import VerifyTrainConfig, label_on_real
+
+    image = RealImage("t", "a", Path("a.png"), 0.5, np.zeros((1, 5)), ("aircraft",), True,
+                      ("aircraft", "helicopter", "air_defence"), "train")
+    truth = np.array([[0.0, 0.0, 40.0, 40.0, 0.0]])  # one labelled aircraft, map metres
+    on_it = np.array([1.0, 1.0, 38.0, 40.0, 0.0])
+    plain = VerifyTrainConfig(classes=("aircraft", "ship"))
+    assert label_on_real(plain, "aircraft", on_it, truth, image) is True
+    assert label_on_real(plain, "ship", on_it, truth, image) is None  # ships not vouched for: not taught
+    inland = VerifyTrainConfig(classes=("ship",), none_on_real=("ship",))
+    assert label_on_real(inland, "ship", on_it, truth, image) is False  # no ship there, whatever else is
+
+
 def test_chip_folders_read_as_real_training_images(tmp_path):
     import cv2
 

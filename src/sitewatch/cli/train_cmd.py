@@ -251,6 +251,9 @@ def train_verifier_command(
                                                                      "`sitewatch dataset-real` (real training-side "
                                                                      "ground, repeatable): real items and real "
                                                                      "hard negatives."),
+    none_on_real: str = typer.Option("", "--none-on-real", help="Classes the --real-chips hold none of, looked at "
+                                                                "by eye (ship, for inland airports): each detection "
+                                                                "of them there is taught absent."),
     floor: float = typer.Option(0.2, "--floor", min=0.01, max=1.0, help="Lowest detector score the check looks at."),
     weight: float = typer.Option(0.5, "--weight", min=0.0, max=1.0, help="Weight of the check's answer against "
                                                                          "the detector's score (geometric mean)."),
@@ -269,7 +272,8 @@ def train_verifier_command(
 
     det = DetectionModel(detector)
     cfg = vt.VerifyTrainConfig(classes=_classes_option(classes), scenes=scenes, first_seed=first_seed, floor=floor,
-                               weight=weight, epochs=epochs, threads=threads, seed=seed)
+                               weight=weight, epochs=epochs, threads=threads, seed=seed,
+                               none_on_real=_classes_option(none_on_real) if none_on_real else ())
     t0 = time.monotonic()
 
     def collect(show):

@@ -58,6 +58,9 @@ class VerifyTrainConfig:
     lr: float = 3e-3
     threads: int = 2
     seed: int = 0
+    # Classes the real images hold none of (looked at by eye: no ship at an inland airport):
+    # every detection of them there is taught absent, though the labels do not vouch for it.
+    none_on_real: tuple[str, ...] = ()
     counts: dict = field(default_factory=dict)  # filled in: crops per class and label
 
 
@@ -157,12 +160,25 @@ def real_label(det_aabb: np.ndarray, labels: np.ndarray) -> bool | None:
     return False if iou.max() < ABSENT_IOU and not inside.any() else None
 
 
+def label_on_real(cfg: VerifyTrainConfig, cls: str, det_aabb: np.ndarray, truth: np.ndarray,
+                  image: RealImage) -> bool | None:
+    """What a detection of `cls` on a real image teaches (`real_label` against the labels of
+    its class, map boxes `truth`): absent for a class in cfg.none_on_real, nothing (None)
+    for a class the image's labels do not vouch for."""
+    if cls in cfg.none_on_real:
+        return False
+    if cls not in image.complete:
+        return None
+    return real_label(det_aabb, truth[np.asarray(image.cls) == cls] if len(truth) else truth)
+
+
 def collect_real_crops(cfg: VerifyTrainConfig, detector: Path, images: list[RealImage],
                        progress: Callable[[int, int], None] | None = None,
                        sides: tuple[str, ...] = ("train",)) -> CropSet:
     """Crops of the detector's detections of cfg.classes on real labelled images, labelled
     against their axis-aligned labels by `real_label`; a class is taught on an image only
-    where its labels are complete there. Images off `sides` of the split are refused (the
+    where its labels are complete there, or as absent everywhere if it is in
+    cfg.none_on_real. Images off `sides` of the split are refused (the
     validation side is for measuring the trained check; development is never read)."""
     model = DetectionModel(detector, threads=cfg.threads)
     model.verifiers = ()  # the check learns from the detector as it is without one
@@ -179,7 +195,7 @@ def collect_real_crops(cfg: VerifyTrainConfig, detector: Path, images: list[Real
             path, transform, _ = write_georeferenced(im, im.gsd_m, Path(tmp))
             dets, grid, image = _scene_pixels(path, model, cfg.floor)
             path.unlink()
-            mine = [d for d in dets if d.cls in cfg.classes and d.cls in im.complete]
+            mine = [d for d in dets if d.cls in cfg.classes and (d.cls in im.complete or d.cls in cfg.none_on_real)]
             if image is None or not mine:
                 continue
             boxes = geometry.box_array([d.box for d in mine])
@@ -187,7 +203,7 @@ def collect_real_crops(cfg: VerifyTrainConfig, detector: Path, images: list[Real
             truth = geometry.boxes_pixel_to_map(im.boxes, transform) if len(im.boxes) else np.zeros((0, 5))
             det_px = geometry.boxes_map_to_pixel(boxes, grid.transform)
             for k, d in enumerate(mine):
-                label = real_label(aabb[k], truth[np.asarray(im.cls) == d.cls] if len(truth) else truth)
+                label = label_on_real(cfg, d.cls, aabb[k], truth, im)
                 if label is None:
                     continue
                 crops.append(np.clip(vf.crop(image, det_px[k]), 0, 255).astype(np.uint8))
