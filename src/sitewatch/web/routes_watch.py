@@ -93,6 +93,8 @@ class ReplayOut(BaseModel):
 
 
 def _inside_data(request: Request, given: str, what: str) -> str:
+    if "\0" in given:
+        raise Problem(422, f"{what} {given!r} holds a NUL character; no path can")
     root = FsPath(request.app.state.settings.data_dir).resolve()
     target = (root / given).resolve()
     if target != root and root not in target.parents:
