@@ -81,8 +81,10 @@ def test_subscriptions_are_listed_without_secrets_and_writes_need_the_token(data
 @pytest.mark.parametrize("change, word", [
     ({"folders": ["../.."]}, "outside the server's data folder"),
     ({"folders": ["/etc"]}, "outside the server's data folder"),
-    ({"folders": ["\0"]}, "NUL character"),
-    ({"stac_catalogs": ["inbox\0/catalog.json"]}, "NUL character"),
+    ({"folders": ["\0"]}, "control character"),
+    ({"stac_catalogs": ["inbox\0/catalog.json"]}, "control character"),
+    ({"webhook": "http://127.0.0.1:9/h\0ook"}, "control character"),
+    ({"emails": ["analyst\n@example.org"]}, "control character"),
     ({"webhook": "http://hooks.example.org/in"}, "https"),
     ({"webhook_secret": None}, "webhook_secret"),
     ({"webhook_secret": "whsec_c2hvcnQ="}, "24 to 64"),
