@@ -15,6 +15,7 @@ from sitewatch.store.alerts import (
                                     list_alerts,
                                     record_attempt,
                                     replay_alerts,
+                                    subscription_alerts,
 )
 from sitewatch.store.catalog import Catalog, catalog_url, open_catalog
 from sitewatch.store.emails import QueuedEmail, dead_email_counts, due_emails, list_emails, queue_emails, record_email
@@ -83,4 +84,5 @@ __all__ = [
     "remove_subscription", "taken_versions", "watched_files", "webhook_secret",
     "set_webhook_secret", "QueuedEmail", "due_emails", "list_emails", "queue_emails", "record_email",
     "Replayed", "acknowledge_alert", "dead_email_counts", "dead_alerts", "get_alert", "replay_alerts",
+    "subscription_alerts",
 ]

@@ -33,7 +33,7 @@ class Alert:
     subscription_id: str
     site: str
     image_id: str
-    kind: str  # event, posture
+    kind: str  # event, posture, retraction
     title: str
     payload: dict = field(hash=False)
     created: datetime
@@ -76,6 +76,14 @@ def add_alerts(session: Session, alerts: Sequence[Alert]) -> int:
         new += 1
     session.flush()
     return new
+
+
+def subscription_alerts(session: Session, subscription_id: str, kinds: Sequence[str]) -> list[Alert]:
+    """A subscription's alerts of these kinds, oldest first, read inside the caller's transaction."""
+    rows = session.scalars(select(AlertRow).where(AlertRow.subscription_id == subscription_id,
+                                                  AlertRow.kind.in_(kinds))
+                           .order_by(AlertRow.created, AlertRow.id)).all()
+    return [_to_alert(r) for r in rows]
 
 
 def list_alerts(catalog: Catalog, site: str | None = None, subscription_id: str | None = None,

@@ -285,7 +285,7 @@ class AlertRow(Base):
     subscription_id: Mapped[str] = mapped_column(String(32), index=True)
     site: Mapped[str] = mapped_column(String(200), index=True)
     image_id: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(20))  # event, posture
+    kind: Mapped[str] = mapped_column(String(20))  # event, posture, retraction
     event_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     title: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict] = mapped_column(JSON)

@@ -29,10 +29,15 @@ def _text(alert: Alert) -> str:
     data = alert.payload.get("data", {})
     if alert.kind == "posture":
         return str(data.get("posture", {}).get("headline", alert.title))
+    if alert.kind == "retraction":
+        old, by = data.get("retracted", {}), data.get("revised_by") or []
+        return (f"retracts alert {old.get('alert_id')} (event {old.get('event_id')}): {data.get('why', '')}"
+                + (f"; revised by alert {', '.join(by)}" if by else ""))
     e = data.get("event", {})
     return (f"{e.get('kind', '')} {e.get('class', '')} {e.get('type', '')} in zone {e.get('zone') or '-'}, "
             f"confidence {e.get('confidence')}, between images {e.get('before_image')} and {e.get('after_image')}"
-            + (f": {e['note']}" if e.get("note") else ""))
+            + (f": {e['note']}" if e.get("note") else "")
+            + (f" (revises alert {', '.join(data['revises'])})" if data.get("revises") else ""))
 
 
 def atom_feed(site: str, alerts: Sequence[Alert], self_url: str | None = None) -> bytes:

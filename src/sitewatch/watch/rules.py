@@ -19,6 +19,7 @@ from datetime import datetime
 from sitewatch.domain import CLASSES, EVENT_KINDS, Assessment, Event
 from sitewatch.errors import InputError
 from sitewatch.store import Alert
+from sitewatch.store.verdict_carry import anchor
 
 NO_POSTURE = "insufficient_evidence"  # what a site with no stored assessment is taken to show
 
@@ -57,16 +58,30 @@ def alert_id(subscription_id: str, image_id: str, finding: str) -> str:
     return "alert_" + hashlib.sha256(f"{subscription_id}|{image_id}|{finding}".encode()).hexdigest()[:32]
 
 
-def _event_json(e: Event, pair: tuple[str, str]) -> dict:
+def event_json(e: Event, pair: tuple[str, str], crs: str) -> dict:
+    """An event as alerts carry it. `place` is where the item stands (its later box, or its
+    earlier if it left), in metres of the site CRS: a rerun finds the event again by it
+    (`watch.revisions`), as event ids are per-run sequence numbers."""
+    (x, y), length = anchor(e.before, e.after)
     return {"id": e.id, "kind": e.kind, "class": e.cls, "type": e.type, "zone": e.zone,
             "confidence": round(e.confidence, 4), "note": e.note,
             "state_before": e.before.state if e.before else None, "state_after": e.after.state if e.after else None,
-            "before_image": pair[0], "after_image": pair[1]}
+            "before_image": pair[0], "after_image": pair[1],
+            "place": {"x": round(x, 2), "y": round(y, 2), "length_m": round(length, 2), "crs": crs}}
 
 
-def _envelope(kind: str, when: datetime, data: dict) -> dict:
+def event_alert_id(subscription_id: str, image_id: str, e: Event, pair: tuple[str, str]) -> str:
+    return alert_id(subscription_id, image_id, f"event|{e.kind}|{e.track_id}|{pair[0]}|{pair[1]}")
+
+
+def envelope(kind: str, when: datetime, data: dict) -> dict:
     # The payload shape Standard Webhooks recommends: type, timestamp, data.
     return {"type": f"sitewatch.{kind}", "timestamp": when.isoformat(), "data": data}
+
+
+def delivery_state(deliver: bool) -> str:
+    """An alert's first delivery state: `pending` for a webhook to call, else `none` (the feed)."""
+    return "pending" if deliver else "none"
 
 
 def event_title(site: str, e: Event) -> str:
@@ -78,20 +93,21 @@ def event_title(site: str, e: Event) -> str:
 
 def triggered_alerts(rules: AlertRules, subscription_id: str, site: str, image_id: str, events: Sequence[Event],
                      pairs: Mapping[str, tuple[str, str]], previous: Assessment | None, now: Assessment,
-                     when: datetime, deliver: bool) -> list[Alert]:
+                     when: datetime, deliver: bool, crs: str = "") -> list[Alert]:
     """The alerts a new image gives under the rules: one per admitted event of the image, and
-    one for a posture change. deliver: the subscription has a webhook (alerts start pending)."""
-    state = "pending" if deliver else "none"
+    one for a posture change. deliver: the subscription has a webhook (alerts start pending).
+    crs: the site's, which the events' places are in."""
+    state = delivery_state(deliver)
     out = []
     for e in events:
         pair = pairs.get(e.id)
         if pair is None or image_id not in pair or not rules.admits(e):
             continue
-        finding = f"event|{e.kind}|{e.track_id}|{pair[0]}|{pair[1]}"
-        data = {"site": site, "subscription": subscription_id, "image_id": image_id, "event": _event_json(e, pair)}
-        aid = alert_id(subscription_id, image_id, finding)
+        data = {"site": site, "subscription": subscription_id, "image_id": image_id,
+                "event": event_json(e, pair, crs)}
+        aid = event_alert_id(subscription_id, image_id, e, pair)
         out.append(Alert(aid, subscription_id, site, image_id, "event", event_title(site, e),
-                         _envelope("event", when, {"alert_id": aid, **data}), when, e.id, state, next_attempt=when))
+                         envelope("event", when, {"alert_id": aid, **data}), when, e.id, state, next_attempt=when))
     was = previous.posture if previous is not None else NO_POSTURE
     if rules.posture_change and now.posture != was:
         aid = alert_id(subscription_id, image_id, f"posture|{was}|{now.posture}")
@@ -99,6 +115,6 @@ def triggered_alerts(rules: AlertRules, subscription_id: str, site: str, image_i
                 "posture": {"was": was, "now": now.posture, "likelihood": now.likelihood,
                             "confidence": now.confidence, "headline": now.headline}}
         title = f"{site}: posture now {now.posture.replace('_', ' ')} (was {was.replace('_', ' ')})"
-        out.append(Alert(aid, subscription_id, site, image_id, "posture", title, _envelope("posture", when, data),
+        out.append(Alert(aid, subscription_id, site, image_id, "posture", title, envelope("posture", when, data),
                          when, None, state, next_attempt=when))
     return out

@@ -75,4 +75,10 @@ def alert_json(a: Alert, dead_emails: int = 0) -> dict:
             "event_id": a.event_id, "title": a.title, "created": _when(a.created), "delivery": a.delivery,
             "attempts": a.attempts, "last_error": a.last_error, "delivered": _when(a.delivered),
             "dead_at": _when(a.dead_at), "replays": a.replays, "emails_dead": dead_emails,
-            "acknowledged": _when(a.acknowledged), "review": review, "payload": a.payload}
+            "acknowledged": _when(a.acknowledged), "review": review, **_revision_links(a), "payload": a.payload}
+
+
+def _revision_links(a: Alert) -> dict:
+    """The earlier alert a retraction retracts, and those an event alert revises."""
+    data = a.payload.get("data", {})
+    return {"retracts": data.get("retracted", {}).get("alert_id"), "revises": list(data.get("revises", ()))}

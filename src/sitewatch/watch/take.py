@@ -1,6 +1,7 @@
 """Taking one new file of a subscription: ingest it, run the site as `sitewatch run` does,
 and commit its events, its assessment, the alerts they trigger and the record of the file
-in one transaction.
+in one transaction. An earlier alert whose event the rerun no longer reports (a late image
+now lies between its two dates) is retracted in that transaction too (`watch.revisions`).
 
 The image row itself is written first, by ingest, because alignment and detection read it
 from the catalog; until the final commit the file is not recorded as taken. A crash between
@@ -27,8 +28,10 @@ from sitewatch.store import (
     queue_emails,
     record_file,
     refuse_file,
+    subscription_alerts,
 )
-from sitewatch.watch.rules import AlertRules, triggered_alerts
+from sitewatch.watch.revisions import KINDS_SEEN, revise
+from sitewatch.watch.rules import AlertRules, delivery_state, triggered_alerts
 from sitewatch.workflow.ingest import Source, file_checksum, ingest_source
 from sitewatch.workflow.pipeline import run_site
 
@@ -61,12 +64,14 @@ def take_file(catalog: Catalog, subscription: Subscription, source: WatchSource,
     previous = latest_assessment(catalog, subscription.site)
     rules = AlertRules.from_json(subscription.rules)
     counted = {"alerts": 0}
+    send = subscription.webhook_url is not None and deliver is not False
 
     def commit_with_results(session, outcome) -> None:
-        tracking = outcome.comparison.tracking
+        tracking, crs, now = outcome.comparison.tracking, outcome.site.grid.crs, datetime.now(UTC)
         alerts = triggered_alerts(rules, subscription.id, subscription.site, image.id, tracking.events, tracking.pairs,
-                                  previous, outcome.judgement.assessment, datetime.now(UTC),
-                                  deliver=subscription.webhook_url is not None and deliver is not False)
+                                  previous, outcome.judgement.assessment, now, deliver=send, crs=crs)
+        earlier = subscription_alerts(session, subscription.id, KINDS_SEEN)
+        alerts = revise(alerts, earlier, tracking, crs, image.id, now, delivery_state(send))
         counted["alerts"] = add_alerts(session, alerts)
         recipients = list(subscription.rules.get("email", ()))
         if recipients and deliver is not False:  # the e-mail outbox, in the same transaction
