@@ -152,3 +152,25 @@ def test_the_openapi_document_has_the_watch_endpoints_and_no_secret_in_any_respo
         assert path in doc["paths"], path
     out = json.dumps(doc["components"]["schemas"]["SubscriptionOut"])
     assert "webhook_secret" not in out
+
+
+def test_a_retraction_and_the_alert_that_revises_show_their_kind_and_links_over_the_api(data_dir):
+    sub_id, _ = _alerts(data_dir)
+    retraction = Alert("alert_r1", sub_id, SITE, "img2", "retraction", f"{SITE}: retracted: an event",
+                       {"type": "sitewatch.event.retracted",
+                        "data": {"alert_id": "alert_r1", "retracted": {"alert_id": "alert_e1", "event_id": "E1"},
+                                 "reason": "split", "why": "a later image lies between its dates",
+                                 "revised_by": ["alert_e2"]}}, T0.replace(hour=11))
+    reviser = Alert("alert_e2", sub_id, SITE, "img2", "event", f"{SITE}: an event (revises an earlier alert)",
+                    {"data": {"alert_id": "alert_e2", "revises": ["alert_e1"]}}, T0.replace(hour=11))
+    with open_catalog(data_dir / "catalog.db") as cat, cat.transaction() as s:
+        add_alerts(s, [retraction, reviser])
+    with make_client(data_dir) as client:
+        listed = {a["id"]: a for a in client.get("/api/alerts").json()}
+        doc = client.get("/api/openapi.json").json()
+    assert (listed["alert_r1"]["kind"], listed["alert_r1"]["retracts"], listed["alert_r1"]["revises"]) == (
+        "retraction", "alert_e1", [])
+    assert (listed["alert_e2"]["kind"], listed["alert_e2"]["retracts"], listed["alert_e2"]["revises"]) == (
+        "event", None, ["alert_e1"])
+    assert listed["alert_r1"]["review"] == f"/#site={SITE}"
+    assert {"retracts", "revises"} <= set(doc["components"]["schemas"]["AlertOut"]["properties"])

@@ -39,7 +39,7 @@ def alerts_list(site: str = typer.Option(None, "--site", help="Only this site's 
         print(json.dumps([alert_json(a, emails_dead.get(a.id, 0)) for a in alerts], indent=2))
         return
     table = Table(title="dead letters" if dead else "alerts")
-    cols = ("created (UTC)", "id", "site", "alert", "delivery") + (("last error",) if dead else ())
+    cols = ("created (UTC)", "id", "site", "kind", "alert", "delivery") + (("last error",) if dead else ())
     for col in cols:
         table.add_column(col)
     for a in alerts:
@@ -48,7 +48,7 @@ def alerts_list(site: str = typer.Option(None, "--site", help="Only this site's 
             state += f"; {emails_dead[a.id]} e-mail(s) dead"
         if a.replays:
             state += f"; replayed {a.replays}x"
-        row = [f"{a.created:%Y-%m-%d %H:%M:%S}", a.id, escape(a.site), escape(a.title), state]
+        row = [f"{a.created:%Y-%m-%d %H:%M:%S}", a.id, escape(a.site), a.kind, escape(a.title), state]
         table.add_row(*row, *((escape(a.last_error[:120]),) if dead else ()))
     console.print(table)
     if dead and alerts:

@@ -92,12 +92,15 @@ class SubscriptionOut(Open):
 class AlertOut(Open):
     id: str
     site: str
-    kind: str
+    kind: str = Field(description="event, posture, or retraction (an earlier alert whose event a rerun no "
+                      "longer reports, as when a late image lies between its dates)")
     title: str
     created: str
     delivery: str = Field(description="pending, delivered, dead, or none (no webhook)")
     acknowledged: str | None
     review: str = Field(description="the web page that reviews the alert's event (or its site)")
+    retracts: str | None = Field(None, description="a retraction's retracted alert id")
+    revises: list[str] = Field([], description="the earlier alerts an event alert revises (each retracted)")
 
 
 class ReplayOut(BaseModel):

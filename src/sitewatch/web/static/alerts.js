@@ -16,11 +16,16 @@
   }
 
   function row(a) {
-    var li = el('li', { 'data-alert': a.id, 'class': a.acknowledged ? 'acknowledged' : '' });
+    var li = el('li', { 'data-alert': a.id, 'data-kind': a.kind, 'class': a.acknowledged ? 'acknowledged' : '' });
     var title = el('a', { href: a.review, 'class': 'what' }, a.title);
     li.appendChild(title);
     li.appendChild(el('div', { 'class': 'meta' }, a.created.replace('T', ' ').slice(0, 19) + ' UTC \u00b7 ' + a.site +
                       ' \u00b7 ' + a.kind + ' \u00b7 ' + delivery(a)));
+    if (a.retracts) li.appendChild(el('div', { 'class': 'note' }, 'Retracts alert ' + a.retracts + ': ' +
+                                      ((a.payload.data || {}).why || '')));
+    if (a.revises && a.revises.length) {
+      li.appendChild(el('div', { 'class': 'note' }, 'Revises alert ' + a.revises.join(', ') + ' (retracted)'));
+    }
     if (a.delivery === 'dead' && a.last_error) li.appendChild(el('div', { 'class': 'note' }, a.last_error));
     if (a.acknowledged) {
       li.appendChild(el('div', { 'class': 'meta' }, 'acknowledged ' + a.acknowledged.replace('T', ' ').slice(0, 19)));
