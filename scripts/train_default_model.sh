@@ -165,7 +165,7 @@ fi
 if [ ! -f "$REAL/sim_scn/dataset.json" ]; then
   nice -n 10 "$SW" dataset --out "$REAL/sim_scn" --count 2000 --gsd 0.3,0.4,0.5,0.6,0.7,0.8 --chip 384 --seed 22 --scenes
 fi
-V=${VERSION_REAL:-0.13.0}
+V=${VERSION_REAL:-0.15.0}
 # Stage 1 learns centres from the axis-aligned real boxes (55 minutes); stage 2 goes on with
 # their sizes too, through the box around each predicted outline (70 minutes); stage 3 with
 # the pasted military cut-outs in place of one of the two passes over the real chips (60
@@ -211,6 +211,28 @@ if [[ "$REAL_SETS" == *airbus* ]]; then
   cp "$REAL"/check/sitewatch-ocn*.onnx "$REAL/look/"
   nice -n 10 "$PY" bench/eval_real.py --model "$REAL/look/sitewatch-ocn.onnx" --realdata "$REALDATA" --split val \
     --sets airbus --pick aircraft --set-pivot --out "$REAL/validation-check.json"
+  # The ship presence check (0.15.0): the detector's own ships, right and wrong, on 390 fresh
+  # simulated scenes, and every "ship" it finds on the real training-side chips, which hold
+  # none (inland airports and aprons, looked at by eye; --none-on-real ship), taught absent:
+  # runways, taxiways and roads. Collected first (about 40 minutes), then trained (about 12).
+  SHIPS="$REAL/ships"
+  if [ ! -f "$SHIPS/verifier-crops-pasted.npz" ]; then
+    nice -n 10 "$SW" train-verifier --detector "$REAL/look/sitewatch-ocn.onnx" --out-dir "$SHIPS" --classes ship \
+      --scenes 150 --first-seed 330000 --real-chips "$REAL/pasted" --none-on-real ship --collect-only
+  fi
+  if [ ! -f "$SHIPS/verifier-crops-332000-240.npz" ]; then
+    nice -n 10 "$SW" train-verifier --detector "$REAL/look/sitewatch-ocn.onnx" --out-dir "$SHIPS" --classes ship \
+      --scenes 240 --first-seed 332000 --collect-only
+  fi
+  if [ ! -f "$SHIPS/verifier-crops-331000-40.npz" ]; then
+    nice -n 10 "$SW" train-verifier --detector "$REAL/look/sitewatch-ocn.onnx" --out-dir "$SHIPS" --classes ship \
+      --scenes 40 --first-seed 331000 --collect-only
+  fi
+  nice -n 10 "$SW" train-verifier --detector "$REAL/look/sitewatch-ocn.onnx" --out-dir "$SHIPS" --classes ship \
+    --crops "$SHIPS/verifier-crops-330000-150.npz" --crops "$SHIPS/verifier-crops-332000-240.npz" \
+    --crops "$SHIPS/verifier-crops-pasted.npz" --held-out "$SHIPS/verifier-crops-331000-40.npz" \
+    --weight "${SHIP_CHECK_WEIGHT:-0.5}" --version "$V"
+  cp "$SHIPS"/sitewatch-ocn*.onnx "$REAL/look/"
 fi
 # The fp32 model ships: int8 is about 1.5x faster but lost air-defence AP (CHANGELOG.md, 0.1.0).
 mkdir -p src/sitewatch/models

@@ -184,8 +184,8 @@ def test_train_verifier_attaches_a_check_the_detector_uses(trained_check):
     assert record["crops"] == sum(v for k, v in record["counts"].items() if k != "seeds skipped")
     m = DetectionModel(out / DEFAULT_MODEL.name)
     assert m.info.version == "9.9.9"
-    # It takes the place of the shipped check of its classes; the aircraft check stays beside it.
-    assert sorted(v.info.applies_to for v in m.verifiers) == [("air_defence", "vehicle"), ("aircraft",)]
+    # It takes the place of the shipped check of its classes; the aircraft and ship checks stay beside it.
+    assert sorted(v.info.applies_to for v in m.verifiers) == [("air_defence", "vehicle"), ("aircraft",), ("ship",)]
     check = _check_of(m, "air_defence")
     assert check.path.name == "sitewatch-ocn.verifier-air_defence-vehicle.onnx"
     assert check.weight == 0.4 and check.floor == 0.1 and check.info.training["scenes"] == 6
