@@ -22,6 +22,9 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to liste
                                      "the same catalog (reports in DATA/watch)."),
           watch_interval: float = typer.Option(60.0, "--watch-interval", help="Seconds between the watcher's "
                                                "polls (with --watch)."),
+          watch_events: bool = typer.Option(True, "--watch-events/--no-watch-events", help="With --watch: watch "
+                                            "local folders for file-system events too (--no-watch-events: "
+                                            "polling only)."),
           db: str = DB_OPTION) -> None:
     """Serve the web app and REST API (writes need SITEWATCH_TOKEN; OpenAPI at /api/openapi.json)."""
     import uvicorn
@@ -56,7 +59,7 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to liste
 
         check_range("--watch-interval", watch_interval, 0.1, 86400.0)
         watcher = start_background_watch(settings.db, settings.data_dir / "watch", watch_interval,
-                                         report=lambda line: say(console, line))
+                                         report=lambda line: say(console, line), events=watch_events)
         say(console, f"watching the subscriptions every {watch_interval:g} s (reports in {settings.data_dir / 'watch'})")
     try:
         uvicorn.Server(server_config(create_app(settings), host, port)).run()

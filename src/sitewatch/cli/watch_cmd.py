@@ -175,6 +175,9 @@ def watch_cmd(once: bool = typer.Option(False, "--once", help="One pass over eve
                                              "to and kept in (default: OUT/downloads)."),
               host_rate: float = typer.Option(2.0, "--host-rate", help="At most this many requests a second to "
                                               "any one STAC API host."),
+              events: bool = typer.Option(True, "--events/--no-events", help="Watch local folders for file-system "
+                                          "events too, so a new file is seen at once (polls go on; network and "
+                                          "FUSE mounts are polled only). --no-events: polling only."),
               db: str = DB_OPTION) -> None:
     """Watch the subscriptions' sources: process each new image as `run` does, alert, deliver."""
     from sitewatch.detect.model import DetectionModel
@@ -187,9 +190,11 @@ def watch_cmd(once: bool = typer.Option(False, "--once", help="One pass over eve
     m = DetectionModel(model)
     with open_catalog(db) as catalog:
         w = Watcher(catalog, m, out, feeds or out / "feeds", settle_s=settle,
-                    say=lambda line: say(console, line), host_rate=host_rate, downloads_dir=downloads)
+                    say=lambda line: say(console, line), host_rate=host_rate, downloads_dir=downloads,
+                    events=events)
         if not once:
-            say(console, f"watching every {interval:g} s (Ctrl-C to stop)")
+            how = "and on local folders' file-system events" if events else "(polling only: --no-events)"
+            say(console, f"watching every {interval:g} s {how} (Ctrl-C to stop)")
             try:
                 w.run_forever(interval)
             except KeyboardInterrupt:
@@ -287,12 +292,12 @@ def backfill_cmd(since: str = typer.Option(..., "--since", help="First day (or d
 
 
 def start_background_watch(db: str | None, out: Path, interval: float, settle: float = 2.0, host_rate: float = 2.0,
-                           model: Path | None = None, report=None):
+                           model: Path | None = None, report=None, events: bool = True):
     """`sitewatch watch` in a daemon thread beside another service (`serve --watch`), on its
     own catalog connection; returns (thread, stop event). A pass that fails is reported and
-    the next one runs at its time, so the watcher never dies quietly beside a live server."""
+    the next one runs at its time, so the watcher never dies quietly beside a live server.
+    Setting the stop event ends the loop and stops the folders' observers."""
     import threading
-    import time
 
     from sitewatch.detect.model import DetectionModel
     from sitewatch.store import open_catalog
@@ -305,17 +310,11 @@ def start_background_watch(db: str | None, out: Path, interval: float, settle: f
     def loop() -> None:
         with open_catalog(db) as catalog:
             w = Watcher(catalog, m, out, out / "feeds", settle_s=settle, say=lambda line: tell(f"watch: {line}"),
-                        host_rate=host_rate, sleep=lambda seconds: None if stop.wait(seconds) else None)
-            first = True
-            while not stop.is_set():
-                started = time.monotonic()
-                try:
-                    w.run_pass(first_look=first)
-                    first = False
-                    w.settle_until(started + interval, stop.is_set)
-                except Exception as exc:  # reported, and tried again next pass; the server goes on
-                    tell(f"watch: the pass failed ({exc.__class__.__name__}: {exc}); next in {interval:g} s")
-                stop.wait(max(0.0, interval - (time.monotonic() - started)))
+                        host_rate=host_rate, sleep=lambda seconds: None if stop.wait(seconds) else None,
+                        events=events)
+            # a pass that fails is reported, and tried again next pass; the server goes on
+            w.run_forever(interval, stop.is_set, on_error=lambda exc: tell(
+                f"watch: the pass failed ({exc.__class__.__name__}: {exc}); next in {interval:g} s"))
 
     thread = threading.Thread(target=loop, name="sitewatch-watch", daemon=True)
     thread.start()

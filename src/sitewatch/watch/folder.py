@@ -1,7 +1,8 @@
 """A watched folder: which of its rasters are whole and ready to take.
 
-Polling, not inotify, so it works the same on local disks and on network mounts (NFS, SMB,
-FUSE), where file-system events are missing or late. A file is ready once its size and
+What is in a folder is read by polling, so it works the same on local disks and on network
+mounts (NFS, SMB, FUSE), where file-system events are missing or late; on local disks the
+watcher's file-system events (`watch.events`) only make it poll sooner. A file is ready once its size and
 modification time have stayed the same for `settle_s` seconds and GDAL opens it and reads
 its last block (a half-copied GeoTIFF often opens, its header being at the front, but its
 last tiles are missing). Writers that copy to a hidden or `.part` name and rename it when done

@@ -11,10 +11,18 @@ version the catalog records as taken is never taken again, across restarts. Erro
 file are reported and leave it for the next pass; they do not stop the others. A STAC API
 source is searched once a pass (`stac_api`), and needs no settling: its assets are
 downloaded whole before they are taken.
+
+While the loop runs (`run_forever`), local folders are also watched for file-system events
+(`watch.events`, with watchdog; `events=False` or `--no-events` polls only): an event wakes
+the loop for a folders-only pass at once, so a file renamed into a folder is first seen then,
+not at the next poll, and taken once it has settled. Events never decide that a file is
+ready, and the polls go on at their interval, so an event missed costs one interval at most.
+Folders on network or FUSE mounts are polled only, and the loop says so once.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +44,7 @@ from sitewatch.store import (
 )
 from sitewatch.watch.delivery import DeliveryReport, deliver_due
 from sitewatch.watch.email import EmailReport, SmtpSettings, deliver_emails
+from sitewatch.watch.events import FolderEvents, observer_class, polling_only
 from sitewatch.watch.feed import atom_feed, write_feed
 from sitewatch.watch.folder import FolderWatch, Settling, unreadable
 from sitewatch.watch.polite import HostRateLimit
@@ -45,6 +54,7 @@ from sitewatch.watch.take import Taken, take_file
 from sitewatch.workflow.ingest import Source
 
 Say = Callable[[str], None]
+EVENT_GAP_S = 0.5  # at least this long between two passes woken by events (a copy raises many)
 
 
 @dataclass
@@ -67,7 +77,8 @@ class Watcher:
     def __init__(self, catalog: Catalog, model, out_dir: str | Path, feeds_dir: str | Path | None = None,
                  settle_s: float = 2.0, say: Say | None = None, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep, host_rate: float = 2.0,
-                 downloads_dir: str | Path | None = None, api_options: dict | None = None):
+                 downloads_dir: str | Path | None = None, api_options: dict | None = None,
+                 events: bool = True):
         self.catalog, self.model, self.out_dir = catalog, model, Path(out_dir)
         self.feeds_dir = None if feeds_dir is None else Path(feeds_dir)
         self.settle_s, self.say = settle_s, say or (lambda line: None)
@@ -80,6 +91,11 @@ class Watcher:
         self._apis: dict[int, StacApiWatch] = {}
         self._was_missing: set[int] = set()
         self._said: set[str] = set()
+        self.events = events  # watch local folders for file-system events while run_forever runs
+        self._wake = threading.Event()  # set by a folder's observer thread
+        self._observers: dict[int, FolderEvents | None] = {}  # None: that folder is polled only
+        self._events_on = False
+        self._last_woken = -EVENT_GAP_S
 
     def _say_once(self, key: str, line: str) -> None:
         if key not in self._said:
@@ -109,6 +125,8 @@ class Watcher:
         subs = list_subscriptions(self.catalog)
         folders = [(sub, src) for sub in subs for src in sub.sources if src.kind != "stac-api"]
         searched = [(sub, src) for sub in subs for src in sub.sources if src.kind == "stac-api" and apis]
+        if self._events_on:
+            self._sync_events([src for _, src in folders if src.kind == "folder"])
         for sub, src in folders:
             if first_look or src.id not in self._folders:
                 self._folder(src).observe(self.clock())
@@ -132,6 +150,70 @@ class Watcher:
                 report.email = deliver_emails(self.catalog, smtp)
         self._write_feeds(subs)
         return report
+
+    def start_events(self) -> bool:
+        """Watch local folders for file-system events from the next pass on (until
+        stop_events); False where events are off or watchdog is not installed."""
+        if not self.events:
+            return False
+        if observer_class() is None:
+            self._say_once("watchdog", "watchdog is not installed: folders are polled only "
+                           "(pip install 'sitewatch[watch]' for file-system events)")
+            return False
+        self._events_on = True
+        return True
+
+    def stop_events(self) -> None:
+        """Stop every folder's observer (and wait for its threads)."""
+        self._events_on = False
+        for fe in self._observers.values():
+            if fe is not None:
+                fe.stop()
+        self._observers.clear()
+
+    def _sync_events(self, sources: list[WatchSource]) -> None:
+        ids = {src.id for src in sources}
+        for gone in [i for i in self._observers if i not in ids]:  # subscriptions removed
+            fe = self._observers.pop(gone)
+            if fe is not None:
+                fe.stop()
+        for src in sources:
+            if src.id not in self._observers:
+                why = polling_only(src.location)
+                if why is not None:
+                    self._observers[src.id] = None
+                    self._say_once(f"polled:{src.id}", f"{src.location}: {why}; polled only")
+                    continue
+                self._observers[src.id] = FolderEvents(src.location, self._wake)
+            fe = self._observers[src.id]
+            if fe is None:
+                continue
+            try:
+                fe.sync()
+            except OSError as exc:  # the system's limit of watches, say: this folder is polled
+                fe.stop()
+                self._observers[src.id] = None
+                self._say_once(f"polled:{src.id}", f"{src.location}: no file-system events "
+                               f"({exc.__class__.__name__}: {exc}); polled only")
+
+    def _nap(self, seconds: float, stop: Callable[[], bool]) -> bool:
+        """Sleep up to `seconds`; True as soon as a folder's event wakes it (events on)."""
+        if not self._events_on:
+            self.sleep(max(0.0, seconds))
+            return False
+        end = time.monotonic() + max(0.0, seconds)
+        while not stop():
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            if self._wake.wait(min(left, 0.25)):
+                gap = self._last_woken + EVENT_GAP_S - time.monotonic()
+                if gap > 0 and not stop():  # a burst of events: one pass for it, not one each
+                    time.sleep(min(gap, max(0.0, end - time.monotonic())))
+                self._wake.clear()
+                self._last_woken = time.monotonic()
+                return True
+        return False
 
     def _poll_folder(self, sub: Subscription, src: WatchSource, report: PassReport) -> None:
         fw = self._folder(src)
@@ -255,25 +337,45 @@ class Watcher:
 
     def settle_until(self, deadline: float, stop: Callable[[], bool] = lambda: False) -> list[PassReport]:
         """Until the next poll at `deadline`: each time a folder's new file can have settled,
-        a folders-only pass takes it (and delivers its alerts) then. Returns those passes."""
+        and (events on) each time a folder's event wakes it, a folders-only pass looks and
+        takes what is ready (and delivers its alerts) then. Returns those passes."""
         passes: list[PassReport] = []
         while not stop():
             due = self.next_settle()
-            if due is None or due >= deadline:
+            if due is not None and due < deadline:
+                until = due
+            elif self._events_on and self.clock() < deadline:
+                until = deadline  # nothing settling: wait for an event, or the poll
+            else:
                 break
-            self.sleep(max(0.0, due - self.clock()))
-            if stop():
+            woke = self._nap(until - self.clock(), stop)
+            if stop() or (not woke and until >= deadline):
                 break
             passes.append(self.run_pass(first_look=False, apis=False))
             self._said_delivery(passes[-1])
         return passes
 
-    def run_forever(self, interval_s: float, stop: Callable[[], bool] = lambda: False) -> None:
-        """Poll every interval_s seconds until stop() says so (or the process is stopped)."""
+    def run_forever(self, interval_s: float, stop: Callable[[], bool] = lambda: False,
+                    on_error: Callable[[Exception], None] | None = None) -> None:
+        """Poll every interval_s seconds until stop() says so (or the process is stopped),
+        local folders watched for events meanwhile (events on). on_error: a pass that raises
+        is handed to it and the next runs at its time (None: the error ends the loop).
+        The folders' observers are stopped however it ends."""
         first = True
-        while not stop():
-            started = self.clock()
-            self._said_delivery(self.run_pass(first_look=first))
-            first = False
-            self.settle_until(started + interval_s, stop)
-            self.sleep(max(0.0, interval_s - (self.clock() - started)))
+        self.start_events()
+        try:
+            while not stop():
+                started = self.clock()
+                try:
+                    self._said_delivery(self.run_pass(first_look=first))
+                    first = False
+                    self.settle_until(started + interval_s, stop)
+                except Exception as exc:
+                    if on_error is None:
+                        raise
+                    on_error(exc)
+                if stop():
+                    break
+                self.sleep(max(0.0, interval_s - (self.clock() - started)))
+        finally:
+            self.stop_events()
