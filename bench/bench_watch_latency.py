@@ -2,10 +2,12 @@
 folder, or an item published in a STAC API) to its alerts received by a real HTTP receiver.
 
     .venv/bin/python bench/bench_watch_latency.py [--images 10] [--interval 5] [--settle 1] [--seed 30]
+        [--sources folder,stac-api] [--no-events]
 
 The watcher is `Watcher.run_forever` (what `sitewatch watch --interval` runs) in a thread of
-this process, beside the receiver (tests/webhook_receiver.py) and, for the STAC API, the test
-server (tests/stac_api_server.py). The images are the small base's dates and copies of them on
+this process (the folder watched for file-system events too, unless `--no-events`), beside
+the receiver (tests/webhook_receiver.py) and, for the STAC API, the test server
+(tests/stac_api_server.py). The images are the small base's dates and copies of them on
 later dates (tests/watch_kill.arrivals): the first is taken without alerts, then each later
 one gives alerts (the scene leaves, comes back, leaves again). An image appears a random 0 to
 `--interval` seconds after the previous one's alerts arrived, so appearances fall anywhere in
@@ -60,7 +62,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def run_source(kind: str, images: list[Path], work: Path, interval: float, settle: float, rng: random.Random,
-               timeout_s: float = 300.0) -> dict:
+               timeout_s: float = 300.0, events: bool = True) -> dict:
     """Watch one source of `kind` (folder or stac-api) while the images appear one by one."""
     import sitewatch
     import sitewatch.watch.service as service
@@ -104,7 +106,7 @@ def run_source(kind: str, images: list[Path], work: Path, interval: float, settl
     said: list[str] = []
     cat = open_catalog(db)
     w = Watcher(cat, DetectionModel(), work / "out", settle_s=settle, say=said.append, sleep=stop.wait,
-                api_options={"backoff_s": 0.2})
+                api_options={"backoff_s": 0.2}, events=events)
     thread = threading.Thread(target=w.run_forever, args=(interval, stop.is_set), daemon=True)
     thread.start()
     rows = []
@@ -176,6 +178,8 @@ def main() -> None:
     ap.add_argument("--settle", type=float, default=1.0, help="seconds a folder's file must stay unchanged")
     ap.add_argument("--seed", type=int, default=30)
     ap.add_argument("--sources", default="folder,stac-api")
+    ap.add_argument("--events", action=argparse.BooleanOptionalAction, default=True,
+                    help="watch the folder for file-system events too (--no-events: polling only)")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     results = []
@@ -183,10 +187,11 @@ def main() -> None:
         work = Path(tmp)
         images = arrivals(work / "images", count=args.images + 1)
         for kind in args.sources.split(","):
-            r = run_source(kind, images, work / kind, args.interval, args.settle, rng)
+            r = run_source(kind, images, work / kind, args.interval, args.settle, rng, events=args.events)
             results.append(r)
             if "latency_p95_s" in r:
-                print(f"{kind}: p95 {r['latency_p95_s']:.1f} s (median {r['latency_p50_s']:.1f}, max "
+                how = " (events)" if kind == "folder" and args.events else ""
+                print(f"{kind}{how}: p95 {r['latency_p95_s']:.1f} s (median {r['latency_p50_s']:.1f}, max "
                       f"{r['latency_max_s']:.1f}) from appearing to alert received, over {r['measured']} images; "
                       f"budget {args.interval:g} s poll + {r['processing_p95_s']:.1f} s processing (p95) + "
                       f"{SLACK_S:g} s = {r['budget_p95_s']:.1f} s; {r['within_budget']}/{r['measured']} within "
@@ -194,6 +199,7 @@ def main() -> None:
             else:
                 print(f"{kind}: nothing measured: {r['rows']}", flush=True)
     record = {"interval_s": args.interval, "settle_s": args.settle, "seed": args.seed, "slack_s": SLACK_S,
+              "events": args.events,
               "sources": results}
     print(json.dumps({k: v for k, v in record.items() if k != "sources"}
                      | {"sources": [{k: v for k, v in r.items() if k != "rows"} for r in results]}))
