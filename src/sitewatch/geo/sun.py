@@ -5,7 +5,8 @@ The NOAA low-precision solar position (about 0.1 degree from 1950 to 2050), enou
 shadows at 0.3 m GSD. No refraction correction below 1 degree of elevation.
 
 The simulator lights its scenes with it; the detector's box refiner uses it to tell an
-item from its shadow (`sun_on_grid`).
+item from its shadow (`sun_on_grid`); the shadow check (`geo.shadows`) compares it with the
+shadows measured in an image (`sun_over_grid_point`).
 """
 
 from __future__ import annotations
@@ -65,17 +66,25 @@ def sun_on_grid(crs, x: float, y: float, when: datetime | None) -> SunPosition |
     when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
     if (when.hour, when.minute, when.second, when.microsecond) == (0, 0, 0, 0):
         return None
+    found = sun_over_grid_point(crs, x, y, when)
+    if found is None or found[2].elevation_deg < MIN_ELEVATION_DEG:
+        return None
+    return found[2]
+
+
+def sun_over_grid_point(crs, x: float, y: float, when: datetime) -> tuple[float, float, SunPosition] | None:
+    """(lat, lon, the sun on the grid) over map point (x, y) of a projected CRS at `when`,
+    whatever the sun's elevation (below the horizon too); None where the point has no
+    latitude and longitude."""
     to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
     lon, lat = to_lonlat.transform(x, y)
     if not (math.isfinite(lon) and math.isfinite(lat)):
         return None
     azimuth, elevation = sun_position(lat, lon, when)
-    if elevation < MIN_ELEVATION_DEG:
-        return None
     # True north on the grid: a step north, carried back onto the grid.
     nx, ny = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, min(lat + 0.01, 89.99))
     convergence = math.degrees(math.atan2(nx - x, ny - y))
-    return SunPosition((azimuth + convergence) % 360.0, elevation)
+    return lat, lon, SunPosition((azimuth + convergence) % 360.0, elevation)
 
 
 # --- does the sun the metadata states match the stated time and place? ---------------------

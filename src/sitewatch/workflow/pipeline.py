@@ -11,7 +11,7 @@ can be tested on its own; `sitewatch.workflow.demo` runs them on the bundled sce
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ from sitewatch.change.tracking import Look, TrackingResult, corroborate_all, tra
 from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel
 from sitewatch.domain import ChangeRegion, Evidence, OrientedBox, Site
 from sitewatch.errors import ModelError
+from sitewatch.geo.shadows import image_shadow_caveat
 from sitewatch.report.html import ReportFiles, ReportInput, check_report_name, write_report
 from sitewatch.store import finish_run, get_site, hold_site, release_site, save_site_results, start_run
 from sitewatch.workflow.align_site import align_site
@@ -189,14 +190,27 @@ def compare_sources(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndar
     return primary, comp, flags
 
 
+def shadow_checked(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | None) -> list[Look]:
+    """The looks, each optical one whose shadows do not match its stated time and place
+    (`geo.shadows`) with the shadow check's caveat added to its image's caveats, so that the
+    assessment, the report and the stored results state it. The timestamp is left as stated."""
+    out = []
+    for lk in looks:
+        own = None if pixels is None else pixels.get(lk.image.id)
+        caveat = None if own is None else image_shadow_caveat(lk.image, site.grid, own, lk.detections)
+        out.append(lk if caveat is None else replace(lk, image=replace(lk.image, caveats=(*lk.image.caveats, caveat))))
+    return out
+
+
 def compare_and_report(site: Site, looks: Sequence[Look], out_dir: str | Path,
                        pixels: dict[str, np.ndarray] | None = None, excluded: Sequence[str] = (),
                        pair_regions: PairRegions | None = None) -> SiteOutcome:
     """compare, assess and report one site from its looks; returns what it found and wrote.
     Dates are compared on one look per moment (`corroboration.primary_looks`); the other
     looks of a moment grade the events found (`corroborate`). `pair_regions`: where the
-    pixel change between dates is computed (default: here, from `pixels`)."""
-    looks = sorted(looks, key=lambda lk: lk.image.acquired)
+    pixel change between dates is computed (default: here, from `pixels`). Each look's
+    shadows are checked against its stated time first (`shadow_checked`)."""
+    looks = shadow_checked(site, sorted(looks, key=lambda lk: lk.image.acquired), pixels)
     primary, comp, flags = compare_sources(site, looks, pixels, pair_regions)
     judgement = assess(site, primary, comp.tracking.events, comp.regions, excluded=excluded,
                        incomparable=comp.incomparable, flags=flags)

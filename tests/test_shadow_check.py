@@ -1,0 +1,129 @@
+"""The shadow check on simulated scenes with known answers: the sun azimuth measured from the
+shadows beside the items matches the sun the scene was lit by; an image stamped with its
+true time is not flagged, the same image stamped 3 h off is, and so is one whose stated sun
+contradicts its time; the caveat reaches the assessment and the report (issue 32)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from sitewatch.change.tracking import Look
+from sitewatch.domain import Detection, Image, Observation, OrientedBox
+from sitewatch.geo.shadows import SHADOW_TOLERANCE_DEG, ShadowMeasure, check_shadows, image_shadow_caveat, measure_shadows
+from sitewatch.geo.sun import angle_between, stated_sun_caveat
+from sitewatch.simulate.plan import plan_scenario
+from sitewatch.simulate.render import render_scene
+from sitewatch.workflow.pipeline import compare_and_report, shadow_checked
+
+LAT, LON = 35.4, 35.9
+
+
+def _scenario(when: str) -> dict:
+    return {"seed": 3, "sites": [{
+        "name": "tiny", "kind": "airbase", "lat": LAT, "lon": LON, "extent_m": [200, 160], "gsd_m": 0.5,
+        "zones": [{"name": "apron", "kind": "apron", "rect": {"center": [-40, 30], "size": [110, 90]},
+                   "inventory": [{"type": "Su-25", "count": 4}, {"type": "Mi-8/17", "count": 2}]},
+                  {"name": "park", "kind": "parking", "rect": {"center": [50, -40], "size": [80, 60]},
+                   "inventory": [{"type": "truck", "count": 8}]}],
+        "dates": [{"date": when}]}]}
+
+
+@pytest.fixture(scope="module")
+def scene():
+    """A 400 x 320 px scene lit by the sun of 2024-12-05 09:00 UTC at 35.4 N (azimuth 172.5,
+    elevation 31.9), its pixels, and the items where the image shows them."""
+    plan = plan_scenario(_scenario("2024-12-05T09:00:00Z"))[0]
+    shot = plan.dates[0]
+    return shot, render_scene(shot.spec), _seen(shot.spec)
+
+
+def _seen(spec) -> list[Detection]:
+    g, (dx, dy) = spec.site.grid, spec.conditions.shift_px
+    return [Detection(OrientedBox(o.box.cx + dx * g.gsd_m, o.box.cy - dy * g.gsd_m, o.box.length, o.box.width,
+                                  o.box.heading_deg), o.cls, o.type, o.state, 0.9, 0.9, 0.9, image_id="img")
+            for o in spec.objects]
+
+
+def _image(shot, hours: float = 0.0, observation: Observation = Observation()) -> Image:
+    g = shot.spec.site.grid
+    return Image("img", "tiny", "", shot.acquired + timedelta(hours=hours), g.gsd_m, g.crs, g.width_px, g.height_px,
+                 observation=observation)
+
+
+def test_measured_azimuth_is_the_scenes_sun(scene):
+    shot, pixels, dets = scene
+    m = measure_shadows(pixels, shot.spec.site.grid, [d.box for d in dets])
+    assert m is not None and m.usable
+    assert angle_between(m.sun_azimuth_deg, shot.spec.conditions.sun_azimuth_deg) < 10.0
+    assert m.spread_deg < 5.0 and m.items >= 10
+
+
+def test_true_time_is_not_flagged_and_a_3h_shift_is(scene):
+    shot, pixels, dets = scene
+    grid = shot.spec.site.grid
+    assert image_shadow_caveat(_image(shot), grid, pixels, dets) is None
+    for hours in (3.0, -3.0):
+        caveat = image_shadow_caveat(_image(shot, hours), grid, pixels, dets)
+        assert caveat is not None and caveat.startswith("shadow check:"), hours
+        when = shot.acquired + timedelta(hours=hours)
+        assert f"{when:%Y-%m-%d %H:%M} UTC" in caveat and "a wrong timestamp or a mislabelled image" in caveat
+
+
+def test_metadata_sun_contradicting_the_time_is_flagged_and_sides_with_the_shadows(scene):
+    """A 3 h shifted stamp with the true sun in its metadata (a mislabelled timestamp): the
+    metadata check flags it, and the shadow check says the metadata agrees with the shadows."""
+    shot, pixels, dets = scene
+    c = shot.spec.conditions
+    stated = shot.acquired + timedelta(hours=3)
+    assert stated_sun_caveat(LAT, LON, stated, c.sun_azimuth_deg, c.sun_elevation_deg) is not None
+    assert stated_sun_caveat(LAT, LON, shot.acquired, c.sun_azimuth_deg, c.sun_elevation_deg) is None
+    obs = Observation(sun_azimuth_deg=c.sun_azimuth_deg, sun_elevation_deg=c.sun_elevation_deg)
+    caveat = image_shadow_caveat(_image(shot, 3.0, obs), shot.spec.site.grid, pixels, dets)
+    assert caveat is not None and "agrees with the shadows: the timestamp is likely wrong" in caveat
+    # metadata naming a sun the shadows do not show either
+    wrong = Observation(sun_azimuth_deg=(c.sun_azimuth_deg + 90.0) % 360.0, sun_elevation_deg=c.sun_elevation_deg)
+    caveat = image_shadow_caveat(_image(shot, 3.0, wrong), shot.spec.site.grid, pixels, dets)
+    assert caveat is not None and "does not agree with the shadows either" in caveat
+
+
+def test_no_check_without_enough_items_a_time_of_day_or_for_radar(scene):
+    shot, pixels, dets = scene
+    grid = shot.spec.site.grid
+    assert image_shadow_caveat(_image(shot, 3.0), grid, pixels, dets[:3]) is None  # too few items
+    assert image_shadow_caveat(_image(shot, 3.0), grid, pixels, [replace(d, score=0.2) for d in dets]) is None
+    assert image_shadow_caveat(_image(shot, 3.0), grid, pixels, [replace(d, cls="ship") for d in dets]) is None
+    midnight = replace(_image(shot), acquired=shot.acquired.replace(hour=0, minute=0, second=0))
+    assert image_shadow_caveat(midnight, grid, pixels, dets) is None  # a date without a time of day
+    radar = _image(shot, 3.0, Observation(modality="sar"))
+    assert image_shadow_caveat(radar, grid, pixels, dets) is None
+
+
+def test_a_stated_time_at_night_is_a_mismatch(scene):
+    shot, _, _ = scene
+    m = ShadowMeasure(172.0, 2.0, 12, 12)
+    night = shot.acquired.replace(hour=20)  # 22:30 local solar time
+    check = check_shadows(m, shot.spec.site.grid, night)
+    assert check is not None and check.computed_elevation_deg < 0 and check.mismatch and check.error_deg is None
+    assert check_shadows(replace(m, agreeing=5), shot.spec.site.grid, night) is None  # 5 of 12 agree: not measured
+    assert SHADOW_TOLERANCE_DEG == 30.0
+
+
+def test_the_caveat_reaches_the_assessment_and_the_report(scene, tmp_path):
+    """Two dates of the scene through compare_and_report: the later one stamped 3 h off."""
+    shot, pixels, dets = scene
+    site = shot.spec.site
+    first = Look(replace(_image(shot), id="a", acquired=shot.acquired - timedelta(days=5)),
+                 tuple(replace(d, image_id="a") for d in dets))
+    later = Look(replace(_image(shot, 3.0), id="b"), tuple(replace(d, image_id="b") for d in dets))
+    both = {"a": pixels, "b": pixels}
+    checked = shadow_checked(site, [first, later], both)
+    assert not checked[0].image.caveats and len(checked[1].image.caveats) == 1
+    assert later.image.acquired == checked[1].image.acquired  # the timestamp is left as stated
+    outcome = compare_and_report(site, [first, later], tmp_path, both)
+    caveats = [c for c in outcome.judgement.assessment.caveats if "shadow check" in c]
+    assert len(caveats) == 1 and caveats[0].startswith("b: shadow check:")
+    html = (tmp_path / f"{site.name}.html").read_text()
+    assert "shadow check: the shadows beside" in html
