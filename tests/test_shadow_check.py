@@ -127,3 +127,58 @@ def test_the_caveat_reaches_the_assessment_and_the_report(scene, tmp_path):
     assert len(caveats) == 1 and caveats[0].startswith("b: shadow check:")
     html = (tmp_path / f"{site.name}.html").read_text()
     assert "shadow check: the shadows beside" in html
+
+
+def test_a_run_stores_the_caveat_and_a_reassessment_keeps_it(scene, tmp_path):
+    """Through the catalog: two dates of the scene, the later stamped 3 h off; the assess run
+    keeps the shadow check's caveat, and the web app's re-assessment after a rejection (which
+    reads no pixels) states it again."""
+    from sitewatch.simulate.writer import write_cog
+    from sitewatch.store import (
+        AlignmentResult,
+        add_site,
+        add_verdict,
+        events_for_site,
+        get_site,
+        images_for_site,
+        latest_assessment_run,
+        open_catalog,
+        save_alignment,
+        save_detections,
+        start_run,
+    )
+    from sitewatch.web.verdicts import latest_verdicts, reviewed_judgement
+    from sitewatch.workflow.ingest import ingest
+    from sitewatch.workflow.pipeline import SHADOW_CAVEATS, run_site
+
+    shot, pixels, dets = scene
+    site = shot.spec.site
+    paths = []
+    for name, when in (("early", shot.acquired - timedelta(days=5)), ("late", shot.acquired + timedelta(hours=3))):
+        path = tmp_path / "img" / f"{name}.tif"
+        path.parent.mkdir(exist_ok=True)
+        write_cog(path, pixels, site.grid, when)
+        paths.append(str(path))
+    with open_catalog(str(tmp_path / "catalog.db")) as cat:
+        add_site(cat, site)
+        assert all(o.status == "added" for o in ingest(cat, paths))
+        early, late = sorted(images_for_site(cat, site.name), key=lambda i: i.acquired)
+        assert not late.caveats  # no sun in its metadata: the ingest check has nothing to compare
+        save_alignment(cat, site.name, AlignmentResult(early.id, early.id, "reference", quality=1.0))
+        save_alignment(cat, site.name, AlignmentResult(late.id, early.id, "ok", quality=1.0, residual_px=0.1))
+        run = start_run(cat, "detect", site.name, {"model": "test"})
+        found = [replace(d, image_id=early.id) for d in dets] + [replace(d, image_id=late.id) for d in dets[1:]]
+        save_detections(cat, run, found, site=site.name, crs=site.grid.crs)
+        outcome = run_site(cat, site.name, tmp_path / "report", align=False, detect=False)
+        said = [c for c in outcome.judgement.assessment.caveats if "shadow check" in c]
+        assert len(said) == 1 and said[0].startswith(f"{late.id}: shadow check:")
+        stored = latest_assessment_run(cat, site.name)
+        assert stored is not None and list(stored.params[SHADOW_CAVEATS]) == [late.id]
+        events = events_for_site(cat, site.name)
+        departed = [e for e in events if e.kind == "departed"]
+        assert departed
+        add_verdict(cat, departed[0].id, "rejected", "still there")
+        restated = reviewed_judgement(cat, get_site(cat, site.name), events,
+                                      latest_verdicts(cat, [e.id for e in events]))
+    assert restated is not None
+    assert [c for c in restated["caveats"] if "shadow check" in c] == said

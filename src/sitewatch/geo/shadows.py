@@ -201,6 +201,7 @@ SHADOW_TOLERANCE_DEG = 30.0
 # Above this computed elevation shadows are too short to measure, and the azimuth turns fast
 # with the time: no check.
 MAX_CHECK_ELEVATION_DEG = 75.0
+SHADOW_CAVEAT_PREFIX = "shadow check:"  # how the check's caveat begins
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,7 @@ def shadow_caveat(check: ShadowCheck, when: datetime, stated_azimuth_deg: float 
         off = "below the horizon"
     else:
         off = f"{check.error_deg:.0f} deg off (tolerance {check.tolerance_deg:.0f})"
-    text = (f"shadow check: the shadows beside {m.items} items put the sun at azimuth {m.sun_azimuth_deg:.0f} "
+    text = (f"{SHADOW_CAVEAT_PREFIX} the shadows beside {m.items} items put the sun at azimuth {m.sun_azimuth_deg:.0f} "
             f"+/- {m.spread_deg:.0f} deg, but at the stated time ({when:%Y-%m-%d %H:%M} UTC) over {place} it stood at "
             f"azimuth {check.computed_azimuth_deg:.1f}, elevation {check.computed_elevation_deg:.1f} deg, {off}")
     if stated_azimuth_deg is not None:

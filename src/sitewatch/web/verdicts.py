@@ -17,7 +17,7 @@ from sitewatch.domain import Assessment, Detection, Event, Site
 from sitewatch.store import Catalog, change_regions_for_site, latest_assessment_run
 from sitewatch.store.models import AnalystVerdictRow
 from sitewatch.workflow.looks import site_looks
-from sitewatch.workflow.pipeline import INCOMPARABLE_PAIRS
+from sitewatch.workflow.pipeline import INCOMPARABLE_PAIRS, SHADOW_CAVEATS
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,13 @@ def reviewed_judgement(catalog: Catalog, site: Site, evs: Sequence[Event],
     ids = {e.id for e in rejected}
     run = latest_assessment_run(catalog, site.name)
     incomparable = [tuple(pair) for pair in (run.params.get(INCOMPARABLE_PAIRS, []) if run else [])]
-    j = assess(site, primary_looks(looks)[0], [e for e in evs if e.id not in ids], change_regions_for_site(catalog, site.name),
-               excluded=found.excluded, incomparable=incomparable).assessment
+    # The run's shadow check (it read the pixels, which this does not) goes back on its images.
+    shadows = run.params.get(SHADOW_CAVEATS, {}) if run else {}
+    looks = [replace(lk, image=replace(lk.image, caveats=(*lk.image.caveats, *shadows[lk.image.id])))
+             if shadows.get(lk.image.id) else lk for lk in looks]
+    primary, others = primary_looks(looks)
+    flags = [f"{lk.image.id}: {c}" for lk in others for c in shadows.get(lk.image.id, [])]
+    j = assess(site, primary, [e for e in evs if e.id not in ids], change_regions_for_site(catalog, site.name),
+               excluded=found.excluded, incomparable=incomparable, flags=flags).assessment
     return {"posture": j.posture, "likelihood": j.likelihood, "confidence": j.confidence, "headline": j.headline,
             "indicators": list(j.indicators), "caveats": list(j.caveats), "without_events": sorted(ids)}

@@ -26,7 +26,7 @@ from sitewatch.change.tracking import Look, TrackingResult, corroborate_all, tra
 from sitewatch.detect.model import DEFAULT_MODEL, DetectionModel
 from sitewatch.domain import ChangeRegion, Evidence, OrientedBox, Site
 from sitewatch.errors import ModelError
-from sitewatch.geo.shadows import image_shadow_caveat
+from sitewatch.geo.shadows import SHADOW_CAVEAT_PREFIX, image_shadow_caveat
 from sitewatch.report.html import ReportFiles, ReportInput, check_report_name, write_report
 from sitewatch.store import finish_run, get_site, hold_site, release_site, save_site_results, start_run
 from sitewatch.workflow.align_site import align_site
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 INCOMPARABLE_PAIRS = "incomparable_pairs"  # key in an assess run's parameters
+SHADOW_CAVEATS = "shadow_caveats"  # key in an assess run's parameters: image id -> the shadow check's caveats
 
 
 @dataclass
@@ -60,6 +61,7 @@ class SiteOutcome:
     judgement: Judgement
     files: ReportFiles
     verdicts: CarriedVerdicts | None = None  # the analyst's verdicts across this run, once stored
+    looks: list[Look] = field(default_factory=list)  # as assessed: the shadow check's caveats on their images
 
 
 def compare(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | None = None,
@@ -217,7 +219,7 @@ def compare_and_report(site: Site, looks: Sequence[Look], out_dir: str | Path,
     inp = ReportInput(site, list(looks), comp.tracking.events, comp.tracking.pairs, comp.regions, judgement,
                       dict(pixels or {}))
     files = write_report(inp, out_dir)
-    return SiteOutcome(site, comp, judgement, files)
+    return SiteOutcome(site, comp, judgement, files, looks=list(looks))
 
 
 def default_model():
@@ -291,8 +293,11 @@ def _run_stages(catalog, site: Site, out_dir: str | Path, model, align: bool, de
         progress(f"report {site.name}", 1, 1)
     # The pairs refused as incomparable go with the run, so a later re-assessment (the web
     # app's, after an analyst's verdict) states the same caveat.
+    # So do the shadow check's caveats, which need the pixels a re-assessment does not read.
+    shadows = {lk.image.id: [c for c in lk.image.caveats if c.startswith(SHADOW_CAVEAT_PREFIX)] for lk in outcome.looks}
     run = start_run(catalog, "assess", site.name, {"out": str(out_dir), INCOMPARABLE_PAIRS:
-                                                   [list(pair) for pair in outcome.comparison.incomparable]})
+                                                   [list(pair) for pair in outcome.comparison.incomparable],
+                                                   SHADOW_CAVEATS: {k: v for k, v in shadows.items() if v}})
     tracking = outcome.comparison.tracking
     outcome.verdicts = save_site_results(catalog, run, site.name, tracking.tracks, tracking.events,
                                          outcome.comparison.regions, event_pair_evidence(site, tracking),
