@@ -1,7 +1,8 @@
 """The watch over the REST API, on the web sample (sitewatch.web.sample): subscriptions listed,
-added and removed (writes need the token; a secret goes in and never comes out; folders only
-inside the data folder), the alerts inbox listed, acknowledged and replayed, each alert
-linked to its event's review page, and the inbox page served."""
+added and removed (writes need the token; a secret goes in and never comes out; folders and
+local catalogs only inside the data folder, catalog URLs https or loopback), the alerts inbox
+listed, acknowledged and replayed, each alert linked to its event's review page, and the inbox
+page served."""
 
 from __future__ import annotations
 
@@ -83,6 +84,8 @@ def test_subscriptions_are_listed_without_secrets_and_writes_need_the_token(data
     ({"folders": ["/etc"]}, "outside the server's data folder"),
     ({"folders": ["\0"]}, "control character"),
     ({"stac_catalogs": ["inbox\0/catalog.json"]}, "control character"),
+    ({"stac_catalogs": ["http://catalog.example.org/catalog.json"]}, "loopback"),
+    ({"stac_catalogs": ["ftp://catalog.example.org/catalog.json"]}, "https"),
     ({"webhook": "http://127.0.0.1:9/h\0ook"}, "control character"),
     ({"emails": ["analyst\n@example.org"]}, "control character"),
     ({"webhook": "http://hooks.example.org/in"}, "https"),
@@ -100,6 +103,15 @@ def test_a_subscription_the_api_refuses_is_a_problem_and_stores_nothing(data_dir
         assert client.get("/api/subscriptions").json() == []
     assert r.status_code in (404, 422), r.text
     assert word in is_problem(r, r.status_code)["detail"] and SECRET[6:] not in r.text
+
+
+def test_a_static_catalog_at_an_https_url_is_taken_as_given(data_dir):
+    """A URL is not a path in the data folder: it passes the webhooks' https-or-loopback rule."""
+    url = "https://catalog.example.org/stac/catalog.json"
+    with make_client(data_dir) as client:
+        r = client.post("/api/subscriptions", json={"site": SITE, "stac_catalogs": [url]}, headers=AUTH)
+    assert r.status_code == 201, r.text
+    assert r.json()["sources"] == [{"kind": "stac", "location": url}]
 
 
 def test_the_inbox_lists_acknowledges_and_links_each_alert_to_its_event_review(data_dir):

@@ -28,6 +28,13 @@ def _split(values: list[str] | None) -> tuple[str, ...] | None:
     return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
 
 
+def _catalog_location(given: str) -> str:
+    """A static catalog's URL as given, or its path made absolute."""
+    from sitewatch.watch.stac_remote import is_url
+
+    return given if is_url(given) else str(Path(given).expanduser().resolve())
+
+
 def _secret_from(path: Path) -> str:
     """The secret in the file; a new one written there (owner-only) if there is no file."""
     from sitewatch.watch.webhooks import check_secret, new_secret
@@ -46,8 +53,10 @@ def _secret_from(path: Path) -> str:
 def subs_add(site: str = typer.Option(..., "--site", help="Site name in the catalog."),
              folder: list[Path] = typer.Option(None, "--folder", help="A folder whose new images are taken "
                                                "(repeat for more)."),
-             stac: list[Path] = typer.Option(None, "--stac", help="A static STAC catalog (catalog.json) whose "
-                                             "new items' local assets are taken (repeat for more)."),
+             stac: list[str] = typer.Option(None, "--stac", "--stac-catalog", help="A static STAC catalog "
+                                            "(catalog.json: a local path, or an https URL, http only to loopback, "
+                                            "read by conditional GET) whose new items' assets are taken (repeat "
+                                            "for more)."),
              stac_api: str = typer.Option(None, "--stac-api", help="A STAC API's landing page URL whose new items "
                                           "over the site are taken (with --collection)."),
              collection: list[str] = typer.Option(None, "--collection", help="The STAC API collection to search "
@@ -76,7 +85,7 @@ def subs_add(site: str = typer.Option(..., "--site", help="Site name in the cata
 
     check_range("--min-confidence", min_confidence, 0.0, 1.0)
     sources, stored_rules = subscription_parts(
-        [str(p.expanduser().resolve()) for p in folder or ()], [str(p.expanduser().resolve()) for p in stac or ()],
+        [str(p.expanduser().resolve()) for p in folder or ()], [_catalog_location(p) for p in stac or ()],
         stac_api, collection or (), asset, _split(kinds), _split(classes), min_confidence, posture, webhook,
         _split(email) or ())
     secret = None

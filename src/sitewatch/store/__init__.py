@@ -66,7 +66,16 @@ from sitewatch.store.subscriptions import (
                                     set_webhook_secret,
                                     webhook_secret,
 )
-from sitewatch.store.watched import FileVersion, record_file, refuse_file, taken_versions, watched_files
+from sitewatch.store.watched import (
+    FileVersion,
+    WatchedDocument,
+    record_file,
+    refuse_file,
+    save_documents,
+    taken_versions,
+    watched_documents,
+    watched_files,
+)
 
 __all__ = [
     "AlignmentResult", "CarriedVerdicts", "Catalog", "ImageRecord", "Run", "add_image", "add_site", "aligned_images",
@@ -82,6 +91,7 @@ __all__ = [
     "Alert", "FileVersion", "Subscription", "WatchSource", "add_alerts", "add_subscription", "due_alerts",
     "get_subscription", "list_alerts", "list_subscriptions", "record_attempt", "record_file", "refuse_file",
     "remove_subscription", "taken_versions", "watched_files", "webhook_secret",
+    "WatchedDocument", "save_documents", "watched_documents",
     "set_webhook_secret", "QueuedEmail", "due_emails", "list_emails", "queue_emails", "record_email",
     "Replayed", "acknowledge_alert", "dead_email_counts", "dead_alerts", "get_alert", "replay_alerts",
     "subscription_alerts",

@@ -274,6 +274,23 @@ class WatchedFileRow(Base):
     seen: Mapped[datetime] = mapped_column(DateTime)
 
 
+class WatchedDocumentRow(Base):
+    """A document of a remote static STAC catalog as last read whole: its validators (ETag,
+    Last-Modified), the SHA-256 of its body, and its links, so the next read can be conditional."""
+
+    __tablename__ = "watched_documents"
+    __table_args__ = (UniqueConstraint("source_id", "url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("watch_sources.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_modified: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    links: Mapped[dict] = mapped_column(JSON)  # {"children": [url...], "items": [url...]}
+    checked: Mapped[datetime] = mapped_column(DateTime)
+
+
 class AlertRow(Base):
     """The outbox: an alert a new image triggered, written with its events, and its delivery.
 

@@ -5,18 +5,23 @@ whose path, size and modification time a row already holds without reading it ag
 SHA-256 goes into the row (and the unique key), and is the image's checksum. A row is written
 inside the transaction that stores the file's results (`record_file`), so a crash before that
 commit leaves the file untaken, and a restart takes it again.
+
+A remote static STAC catalog's documents are kept too (`WatchedDocument`: validators,
+checksum, links), written only after the items they list are recorded as taken, so a crash
+or a failure in between leaves the old validators, and the next read walks the document again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sitewatch.store.catalog import Catalog
-from sitewatch.store.models import WatchedFileRow
+from sitewatch.store.models import WatchedDocumentRow, WatchedFileRow
 
 
 @dataclass(frozen=True)
@@ -61,3 +66,45 @@ def watched_files(catalog: Catalog, source_id: int) -> list[dict]:
                          .order_by(WatchedFileRow.id)).all()
         return [{"path": r.path, "size": r.size, "mtime_ns": r.mtime_ns, "sha256": r.sha256, "status": r.status,
                  "image_id": r.image_id, "message": r.message} for r in rows]
+
+
+@dataclass(frozen=True)
+class WatchedDocument:
+    """A remote catalog document as last read whole: its validators (None where the server
+    gave none), the SHA-256 of its body, and the absolute URLs it links to."""
+
+    url: str
+    etag: str | None
+    last_modified: str | None
+    sha256: str
+    children: tuple[str, ...] = field(default=())
+    items: tuple[str, ...] = field(default=())
+
+
+def watched_documents(catalog: Catalog, source_id: int) -> dict[str, WatchedDocument]:
+    """The source's documents by URL."""
+    with catalog.reading() as s:
+        rows = s.scalars(select(WatchedDocumentRow).where(WatchedDocumentRow.source_id == source_id)).all()
+        return {r.url: WatchedDocument(r.url, r.etag, r.last_modified, r.sha256,
+                                       tuple(r.links.get("children", ())), tuple(r.links.get("items", ())))
+                for r in rows}
+
+
+def save_documents(catalog: Catalog, source_id: int, documents: Iterable[WatchedDocument]) -> None:
+    """Store (insert or replace) the documents, in one transaction."""
+    docs = list(documents)
+    if not docs:
+        return
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with catalog.transaction() as s:
+        rows = {r.url: r for r in s.scalars(select(WatchedDocumentRow).where(
+            WatchedDocumentRow.source_id == source_id, WatchedDocumentRow.url.in_([d.url for d in docs]))).all()}
+        for d in docs:
+            links = {"children": list(d.children), "items": list(d.items)}
+            row = rows.get(d.url)
+            if row is None:
+                s.add(WatchedDocumentRow(source_id=source_id, url=d.url, etag=d.etag, last_modified=d.last_modified,
+                                         sha256=d.sha256, links=links, checked=now))
+            else:
+                row.etag, row.last_modified, row.sha256, row.links, row.checked = (
+                    d.etag, d.last_modified, d.sha256, links, now)

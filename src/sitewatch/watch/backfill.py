@@ -3,7 +3,8 @@ taken, found, counted (a dry run) or taken oldest acquisition first.
 
 The watch looks forward: a STAC API source only asks for what is published after the
 subscription began. A backfill asks each STAC API source for the items acquired in the
-period, and looks in each folder and static STAC catalog for the files whose acquisition
+period, reads each remote static STAC catalog whole (not conditionally) for the items acquired
+in it, and looks in each folder and local static STAC catalog for the files whose acquisition
 time (the STAC item's, the TIFF tags', the file name's, as ingest reads it) falls in it.
 What the catalog records as taken is skipped, so a backfill run twice, or beside the
 watcher, takes nothing twice; what it takes is recorded like the watcher's takes, so the
@@ -22,6 +23,7 @@ from sitewatch.geo.raster import inspect_raster
 from sitewatch.store import FileVersion, Subscription, WatchSource, site_polygons, taken_versions
 from sitewatch.watch.service import PassReport, Watcher
 from sitewatch.watch.stac_api import Found, untaken
+from sitewatch.watch.stac_remote import is_url
 from sitewatch.workflow.ingest import acquisition_time
 
 
@@ -62,6 +64,20 @@ def plan(watcher: Watcher, sub: Subscription, since: datetime, until: datetime) 
                 when = when if when.tzinfo else when.replace(tzinfo=UTC)
                 out.append(Candidate(src, when, f.version.path, f.version, f))
             continue
+        if src.kind == "stac" and is_url(src.location):  # a remote static catalog, read whole
+            if outline is None:
+                continue
+            walk = watcher.remote(src).walk({}, outline)
+            problems += walk.problems
+            for f in untaken(walk.found, taken):
+                when = f.source.stac_datetime
+                if when is None:
+                    problems.append(f"{f.version.path}: the item has no datetime")
+                    continue
+                when = when if when.tzinfo else when.replace(tzinfo=UTC)
+                if since <= when <= until:
+                    out.append(Candidate(src, when, f.version.path, f.version, f))
+            continue
         watch = watcher._folder(src)
         watch.observe(time.monotonic())
         if watch.missing:
@@ -89,7 +105,8 @@ def run(watcher: Watcher, sub: Subscription, candidates: list[Candidate], delive
     try:
         for c in candidates:
             if c.found is not None:
-                watcher.take_found(sub, c.source, watcher.api(c.source), c.found, report)
+                watch = watcher.remote(c.source) if c.source.kind == "stac" else watcher.api(c.source)
+                watcher.take_found(sub, c.source, watch, c.found, report)
             else:
                 watcher.take_settled(sub, c.source, c.version, report)
     finally:

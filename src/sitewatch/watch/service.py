@@ -1,6 +1,6 @@
-"""The watcher: poll every subscription's sources (folders, static STAC catalogs and STAC
-API collections), take each new settled file or item, deliver the outbox, and rewrite the
-sites' feeds; once (`--once`) or for ever.
+"""The watcher: poll every subscription's sources (folders, static STAC catalogs, local or
+at an http(s) URL, and STAC API collections), take each new settled file or item, deliver
+the outbox, and rewrite the sites' feeds; once (`--once`) or for ever.
 
 A pass looks at each folder twice, `settle_s` apart (a long-running watcher's previous poll
 serves as the first look), so a file still being written is left for a later pass. Between
@@ -10,7 +10,8 @@ waits for one poll interval and the settling time, not for two intervals. A file
 version the catalog records as taken is never taken again, across restarts. Errors of one
 file are reported and leave it for the next pass; they do not stop the others. A STAC API
 source is searched once a pass (`stac_api`), and needs no settling: its assets are
-downloaded whole before they are taken.
+downloaded whole before they are taken. So is a static STAC catalog at an http(s) URL
+(`stac_remote`: re-read by conditional GET once a pass, its new items' assets downloaded).
 
 While the loop runs (`run_forever`), local folders are also watched for file-system events
 (`watch.events`, with watchdog; `events=False` or `--no-events` polls only): an event wakes
@@ -39,8 +40,10 @@ from sitewatch.store import (
     list_alerts,
     list_subscriptions,
     refuse_file,
+    save_documents,
     site_polygons,
     taken_versions,
+    watched_documents,
 )
 from sitewatch.watch.delivery import DeliveryReport, deliver_due
 from sitewatch.watch.email import EmailReport, SmtpSettings, deliver_emails
@@ -48,8 +51,9 @@ from sitewatch.watch.events import FolderEvents, observer_class, polling_only
 from sitewatch.watch.feed import atom_feed, write_feed
 from sitewatch.watch.folder import FolderWatch, Settling, unreadable
 from sitewatch.watch.polite import HostRateLimit
-from sitewatch.watch.stac_api import MAX_FAILURES, ApiSource, Found, StacApiWatch, cursor_ns, untaken
+from sitewatch.watch.stac_api import MAX_FAILURES, ApiSource, AssetDownloads, Found, StacApiWatch, cursor_ns, untaken
 from sitewatch.watch.stac_catalog import StacCatalogWatch
+from sitewatch.watch.stac_remote import RemoteCatalogWatch, Walk, is_url
 from sitewatch.watch.take import Taken, take_file
 from sitewatch.workflow.ingest import Source
 
@@ -89,6 +93,7 @@ class Watcher:
         self.api_options = dict(api_options or {})  # StacApiWatch's tries, backoff_s, max_wait_s, timeout_s
         self._folders: dict[int, Settling] = {}
         self._apis: dict[int, StacApiWatch] = {}
+        self._remotes: dict[int, RemoteCatalogWatch] = {}
         self._was_missing: set[int] = set()
         self._said: set[str] = set()
         self.events = events  # watch local folders for file-system events while run_forever runs
@@ -110,6 +115,14 @@ class Watcher:
                                                           self.downloads_dir, **self.api_options)
         return watch
 
+    def remote(self, source: WatchSource) -> RemoteCatalogWatch:
+        """The watch of a static STAC catalog at an http(s) URL (kept between passes)."""
+        watch = self._remotes.get(source.id)
+        if watch is None:
+            watch = self._remotes[source.id] = RemoteCatalogWatch(source.location, self.rate_limit,
+                                                                  self.downloads_dir, **self.api_options)
+        return watch
+
     def _folder(self, source: WatchSource) -> Settling:
         fw = self._folders.get(source.id)
         if fw is None:
@@ -123,8 +136,9 @@ class Watcher:
         loop); a loop's later polls use the last one."""
         report = PassReport()
         subs = list_subscriptions(self.catalog)
-        folders = [(sub, src) for sub in subs for src in sub.sources if src.kind != "stac-api"]
+        folders = [(sub, src) for sub in subs for src in sub.sources if src.kind != "stac-api" and not _remote(src)]
         searched = [(sub, src) for sub in subs for src in sub.sources if src.kind == "stac-api" and apis]
+        remotes = [(sub, src) for sub in subs for src in sub.sources if _remote(src) and apis]
         if self._events_on:
             self._sync_events([src for _, src in folders if src.kind == "folder"])
         for sub, src in folders:
@@ -136,6 +150,8 @@ class Watcher:
             self._poll_folder(sub, src, report)
         for sub, src in searched:
             self._poll_api(sub, src, report)
+        for sub, src in remotes:
+            self._poll_remote(sub, src, report)
         report.delivery = deliver_due(self.catalog)
         if any(sub.rules.get("email") for sub in subs):
             try:
@@ -253,9 +269,33 @@ class Watcher:
             if not self.take_found(sub, src, watch, found, report):
                 break  # nothing published later is taken before it (the cursor never passes it)
 
-    def take_found(self, sub: Subscription, src: WatchSource, watch: StacApiWatch, found: Found,
+    def _poll_remote(self, sub: Subscription, src: WatchSource, report: PassReport) -> Walk | None:
+        """Read a remote static catalog conditionally, take its new items' assets (oldest
+        acquisition first, stopping at one that failed for a reason that may pass), then store
+        the documents whose items are all taken (after their commits)."""
+        try:
+            watch = self.remote(src)
+        except InputError as exc:  # stored without `subscription_parts`' check
+            report.failed.append(str(exc))
+            self._say_once(f"remote:{src.id}", str(exc))
+            return None
+        outline = site_polygons(self.catalog).get(sub.site)
+        if outline is None:
+            return None
+        walk = watch.walk(watched_documents(self.catalog, src.id), outline)
+        for line in walk.problems:
+            report.failed.append(line)
+            self.say(line)
+        taken = taken_versions(self.catalog, src.id)
+        for found in untaken(walk.found, taken):
+            if not self.take_found(sub, src, watch, found, report):
+                break
+        save_documents(self.catalog, src.id, walk.storable(taken_versions(self.catalog, src.id)))
+        return walk
+
+    def take_found(self, sub: Subscription, src: WatchSource, watch: AssetDownloads, found: Found,
                    report: PassReport) -> bool:
-        """Download and take one asset of a STAC API item; False when it failed for a reason
+        """Download and take one asset of a STAC API item (or a remote static catalog's); False when it failed for a reason
         that may pass (it is tried again next pass, up to MAX_FAILURES passes)."""
         version = found.version
         why = ""
@@ -379,3 +419,7 @@ class Watcher:
                 self.sleep(max(0.0, interval_s - (self.clock() - started)))
         finally:
             self.stop_events()
+
+
+def _remote(src: WatchSource) -> bool:
+    return src.kind == "stac" and is_url(src.location)

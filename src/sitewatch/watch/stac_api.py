@@ -146,17 +146,58 @@ def _asset_key(item: pystac.Item, href: str) -> str:
     return "asset"
 
 
-class StacApiWatch:
-    """Searches one API collection over one site; downloads what is to be taken."""
+class AssetDownloads:
+    """The polite session of a remote source (rate limit, retries) and the downloads of the
+    assets it finds, with the passes each version failed (shared by the STAC API and the
+    remote static catalog sources)."""
 
-    def __init__(self, source: ApiSource, limit: HostRateLimit, download_dir: str | Path,
-                 tries: int = 5, backoff_s: float = 0.5, max_wait_s: float = 120.0, timeout_s: float = TIMEOUT_S):
-        self.source = source
-        self.location = source.shown()
+    location: str
+
+    def __init__(self, limit: HostRateLimit, download_dir: str | Path, tries: int = 5, backoff_s: float = 0.5,
+                 max_wait_s: float = 120.0, timeout_s: float = TIMEOUT_S):
         self.download_dir = Path(download_dir)
         self.session = polite_session(limit, tries=tries, backoff_s=backoff_s, max_wait_s=max_wait_s)
         self.timeout_s = timeout_s
         self.failures: dict[tuple[str, int, int], int] = {}  # version key: passes it failed
+
+    def download(self, found: Found, site: str) -> str:
+        """The asset as a local file (downloaded once; a local href as it is). InputError:
+        the asset will not be had (refuse it); OSError or RequestException: try again later."""
+        href = found.href
+        if href.startswith("file://"):
+            href = href[len("file://"):]
+        if not href.startswith(("http://", "https://")):
+            if os.path.isabs(href) and os.path.isfile(href):
+                return href
+            raise InputError(found.version.path, f"asset href {href[:200]} is neither http(s) nor a local file")
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{found.item_id}.{found.asset}")[:150]
+        target = self.download_dir / site / f"{safe}.{found.version.mtime_ns}.tif"
+        if target.exists():  # renamed into place only when whole
+            return str(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(f".{target.name}.part")
+        with self.session.get(href, stream=True, timeout=self.timeout_s, allow_redirects=True) as resp:
+            if resp.status_code in GIVE_UP_STATUSES:
+                raise InputError(found.version.path, f"asset download answered {resp.status_code}")
+            resp.raise_for_status()
+            with open(part, "wb") as f:
+                for chunk in resp.iter_content(DOWNLOAD_CHUNK):
+                    f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(part, target)
+        return str(target)
+
+
+class StacApiWatch(AssetDownloads):
+    """Searches one API collection over one site; downloads what is to be taken."""
+
+    def __init__(self, source: ApiSource, limit: HostRateLimit, download_dir: str | Path,
+                 tries: int = 5, backoff_s: float = 0.5, max_wait_s: float = 120.0, timeout_s: float = TIMEOUT_S):
+        super().__init__(limit, download_dir, tries=tries, backoff_s=backoff_s, max_wait_s=max_wait_s,
+                         timeout_s=timeout_s)
+        self.source = source
+        self.location = source.shown()
         self._client: Client | None = None
 
     def _open(self) -> Client:
@@ -220,34 +261,6 @@ class StacApiWatch:
                 continue
             out.append(Found(FileVersion(f"{base}#{key}", 0, _ns(when)), item.id, key, src.path, when, src))
         return out
-
-    def download(self, found: Found, site: str) -> str:
-        """The asset as a local file (downloaded once; a local href as it is). InputError:
-        the asset will not be had (refuse it); OSError or RequestException: try again later."""
-        href = found.href
-        if href.startswith("file://"):
-            href = href[len("file://"):]
-        if not href.startswith(("http://", "https://")):
-            if os.path.isabs(href) and os.path.isfile(href):
-                return href
-            raise InputError(found.version.path, f"asset href {href[:200]} is neither http(s) nor a local file")
-        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{found.item_id}.{found.asset}")[:150]
-        target = self.download_dir / site / f"{safe}.{found.version.mtime_ns}.tif"
-        if target.exists():  # renamed into place only when whole
-            return str(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(f".{target.name}.part")
-        with self.session.get(href, stream=True, timeout=self.timeout_s, allow_redirects=True) as resp:
-            if resp.status_code in GIVE_UP_STATUSES:
-                raise InputError(found.version.path, f"asset download answered {resp.status_code}")
-            resp.raise_for_status()
-            with open(part, "wb") as f:
-                for chunk in resp.iter_content(DOWNLOAD_CHUNK):
-                    f.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(part, target)
-        return str(target)
 
 
 def untaken(found: Iterable[Found], taken: set[tuple[str, int, int]]) -> list[Found]:

@@ -3,8 +3,8 @@ assets of its items, as they settle.
 
 The tree is read again only when its JSON files change (the SHA-256 of their paths and
 bytes), so a quiet catalog costs a walk of its folder per poll. Each asset keeps what its
-item says (datetime, cloud cover, the item's href), and is ingested with it. Assets behind
-URLs are not watched here (a remote static catalog needs ETags: not yet).
+item says (datetime, cloud cover, the item's href), and is ingested with it. A static catalog at an
+http(s) URL is watched by `stac_remote` instead (conditional GET, its assets downloaded).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from sitewatch.store import Alert, Subscription, WatchSource
 from sitewatch.watch.email import check_address
 from sitewatch.watch.rules import AlertRules
 from sitewatch.watch.stac_api import ApiSource, check_api_url
+from sitewatch.watch.stac_remote import check_catalog_url, is_url
 from sitewatch.watch.webhooks import check_url, shown_url
 
 
@@ -22,8 +23,9 @@ def subscription_parts(folders: Sequence[str] = (), stacs: Sequence[str] = (), s
                        min_confidence: float = 0.5, posture: bool = True, webhook: str | None = None,
                        emails: Sequence[str] = ()) -> tuple[list[tuple[str, str]], dict]:
     """The (kind, location) sources and the stored rules of a new subscription; InputError
-    naming the option at fault. Folder and catalog paths are taken as given (absolute)."""
-    sources = [("folder", f) for f in folders] + [("stac", s) for s in stacs]
+    naming the option at fault. Folder and catalog paths are taken as given (absolute); a
+    static catalog may also be an http(s) URL (https, or http to loopback)."""
+    sources = [("folder", f) for f in folders] + [("stac", check_catalog_url(s) if is_url(s) else s) for s in stacs]
     if stac_api is not None:
         if not collections:
             raise InputError("collection", "a STAC API source needs the collection to search")
@@ -47,12 +49,16 @@ def source_json(src: WatchSource) -> dict:
     if src.kind == "stac-api":
         api = ApiSource.from_location(src.location)
         return {"kind": src.kind, "location": api.url, "collection": api.collection, "asset": api.asset}
+    if src.kind == "stac" and is_url(src.location):
+        return {"kind": src.kind, "location": shown_url(src.location)}
     return {"kind": src.kind, "location": src.location}
 
 
 def shown_source(src: WatchSource) -> str:
     if src.kind == "stac-api":
         return "STAC API " + ApiSource.from_location(src.location).shown()
+    if src.kind == "stac" and is_url(src.location):
+        return "static STAC catalog " + shown_url(src.location)
     return src.location
 
 

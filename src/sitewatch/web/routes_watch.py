@@ -29,6 +29,7 @@ from sitewatch.store import (
     remove_subscription,
     replay_alerts,
 )
+from sitewatch.watch.stac_remote import is_url
 from sitewatch.watch.subscribe import alert_json, subscription_json, subscription_parts
 from sitewatch.watch.webhooks import check_secret
 from sitewatch.web.problems import Problem
@@ -64,7 +65,8 @@ class SubscriptionIn(BaseModel):
     folders: list[str] = Field(default_factory=list, max_length=20,
                                description="folders inside the server's data folder (relative to it, or absolute)")
     stac_catalogs: list[str] = Field(default_factory=list, max_length=20,
-                                     description="static STAC catalogs (catalog.json) inside the data folder")
+                                     description="static STAC catalogs (catalog.json) inside the data folder, "
+                                                 "or at an https URL (http only to loopback)")
     stac_api: StacApiIn | None = None
     kinds: list[str] | None = Field(None, description="event kinds that alert (default: all)")
     classes: list[str] | None = Field(None, description="equipment classes that alert (default: all)")
@@ -131,7 +133,7 @@ def post_subscription(body: SubscriptionIn, request: Request, cat=Depends(catalo
     api = body.stac_api
     sources, rules = subscription_parts(
         [_inside_data(request, f, "folder") for f in body.folders],
-        [_inside_data(request, f, "STAC catalog") for f in body.stac_catalogs],
+        [f if is_url(f) else _inside_data(request, f, "STAC catalog") for f in body.stac_catalogs],
         api.url if api else None, api.collections if api else (), api.asset if api else None,
         body.kinds, body.classes, body.min_confidence, body.posture_change, body.webhook, body.emails)
     if (body.webhook is None) != (body.webhook_secret is None):
