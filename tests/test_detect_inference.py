@@ -301,3 +301,22 @@ def test_imagery_coarser_than_the_measured_range_is_read_with_a_warning(tmp_path
     assert 0.5 < COARSEST_MEASURED_GSD_M < 0.8
     assert not said[0.5]
     assert len(said[0.8]) == 1 and "at-0.8.tif" in said[0.8][0] and "0.80 m imagery" in said[0.8][0]
+
+
+def test_tiles_are_read_with_a_block_cache_that_holds_the_blocks_neighbours_share(tmp_path):
+    """Overlapping tiles share GDAL blocks; with a cache of GDAL_CACHE_MB megabytes while the
+    scene is read each block is decoded once. (rasterio takes an integer GDAL_CACHEMAX as
+    bytes: 256 would be a cache of 256 bytes, and every tile would decode its blocks again.)"""
+    from sitewatch.detect.inference import GDAL_CACHE_MB
+
+    class CacheSeer(RectFinder):
+        def run(self, batch, score_threshold=None, sun=None):
+            self.cache = rasterio.env.get_gdal_config("GDAL_CACHEMAX")
+            return super().run(batch, score_threshold, sun)
+
+    path = tmp_path / "scene.tif"
+    _write(path, _scene(512, RECTS))
+    model = CacheSeer()
+    dets, _, _ = detect_scene(path, model)
+    assert len(dets) == len(RECTS)
+    assert model.cache == GDAL_CACHE_MB * 2**20 >= 64 * 2**20

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import rasterio
 from distributed import Client, KilledWorker, LocalCluster, WorkerPlugin, as_completed, get_worker
 
 from sitewatch.detect import tiling
@@ -42,6 +41,7 @@ from sitewatch.detect.inference import (
     TileResults,
     blur_every,
     finish_scene,
+    reading_env,
     run_tiles,
     scene_grid,
     scene_tiles,
@@ -236,7 +236,7 @@ def run_windows(task: WindowsTask) -> TileResults | TaskError:
     """The worker's side: read the task's tiles and run the model on them."""
     plugin = _plugin()
     try:
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        with reading_env():
             model = plugin.model(task.model)
             reader = plugin.scene(task.source, model.gsd_m)
             reads = [reader.read(t) for _, t in task.tiles]
@@ -267,7 +267,7 @@ def plan_scene(path: str | Path, model, batch: int = 2, overlap: int | None = No
     path = str(path)
     if "://" not in path and not path.startswith("/vsi"):
         path = os.path.abspath(path)  # workers may run in another folder
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_checked(path) as src:
+    with reading_env(), open_checked(path) as src:
         grid = scene_grid(src, model.gsd_m, path)
     return _plan(path, grid, PathSource(path), Path(path).stem, model, batch, overlap)
 
@@ -276,7 +276,7 @@ def plan_source(source, path: str | Path, image_id: str, model, batch: int = 2,
                 overlap: int | None = None) -> ScenePlan:
     """The tiles of a scene read through `source` (see PathSource), whose grid is read from
     the source itself; `path` is its image file."""
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+    with reading_env():
         reader = source.open(model.gsd_m)
         try:
             grid = reader.grid
@@ -324,7 +324,7 @@ def _finish(index: int, g: _Gathering, model) -> SceneResult:
     found = TileResults()
     for b in range(len(g.plan.batches)):
         found.extend(g.got[b])
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_checked(g.plan.path) as src:
+    with reading_env(), open_checked(g.plan.path) as src:
         dets, stats = finish_scene(_SceneView(g.plan.path, g.plan.grid, src), model, g.plan.image_id,
                                    g.plan.n_tiles, g.plan.overlap, found)
     stats.seconds_total = time.perf_counter() - g.started

@@ -53,8 +53,10 @@ COARSEST_MEASURED_GSD_M = 0.6
 # A tile whose grey-level standard deviation is below this (8-bit numbers) holds nothing.
 FEATURELESS_STD = 2.0
 FILL = 114.0  # grey for nodata pixels inside a partly valid tile
-# GDAL's block cache defaults to 5% of RAM; tiles are read once, so a small cache is enough
-# and keeps memory bounded on scenes of any size.
+# GDAL's block cache defaults to 5% of RAM. Neighbouring tiles overlap and share blocks, so
+# the cache must hold a row of tiles' blocks (28 MB on a 6144 px wide RGB scene with 512 px
+# blocks) to decode each block once; 256 MB does up to about 50k px wide and keeps memory
+# bounded on scenes of any size.
 GDAL_CACHE_MB = 256
 # The reading thread's niceness (see `_yield_to_the_model`).
 READER_NICE = 10
@@ -207,6 +209,12 @@ class SceneReader:
         return data, ""
 
 
+def reading_env() -> rasterio.Env:
+    """GDAL's settings for reading a scene's tiles. (rasterio sets an integer GDAL_CACHEMAX
+    as bytes, not as GDAL's megabytes.)"""
+    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20)
+
+
 def _yield_to_the_model() -> None:
     """Lower the reading thread's priority (Linux: per-thread nice), so that it fills the
     gaps the model's threads leave rather than preempting them mid-step."""
@@ -225,7 +233,7 @@ def detect_scene(path: str | Path, model: DetectionModel, image_id: str = "", ba
                  score_threshold: float | None = None, overlap: int | None = None,
                  progress: Callable[[int, int], None] | None = None) -> tuple[list[Detection], SceneGrid, RunStats]:
     """Detections (boxes in the grid's CRS, metres) of one image, with run statistics."""
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+    with reading_env():
         reader = SceneReader(str(path), model.gsd_m)
         try:
             return detect_tiles(reader, model, image_id or Path(str(path)).stem, batch, score_threshold, overlap,
