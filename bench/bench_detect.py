@@ -8,9 +8,10 @@ featureless; block by block, never whole in memory), then in the same process:
 2. bare model: the same tiles, read beforehand, through the same ONNX session only: the
    full-detail pass, and the coarse pass's run of the network on the shrunk tiles where the
    model has one (network work, not tiling, IO or merge; both are reported);
+Both are run --repeats times, interleaved, and their medians reported.
 3. optionally (--rss-side 20000) the peak RSS of a child process detecting a large scene.
 
-    .venv/bin/python bench/bench_detect.py [--model M] [--side 6144] [--rss-side 20000]
+    .venv/bin/python bench/bench_detect.py [--model M] [--side 6144] [--repeats 3] [--rss-side 20000]
 
 Prints one line to quote and the JSON record (also written to bench/out/).
 """
@@ -71,17 +72,44 @@ def run_rss(model: str | None, side: int, tmp: Path) -> dict:
             "tiles_run": int(tiles), "km2": round((side * GSD / 1000) ** 2, 2), "cog_write_s": round(written, 1)}
 
 
+def bare_model_seconds(model, path: Path, grid, batch_size: int) -> tuple[float, float]:
+    """Seconds of the network alone on the scene's tiles, read beforehand, in batches as
+    detect_scene runs them: the full-detail pass, and the coarse pass on the shrunk tiles
+    where the model has one."""
+    from sitewatch.detect.inference import SceneReader
+    from sitewatch.detect.model import STRIDE_MULTIPLE, shrink
+    from sitewatch.detect.tiling import plan_tiles
+
+    reader = SceneReader(str(path), model.gsd_m)
+    tiles = plan_tiles(grid.width, grid.height, model.tile_size, model.info.tile_overlap_px)
+    bare = coarse = 0.0
+    k = model.info.coarse_factor
+    for i in range(0, len(tiles), batch_size):
+        arrays = [reader.read(t)[0] for t in tiles[i:i + batch_size]]
+        batch = np.stack([a for a in arrays if a is not None])
+        t1 = time.perf_counter()
+        model.raw(batch)
+        bare += time.perf_counter() - t1
+        if k:
+            small = shrink(batch, k, STRIDE_MULTIPLE)
+            t1 = time.perf_counter()
+            model.raw(small)
+            coarse += time.perf_counter() - t1
+    reader.close()
+    return bare, coarse
+
+
 def main(argv: list[str] | None = None) -> dict:
     from sitewatch.detect import geojson
-    from sitewatch.detect.inference import SceneReader, detect_scene
-    from sitewatch.detect.model import STRIDE_MULTIPLE, DetectionModel, shrink
-    from sitewatch.detect.tiling import plan_tiles
+    from sitewatch.detect.inference import detect_scene
+    from sitewatch.detect.model import DetectionModel
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None)
     ap.add_argument("--side", type=int, default=6144, help="scene side in pixels at 0.5 m")
     ap.add_argument("--rss-side", type=int, default=0, help="also measure peak RSS on a scene this large")
     ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each measurement; medians are reported")
     ap.add_argument("--out", default="bench/out/bench_detect.json")
     args = ap.parse_args(argv)
     model = DetectionModel(args.model)
@@ -95,31 +123,21 @@ def main(argv: list[str] | None = None) -> dict:
         km2 = (args.side * GSD / 1000) ** 2
         # Warm-up so neither measurement pays for first-call allocation.
         model.raw(np.zeros((1, 3, model.tile_size, model.tile_size), np.float32))
-        t0 = time.perf_counter()
-        dets, grid, stats = detect_scene(path, model, batch=args.batch)
-        geojson.write(tmp / "det.geojson", geojson.to_feature_collection(dets, grid.crs, str(path), model.gsd_m))
-        e2e = time.perf_counter() - t0
-        # Bare model on the same pixels: the same tiles, read first, same batch size.
-        reader = SceneReader(str(path), model.gsd_m)
-        tiles = plan_tiles(grid.width, grid.height, model.tile_size, model.info.tile_overlap_px)
-        bare = coarse = 0.0
-        k = model.info.coarse_factor
-        for i in range(0, len(tiles), args.batch):
-            arrays = [reader.read(t)[0] for t in tiles[i:i + args.batch]]
-            batch = np.stack([a for a in arrays if a is not None])
-            t1 = time.perf_counter()
-            model.raw(batch)
-            bare += time.perf_counter() - t1
-            if k:
-                small = shrink(batch, k, STRIDE_MULTIPLE)
-                t1 = time.perf_counter()
-                model.raw(small)
-                coarse += time.perf_counter() - t1
-        reader.close()
+        # Repeated and interleaved (end to end, then bare), medians reported: the machine is shared.
+        e2es, bares, coarses = [], [], []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            dets, grid, stats = detect_scene(path, model, batch=args.batch)
+            geojson.write(tmp / "det.geojson", geojson.to_feature_collection(dets, grid.crs, str(path), model.gsd_m))
+            e2es.append(time.perf_counter() - t0)
+            b, c = bare_model_seconds(model, path, grid, args.batch)
+            bares.append(b)
+            coarses.append(c)
+        e2e, bare, coarse = (float(np.median(v)) for v in (e2es, bares, coarses))
         network = bare + coarse
         record.update({
             "scene_px": args.side, "km2": round(km2, 3), "tiles": stats.tiles, "tiles_run": stats.tiles_run,
-            "detections": len(dets), "end_to_end_s": round(e2e, 2), "bare_model_s": round(bare, 2),
+            "detections": len(dets), "repeats": args.repeats, "end_to_end_s": round(e2e, 2), "bare_model_s": round(bare, 2),
             "km2_per_s": round(km2 / e2e, 3), "bare_km2_per_s": round(km2 / bare, 3),
             "overhead": round(e2e / bare - 1.0, 3), "coarse_pass_network_s": round(coarse, 2),
             "overhead_over_both_passes": round(e2e / network - 1.0, 3),
