@@ -4,7 +4,9 @@
    detected in-process (ONNX Runtime on all cores), then on a LocalCluster of one worker and
    of two (one thread each), all in this run; throughput in km² per second of the batch,
    with the workers already started and their model loaded, and
-   the share of worker time spent in the model (the rest: reading, tiling, shipping, merge).
+   the share of worker time spent in the model (the rest: reading, tiling, shipping, merge),
+   and each worker's overhead over the network alone on one thread (both passes, on the
+   same tiles read beforehand, as bench_detect measures the in-process overhead).
 2. The bundled scenario's two sites (three dates each), `run_site` end to end: in-process,
    then on a LocalCluster of one worker and of two (alignment, detection and the pixel
    change between dates on the workers; tracking, assessment and the report on the client),
@@ -96,6 +98,20 @@ def on_cluster(client, paths, model) -> dict:
             "workers": len(client.nthreads()), "cpu_share": busy}
 
 
+def network_seconds(model_path: str, paths: list[str]) -> float:
+    """On a worker: seconds of the network alone on one thread over these scenes' tiles,
+    read beforehand (bench_detect's bare model, both passes)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_detect import bare_model_seconds
+
+    from sitewatch.detect import cluster
+    from sitewatch.detect.model import DetectionModel
+
+    model = DetectionModel(model_path, threads=cluster.WORKER_MODEL_THREADS)
+    model.raw(np.zeros((1, 3, model.tile_size, model.tile_size), np.float32))
+    return sum(sum(bare_model_seconds(model, Path(p), cluster.plan_scene(p, model).grid, 2)) for p in paths)
+
+
 def throughput(args, tmp: Path, model) -> dict:
     from sitewatch.detect import cluster
 
@@ -115,6 +131,20 @@ def throughput(args, tmp: Path, model) -> dict:
                                "model_share": round(r["model_seconds"] / (r["seconds"] * n), 3),
                                "worker_cpu_share": r["cpu_share"]}
     out["ratio_2_to_1"] = round(out["workers_2"]["km2_s"] / out["workers_1"]["km2_s"], 3)
+    # Each worker's tiling, IO, shipping and merge over the network alone, as bench_detect
+    # measures it in-process: on each worker at once, its share of the scenes' tiles read
+    # beforehand through the network on one thread (both passes); the slowest worker's time
+    # is the batch's network time at that many workers (two networks share the cores' caches
+    # and memory bandwidth, which is not overhead).
+    for n in (1, 2):
+        with cluster.connect(f"local:{n}") as client:
+            addrs = sorted(client.nthreads())
+            futures = [client.submit(network_seconds, str(model.path), [str(p) for p in paths[i::n]],
+                                     workers=[a], pure=False) for i, a in enumerate(addrs)]
+            network = max(client.gather(futures))
+        w = out[f"workers_{n}"]
+        w["network_s"] = round(network, 2)
+        w["overhead_over_network"] = round(area / w["km2_s"] / network - 1.0, 3)
     return out
 
 
@@ -210,7 +240,9 @@ def main() -> None:
               f"1 worker {t['workers_1']['km2_s']} km²/s, 2 workers {t['workers_2']['km2_s']} km²/s: "
               f"2 workers / 1 worker = {t['ratio_2_to_1']}x; model share of the time: in-process "
               f"{t['in_process']['model_share']}, per worker {t['workers_1']['model_share']} (1), "
-              f"{t['workers_2']['model_share']} (2); CPU per worker over the wall time "
+              f"{t['workers_2']['model_share']} (2); overhead over the network alone on each worker at once "
+              f"{t['workers_1']['overhead_over_network'] * 100:.0f}% (1), "
+              f"{t['workers_2']['overhead_over_network'] * 100:.0f}% (2); CPU per worker over the wall time "
               f"{t['workers_1']['worker_cpu_share']} (1), {t['workers_2']['worker_cpu_share']} (2)", flush=True)
         if not args.no_site:
             record["site_runs"] = r = site_runs(Path(tmp), model)
