@@ -19,7 +19,7 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -224,11 +224,6 @@ def _yield_to_the_model() -> None:
         pass
 
 
-def _batches(tiles: list[tiling.Tile], batch: int) -> Iterator[list[tiling.Tile]]:
-    for i in range(0, len(tiles), batch):
-        yield tiles[i:i + batch]
-
-
 def detect_scene(path: str | Path, model: DetectionModel, image_id: str = "", batch: int = 2,
                  score_threshold: float | None = None, overlap: int | None = None,
                  progress: Callable[[int, int], None] | None = None) -> tuple[list[Detection], SceneGrid, RunStats]:
@@ -252,20 +247,20 @@ def detect_tiles(reader, model: DetectionModel, image_id: str, batch: int = 2, s
     every = blur_every(len(tiles))
     found = TileResults()
 
+    groups = [list(enumerate(tiles[i:i + batch], start=i)) for i in range(0, len(tiles), batch)]
+
     def read_group(group):
-        return [reader.read(t) for t in group]
+        return prepare_tiles(model, reader.grid, group, [reader.read(t) for _, t in group], every)
 
     with ThreadPoolExecutor(max_workers=1, initializer=_yield_to_the_model) as pool:
-        groups = list(_batches(tiles, batch))
         pending = pool.submit(read_group, groups[0]) if groups else None
         done = 0
         for gi, group in enumerate(groups):
             assert pending is not None  # submitted for every group before it is read
-            reads = pending.result()
+            prepared = pending.result()
             if gi + 1 < len(groups):
                 pending = pool.submit(read_group, groups[gi + 1])
-            found.extend(run_tiles(model, reader.grid, list(enumerate(group, start=done)), reads, score_threshold,
-                                   reader.sun, every))
+            found.extend(run_prepared(model, reader.grid, prepared, score_threshold, reader.sun))
             done += len(group)
             if progress:
                 progress(done, len(tiles))
@@ -315,27 +310,50 @@ class TileResults:
         self.notes += other.notes
 
 
-def run_tiles(model: DetectionModel, grid: SceneGrid, group: list[tuple[int, tiling.Tile]],
-              reads: list[tuple[np.ndarray | None, str]], score_threshold: float | None, sun,
-              every: int) -> TileResults:
-    """The model on one batch of tiles (k: the tile's index in the scene) and their reads."""
-    out = TileResults()
+@dataclass
+class PreparedTiles:
+    """One batch of tiles made ready for the model: the tiles it runs on, stacked by shape
+    (a scene's last row and column may be cut short), with their shrunk copies where the
+    model has a coarse pass, and what was skipped and the sampled edge blurs. Built on the
+    reading thread in-process, so that the model's thread runs little but the network."""
+
+    stacks: list[tuple[list[tuple[int, tiling.Tile]], np.ndarray, np.ndarray | None]] = field(default_factory=list)
+    skipped: TileResults = field(default_factory=TileResults)
+
+
+def prepare_tiles(model: DetectionModel, grid: SceneGrid, group: list[tuple[int, tiling.Tile]],
+                  reads: list[tuple[np.ndarray | None, str]], every: int) -> PreparedTiles:
+    """A batch of tiles (k: the tile's index in the scene) and their reads, ready to run."""
+    out = PreparedTiles()
     run = []
     for (k, tile), (arr, why) in zip(group, reads):
         if arr is None:
-            out.skipped_nodata += why == "nodata"
-            out.skipped_featureless += why == "featureless"
+            out.skipped.skipped_nodata += why == "nodata"
+            out.skipped.skipped_featureless += why == "featureless"
         else:
             run.append((k, tile, _fill_to_tile(arr, model.tile_size, grid)))
             if k % every == 0:
-                out.blurs.append(edge_blur_px(_middle(arr).mean(axis=0)))
-    for shape in {a.shape for _, _, a in run}:
+                out.skipped.blurs.append(edge_blur_px(_middle(arr).mean(axis=0)))
+    for shape in dict.fromkeys(a.shape for _, _, a in run):  # in tile order
         same = [(k, t, a) for k, t, a in run if a.shape == shape]
+        batch = np.stack([a for _, _, a in same])
+        shrunk = getattr(model, "shrunk", None)
+        out.stacks.append(([(k, t) for k, t, _ in same], batch, shrunk(batch) if shrunk else None))
+    return out
+
+
+def run_prepared(model: DetectionModel, grid: SceneGrid, prepared: PreparedTiles, score_threshold: float | None,
+                 sun) -> TileResults:
+    """The model on a prepared batch of tiles."""
+    out = TileResults()
+    out.extend(prepared.skipped)
+    for tiles, batch, small in prepared.stacks:
         t0 = time.perf_counter()
-        outs = model.run(np.stack([a for _, _, a in same]), score_threshold, sun)
+        ahead = {"shrunk": small} if small is not None else {}  # only models with a coarse pass take it
+        outs = model.run(batch, score_threshold, sun, **ahead)
         out.seconds_model += time.perf_counter() - t0
-        out.tiles_run += len(same)
-        for (k, tile, _), det in zip(same, outs):
+        out.tiles_run += len(tiles)
+        for (k, tile), det in zip(tiles, outs):
             if len(det) == 0:
                 continue
             boxes = det.boxes.copy()
@@ -345,6 +363,13 @@ def run_tiles(model: DetectionModel, grid: SceneGrid, group: list[tuple[int, til
             out.margins.append(tiling.edge_margin(boxes, tile, grid.width, grid.height))
             out.tile_ids.append(np.full(len(det), k))
     return out
+
+
+def run_tiles(model: DetectionModel, grid: SceneGrid, group: list[tuple[int, tiling.Tile]],
+              reads: list[tuple[np.ndarray | None, str]], score_threshold: float | None, sun,
+              every: int) -> TileResults:
+    """The model on one batch of tiles (k: the tile's index in the scene) and their reads."""
+    return run_prepared(model, grid, prepare_tiles(model, grid, group, reads, every), score_threshold, sun)
 
 
 def finish_scene(reader, model: DetectionModel, image_id: str, n_tiles: int, overlap: int,

@@ -356,26 +356,32 @@ class DetectionModel:
                                                  f"{' or '.join(map(str, channels))}, h, w) on the same h x w map "
                                                  "as the other outputs")
 
+    def shrunk(self, batch: np.ndarray) -> np.ndarray | None:
+        """The batch as the coarse pass sees it (None: the model has no coarse pass); made
+        ahead by a caller that can do it off the model's thread."""
+        return shrink(batch, self.info.coarse_factor, STRIDE_MULTIPLE) if self.info.coarse_factor else None
+
     def run(self, batch: np.ndarray, score_threshold: float | None = None,
-            sun: SunPosition | None = None) -> list[RawDetections]:
+            sun: SunPosition | None = None, shrunk: np.ndarray | None = None) -> list[RawDetections]:
         """Detections of a float32 (B, 3, H, W) batch of tiles of one image; `sun`: as seen on
-        the image (None when unknown), for a box refiner that takes it."""
+        the image (None when unknown), for a box refiner that takes it; `shrunk`: the batch's
+        `shrunk` copy, where the caller made it."""
         heat, box, typ, state = self.raw(batch)
         thr = self.info.score_threshold if score_threshold is None else score_threshold
         # The presence check may lift an item the detector scored under the threshold.
         floor = min((v.decode_floor(thr) for v in self.verifiers), default=thr)
         dets = [self.decode(heat[i], box[i], typ[i], state[i], floor) for i in range(len(heat))]
         if self.info.coarse_factor:
-            dets = [merge_coarse(d, c) for d, c in zip(dets, self.coarse_pass(batch, floor))]
+            dets = [merge_coarse(d, c) for d, c in zip(dets, self.coarse_pass(batch, floor, shrunk))]
         return [self.second_look(batch[i], dets[i], sun, thr) for i in range(len(heat))]
 
-    def coarse_pass(self, batch: np.ndarray, threshold: float) -> list[RawDetections]:
+    def coarse_pass(self, batch: np.ndarray, threshold: float, shrunk: np.ndarray | None = None) -> list[RawDetections]:
         """Per tile, the items of the coarse pass's classes and lengths found on the tile
         shrunk `coarse_factor` times (large aircraft the network scores surer seen at half
         the detail), in the full tile's pixels."""
         k = self.info.coarse_factor
         h, w = batch.shape[2] // k, batch.shape[3] // k
-        heat, box, typ, state = self.raw(shrink(batch, k, STRIDE_MULTIPLE))
+        heat, box, typ, state = self.raw(shrink(batch, k, STRIDE_MULTIPLE) if shrunk is None else shrunk)
         out = []
         for i in range(len(heat)):
             d = self.decode(heat[i], box[i], typ[i], state[i], threshold, scale=k)
