@@ -12,7 +12,11 @@ both catalogue tables) and how long the boxes are against the types' sizes; and 
 with a catalogue check, that check alone on every pasted aircraft, found or not.
 With --baseline-model B, model B is run first on the same scenes.
 
-    .venv/bin/python bench/eval_military.py [--model M] [--baseline-model B] [--headings 6]
+    .venv/bin/python bench/eval_military.py [--model M] [--baseline-model B] [--headings 6] [--gsd 0.5]
+
+--gsd 0.25 (or 0.15) measures finer imagery: the cut-outs, photographed finer than that,
+are brought down to it and pasted on the Airbus ground enlarged to it (the ground is then
+smoother than a real image at that GSD; the aircraft are not).
 
 Skips (exit 0, message) when the real-data folder is absent. Few cut-outs (about fourteen on
 the development side), so each figure moves in steps of several per cent.
@@ -97,6 +101,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     ap.add_argument("--headings", type=int, default=6, help="pastes of each cut-out, at evenly spread headings")
     ap.add_argument("--split", default="dev", choices=("dev", "val"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--gsd", type=float, default=0.5,
+                    help="scene GSD in metres; finer than 0.5 the Airbus ground is enlarged, the aircraft stay real")
     ap.add_argument("--out", default=str(ROOT / "bench/out/eval_military.json"))
     args = ap.parse_args(argv)
     root = Path(args.realdata) if args.realdata else default_root()
@@ -105,12 +111,12 @@ def main(argv: list[str] | None = None) -> dict | None:
               "repository")
         return None
     with tempfile.TemporaryDirectory() as tmp:
-        pairs = pasted_scenes(root, args.split, args.headings, Path(tmp), args.seed)
+        pairs = pasted_scenes(root, args.split, args.headings, Path(tmp), args.seed, args.gsd)
         models = [m for m in (args.baseline_model, args.model) if m] or [None]
         if args.baseline_model and not args.model:
             models.append(None)
         records = [run_model(m, pairs, args.split) for m in models]
-    out = {"split": args.split + " (never trained on)", "headings": args.headings, "runs": records}
+    out = {"split": args.split + " (never trained on)", "headings": args.headings, "gsd_m": args.gsd, "runs": records}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
     return out

@@ -209,24 +209,31 @@ SCENE_PX = 384
 SCENE_GSD_M = 0.5
 
 
-def pasted_scenes(root: Path, split: str, headings: int, folder: Path, seed: int = 0
-                  ) -> list[tuple[RealImage, Cutout]]:
+def pasted_scenes(root: Path, split: str, headings: int, folder: Path, seed: int = 0,
+                  gsd_m: float = SCENE_GSD_M) -> list[tuple[RealImage, Cutout]]:
     """Real images of the `split` side's cut-outs pasted on bare ground of the same side's
     Airbus airports (PNG files written into `folder`), one aircraft each, labelled with its
-    axis-aligned box; with the cut-out each holds."""
+    axis-aligned box; with the cut-out each holds. At a `gsd_m` finer than the airports'
+    0.5 m the ground is enlarged to it (smooth, as the Airbus pixels are) and the cut-outs,
+    photographed finer still, are brought down to it: the aircraft's pixels are real at that
+    GSD, the ground's are not. The scene covers the same ground at any GSD."""
     rng = np.random.default_rng(seed)
     ground = bare_ground(real_images("airbus", root, split=split), SCENE_PX, rng)
+    side = round(SCENE_PX * SCENE_GSD_M / gsd_m)
     out = []
     for cutout in military_cutouts(root, split=split):
-        aircraft = read_cutout(cutout, SCENE_GSD_M)
+        aircraft = read_cutout(cutout, gsd_m)
         for k in range(headings):
             angle = (360.0 * k / headings + rng.uniform(0, 360.0 / headings)) % 360.0
-            image, box = paste(next(ground), aircraft, (SCENE_PX / 2, SCENE_PX / 2), angle, rng.uniform(0, 360),
-                               rng.uniform(20, 80), SCENE_GSD_M, float(np.mean(MTF_SIGMA_PX)))
+            bare = next(ground)
+            if side != SCENE_PX:
+                bare = cv2.resize(bare, (side, side), interpolation=cv2.INTER_CUBIC)
+            image, box = paste(bare, aircraft, (side / 2, side / 2), angle, rng.uniform(0, 360),
+                               rng.uniform(20, 80), gsd_m, float(np.mean(MTF_SIGMA_PX)))
             image_id = f"{cutout.path.stem}_{k}"
             path = folder / f"{image_id}.png"
             cv2.imwrite(str(path), cv2.cvtColor(np.clip(image, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
-            out.append((RealImage("military_cutouts", image_id, path, SCENE_GSD_M, box[None, :], ("aircraft",), True,
+            out.append((RealImage("military_cutouts", image_id, path, gsd_m, box[None, :], ("aircraft",), True,
                                   ("aircraft", "helicopter", "air_defence"), split), cutout))
     return out
 
