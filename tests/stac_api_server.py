@@ -2,7 +2,8 @@
 
 Written for these tests (not stac-fastapi: pgstac would need a PostgreSQL with its extension
 in every run). It speaks enough of STAC API 1.0 for pystac-client: a landing page with
-`conformsTo`, /conformance, /collections, item search by GET and POST (collections, bbox or
+`conformsTo`, /conformance, /collections, /queryables (API and per collection, where the
+Filter extension is on; which properties they list is `queryables`), item search by GET and POST (collections, bbox or
 intersects, datetime intervals, `limit`, and, when `filter_support` is on, CQL2-JSON filters
 with and/or and comparisons on properties), offset paging through `next` links (POST links
 carry the body with the next token), and the assets' bytes under /assets/NAME. Results are
@@ -84,6 +85,8 @@ def cql2(expr: dict, item: dict) -> bool:
 @dataclass
 class StacApiState:
     filter_support: bool = True
+    # Properties the queryables list (where filter_support is on): those a filter may name.
+    queryables: tuple[str, ...] = ("datetime", "updated", "created")
     page_cap: int = 100  # the most items a page holds, whatever the client asks
     fail_page: int | None = None  # this page number (1-based) answers 500 once
     throttle_first: float | None = None  # the first search answers 429 with this Retry-After
@@ -145,6 +148,14 @@ def make_app(state: StacApiState) -> Starlette:
 
     async def collection(request: Request) -> Response:
         return JSONResponse(collection_json(request.path_params["cid"]))
+
+    async def queryables(request: Request) -> Response:
+        if not state.filter_support:
+            return JSONResponse({"code": "NotFound", "description": "no queryables"}, status_code=404)
+        return JSONResponse({"$schema": "https://json-schema.org/draft/2019-09/schema",
+                             "$id": f"{state.base}{request.url.path}", "type": "object",
+                             "properties": {q: {"type": "string", "format": "date-time"} for q in state.queryables},
+                             "additionalProperties": True})
 
     async def search(request: Request) -> Response:
         if request.method == "POST":
@@ -215,6 +226,7 @@ def make_app(state: StacApiState) -> Starlette:
 
     app = Starlette(routes=[Route("/", landing), Route("/conformance", conformance),
                             Route("/collections", collections), Route("/collections/{cid}", collection),
+                            Route("/queryables", queryables), Route("/collections/{cid}/queryables", queryables),
                             Route("/search", search, methods=["GET", "POST"]),
                             Route("/assets/{name}", asset)])
 

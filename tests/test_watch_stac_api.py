@@ -224,3 +224,36 @@ def test_polite_http_waits_its_turn_per_host_and_reads_retry_after_dates():
     assert retry_after_s("7") == 7.0
     assert retry_after_s("Thu, 01 Jan 2026 12:00:30 GMT", now) == 30.0
     assert retry_after_s("soon") is None and retry_after_s(None) is None
+
+
+@pytest.mark.parametrize(("listed", "expected"), [
+    (("datetime", "updated", "created"), ["updated", "created"]),
+    (("datetime", "created"), ["created"]),
+    (("datetime",), []),  # a stock pgstac: Filter, but no publication stamp to filter on
+])
+def test_publication_is_filtered_on_only_where_the_queryables_list_it(scenes, tmp_path, listed, expected):
+    """A Filter server may refuse (or, like a stock pgstac, fail on) a filter on a property
+    its queryables do not list: the watch searches by publication on the listed stamps only,
+    and by datetime where neither is listed, and finds the item either way."""
+    from shapely.geometry import shape
+
+    from sitewatch.watch.polite import HostRateLimit
+    from sitewatch.watch.stac_api import ApiSource, StacApiWatch, _published_since
+
+    state = StacApiState(filter_support=True, queryables=listed)
+    api = Served(state)
+    try:
+        tif, geom, _ = scenes["2024-12-05"]
+        now = datetime.now(UTC)
+        state.add_item("a", tif, geom, now - timedelta(days=1))
+        watch = StacApiWatch(ApiSource(api.url, "vhr"), HostRateLimit(50.0), tmp_path / "downloads")
+        assert watch.publication_properties() == expected
+        assert watch.mode() == ("published" if expected else "datetime")
+        found = watch.search(shape(geom), None, now - timedelta(days=2))
+        assert found.mode == watch.mode() and [f.item_id for f in found.found] == ["a"]
+        if expected:  # the filter names the listed stamps and no other
+            sent = _published_since(now, expected)
+            tests = sent["args"] if sent["op"] == "or" else [sent]
+            assert [t["args"][0]["property"] for t in tests] == expected
+    finally:
+        api.stop()

@@ -2,10 +2,12 @@
 and their raster assets downloaded to take.
 
 Each poll searches the collection by the site's outline (`intersects`). Where the server
-offers the Filter extension, the search asks for items published (their `updated`, else
-`created`) since the newest one already taken, less an overlap window: an item indexed late
-with an earlier stamp, or sharing the stamp of the last one taken, is still found. Where it
-does not, the search asks for items acquired (`datetime`) in the last `lookback` days, and the
+offers the Filter extension and names `updated` or `created` among the collection's
+queryables, the search asks for items published (their `updated`, else `created`) since the
+newest one already taken, less an overlap window: an item indexed late with an earlier
+stamp, or sharing the stamp of the last one taken, is still found. (A server may refuse a
+filter on a property it does not list, or fail on it: a stock pgstac compares an unlisted
+property as text and answers 500.) Otherwise the search asks for items acquired (`datetime`) in the last `lookback` days, and the
 items already taken are skipped (the seen set). Either way what has been taken is what the
 catalog records (watched_files rows, written in the transaction that stores the results), so
 the cursor moves only after that commit, and a restart resumes where the commit left off.
@@ -112,11 +114,14 @@ def _stamp(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _published_since(since: datetime) -> dict:
-    """CQL2-JSON: updated >= since, or created >= since."""
+PUBLICATION_PROPERTIES = ("updated", "created")
+
+
+def _published_since(since: datetime, properties: Iterable[str] = PUBLICATION_PROPERTIES) -> dict:
+    """CQL2-JSON: any of the properties (updated, created) >= since."""
     t = {"timestamp": _stamp(since)}
-    return {"op": "or", "args": [{"op": ">=", "args": [{"property": "updated"}, t]},
-                                 {"op": ">=", "args": [{"property": "created"}, t]}]}
+    tests = [{"op": ">=", "args": [{"property": p}, t]} for p in properties]
+    return tests[0] if len(tests) == 1 else {"op": "or", "args": tests}
 
 
 @dataclass(frozen=True)
@@ -207,8 +212,25 @@ class StacApiWatch(AssetDownloads):
             self._client = Client.open(self.source.url, stac_io=io)
         return self._client
 
+    def publication_properties(self) -> list[str]:
+        """Of `updated` and `created`, those a filtered search can ask about: the server
+        conforms to the Filter extension and lists them among the collection's queryables
+        (else the API's). None listed, or no queryables to read: [] (datetime mode). Asked
+        each pass, so a server that registers them later is searched by publication then."""
+        client = self._open()
+        listed: set[str] = set()
+        if client.conforms_to("FILTER"):
+            root = self.source.url.rstrip("/")
+            for url in (f"{root}/collections/{self.source.collection}/queryables", f"{root}/queryables"):
+                try:
+                    listed = set(client.get_queryables_from(url).get("properties") or {})
+                    break
+                except (APIError, requests.RequestException, OSError, ValueError, AttributeError):
+                    continue  # not served here: the next place, else none
+        return [p for p in PUBLICATION_PROPERTIES if p in listed]
+
     def mode(self) -> str:
-        return "published" if self._open().conforms_to("FILTER") else "datetime"
+        return "published" if self.publication_properties() else "datetime"
 
     def search(self, outline: BaseGeometry, cursor_ns: int | None, subscribed: datetime,
                datetime_range: tuple[datetime, datetime] | None = None, now: datetime | None = None) -> Search:
@@ -220,7 +242,8 @@ class StacApiWatch(AssetDownloads):
         now = now or datetime.now(UTC)
         try:
             client = self._open()
-            mode = "published" if client.conforms_to("FILTER") else "datetime"
+            properties = self.publication_properties()
+            mode = "published" if properties else "datetime"
             kwargs: dict = {"collections": [self.source.collection], "intersects": mapping(outline),
                             "limit": PAGE_LIMIT, "max_items": MAX_ITEMS}
             if datetime_range is not None:
@@ -228,7 +251,7 @@ class StacApiWatch(AssetDownloads):
                 kwargs["datetime"] = (datetime_range[0], datetime_range[1])
             elif mode == "published":
                 since = subscribed if not cursor_ns else datetime.fromtimestamp(cursor_ns / 1e9, UTC)
-                kwargs["filter"] = _published_since(since - OVERLAP)
+                kwargs["filter"] = _published_since(since - OVERLAP, properties)
                 kwargs["filter_lang"] = "cql2-json"
             else:
                 kwargs["datetime"] = (now - LOOKBACK, None)
