@@ -1,14 +1,18 @@
 """The shadow check on simulated multi-provider scenes: how far the sun azimuth measured from
-the shadows (`geo.shadows.measure_shadows`) is from the sun the scene was lit by, and how
-often the check flags an image stamped with its true time, and with its time shifted by
-+3 h and -3 h. Prints figures; asserts nothing.
+the shadows (`geo.shadows.measure_shadows`) and the elevation measured from their lengths
+(`geo.shadows.measure_sun_elevation`) are from the sun the scene was lit by, and how often
+the check flags an image stamped with its true time, and with its time shifted by +3 h and
+-3 h: by the azimuth alone, and by the azimuth or the lengths (what the pipeline does). Also
+the metadata check (`geo.sun.check_stated_sun`) on every optical image, its metadata stating
+the sun it was lit by, as the simulator's STAC items do. Prints figures; asserts nothing.
 
 Each scene is `evaluation.multi_source.multi_source_scenario(seed)` (airbases, two dates, the
 later one seen by a second optical provider 20 min to 4 h later); every optical image is
 rendered, and the items' true boxes, moved as the image's misregistration moved them and
-jittered by 0.5 m (about the detector's centre error), stand for the detections.
+jittered by 0.5 m (about the detector's centre error), stand for the detections (their true
+class and type with them).
 
-    .venv/bin/python bench/bench_shadow_check.py [--scenes 40] [--size 640]
+    .venv/bin/python bench/bench_shadow_check.py [--scenes 40] [--size 640] [--first-seed 0]
 """
 
 from __future__ import annotations
@@ -21,8 +25,14 @@ import numpy as np
 
 from sitewatch.domain import OrientedBox
 from sitewatch.evaluation.multi_source import multi_source_scenario
-from sitewatch.geo.shadows import SHADOW_TOLERANCE_DEG, check_shadows, measure_shadows
-from sitewatch.geo.sun import angle_between
+from sitewatch.geo.shadows import (
+    SHADOW_CLASSES,
+    SHADOW_TOLERANCE_DEG,
+    check_shadows,
+    measure_shadows,
+    measure_sun_elevation,
+)
+from sitewatch.geo.sun import angle_between, check_stated_sun, sun_over_grid_point
 from sitewatch.simulate.plan import plan_scenario
 from sitewatch.simulate.render import render_scene
 from sitewatch.simulate.render.nuisance import misregistration_matrix
@@ -49,10 +59,16 @@ def main() -> None:
     ap.add_argument("--first-seed", type=int, default=0)
     args = ap.parse_args()
     tolerances = sorted({20.0, 40.0, SHADOW_TOLERANCE_DEG, 50.0})
+    shifts = (("true", 0), ("+3 h", 3), ("-3 h", -3))
     errors: list[float] = []
-    images = measured = 0
-    flags = {(k, t): 0 for k in ("true", "+3 h", "-3 h") for t in tolerances}
-    checked = {k: 0 for k in ("true", "+3 h", "-3 h")}
+    el_errors: list[float] = []
+    images = measured = with_lengths = 0
+    flags = {(k, t): 0 for k, _ in shifts for t in tolerances}
+    both = {k: 0 for k, _ in shifts}  # azimuth or lengths, the shipped tolerances
+    by_lengths = {k: 0 for k, _ in shifts}  # by the lengths where the azimuth alone passes
+    checked = {k: 0 for k, _ in shifts}
+    stated = {k: 0 for k, _ in shifts}  # the metadata check, every optical image
+    stated_checked = {k: 0 for k, _ in shifts}
     moved: list[float] = []
     t0 = time.perf_counter()
     for seed in range(args.first_seed, args.first_seed + args.scenes):
@@ -64,36 +80,65 @@ def main() -> None:
                     continue
                 images += 1
                 grid = shot.spec.site.grid
-                m = measure_shadows(render_scene(shot.spec), grid, seen_boxes(shot.spec, rng))
+                c = shot.spec.conditions
+                left, bottom, right, top = grid.bounds
+                found = sun_over_grid_point(grid.crs, (left + right) / 2.0, (bottom + top) / 2.0, shot.acquired)
+                if found is not None:
+                    for name, hours in shifts:
+                        sc = check_stated_sun(found[0], found[1], shot.acquired + timedelta(hours=hours),
+                                              c.sun_azimuth_deg, c.sun_elevation_deg)
+                        if sc is not None:
+                            stated_checked[name] += 1
+                            stated[name] += int(sc.mismatch)
+                pixels = render_scene(shot.spec)
+                boxes = seen_boxes(shot.spec, rng)
+                m = measure_shadows(pixels, grid, boxes)
                 truth = check_shadows(m, grid, shot.acquired)
-                if truth is None:
+                if m is None or truth is None:
                     continue
                 measured += 1
-                errors.append(angle_between(m.sun_azimuth_deg, shot.spec.conditions.sun_azimuth_deg))
-                for name, hours in (("true", 0), ("+3 h", 3), ("-3 h", -3)):
-                    stated = shot.acquired + timedelta(hours=hours)
-                    base = check_shadows(m, grid, stated)
+                errors.append(angle_between(m.sun_azimuth_deg, c.sun_azimuth_deg))
+                items = [(b, o.cls, o.type) for b, o in zip(boxes, shot.spec.objects) if o.cls in SHADOW_CLASSES]
+                lengths = measure_sun_elevation(pixels, grid, items, m.shadow_azimuth_deg)
+                if lengths is not None:
+                    with_lengths += 1
+                    el_errors.append(lengths.elevation_deg - c.sun_elevation_deg)
+                for name, hours in shifts:
+                    when = shot.acquired + timedelta(hours=hours)
+                    base = check_shadows(m, grid, when)
                     if base is None:
                         continue
                     checked[name] += 1
                     if hours and base.error_deg is not None:
                         moved.append(angle_between(base.computed_azimuth_deg, truth.computed_azimuth_deg))
+                    full = check_shadows(m, grid, when, lengths=lengths)
+                    assert full is not None
+                    both[name] += int(full.mismatch)
+                    by_lengths[name] += int(full.mismatch and not base.mismatch)
                     for t in tolerances:
-                        c = check_shadows(m, grid, stated, tolerance_deg=t)
-                        flags[(name, t)] += int(c is not None and c.mismatch)
+                        ct = check_shadows(m, grid, when, tolerance_deg=t)
+                        flags[(name, t)] += int(ct is not None and ct.mismatch)
     e = np.asarray(errors)
-    print(f"{args.scenes} scenes, {images} optical images, {time.perf_counter() - t0:.0f} s")
+    print(f"{args.scenes} scenes (seeds {args.first_seed}-{args.first_seed + args.scenes - 1}), {images} optical images, "
+          f"{time.perf_counter() - t0:.0f} s")
     print(f"measured (>= 5 items, >= 60% agreeing, spread <= 15 deg; sun <= 75 deg): {measured} of {images}")
     if len(e):
         print(f"azimuth error, measured vs the scene's sun: median {np.median(e):.1f} deg, "
               f"p90 {np.percentile(e, 90):.1f}, max {e.max():.1f}")
+    if el_errors:
+        a = np.abs(el_errors)
+        print(f"elevation from the lengths (>= 3 items): {with_lengths} of {measured}; error median "
+              f"{np.median(el_errors):+.1f} deg (signed), |error| median {np.median(a):.1f}, p90 {np.percentile(a, 90):.1f}")
     if moved:
         print(f"a 3 h shift moves the computed azimuth: median {np.median(moved):.0f} deg, min {min(moved):.0f}")
     for t in tolerances:
         mark = " (shipped)" if t == SHADOW_TOLERANCE_DEG else ""
-        print(f"tolerance {t:.0f} deg{mark}: flagged " + ", ".join(
-            f"{name} {flags[(name, t)]}/{checked[name]}" for name in ("true", "+3 h", "-3 h")))
-
+        print(f"azimuth alone, tolerance {t:.0f} deg{mark}: flagged " + ", ".join(
+            f"{name} {flags[(name, t)]}/{checked[name]}" for name, _ in shifts))
+    print("azimuth or lengths (shipped): flagged " + ", ".join(
+        f"{name} {both[name]}/{checked[name]} ({by_lengths[name]} by the lengths alone)" for name, _ in shifts))
+    print("metadata sun vs the stated time (every optical image): flagged " + ", ".join(
+        f"{name} {stated[name]}/{stated_checked[name]}" for name, _ in shifts))
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,9 @@
 """The shadow check on simulated scenes with known answers: the sun azimuth measured from the
 shadows beside the items matches the sun the scene was lit by; an image stamped with its
 true time is not flagged, the same image stamped 3 h off is, and so is one whose stated sun
-contradicts its time; the caveat reaches the assessment and the report (issue 32)."""
+contradicts its time; the elevation the shadows' lengths show matches the scene's sun and
+flags a stated time whose sun stands too low for them; the caveat reaches the assessment,
+the report and the image's catalog record, once however often the site is run (issue 32)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,15 @@ import pytest
 
 from sitewatch.change.tracking import Look
 from sitewatch.domain import Detection, Image, Observation, OrientedBox
-from sitewatch.geo.shadows import SHADOW_TOLERANCE_DEG, ShadowMeasure, check_shadows, image_shadow_caveat, measure_shadows
+from sitewatch.geo.shadows import (
+    SHADOW_TOLERANCE_DEG,
+    ShadowLengths,
+    ShadowMeasure,
+    check_shadows,
+    image_shadow_caveat,
+    measure_shadows,
+    measure_sun_elevation,
+)
 from sitewatch.geo.sun import angle_between, stated_sun_caveat
 from sitewatch.simulate.plan import plan_scenario
 from sitewatch.simulate.render import render_scene
@@ -87,6 +97,44 @@ def test_metadata_sun_contradicting_the_time_is_flagged_and_sides_with_the_shado
     wrong = Observation(sun_azimuth_deg=(c.sun_azimuth_deg + 90.0) % 360.0, sun_elevation_deg=c.sun_elevation_deg)
     caveat = image_shadow_caveat(_image(shot, 3.0, wrong), shot.spec.site.grid, pixels, dets)
     assert caveat is not None and "does not agree with the shadows either" in caveat
+
+
+def _lengths(scene) -> tuple[ShadowMeasure, ShadowLengths | None]:
+    shot, pixels, dets = scene
+    grid = shot.spec.site.grid
+    kept = [d for d in dets if d.cls != "ship"]
+    m = measure_shadows(pixels, grid, [d.box for d in kept])
+    assert m is not None
+    return m, measure_sun_elevation(pixels, grid, [(d.box, d.cls, d.type) for d in kept], m.shadow_azimuth_deg)
+
+
+def test_the_shadows_lengths_show_the_scenes_elevation(scene):
+    shot, _, _ = scene
+    _, lengths = _lengths(scene)
+    assert lengths is not None and lengths.items >= 5
+    assert abs(lengths.elevation_deg - shot.spec.conditions.sun_elevation_deg) < 8.0  # 31.9 deg
+
+
+def test_the_lengths_flag_a_stated_sun_too_low_for_them(scene):
+    """The azimuth left out (a tolerance of 180 degrees): the lengths alone pass the true
+    time, and flag -3 h (the sun at 13 degrees instead of 32: shadows 2.7 times longer than
+    those measured)."""
+    shot, _, _ = scene
+    grid = shot.spec.site.grid
+    m, lengths = _lengths(scene)
+    true = check_shadows(m, grid, shot.acquired, tolerance_deg=180.0, lengths=lengths)
+    assert true is not None and not true.too_short and not true.mismatch
+    early = check_shadows(m, grid, shot.acquired - timedelta(hours=3), tolerance_deg=180.0, lengths=lengths)
+    assert early is not None and 5.0 < early.computed_elevation_deg < 20.0
+    assert early.too_short and early.mismatch
+    assert check_shadows(m, grid, shot.acquired - timedelta(hours=3), tolerance_deg=180.0).mismatch is False
+    # the caveat says so, with the elevation the lengths show
+    dets = scene[2]
+    caveat = image_shadow_caveat(_image(shot, -3.0), grid, scene[1], dets)
+    assert caveat is not None and "the shadows' lengths beside" in caveat and "too short for the stated time" in caveat
+    # shadows longer than the computed sun casts (clutter reads long) are no flag
+    long = ShadowLengths(shot.spec.conditions.sun_elevation_deg / 3.0, 9)
+    assert not check_shadows(m, grid, shot.acquired, lengths=long).mismatch
 
 
 def test_no_check_without_enough_items_a_time_of_day_or_for_radar(scene):
