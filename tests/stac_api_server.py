@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import uvicorn
@@ -287,4 +287,21 @@ def smallbase_items(folder: Path) -> dict:
     for item in pystac.read_file(str(folder / "scenes" / "catalog.json")).get_items(recursive=True):
         (asset,) = [a for a in item.assets.values() if a.href.endswith(".tif")]
         out[item.datetime.date().isoformat()] = (Path(asset.get_absolute_href()), item.geometry, item.datetime)
+    return out
+
+
+def smallbase_with_later_copy(folder: Path) -> dict:
+    """`smallbase_items`, and 2024-12-12: the second date's pixels with one changed, so a new
+    file of a later date showing the same scene."""
+    import rasterio
+
+    out = smallbase_items(folder)
+    tif, geom, when = out["2024-12-10"]
+    copy = folder / "2024-12-12.tif"
+    with rasterio.open(tif) as src:
+        data, profile = src.read(), src.profile
+    data[0, 0, 0] = data[0, 0, 0] ^ 1
+    with rasterio.open(copy, "w", **profile) as dst:
+        dst.write(data)
+    out["2024-12-12"] = (copy, geom, when + timedelta(days=2))
     return out

@@ -21,10 +21,8 @@ pytest.importorskip("pystac_client")
 pytest.importorskip("uvicorn")
 pytest.importorskip("starlette")
 
-import rasterio  # noqa: E402
-
 from sitewatch.store import images_for_site, list_alerts, open_catalog, watched_files  # noqa: E402
-from tests.stac_api_server import Served, StacApiState, smallbase_items  # noqa: E402
+from tests.stac_api_server import Served, StacApiState, smallbase_with_later_copy  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -39,17 +37,7 @@ RULES = {"kinds": ["departed", "arrived"], "classes": ["air_defence", "aircraft"
 def scenes(tmp_path_factory):
     """The two dates (tif, footprint geometry, datetime) and a third: the second's pixels with
     one changed, so a new file of a later date showing the same scene."""
-    folder = tmp_path_factory.mktemp("smallbase-api")
-    out = smallbase_items(folder)
-    tif, geom, when = out["2024-12-10"]
-    copy = folder / "2024-12-12.tif"
-    with rasterio.open(tif) as src:
-        data, profile = src.read(), src.profile
-    data[0, 0, 0] = data[0, 0, 0] ^ 1
-    with rasterio.open(copy, "w", **profile) as dst:
-        dst.write(data)
-    out["2024-12-12"] = (copy, geom, when + timedelta(days=2))
-    return out
+    return smallbase_with_later_copy(tmp_path_factory.mktemp("smallbase-api"))
 
 
 def _catalog(tmp_path: Path, url: str, **cli) -> Path:

@@ -45,7 +45,7 @@ from starlette.responses import FileResponse, JSONResponse, Response  # noqa: E4
 from starlette.routing import Route  # noqa: E402
 
 from sitewatch.store import images_for_site, list_alerts, list_subscriptions, open_catalog, watched_files  # noqa: E402
-from tests.stac_api_server import Served, smallbase_items  # noqa: E402
+from tests.stac_api_server import Served, smallbase_with_later_copy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EXE = str(Path(sys.executable).with_name("sitewatch"))
@@ -184,19 +184,7 @@ def assets():
 def scenes(tmp_path_factory):
     """The smallbase dates: date -> (tif, footprint geometry, datetime); and 2024-12-12, the
     second date's pixels with one changed (a later image of the same scene)."""
-    import rasterio
-
-    folder = tmp_path_factory.mktemp("smallbase-pgstac")
-    out = smallbase_items(folder)
-    tif, geom, when = out["2024-12-10"]
-    copy = folder / "2024-12-12.tif"
-    with rasterio.open(tif) as src:
-        data, profile = src.read(), src.profile
-    data[0, 0, 0] = data[0, 0, 0] ^ 1
-    with rasterio.open(copy, "w", **profile) as dst:
-        dst.write(data)
-    out["2024-12-12"] = (copy, geom, when + timedelta(days=2))
-    return out
+    return smallbase_with_later_copy(tmp_path_factory.mktemp("smallbase-pgstac"))
 
 
 TIMESTAMP_QUERYABLES = ("updated", "created")
