@@ -228,5 +228,31 @@ def test_a_run_stores_the_caveat_and_a_reassessment_keeps_it(scene, tmp_path):
         add_verdict(cat, departed[0].id, "rejected", "still there")
         restated = reviewed_judgement(cat, get_site(cat, site.name), events,
                                       latest_verdicts(cat, [e.id for e in events]))
+        # the image's own record carries it (what `sitewatch images` and the API show), the
+        # earlier image's none
+        from sitewatch.cli.images_cmd import image_summary
+        from sitewatch.store import get_image
+
+        recorded = {i.id: [c for c in i.caveats if c.startswith("shadow check:")] for i in images_for_site(cat, site.name)}
+        assert recorded == {early.id: [], late.id: [said[0].removeprefix(f"{late.id}: ")]}
+        assert image_summary(get_image(cat, late.id), None)["caveats"] == recorded[late.id]
+        # a re-run states it once: in the assessment, the run, the record, the re-assessment
+        again = run_site(cat, site.name, tmp_path / "report", align=False, detect=False)
+        assert [c for c in again.judgement.assessment.caveats if "shadow check" in c] == said
+        assert [c for c in get_image(cat, late.id).caveats if c.startswith("shadow check:")] == recorded[late.id]
+        assert latest_assessment_run(cat, site.name).params[SHADOW_CAVEATS] == {late.id: recorded[late.id]}
+        events = events_for_site(cat, site.name)
+        twice = reviewed_judgement(cat, get_site(cat, site.name), events, latest_verdicts(cat, [e.id for e in events]))
+        assert twice is not None and [c for c in twice["caveats"] if "shadow check" in c] == said
+        # once the stamp no longer disagrees (its detections gone, nothing to measure), the next
+        # run takes the caveat off the record
+        from sqlalchemy import delete
+
+        from sitewatch.store.models import DetectionRow
+
+        with cat.transaction() as s:
+            s.execute(delete(DetectionRow).where(DetectionRow.image_id == late.id))
+        run_site(cat, site.name, tmp_path / "report", align=False, detect=False)
+        assert not [c for c in get_image(cat, late.id).caveats if c.startswith("shadow check:")]
     assert restated is not None
     assert [c for c in restated["caveats"] if "shadow check" in c] == said

@@ -106,6 +106,37 @@ def test_a_catalog_of_the_first_schema_upgrades_and_keeps_its_detections(tmp_pat
         assert all(d.presence_score is None for d in detections_for_image(cat, "img0001"))
 
 
+def test_check_caveats_upgrade_from_0009_and_each_save_replaces_the_last(tmp_path):
+    """A catalog at 0009 (before images kept their checks' caveats) upgrades with its images'
+    ingest caveats kept and none of the checks'; a save replaces the image's earlier one, the
+    record states it after ingest's own, and an empty save clears it (issue 32)."""
+    from alembic import command
+    from alembic.config import Config
+
+    from sitewatch.store import get_image, save_check_caveats
+    from sitewatch.store.catalog import _migrations_dir, current_revision, head_revision
+
+    path = tmp_path / "old.db"
+    img = replace(_record(1).image, caveats=("sun check: off",))
+    with open_catalog(path) as cat:
+        add_site(cat, SITE)
+        add_image(cat, replace(_record(1), image=img))
+        cfg = Config()
+        cfg.set_main_option("script_location", _migrations_dir())
+        with cat.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0009")
+        assert current_revision(cat) == "0009"
+    with open_catalog(path) as cat:
+        assert current_revision(cat) == head_revision() == "0010"
+        assert get_image(cat, "img0001").caveats == ("sun check: off",)
+        save_check_caveats(cat, {"img0001": ["shadow check: one"], "gone": ["shadow check: x"]})
+        save_check_caveats(cat, {"img0001": ["shadow check: two", "shadow check: two"]})
+        assert get_image(cat, "img0001").caveats == ("sun check: off", "shadow check: two")
+        save_check_caveats(cat, {"img0001": []})
+        assert get_image(cat, "img0001").caveats == ("sun check: off",)
+
+
 def test_site_round_trip_with_zones(catalog):
     add_site(catalog, SITE)
     assert get_site(catalog, "khmeimim") == SITE

@@ -30,6 +30,7 @@ from sitewatch.store.images import (
                                     image_details,
                                     images_for_site,
                                     save_alignment,
+                                    save_check_caveats,
 )
 from sitewatch.store.records import AlignmentResult, ImageRecord, Run
 from sitewatch.store.results import (
@@ -85,7 +86,7 @@ __all__ = [
     "image_details", "images_for_site", "latest_assessment", "latest_assessment_run", "list_sites", "open_catalog", "record_run",
     "release_site",
     "reference_image_id", "runs_of_kind",
-    "save_alignment", "save_assessment", "save_detections", "save_site_results",
+    "save_alignment", "save_assessment", "save_check_caveats", "save_detections", "save_site_results",
     "set_reference_image", "site_polygons", "start_run", "sweep_stale_runs", "tracks_for_site", "verdicts_for_event",
     # watching sites: subscriptions, the file versions their sources took, the alerts outbox
     "Alert", "FileVersion", "Subscription", "WatchSource", "add_alerts", "add_subscription", "due_alerts",

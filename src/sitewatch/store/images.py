@@ -67,7 +67,19 @@ def _to_image(row: ImageRow, site: str) -> Image:
     return Image(id=row.id, site=site, path=row.path, acquired=_aware_utc(row.acquired), gsd_m=row.gsd_m,
                  crs=row.crs, width_px=row.width_px, height_px=row.height_px, bands=row.bands, dtype=row.dtype,
                  cloud_cover=row.cloud_cover, checksum=row.checksum, observation=_to_observation(row),
-                 caveats=tuple(row.caveats or ()))
+                 caveats=(*(row.caveats or ()), *(row.check_caveats or ())))
+
+
+def save_check_caveats(catalog: Catalog, found: dict[str, list[str]]) -> None:
+    """Store what a run's checks on each image's pixels found doubtful (image id -> its
+    caveats, empty where nothing), replacing what an earlier run stored for those images;
+    the image's record (`get_image`, `images_for_site`) states them after ingest's own.
+    An image no longer in the catalog is passed over."""
+    with catalog.transaction() as s:
+        for image_id, caveats in found.items():
+            row = s.get(ImageRow, image_id)
+            if row is not None:
+                row.check_caveats = list(dict.fromkeys(caveats)) or None
 
 
 def image_by_checksum(catalog: Catalog, checksum: str) -> Image | None:

@@ -83,6 +83,8 @@ class ImageRow(Base):
     sun_elevation_deg: Mapped[float | None] = mapped_column(Float, nullable=True)
     observation_origin: Mapped[str | None] = mapped_column(String(40), nullable=True)  # stac, tags, stac+tags
     caveats: Mapped[list | None] = mapped_column(JSON, nullable=True)  # integrity checks' findings
+    # the last run's checks on the image's pixels (the shadow check), replaced by each run (migration 0010)
+    check_caveats: Mapped[list | None] = mapped_column(JSON, nullable=True)
 
 
 class SiteImageRow(Base):

@@ -94,9 +94,11 @@ def reviewed_judgement(catalog: Catalog, site: Site, evs: Sequence[Event],
     ids = {e.id for e in rejected}
     run = latest_assessment_run(catalog, site.name)
     incomparable = [tuple(pair) for pair in (run.params.get(INCOMPARABLE_PAIRS, []) if run else [])]
-    # The run's shadow check (it read the pixels, which this does not) goes back on its images.
+    # The run's shadow check (it read the pixels, which this does not) goes back on its images,
+    # once: an image's catalog record may carry it already.
     shadows = run.params.get(SHADOW_CAVEATS, {}) if run else {}
-    looks = [replace(lk, image=replace(lk.image, caveats=(*lk.image.caveats, *shadows[lk.image.id])))
+    looks = [replace(lk, image=replace(lk.image, caveats=(*lk.image.caveats, *(
+        c for c in shadows[lk.image.id] if c not in lk.image.caveats))))
              if shadows.get(lk.image.id) else lk for lk in looks]
     primary, others = primary_looks(looks)
     flags = [f"{lk.image.id}: {c}" for lk in others for c in shadows.get(lk.image.id, [])]

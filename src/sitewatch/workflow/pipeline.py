@@ -28,7 +28,15 @@ from sitewatch.domain import ChangeRegion, Evidence, OrientedBox, Site
 from sitewatch.errors import ModelError
 from sitewatch.geo.shadows import SHADOW_CAVEAT_PREFIX, image_shadow_caveat
 from sitewatch.report.html import ReportFiles, ReportInput, check_report_name, write_report
-from sitewatch.store import finish_run, get_site, hold_site, release_site, save_site_results, start_run
+from sitewatch.store import (
+    finish_run,
+    get_site,
+    hold_site,
+    release_site,
+    save_check_caveats,
+    save_site_results,
+    start_run,
+)
 from sitewatch.workflow.align_site import align_site
 from sitewatch.workflow.detect_site import detect_site
 from sitewatch.workflow.looks import site_looks
@@ -195,12 +203,20 @@ def compare_sources(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndar
 def shadow_checked(site: Site, looks: Sequence[Look], pixels: dict[str, np.ndarray] | None) -> list[Look]:
     """The looks, each optical one whose shadows do not match its stated time and place
     (`geo.shadows`) with the shadow check's caveat added to its image's caveats, so that the
-    assessment, the report and the stored results state it. The timestamp is left as stated."""
+    assessment, the report and the stored results state it. The timestamp is left as stated.
+    A look with pixels is checked afresh: a shadow caveat its image carries from an earlier
+    run (its catalog record) is dropped first, so a re-run states it once, or not at all
+    where it no longer holds."""
     out = []
     for lk in looks:
         own = None if pixels is None else pixels.get(lk.image.id)
-        caveat = None if own is None else image_shadow_caveat(lk.image, site.grid, own, lk.detections)
-        out.append(lk if caveat is None else replace(lk, image=replace(lk.image, caveats=(*lk.image.caveats, caveat))))
+        if own is None:
+            out.append(lk)
+            continue
+        kept = tuple(c for c in lk.image.caveats if not c.startswith(SHADOW_CAVEAT_PREFIX))
+        caveat = image_shadow_caveat(lk.image, site.grid, own, lk.detections)
+        caveats = kept if caveat is None else (*kept, caveat)
+        out.append(lk if caveats == lk.image.caveats else replace(lk, image=replace(lk.image, caveats=caveats)))
     return out
 
 
@@ -303,5 +319,7 @@ def _run_stages(catalog, site: Site, out_dir: str | Path, model, align: bool, de
                                          outcome.comparison.regions, event_pair_evidence(site, tracking),
                                          assessment=outcome.judgement.assessment,
                                          also=None if also is None else (lambda session: also(session, outcome)))
+    # and on the images' own records (replacing an earlier run's), so that `images` shows them
+    save_check_caveats(catalog, {lk.image.id: shadows[lk.image.id] for lk in outcome.looks if lk.image.id in pixels})
     finish_run(catalog, run)
     return outcome
