@@ -101,7 +101,8 @@ class ImageOut(BaseModel):
     bounds_lonlat: list[float]
     alignment: Alignment | None
     observation: ObservationOut
-    caveats: list[str] = Field(description="what the integrity checks found doubtful (a sun not matching the time)")
+    caveats: list[str] = Field(description="what the integrity checks found doubtful: ingest's (a stated sun not "
+                               "matching the time), then the last run's shadow check (shadows not matching it)")
     tiles: str = Field(description="XYZ tile URL template (Web Mercator)")
 
 
