@@ -10,22 +10,28 @@ Each scene is `evaluation.multi_source.multi_source_scenario(seed)` (airbases, t
 later one seen by a second optical provider 20 min to 4 h later); every optical image is
 rendered, and the items' true boxes, moved as the image's misregistration moved them and
 jittered by 0.5 m (about the detector's centre error), stand for the detections (their true
-class and type with them).
+class and type with them). With --detector-noise the detections are drawn instead through
+the detector noise model of `evaluation.multi_source` (centre 0.5 m, size 3 %, heading 3 deg,
+2 % missed, 2 % named another type of their class, one spurious truck an image) and only
+those the pipeline's check takes count (`SHADOW_CLASSES`, score >= `MIN_SCORE`).
 
-    .venv/bin/python bench/bench_shadow_check.py [--scenes 40] [--size 640] [--first-seed 0]
+    .venv/bin/python bench/bench_shadow_check.py [--scenes 40] [--size 640] [--first-seed 0] [--detector-noise]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
 
 from sitewatch.domain import OrientedBox
-from sitewatch.evaluation.multi_source import multi_source_scenario
+from sitewatch.evaluation.detector_noise import noisy_detections
+from sitewatch.evaluation.multi_source import NOISE, multi_source_scenario
 from sitewatch.geo.shadows import (
+    MIN_SCORE,
     SHADOW_CLASSES,
     SHADOW_TOLERANCE_DEG,
     check_shadows,
@@ -38,8 +44,9 @@ from sitewatch.simulate.render import render_scene
 from sitewatch.simulate.render.nuisance import misregistration_matrix
 
 
-def seen_boxes(spec, rng: np.random.Generator) -> list[OrientedBox]:
-    """The scene's items where the rendered image shows them (its misregistration applied)."""
+def seen_boxes(spec, rng: np.random.Generator, jitter_m: float = 0.5) -> list[OrientedBox]:
+    """The scene's items where the rendered image shows them (its misregistration applied),
+    each centre jittered by `jitter_m` (standard deviation)."""
     g, c = spec.site.grid, spec.conditions
     m = misregistration_matrix((g.height_px, g.width_px), c.shift_px, c.rotation_deg)
     out = []
@@ -47,9 +54,22 @@ def seen_boxes(spec, rng: np.random.Generator) -> list[OrientedBox]:
         col, row = g.to_pixel(o.box.cx, o.box.cy)
         p = m @ np.array([col - 0.5, row - 0.5, 1.0])
         x, y = g.to_map(p[0] + 0.5, p[1] + 0.5)
-        dx, dy = rng.normal(0.0, 0.5, 2)
+        dx, dy = rng.normal(0.0, jitter_m, 2)
         out.append(OrientedBox(x + dx, y + dy, o.box.length, o.box.width, o.box.heading_deg + c.rotation_deg))
     return out
+
+
+def seen_items(spec, rng: np.random.Generator, noise: bool) -> tuple[list[OrientedBox], list[tuple[OrientedBox, str, str]]]:
+    """The boxes the azimuth is measured on and the (box, class, type) items the lengths are:
+    the seen true items (`seen_boxes`; all for the azimuth, as before, those of SHADOW_CLASSES
+    for the lengths), or with `noise` the noise model's detections the pipeline would keep."""
+    if not noise:
+        boxes = seen_boxes(spec, rng)
+        return boxes, [(b, o.cls, o.type) for b, o in zip(boxes, spec.objects) if o.cls in SHADOW_CLASSES]
+    moved = [replace(o, box=b) for o, b in zip(spec.objects, seen_boxes(spec, rng, jitter_m=0.0))]
+    kept = [d for d in noisy_detections(moved, "bench", spec.site, NOISE, rng)
+            if d.cls in SHADOW_CLASSES and d.score >= MIN_SCORE]
+    return [d.box for d in kept], [(d.box, d.cls, d.type) for d in kept]
 
 
 def main() -> None:
@@ -57,6 +77,8 @@ def main() -> None:
     ap.add_argument("--scenes", type=int, default=40)
     ap.add_argument("--size", type=int, default=640, help="scene side in pixels (0.5 m)")
     ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--detector-noise", action="store_true",
+                    help="detections from the detector noise model, filtered as the pipeline does")
     args = ap.parse_args()
     tolerances = sorted({20.0, 40.0, SHADOW_TOLERANCE_DEG, 50.0})
     shifts = (("true", 0), ("+3 h", 3), ("-3 h", -3))
@@ -91,14 +113,13 @@ def main() -> None:
                             stated_checked[name] += 1
                             stated[name] += int(sc.mismatch)
                 pixels = render_scene(shot.spec)
-                boxes = seen_boxes(shot.spec, rng)
+                boxes, items = seen_items(shot.spec, rng, args.detector_noise)
                 m = measure_shadows(pixels, grid, boxes)
                 truth = check_shadows(m, grid, shot.acquired)
                 if m is None or truth is None:
                     continue
                 measured += 1
                 errors.append(angle_between(m.sun_azimuth_deg, c.sun_azimuth_deg))
-                items = [(b, o.cls, o.type) for b, o in zip(boxes, shot.spec.objects) if o.cls in SHADOW_CLASSES]
                 lengths = measure_sun_elevation(pixels, grid, items, m.shadow_azimuth_deg)
                 if lengths is not None:
                     with_lengths += 1
@@ -119,7 +140,8 @@ def main() -> None:
                         ct = check_shadows(m, grid, when, tolerance_deg=t)
                         flags[(name, t)] += int(ct is not None and ct.mismatch)
     e = np.asarray(errors)
-    print(f"{args.scenes} scenes (seeds {args.first_seed}-{args.first_seed + args.scenes - 1}), {images} optical images, "
+    what = "noise-model detections" if args.detector_noise else "true boxes, jittered"
+    print(f"{args.scenes} scenes (seeds {args.first_seed}-{args.first_seed + args.scenes - 1}), {what}, {images} optical images, "
           f"{time.perf_counter() - t0:.0f} s")
     print(f"measured (>= 5 items, >= 60% agreeing, spread <= 15 deg; sun <= 75 deg): {measured} of {images}")
     if len(e):
