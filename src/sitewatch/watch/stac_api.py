@@ -7,10 +7,11 @@ queryables, the search asks for items published (their `updated`, else `created`
 newest one already taken, less an overlap window: an item indexed late with an earlier
 stamp, or sharing the stamp of the last one taken, is still found. (A server may refuse a
 filter on a property it does not list, or fail on it: a stock pgstac compares an unlisted
-property as text and answers 500.) Otherwise the search asks for items acquired (`datetime`) in the last `lookback` days, and the
-items already taken are skipped (the seen set). Either way what has been taken is what the
-catalog records (watched_files rows, written in the transaction that stores the results), so
-the cursor moves only after that commit, and a restart resumes where the commit left off.
+property as text and answers 500.) Otherwise the search asks for items acquired (`datetime`)
+in the last `lookback` days, and the items already taken are skipped (the seen set). Either
+way what has been taken is what the catalog records (watched_files rows, written in the
+transaction that stores the results), so the cursor moves only after that commit, and a
+restart resumes where the commit left off.
 
 Paging follows the server's `next` links. Every item found is keyed by its id, so an item
 that moves from one page to the next while items are added (offset paging) is counted once;
